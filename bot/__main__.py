@@ -1,0 +1,41 @@
+"""Entry point: `python -m bot` runs the bot; `python -m bot check` tests SMSC credentials."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from bot.config import SettingsError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    check = commands.add_parser(
+        "check",
+        help="print an account's balance (password from SMSC_PASSWORD or a prompt)",
+        description="Checks SMSC credentials and connectivity without Telegram. Exit codes: "
+        "0 ok, 2 wrong login/password, 3 IP blocked, 4 rate limited, 5 SMSC unreachable, "
+        "6 unexpected answer.",
+    )
+    check.add_argument("--login", required=True)
+    check.add_argument("--site", help="smsc.ru, smsc.kz, ... or a base URL (default SMSC_BASE_URL)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check":
+            from bot.cli import check_balance
+
+            return asyncio.run(check_balance(args.login, args.site))
+        from bot.app import run
+
+        return asyncio.run(run())
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""The accounts a chat watches: registering, listing, changing, and asking for balances."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.crypto import SecretBox
+from bot.guard import BalanceGuard, BalanceResult
+from bot.models import Account, AccountState
+from bot.monitoring import Monitor
+from bot.smsc import Credentials, SmscError
+
+MAX_ACCOUNTS_PER_CHAT = 50
+# Labels for API-key accounts: what people type after /balance, /remove ...
+NAME_PATTERN = re.compile(r"[\w.@+-]{1,32}")
+
+
+class AccountLimitReached(Exception):
+    """The chat already watches MAX_ACCOUNTS_PER_CHAT accounts."""
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    site: str
+    login: str | None  # None: `secret` is an API key and `name` a label
+    secret: str = field(repr=False)
+    name: str
+    threshold: Decimal | None = None
+    thread_id: int | None = None
+
+
+def valid_name(name: str) -> bool:
+    return NAME_PATTERN.fullmatch(name) is not None
+
+
+class AccountService:
+    """Account use cases over one database session; knows nothing of Telegram."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        box: SecretBox,
+        guard: BalanceGuard,
+        monitor: Monitor,
+        default_interval: int,
+    ) -> None:
+        self._session = session
+        self._box = box
+        self._guard = guard
+        self._monitor = monitor
+        self._default_interval = default_interval
+
+    async def list(self, chat_id: int) -> Sequence[Account]:
+        query = select(Account).where(Account.chat_id == chat_id).order_by(Account.name)
+        return (await self._session.scalars(query)).all()
+
+    async def find(self, chat_id: int, name: str) -> Account | None:
+        query = select(Account).where(
+            Account.chat_id == chat_id, func.lower(Account.name) == name.lower()
+        )
+        return await self._session.scalar(query)
+
+    def credentials(self, account: Account) -> Credentials:
+        return Credentials(account.site, account.login, self._box.decrypt(account.secret))
+
+    async def add(self, chat_id: int, new: NewAccount) -> tuple[Account, BalanceResult]:
+        """Check the credentials with SMSC, then save; SmscError (nothing saved) if refused.
+
+        Adding a name the chat already has replaces its credentials and settings: that is
+        how a chat repairs an account whose password changed.
+        """
+        account = await self.find(chat_id, new.name)
+        if account is None:
+            count = await self._session.scalar(
+                select(func.count()).select_from(Account).where(Account.chat_id == chat_id)
+            )
+            if count >= MAX_ACCOUNTS_PER_CHAT:
+                raise AccountLimitReached
+        result = await self._guard.balance(Credentials(new.site, new.login, new.secret))
+        if account is None:
+            account = Account(chat_id=chat_id, name=new.name, check_interval=self._default_interval)
+            self._session.add(account)
+        account.site, account.login = new.site, new.login
+        account.secret = self._box.encrypt(new.secret)
+        account.threshold, account.thread_id = new.threshold, new.thread_id
+        account.state, account.last_error, account.failures = AccountState.UNKNOWN, None, 0
+        await self._session.flush()
+        self._monitor.record(self._session, account, result)
+        account.next_check_at = datetime.now(UTC) + timedelta(seconds=account.check_interval)
+        await self._session.commit()
+        return account, result
+
+    async def check(self, account: Account) -> BalanceResult:
+        """The account's balance through the shared guard; state and alerts follow it."""
+        try:
+            result = await self._guard.balance(self.credentials(account))
+        except SmscError as error:
+            self._monitor.record_failure(self._session, account, error)
+            await self._session.commit()
+            raise
+        self._monitor.record(self._session, account, result)
+        await self._session.commit()
+        return result
+
+    async def balances(
+        self, accounts: Sequence[Account]
+    ) -> list[tuple[Account, BalanceResult | SmscError]]:
+        """Every account's balance; the guard makes concurrent asking cheap and safe."""
+        results = await asyncio.gather(
+            *(self._guard.balance(self.credentials(account)) for account in accounts),
+            return_exceptions=True,
+        )
+        answers: list[tuple[Account, BalanceResult | SmscError]] = []
+        for account, result in zip(accounts, results, strict=True):
+            if isinstance(result, SmscError):
+                self._monitor.record_failure(self._session, account, result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                self._monitor.record(self._session, account, result)
+            answers.append((account, result))
+        await self._session.commit()
+        return answers
+
+    async def set_threshold(self, account: Account, threshold: Decimal | None) -> None:
+        account.threshold = threshold
+        self._monitor.threshold_changed(self._session, account)
+        await self._session.commit()
+
+    async def set_interval(self, account: Account, seconds: int) -> None:
+        account.check_interval = seconds
+        account.next_check_at = datetime.now(UTC) + timedelta(seconds=seconds)
+        await self._session.commit()
+
+    async def remove(self, account: Account) -> None:
+        await self._session.delete(account)
+        await self._session.commit()

@@ -1,0 +1,45 @@
+"""The running bot: settings, database, SMSC guard, then long polling until a signal."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.config import configure_logging, load_settings
+from bot.crypto import SecretBox, load_or_create_key
+from bot.factory import create_bot, create_dispatcher
+from bot.guard import BalanceGuard
+from bot.i18n import create_i18n
+from bot.smsc import SmscClient
+from bot.storage import create_engine, create_sessionmaker, migrate
+
+log = logging.getLogger(__name__)
+
+
+async def run() -> int:
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    box = SecretBox(load_or_create_key(secret_key, settings.data_dir))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.database_url)
+    await migrate(engine)
+    smsc = SmscClient()
+    guard = BalanceGuard(
+        smsc,
+        max_per_minute=settings.smsc_max_requests_per_minute,
+        cache_seconds=settings.balance_cache_seconds,
+    )
+    bot = create_bot(settings)
+    dp = create_dispatcher(
+        settings=settings,
+        engine=engine,
+        sessionmaker=create_sessionmaker(engine),
+        smsc=smsc,
+        guard=guard,
+        box=box,
+        i18n=create_i18n(),
+    )
+    log.info("starting telegram_api=%s smsc=%s", settings.telegram_api_url, settings.smsc_base_url)
+    await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types())
+    log.info("stopped")
+    return 0

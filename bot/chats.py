@@ -1,0 +1,57 @@
+"""Chats the bot serves: registration, language, activity, and the move to a supergroup."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.models import Account, Chat
+
+LANGUAGES = ("en", "ru")
+
+
+def language_for(language_code: str | None) -> str:
+    """The bot's language closest to a Telegram user's `language_code`."""
+    code = (language_code or "").split("-")[0].lower()
+    return code if code in LANGUAGES else "en"
+
+
+async def ensure_chat(
+    session: AsyncSession, chat_id: int, chat_type: str, title: str | None, language: str
+) -> Chat:
+    """The chat's row, created on first contact in the language of whoever spoke first."""
+    chat = await session.get(Chat, chat_id)
+    if chat is None:
+        chat = Chat(id=chat_id, type=chat_type, title=title, language=language, active=True)
+        session.add(chat)
+        await session.commit()
+    elif chat.title != title or chat.type != chat_type:
+        chat.title, chat.type = title, chat_type
+        await session.commit()
+    return chat
+
+
+async def set_active(session: AsyncSession, chat_id: int, active: bool) -> None:
+    await session.execute(update(Chat).where(Chat.id == chat_id).values(active=active))
+    await session.commit()
+
+
+async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
+    """A group became a supergroup: its accounts and settings follow the new id."""
+    old = await session.get(Chat, old_id)
+    if old is None:
+        return
+    new = await session.get(Chat, new_id)
+    if new is None:
+        # ON UPDATE CASCADE carries the accounts along.
+        await session.execute(
+            update(Chat).where(Chat.id == old_id).values(id=new_id, type="supergroup")
+        )
+    else:
+        new.language, new.active = old.language, True
+        await session.execute(
+            update(Account).where(Account.chat_id == old_id).values(chat_id=new_id)
+        )
+        await session.execute(delete(Chat).where(Chat.id == old_id))
+    await session.commit()
+    session.expunge_all()

@@ -1,0 +1,49 @@
+"""`python -m bot check`: an operator's test of SMSC credentials and connectivity."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+
+from bot.config import SmscSettings, load_settings
+from bot.smsc import (
+    Credentials,
+    SmscAuthError,
+    SmscClient,
+    SmscError,
+    SmscIpBlocked,
+    SmscRateLimited,
+    SmscUnavailable,
+    site_url,
+)
+
+# Most specific first: the first class the error is an instance of decides.
+FAILURES: list[tuple[type[SmscError], int, str]] = [
+    (SmscAuthError, 2, "wrong login or password, or this IP is not in the account's allow-list"),
+    (SmscIpBlocked, 3, "this IP is temporarily blocked by SMSC"),
+    (SmscRateLimited, 4, "rate limited: more than 10 balance requests a minute for this login"),
+    (SmscUnavailable, 5, "SMSC unreachable"),
+    (SmscError, 6, "unexpected answer from SMSC"),
+]
+
+
+async def check_balance(login: str, site: str | None) -> int:
+    settings = load_settings(SmscSettings)
+    try:
+        base = site_url(site or str(settings.smsc_base_url))
+    except ValueError:
+        print(f"error: --site is invalid: {site}", file=sys.stderr)
+        return 1
+    password = os.environ.get("SMSC_PASSWORD") or getpass.getpass("SMSC password: ")
+    async with SmscClient() as client:
+        try:
+            balance = await client.fetch_balance(Credentials(base, login, password))
+        except SmscError as exc:
+            code, reason = next((c, r) for kind, c, r in FAILURES if isinstance(exc, kind))
+            print(f"error: {reason} ({exc})", file=sys.stderr)
+            return code
+    print(f"balance: {balance.balance}")
+    print(f"credit: {balance.credit}")
+    print(f"currency: {balance.currency or '-'}")
+    return 0

@@ -1,0 +1,56 @@
+"""Encryption of SMSC passwords and API keys at rest (Fernet)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+log = logging.getLogger(__name__)
+
+KEY_FILE_NAME = "secret.key"
+
+
+class SecretKeyError(Exception):
+    """SECRET_KEY is not a Fernet key, or stored secrets were encrypted with another key."""
+
+
+class SecretBox:
+    """Encrypts and decrypts credentials; holds the key, never shows it."""
+
+    def __init__(self, key: bytes | str) -> None:
+        try:
+            self._fernet = Fernet(key)
+        except ValueError:
+            raise SecretKeyError("SECRET_KEY is invalid: not a Fernet key") from None
+
+    def __repr__(self) -> str:
+        return "SecretBox(<key hidden>)"
+
+    def encrypt(self, plaintext: str) -> bytes:
+        return self._fernet.encrypt(plaintext.encode())
+
+    def decrypt(self, token: bytes) -> str:
+        try:
+            return self._fernet.decrypt(token).decode()
+        except InvalidToken:
+            raise SecretKeyError("a stored secret does not decrypt: SECRET_KEY changed?") from None
+
+
+def load_or_create_key(configured: str | None, data_dir: Path) -> bytes:
+    """The configured key, else the one generated into `data_dir` on the first start."""
+    if configured:
+        return configured.encode()
+    path = data_dir / KEY_FILE_NAME
+    if path.exists():
+        return path.read_bytes().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key()
+    # O_EXCL with mode 0o600: the key is never readable by others, not even for a moment.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(key)
+    log.warning("SECRET_KEY unset: generated key_file=%s; back it up with the database", path)
+    return key

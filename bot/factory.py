@@ -1,0 +1,70 @@
+"""Factories: build the Bot and the Dispatcher with everything they depend on."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.utils.i18n import I18n
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.commands import set_commands
+from bot.config import Settings
+from bot.crypto import SecretBox
+from bot.guard import BalanceGuard
+from bot.handlers import create_router
+from bot.i18n import ChatLanguageMiddleware
+from bot.middlewares import ChatMiddleware, DbSessionMiddleware
+from bot.monitoring import Monitor
+from bot.smsc import SmscClient
+
+
+def create_bot(settings: Settings) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(str(settings.telegram_api_url)))
+    return Bot(
+        settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+def create_dispatcher(
+    *,
+    settings: Settings,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    smsc: SmscClient,
+    guard: BalanceGuard,
+    box: SecretBox,
+    i18n: I18n,
+) -> Dispatcher:
+    dp = Dispatcher(
+        storage=MemoryStorage(),
+        settings=settings,
+        engine=engine,
+        sessionmaker=sessionmaker,
+        smsc=smsc,
+        guard=guard,
+        box=box,
+        monitor=Monitor(),
+        i18n=i18n,
+    )
+    dp.update.outer_middleware(DbSessionMiddleware(sessionmaker))
+    dp.update.outer_middleware(ChatMiddleware())
+    ChatLanguageMiddleware(i18n).setup(dp)
+    dp.include_router(create_router())
+    dp.startup.register(on_startup)
+    dp.shutdown.register(on_shutdown)
+    return dp
+
+
+async def on_startup(bot: Bot, i18n: I18n) -> None:
+    await set_commands(bot, i18n)
+
+
+async def on_shutdown(smsc: SmscClient, engine: AsyncEngine) -> None:
+    await smsc.aclose()
+    await engine.dispose()

@@ -1,0 +1,28 @@
+"""All handlers, one router per command family, assembled in the order they are tried."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from bot.filters import ChatAdmin
+from bot.handlers import add, balance, errors, fallback, manage, membership, start
+
+
+def create_router() -> Router:
+    admin = Router(name="admin")
+    admin.message.filter(ChatAdmin())
+    admin.callback_query.filter(ChatAdmin())
+    admin.include_routers(add.router, manage.router)
+
+    root = Router(name="handlers")
+    # Readers first (anyone may read), then what admins may do, then /start and /help (after
+    # /add, which takes the group hand-off's /start link), and last whatever is left over.
+    root.include_routers(
+        errors.router,
+        membership.router,
+        balance.router,
+        admin,
+        start.router,
+        fallback.router,
+    )
+    return root

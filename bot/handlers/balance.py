@@ -1,0 +1,50 @@
+"""/balance and /accounts: what everyone in the chat may read."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
+
+from bot import texts
+from bot.accounts import AccountService
+from bot.monitoring import check_error
+from bot.smsc import SmscError
+
+router = Router(name=__name__)
+
+
+def no_accounts() -> str:
+    return _("No SMSC accounts are registered in this chat yet. Add one with /add.")
+
+
+@router.message(Command("balance"))
+async def balance(message: Message, command: CommandObject, accounts: AccountService) -> None:
+    chosen = await accounts.list(message.chat.id)
+    if command.args:
+        name = command.args.strip()
+        chosen = [account for account in chosen if account.name.lower() == name.lower()]
+        if not chosen:
+            await message.answer(texts.unknown_account(name))
+            return
+    if not chosen:
+        await message.answer(no_accounts())
+        return
+    lines = []
+    for account, result in await accounts.balances(chosen):
+        if isinstance(result, SmscError):
+            error = texts.check_error(check_error(result))
+            lines.append(f"{texts.bold(account.name)}: {error}")
+        else:
+            lines.append(texts.balance_text(account, result))
+    await message.answer("\n".join(lines))
+
+
+@router.message(Command("accounts"))
+async def list_accounts(message: Message, accounts: AccountService) -> None:
+    chosen = await accounts.list(message.chat.id)
+    if not chosen:
+        await message.answer(no_accounts())
+        return
+    await message.answer("\n\n".join(texts.account_text(account) for account in chosen))

@@ -1,0 +1,148 @@
+"""/threshold, /interval, /remove and /lang: changing what the chat watches, and how."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import texts
+from bot.accounts import AccountService
+from bot.chats import LANGUAGES
+from bot.formatting import format_amount, parse_amount
+from bot.models import Account, Chat
+
+router = Router(name=__name__)
+
+OFF_WORDS = {"off", "выкл"}
+
+
+class RemoveChoice(CallbackData, prefix="remove"):
+    account_id: int
+    confirmed: bool
+
+
+async def target(
+    accounts: AccountService, chat_id: int, command: CommandObject, arity: int, usage: str
+) -> tuple[Account, list[str]] | str:
+    """The account named by the first argument (or the chat's only account when the name is
+    left out) with the other arguments; or the text telling the user what is wrong."""
+    args = (command.args or "").split()
+    chosen = await accounts.list(chat_id)
+    if len(args) == arity - 1 and len(chosen) == 1:
+        return chosen[0], args
+    if len(args) != arity:
+        return usage
+    account = next((a for a in chosen if a.name.lower() == args[0].lower()), None)
+    if account is None:
+        return texts.unknown_account(args[0])
+    return account, args[1:]
+
+
+@router.message(Command("threshold"))
+async def threshold(message: Message, command: CommandObject, accounts: AccountService) -> None:
+    usage = _("Usage: /threshold &lt;name&gt; &lt;amount|off&gt;, e.g. /threshold mylogin 500")
+    found = await target(accounts, message.chat.id, command, 2, usage)
+    if isinstance(found, str):
+        await message.answer(found)
+        return
+    account, (value,) = found
+    if value.lower() in OFF_WORDS:
+        await accounts.set_threshold(account, None)
+        await message.answer(
+            _("No low-balance alerts for {name} any more.").format(name=texts.bold(account.name))
+        )
+        return
+    try:
+        amount = parse_amount(value)
+    except ValueError:
+        await message.answer(usage)
+        return
+    await accounts.set_threshold(account, amount)
+    await message.answer(
+        _("I will warn when {name} falls below {amount}.").format(
+            name=texts.bold(account.name), amount=format_amount(amount, texts.locale())
+        )
+    )
+
+
+@router.message(Command("interval"))
+async def interval(message: Message, command: CommandObject, accounts: AccountService) -> None:
+    usage = _(
+        "Usage: /interval &lt;name&gt; &lt;minutes&gt; (at least 1), e.g. /interval mylogin 15"
+    )
+    found = await target(accounts, message.chat.id, command, 2, usage)
+    if isinstance(found, str):
+        await message.answer(found)
+        return
+    account, (value,) = found
+    if not value.isdigit() or not 1 <= int(value) <= 7 * 24 * 60:
+        await message.answer(usage)
+        return
+    await accounts.set_interval(account, int(value) * 60)
+    await message.answer(
+        _("{name} will be checked {interval}.").format(
+            name=texts.bold(account.name), interval=texts.interval_label(int(value) * 60)
+        )
+    )
+
+
+@router.message(Command("remove"))
+async def remove(message: Message, command: CommandObject, accounts: AccountService) -> None:
+    found = await target(accounts, message.chat.id, command, 1, _("Usage: /remove &lt;name&gt;"))
+    if isinstance(found, str):
+        await message.answer(found)
+        return
+    account, _rest = found
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=_("Yes, remove"), callback_data=RemoveChoice(account_id=account.id, confirmed=True)
+    )
+    builder.button(
+        text=_("No, keep it"), callback_data=RemoveChoice(account_id=account.id, confirmed=False)
+    )
+    await message.answer(
+        _("Stop watching {name} and forget its credentials?").format(name=texts.bold(account.name)),
+        reply_markup=builder.as_markup(),
+    )
+
+
+@router.callback_query(RemoveChoice.filter())
+async def confirm_remove(
+    query: CallbackQuery,
+    callback_data: RemoveChoice,
+    session: AsyncSession,
+    accounts: AccountService,
+) -> None:
+    account = await session.get(Account, callback_data.account_id)
+    # The button may be stale, or forged for another chat's account.
+    if account is None or account.chat_id != query.message.chat.id:
+        await query.answer(_("That account is already gone."))
+        await query.message.edit_reply_markup(reply_markup=None)
+        return
+    await query.answer()
+    if not callback_data.confirmed:
+        await query.message.edit_text(_("Kept {name}.").format(name=texts.bold(account.name)))
+        return
+    name = account.name
+    await accounts.remove(account)
+    await query.message.edit_text(_("Removed {name}.").format(name=texts.bold(name)))
+
+
+@router.message(Command("lang"))
+async def language(
+    message: Message, command: CommandObject, chat_record: Chat, session: AsyncSession, i18n: I18n
+) -> None:
+    choice = (command.args or "").strip().lower()
+    if choice not in LANGUAGES:
+        await message.answer(_("Usage: /lang &lt;ru|en&gt;"))
+        return
+    chat_record.language = choice
+    await session.commit()
+    with i18n.use_locale(choice):
+        await message.answer(_("This chat now speaks English."))

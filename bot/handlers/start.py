@@ -1,0 +1,47 @@
+"""/start, /help and /cancel."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import Message, ReplyKeyboardRemove
+from aiogram.utils.i18n import gettext as _
+
+router = Router(name=__name__)
+
+
+def help_text(in_group: bool) -> str:
+    text = _(
+        "I watch SMS Center (smsc.ru) balances and warn this chat before SMS traffic stops.\n\n"
+        "/add — register an SMSC account\n"
+        "/balance [name] — current balance\n"
+        "/accounts — registered accounts and their settings\n"
+        "/threshold &lt;name&gt; &lt;amount|off&gt; — warn when the balance falls below\n"
+        "/interval &lt;name&gt; &lt;minutes&gt; — how often to check\n"
+        "/remove &lt;name&gt; — stop watching an account\n"
+        "/lang &lt;ru|en&gt; — language of this chat\n"
+        "/cancel — leave a dialog"
+    )
+    if in_group:
+        text += "\n\n" + _(
+            "In a group everyone may read balances; only administrators may add, change or "
+            "remove accounts. Passwords are best given in a private chat: /add offers a button."
+        )
+    return text
+
+
+@router.message(CommandStart())
+@router.message(Command("help"))
+async def start(message: Message) -> None:
+    await message.answer(help_text(message.chat.type != ChatType.PRIVATE))
+
+
+@router.message(Command("cancel"))
+async def cancel(message: Message, state: FSMContext) -> None:
+    if await state.get_state() is None:
+        await message.answer(_("Nothing to cancel."), reply_markup=ReplyKeyboardRemove())
+        return
+    await state.clear()
+    await message.answer(_("Cancelled."), reply_markup=ReplyKeyboardRemove())

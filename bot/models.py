@@ -1,0 +1,137 @@
+"""Database tables: chats, the SMSC accounts they watch, and balance history."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Money(TypeDecorator[Decimal]):
+    """Decimal kept as exact text: SQLite has no decimal type and would round via float."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, whatever the database keeps."""
+
+    impl = DateTime()
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: times are stored in UTC and must carry a timezone")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AccountState(enum.StrEnum):
+    UNKNOWN = "unknown"  # not checked yet
+    OK = "ok"
+    LOW = "low"  # balance under the threshold
+    CANT_CHECK = "cant_check"  # see Account.last_error
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Chat(Base):
+    __tablename__ = "chats"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    type: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str | None] = mapped_column(String(255))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    accounts: Mapped[list[Account]] = relationship(
+        back_populates="chat", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Account(Base):
+    """One SMSC account watched by one chat; the same login may be watched by several chats."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("chat_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(
+        ForeignKey("chats.id", ondelete="CASCADE", onupdate="CASCADE"), index=True
+    )
+    # Forum topic the account was added in: replies and alerts go there.
+    thread_id: Mapped[int | None] = mapped_column(Integer)
+    # What the chat calls it: the login, or a label the chat chose for an API key.
+    name: Mapped[str] = mapped_column(String(64))
+    site: Mapped[str] = mapped_column(String(255))
+    login: Mapped[str | None] = mapped_column(String(64))  # None: `secret` is an API key
+    secret: Mapped[bytes] = mapped_column(LargeBinary)  # Fernet token
+    threshold: Mapped[Decimal | None] = mapped_column(Money)
+    check_interval: Mapped[int] = mapped_column(Integer)  # seconds
+    state: Mapped[AccountState] = mapped_column(
+        Enum(
+            AccountState,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=AccountState.UNKNOWN,
+    )
+    last_balance: Mapped[Decimal | None] = mapped_column(Money)
+    last_credit: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(String(8))
+    last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(32))  # a CheckError value
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive failed checks
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    chat: Mapped[Chat] = relationship(back_populates="accounts")
+
+    def __repr__(self) -> str:
+        return f"Account(id={self.id!r}, chat_id={self.chat_id!r}, name={self.name!r})"
+
+
+class BalanceSample(Base):
+    __tablename__ = "balance_samples"
+    __table_args__ = (Index("ix_balance_samples_account_time", "account_id", "taken_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    balance: Mapped[Decimal] = mapped_column(Money)
+    credit: Mapped[Decimal] = mapped_column(Money)

@@ -1,0 +1,117 @@
+"""Texts shared by replies and alerts, in the current i18n locale (HTML parse mode)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from html import escape
+
+from aiogram.utils.i18n import get_i18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.formatting import format_age, format_amount, format_money
+from bot.guard import BalanceResult
+from bot.models import Account, AccountState
+from bot.monitoring import CheckError
+from bot.smsc import SITES
+
+
+def locale() -> str:
+    return get_i18n().current_locale
+
+
+def bold(name: str) -> str:
+    return f"<b>{escape(name)}</b>"
+
+
+def unknown_account(name: str) -> str:
+    return _("No account named {name} here. /accounts lists them.").format(name=bold(name))
+
+
+def site_label(site: str) -> str:
+    """`smsc.kz` for a known site, the host (and port) otherwise."""
+    for name, url in SITES.items():
+        if url == site:
+            return name
+    return site.split("://", 1)[-1]
+
+
+def check_error(kind: CheckError | str) -> str:
+    texts = {
+        CheckError.AUTH: _(
+            "SMSC refused the login or password, or this bot's IP address is not in the "
+            "account's allow-list. Check them and register the account again with /add."
+        ),
+        CheckError.IP_BLOCKED: _(
+            "SMSC has temporarily blocked the bot's IP address after failed logins. "
+            "Checks resume by themselves in about 30 minutes."
+        ),
+        CheckError.RATE_LIMITED: _(
+            "SMSC allows 10 balance requests a minute per login and that budget is used up. "
+            "Try again in a minute."
+        ),
+        CheckError.AUTH_PAUSED: _(
+            "Too many wrong passwords were tried recently. To keep SMSC from blocking the bot, "
+            "new logins are not checked for a while. Try again in half an hour."
+        ),
+        CheckError.UNAVAILABLE: _("SMSC is not reachable right now. Try again later."),
+        CheckError.PROTOCOL: _("SMSC gave an unexpected answer. Try again later."),
+    }
+    return texts[CheckError(kind)]
+
+
+def state_label(state: AccountState) -> str:
+    return {
+        AccountState.UNKNOWN: _("not checked yet"),
+        AccountState.OK: _("OK"),
+        AccountState.LOW: _("LOW"),
+        AccountState.CANT_CHECK: _("can't check"),
+    }[state]
+
+
+def interval_label(seconds: int) -> str:
+    if seconds % 60:
+        return _("every {seconds} s").format(seconds=seconds)
+    return _("every {minutes} min").format(minutes=seconds // 60)
+
+
+def balance_text(account: Account, result: BalanceResult) -> str:
+    """`<b>login</b>: 1 234.50 RUB (credit 100.00), 5 minutes ago`."""
+    lang = locale()
+    balance = result.balance
+    text = f"{bold(account.name)}: " + format_money(balance.balance, balance.currency, lang)
+    if balance.credit:
+        text += " " + _("(credit {credit})").format(credit=format_amount(balance.credit, lang))
+    if result.stale:
+        text += ", " + _("as of {age}").format(age=format_age(result.age, lang))
+    if account.state == AccountState.LOW and account.threshold is not None:
+        text += " ⚠️ " + _("below {threshold}").format(
+            threshold=format_amount(account.threshold, lang)
+        )
+    return text
+
+
+def account_text(account: Account) -> str:
+    """One account in /accounts: name, site, last balance and age, threshold, interval, state."""
+    lang = locale()
+    lines = [f"{bold(account.name)} · {escape(site_label(account.site))}"]
+    if account.last_balance is not None and account.last_checked_at is not None:
+        age = (datetime.now(UTC) - account.last_checked_at).total_seconds()
+        lines.append(
+            _("Balance: {balance}, {age}").format(
+                balance=format_money(account.last_balance, account.currency, lang),
+                age=format_age(age, lang),
+            )
+        )
+    threshold = (
+        format_amount(account.threshold, lang) if account.threshold is not None else _("off")
+    )
+    lines.append(
+        _("Threshold: {threshold} · checked {interval}").format(
+            threshold=threshold, interval=interval_label(account.check_interval)
+        )
+    )
+    state = state_label(account.state)
+    if account.state == AccountState.CANT_CHECK and account.last_error:
+        state += " — " + check_error(account.last_error)
+    lines.append(_("State: {state}").format(state=state))
+    return "\n".join(lines)

@@ -1,0 +1,50 @@
+"""Alembic environment: async engine, URL from the app's settings unless a connection is given."""
+
+import asyncio
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy import Connection
+
+from bot.config import DatabaseSettings
+from bot.models import Base
+from bot.storage import create_engine
+
+config = context.config
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+target_metadata = Base.metadata
+
+
+def database_url() -> str:
+    return DatabaseSettings().database_url
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=database_url(), target_metadata=target_metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def do_run_migrations(connection: Connection) -> None:
+    # Batch mode: SQLite can only ALTER tables by copying them.
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_async_migrations() -> None:
+    engine = create_engine(database_url())
+    async with engine.connect() as connection:
+        await connection.run_sync(do_run_migrations)
+    await engine.dispose()
+
+
+connection = config.attributes.get("connection")
+if context.is_offline_mode():
+    run_migrations_offline()
+elif connection is None:
+    asyncio.run(run_async_migrations())
+else:
+    do_run_migrations(connection)

@@ -1,0 +1,71 @@
+import subprocess
+import sys
+
+import pytest
+
+from bot.config import Settings, SettingsError, load_settings
+
+TOKEN = "123456:TEST-token"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for name in list(Settings.model_fields):
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def test_defaults(monkeypatch):
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    settings = load_settings()
+    assert str(settings.telegram_api_url) == "https://api.telegram.org/"
+    assert str(settings.smsc_base_url) == "https://smsc.ru/"
+    assert settings.check_interval_seconds == 900
+    assert settings.balance_cache_seconds == 30
+    assert settings.smsc_max_requests_per_minute == 10
+    assert settings.database_url.startswith("sqlite+aiosqlite:///")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("BOT_TOKEN", None, "BOT_TOKEN is required"),
+        ("BOT_TOKEN", "nonsense", "BOT_TOKEN is invalid"),
+        ("SMSC_MAX_REQUESTS_PER_MINUTE", "11", "SMSC_MAX_REQUESTS_PER_MINUTE is invalid"),
+        ("CHECK_INTERVAL_SECONDS", "0", "CHECK_INTERVAL_SECONDS is invalid"),
+        ("TELEGRAM_API_URL", "not a url", "TELEGRAM_API_URL is invalid"),
+        ("LOG_LEVEL", "chatty", "LOG_LEVEL is invalid"),
+    ],
+)
+def test_bad_setting_names_itself(monkeypatch, name, value, message):
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    if value is None:
+        monkeypatch.delenv(name)
+    else:
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=message) as caught:
+        load_settings()
+    assert "\n" not in str(caught.value)
+    if value:
+        assert value not in str(caught.value).removeprefix(name)
+
+
+def test_short_interval_accepted_for_demos(monkeypatch):
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("CHECK_INTERVAL_SECONDS", "1")
+    assert load_settings().check_interval_seconds == 1
+
+
+def test_dotenv_file_is_read(tmp_path):
+    (tmp_path / ".env").write_text(f"BOT_TOKEN={TOKEN}\nLOG_LEVEL=debug\n")
+    assert load_settings().log_level == "DEBUG"
+
+
+def test_start_without_token_is_one_line(tmp_path):
+    env = {"PATH": "/usr/bin:/bin"}
+    run = subprocess.run(
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=60,
+    )
+    assert run.returncode != 0
+    assert run.stderr.strip() == "error: BOT_TOKEN is required"

@@ -1,0 +1,44 @@
+import stat
+
+import pytest
+from cryptography.fernet import Fernet
+
+from bot.crypto import SecretBox, SecretKeyError, load_or_create_key
+
+
+def test_round_trip_and_ciphertext_hides_secret():
+    box = SecretBox(Fernet.generate_key())
+    token = box.encrypt("hunter2")
+    assert b"hunter2" not in token
+    assert box.decrypt(token) == "hunter2"
+
+
+def test_other_key_cannot_decrypt_and_says_so_without_secret():
+    token = SecretBox(Fernet.generate_key()).encrypt("hunter2")
+    with pytest.raises(SecretKeyError) as caught:
+        SecretBox(Fernet.generate_key()).decrypt(token)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_invalid_key_is_named():
+    with pytest.raises(SecretKeyError, match="SECRET_KEY"):
+        SecretBox("short")
+
+
+def test_generated_key_is_owner_only_and_reused(tmp_path, caplog):
+    key = load_or_create_key(None, tmp_path / "data")
+    path = tmp_path / "data" / "secret.key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "generated" in caplog.text and key.decode() not in caplog.text
+    assert load_or_create_key(None, tmp_path / "data") == key
+
+
+def test_configured_key_wins(tmp_path):
+    key = Fernet.generate_key()
+    assert load_or_create_key(key.decode(), tmp_path) == key
+    assert not (tmp_path / "secret.key").exists()
+
+
+def test_repr_hides_key():
+    key = Fernet.generate_key()
+    assert key.decode() not in repr(SecretBox(key))

@@ -1,0 +1,40 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.formatting import format_amount, format_money, parse_amount
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("500", "500"),
+        ("500.5", "500.5"),
+        ("500,5", "500.5"),
+        ("1 000", "1000"),
+        ("1\u00a0000,25", "1000.25"),
+        (" 42 ", "42"),
+    ],
+)
+def test_amounts_as_people_type_them(text, value):
+    assert parse_amount(text) == Decimal(value)
+
+
+@pytest.mark.parametrize("text", ["", "-5", "abc", "1e3", "5.", "1.2.3", "NaN", "10000000000"])
+def test_not_amounts(text):
+    with pytest.raises(ValueError):
+        parse_amount(text)
+
+
+def test_each_language_writes_numbers_its_way():
+    assert format_money(Decimal("1234.5"), "RUB", "en") == "1,234.50 RUB"
+    assert format_money(Decimal("1234.5"), "RUB", "ru") == "1\u00a0234,50 RUB"
+    assert format_amount(Decimal("0.125"), "en") == "0.125"
+
+
+@given(st.decimals(min_value=0, max_value=10**8, places=2))
+def test_shown_amount_reads_back(value):
+    for locale in ("en", "ru"):
+        assert parse_amount(format_amount(value, locale).replace(",", "" if locale == "en" else ",")) == value

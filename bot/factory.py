@@ -52,7 +52,7 @@ def create_dispatcher(
         monitor=Monitor(),
         i18n=i18n,
     )
-    dp.update.outer_middleware(DbSessionMiddleware(sessionmaker))
+    dp.update.outer_middleware(DbSessionMiddleware())
     dp.update.outer_middleware(ChatMiddleware())
     ChatLanguageMiddleware(i18n).setup(dp)
     dp.include_router(create_router())

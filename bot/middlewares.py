@@ -16,11 +16,11 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 class DbSessionMiddleware(BaseMiddleware):
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-        self._sessionmaker = sessionmaker
+    """One session per update, from the Dispatcher's `sessionmaker`."""
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        async with self._sessionmaker() as session:
+        sessionmaker: async_sessionmaker[AsyncSession] = data["sessionmaker"]
+        async with sessionmaker() as session:
             data["session"] = session
             return await handler(event, data)
 

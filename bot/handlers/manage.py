@@ -28,30 +28,33 @@ class RemoveChoice(CallbackData, prefix="remove"):
 
 
 async def target(
-    accounts: AccountService, chat_id: int, command: CommandObject, arity: int, usage: str
-) -> tuple[Account, list[str]] | str:
-    """The account named by the first argument (or the chat's only account when the name is
-    left out) with the other arguments; or the text telling the user what is wrong."""
-    args = (command.args or "").split()
+    accounts: AccountService, chat_id: int, command: CommandObject, usage: str, *, value: bool
+) -> tuple[Account, str] | str:
+    """The account named first (or the chat's only account when the name is left out) and
+    the rest of the arguments, which must be there when `value` is set; or what is wrong."""
+    text = (command.args or "").strip()
+    name, _space, rest = text.partition(" ")
     chosen = await accounts.list(chat_id)
-    if len(args) == arity - 1 and len(chosen) == 1:
-        return chosen[0], args
-    if len(args) != arity:
-        return usage
-    account = next((a for a in chosen if a.name.lower() == args[0].lower()), None)
+    account = next((a for a in chosen if a.name.lower() == name.lower()), None)
+    # A value where a name should be ("/threshold 500") means the chat's only account.
+    looks_like_value = name[:1].isdigit() or name.lower() in OFF_WORDS
+    if account is None and len(chosen) == 1 and (looks_like_value if value else not text):
+        return chosen[0], text
     if account is None:
-        return texts.unknown_account(args[0])
-    return account, args[1:]
+        return texts.unknown_account(name) if name and (rest or not value) else usage
+    if bool(rest.strip()) != value:
+        return usage
+    return account, rest.strip()
 
 
 @router.message(Command("threshold"))
 async def threshold(message: Message, command: CommandObject, accounts: AccountService) -> None:
     usage = _("Usage: /threshold &lt;name&gt; &lt;amount|off&gt;, e.g. /threshold mylogin 500")
-    found = await target(accounts, message.chat.id, command, 2, usage)
+    found = await target(accounts, message.chat.id, command, usage, value=True)
     if isinstance(found, str):
         await message.answer(found)
         return
-    account, (value,) = found
+    account, value = found
     if value.lower() in OFF_WORDS:
         await accounts.set_threshold(account, None)
         await message.answer(
@@ -76,11 +79,11 @@ async def interval(message: Message, command: CommandObject, accounts: AccountSe
     usage = _(
         "Usage: /interval &lt;name&gt; &lt;minutes&gt; (at least 1), e.g. /interval mylogin 15"
     )
-    found = await target(accounts, message.chat.id, command, 2, usage)
+    found = await target(accounts, message.chat.id, command, usage, value=True)
     if isinstance(found, str):
         await message.answer(found)
         return
-    account, (value,) = found
+    account, value = found
     if not value.isdigit() or not 1 <= int(value) <= 7 * 24 * 60:
         await message.answer(usage)
         return
@@ -94,7 +97,9 @@ async def interval(message: Message, command: CommandObject, accounts: AccountSe
 
 @router.message(Command("remove"))
 async def remove(message: Message, command: CommandObject, accounts: AccountService) -> None:
-    found = await target(accounts, message.chat.id, command, 1, _("Usage: /remove &lt;name&gt;"))
+    found = await target(
+        accounts, message.chat.id, command, _("Usage: /remove &lt;name&gt;"), value=False
+    )
     if isinstance(found, str):
         await message.answer(found)
         return

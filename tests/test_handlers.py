@@ -1,0 +1,180 @@
+"""Handlers fed updates through the real Dispatcher, with a recording Bot and an in-memory SMSC."""
+
+from decimal import Decimal
+
+import pytest
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.methods import DeleteMessage, EditMessageText, SendMessage
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+
+from bot.config import Settings
+from bot.crypto import SecretBox
+from bot.factory import create_dispatcher
+from bot.guard import BalanceGuard
+from bot.i18n import create_i18n
+from bot.models import Account, Chat
+from bot.smsc import Balance, Credentials, SmscAuthError
+from tests.mocked_bot import MockedBot, callback_update, message_update
+
+GROUP = -100500
+ADMIN, MEMBER = 11, 12
+
+
+class MemorySmsc:
+    """Answers balance requests from a dict of login -> (password, balance)."""
+
+    def __init__(self) -> None:
+        self.accounts = {"shop": ("right", Decimal("150.00"))}
+        self.requests: list[str | None] = []
+
+    async def fetch_balance(self, creds: Credentials) -> Balance:
+        self.requests.append(creds.login)
+        password, balance = self.accounts.get(creds.login, (None, None))
+        if password != creds.secret:
+            raise SmscAuthError(2, "authorise error")
+        return Balance(balance, Decimal(0), "RUB")
+
+
+@pytest.fixture
+def smsc():
+    return MemorySmsc()
+
+
+@pytest.fixture
+def bot():
+    bot = MockedBot()
+    bot.session.admins.add((GROUP, ADMIN))
+    return bot
+
+
+@pytest.fixture(scope="session")
+def dispatcher():
+    # aiogram attaches a module's router to one parent only: one Dispatcher for all tests.
+    return create_dispatcher(
+        settings=Settings(bot_token="42:TEST", smsc_base_url="https://smsc.ru"),
+        engine=None,
+        sessionmaker=None,
+        smsc=None,
+        guard=None,
+        box=SecretBox(Fernet.generate_key()),
+        i18n=create_i18n(),
+    )
+
+
+@pytest.fixture
+def dp(dispatcher, engine, sessionmaker, smsc):
+    dispatcher.workflow_data.update(
+        engine=engine, sessionmaker=sessionmaker, guard=BalanceGuard(smsc)
+    )
+    dispatcher.fsm.storage = MemoryStorage()
+    return dispatcher
+
+
+async def say(dp, bot, chat_id, text, **kwargs) -> list[SendMessage]:
+    before = len(bot.session.requests)
+    await dp.feed_update(bot, message_update(chat_id, text, **kwargs))
+    return [r for r in bot.session.requests[before:] if isinstance(r, SendMessage)]
+
+
+async def test_help_in_both_languages(dp, bot):
+    [reply] = await say(dp, bot, 1, "/start")
+    assert "/balance" in reply.text and "SMS Center" in reply.text
+    [reply] = await say(dp, bot, 2, "/help", language="ru")
+    assert "/balance" in reply.text and "баланс" in reply.text.lower()
+
+
+async def test_one_line_add_checks_saves_and_deletes_password(dp, bot, smsc, sessionmaker):
+    replies = await say(dp, bot, 1, "/add shop right 100")
+    assert bot.calls(DeleteMessage), "the message with the password must be deleted"
+    assert "shop" in replies[-1].text and "150.00 RUB" in replies[-1].text
+    assert all("right" not in r.text for r in replies)
+    async with sessionmaker() as session:
+        account = await session.scalar(select(Account))
+    assert account.threshold == Decimal(100) and b"right" not in account.secret
+
+
+async def test_wrong_password_saves_nothing_and_says_why(dp, bot, sessionmaker):
+    [reply] = await say(dp, bot, 1, "/add shop wrong")
+    assert "Not saved" in reply.text and "password" in reply.text
+    async with sessionmaker() as session:
+        assert (await session.scalars(select(Account))).all() == []
+
+
+async def test_undeletable_password_message_gets_a_warning(dp, bot):
+    bot.session.undeletable.add(1)
+    replies = await say(dp, bot, 1, "/add shop right")
+    assert "could not delete" in replies[0].text
+
+
+async def test_bad_arguments_get_usage_and_change_nothing(dp, bot, sessionmaker):
+    for text in ("/add onlylogin", "/add shop right lots"):
+        replies = await say(dp, bot, 1, text)
+        assert "Usage" in replies[-1].text, text
+    async with sessionmaker() as session:
+        assert (await session.scalars(select(Account))).all() == []
+    await say(dp, bot, 1, "/add shop right 100")
+    bad = ["/threshold", "/threshold shop", "/threshold shop lots", "/interval shop 0",
+           "/interval shop 1.5", "/interval shop", "/remove shop now", "/lang de"]
+    for text in bad:
+        replies = await say(dp, bot, 1, text)
+        assert "Usage" in replies[-1].text, text
+    async with sessionmaker() as session:
+        account = await session.scalar(select(Account))
+        chat = await session.get(Chat, 1)
+    assert (account.threshold, account.check_interval, chat.language) == (100, 900, "en")
+
+
+async def test_balance_accounts_threshold_interval_remove(dp, bot, smsc, sessionmaker):
+    await say(dp, bot, 1, "/add shop right")
+    [reply] = await say(dp, bot, 1, "/balance")
+    assert "150.00 RUB" in reply.text
+    [reply] = await say(dp, bot, 1, "/threshold shop 1 000,5")
+    assert "1,000.50" in reply.text
+    [reply] = await say(dp, bot, 1, "/interval 5")  # the only account: name may be left out
+    assert "every 5 min" in reply.text
+    [reply] = await say(dp, bot, 1, "/accounts")
+    assert "1,000.50" in reply.text and "every 5 min" in reply.text
+    [reply] = await say(dp, bot, 1, "/threshold nosuch 5")
+    assert "No account named" in reply.text
+    [confirm] = await say(dp, bot, 1, "/remove shop")
+    yes = confirm.reply_markup.inline_keyboard[0][0].callback_data
+    await dp.feed_update(bot, callback_update(confirm, yes, user_id=1))
+    assert "Removed" in bot.calls(EditMessageText)[-1].text
+    async with sessionmaker() as session:
+        assert (await session.scalars(select(Account))).all() == []
+
+
+async def test_group_member_may_read_but_not_change(dp, bot):
+    [reply] = await say(dp, bot, GROUP, "/balance", user_id=MEMBER)
+    assert "No SMSC accounts" in reply.text
+    [reply] = await say(dp, bot, GROUP, "/add shop right", user_id=MEMBER)
+    assert "only administrators" in reply.text
+
+
+async def test_group_admin_and_anonymous_admin_may_change(dp, bot):
+    replies = await say(dp, bot, GROUP, "/add shop right", user_id=ADMIN)
+    assert "registered" in replies[-1].text
+    [reply] = await say(dp, bot, GROUP, "/threshold shop 10", sender_chat=True, user_id=1087968824)
+    assert "10.00" in reply.text
+
+
+async def test_group_add_offers_private_hand_off(dp, bot):
+    [reply] = await say(dp, bot, GROUP, "/add", user_id=ADMIN)
+    buttons = [b for row in reply.reply_markup.inline_keyboard for b in row]
+    assert buttons[0].url.startswith("https://t.me/smsc_test_bot?start=")
+
+
+async def test_lang_switches_replies(dp, bot, sessionmaker):
+    [reply] = await say(dp, bot, 1, "/lang ru")
+    assert "русск" in reply.text
+    [reply] = await say(dp, bot, 1, "/balance")
+    assert "Добавьте" in reply.text or "/add" in reply.text
+    async with sessionmaker() as session:
+        assert (await session.get(Chat, 1)).language == "ru"
+
+
+async def test_unknown_command_points_to_help(dp, bot):
+    [reply] = await say(dp, bot, 1, "/frobnicate")
+    assert "/help" in reply.text
+    assert await say(dp, bot, GROUP, "/frobnicate", user_id=MEMBER) == []  # maybe another bot's

@@ -52,7 +52,9 @@ class MockedSession(BaseSession):
     def fail(self, method: type, status: int, description: str) -> None:
         self.errors[method].append((status, description))
 
-    async def make_request(self, bot: Bot, method: TelegramMethod[Any], timeout: Any = None) -> Any:
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[Any], timeout: Any = None
+    ) -> Any:
         self.requests.append(method)
         status, description, result = 200, None, None
         if self.errors[type(method)]:
@@ -114,7 +116,8 @@ class MockedBot(Bot):
 
     def sent(self, chat_id: int | None = None) -> list[SendMessage]:
         return [
-            r for r in self.session.requests
+            r
+            for r in self.session.requests
             if isinstance(r, SendMessage) and (chat_id is None or int(r.chat_id) == chat_id)
         ]
 
@@ -129,8 +132,13 @@ def chat_of(chat_id: int, title: str | None = None) -> Chat:
 
 
 def message_update(
-    chat_id: int, text: str, *, user_id: int | None = None, language: str = "en",
-    reply_to: Message | None = None, sender_chat: bool = False,
+    chat_id: int,
+    text: str,
+    *,
+    user_id: int | None = None,
+    language: str = "en",
+    reply_to: Message | None = None,
+    sender_chat: bool = False,
 ) -> Update:
     user = User(id=user_id or abs(chat_id), is_bot=False, first_name="Ann", language_code=language)
     entities = None
@@ -150,11 +158,16 @@ def message_update(
     return Update(update_id=next(_update_ids), message=message)
 
 
-def callback_update(message: SendMessage, data: str, *, user_id: int, language: str = "en") -> Update:
+def callback_update(
+    message: SendMessage, data: str, *, user_id: int, language: str = "en"
+) -> Update:
     chat_id = int(message.chat_id)
     bot_message = Message(
-        message_id=next(_message_ids), date=datetime.now(UTC), chat=chat_of(chat_id),
-        from_user=BOT_USER, text=message.text,
+        message_id=next(_message_ids),
+        date=datetime.now(UTC),
+        chat=chat_of(chat_id),
+        from_user=BOT_USER,
+        text=message.text,
     )
     query = CallbackQuery(
         id=str(next(_update_ids)),

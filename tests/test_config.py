@@ -64,7 +64,11 @@ def test_dotenv_file_is_read(tmp_path):
 def test_start_without_token_is_one_line(tmp_path):
     env = {"PATH": "/usr/bin:/bin"}
     run = subprocess.run(
-        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert run.returncode != 0

@@ -37,4 +37,7 @@ def test_each_language_writes_numbers_its_way():
 @given(st.decimals(min_value=0, max_value=10**8, places=2))
 def test_shown_amount_reads_back(value):
     for locale in ("en", "ru"):
-        assert parse_amount(format_amount(value, locale).replace(",", "" if locale == "en" else ",")) == value
+        assert (
+            parse_amount(format_amount(value, locale).replace(",", "" if locale == "en" else ","))
+            == value
+        )

@@ -114,8 +114,16 @@ async def test_bad_arguments_get_usage_and_change_nothing(dp, bot, sessionmaker)
     async with sessionmaker() as session:
         assert (await session.scalars(select(Account))).all() == []
     await say(dp, bot, 1, "/add shop right 100")
-    bad = ["/threshold", "/threshold shop", "/threshold shop lots", "/interval shop 0",
-           "/interval shop 1.5", "/interval shop", "/remove shop now", "/lang de"]
+    bad = [
+        "/threshold",
+        "/threshold shop",
+        "/threshold shop lots",
+        "/interval shop 0",
+        "/interval shop 1.5",
+        "/interval shop",
+        "/remove shop now",
+        "/lang de",
+    ]
     for text in bad:
         replies = await say(dp, bot, 1, text)
         assert "Usage" in replies[-1].text, text

@@ -10,8 +10,14 @@ from bot.storage import migrate
 
 
 def account(chat_id: int, name: str = "shop") -> Account:
-    return Account(chat_id=chat_id, name=name, site="https://smsc.ru", login=name,
-                   secret=b"token", check_interval=900)
+    return Account(
+        chat_id=chat_id,
+        name=name,
+        site="https://smsc.ru",
+        login=name,
+        secret=b"token",
+        check_interval=900,
+    )
 
 
 async def test_migration_creates_schema_and_is_idempotent(engine):
@@ -52,8 +58,11 @@ async def test_removing_account_removes_history(sessionmaker):
         acc = account(1)
         session.add(acc)
         await session.flush()
-        session.add(BalanceSample(account_id=acc.id, taken_at=datetime.now(UTC),
-                                  balance=Decimal(1), credit=Decimal(0)))
+        session.add(
+            BalanceSample(
+                account_id=acc.id, taken_at=datetime.now(UTC), balance=Decimal(1), credit=Decimal(0)
+            )
+        )
         await session.commit()
         await session.delete(acc)
         await session.commit()

@@ -24,7 +24,7 @@ COMMANDS = {
 
 async def set_commands(bot: Bot, i18n: I18n) -> None:
     for language in LANGUAGES:
-        with i18n.use_locale(language):
+        with i18n.context(), i18n.use_locale(language):
             commands = [
                 BotCommand(command=name, description=str(text)) for name, text in COMMANDS.items()
             ]

@@ -4,6 +4,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.storage import create_engine, create_sessionmaker, migrate
+from tests.bot_process import BotProcess
+from tests.fake_smsc import FakeSmsc
+from tests.fake_telegram import FakeTelegram
 
 
 @pytest.fixture
@@ -17,3 +20,25 @@ async def engine(tmp_path) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 def sessionmaker(engine) -> async_sessionmaker[AsyncSession]:
     return create_sessionmaker(engine)
+
+
+@pytest.fixture
+def fake_smsc():
+    with FakeSmsc() as smsc:
+        yield smsc
+
+
+@pytest.fixture
+def telegram():
+    with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+def bot_process(telegram, fake_smsc, tmp_path):
+    """Start with `bot_process.start()` (settings may be changed before); stopped at the end."""
+    process = BotProcess(telegram, fake_smsc, tmp_path)
+    yield process
+    if process.process is not None:
+        assert process.stop() == 0, process.log()
+    assert "Traceback" not in process.log(), process.log()

@@ -1,0 +1,77 @@
+"""The real bot process against the fake Bot API and the fake SMSC: a private chat's walk."""
+
+import pytest
+
+USER = 501
+
+
+def last_text(telegram, chat_id):
+    return telegram.sent(chat_id)[-1].get("text", "")
+
+
+def say(telegram, chat_id, text, *, expect: int = 1, **kwargs):
+    """Send a message as a user; wait for `expect` more bot messages and return the last."""
+    before = len(telegram.sent(chat_id))
+    message_id = telegram.message(chat_id, text, **kwargs)
+    telegram.wait_for(lambda: len(telegram.sent(chat_id)) >= before + expect)
+    return message_id, telegram.sent(chat_id)[-1]
+
+
+@pytest.fixture
+def running(bot_process, fake_smsc):
+    fake_smsc.add_account("shop", "s3cret!", balance="1500.00", currency="RUB")
+    return bot_process.start()
+
+
+def test_private_chat_walk(running, telegram):
+    _, reply = say(telegram, USER, "/start")
+    assert "/add" in reply["text"]
+
+    message_id, reply = say(telegram, USER, "/add shop s3cret! 1000")
+    assert message_id in telegram.deleted(USER), "the password message is deleted"
+    assert "shop" in reply["text"] and "1,500.00 RUB" in reply["text"]
+
+    _, reply = say(telegram, USER, "/balance")
+    assert "1,500.00 RUB" in reply["text"]
+    _, reply = say(telegram, USER, "/threshold shop 2 000")
+    assert "2,000.00" in reply["text"]
+    _, reply = say(telegram, USER, "/interval shop 30")
+    assert "every 30 min" in reply["text"]
+    _, reply = say(telegram, USER, "/accounts")
+    assert "2,000.00" in reply["text"] and "every 30 min" in reply["text"]
+
+    _, reply = say(telegram, USER, "/remove shop")
+    yes = reply["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    telegram.callback(USER, reply["message_id"], yes)
+    telegram.wait_for(
+        lambda: any("Removed" in e.params.get("text", "") for e in telegram.edits(USER))
+    )
+    _, reply = say(telegram, USER, "/accounts")
+    assert "No SMSC accounts" in reply["text"]
+    transcript = "\n".join(telegram.transcript(USER))
+    assert "s3cret!" not in transcript.replace("Ann: /add shop s3cret! 1000", "")
+
+
+def test_dialog_in_russian(running, telegram):
+    _, reply = say(telegram, USER, "/add", language_code="ru")
+    assert "Как этот аккаунт входит" in reply["text"]
+    login_button = reply["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    telegram.callback(USER, reply["message_id"], login_button, language_code="ru")
+    telegram.wait_for(
+        lambda: any("сайте" in e.params.get("text", "") for e in telegram.edits(USER))
+    )
+    site_message = telegram.sent(USER)[-1]
+    site_button = site_message["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    before = len(telegram.sent(USER))
+    telegram.callback(USER, site_message["message_id"], site_button, language_code="ru")
+    telegram.wait_for(lambda: len(telegram.sent(USER)) > before)
+    assert "логин" in last_text(telegram, USER)
+    _, reply = say(telegram, USER, "shop", language_code="ru")
+    assert "пароль" in reply["text"]
+    message_id, reply = say(telegram, USER, "s3cret!", language_code="ru", expect=2)
+    assert message_id in telegram.deleted(USER)
+    assert "При каком балансе" in reply["text"]
+    assert any("1\xa0500,00 RUB" in m.get("text", "") for m in telegram.sent(USER))
+    _, reply = say(telegram, USER, "1 000,5", language_code="ru")
+    assert "1\xa0000,50" in reply["text"] and "Порог" in reply["text"]
+    print("\n".join(telegram.transcript(USER)))

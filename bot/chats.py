@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, update
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import Account, Chat
@@ -22,10 +23,14 @@ async def ensure_chat(
     """The chat's row, created on first contact in the language of whoever spoke first."""
     chat = await session.get(Chat, chat_id)
     if chat is None:
-        chat = Chat(id=chat_id, type=chat_type, title=title, language=language, active=True)
-        session.add(chat)
-        await session.commit()
-    elif chat.title != title or chat.type != chat_type:
+        try:
+            chat = Chat(id=chat_id, type=chat_type, title=title, language=language, active=True)
+            session.add(chat)
+            await session.commit()
+        except IntegrityError:  # another update of the same chat registered it first
+            await session.rollback()
+            chat = await session.get(Chat, chat_id)
+    if chat.title != title or chat.type != chat_type:
         chat.title, chat.type = title, chat_type
         await session.commit()
     return chat
@@ -41,17 +46,8 @@ async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
     old = await session.get(Chat, old_id)
     if old is None:
         return
-    new = await session.get(Chat, new_id)
-    if new is None:
-        # ON UPDATE CASCADE carries the accounts along.
-        await session.execute(
-            update(Chat).where(Chat.id == old_id).values(id=new_id, type="supergroup")
-        )
-    else:
-        new.language, new.active = old.language, True
-        await session.execute(
-            update(Account).where(Account.chat_id == old_id).values(chat_id=new_id)
-        )
-        await session.execute(delete(Chat).where(Chat.id == old_id))
+    new = await ensure_chat(session, new_id, "supergroup", old.title, old.language)
+    new.language, new.active = old.language, True
+    await session.execute(update(Account).where(Account.chat_id == old_id).values(chat_id=new_id))
+    await session.delete(old)
     await session.commit()
-    session.expunge_all()

@@ -87,8 +87,14 @@ def load_settings(cls: type[SettingsT] = Settings) -> SettingsT:  # type: ignore
         raise SettingsError(f"{name} {reason}") from None
 
 
+# Libraries whose debug output is noise, or carries request URLs and SQL parameters.
+QUIET_LOGGERS = ("httpx", "httpcore", "aiosqlite", "sqlalchemy.engine", "apscheduler.executors")
+
+
 def configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, NoReturn, Self
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,7 +30,7 @@ SITES: dict[str, str] = {
 USER_AGENT = "smsc-balance-bot"
 
 # SMSC sends amounts as strings like "84.75" or "-3.10"; anything else is not a balance.
-_AMOUNT = re.compile(r"[+-]?\d+(?:\.\d+)?")
+_AMOUNT = re.compile(r"[+-]?\d+(?:\.\d+)?", re.ASCII)
 
 
 def site_url(site: str) -> str:
@@ -109,6 +109,8 @@ class Credentials:
 
 @dataclass(frozen=True)
 class Balance:
+    """An account's money as SMSC reports it, in the account's currency."""
+
     balance: Decimal
     credit: Decimal  # zero when SMSC reports none
     currency: str | None
@@ -257,7 +259,7 @@ def _parse(response: httpx.Response, secret: str) -> Balance:
         raise SmscProtocolError(f"{where} JSON that is not an object")
     if "error" in data or "error_code" in data:
         code = data.get("error_code")
-        if isinstance(code, str) and code.isdigit():
+        if isinstance(code, str) and code.isascii() and code.isdigit():
             code = int(code)
         if not isinstance(code, int) or isinstance(code, bool):
             raise SmscProtocolError(f"{where} an error reply without an error code")
@@ -284,5 +286,5 @@ def _amount(value: Any, error: str) -> Decimal:
     return Decimal(value.strip())
 
 
-def _reject(constant: str) -> Any:
+def _reject(constant: str) -> NoReturn:
     raise ValueError(f"{constant} is not an amount")

@@ -29,7 +29,7 @@ class BotProcess:
             "SMSC_BASE_URL": smsc.url,
             "DATABASE_URL": f"sqlite+aiosqlite:///{data_dir}/bot.db",
             "SECRET_KEY": Fernet.generate_key().decode(),
-            "LOG_LEVEL": "DEBUG",
+            "LOG_LEVEL": "INFO",
             **settings,
         }
         self.cwd = data_dir

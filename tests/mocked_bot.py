@@ -52,9 +52,7 @@ class MockedSession(BaseSession):
     def fail(self, method: type, status: int, description: str) -> None:
         self.errors[method].append((status, description))
 
-    async def make_request(
-        self, bot: Bot, method: TelegramMethod[Any], timeout: Any = None
-    ) -> Any:
+    async def make_request(self, bot: Bot, method: TelegramMethod[Any], timeout: Any = None) -> Any:
         self.requests.append(method)
         status, description, result = 200, None, None
         if self.errors[type(method)]:

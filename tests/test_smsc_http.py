@@ -1,0 +1,197 @@
+"""The SMSC client and the guard over real HTTP, against the fake SMSC in tests/fake_smsc.py."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+
+import pytest
+
+from bot.guard import AuthChecksPaused, BalanceGuard, BalanceResult, CredentialsRejected, SitePaused
+from bot.smsc import (
+    Balance,
+    Credentials,
+    SmscAuthError,
+    SmscClient,
+    SmscError,
+    SmscIpBlocked,
+    SmscProtocolError,
+    SmscUnavailable,
+)
+from tests.fake_smsc import FakeSmsc
+
+PASSWORD = "alice-s3cret&psw="
+APIKEY = "bob-k3y-0123456789"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSmsc]:
+    with FakeSmsc() as smsc:
+        smsc.add_account("alice", PASSWORD, balance="123.45", currency="RUB")
+        smsc.add_account("bob", "bob-pw", "0.10", credit="10.00", currency="KZT", apikey=APIKEY)
+        yield smsc
+
+
+@pytest.fixture
+def backup() -> Iterator[FakeSmsc]:
+    with FakeSmsc() as smsc:
+        smsc.add_account("alice", PASSWORD, balance="99.00", currency="RUB")
+        yield smsc
+
+
+@pytest.fixture
+async def client(fake: FakeSmsc, backup: FakeSmsc) -> AsyncIterator[SmscClient]:
+    async with SmscClient(timeout=0.5, backups={fake.url: [backup.url]}) as smsc:
+        yield smsc
+
+
+def alice(fake: FakeSmsc, password: str = PASSWORD) -> Credentials:
+    return Credentials(fake.url, "alice", password)
+
+
+async def test_login_and_password(fake: FakeSmsc, client: SmscClient) -> None:
+    balance = await client.fetch_balance(alice(fake))
+    assert balance == Balance(Decimal("123.45"), Decimal(0), "RUB")
+    assert [(r.login, r.fmt, r.outcome) for r in fake.requests] == [("alice", 3, "ok")]
+
+
+async def test_apikey_with_credit(fake: FakeSmsc, client: SmscClient) -> None:
+    balance = await client.fetch_balance(Credentials(fake.url, None, APIKEY))
+    assert balance == Balance(Decimal("0.10"), Decimal("10.00"), "KZT")
+    assert str(balance.balance) == "0.10"
+    assert [r.login for r in fake.requests] == ["bob"]
+
+
+async def test_a_new_balance_is_seen(fake: FakeSmsc, client: SmscClient) -> None:
+    fake.set_balance("alice", "-5.50", credit="20.00")
+    balance = await client.fetch_balance(alice(fake))
+    assert (balance.balance, balance.credit) == (Decimal("-5.50"), Decimal("20.00"))
+
+
+async def test_a_wrong_password_is_sent_once(fake: FakeSmsc, client: SmscClient) -> None:
+    guard = BalanceGuard(client)
+    wrong = alice(fake, "typo")
+    with pytest.raises(SmscAuthError) as first:
+        await guard.balance(wrong)
+    assert type(first.value) is SmscAuthError
+    for _ in range(3):
+        with pytest.raises(CredentialsRejected):
+            await guard.balance(wrong)
+    assert [r.outcome for r in fake.requests_for("alice")] == ["error:2"]
+    assert (await guard.balance(alice(fake))).fresh
+
+
+async def test_wrong_passwords_never_get_the_ip_blocked(fake: FakeSmsc, client: SmscClient) -> None:
+    guard = BalanceGuard(client, cache_seconds=0)
+    await guard.balance(alice(fake))
+    logins = [f"user{i}" for i in range(8)]
+    answers = await asyncio.gather(
+        *(guard.balance(Credentials(fake.url, login, "guess")) for login in logins),
+        return_exceptions=True,
+    )
+    assert [type(answer) for answer in answers] == [SmscAuthError] * 3 + [AuthChecksPaused] * 5
+    assert [r.outcome for r in fake.requests] == ["ok"] + ["error:2"] * 3
+    # The account monitored all along is still checked, and SMSC never blocked the bot.
+    assert (await guard.balance(alice(fake))).fresh
+
+
+async def test_a_burst_stays_within_the_limit(fake: FakeSmsc, client: SmscClient) -> None:
+    fake.latency = 0.01
+    guard = BalanceGuard(client, cache_seconds=0)
+
+    async def caller(delay: float) -> BalanceResult:
+        await asyncio.sleep(delay)
+        return await guard.balance(alice(fake))
+
+    results = await asyncio.gather(*(caller(i * 0.005) for i in range(50)))
+    assert all(isinstance(result, BalanceResult) for result in results)
+    assert all(result.balance.balance == Decimal("123.45") for result in results)
+    requests = fake.requests_for("alice")
+    assert 2 <= len(requests) <= 10
+    assert sum(result.fresh for result in results) >= len(requests)
+    assert fake.max_in_window("alice") <= 10
+    assert fake.max_concurrency_seen["alice"] == 1
+    assert {r.outcome for r in requests} == {"ok"}
+
+
+async def test_a_hanging_site_times_out(fake: FakeSmsc) -> None:
+    fake.fault = "hang"
+    async with SmscClient(timeout=0.3) as client:
+        started = time.monotonic()
+        with pytest.raises(SmscUnavailable, match="Timeout"):
+            await client.fetch_balance(alice(fake))
+    assert time.monotonic() - started < 1.5
+    fake.fault = None
+
+
+@pytest.mark.parametrize("fault", ["garbage", "html", "empty"])
+async def test_malformed_answers(
+    fake: FakeSmsc, backup: FakeSmsc, client: SmscClient, fault: str
+) -> None:
+    fake.fault = fault
+    with pytest.raises(SmscProtocolError):
+        await client.fetch_balance(alice(fake))
+    assert not backup.requests
+
+
+async def test_failover_on_5xx(fake: FakeSmsc, backup: FakeSmsc, client: SmscClient) -> None:
+    fake.fault = "5xx"
+    balance = await client.fetch_balance(alice(fake))
+    assert balance.balance == Decimal("99.00")
+    assert [r.outcome for r in fake.requests] == ["5xx"]
+    assert [r.outcome for r in backup.requests] == ["ok"]
+
+
+async def test_failover_when_the_site_is_down(
+    fake: FakeSmsc, backup: FakeSmsc, client: SmscClient
+) -> None:
+    fake.stop()
+    assert (await client.fetch_balance(alice(fake))).balance == Decimal("99.00")
+    backup.stop()
+    with pytest.raises(SmscUnavailable, match=r"ConnectError.*ConnectError"):
+        await client.fetch_balance(alice(fake))
+
+
+async def test_no_failover_on_an_api_error(
+    fake: FakeSmsc, backup: FakeSmsc, client: SmscClient
+) -> None:
+    with pytest.raises(SmscAuthError):
+        await client.fetch_balance(alice(fake, "typo"))
+    assert not backup.requests
+
+
+async def test_an_ip_block_pauses_the_site(fake: FakeSmsc, client: SmscClient) -> None:
+    guard = BalanceGuard(client)
+    fake.block_ip()
+    with pytest.raises(SmscIpBlocked):
+        await guard.balance(alice(fake))
+    with pytest.raises(SitePaused):
+        await guard.balance(Credentials(fake.url, None, APIKEY))
+    assert [r.outcome for r in fake.requests] == ["error:4"]
+
+
+async def test_no_secret_in_logs_or_errors(
+    fake: FakeSmsc, client: SmscClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    guard = BalanceGuard(client)
+    await guard.balance(alice(fake))
+    await guard.balance(Credentials(fake.url, None, APIKEY))
+    errors: list[SmscError] = []
+    for creds in (alice(fake, f"{PASSWORD}-typo"), alice(fake, f"{PASSWORD}-typo")):
+        with pytest.raises(SmscError) as caught:
+            await guard.balance(creds)
+        errors.append(caught.value)
+    fake.fault = "5xx"
+    with pytest.raises(SmscError) as caught:
+        await client.fetch_balance(Credentials(fake.url, "bob", "bob-pw"))
+    errors.append(caught.value)
+
+    assert caplog.records
+    texts = [record.getMessage() for record in caplog.records]
+    texts += [text for error in errors for text in (str(error), repr(error))]
+    for secret in (PASSWORD, APIKEY, "bob-pw"):
+        assert not [text for text in texts if secret in text]

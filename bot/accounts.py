@@ -84,7 +84,9 @@ class AccountService:
             )
             if count >= MAX_ACCOUNTS_PER_CHAT:
                 raise AccountLimitReached
-        result = await self._guard.balance(Credentials(new.site, new.login, new.secret))
+        creds = Credentials(new.site, new.login, new.secret)
+        self._guard.retry(creds)
+        result = await self._guard.balance(creds)
         if account is None:
             account = Account(chat_id=chat_id, name=new.name, check_interval=self._default_interval)
             self._session.add(account)

@@ -33,7 +33,7 @@ async def check_balance(login: str, site: str | None) -> int:
     try:
         base = site_url(site or str(settings.smsc_base_url))
     except ValueError:
-        print(f"error: --site is invalid: {site}", file=sys.stderr)
+        print("error: --site must be an SMSC site (smsc.kz...) or an http(s) URL", file=sys.stderr)
         return 1
     password = os.environ.get("SMSC_PASSWORD") or getpass.getpass("SMSC password: ")
     async with SmscClient() as client:

@@ -191,13 +191,16 @@ class BalanceGuard:
         self._rejected: set[str] = set()  # fingerprints SMSC answered error 2 to
         self._in_flight: dict[str, asyncio.Task[BalanceResult]] = {}  # by fingerprint
 
-    async def balance(self, creds: Credentials) -> BalanceResult:
+    async def balance(self, creds: Credentials, *, known_good: bool = False) -> BalanceResult:
         """The balance for `creds`: cached, fetched, or the last known one when SMSC must wait.
 
-        Raises the client's `SmscError`s, or one of this module's refusals when no request
-        may be made and no balance is known.
+        `known_good`: SMSC accepted these credentials before (say, before a restart), so they
+        need not wait behind never-verified ones. Raises the client's `SmscError`s, or one of
+        this module's refusals when no request may be made and no balance is known.
         """
         fingerprint = creds.fingerprint
+        if known_good and fingerprint not in self._rejected:
+            self._verified.add(fingerprint)
         if fingerprint in self._rejected:
             raise CredentialsRejected
         known = self._known.get(fingerprint)
@@ -209,6 +212,11 @@ class BalanceGuard:
             task = asyncio.create_task(self._check(creds))
             self._in_flight[fingerprint] = task
         return await asyncio.shield(task)
+
+    def retry(self, creds: Credentials) -> None:
+        """Let refused credentials be tried once more because a person asked to (the account's
+        IP allow-list may have been fixed); the cap on failures per site still holds."""
+        self._rejected.discard(creds.fingerprint)
 
     async def _check(self, creds: Credentials) -> BalanceResult:
         try:

@@ -75,3 +75,16 @@ def test_dialog_in_russian(running, telegram):
     _, reply = say(telegram, USER, "1 000,5", language_code="ru")
     assert "1\xa0000,50" in reply["text"] and "Порог" in reply["text"]
     print("\n".join(telegram.transcript(USER)))
+
+
+def test_secrets_never_logged_even_at_debug(bot_process, fake_smsc, telegram):
+    fake_smsc.add_account("shop", "s3cret!", balance="1500.00")
+    bot_process.env["LOG_LEVEL"] = "DEBUG"
+    bot_process.start()
+    say(telegram, USER, "/add shop s3cret!")
+    say(telegram, USER, "/add shop wr0ngpass")
+    say(telegram, USER, "/balance")
+    log = bot_process.log()
+    assert "/add shop" in "\n".join(telegram.transcript(USER))
+    assert "s3cret!" not in log and "wr0ngpass" not in log
+    assert bot_process.env["SECRET_KEY"] not in log

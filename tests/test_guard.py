@@ -257,6 +257,34 @@ async def test_credentials_rejected(guard: BalanceGuard, fetcher: Fetcher, clock
     assert (await guard.balance(ALICE)).fresh
 
 
+async def test_retry_lets_a_person_try_refused_credentials_once_more(
+    guard: BalanceGuard, fetcher: Fetcher
+) -> None:
+    fetcher.errors[ALICE] = SmscAuthError(2, "authorise error")  # IP not in the allow-list
+    with pytest.raises(SmscAuthError):
+        await guard.balance(ALICE)
+    del fetcher.errors[ALICE]  # the allow-list was fixed
+    guard.retry(ALICE)
+    assert (await guard.balance(ALICE)).fresh
+    assert fetcher.calls == [ALICE, ALICE]
+
+
+async def test_known_good_credentials_skip_the_new_credentials_pause(
+    guard: BalanceGuard, fetcher: Fetcher
+) -> None:
+    wrong = [Credentials("smsc.ru", f"user{i}", "wrong") for i in range(3)]
+    for creds in wrong:
+        fetcher.errors[creds] = SmscAuthError(2, "authorise error")
+        with pytest.raises(SmscAuthError):
+            await guard.balance(creds)
+    with pytest.raises(AuthChecksPaused):
+        await guard.balance(BOB)
+    # Stored accounts that passed their check before a restart are still watched.
+    assert (await guard.balance(BOB, known_good=True)).fresh
+    with pytest.raises(CredentialsRejected):
+        await guard.balance(wrong[0], known_good=True)
+
+
 async def test_known_good_credentials_that_fail_are_rejected_too(
     guard: BalanceGuard, fetcher: Fetcher, clock: Clock
 ) -> None:

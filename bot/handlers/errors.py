@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from aiogram import Router
+from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ErrorEvent
 from aiogram.utils.i18n import gettext as _
 
@@ -14,19 +15,24 @@ router = Router(name=__name__)
 
 @router.error()
 async def on_error(event: ErrorEvent) -> bool:
-    update = event.update
-    # Only the exception's type and position: its text or the update may carry a password.
+    update, error = event.update, event.exception
+    if isinstance(error, TelegramAPIError):
+        # Telegram refused or could not be reached: an operational event, not a bug; and
+        # the apology would most likely fail the same way.
+        log.warning("update failed update_id=%s telegram_error=%s", update.update_id, error)
+        return True
+    # The exception's type and stack only: its text or the update may carry a password.
     log.error(
         "update failed update_id=%s type=%s error=%s",
         update.update_id,
         update.event_type,
-        type(event.exception).__name__,
-        exc_info=(type(event.exception), event.exception, event.exception.__traceback__),
+        type(error).__name__,
+        exc_info=(type(error), error, error.__traceback__),
     )
     message = update.message or (update.callback_query and update.callback_query.message)
     if message is not None:
         try:
             await message.answer(_("Something went wrong on my side. Please try again."))
-        except Exception:  # the apology is best effort: Telegram may be what failed
+        except TelegramAPIError:
             log.warning("apology not sent update_id=%s", update.update_id)
     return True

@@ -1,0 +1,80 @@
+"""`python -m bot check`: an operator tests credentials and connectivity without Telegram."""
+
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from bot.__main__ import main
+from tests.fake_smsc import FakeSmsc
+
+
+@pytest.fixture
+def smsc():
+    with FakeSmsc(max_per_window=3) as fake:
+        fake.add_account("shop", "right", balance="1234.50", credit="100.00", currency="KZT")
+        yield fake
+
+
+def check(monkeypatch, capsys, site: str, password: str = "right") -> tuple[int, str, str]:
+    monkeypatch.setenv("SMSC_PASSWORD", password)
+    code = main(["check", "--login", "shop", "--site", site])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_prints_balance_credit_currency(monkeypatch, capsys, smsc):
+    code, out, _ = check(monkeypatch, capsys, smsc.url)
+    assert code == 0
+    assert out.splitlines() == ["balance: 1234.50", "credit: 100.00", "currency: KZT"]
+
+
+@pytest.mark.parametrize(
+    ("setup", "code", "reason"),
+    [
+        (lambda fake: None, 2, "wrong login or password"),
+        (lambda fake: fake.block_ip(), 3, "IP is temporarily blocked"),
+        (lambda fake: setattr(fake, "fault", "html"), 6, "unexpected answer"),
+    ],
+)
+def test_failures_exit_non_zero_with_one_line(monkeypatch, capsys, smsc, setup, code, reason):
+    setup(smsc)
+    exit_code, out, err = check(monkeypatch, capsys, smsc.url, password="wrong")
+    assert exit_code == code
+    assert out == "" and len(err.strip().splitlines()) == 1 and reason in err
+    assert "wrong" not in err.replace("wrong login", "")  # the password is never echoed
+
+
+def test_rate_limited(monkeypatch, capsys, smsc):
+    for _ in range(3):
+        assert check(monkeypatch, capsys, smsc.url)[0] == 0
+    code, _, err = check(monkeypatch, capsys, smsc.url)
+    assert code == 4 and "rate limited" in err
+
+
+def test_unreachable(monkeypatch, capsys):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, _, err = check(monkeypatch, capsys, f"http://127.0.0.1:{port}")
+    assert code == 5 and "unreachable" in err
+
+
+def test_bad_site(monkeypatch, capsys):
+    code, _, err = check(monkeypatch, capsys, "ftp://example")
+    assert code == 1 and "--site" in err
+
+
+def test_real_entry_point_reads_password_from_stdin(smsc, tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "bot", "check", "--login", "shop", "--site", smsc.url],
+        input="right\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert run.returncode == 0, run.stderr
+    assert "balance: 1234.50" in run.stdout

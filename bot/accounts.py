@@ -92,10 +92,12 @@ class AccountService:
             self._session.add(account)
         account.site, account.login = new.site, new.login
         account.secret = self._box.encrypt(new.secret)
+        account.credentials_key = self._box.keyed_hash(new.site, new.login, new.secret)
         account.threshold, account.thread_id = new.threshold, new.thread_id
         account.state, account.last_error, account.failures = AccountState.UNKNOWN, None, 0
+        account.last_balance = None  # a new start: the next balance is judged afresh
         await self._session.flush()
-        self._monitor.record(self._session, account, result)
+        await self._monitor.record(self._session, account, result)
         account.next_check_at = datetime.now(UTC) + timedelta(seconds=account.check_interval)
         await self._session.commit()
         return account, result
@@ -105,10 +107,10 @@ class AccountService:
         try:
             result = await self._guard.balance(self.credentials(account))
         except SmscError as error:
-            self._monitor.record_failure(self._session, account, error)
+            await self._monitor.record_failure(self._session, account, error)
             await self._session.commit()
             raise
-        self._monitor.record(self._session, account, result)
+        await self._monitor.record(self._session, account, result)
         await self._session.commit()
         return result
 
@@ -123,18 +125,18 @@ class AccountService:
         answers: list[tuple[Account, BalanceResult | SmscError]] = []
         for account, result in zip(accounts, results, strict=True):
             if isinstance(result, SmscError):
-                self._monitor.record_failure(self._session, account, result)
+                await self._monitor.record_failure(self._session, account, result)
             elif isinstance(result, BaseException):
                 raise result
             else:
-                self._monitor.record(self._session, account, result)
+                await self._monitor.record(self._session, account, result)
             answers.append((account, result))
         await self._session.commit()
         return answers
 
     async def set_threshold(self, account: Account, threshold: Decimal | None) -> None:
         account.threshold = threshold
-        self._monitor.threshold_changed(self._session, account)
+        await self._monitor.threshold_changed(self._session, account)
         await self._session.commit()
 
     async def set_interval(self, account: Account, seconds: int) -> None:

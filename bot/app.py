@@ -9,6 +9,9 @@ from bot.crypto import SecretBox, load_or_create_key
 from bot.factory import create_bot, create_dispatcher
 from bot.guard import BalanceGuard
 from bot.i18n import create_i18n
+from bot.monitoring import Monitor
+from bot.notifications import Outbox
+from bot.scheduling import Checks
 from bot.smsc import SmscClient
 from bot.storage import create_engine, create_sessionmaker, migrate
 
@@ -30,14 +33,21 @@ async def run() -> int:
         cache_seconds=settings.balance_cache_seconds,
     )
     bot = create_bot(settings)
+    sessionmaker = create_sessionmaker(engine)
+    i18n = create_i18n()
+    monitor = Monitor(i18n)
+    outbox = Outbox(bot, sessionmaker)
     dp = create_dispatcher(
         settings=settings,
         engine=engine,
-        sessionmaker=create_sessionmaker(engine),
+        sessionmaker=sessionmaker,
         smsc=smsc,
         guard=guard,
         box=box,
-        i18n=create_i18n(),
+        i18n=i18n,
+        monitor=monitor,
+        outbox=outbox,
+        checks=Checks(sessionmaker, guard, box, monitor, outbox),
     )
     log.info("starting telegram_api=%s smsc=%s", settings.telegram_api_url, settings.smsc_base_url)
     await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types())

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import Account, Chat
+from bot.models import Account, Chat, Notification
 
 LANGUAGES = ("en", "ru")
 
@@ -42,12 +42,18 @@ async def set_active(session: AsyncSession, chat_id: int, active: bool) -> None:
 
 
 async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
-    """A group became a supergroup: its accounts and settings follow the new id."""
+    """A group became a supergroup: its accounts, settings and pending alerts follow."""
     old = await session.get(Chat, old_id)
     if old is None:
         return
     new = await ensure_chat(session, new_id, "supergroup", old.title, old.language)
     new.language, new.active = old.language, True
-    await session.execute(update(Account).where(Account.chat_id == old_id).values(chat_id=new_id))
-    await session.delete(old)
+    # Plain statements: the old chat's row object stays usable for the rest of this update.
+    plain = {"synchronize_session": False}
+    for table in (Account, Notification):
+        await session.execute(
+            update(table).where(table.chat_id == old_id).values(chat_id=new_id),
+            execution_options=plain,
+        )
+    await session.execute(delete(Chat).where(Chat.id == old_id), execution_options=plain)
     await session.commit()

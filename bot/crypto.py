@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 from pathlib import Path
@@ -25,6 +27,8 @@ class SecretBox:
             self._fernet = Fernet(key)
         except ValueError:
             raise SecretKeyError("SECRET_KEY is invalid: not a Fernet key") from None
+        # A key of its own for hashing, so that hashes reveal nothing about the Fernet key.
+        self._hash_key = hashlib.sha256(b"credentials-key:" + _as_bytes(key)).digest()
 
     def __repr__(self) -> str:
         return "SecretBox(<key hidden>)"
@@ -32,11 +36,20 @@ class SecretBox:
     def encrypt(self, plaintext: str) -> bytes:
         return self._fernet.encrypt(plaintext.encode())
 
+    def keyed_hash(self, *parts: str | None) -> str:
+        """Equal for equal parts; without the key, useless for guessing them."""
+        message = "\0".join(part or "" for part in parts).encode()
+        return hmac.new(self._hash_key, message, hashlib.sha256).hexdigest()
+
     def decrypt(self, token: bytes) -> str:
         try:
             return self._fernet.decrypt(token).decode()
         except InvalidToken:
             raise SecretKeyError("a stored secret does not decrypt: SECRET_KEY changed?") from None
+
+
+def _as_bytes(key: bytes | str) -> bytes:
+    return key.encode() if isinstance(key, str) else key
 
 
 def load_or_create_key(configured: str | None, data_dir: Path) -> bytes:

@@ -19,6 +19,8 @@ from bot.handlers import create_router
 from bot.i18n import ChatLanguageMiddleware
 from bot.middlewares import ChatMiddleware, DbSessionMiddleware
 from bot.monitoring import Monitor
+from bot.notifications import Outbox
+from bot.scheduling import Checks
 from bot.smsc import SmscClient
 
 
@@ -40,7 +42,11 @@ def create_dispatcher(
     guard: BalanceGuard,
     box: SecretBox,
     i18n: I18n,
+    monitor: Monitor,
+    outbox: Outbox,
+    checks: Checks,
 ) -> Dispatcher:
+    """Everything handlers and hooks need goes in as workflow data: no module globals."""
     dp = Dispatcher(
         storage=MemoryStorage(),
         settings=settings,
@@ -49,8 +55,10 @@ def create_dispatcher(
         smsc=smsc,
         guard=guard,
         box=box,
-        monitor=Monitor(),
         i18n=i18n,
+        monitor=monitor,
+        outbox=outbox,
+        checks=checks,
     )
     dp.update.outer_middleware(DbSessionMiddleware())
     dp.update.outer_middleware(ChatMiddleware())
@@ -61,10 +69,17 @@ def create_dispatcher(
     return dp
 
 
-async def on_startup(bot: Bot, i18n: I18n) -> None:
+async def on_startup(bot: Bot, i18n: I18n, checks: Checks, outbox: Outbox) -> None:
     await set_commands(bot, i18n)
+    await checks.start()
+    outbox.start()
 
 
-async def on_shutdown(smsc: SmscClient, engine: AsyncEngine) -> None:
+async def on_shutdown(
+    checks: Checks, outbox: Outbox, smsc: SmscClient, engine: AsyncEngine
+) -> None:
+    # Checks under way finish and commit; unsent notifications stay in the outbox.
+    await checks.stop()
+    await outbox.stop()
     await smsc.aclose()
     await engine.dispose()

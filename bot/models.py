@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
 )
@@ -76,6 +77,14 @@ class Chat(Base):
     title: Mapped[str | None] = mapped_column(String(255))
     language: Mapped[str] = mapped_column(String(8), default="en")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # While an account stays low: first reminder after this many hours, then twice as long
+    # each time; 0 turns reminders off.
+    reminder_hours: Mapped[int] = mapped_column(Integer, default=6, server_default="6")
+    # A low account counts as recovered only this many percent above its threshold, so a
+    # balance hovering at the threshold does not flap between alert and recovery.
+    hysteresis_percent: Mapped[Decimal] = mapped_column(
+        Money, default=Decimal(2), server_default="2"
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     accounts: Mapped[list[Account]] = relationship(
@@ -118,6 +127,18 @@ class Account(Base):
     last_error: Mapped[str | None] = mapped_column(String(32))  # a CheckError value
     failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive failed checks
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Keyed hash of site, login and secret: accounts of several chats with the same
+    # credentials are checked with one request. Keyed, so the database alone cannot be
+    # used to guess passwords.
+    credentials_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    last_sample_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # While LOW: since when, the lowest balance seen (to tell how much was topped up),
+    # reminders so far and when the next is due, and a snooze that silences them.
+    low_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lowest_balance: Mapped[Decimal | None] = mapped_column(Money)
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     chat: Mapped[Chat] = relationship(back_populates="accounts")
@@ -135,3 +156,28 @@ class BalanceSample(Base):
     taken_at: Mapped[datetime] = mapped_column(UTCDateTime)
     balance: Mapped[Decimal] = mapped_column(Money)
     credit: Mapped[Decimal] = mapped_column(Money)
+
+
+class Notification(Base):
+    """The outbox: a message to a chat, written in the transaction of the change that caused
+    it and sent by the delivery worker, so that none is lost or sent twice."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_pending", "sent_at", "failure", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(
+        ForeignKey("chats.id", ondelete="CASCADE", onupdate="CASCADE"), index=True
+    )
+    thread_id: Mapped[int | None] = mapped_column(Integer)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    reply_markup: Mapped[str | None] = mapped_column(Text)  # InlineKeyboardMarkup as JSON
+    silent: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[int | None] = mapped_column(Integer)
+    failure: Mapped[str | None] = mapped_column(String(64))  # why it was given up

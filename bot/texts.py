@@ -8,10 +8,10 @@ from html import escape
 from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 
+from bot.check_errors import CheckError
 from bot.formatting import format_age, format_amount, format_money
 from bot.guard import BalanceResult
 from bot.models import Account, AccountState
-from bot.monitoring import CheckError
 from bot.smsc import SITES
 
 

@@ -42,3 +42,12 @@ def test_configured_key_wins(tmp_path):
 def test_repr_hides_key():
     key = Fernet.generate_key()
     assert key.decode() not in repr(SecretBox(key))
+
+
+def test_keyed_hash_groups_equal_credentials_and_depends_on_key():
+    box, other = SecretBox(Fernet.generate_key()), SecretBox(Fernet.generate_key())
+    a = box.keyed_hash("https://smsc.ru", "shop", "pw")
+    assert a == box.keyed_hash("https://smsc.ru", "shop", "pw")
+    assert a != box.keyed_hash("https://smsc.ru", "shop", "pw2")
+    assert a != other.keyed_hash("https://smsc.ru", "shop", "pw")
+    assert "pw" not in a

@@ -14,6 +14,7 @@ from bot.factory import create_dispatcher
 from bot.guard import BalanceGuard
 from bot.i18n import create_i18n
 from bot.models import Account, Chat
+from bot.monitoring import Monitor
 from bot.smsc import Balance, Credentials, SmscAuthError
 from tests.mocked_bot import MockedBot, callback_update, message_update
 
@@ -51,6 +52,8 @@ def bot():
 @pytest.fixture(scope="session")
 def dispatcher():
     # aiogram attaches a module's router to one parent only: one Dispatcher for all tests.
+    # The scheduler and the outbox start with the Dispatcher's startup, which these skip.
+    i18n = create_i18n()
     return create_dispatcher(
         settings=Settings(bot_token="42:TEST", smsc_base_url="https://smsc.ru"),
         engine=None,
@@ -58,7 +61,10 @@ def dispatcher():
         smsc=None,
         guard=None,
         box=SecretBox(Fernet.generate_key()),
-        i18n=create_i18n(),
+        i18n=i18n,
+        monitor=Monitor(i18n),
+        outbox=None,
+        checks=None,
     )
 
 

@@ -24,10 +24,10 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot import texts
 from bot.accounts import AccountLimitReached, AccountService, NewAccount, valid_name
+from bot.check_errors import check_error
 from bot.config import Settings
 from bot.filters import DialogInput, is_chat_admin
 from bot.formatting import parse_amount
-from bot.monitoring import check_error
 from bot.smsc import SITES, SmscError, site_url
 
 router = Router(name=__name__)

@@ -9,7 +9,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot import texts
 from bot.accounts import AccountService
-from bot.monitoring import check_error
+from bot.check_errors import check_error
 from bot.smsc import SmscError
 
 router = Router(name=__name__)

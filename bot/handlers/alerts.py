@@ -1,0 +1,61 @@
+"""The buttons under alerts: snooze reminders, or check the balance now. Anyone may press."""
+
+from __future__ import annotations
+
+from html import escape
+
+from aiogram import Router
+from aiogram.types import CallbackQuery
+from aiogram.utils.i18n import gettext as _
+from babel.dates import format_datetime
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import texts
+from bot.accounts import AccountService
+from bot.alerts import AlertAction
+from bot.check_errors import check_error
+from bot.models import Account
+from bot.monitoring import Monitor
+from bot.smsc import SmscError
+
+router = Router(name=__name__)
+SNOOZE_MARK = "🔕"
+
+
+@router.callback_query(AlertAction.filter())
+async def alert_action(
+    query: CallbackQuery,
+    callback_data: AlertAction,
+    session: AsyncSession,
+    accounts: AccountService,
+    monitor: Monitor,
+) -> None:
+    account = await session.get(Account, callback_data.account_id)
+    message = query.message
+    # The account may be gone, or the button forged for another chat's account.
+    if account is None or account.chat_id != message.chat.id:
+        await query.answer(_("That account is already gone."))
+        return
+    if callback_data.snooze_hours:
+        until = monitor.snooze(account, callback_data.snooze_hours)
+        await session.commit()
+        when = format_datetime(until, "d MMM HH:mm", tzinfo=until.tzinfo, locale=texts.locale())
+        note = (
+            SNOOZE_MARK
+            + " "
+            + _("Reminders snoozed by {user} until {when} UTC.").format(
+                user=escape(query.from_user.full_name), when=when
+            )
+        )
+        await query.answer()
+        alert = message.html_text.split(SNOOZE_MARK)[0].rstrip()  # an earlier snooze's note
+        await message.edit_text(f"{alert}\n\n{note}", reply_markup=message.reply_markup)
+        return
+    await query.answer(_("Checking…"))
+    try:
+        result = await accounts.check(account)
+    except SmscError as error:
+        text = f"{texts.bold(account.name)}: {texts.check_error(check_error(error))}"
+    else:
+        text = texts.balance_text(account, result)
+    await message.answer(text)

@@ -1,0 +1,226 @@
+"""Delivery of the outbox: every notification reaches its chat once, within Telegram's limits.
+
+A notification is marked sent in the database as soon as Telegram accepts it, so after a
+crash or restart only the unsent ones go out. Telegram's faults are handled here: 429 waits
+`retry_after`, 5xx and network errors back off and retry, 403 deactivates the chat, and a
+group upgraded to a supergroup moves with its accounts to the new id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import InlineKeyboardMarkup
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.chats import migrate_chat, set_active
+from bot.models import Notification
+
+log = logging.getLogger(__name__)
+
+# Telegram's documented limits: ~30 messages a second in all, ~1 a second to one chat,
+# 20 a minute to one group.
+MESSAGES_PER_SECOND = 30
+PRIVATE_CHAT_GAP = 1.0
+GROUP_CHAT_GAP = 3.0
+MAX_ATTEMPTS = 12  # with doubling back-off from 2 s (capped at 5 min), about half an hour
+BATCH = 200
+IDLE_POLL = 1.0  # how often to look for work due later when nobody wakes us
+
+
+class Outbox:
+    """The delivery worker: `start()` in the running loop, `wake()` after committing
+    notifications, `stop()` to finish the sends under way and leave the rest for later."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        concurrency: int = 8,
+    ) -> None:
+        self._bot = bot
+        self._sessionmaker = sessionmaker
+        self._clock = clock
+        self._now = now
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._chat_free_at: dict[int, float] = {}  # clock time a chat may get the next message
+        self._next_send_at = 0.0  # clock time of the next send the global limit allows
+        self._senders = asyncio.Semaphore(concurrency)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox")
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                busy = await self.deliver_pending()
+            except Exception:  # the worker outlives any one bad pass
+                log.exception("outbox pass failed")
+                busy = False
+            if not busy and not self._stopping:
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), IDLE_POLL)
+
+    async def deliver_pending(self) -> bool:
+        """Send what is due and allowed now; True if anything was attempted."""
+        async with self._sessionmaker() as session:
+            pending = (
+                await session.scalars(
+                    select(Notification)
+                    .where(
+                        Notification.sent_at.is_(None),
+                        Notification.failure.is_(None),
+                        Notification.next_attempt_at <= self._now(),
+                    )
+                    .order_by(Notification.id)
+                    .limit(BATCH)
+                )
+            ).all()
+        now = self._clock()
+        chosen: list[Notification] = []
+        for notification in pending:
+            if self._chat_free_at.get(notification.chat_id, 0.0) > now:
+                continue  # this chat had its message for now; the others need not wait
+            gap = PRIVATE_CHAT_GAP if notification.chat_id > 0 else GROUP_CHAT_GAP
+            self._chat_free_at[notification.chat_id] = now + gap
+            chosen.append(notification)
+        if not chosen:
+            return False
+        await asyncio.gather(*(self._send_paced(n) for n in chosen))
+        return True
+
+    async def _send_paced(self, notification: Notification) -> None:
+        # Sends start at most MESSAGES_PER_SECOND a second; several may be in flight at once.
+        slot = max(self._clock(), self._next_send_at)
+        self._next_send_at = slot + 1 / MESSAGES_PER_SECOND
+        if slot > self._clock():
+            await asyncio.sleep(slot - self._clock())
+        async with self._senders:
+            await self._send(notification)
+
+    async def _send(self, notification: Notification) -> None:
+        markup = (
+            InlineKeyboardMarkup.model_validate_json(notification.reply_markup)
+            if notification.reply_markup
+            else None
+        )
+        chat_id = notification.chat_id
+        try:
+            message = await self._bot.send_message(
+                chat_id,
+                notification.text,
+                message_thread_id=notification.thread_id,
+                reply_markup=markup,
+                disable_notification=notification.silent,
+            )
+        except TelegramRetryAfter as error:
+            self._chat_free_at[chat_id] = self._clock() + error.retry_after
+            await self._retry(notification, delay=error.retry_after, count=False)
+        except TelegramMigrateToChat as error:
+            async with self._sessionmaker() as session:
+                await migrate_chat(session, chat_id, error.migrate_to_chat_id)
+            log.info("chat migrated from=%s to=%s", chat_id, error.migrate_to_chat_id)
+            self.wake()  # the notification now waits under the new id
+        except TelegramForbiddenError:
+            await self._chat_gone(chat_id)
+        except TelegramBadRequest as error:
+            if notification.thread_id is not None and "thread not found" in error.message:
+                await self._drop_thread(notification)
+            else:
+                log.error("notification refused id=%s error=%s", notification.id, error.message)
+                await self._give_up(notification, "bad request")
+        except (TelegramServerError, TelegramNetworkError) as error:
+            log.warning("notification send failed id=%s error=%s", notification.id, error)
+            await self._retry(notification, delay=min(2.0 ** (notification.attempts + 1), 300.0))
+        else:
+            async with self._sessionmaker() as session:
+                await session.execute(
+                    update(Notification)
+                    .where(Notification.id == notification.id)
+                    .values(sent_at=self._now(), message_id=message.message_id)
+                )
+                await session.commit()
+            log.info(
+                "notification sent id=%s chat_id=%s kind=%s",
+                notification.id,
+                chat_id,
+                notification.kind,
+            )
+
+    async def _retry(self, notification: Notification, *, delay: float, count: bool = True) -> None:
+        attempts = notification.attempts + (1 if count else 0)
+        if attempts >= MAX_ATTEMPTS:
+            await self._give_up(notification, "too many failures")
+            return
+        async with self._sessionmaker() as session:
+            await session.execute(
+                update(Notification)
+                .where(Notification.id == notification.id)
+                .values(attempts=attempts, next_attempt_at=self._now() + timedelta(seconds=delay))
+            )
+            await session.commit()
+
+    async def _give_up(self, notification: Notification, reason: str) -> None:
+        async with self._sessionmaker() as session:
+            await session.execute(
+                update(Notification)
+                .where(Notification.id == notification.id)
+                .values(failure=reason)
+            )
+            await session.commit()
+
+    async def _drop_thread(self, notification: Notification) -> None:
+        # The forum topic was deleted: the chat itself still wants to know.
+        async with self._sessionmaker() as session:
+            await session.execute(
+                update(Notification)
+                .where(Notification.id == notification.id)
+                .values(thread_id=None)
+            )
+            await session.commit()
+        self.wake()
+
+    async def _chat_gone(self, chat_id: int) -> None:
+        """The bot was blocked or removed: stop working for that chat."""
+        async with self._sessionmaker() as session:
+            await session.execute(
+                update(Notification)
+                .where(
+                    Notification.chat_id == chat_id,
+                    Notification.sent_at.is_(None),
+                    Notification.failure.is_(None),
+                )
+                .values(failure="chat unavailable")
+            )
+            await set_active(session, chat_id, False)
+        log.info("chat inactive chat_id=%s reason=forbidden", chat_id)

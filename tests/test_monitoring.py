@@ -1,0 +1,229 @@
+"""Alert rules over many checks, with an injected clock: what a chat is told, and how often."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from bot.guard import BalanceResult, LoginPaused
+from bot.i18n import create_i18n
+from bot.models import Account, AccountState, BalanceSample, Chat, Notification
+from bot.monitoring import Monitor
+from bot.smsc import (
+    Balance,
+    SmscAuthError,
+    SmscIpBlocked,
+    SmscProtocolError,
+    SmscUnavailable,
+)
+
+START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def monitor(clock):
+    return Monitor(create_i18n(), now=clock)
+
+
+@pytest.fixture
+async def account(sessionmaker):
+    async with sessionmaker() as session:
+        session.add(Chat(id=-100, type="supergroup", title="Ops", language="en"))
+        account = Account(
+            chat_id=-100,
+            name="shop",
+            site="https://smsc.ru",
+            login="shop",
+            secret=b"x",
+            check_interval=60,
+            threshold=Decimal(1000),
+            thread_id=7,
+        )
+        session.add(account)
+        await session.commit()
+        return account.id
+
+
+class Checker:
+    """Feeds results to the monitor in a session of its own, as a scheduled check does."""
+
+    def __init__(self, sessionmaker, monitor, clock, account_id) -> None:
+        self.sessionmaker, self.monitor, self.clock, self.id = (
+            sessionmaker,
+            monitor,
+            clock,
+            account_id,
+        )
+
+    async def balance(self, amount: str, credit: str = "0") -> None:
+        result = BalanceResult(
+            Balance(Decimal(amount), Decimal(credit), "RUB"), self.clock(), age=0, fresh=True
+        )
+        async with self.sessionmaker() as session:
+            account = await session.get(Account, self.id)
+            await self.monitor.record(session, account, result)
+            await session.commit()
+
+    async def fail(self, error) -> None:
+        async with self.sessionmaker() as session:
+            account = await session.get(Account, self.id)
+            await self.monitor.record_failure(session, account, error)
+            await session.commit()
+
+    async def state(self) -> Account:
+        async with self.sessionmaker() as session:
+            return await session.get(Account, self.id)
+
+    async def alerts(self) -> list[Notification]:
+        async with self.sessionmaker() as session:
+            return (await session.scalars(select(Notification).order_by(Notification.id))).all()
+
+    async def kinds(self) -> list[str]:
+        return [n.kind for n in await self.alerts()]
+
+
+@pytest.fixture
+def check(sessionmaker, monitor, clock, account):
+    return Checker(sessionmaker, monitor, clock, account)
+
+
+async def test_one_alert_per_crossing_over_many_checks(check, clock):
+    await check.balance("1500")
+    for amount in ("990", "980", "970", "960", "950"):
+        clock.advance(minutes=1)
+        await check.balance(amount)
+    [alert] = await check.alerts()
+    assert alert.kind == "low" and alert.chat_id == -100 and alert.thread_id == 7
+    assert "990.00 RUB" in alert.text and "1,000.00" in alert.text
+    assert "https://smsc.ru/payment/" in alert.text
+    assert "Snooze 1 h" in alert.reply_markup and "Check now" in alert.reply_markup
+    assert (await check.state()).state == AccountState.LOW
+
+
+async def test_credit_is_shown_when_non_zero(check):
+    await check.balance("500", credit="200")
+    [alert] = await check.alerts()
+    assert "credit 200.00" in alert.text
+
+
+async def test_reminders_on_a_growing_quiet_period(check, clock):
+    await check.balance("900")
+    sent_at = []
+    for _ in range(6 * 50):  # 50 hours of checks every 10 minutes
+        clock.advance(minutes=10)
+        await check.balance("900")
+        if (await check.kinds()).count("reminder") > len(sent_at):
+            sent_at.append(clock.now - START)
+    # First after 6 h, then 12 h and 24 h later.
+    assert [round(t.total_seconds() / 3600) for t in sent_at] == [6, 18, 42]
+
+
+async def test_recovery_once_silently_with_amount_topped_up(check, clock):
+    await check.balance("900")
+    await check.balance("850")
+    await check.balance("5850")
+    await check.balance("5800")
+    assert await check.kinds() == ["low", "recovered"]
+    recovery = (await check.alerts())[-1]
+    assert recovery.silent and "5,850.00 RUB" in recovery.text and "5,000.00 RUB" in recovery.text
+    assert (await check.state()).state == AccountState.OK
+
+
+async def test_hysteresis_keeps_a_hovering_balance_from_flapping(check):
+    for amount in ("999", "1001", "998", "1010", "999.99", "1019"):
+        await check.balance(amount)
+    assert await check.kinds() == ["low"]  # within 2% above the threshold: still low
+    await check.balance("1020")
+    assert await check.kinds() == ["low", "recovered"]
+
+
+async def test_snooze_silences_reminders_until_it_ends(check, clock, monitor, sessionmaker):
+    await check.balance("900")
+    async with sessionmaker() as session:
+        monitor.snooze(await session.get(Account, check.id), 24)
+        await session.commit()
+    clock.advance(hours=7)
+    await check.balance("900")
+    assert await check.kinds() == ["low"]
+    clock.advance(hours=18)
+    await check.balance("900")
+    assert await check.kinds() == ["low", "reminder"]
+
+
+async def test_recovery_ends_a_snooze(check, monitor, sessionmaker):
+    await check.balance("900")
+    async with sessionmaker() as session:
+        monitor.snooze(await session.get(Account, check.id), 24)
+        await session.commit()
+    await check.balance("2000")
+    assert (await check.state()).snoozed_until is None
+
+
+@pytest.mark.parametrize(
+    ("error", "failures_needed", "words"),
+    [
+        (SmscAuthError(2, "authorise error"), 1, "login or password"),
+        (SmscIpBlocked(4, "ip is blocked"), 1, "blocked the bot's IP"),
+        (SmscUnavailable("timeout"), 3, "not reachable"),
+        (SmscProtocolError("html page"), 3, "unexpected answer"),
+    ],
+)
+async def test_cant_check_once_with_reason_then_working_again(
+    check, error, failures_needed, words
+):
+    await check.balance("1500")
+    for _ in range(failures_needed - 1):
+        await check.fail(error)
+    assert await check.kinds() == []
+    for _ in range(3):
+        await check.fail(error)
+    [alert] = await check.alerts()
+    assert alert.kind == "cant_check" and words in alert.text
+    assert (await check.state()).state == AccountState.CANT_CHECK
+    await check.balance("1400")
+    assert await check.kinds() == ["cant_check", "working"]
+    assert "1,400.00 RUB" in (await check.alerts())[-1].text
+
+
+async def test_rate_limit_is_not_a_failure(check):
+    await check.balance("1500")
+    for _ in range(5):
+        await check.fail(LoginPaused(30))
+    assert await check.kinds() == []
+    assert (await check.state()).state == AccountState.OK
+
+
+async def test_samples_when_balance_changes_and_at_least_hourly(check, clock, sessionmaker):
+    for _ in range(12):  # two hours of unchanged balance every 10 minutes
+        await check.balance("1500")
+        clock.advance(minutes=10)
+    await check.balance("1499")
+    async with sessionmaker() as session:
+        samples = (await session.scalars(select(BalanceSample))).all()
+    assert [str(s.balance) for s in samples] == ["1500", "1500", "1499"]
+
+
+async def test_alert_in_the_chats_language(check, sessionmaker):
+    async with sessionmaker() as session:
+        (await session.get(Chat, -100)).language = "ru"
+        await session.commit()
+    await check.balance("900")
+    [alert] = await check.alerts()
+    assert "Низкий баланс" in alert.text and "900,00 RUB" in alert.text

@@ -127,8 +127,8 @@ def _readings(samples: Sequence[Sample]) -> list[Sample]:
     by_time = {sample.taken_at: sample for sample in sorted(samples, key=lambda s: s.taken_at)}
     ordered = list(by_time.values())
     kept: list[Sample] = []
-    for sample, after in zip(ordered, [*ordered[1:], None], strict=True):
-        if kept and after is not None and _is_reversed(kept[-1], sample, after):
+    for i, sample in enumerate(ordered):
+        if 0 < i < len(ordered) - 1 and _is_reversed(kept[-1], sample, ordered[i + 1]):
             continue
         kept.append(sample)
     return kept

@@ -185,9 +185,7 @@ async def test_recovery_ends_a_snooze(check, monitor, sessionmaker):
         (SmscProtocolError("html page"), 3, "unexpected answer"),
     ],
 )
-async def test_cant_check_once_with_reason_then_working_again(
-    check, error, failures_needed, words
-):
+async def test_cant_check_once_with_reason_then_working_again(check, error, failures_needed, words):
     await check.balance("1500")
     for _ in range(failures_needed - 1):
         await check.fail(error)

@@ -1,0 +1,177 @@
+"""The outbox against the fake Bot API: each alert delivered once through Telegram's faults."""
+
+import pytest
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from sqlalchemy import select
+
+from bot.models import Account, Chat, Notification
+from bot.notifications import Outbox
+from tests.bot_process import TOKEN
+from tests.test_monitoring import START, Clock
+
+GROUP, PRIVATE = -100200, 300
+
+
+class MonotonicClock:
+    """Seconds on the injected wall clock, for the outbox's pacing."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def __call__(self) -> float:
+        return (self.clock.now - START).total_seconds()
+
+
+@pytest.fixture
+async def bot(telegram):
+    session = AiohttpSession(api=TelegramAPIServer.from_base(telegram.url))
+    bot = Bot(TOKEN, session=session)
+    yield bot
+    await bot.session.close()
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def outbox(bot, sessionmaker, clock):
+    return Outbox(bot, sessionmaker, clock=MonotonicClock(clock), now=clock)
+
+
+async def queue(sessionmaker, clock, chat_id, count=1, **fields) -> list[int]:
+    async with sessionmaker() as session:
+        if await session.get(Chat, chat_id) is None:
+            kind = "private" if chat_id > 0 else "supergroup"
+            session.add(Chat(id=chat_id, type=kind, language="en"))
+        notes = [
+            Notification(
+                chat_id=chat_id, kind="low", text=f"alert {i}", next_attempt_at=clock.now, **fields
+            )
+            for i in range(count)
+        ]
+        session.add_all(notes)
+        await session.commit()
+        return [n.id for n in notes]
+
+
+async def stored(sessionmaker) -> list[Notification]:
+    async with sessionmaker() as session:
+        return (await session.scalars(select(Notification).order_by(Notification.id))).all()
+
+
+async def settle(outbox, clock, seconds=60):
+    """Passes of the worker while the injected clock runs `seconds` forward."""
+    for _ in range(seconds * 2):
+        await outbox.deliver_pending()
+        clock.advance(seconds=0.5)
+
+
+async def test_delivered_once_with_its_topic_buttons_and_silence(
+    outbox, telegram, sessionmaker, clock
+):
+    markup = '{"inline_keyboard": [[{"text": "Check now", "callback_data": "alert:1:0"}]]}'
+    await queue(sessionmaker, clock, GROUP, thread_id=9, reply_markup=markup, silent=True)
+    await settle(outbox, clock, 10)
+    [message] = telegram.sent(GROUP)
+    assert message["text"] == "alert 0" and message["message_thread_id"] == 9
+    assert message["reply_markup"]["inline_keyboard"][0][0]["text"] == "Check now"
+    assert message["disable_notification"] is True
+    [note] = await stored(sessionmaker)
+    assert note.sent_at is not None and note.message_id == message["message_id"]
+
+
+async def test_429_waits_retry_after_then_delivers_once(outbox, telegram, sessionmaker, clock):
+    telegram.fail("sendMessage", status=429, retry_after=5)
+    await queue(sessionmaker, clock, PRIVATE)
+    await outbox.deliver_pending()
+    clock.advance(seconds=4)
+    await outbox.deliver_pending()
+    assert telegram.sent(PRIVATE) == []
+    await settle(outbox, clock, 5)
+    assert len(telegram.sent(PRIVATE)) == 1
+    assert len(telegram.calls_of("sendMessage")) == 2
+
+
+async def test_server_errors_retried_with_backoff(outbox, telegram, sessionmaker, clock):
+    telegram.fail("sendMessage", status=502, times=3)
+    await queue(sessionmaker, clock, PRIVATE)
+    await settle(outbox, clock, 60)
+    assert len(telegram.sent(PRIVATE)) == 1
+    times = [c.time for c in telegram.calls_of("sendMessage")]
+    assert len(times) == 4
+    [note] = await stored(sessionmaker)
+    assert note.attempts == 3
+
+
+async def test_blocked_chat_is_deactivated_and_its_alerts_dropped(
+    outbox, telegram, sessionmaker, clock
+):
+    telegram.message(PRIVATE, "/start")  # the fake learns the chat
+    telegram.block(PRIVATE)
+    await queue(sessionmaker, clock, PRIVATE, count=3)
+    await settle(outbox, clock, 10)
+    assert telegram.sent(PRIVATE) == []
+    assert len(telegram.calls_of("sendMessage")) == 1  # no hammering a chat that is gone
+    assert all(n.failure for n in await stored(sessionmaker))
+    async with sessionmaker() as session:
+        assert (await session.get(Chat, PRIVATE)).active is False
+
+
+async def test_upgraded_group_moves_and_gets_its_alert(outbox, telegram, sessionmaker, clock):
+    old, new = -555, -100555
+    telegram.message(old, "/start", chat_type="group", title="Ops")
+    telegram.migrate(old, new)
+    await queue(sessionmaker, clock, old)
+    async with sessionmaker() as session:
+        session.add(
+            Account(
+                chat_id=old, name="shop", site="s", login="shop", secret=b"x", check_interval=60
+            )
+        )
+        await session.commit()
+    await settle(outbox, clock, 10)
+    assert len(telegram.sent(new)) == 1 and telegram.sent(old) == []
+    async with sessionmaker() as session:
+        assert (await session.scalar(select(Account))).chat_id == new
+        assert await session.get(Chat, old) is None
+
+
+async def test_one_message_per_group_every_three_seconds(outbox, telegram, sessionmaker, clock):
+    await queue(sessionmaker, clock, GROUP, count=4)
+    await settle(outbox, clock, 6)
+    assert 2 <= len(telegram.sent(GROUP)) <= 3
+    await settle(outbox, clock, 10)
+    assert [m["text"] for m in telegram.sent(GROUP)] == [f"alert {i}" for i in range(4)]
+
+
+async def test_overall_pace_stays_under_30_a_second(bot, telegram, sessionmaker, clock):
+    outbox = Outbox(bot, sessionmaker, now=clock)  # real time paces the sends
+    for chat_id in range(1000, 1075):
+        await queue(sessionmaker, clock, chat_id)
+    while await outbox.deliver_pending():
+        pass
+    times = sorted(c.time for c in telegram.calls_of("sendMessage"))
+    assert len(times) == 75
+    busiest = max(sum(1 for t in times if start <= t < start + 1) for start in times)
+    assert busiest <= 31  # 30 a second, give or take the first one
+
+
+async def test_unsent_notifications_survive_a_restart(bot, telegram, sessionmaker, clock):
+    telegram.fail("sendMessage", status=502, times=2)
+    await queue(sessionmaker, clock, PRIVATE)
+    await queue(sessionmaker, clock, PRIVATE + 1)
+    first = Outbox(bot, sessionmaker, clock=MonotonicClock(clock), now=clock)
+    await first.deliver_pending()
+    assert telegram.sent() == []
+    # A new worker (the bot restarted) finds both still due, and sends each once.
+    clock.advance(minutes=1)
+    second = Outbox(bot, sessionmaker, clock=MonotonicClock(clock), now=clock)
+    await settle(second, clock, 10)
+    assert [(m["chat"]["id"], m["text"]) for m in telegram.sent()] == [
+        (PRIVATE, "alert 0"),
+        (PRIVATE + 1, "alert 0"),
+    ]

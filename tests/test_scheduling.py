@@ -1,0 +1,157 @@
+"""Scheduled checks with an injected clock: who is checked when, and at what cost to SMSC."""
+
+import random
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import func, select
+
+from bot.crypto import SecretBox
+from bot.guard import BalanceGuard
+from bot.i18n import create_i18n
+from bot.models import Account, AccountState, BalanceSample, Chat, Notification
+from bot.monitoring import Monitor
+from bot.scheduling import Checks
+from bot.smsc import Balance, Credentials, SmscAuthError
+from tests.test_monitoring import START, Clock
+
+
+class Smsc:
+    def __init__(self) -> None:
+        self.balances = {"shop": Decimal(1500), "other": Decimal(700)}
+        self.passwords = {"shop": "pw", "other": "pw"}
+        self.requests: list[str] = []
+
+    async def fetch_balance(self, creds: Credentials) -> Balance:
+        self.requests.append(creds.login)
+        if self.passwords.get(creds.login) != creds.secret:
+            raise SmscAuthError(2, "authorise error")
+        return Balance(self.balances[creds.login], Decimal(0), "RUB")
+
+
+class NoOutbox:
+    def wake(self) -> None:
+        pass
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def smsc():
+    return Smsc()
+
+
+@pytest.fixture
+def box():
+    return SecretBox(Fernet.generate_key())
+
+
+@pytest.fixture
+def checks(sessionmaker, smsc, box, clock):
+    guard = BalanceGuard(smsc, cache_seconds=0, now=clock)
+    monitor = Monitor(create_i18n(), now=clock)
+    return Checks(sessionmaker, guard, box, monitor, NoOutbox(), now=clock, rng=random.Random(1))
+
+
+async def add(sessionmaker, box, chat_id, login, *, password="pw", interval=60, **fields):
+    async with sessionmaker() as session:
+        if await session.get(Chat, chat_id) is None:
+            session.add(Chat(id=chat_id, type="supergroup", language="en", **fields))
+        session.add(
+            Account(
+                chat_id=chat_id,
+                name=login,
+                site="https://smsc.ru",
+                login=login,
+                secret=box.encrypt(password),
+                credentials_key=box.keyed_hash("https://smsc.ru", login, password),
+                check_interval=interval,
+                threshold=Decimal(1000),
+                next_check_at=START,
+            )
+        )
+        await session.commit()
+
+
+async def run(checks) -> int:
+    started = await checks.dispatch()
+    await checks.drain()
+    return started
+
+
+async def test_one_login_watched_by_many_chats_costs_one_request(checks, smsc, sessionmaker, box):
+    for chat_id in (-1, -2, -3):
+        await add(sessionmaker, box, chat_id, "shop")
+    await add(sessionmaker, box, -1, "other")
+    assert await run(checks) == 2
+    assert sorted(smsc.requests) == ["other", "shop"]
+    async with sessionmaker() as session:
+        balances = (await session.scalars(select(Account.last_balance))).all()
+        samples = await session.scalar(select(func.count()).select_from(BalanceSample))
+        low = (await session.scalars(select(Notification.chat_id))).all()
+    assert sorted(balances) == [700, 1500, 1500, 1500]
+    assert samples == 4
+    assert low == [-1]  # "other" is under its threshold: one alert, to its chat
+
+
+async def test_each_account_is_checked_at_its_interval(checks, smsc, sessionmaker, box, clock):
+    await add(sessionmaker, box, -1, "shop", interval=60)
+    await add(sessionmaker, box, -2, "other", interval=300)
+    for _ in range(60):  # ten minutes, a look every 10 s
+        await run(checks)
+        clock.advance(seconds=10)
+    assert 9 <= smsc.requests.count("shop") <= 11
+    assert 2 <= smsc.requests.count("other") <= 3
+
+
+async def test_nothing_due_nothing_asked(checks, smsc, sessionmaker, box, clock):
+    await add(sessionmaker, box, -1, "shop")
+    await run(checks)
+    clock.advance(seconds=30)
+    assert await run(checks) == 0
+    assert smsc.requests == ["shop"]
+
+
+async def test_refused_credentials_are_not_checked_again(checks, smsc, sessionmaker, box, clock):
+    await add(sessionmaker, box, -1, "shop", password="wrong")
+    for _ in range(10):
+        await run(checks)
+        clock.advance(minutes=5)
+    assert smsc.requests == ["shop"]
+    async with sessionmaker() as session:
+        account = await session.scalar(select(Account))
+        [alert] = (await session.scalars(select(Notification))).all()
+    assert account.state == AccountState.CANT_CHECK and alert.kind == "cant_check"
+
+
+async def test_inactive_chats_are_not_checked(checks, smsc, sessionmaker, box):
+    await add(sessionmaker, box, -1, "shop", active=False)
+    assert await run(checks) == 0
+    assert smsc.requests == []
+
+
+async def test_restart_spreads_overdue_checks(checks, sessionmaker, box, clock):
+    for chat_id in range(-1, -41, -1):
+        await add(sessionmaker, box, chat_id, "shop", password="pw", interval=900)
+    clock.advance(hours=3)  # the bot was down
+    await checks.prepare()
+    async with sessionmaker() as session:
+        due = sorted((await session.scalars(select(Account.next_check_at))).all())
+    assert all(clock.now <= t <= clock.now + timedelta(minutes=5) for t in due)
+    assert due[-1] - due[0] > timedelta(minutes=3)  # spread out, not one burst
+
+
+async def test_prepare_fills_missing_credential_keys(checks, sessionmaker, box):
+    await add(sessionmaker, box, -1, "shop")
+    async with sessionmaker() as session:
+        (await session.scalar(select(Account))).credentials_key = None
+        await session.commit()
+    await checks.prepare()
+    async with sessionmaker() as session:
+        key = (await session.scalar(select(Account))).credentials_key
+    assert key == box.keyed_hash("https://smsc.ru", "shop", "pw")

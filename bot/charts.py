@@ -1,7 +1,8 @@
 """Balance history as one PNG for Telegram: a panel per account, readable on a phone.
 
 Only matplotlib's object API is used (a bare `Figure`, saved through Agg), never pyplot: no
-global figure registry to leak into, and safe to call from worker threads.
+global figure registry to leak into, and each call draws its own figure, which is what
+matplotlib asks of code that renders from worker threads.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ WIDTH = 8.0  # inches: 1200 px at DPI, about what Telegram shows a photo at
 PANEL_HEIGHT = 4.5
 # Past four accounts the panels get shorter rather than the image taller.
 MAX_HEIGHT = 4 * PANEL_HEIGHT
+EMPTY_PANEL_SHARE = 0.4
 DPI = 150
 FONT_SIZE = 12
 
@@ -35,15 +37,17 @@ THRESHOLD_COLOR = "tab:red"
 TOP_UP_COLOR = "tab:green"
 FORECAST_COLOR = "tab:gray"
 
-# strftime's month names are always English, so other languages get numeric dates.
+# strftime names months in the process's C locale, English, so other languages get numeric dates.
 # The hour levels say UTC: that is the zone the dates are drawn in.
+# Levels: years, months, days, hours, minutes, seconds between ticks.
 _ENGLISH_DATES = {
-    "offset_formats": ["", "%Y", "%b %Y", "%b %d, %Y", "%b %d, %Y UTC", "%b %d, %Y %H:%M UTC"],
+    "zero_formats": ["", "%Y", "%b", "%b %d", "%H:%M", "%H:%M"],
+    "offset_formats": ["", "%Y", "%b %Y", "%b %d, %Y UTC", "%b %d, %Y UTC", "%b %d, %Y %H:%M UTC"],
 }
 _NUMERIC_DATES = {
     "formats": ["%Y", "%m.%Y", "%d.%m", "%H:%M", "%H:%M", "%S.%f"],
     "zero_formats": ["", "%Y", "%d.%m", "%d.%m", "%H:%M", "%H:%M"],
-    "offset_formats": ["", "%Y", "%m.%Y", "%d.%m.%Y", "%d.%m.%Y UTC", "%d.%m.%Y %H:%M UTC"],
+    "offset_formats": ["", "%Y", "%m.%Y", "%d.%m.%Y UTC", "%d.%m.%Y UTC", "%d.%m.%Y %H:%M UTC"],
 }
 
 
@@ -68,7 +72,8 @@ class Series:
     samples: Sequence[Sample]
     threshold: Decimal | None
     top_ups: Sequence[TopUp]
-    runway: Runway | None  # drawn from the last sample down to zero at runway.until
+    # Drawn from the last sample towards zero at runway.until, cut short if that is far off.
+    runway: Runway | None
 
 
 def render_history(
@@ -77,10 +82,12 @@ def render_history(
     """A PNG of each account's balance over time, panels stacked on a shared date axis."""
     if not series:
         raise ValueError("no accounts to draw")
-    panel_height = min(PANEL_HEIGHT, MAX_HEIGHT / len(series))
-    figure = Figure(figsize=(WIDTH, panel_height * len(series)), dpi=DPI, layout="constrained")
+    # A panel that only says "no history yet" needs a fraction of the room of a chart.
+    shares = [1.0 if account.samples else EMPTY_PANEL_SHARE for account in series]
+    panel_height = min(PANEL_HEIGHT, MAX_HEIGHT / sum(shares))
+    figure = Figure(figsize=(WIDTH, panel_height * sum(shares)), dpi=DPI, layout="constrained")
     figure.suptitle(title, fontsize=FONT_SIZE + 3, fontweight="bold")
-    axes = figure.subplots(len(series), 1, sharex=True, squeeze=False)[:, 0]
+    axes = figure.subplots(len(series), 1, sharex=True, squeeze=False, height_ratios=shares)[:, 0]
     for ax, account in zip(axes, series, strict=True):
         _draw_panel(ax, account, locale, labels)
     if any(account.samples for account in series):
@@ -133,7 +140,7 @@ def _draw_panel(ax: Axes, account: Series, locale: str, labels: ChartLabels) -> 
     )
     ax.margins(y=0.15)  # room for the top-up amounts above their markers
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper right", fontsize=FONT_SIZE - 2, framealpha=0.85)
+    ax.legend(loc="best", fontsize=FONT_SIZE - 2, framealpha=0.85)
 
 
 def _draw_top_ups(
@@ -161,17 +168,17 @@ def _draw_forecast(
     ax: Axes, samples: list[Sample], runway: Runway, locale: str, labels: ChartLabels
 ) -> None:
     last = samples[-1]
-    if runway.until <= last.taken_at:
+    if runway.until <= last.taken_at:  # already run out: nothing ahead to draw
         return
     # Looking further ahead than the history goes back would squash the history into a sliver;
     # the legend still gives the date the line is heading for.
     reach = max(last.taken_at - samples[0].taken_at, timedelta(days=1))
     end = min(runway.until, last.taken_at + reach)
-    left = float(last.balance) * (1 - (end - last.taken_at) / (runway.until - last.taken_at))
+    remaining = float(last.balance) * (1 - (end - last.taken_at) / (runway.until - last.taken_at))
     zero_on = format_skeleton("yMMMd", runway.until.astimezone(UTC), locale=locale)
     ax.plot(
         [last.taken_at, end],
-        [float(last.balance), left],
+        [float(last.balance), remaining],
         color=FORECAST_COLOR,
         linestyle=":",
         linewidth=2.5,

@@ -87,7 +87,7 @@ def load_settings(cls: type[SettingsT] = Settings) -> SettingsT:  # type: ignore
 
 
 # Libraries whose debug output is noise, or carries request URLs and SQL parameters.
-QUIET_LOGGERS = ("httpx", "httpcore", "aiosqlite", "sqlalchemy.engine", "apscheduler.executors")
+QUIET_LOGGERS = ("httpx", "httpcore", "aiosqlite", "sqlalchemy.engine", "apscheduler")
 
 
 def configure_logging(level: str) -> None:

@@ -5,7 +5,8 @@ top-up, and its stretch of time is left out of the rate too, because whatever wa
 it is hidden inside the rise (counting the time but not the spend would understate the rate).
 Spend in a move that straddles a window edge is shared out in proportion to time, so gaps in
 the history (the bot was down, SMSC did not answer) change nothing: a two-day hole is just one
-long move whose fall is the spend of those two days.
+long move whose fall is the spend of those two days. Rates and spends are estimates and come
+rounded to the cent.
 
 A single bad reading must not look like spend and a top-up. The rule: a reading is dropped
 when the move into it and the move out of it go in opposite directions and the move out lands
@@ -52,7 +53,7 @@ class TopUp:
 @dataclass(frozen=True)
 class Runway:
     days: Decimal  # rounded down to 0.1 day
-    until: datetime  # now + days: when the balance reaches 0 at the current rate
+    until: datetime  # now + days: when the balance reaches 0 at the current rate (or a bit before)
 
 
 @dataclass(frozen=True)

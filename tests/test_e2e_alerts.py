@@ -1,0 +1,76 @@
+"""The real bot process checking on its own: alerts, buttons, and delivery across a SIGKILL."""
+
+import signal
+import time
+
+import pytest
+
+from tests.test_e2e_private import say
+
+USER = 701
+
+
+def texts(telegram, chat_id, words):
+    return [m for m in telegram.sent(chat_id) if words in m.get("text", "")]
+
+
+@pytest.fixture
+def running(bot_process, fake_smsc):
+    fake_smsc.add_account("shop", "pw", balance="1500.00")
+    bot_process.env["CHECK_INTERVAL_SECONDS"] = "1"
+    bot_process.env["BALANCE_CACHE_SECONDS"] = "0"
+    return bot_process.start()
+
+
+def test_one_alert_buttons_and_one_recovery(running, telegram, fake_smsc):
+    say(telegram, USER, "/add shop pw 1000")
+    fake_smsc.set_balance("shop", "900.00")
+    [alert] = telegram.wait_for(lambda: texts(telegram, USER, "Low balance"), timeout=20)
+    assert "900.00 RUB" in alert["text"] and "/payment/" in alert["text"]
+    time.sleep(3)  # three more checks of a balance still low
+    assert len(texts(telegram, USER, "Low balance")) == 1
+    assert len(texts(telegram, USER, "still low")) == 0
+
+    snooze, _, check_now = alert["reply_markup"]["inline_keyboard"][0]
+    telegram.callback(USER, alert["message_id"], snooze["callback_data"])
+    telegram.wait_for(
+        lambda: "snoozed by Ann" in telegram.sent(USER)[alert_index(telegram, alert)]["text"]
+    )
+    before = len(telegram.sent(USER))
+    telegram.callback(USER, alert["message_id"], check_now["callback_data"])
+    telegram.wait_for(lambda: len(telegram.sent(USER)) > before)
+    assert "900.00 RUB" in telegram.sent(USER)[-1]["text"]
+
+    fake_smsc.set_balance("shop", "5900.00")
+    [recovery] = telegram.wait_for(lambda: texts(telegram, USER, "back to"), timeout=20)
+    assert recovery["disable_notification"] is True and "5,000.00 RUB" in recovery["text"]
+    time.sleep(3)
+    assert len(texts(telegram, USER, "back to")) == 1
+
+
+def alert_index(telegram, alert):
+    ids = [m["message_id"] for m in telegram.sent(USER)]
+    return ids.index(alert["message_id"])
+
+
+def test_pending_alerts_survive_sigkill_and_go_out_once(running, bot_process, telegram, fake_smsc):
+    chats = [801, 802, 803]
+    for chat in chats:
+        say(telegram, chat, "/add shop pw 1000")
+    # Telegram is failing for two of the chats when the balance drops.
+    for chat in chats[1:]:
+        telegram.fail("sendMessage", status=502, chat_id=chat, times=2)
+    fake_smsc.set_balance("shop", "900.00")
+    telegram.wait_for(lambda: texts(telegram, chats[0], "Low balance"), timeout=20)
+    telegram.wait_for(
+        lambda: all(
+            any(c.error for c in telegram.calls_of("sendMessage", chat)) for chat in chats[1:]
+        ),
+        timeout=20,
+    )
+    assert bot_process.stop(signal.SIGKILL) == -signal.SIGKILL
+    bot_process.start()
+    for chat in chats:
+        telegram.wait_for(lambda chat=chat: texts(telegram, chat, "Low balance"), timeout=30)
+    time.sleep(3)
+    assert [len(texts(telegram, chat, "Low balance")) for chat in chats] == [1, 1, 1]

@@ -9,6 +9,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.utils.i18n import I18n
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.commands import set_commands
@@ -20,7 +21,7 @@ from bot.i18n import ChatLanguageMiddleware
 from bot.middlewares import ChatMiddleware, DbSessionMiddleware
 from bot.monitoring import Monitor
 from bot.notifications import Outbox
-from bot.scheduling import Checks
+from bot.scheduling import Checks, create_scheduler
 from bot.smsc import SmscClient
 
 
@@ -59,6 +60,7 @@ def create_dispatcher(
         monitor=monitor,
         outbox=outbox,
         checks=checks,
+        scheduler=create_scheduler(),
     )
     dp.update.outer_middleware(DbSessionMiddleware())
     dp.update.outer_middleware(ChatMiddleware())
@@ -69,17 +71,26 @@ def create_dispatcher(
     return dp
 
 
-async def on_startup(bot: Bot, i18n: I18n, checks: Checks, outbox: Outbox) -> None:
+async def on_startup(
+    bot: Bot, i18n: I18n, checks: Checks, outbox: Outbox, scheduler: AsyncIOScheduler
+) -> None:
     await set_commands(bot, i18n)
-    await checks.start()
+    await checks.prepare()
+    checks.schedule(scheduler)
+    scheduler.start()  # inside the running loop, which AsyncIOScheduler binds to
     outbox.start()
 
 
 async def on_shutdown(
-    checks: Checks, outbox: Outbox, smsc: SmscClient, engine: AsyncEngine
+    scheduler: AsyncIOScheduler,
+    checks: Checks,
+    outbox: Outbox,
+    smsc: SmscClient,
+    engine: AsyncEngine,
 ) -> None:
     # Checks under way finish and commit; unsent notifications stay in the outbox.
-    await checks.stop()
+    scheduler.shutdown(wait=False)
+    await checks.drain()
     await outbox.stop()
     await smsc.aclose()
     await engine.dispose()

@@ -68,28 +68,14 @@ class Checks:
         self._rng = rng or random.Random()
         self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._scheduler: AsyncIOScheduler | None = None
 
-    async def start(self) -> None:
-        """Inside the running loop (AsyncIOScheduler binds to it): prepare, then schedule."""
-        await self.prepare()
-        self._scheduler = AsyncIOScheduler(
-            timezone=UTC,
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
-        )
-        self._scheduler.add_job(
+    def schedule(self, scheduler: AsyncIOScheduler) -> None:
+        scheduler.add_job(
             self.dispatch,
             IntervalTrigger(seconds=DISPATCH_EVERY),
             id="dispatch-checks",
             name="hand due accounts to checks",
         )
-        self._scheduler.start()
-
-    async def stop(self) -> None:
-        """No new checks; those under way finish and commit."""
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
-        await self.drain()
 
     async def prepare(self) -> None:
         """At start: fill missing credential keys, and spread overdue checks out."""
@@ -175,3 +161,12 @@ class Checks:
         if retry_after is not None:
             seconds = min(seconds, retry_after + self._rng.uniform(0, 5))
         return timedelta(seconds=seconds)
+
+
+def create_scheduler() -> AsyncIOScheduler:
+    """In-memory jobs, rebuilt from our tables at every start; start it inside the running
+    loop. (APScheduler's SQLAlchemy job store is synchronous and pickles jobs.)"""
+    return AsyncIOScheduler(
+        timezone=UTC,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+    )

@@ -192,3 +192,18 @@ async def test_unknown_command_points_to_help(dp, bot):
     [reply] = await say(dp, bot, 1, "/frobnicate")
     assert "/help" in reply.text
     assert await say(dp, bot, GROUP, "/frobnicate", user_id=MEMBER) == []  # maybe another bot's
+
+
+async def test_chat_alert_settings(dp, bot, sessionmaker):
+    [reply] = await say(dp, bot, 1, "/remind 3")
+    assert "after 3 h" in reply.text
+    [reply] = await say(dp, bot, 1, "/margin 2,5%")
+    assert "2.5%" in reply.text
+    for bad in ("/remind soon", "/remind 0", "/margin 80", "/margin"):
+        [reply] = await say(dp, bot, 1, bad)
+        assert "Usage" in reply.text, bad
+    [reply] = await say(dp, bot, 1, "/remind off")
+    assert "No reminders" in reply.text
+    async with sessionmaker() as session:
+        chat = await session.get(Chat, 1)
+    assert (chat.reminder_hours, chat.hysteresis_percent) == (0, Decimal("2.5"))

@@ -10,7 +10,7 @@ from aiogram.utils.i18n import gettext as _
 
 router = Router(name=__name__)
 
-ADMIN_COMMANDS = ("add", "threshold", "interval", "remove", "lang")
+ADMIN_COMMANDS = ("add", "threshold", "interval", "remove", "lang", "remind", "margin")
 
 
 @router.message(Command(*ADMIN_COMMANDS))

@@ -9,6 +9,7 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
+from babel.numbers import format_decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
@@ -151,3 +152,46 @@ async def language(
     await session.commit()
     with i18n.use_locale(choice):
         await message.answer(_("This chat now speaks English."))
+
+
+@router.message(Command("remind"))
+async def remind(
+    message: Message, command: CommandObject, chat_record: Chat, session: AsyncSession
+) -> None:
+    value = (command.args or "").strip().lower()
+    usage = _("Usage: /remind &lt;hours|off&gt; — first reminder while a balance stays low")
+    if value in OFF_WORDS:
+        chat_record.reminder_hours = 0
+    elif value.isdigit() and 1 <= int(value) <= 168:
+        chat_record.reminder_hours = int(value)
+    else:
+        await message.answer(usage)
+        return
+    await session.commit()
+    if chat_record.reminder_hours:
+        text = _(
+            "While a balance stays low I will remind after {hours} h, then twice as long each time."
+        ).format(hours=chat_record.reminder_hours)
+    else:
+        text = _("No reminders: one alert per low balance.")
+    await message.answer(text)
+
+
+@router.message(Command("margin"))
+async def margin(
+    message: Message, command: CommandObject, chat_record: Chat, session: AsyncSession
+) -> None:
+    try:
+        percent = parse_amount((command.args or "").replace("%", ""))
+    except ValueError:
+        percent = None
+    if percent is None or percent > 50:
+        await message.answer(_("Usage: /margin &lt;percent&gt; (0 to 50), e.g. /margin 2"))
+        return
+    chat_record.hysteresis_percent = percent
+    await session.commit()
+    await message.answer(
+        _("A low balance counts as restored {percent}% above its threshold.").format(
+            percent=format_decimal(percent, locale=texts.locale())
+        )
+    )

@@ -9,20 +9,17 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import gettext as _
 
+from bot.commands import help_lines
+
 router = Router(name=__name__)
 
 
 def help_text(in_group: bool) -> str:
-    text = _(
-        "I watch SMS Center (smsc.ru) balances and warn this chat before SMS traffic stops.\n\n"
-        "/add — register an SMSC account\n"
-        "/balance [name] — current balance\n"
-        "/accounts — registered accounts and their settings\n"
-        "/threshold &lt;name&gt; &lt;amount|off&gt; — warn when the balance falls below\n"
-        "/interval &lt;name&gt; &lt;minutes&gt; — how often to check\n"
-        "/remove &lt;name&gt; — stop watching an account\n"
-        "/lang &lt;ru|en&gt; — language of this chat\n"
-        "/cancel — leave a dialog"
+    text = "\n\n".join(
+        [
+            _("I watch SMS Center (smsc.ru) balances and warn this chat before SMS traffic stops."),
+            help_lines(),
+        ]
     )
     if in_group:
         text += "\n\n" + _(

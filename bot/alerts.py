@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
 from html import escape
 
 from aiogram.filters.callback_data import CallbackData
@@ -46,30 +48,41 @@ def _top_up(account: Account) -> str:
     return _("Top up: {link}").format(link=f'<a href="{escape(url)}">{escape(url)}</a>')
 
 
-def render(kind: str, account: Account) -> str:
+def render(
+    kind: str, account: Account, *, now: datetime, tz: str, amount: Decimal | None = None
+) -> str:
+    """The alert of `kind`; `amount` is the top-up, or the day's spend for an anomaly."""
     lang = texts.locale()
     name = texts.bold(account.name)
-    if kind == "low":
+    if kind == "cant_check":
+        return _("❌ Can't check {name}. {reason}").format(
+            name=name, reason=texts.check_error(account.last_error)
+        )
+    runway = _("Runway: {runway}.").format(runway=texts.runway_text(account, now, tz))
+    threshold = format_amount(account.threshold, lang) if account.threshold is not None else ""
+    below_amount = account.threshold is not None and account.last_balance < account.threshold
+    if kind == "low" and below_amount:
+        head = _("⚠️ Low balance on {name}: {balance}, below the threshold of {threshold}.")
         return "\n".join(
             [
-                _("⚠️ Low balance on {name}: {balance}, below the threshold of {threshold}.").format(
-                    name=name,
-                    balance=_balance(account),
-                    threshold=format_amount(account.threshold, lang),
-                ),
+                head.format(name=name, balance=_balance(account), threshold=threshold),
+                runway,
+                _top_up(account),
+            ]
+        )
+    if kind == "low":
+        head = _("⚠️ {name} will run out soon: {balance}, runway under {days} days.")
+        return "\n".join(
+            [
+                head.format(name=name, balance=_balance(account), days=account.runway_threshold),
+                runway,
                 _top_up(account),
             ]
         )
     if kind == "reminder":
+        head = _("⏰ {name} is still low: {balance}.")
         return "\n".join(
-            [
-                _("⏰ {name} is still low: {balance} (threshold {threshold}).").format(
-                    name=name,
-                    balance=_balance(account),
-                    threshold=format_amount(account.threshold, lang),
-                ),
-                _top_up(account),
-            ]
+            [head.format(name=name, balance=_balance(account)), runway, _top_up(account)]
         )
     if kind == "recovered":
         topped_up = account.last_balance - (account.lowest_balance or account.last_balance)
@@ -78,11 +91,20 @@ def render(kind: str, account: Account) -> str:
             text += " " + _("Topped up by {amount}.").format(
                 amount=format_money(topped_up, account.currency, lang)
             )
-        return text
-    if kind == "cant_check":
-        return _("❌ Can't check {name}. {reason}").format(
-            name=name, reason=texts.check_error(account.last_error)
+        return f"{text}\n{runway}"
+    if kind == "topup":
+        head = _("💰 {name} topped up: +{amount}, now {balance}.")
+        amount_text = format_money(amount, account.currency, lang)
+        return "\n".join(
+            [head.format(name=name, amount=amount_text, balance=_balance(account)), runway]
         )
+    if kind == "anomaly":
+        head = _(
+            "📈 Unusual spending on {name}: {amount} in the last 24 hours, far above the daily "
+            "average of the week before. A runaway sender or SMS pumping?"
+        )
+        amount_text = format_money(amount, account.currency, lang)
+        return "\n".join([head.format(name=name, amount=amount_text), runway])
     if kind == "working":
         return _("✅ Checks of {name} work again. Balance: {balance}.").format(
             name=name, balance=_balance(account)

@@ -85,6 +85,15 @@ class Chat(Base):
     hysteresis_percent: Mapped[Decimal] = mapped_column(
         Money, default=Decimal(2), server_default="2"
     )
+    # IANA zone for the daily digest and dates shown; digest_time "HH:MM" there, or None.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    digest_time: Mapped[str | None] = mapped_column(String(5))
+    # A spend anomaly: the last 24 hours cost `anomaly_factor` times the daily average of
+    # the week before, and at least `anomaly_minimum`; None turns the check off.
+    anomaly_factor: Mapped[Decimal] = mapped_column(Money, default=Decimal(3), server_default="3")
+    anomaly_minimum: Mapped[Decimal | None] = mapped_column(
+        Money, default=Decimal(500), server_default="500"
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     accounts: Mapped[list[Account]] = relationship(
@@ -139,6 +148,11 @@ class Account(Base):
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Spend per day over the last week (top-ups left out), updated with each new sample; the
+    # runway forecast is the balance over it. `runway_threshold` (days) alerts like `threshold`.
+    spend_rate: Mapped[Decimal | None] = mapped_column(Money)
+    runway_threshold: Mapped[int | None] = mapped_column(Integer)
+    anomaly_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     chat: Mapped[Chat] = relationship(back_populates="accounts")

@@ -13,9 +13,10 @@ from decimal import Decimal
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import alerts
+from bot import alerts, forecast
 from bot.check_errors import CheckError, check_error
 from bot.guard import BalanceResult
+from bot.history import samples_since
 from bot.models import Account, AccountState, BalanceSample, Chat, Notification
 from bot.smsc import SmscError
 
@@ -23,6 +24,13 @@ from bot.smsc import SmscError
 FAILURES_BEFORE_CANT_CHECK = 3
 # History keeps a sample when the balance changes, and at least this often.
 SAMPLE_EVERY = timedelta(hours=1)
+# A rise of the balance by at least this much, and this many percent, is a top-up; smaller
+# ones are refunds of undelivered SMS.
+TOP_UP_MINIMUM = Decimal(1)
+TOP_UP_SHARE = Decimal(2)
+# Samples read to work out the spend rate (a week) and anomalies (a day against the week
+# before it).
+HISTORY_STUDIED = timedelta(days=8)
 # Reminders come after reminder_hours, then twice as long each time, but at least weekly.
 LONGEST_REMINDER_GAP = timedelta(days=7)
 
@@ -41,9 +49,17 @@ class Monitor:
 
     async def record(self, session: AsyncSession, account: Account, result: BalanceResult) -> None:
         now = self._now()
-        balance = result.balance
+        balance = result.balance.balance
+        chat = await session.get(Chat, account.chat_id)
+        previous_balance = account.last_balance
+        rise = balance - previous_balance if previous_balance is not None else Decimal(0)
+        topped_up = (
+            result.fresh
+            and rise >= TOP_UP_MINIMUM
+            and rise >= abs(previous_balance) * TOP_UP_SHARE / 100
+        )
         if result.fresh and (
-            balance.balance != account.last_balance
+            balance != account.last_balance
             or account.last_sample_at is None
             or now - account.last_sample_at >= SAMPLE_EVERY
         ):
@@ -51,33 +67,51 @@ class Monitor:
                 BalanceSample(
                     account_id=account.id,
                     taken_at=result.checked_at,
-                    balance=balance.balance,
-                    credit=balance.credit,
+                    balance=balance,
+                    credit=result.balance.credit,
                 )
             )
             account.last_sample_at = now
+            await self._study_history(session, chat, account, now)
         previous = account.state
-        account.last_balance, account.last_credit = balance.balance, balance.credit
-        account.currency = balance.currency
+        account.last_balance, account.last_credit = balance, result.balance.credit
+        account.currency = result.balance.currency
         account.last_checked_at = result.checked_at
         account.failures, account.last_error = 0, None
-        chat = await session.get(Chat, account.chat_id)
         if previous == AccountState.CANT_CHECK:
             self._notify(session, chat, account, "working")
         if previous == AccountState.LOW:
             if self._recovered(chat, account):
                 self._notify(session, chat, account, "recovered", silent=True)
                 self._set_ok(account)
-            else:
-                account.lowest_balance = min(
-                    account.lowest_balance or balance.balance, balance.balance
-                )
-                self._maybe_remind(session, chat, account, now)
+                return
+            lowest = account.lowest_balance
+            account.lowest_balance = balance if lowest is None else min(lowest, balance)
+            self._maybe_remind(session, chat, account, now)
         elif self._low(account):
             self._set_low(chat, account, now)
             self._notify(session, chat, account, "low", buttons=True)
+            return
         else:
             account.state = AccountState.OK
+        if topped_up:
+            self._notify(session, chat, account, "topup", silent=True, amount=rise)
+
+    async def _study_history(
+        self, session: AsyncSession, chat: Chat, account: Account, now: datetime
+    ) -> None:
+        """A new sample: update the spend rate, and look for a spending anomaly."""
+        samples = await samples_since(session, account.id, now - HISTORY_STUDIED)
+        account.spend_rate = forecast.spend_rate(samples, now)
+        anomalous = chat.anomaly_minimum is not None and forecast.is_anomalous(
+            samples, now, factor=chat.anomaly_factor, minimum=chat.anomaly_minimum
+        )
+        if not anomalous:
+            account.anomaly_since = None
+        elif account.anomaly_since is None:  # one alert per episode
+            account.anomaly_since = now
+            spent = forecast.spend_between(samples, now - timedelta(days=1), now)
+            self._notify(session, chat, account, "anomaly", buttons=True, amount=spent)
 
     async def record_failure(
         self, session: AsyncSession, account: Account, error: SmscError
@@ -107,20 +141,34 @@ class Monitor:
         account.snoozed_until = self._now() + timedelta(hours=hours)
         return account.snoozed_until
 
-    @staticmethod
-    def _low(account: Account) -> bool:
+    def _low(self, account: Account) -> bool:
+        """Under the amount threshold, or the forecast runway under the runway threshold."""
+        if account.last_balance is None:
+            return False
+        if account.threshold is not None and account.last_balance < account.threshold:
+            return True
+        days = self._runway_days(account)
         return (
-            account.threshold is not None
-            and account.last_balance is not None
-            and account.last_balance < account.threshold
+            account.runway_threshold is not None
+            and days is not None
+            and (days < account.runway_threshold)
         )
 
-    @staticmethod
-    def _recovered(chat: Chat, account: Account) -> bool:
-        if account.threshold is None:
-            return True
-        margin = account.threshold * chat.hysteresis_percent / Decimal(100)
-        return account.last_balance >= account.threshold + margin
+    def _recovered(self, chat: Chat, account: Account) -> bool:
+        """Clear of both thresholds by the chat's margin, so a hovering balance won't flap."""
+        factor = 1 + chat.hysteresis_percent / Decimal(100)
+        if account.threshold is not None and account.last_balance < account.threshold * factor:
+            return False
+        days = self._runway_days(account)
+        return (
+            account.runway_threshold is None
+            or days is None
+            or (days >= account.runway_threshold * factor)
+        )
+
+    def _runway_days(self, account: Account) -> Decimal | None:
+        runway = forecast.runway(account.last_balance, account.spend_rate, self._now())
+        return None if runway is None else runway.days
 
     @staticmethod
     def _set_low(chat: Chat, account: Account, now: datetime) -> None:
@@ -163,9 +211,10 @@ class Monitor:
         *,
         silent: bool = False,
         buttons: bool = False,
+        amount: Decimal | None = None,
     ) -> None:
         with self._i18n.context(), self._i18n.use_locale(chat.language):
-            text = alerts.render(kind, account)
+            text = alerts.render(kind, account, now=self._now(), tz=chat.timezone, amount=amount)
             markup = alerts.buttons(account) if buttons else None
         session.add(
             Notification(

@@ -126,7 +126,8 @@ class Checks:
                 await self._check_accounts(session, key)
             self._outbox.wake()
         except Exception:  # one account's trouble must not stop the others' checks
-            log.exception("check failed")
+            log.exception("check failed key=%s", key[:8])
+            await self._postpone(key)
         finally:
             self._in_flight.discard(key)
 
@@ -155,6 +156,16 @@ class Checks:
                 account.next_check_at = now + self._next_gap(account)
             log.debug("checked key=%s accounts=%s fresh=%s", key[:8], len(accounts), result.fresh)
         await session.commit()
+
+    async def _postpone(self, key: str) -> None:
+        """After a failed check, come back at the usual interval, not at once, every second."""
+        async with self._sessionmaker() as session:
+            accounts = (
+                await session.scalars(select(Account).where(Account.credentials_key == key))
+            ).all()
+            for account in accounts:
+                account.next_check_at = self._now() + self._next_gap(account)
+            await session.commit()
 
     def _next_gap(self, account: Account, retry_after: float | None = None) -> timedelta:
         seconds = account.check_interval * self._rng.uniform(1 - JITTER, 1 + JITTER)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import ROUND_DOWN, Decimal
 from html import escape
+from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
+from babel.dates import format_date
+from babel.numbers import format_decimal
 
+from bot import forecast
 from bot.check_errors import CheckError
 from bot.formatting import format_age, format_amount, format_money
 from bot.guard import BalanceResult
@@ -74,8 +79,20 @@ def interval_label(seconds: int) -> str:
     return _("every {minutes} min").format(minutes=seconds // 60)
 
 
-def balance_text(account: Account, result: BalanceResult) -> str:
-    """`<b>login</b>: 1 234.50 RUB (credit 100.00), 5 minutes ago`."""
+def runway_text(account: Account, now: datetime, tz: str) -> str:
+    """'enough for ~12 days (until 6 Dec)', or that the history is too short to tell."""
+    runway = forecast.runway(account.last_balance, account.spend_rate, now)
+    if runway is None:
+        if account.spend_rate is None:
+            return _("too little history to forecast")
+        return _("no spending lately")
+    until = format_date(runway.until.astimezone(ZoneInfo(tz)), "d MMM", locale=locale())
+    days = format_decimal(runway.days.quantize(Decimal(1), ROUND_DOWN), locale=locale())
+    return _("enough for ~{days} days (until {date})").format(days=days, date=until)
+
+
+def balance_text(account: Account, result: BalanceResult, tz: str) -> str:
+    """`<b>login</b>: 1 234.50 RUB (credit 100.00), as of 5 minutes ago` and the runway."""
     lang = locale()
     balance = result.balance
     text = f"{bold(account.name)}: " + format_money(balance.balance, balance.currency, lang)
@@ -83,11 +100,12 @@ def balance_text(account: Account, result: BalanceResult) -> str:
         text += " " + _("(credit {credit})").format(credit=format_amount(balance.credit, lang))
     if result.stale:
         text += ", " + _("as of {age}").format(age=format_age(result.age, lang))
-    if account.state == AccountState.LOW and account.threshold is not None:
+    if account.threshold is not None and balance.balance < account.threshold:
         text += " ⚠️ " + _("below {threshold}").format(
             threshold=format_amount(account.threshold, lang)
         )
-    return text
+    runway = runway_text(account, datetime.now(UTC), tz)
+    return text + "\n" + _("Runway: {runway}.").format(runway=runway)
 
 
 def account_text(account: Account) -> str:

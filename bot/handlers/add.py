@@ -28,6 +28,7 @@ from bot.check_errors import check_error
 from bot.config import Settings
 from bot.filters import DialogInput, is_chat_admin
 from bot.formatting import parse_amount
+from bot.models import Chat
 from bot.smsc import SITES, SmscError, site_url
 
 router = Router(name=__name__)
@@ -99,7 +100,7 @@ def added_text(new: NewAccount, balance_line: str) -> str:
 
 
 async def register(
-    message: Message, accounts: AccountService, chat_id: int, new: NewAccount
+    message: Message, accounts: AccountService, chat_id: int, new: NewAccount, tz: str
 ) -> bool:
     """Check and save; answer either way. True if saved."""
     try:
@@ -107,13 +108,17 @@ async def register(
     except (SmscError, AccountLimitReached) as error:
         await message.answer(refusal(error))
         return False
-    await message.answer(added_text(new, texts.balance_text(account, result)))
+    await message.answer(added_text(new, texts.balance_text(account, result, tz)))
     return True
 
 
 @router.message(Command("add", magic=F.args))
 async def add_in_one_line(
-    message: Message, command: CommandObject, accounts: AccountService, settings: Settings
+    message: Message,
+    command: CommandObject,
+    accounts: AccountService,
+    settings: Settings,
+    chat_record: Chat,
 ) -> None:
     args = (command.args or "").split()
     if len(args) >= 2:
@@ -138,7 +143,7 @@ async def add_in_one_line(
         threshold=threshold,
         thread_id=message.message_thread_id if message.is_topic_message else None,
     )
-    await register(message, accounts, message.chat.id, new)
+    await register(message, accounts, message.chat.id, new, chat_record.timezone)
 
 
 def kind_keyboard() -> InlineKeyboardMarkup:
@@ -265,7 +270,7 @@ async def enter_name(message: Message, state: FSMContext) -> None:
 
 @dialog.message(AddAccount.secret, F.text, ~F.text.startswith("/"))
 async def enter_secret(
-    message: Message, state: FSMContext, accounts: AccountService, bot: Bot
+    message: Message, state: FSMContext, accounts: AccountService, bot: Bot, chat_record: Chat
 ) -> None:
     secret = message.text.strip()
     await delete_secret(message)
@@ -277,7 +282,7 @@ async def enter_secret(
         name=data["name"],
         thread_id=data["thread_id"],
     )
-    if not await register(message, accounts, data["target_chat"], new):
+    if not await register(message, accounts, data["target_chat"], new, chat_record.timezone):
         await state.clear()
         return
     if data["target_chat"] != message.chat.id:  # handed off from a group: tell the group

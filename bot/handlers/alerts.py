@@ -14,7 +14,7 @@ from bot import texts
 from bot.accounts import AccountService
 from bot.alerts import AlertAction
 from bot.check_errors import check_error
-from bot.models import Account
+from bot.models import Account, Chat
 from bot.monitoring import Monitor
 from bot.smsc import SmscError
 
@@ -29,6 +29,7 @@ async def alert_action(
     session: AsyncSession,
     accounts: AccountService,
     monitor: Monitor,
+    chat_record: Chat,
 ) -> None:
     account = await session.get(Account, callback_data.account_id)
     message = query.message
@@ -57,5 +58,5 @@ async def alert_action(
     except SmscError as error:
         text = f"{texts.bold(account.name)}: {texts.check_error(check_error(error))}"
     else:
-        text = texts.balance_text(account, result)
+        text = texts.balance_text(account, result, chat_record.timezone)
     await message.answer(text)

@@ -10,6 +10,7 @@ from aiogram.utils.i18n import gettext as _
 from bot import texts
 from bot.accounts import AccountService
 from bot.check_errors import check_error
+from bot.models import Chat
 from bot.smsc import SmscError
 
 router = Router(name=__name__)
@@ -20,7 +21,9 @@ def no_accounts() -> str:
 
 
 @router.message(Command("balance"))
-async def balance(message: Message, command: CommandObject, accounts: AccountService) -> None:
+async def balance(
+    message: Message, command: CommandObject, accounts: AccountService, chat_record: Chat
+) -> None:
     chosen = await accounts.list(message.chat.id)
     if command.args:
         name = command.args.strip()
@@ -37,7 +40,7 @@ async def balance(message: Message, command: CommandObject, accounts: AccountSer
             error = texts.check_error(check_error(result))
             lines.append(f"{texts.bold(account.name)}: {error}")
         else:
-            lines.append(texts.balance_text(account, result))
+            lines.append(texts.balance_text(account, result, chat_record.timezone))
     await message.answer("\n".join(lines))
 
 

@@ -1,0 +1,39 @@
+"""Balance history: reading it for forecasts and charts, and keeping it small."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.forecast import Sample
+from bot.models import BalanceSample
+
+# Samples older than this are thinned to the last one of each day.
+RAW_DAYS = 90
+
+
+async def samples_since(session: AsyncSession, account_id: int, since: datetime) -> list[Sample]:
+    rows = await session.execute(
+        select(BalanceSample.taken_at, BalanceSample.balance)
+        .where(BalanceSample.account_id == account_id, BalanceSample.taken_at >= since)
+        .order_by(BalanceSample.taken_at)
+    )
+    return [Sample(taken_at, balance) for taken_at, balance in rows]
+
+
+async def thin(session: AsyncSession, now: datetime, raw_days: int = RAW_DAYS) -> int:
+    """Keep every sample of the last `raw_days`, and one a day before that; returns how
+    many were deleted. Growth per account is then bounded (see the README)."""
+    cutoff = now - timedelta(days=raw_days)
+    keep = (
+        select(func.max(BalanceSample.id))
+        .where(BalanceSample.taken_at < cutoff)
+        .group_by(BalanceSample.account_id, func.date(BalanceSample.taken_at))
+    )
+    result = await session.execute(
+        delete(BalanceSample).where(BalanceSample.taken_at < cutoff, BalanceSample.id.not_in(keep))
+    )
+    await session.commit()
+    return result.rowcount

@@ -139,6 +139,11 @@ class AccountService:
         await self._monitor.threshold_changed(self._session, account)
         await self._session.commit()
 
+    async def set_runway_threshold(self, account: Account, days: int | None) -> None:
+        account.runway_threshold = days
+        await self._monitor.threshold_changed(self._session, account)
+        await self._session.commit()
+
     async def set_interval(self, account: Account, seconds: int) -> None:
         account.check_interval = seconds
         account.next_check_at = datetime.now(UTC) + timedelta(seconds=seconds)

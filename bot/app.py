@@ -6,6 +6,7 @@ import logging
 
 from bot.config import configure_logging, load_settings
 from bot.crypto import SecretBox, load_or_create_key
+from bot.digest import Digests
 from bot.factory import create_bot, create_dispatcher
 from bot.guard import BalanceGuard
 from bot.i18n import create_i18n
@@ -48,6 +49,7 @@ async def run() -> int:
         monitor=monitor,
         outbox=outbox,
         checks=Checks(sessionmaker, guard, box, monitor, outbox),
+        digests=Digests(sessionmaker, i18n, outbox),
     )
     log.info("starting telegram_api=%s smsc=%s", settings.telegram_api_url, settings.smsc_base_url)
     await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types())

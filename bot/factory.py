@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -10,13 +12,16 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.commands import set_commands
 from bot.config import Settings
 from bot.crypto import SecretBox
+from bot.digest import Digests
 from bot.guard import BalanceGuard
 from bot.handlers import create_router
+from bot.history import thin_all
 from bot.i18n import ChatLanguageMiddleware
 from bot.middlewares import ChatMiddleware, DbSessionMiddleware
 from bot.monitoring import Monitor
@@ -46,6 +51,7 @@ def create_dispatcher(
     monitor: Monitor,
     outbox: Outbox,
     checks: Checks,
+    digests: Digests,
 ) -> Dispatcher:
     """Everything handlers and hooks need goes in as workflow data: no module globals."""
     dp = Dispatcher(
@@ -60,6 +66,7 @@ def create_dispatcher(
         monitor=monitor,
         outbox=outbox,
         checks=checks,
+        digests=digests,
         scheduler=create_scheduler(),
     )
     dp.update.outer_middleware(DbSessionMiddleware())
@@ -72,11 +79,21 @@ def create_dispatcher(
 
 
 async def on_startup(
-    bot: Bot, i18n: I18n, checks: Checks, outbox: Outbox, scheduler: AsyncIOScheduler
+    bot: Bot,
+    i18n: I18n,
+    checks: Checks,
+    digests: Digests,
+    outbox: Outbox,
+    scheduler: AsyncIOScheduler,
+    sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     await set_commands(bot, i18n)
     await checks.prepare()
     checks.schedule(scheduler)
+    await digests.schedule_all(scheduler)
+    scheduler.add_job(
+        thin_all, CronTrigger(hour=3, minute=17, timezone=UTC), args=[sessionmaker], id="thin"
+    )
     scheduler.start()  # inside the running loop, which AsyncIOScheduler binds to
     outbox.start()
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import logging
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.forecast import Sample
 from bot.models import BalanceSample
+
+log = logging.getLogger(__name__)
 
 # Samples older than this are thinned to the last one of each day.
 RAW_DAYS = 90
@@ -37,3 +40,10 @@ async def thin(session: AsyncSession, now: datetime, raw_days: int = RAW_DAYS) -
     )
     await session.commit()
     return result.rowcount
+
+
+async def thin_all(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """The nightly job."""
+    async with sessionmaker() as session:
+        deleted = await thin(session, datetime.now(UTC))
+    log.info("history thinned deleted=%s", deleted)

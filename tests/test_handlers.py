@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot.config import Settings
 from bot.crypto import SecretBox
+from bot.digest import Digests
 from bot.factory import create_dispatcher
 from bot.guard import BalanceGuard
 from bot.i18n import create_i18n
@@ -65,6 +66,7 @@ def dispatcher():
         monitor=Monitor(i18n),
         outbox=None,
         checks=None,
+        digests=Digests(None, i18n, None),
     )
 
 

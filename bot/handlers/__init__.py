@@ -5,7 +5,17 @@ from __future__ import annotations
 from aiogram import Router
 
 from bot.filters import ChatAdmin
-from bot.handlers import add, alerts, balance, errors, fallback, manage, membership, start
+from bot.handlers import (
+    add,
+    alerts,
+    balance,
+    errors,
+    fallback,
+    history,
+    manage,
+    membership,
+    start,
+)
 
 
 def create_router() -> Router:
@@ -21,6 +31,7 @@ def create_router() -> Router:
         errors.router,
         membership.router,
         balance.router,
+        history.router,
         alerts.router,
         admin,
         start.router,

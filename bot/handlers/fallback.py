@@ -10,7 +10,10 @@ from aiogram.utils.i18n import gettext as _
 
 router = Router(name=__name__)
 
-ADMIN_COMMANDS = ("add", "threshold", "interval", "remove", "lang", "remind", "margin")
+ADMIN_COMMANDS = (
+    *("add", "threshold", "interval", "remove", "lang", "remind", "margin"),
+    *("runway", "anomaly", "digest", "tz"),
+)
 
 
 @router.message(Command(*ADMIN_COMMANDS))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
@@ -15,10 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import texts
 from bot.accounts import AccountService
 from bot.chats import LANGUAGES
+from bot.digest import Digests
 from bot.formatting import format_amount, parse_amount
 from bot.models import Account, Chat
 
 router = Router(name=__name__)
+DIGEST_TIME = re.compile(r"([01]?\d|2[0-3]):[0-5]\d")
 
 OFF_WORDS = {"off", "выкл"}
 
@@ -195,3 +200,108 @@ async def margin(
             percent=format_decimal(percent, locale=texts.locale())
         )
     )
+
+
+@router.message(Command("runway"))
+async def runway(message: Message, command: CommandObject, accounts: AccountService) -> None:
+    usage = _("Usage: /runway &lt;name&gt; &lt;days|off&gt; — warn when the money lasts fewer days")
+    found = await target(accounts, message.chat.id, command, usage, value=True)
+    if isinstance(found, str):
+        await message.answer(found)
+        return
+    account, value = found
+    if value.lower() in OFF_WORDS:
+        days = None
+    elif value.isdigit() and 1 <= int(value) <= 365:
+        days = int(value)
+    else:
+        await message.answer(usage)
+        return
+    await accounts.set_runway_threshold(account, days)
+    if days is None:
+        text = _("No runway alerts for {name} any more.").format(name=texts.bold(account.name))
+    else:
+        text = _("I will warn when {name} has money for fewer than {days} days.").format(
+            name=texts.bold(account.name), days=days
+        )
+    await message.answer(text)
+
+
+@router.message(Command("anomaly"))
+async def anomaly(
+    message: Message, command: CommandObject, chat_record: Chat, session: AsyncSession
+) -> None:
+    args = (command.args or "").split()
+    usage = _(
+        "Usage: /anomaly &lt;factor&gt; &lt;minimum&gt; or /anomaly off — warn when a day costs "
+        "factor × the week's daily average and at least the minimum, e.g. /anomaly 3 500"
+    )
+    if [a.lower() for a in args] == ["off"]:
+        chat_record.anomaly_minimum = None
+        await session.commit()
+        await message.answer(_("No spending anomaly alerts in this chat."))
+        return
+    try:
+        factor, minimum = (parse_amount(a) for a in args) if len(args) == 2 else (None, None)
+    except ValueError:
+        factor = minimum = None
+    if factor is None or not 1 < factor <= 100:
+        await message.answer(usage)
+        return
+    chat_record.anomaly_factor, chat_record.anomaly_minimum = factor, minimum
+    await session.commit()
+    lang = texts.locale()
+    await message.answer(
+        _(
+            "I will warn when a day costs {factor}× the week's average and at least {minimum}."
+        ).format(factor=format_decimal(factor, locale=lang), minimum=format_amount(minimum, lang))
+    )
+
+
+@router.message(Command("digest"))
+async def digest(
+    message: Message,
+    command: CommandObject,
+    chat_record: Chat,
+    session: AsyncSession,
+    digests: Digests,
+) -> None:
+    value = (command.args or "").strip().lower()
+    if value in OFF_WORDS:
+        chat_record.digest_time = None
+    elif DIGEST_TIME.fullmatch(value):
+        hour, minute = value.split(":")
+        chat_record.digest_time = f"{int(hour):02d}:{minute}"
+    else:
+        await message.answer(_("Usage: /digest &lt;HH:MM|off&gt;, e.g. /digest 09:30"))
+        return
+    await session.commit()
+    digests.schedule(chat_record)
+    if chat_record.digest_time is None:
+        await message.answer(_("No daily digest in this chat."))
+        return
+    await message.answer(
+        _("Every day at {time} ({zone}) I will post a digest of all accounts.").format(
+            time=chat_record.digest_time, zone=chat_record.timezone
+        )
+    )
+
+
+@router.message(Command("tz"))
+async def timezone(
+    message: Message,
+    command: CommandObject,
+    chat_record: Chat,
+    session: AsyncSession,
+    digests: Digests,
+) -> None:
+    zone = (command.args or "").strip()
+    try:
+        ZoneInfo(zone)
+    except (ValueError, ZoneInfoNotFoundError):
+        await message.answer(_("Usage: /tz &lt;zone&gt;, e.g. /tz Europe/Moscow"))
+        return
+    chat_record.timezone = zone
+    await session.commit()
+    digests.schedule(chat_record)
+    await message.answer(_("Time zone of this chat: {zone}.").format(zone=zone))

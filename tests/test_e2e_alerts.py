@@ -74,3 +74,16 @@ def test_pending_alerts_survive_sigkill_and_go_out_once(running, bot_process, te
         telegram.wait_for(lambda chat=chat: texts(telegram, chat, "Low balance"), timeout=30)
     time.sleep(3)
     assert [len(texts(telegram, chat, "Low balance")) for chat in chats] == [1, 1, 1]
+
+
+def test_history_chart_is_a_real_png(running, telegram, fake_smsc):
+    say(telegram, USER, "/add shop pw 1000")
+    fake_smsc.set_balance("shop", "1400.00")
+    time.sleep(2)
+    before = len(telegram.sent(USER))
+    telegram.message(USER, "/history shop 7")
+    telegram.wait_for(lambda: len(telegram.sent(USER)) > before, timeout=30)
+    photo = telegram.sent(USER)[-1]
+    assert photo["photo_bytes"].startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(photo["photo_bytes"]) > 20_000
+    assert "shop" in photo["caption"] and "a day" in photo["caption"]

@@ -209,3 +209,34 @@ async def test_chat_alert_settings(dp, bot, sessionmaker):
     async with sessionmaker() as session:
         chat = await session.get(Chat, 1)
     assert (chat.reminder_hours, chat.hysteresis_percent) == (0, Decimal("2.5"))
+
+
+async def test_digest_and_time_zone_settings(dp, bot, sessionmaker):
+    [reply] = await say(dp, bot, 1, "/tz Europe/Moscow")
+    assert "Europe/Moscow" in reply.text
+    [reply] = await say(dp, bot, 1, "/digest 9:30")
+    assert "09:30 (Europe/Moscow)" in reply.text
+    for bad in ("/tz Mars/Olympus", "/digest 25:00", "/digest soon"):
+        [reply] = await say(dp, bot, 1, bad)
+        assert "Usage" in reply.text, bad
+    async with sessionmaker() as session:
+        chat = await session.get(Chat, 1)
+    assert (chat.timezone, chat.digest_time) == ("Europe/Moscow", "09:30")
+    [reply] = await say(dp, bot, 1, "/digest off")
+    assert "No daily digest" in reply.text
+
+
+async def test_runway_and_anomaly_settings(dp, bot, sessionmaker):
+    await say(dp, bot, 1, "/add shop right")
+    [reply] = await say(dp, bot, 1, "/runway shop 14")
+    assert "fewer than 14 days" in reply.text
+    [reply] = await say(dp, bot, 1, "/anomaly 4 1 000")
+    assert "4×" in reply.text and "1,000.00" in reply.text
+    for bad in ("/runway shop soon", "/anomaly 1 100", "/anomaly lots"):
+        [reply] = await say(dp, bot, 1, bad)
+        assert "Usage" in reply.text, bad
+    async with sessionmaker() as session:
+        account = await session.scalar(select(Account))
+        chat = await session.get(Chat, 1)
+    assert account.runway_threshold == 14
+    assert (chat.anomaly_factor, chat.anomaly_minimum) == (4, 1000)

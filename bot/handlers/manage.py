@@ -231,18 +231,19 @@ async def runway(message: Message, command: CommandObject, accounts: AccountServ
 async def anomaly(
     message: Message, command: CommandObject, chat_record: Chat, session: AsyncSession
 ) -> None:
-    args = (command.args or "").split()
+    text = (command.args or "").strip()
     usage = _(
         "Usage: /anomaly &lt;factor&gt; &lt;minimum&gt; or /anomaly off — warn when a day costs "
         "factor × the week's daily average and at least the minimum, e.g. /anomaly 3 500"
     )
-    if [a.lower() for a in args] == ["off"]:
+    if text.lower() in OFF_WORDS:
         chat_record.anomaly_minimum = None
         await session.commit()
         await message.answer(_("No spending anomaly alerts in this chat."))
         return
+    factor_text, _space, minimum_text = text.partition(" ")  # the minimum may be "1 000"
     try:
-        factor, minimum = (parse_amount(a) for a in args) if len(args) == 2 else (None, None)
+        factor, minimum = parse_amount(factor_text), parse_amount(minimum_text)
     except ValueError:
         factor = minimum = None
     if factor is None or not 1 < factor <= 100:

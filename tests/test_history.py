@@ -1,0 +1,39 @@
+"""History stays small: raw samples for RAW_DAYS, then one a day."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from bot.history import RAW_DAYS, samples_since, thin
+from bot.models import Account, BalanceSample, Chat
+from tests.test_monitoring import START
+
+
+async def test_thinning_keeps_raw_recent_and_daily_old(sessionmaker):
+    async with sessionmaker() as session:
+        session.add(Chat(id=1, type="private", language="en"))
+        account = Account(chat_id=1, name="a", site="s", login="a", secret=b"x", check_interval=60)
+        session.add(account)
+        await session.flush()
+        days = RAW_DAYS + 30
+        for hour in range(days * 24):  # hourly samples for 120 days
+            session.add(
+                BalanceSample(
+                    account_id=account.id,
+                    taken_at=START + timedelta(hours=hour),
+                    balance=Decimal(100000 - hour),
+                    credit=Decimal(0),
+                )
+            )
+        await session.commit()
+        now = START + timedelta(days=days)
+        deleted = await thin(session, now)
+        count = await session.scalar(select(func.count()).select_from(BalanceSample))
+        # Raw for 90 days; one a calendar day for the 30 days before, which began at 09:00
+        # and so touch 31 dates.
+        assert count == RAW_DAYS * 24 + 31
+        assert deleted == 30 * 24 - 31
+        assert await thin(session, now) == 0  # thinning again changes nothing
+        recent = await samples_since(session, account.id, now - timedelta(days=1))
+        assert len(recent) == 24 and recent[-1].balance == Decimal(100000 - days * 24 + 1)

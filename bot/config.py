@@ -39,6 +39,8 @@ class Settings(DatabaseSettings, SmscSettings):
     balance_cache_seconds: Annotated[float, Field(ge=0)] = 30
     # SMSC refuses an 11th balance request within a minute, so 10 is a hard ceiling.
     smsc_max_requests_per_minute: Annotated[int, Field(ge=1, le=10)] = 10
+    # Balance history: every sample for this many days, one a day before that.
+    history_raw_days: Annotated[int, Field(ge=1)] = 90
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @field_validator("bot_token")

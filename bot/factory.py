@@ -86,13 +86,17 @@ async def on_startup(
     outbox: Outbox,
     scheduler: AsyncIOScheduler,
     sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
 ) -> None:
     await set_commands(bot, i18n)
     await checks.prepare()
     checks.schedule(scheduler)
     await digests.schedule_all(scheduler)
     scheduler.add_job(
-        thin_all, CronTrigger(hour=3, minute=17, timezone=UTC), args=[sessionmaker], id="thin"
+        thin_all,
+        CronTrigger(hour=3, minute=17, timezone=UTC),
+        args=[sessionmaker, settings.history_raw_days],
+        id="thin-history",
     )
     scheduler.start()  # inside the running loop, which AsyncIOScheduler binds to
     outbox.start()

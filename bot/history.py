@@ -13,9 +13,6 @@ from bot.models import BalanceSample
 
 log = logging.getLogger(__name__)
 
-# Samples older than this are thinned to the last one of each day.
-RAW_DAYS = 90
-
 
 async def samples_since(session: AsyncSession, account_id: int, since: datetime) -> list[Sample]:
     rows = await session.execute(
@@ -26,7 +23,7 @@ async def samples_since(session: AsyncSession, account_id: int, since: datetime)
     return [Sample(taken_at, balance) for taken_at, balance in rows]
 
 
-async def thin(session: AsyncSession, now: datetime, raw_days: int = RAW_DAYS) -> int:
+async def thin(session: AsyncSession, now: datetime, raw_days: int) -> int:
     """Keep every sample of the last `raw_days`, and one a day before that; returns how
     many were deleted. Growth per account is then bounded (see the README)."""
     cutoff = now - timedelta(days=raw_days)
@@ -42,8 +39,8 @@ async def thin(session: AsyncSession, now: datetime, raw_days: int = RAW_DAYS) -
     return result.rowcount
 
 
-async def thin_all(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+async def thin_all(sessionmaker: async_sessionmaker[AsyncSession], raw_days: int) -> None:
     """The nightly job."""
     async with sessionmaker() as session:
-        deleted = await thin(session, datetime.now(UTC))
+        deleted = await thin(session, datetime.now(UTC), raw_days)
     log.info("history thinned deleted=%s", deleted)

@@ -5,9 +5,11 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from bot.history import RAW_DAYS, samples_since, thin
+from bot.history import samples_since, thin
 from bot.models import Account, BalanceSample, Chat
 from tests.test_monitoring import START
+
+RAW_DAYS = 90
 
 
 async def test_thinning_keeps_raw_recent_and_daily_old(sessionmaker):
@@ -28,12 +30,12 @@ async def test_thinning_keeps_raw_recent_and_daily_old(sessionmaker):
             )
         await session.commit()
         now = START + timedelta(days=days)
-        deleted = await thin(session, now)
+        deleted = await thin(session, now, RAW_DAYS)
         count = await session.scalar(select(func.count()).select_from(BalanceSample))
         # Raw for 90 days; one a calendar day for the 30 days before, which began at 09:00
         # and so touch 31 dates.
         assert count == RAW_DAYS * 24 + 31
         assert deleted == 30 * 24 - 31
-        assert await thin(session, now) == 0  # thinning again changes nothing
+        assert await thin(session, now, RAW_DAYS) == 0  # thinning again changes nothing
         recent = await samples_since(session, account.id, now - timedelta(days=1))
         assert len(recent) == 24 and recent[-1].balance == Decimal(100000 - days * 24 + 1)

@@ -19,8 +19,10 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, ForceReply, InlineKeyboardMarkup, Message
 from aiogram.utils.deep_linking import create_start_link
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.accounts import AccountLimitReached, AccountService, NewAccount, valid_name
@@ -270,7 +272,13 @@ async def enter_name(message: Message, state: FSMContext) -> None:
 
 @dialog.message(AddAccount.secret, F.text, ~F.text.startswith("/"))
 async def enter_secret(
-    message: Message, state: FSMContext, accounts: AccountService, bot: Bot, chat_record: Chat
+    message: Message,
+    state: FSMContext,
+    accounts: AccountService,
+    bot: Bot,
+    chat_record: Chat,
+    session: AsyncSession,
+    i18n: I18n,
 ) -> None:
     secret = message.text.strip()
     await delete_secret(message)
@@ -286,13 +294,12 @@ async def enter_secret(
         await state.clear()
         return
     if data["target_chat"] != message.chat.id:  # handed off from a group: tell the group
-        await bot.send_message(
-            data["target_chat"],
-            _("✅ {user} registered the SMSC account {name} for this chat.").format(
+        group = await session.get(Chat, data["target_chat"])
+        with i18n.use_locale(group.language if group else i18n.default_locale):
+            text = _("✅ {user} registered the SMSC account {name} for this chat.").format(
                 user=escape(message.from_user.full_name), name=texts.bold(new.name)
-            ),
-            message_thread_id=data["thread_id"],
-        )
+            )
+        await bot.send_message(data["target_chat"], text, message_thread_id=data["thread_id"])
     await state.set_state(AddAccount.threshold)
     await message.answer(
         **prompt(

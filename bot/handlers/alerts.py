@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html import escape
+from zoneinfo import ZoneInfo
 
 from aiogram import Router
 from aiogram.types import CallbackQuery
@@ -40,12 +41,13 @@ async def alert_action(
     if callback_data.snooze_hours:
         until = monitor.snooze(account, callback_data.snooze_hours)
         await session.commit()
-        when = format_datetime(until, "d MMM HH:mm", tzinfo=until.tzinfo, locale=texts.locale())
+        zone = ZoneInfo(chat_record.timezone)
+        when = format_datetime(until, "d MMM HH:mm", tzinfo=zone, locale=texts.locale())
         note = (
             SNOOZE_MARK
             + " "
-            + _("Reminders snoozed by {user} until {when} UTC.").format(
-                user=escape(query.from_user.full_name), when=when
+            + _("Reminders snoozed by {user} until {when} ({zone}).").format(
+                user=escape(query.from_user.full_name), when=when, zone=chat_record.timezone
             )
         )
         await query.answer()

@@ -34,10 +34,21 @@ class RemoveChoice(CallbackData, prefix="remove"):
 
 
 async def target(
+    message: Message, accounts: AccountService, command: CommandObject, usage: str, *, value: bool
+) -> tuple[Account, str] | None:
+    """The account named first (or the chat's only account when the name is left out) and
+    the rest of the arguments, which must be there when `value` is set; None after telling
+    the user what is wrong."""
+    found = await _target(accounts, message.chat.id, command, usage, value=value)
+    if isinstance(found, str):
+        await message.answer(found)
+        return None
+    return found
+
+
+async def _target(
     accounts: AccountService, chat_id: int, command: CommandObject, usage: str, *, value: bool
 ) -> tuple[Account, str] | str:
-    """The account named first (or the chat's only account when the name is left out) and
-    the rest of the arguments, which must be there when `value` is set; or what is wrong."""
     text = (command.args or "").strip()
     name, _space, rest = text.partition(" ")
     chosen = await accounts.list(chat_id)
@@ -56,9 +67,8 @@ async def target(
 @router.message(Command("threshold"))
 async def threshold(message: Message, command: CommandObject, accounts: AccountService) -> None:
     usage = _("Usage: /threshold &lt;name&gt; &lt;amount|off&gt;, e.g. /threshold mylogin 500")
-    found = await target(accounts, message.chat.id, command, usage, value=True)
-    if isinstance(found, str):
-        await message.answer(found)
+    found = await target(message, accounts, command, usage, value=True)
+    if found is None:
         return
     account, value = found
     if value.lower() in OFF_WORDS:
@@ -85,9 +95,8 @@ async def interval(message: Message, command: CommandObject, accounts: AccountSe
     usage = _(
         "Usage: /interval &lt;name&gt; &lt;minutes&gt; (at least 1), e.g. /interval mylogin 15"
     )
-    found = await target(accounts, message.chat.id, command, usage, value=True)
-    if isinstance(found, str):
-        await message.answer(found)
+    found = await target(message, accounts, command, usage, value=True)
+    if found is None:
         return
     account, value = found
     if not value.isdigit() or not 1 <= int(value) <= 7 * 24 * 60:
@@ -103,11 +112,9 @@ async def interval(message: Message, command: CommandObject, accounts: AccountSe
 
 @router.message(Command("remove"))
 async def remove(message: Message, command: CommandObject, accounts: AccountService) -> None:
-    found = await target(
-        accounts, message.chat.id, command, _("Usage: /remove &lt;name&gt;"), value=False
-    )
-    if isinstance(found, str):
-        await message.answer(found)
+    usage = _("Usage: /remove &lt;name&gt;")
+    found = await target(message, accounts, command, usage, value=False)
+    if found is None:
         return
     account, _rest = found
     builder = InlineKeyboardBuilder()
@@ -205,9 +212,8 @@ async def margin(
 @router.message(Command("runway"))
 async def runway(message: Message, command: CommandObject, accounts: AccountService) -> None:
     usage = _("Usage: /runway &lt;name&gt; &lt;days|off&gt; — warn when the money lasts fewer days")
-    found = await target(accounts, message.chat.id, command, usage, value=True)
-    if isinstance(found, str):
-        await message.answer(found)
+    found = await target(message, accounts, command, usage, value=True)
+    if found is None:
         return
     account, value = found
     if value.lower() in OFF_WORDS:

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.crypto import SecretBox
-from bot.guard import BalanceGuard, BalanceResult
+from bot.guard import BalanceGuard, BalanceResult, CredentialsRejected
 from bot.models import Account, AccountState
-from bot.monitoring import Monitor
+from bot.monitoring import Monitor, checks_stopped
 from bot.smsc import Credentials, SmscError
 
 MAX_ACCOUNTS_PER_CHAT = 50
@@ -103,24 +103,19 @@ class AccountService:
         return account, result
 
     async def check(self, account: Account) -> BalanceResult:
-        """The account's balance through the shared guard; state and alerts follow it."""
-        try:
-            result = await self._guard.balance(self.credentials(account))
-        except SmscError as error:
-            await self._monitor.record_failure(self._session, account, error)
-            await self._session.commit()
-            raise
-        await self._monitor.record(self._session, account, result)
-        await self._session.commit()
+        """The account's balance through the shared guard; SmscError if there is none."""
+        [(_account, result)] = await self.balances([account])
+        if isinstance(result, SmscError):
+            raise result
         return result
 
     async def balances(
         self, accounts: Sequence[Account]
     ) -> list[tuple[Account, BalanceResult | SmscError]]:
-        """Every account's balance; the guard makes concurrent asking cheap and safe."""
+        """Every account's balance, asked side by side (the guard makes that cheap and safe);
+        state and alerts follow the answers."""
         results = await asyncio.gather(
-            *(self._guard.balance(self.credentials(account)) for account in accounts),
-            return_exceptions=True,
+            *(self._ask(account) for account in accounts), return_exceptions=True
         )
         answers: list[tuple[Account, BalanceResult | SmscError]] = []
         for account, result in zip(accounts, results, strict=True):
@@ -133,6 +128,12 @@ class AccountService:
             answers.append((account, result))
         await self._session.commit()
         return answers
+
+    async def _ask(self, account: Account) -> BalanceResult:
+        if checks_stopped(account):
+            # The guard forgets refused credentials on restart; the account remembers.
+            raise CredentialsRejected
+        return await self._guard.balance(self.credentials(account))
 
     async def set_threshold(self, account: Account, threshold: Decimal | None) -> None:
         account.threshold = threshold

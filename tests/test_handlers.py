@@ -14,7 +14,7 @@ from bot.digest import Digests
 from bot.factory import create_dispatcher
 from bot.guard import BalanceGuard
 from bot.i18n import create_i18n
-from bot.models import Account, Chat
+from bot.models import Account, AccountState, Chat
 from bot.monitoring import Monitor
 from bot.smsc import Balance, Credentials, SmscAuthError
 from tests.mocked_bot import MockedBot, callback_update, message_update
@@ -240,3 +240,16 @@ async def test_runway_and_anomaly_settings(dp, bot, sessionmaker):
         chat = await session.get(Chat, 1)
     assert account.runway_threshold == 14
     assert (chat.anomaly_factor, chat.anomaly_minimum) == (4, 1000)
+
+
+async def test_refused_credentials_are_not_retried_by_balance(dp, bot, smsc, sessionmaker):
+    await say(dp, bot, 1, "/add shop right")
+    smsc.accounts["shop"] = ("changed", Decimal(150))  # the password was changed in SMSC
+    async with sessionmaker() as session:  # a scheduled check found out
+        account = await session.scalar(select(Account))
+        account.state, account.last_error = AccountState.CANT_CHECK, "auth"
+        await session.commit()
+    requests = len(smsc.requests)
+    [reply] = await say(dp, bot, 1, "/balance")
+    assert "login or password" in reply.text
+    assert len(smsc.requests) == requests  # even a fresh guard (a restart) asks nothing

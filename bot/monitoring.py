@@ -131,11 +131,14 @@ class Monitor:
             self._notify(session, chat, account, "cant_check")
 
     async def threshold_changed(self, session: AsyncSession, account: Account) -> None:
-        """Re-judge the last balance silently: the person who changed it sees the result."""
+        """Re-judge the last balance. A threshold set above it is a crossing like any other
+        (the alert and its buttons come at once); one lowered under it just ends the alert."""
         if account.state == AccountState.LOW and not self._low(account):
             self._set_ok(account)
         elif account.state == AccountState.OK and self._low(account):
-            self._set_low(await session.get(Chat, account.chat_id), account, self._now())
+            chat = await session.get(Chat, account.chat_id)
+            self._set_low(chat, account, self._now())
+            self._notify(session, chat, account, "low", buttons=True)
 
     def snooze(self, account: Account, hours: int) -> datetime:
         account.snoozed_until = self._now() + timedelta(hours=hours)

@@ -282,3 +282,21 @@ async def test_no_anomaly_alerts_when_the_chat_turned_them_off(check, clock, ses
     balance = await spend_steadily(check, clock, 100000, 10, 24 * 8)
     await spend_steadily(check, clock, balance, 200, 12)
     assert "anomaly" not in await check.kinds()
+
+
+async def test_threshold_raised_above_the_balance_alerts_once(check, monitor, sessionmaker):
+    await check.balance("1500")
+    async with sessionmaker() as session:
+        account = await session.get(Account, check.id)
+        account.threshold = Decimal(2000)
+        await monitor.threshold_changed(session, account)
+        await session.commit()
+    await check.balance("1500")
+    assert await check.kinds() == ["low"]
+    async with sessionmaker() as session:
+        account = await session.get(Account, check.id)
+        account.threshold = Decimal(1000)  # lowered under the balance: the alert just ends
+        await monitor.threshold_changed(session, account)
+        await session.commit()
+    assert (await check.state()).state == AccountState.OK
+    assert await check.kinds() == ["low"]

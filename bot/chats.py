@@ -46,8 +46,11 @@ async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
     old = await session.get(Chat, old_id)
     if old is None:
         return
-    new = await ensure_chat(session, new_id, "supergroup", old.title, old.language)
-    new.language, new.active = old.language, True
+    # Read before ensure_chat: if the new chat's own first update registers it meanwhile, the
+    # rollback there expires `old`.
+    title, language = old.title, old.language
+    new = await ensure_chat(session, new_id, "supergroup", title, language)
+    new.language, new.active = language, True
     # Plain statements: the old chat's row object stays usable for the rest of this update.
     plain = {"synchronize_session": False}
     for table in (Account, Notification):

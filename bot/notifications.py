@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -42,6 +43,24 @@ MAX_ATTEMPTS = 12  # with doubling back-off from 2 s (capped at 5 min), about ha
 BATCH = 200
 IDLE_POLL = 1.0  # how often to look for work due later when nobody wakes us
 
+_write_turns: weakref.WeakKeyDictionary[async_sessionmaker, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def write_turn(sessionmaker: async_sessionmaker[AsyncSession]) -> asyncio.Lock:
+    """The turn the bot's background writers (checks, the outbox) take to write a database.
+
+    SQLite has one writer, and one waiting for another sleeps and retries inside SQLite: with
+    checks writing back to back through a sweep, the outbox could wait out busy_timeout
+    ("database is locked") after Telegram accepted a message, and send it again. Waiting
+    here instead is first come, first served, and costs no throughput (one writer either way).
+    """
+    lock = _write_turns.get(sessionmaker)
+    if lock is None:
+        lock = _write_turns[sessionmaker] = asyncio.Lock()
+    return lock
+
 
 class Outbox:
     """The delivery worker: `start()` in the running loop, `wake()` after committing
@@ -65,6 +84,7 @@ class Outbox:
         self._chat_free_at: dict[int, float] = {}  # clock time a chat may get the next message
         self._next_send_at = 0.0  # clock time of the next send the global limit allows
         self._senders = asyncio.Semaphore(concurrency)
+        self._writes = write_turn(sessionmaker)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -116,17 +136,17 @@ class Outbox:
             chosen.append(notification)
         if not chosen:
             return False
-        await asyncio.gather(*(self._send_paced(n) for n in chosen))
+        await asyncio.gather(*(self._send(n) for n in chosen))
         return True
 
-    async def _send_paced(self, notification: Notification) -> None:
-        # Sends start at most MESSAGES_PER_SECOND a second; several may be in flight at once.
+    async def _pace(self) -> None:
+        """Wait for this send's place under MESSAGES_PER_SECOND. Called by a send that holds
+        a sender slot, right before it goes out: places handed out before waiting for a slot
+        would let the sends that waited go out together, faster than Telegram allows."""
         slot = max(self._clock(), self._next_send_at)
         self._next_send_at = slot + 1 / MESSAGES_PER_SECOND
         if slot > self._clock():
             await asyncio.sleep(slot - self._clock())
-        async with self._senders:
-            await self._send(notification)
 
     async def _send(self, notification: Notification) -> None:
         markup = (
@@ -136,18 +156,22 @@ class Outbox:
         )
         chat_id = notification.chat_id
         try:
-            message = await self._bot.send_message(
-                chat_id,
-                notification.text,
-                message_thread_id=notification.thread_id,
-                reply_markup=markup,
-                disable_notification=notification.silent,
-            )
+            # The slot covers the call to Telegram only: the bookkeeping below waits for its
+            # turn to write, and the next sends need not wait for that.
+            async with self._senders:
+                await self._pace()
+                message = await self._bot.send_message(
+                    chat_id,
+                    notification.text,
+                    message_thread_id=notification.thread_id,
+                    reply_markup=markup,
+                    disable_notification=notification.silent,
+                )
         except TelegramRetryAfter as error:
             self._chat_free_at[chat_id] = self._clock() + error.retry_after
             await self._retry(notification, delay=error.retry_after, count=False)
         except TelegramMigrateToChat as error:
-            async with self._sessionmaker() as session:
+            async with self._writes, self._sessionmaker() as session:
                 await migrate_chat(session, chat_id, error.migrate_to_chat_id)
             log.info("chat migrated from=%s to=%s", chat_id, error.migrate_to_chat_id)
             self.wake()  # the notification now waits under the new id
@@ -163,7 +187,7 @@ class Outbox:
             log.warning("notification send failed id=%s error=%s", notification.id, error)
             await self._retry(notification, delay=min(2.0 ** (notification.attempts + 1), 300.0))
         else:
-            async with self._sessionmaker() as session:
+            async with self._writes, self._sessionmaker() as session:
                 await session.execute(
                     update(Notification)
                     .where(Notification.id == notification.id)
@@ -182,7 +206,7 @@ class Outbox:
         if attempts >= MAX_ATTEMPTS:
             await self._give_up(notification, "too many failures")
             return
-        async with self._sessionmaker() as session:
+        async with self._writes, self._sessionmaker() as session:
             await session.execute(
                 update(Notification)
                 .where(Notification.id == notification.id)
@@ -191,7 +215,7 @@ class Outbox:
             await session.commit()
 
     async def _give_up(self, notification: Notification, reason: str) -> None:
-        async with self._sessionmaker() as session:
+        async with self._writes, self._sessionmaker() as session:
             await session.execute(
                 update(Notification)
                 .where(Notification.id == notification.id)
@@ -201,7 +225,7 @@ class Outbox:
 
     async def _drop_thread(self, notification: Notification) -> None:
         # The forum topic was deleted: the chat itself still wants to know.
-        async with self._sessionmaker() as session:
+        async with self._writes, self._sessionmaker() as session:
             await session.execute(
                 update(Notification)
                 .where(Notification.id == notification.id)
@@ -212,7 +236,7 @@ class Outbox:
 
     async def _chat_gone(self, chat_id: int) -> None:
         """The bot was blocked or removed: stop working for that chat."""
-        async with self._sessionmaker() as session:
+        async with self._writes, self._sessionmaker() as session:
             await session.execute(
                 update(Notification)
                 .where(

@@ -1,5 +1,6 @@
 """Scheduled checks with an injected clock: who is checked when, and at what cost to SMSC."""
 
+import asyncio
 import random
 from datetime import timedelta
 from decimal import Decimal
@@ -155,3 +156,24 @@ async def test_prepare_fills_missing_credential_keys(checks, sessionmaker, box):
     async with sessionmaker() as session:
         key = (await session.scalar(select(Account))).credentials_key
     assert key == box.keyed_hash("https://smsc.ru", "shop", "pw")
+
+
+async def test_a_look_cancelled_at_shutdown_ends_quietly(checks, smsc, sessionmaker, box):
+    # The scheduler cancels a job under way when it shuts down, and logs any exception.
+    await add(sessionmaker, box, -1, "shop")
+    look = asyncio.create_task(checks.dispatch())
+    await asyncio.sleep(0)  # now waiting for the database
+    look.cancel()
+    assert await look == 0
+    await checks.drain()
+    assert smsc.requests == []
+
+
+async def test_prepare_leaves_accounts_that_need_nothing(checks, sessionmaker, box, clock):
+    await add(sessionmaker, box, -1, "shop")
+    async with sessionmaker() as session:
+        (await session.scalar(select(Account))).next_check_at = clock.now + timedelta(hours=2)
+        await session.commit()
+    await checks.prepare()
+    async with sessionmaker() as session:
+        assert await session.scalar(select(Account.next_check_at)) == clock.now + timedelta(hours=2)

@@ -1,0 +1,258 @@
+"""What is measured: sweeps, the naive way, commands, alert fan-out, idle footprint."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from bench.data import checked_since, failed_checks, make_due
+from bench.harness import BenchError, BotRun
+from tests.fake_smsc import FakeSmsc
+
+MB = 2**20
+TELEGRAM_PER_SECOND = 30  # Telegram's allowance for a bot's messages, all chats together
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    accounts: int
+    wall: float  # s from "all due" until every account has a new last_checked_at
+    requests: int  # SMSC requests made meanwhile
+    rate_limited: int  # of those, answered error 9
+    cpu: float  # bot CPU seconds meanwhile
+    peak_rss: int  # bytes
+
+    @property
+    def cpu_per_check(self) -> float:
+        return self.cpu / self.accounts
+
+
+def sweep(run: BotRun, *, timeout: float) -> Sweep:
+    """Every account due at once; until each was checked once."""
+    total = run.layout.accounts
+    first_request = len(run.smsc.requests)
+    before = run.sample()
+    due_at = make_due(run.database)
+    start = time.monotonic()
+    end = run.wait(
+        lambda: checked_since(run.db, due_at) >= total,
+        timeout=timeout,
+        what=f"sweep of {total} accounts (failed checks: {failed_checks(run.db)})",
+    )
+    after = run.sample()
+    requests = run.smsc.requests[first_request:]
+    return Sweep(
+        accounts=total,
+        wall=end - start,
+        requests=len(requests),
+        rate_limited=sum(r.outcome == "error:9" for r in requests),
+        cpu=after.cpu - before.cpu,
+        peak_rss=after.peak_rss,
+    )
+
+
+@dataclass(frozen=True)
+class Naive:
+    accounts: int
+    wall: float
+    requests: int
+    rate_limited: int
+
+
+def naive(smsc: FakeSmsc, logins: int, accounts: int, concurrency: int) -> Naive:
+    """The straightforward way, in a process of its own (see bench/naive.py); what the fake
+    SMSC saw is counted from its own log."""
+    first_request = len(smsc.requests)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.naive",
+            "--url",
+            smsc.url,
+            "--logins",
+            str(logins),
+            "--accounts",
+            str(accounts),
+            "--concurrency",
+            str(concurrency),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    requests = smsc.requests[first_request:]
+    return Naive(
+        accounts=accounts,
+        wall=json.loads(out.stdout)["wall"],
+        requests=len(requests),
+        rate_limited=sum(r.outcome == "error:9" for r in requests),
+    )
+
+
+@dataclass(frozen=True)
+class Latencies:
+    updates: int
+    answered: int  # with a balance in the answer
+    per_second: float  # updates handled per second
+    p50: float  # seconds, update queued -> answer at the Bot API
+    p95: float
+    p99: float
+
+
+def _latencies(run: BotRun, pushes: list[tuple[int, float]], done_at: float) -> Latencies:
+    by_chat: dict[int, list[float]] = {}
+    for chat_id, pushed in pushes:
+        by_chat.setdefault(chat_id, []).append(pushed)
+    first = min(pushed for _, pushed in pushes)
+    latencies, answered, last = [], 0, first
+    for chat_id, pushed_times in by_chat.items():
+        answers = [
+            c
+            for c in run.telegram.calls_of("sendMessage", chat_id)
+            if c.error is None and c.time >= pushed_times[0]
+        ]
+        for pushed, answer in zip(sorted(pushed_times), answers, strict=False):
+            latencies.append(answer.time - pushed)
+            answered += "RUB" in answer.params.get("text", "")
+            last = max(last, answer.time)
+    if len(latencies) < len(pushes):
+        raise BenchError(f"{len(pushes) - len(latencies)} commands went unanswered")
+    return Latencies(
+        updates=len(pushes),
+        answered=answered,
+        per_second=len(pushes) / max(last - first, 1e-9),
+        p50=percentile(latencies, 50),
+        p95=percentile(latencies, 95),
+        p99=percentile(latencies, 99),
+    )
+
+
+def _answered(run: BotRun, pushes: list[tuple[int, float]]) -> bool:
+    wanted = Counter(chat_id for chat_id, _ in pushes)
+    since = min(pushed for _, pushed in pushes)
+    return all(
+        sum(c.error is None and c.time >= since for c in run.telegram.calls_of("sendMessage", chat))
+        >= count
+        for chat, count in wanted.items()
+    )
+
+
+def burst(run: BotRun, chats: list[int], *, timeout: float) -> Latencies:
+    """Every chat sends /balance at the same moment."""
+    pushes = []
+    for chat_id in chats:
+        pushes.append((chat_id, time.monotonic()))
+        run.telegram.message(chat_id, "/balance")
+    done = run.wait(lambda: _answered(run, pushes), timeout=timeout, what="/balance burst")
+    return _latencies(run, pushes, done)
+
+
+def steady(run: BotRun, chats: list[int], *, rate: float, count: int, timeout: float) -> Latencies:
+    """/balance from one chat after another, `rate` a second, each chat once if it can."""
+    pushes = []
+    start = time.monotonic()
+    for i in range(count):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        chat_id = chats[i % len(chats)]
+        pushes.append((chat_id, time.monotonic()))
+        run.telegram.message(chat_id, "/balance")
+    done = run.wait(lambda: _answered(run, pushes), timeout=timeout, what="steady /balance")
+    return _latencies(run, pushes, done)
+
+
+@dataclass(frozen=True)
+class FanOut:
+    chats: int
+    wall: float  # s from "all due" to the last alert delivered
+    window: float  # s from the first send to the last alert delivered
+    delivered: int  # chats that got their alert
+    lost: int  # chats that did not
+    duplicated: int  # alerts a chat got beyond its first
+    throttled: int  # sends answered 429
+    sends: int  # every sendMessage the bot made, answered 429 or not
+
+    @property
+    def floor(self) -> float:
+        return self.chats / TELEGRAM_PER_SECOND
+
+    @property
+    def per_second(self) -> float:
+        return self.delivered / max(self.window, 1e-9)
+
+    @property
+    def sends_per_second(self) -> float:
+        return self.sends / max(self.window, 1e-9)
+
+
+def fan_out(run: BotRun, *, throttled_share: float, settle: float, seed: int = 1) -> FanOut:
+    """Every chat's account is found low in one sweep; some sends are answered 429 once."""
+    chats = run.layout.chat_ids
+    for chat_id in random.Random(seed).sample(chats, round(len(chats) * throttled_share)):
+        run.telegram.fail("sendMessage", status=429, retry_after=1, chat_id=chat_id, times=1)
+    floor = len(chats) / TELEGRAM_PER_SECOND
+    make_due(run.database)
+    start = time.monotonic()
+
+    def delivered() -> Counter[int]:
+        return Counter(
+            c.params["chat_id"]
+            for c in run.telegram.calls_of("sendMessage")
+            if c.error is None and "Low balance" in c.params.get("text", "")
+        )
+
+    with contextlib.suppress(BenchError):  # what never arrived is counted as lost below
+        run.wait(
+            lambda: len(delivered()) >= len(chats),
+            timeout=3 * floor + 60,
+            what="alert fan-out",
+            every=0.2,
+        )
+    time.sleep(settle)  # anything sent twice shows up now
+    counts = delivered()
+    sends = [c for c in run.telegram.calls_of("sendMessage") if c.time >= start]
+    successes = [c.time for c in sends if c.error is None]
+    return FanOut(
+        chats=len(chats),
+        wall=max(successes, default=start) - start,
+        window=max(successes, default=start) - min((c.time for c in sends), default=start),
+        delivered=len(counts),
+        lost=len(chats) - len(counts),
+        duplicated=sum(n - 1 for n in counts.values()),
+        throttled=sum((c.error or "").startswith("429") for c in sends),
+        sends=len(sends),
+    )
+
+
+@dataclass(frozen=True)
+class Idle:
+    seconds: float
+    cpu: float  # bot CPU seconds over them
+    rss: int  # bytes at the end
+
+    @property
+    def cpu_share(self) -> float:
+        return self.cpu / self.seconds
+
+
+def idle(run: BotRun, seconds: float) -> Idle:
+    before = run.sample()
+    time.sleep(seconds)
+    after = run.sample()
+    return Idle(seconds, after.cpu - before.cpu, after.rss)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from bot.config import configure_logging, load_settings
@@ -37,7 +38,8 @@ async def run() -> int:
     sessionmaker = create_sessionmaker(engine)
     i18n = create_i18n()
     monitor = Monitor(i18n)
-    outbox = Outbox(bot, sessionmaker)
+    writes = asyncio.Lock()  # checks and the outbox take turns writing SQLite
+    outbox = Outbox(bot, sessionmaker, writes=writes)
     dp = create_dispatcher(
         settings=settings,
         engine=engine,
@@ -48,7 +50,7 @@ async def run() -> int:
         i18n=i18n,
         monitor=monitor,
         outbox=outbox,
-        checks=Checks(sessionmaker, guard, box, monitor, outbox),
+        checks=Checks(sessionmaker, guard, box, monitor, outbox, writes=writes),
         digests=Digests(sessionmaker, i18n, outbox),
     )
     log.info("starting telegram_api=%s smsc=%s", settings.telegram_api_url, settings.smsc_base_url)

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -43,24 +42,6 @@ MAX_ATTEMPTS = 12  # with doubling back-off from 2 s (capped at 5 min), about ha
 BATCH = 200
 IDLE_POLL = 1.0  # how often to look for work due later when nobody wakes us
 
-_write_turns: weakref.WeakKeyDictionary[async_sessionmaker, asyncio.Lock] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def write_turn(sessionmaker: async_sessionmaker[AsyncSession]) -> asyncio.Lock:
-    """The turn the bot's background writers (checks, the outbox) take to write a database.
-
-    SQLite has one writer, and one waiting for another sleeps and retries inside SQLite: with
-    checks writing back to back through a sweep, the outbox could wait out busy_timeout
-    ("database is locked") after Telegram accepted a message, and send it again. Waiting
-    here instead is first come, first served, and costs no throughput (one writer either way).
-    """
-    lock = _write_turns.get(sessionmaker)
-    if lock is None:
-        lock = _write_turns[sessionmaker] = asyncio.Lock()
-    return lock
-
 
 class Outbox:
     """The delivery worker: `start()` in the running loop, `wake()` after committing
@@ -74,7 +55,13 @@ class Outbox:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         concurrency: int = 8,
+        writes: asyncio.Lock | None = None,
     ) -> None:
+        """`writes`: the turn the bot's background writers (checks, this outbox) take to write
+        the database. SQLite has one writer, and one waiting for another sleeps and retries
+        inside SQLite: with checks writing back to back through a sweep, the outbox could wait
+        out busy_timeout ("database is locked") after Telegram accepted a message, and send it
+        again. Waiting here instead is first come, first served, and costs no throughput."""
         self._bot = bot
         self._sessionmaker = sessionmaker
         self._clock = clock
@@ -84,7 +71,7 @@ class Outbox:
         self._chat_free_at: dict[int, float] = {}  # clock time a chat may get the next message
         self._next_send_at = 0.0  # clock time of the next send the global limit allows
         self._senders = asyncio.Semaphore(concurrency)
-        self._writes = write_turn(sessionmaker)
+        self._writes = writes or asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:

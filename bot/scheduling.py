@@ -27,7 +27,7 @@ from bot.crypto import SecretBox
 from bot.guard import BalanceGuard
 from bot.models import Account, AccountState, Chat
 from bot.monitoring import Monitor
-from bot.notifications import Outbox, write_turn
+from bot.notifications import Outbox
 from bot.smsc import Credentials, SmscError
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,9 @@ class Checks:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         concurrency: int = 50,
         rng: random.Random | None = None,
+        writes: asyncio.Lock | None = None,
     ) -> None:
+        """`writes`: the turn to write the database, shared with the outbox (see Outbox)."""
         self._sessionmaker = sessionmaker
         self._guard = guard
         self._box = box
@@ -78,10 +80,10 @@ class Checks:
         # SQLite has one writer. A check's write transaction runs from its first flush to its
         # commit, over all the accounts it updates; checks writing side by side queued inside
         # SQLite (busy_timeout) and, in a sweep of thousands, failed with "database is
-        # locked". Checks take turns with the outbox instead (see write_turn), and queue among
+        # locked". Checks take turns with the outbox instead (the `writes` lock), and queue among
         # themselves first, so an alert's bookkeeping waits behind one check, not fifty.
         self._check_turn = asyncio.Lock()
-        self._write_turn = write_turn(sessionmaker)
+        self._write_turn = writes or asyncio.Lock()
         self._rng = rng or random.Random()
         self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()

@@ -63,6 +63,12 @@ class Monitor:
             or account.last_sample_at is None
             or now - account.last_sample_at >= SAMPLE_EVERY
         ):
+            # History first, without flushing: the new sample joins it here, and everything
+            # goes to the database in one flush at commit (a flush per account was most of
+            # a check's cost).
+            with session.no_autoflush:
+                samples = await samples_since(session, account.id, now - HISTORY_STUDIED)
+            samples.append(forecast.Sample(result.checked_at, balance))
             session.add(
                 BalanceSample(
                     account_id=account.id,
@@ -72,7 +78,7 @@ class Monitor:
                 )
             )
             account.last_sample_at = now
-            await self._study_history(session, chat, account, now)
+            self._study_history(session, chat, account, samples, now)
         previous = account.state
         account.last_balance, account.last_credit = balance, result.balance.credit
         account.currency = result.balance.currency
@@ -97,11 +103,15 @@ class Monitor:
         if topped_up:
             self._notify(session, chat, account, "topup", silent=True, amount=rise)
 
-    async def _study_history(
-        self, session: AsyncSession, chat: Chat, account: Account, now: datetime
+    def _study_history(
+        self,
+        session: AsyncSession,
+        chat: Chat,
+        account: Account,
+        samples: list[forecast.Sample],
+        now: datetime,
     ) -> None:
         """A new sample: update the spend rate, and look for a spending anomaly."""
-        samples = await samples_since(session, account.id, now - HISTORY_STUDIED)
         account.spend_rate = forecast.spend_rate(samples, now)
         anomalous = chat.anomaly_minimum is not None and forecast.is_anomalous(
             samples, now, factor=chat.anomaly_factor, minimum=chat.anomaly_minimum

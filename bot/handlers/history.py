@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import forecast, texts
 from bot.accounts import AccountService
-from bot.charts import ChartLabels, Series, render_history
 from bot.formatting import format_money
 from bot.handlers.balance import no_accounts
 from bot.history import samples_since
@@ -52,6 +51,9 @@ async def history(
     if not chosen:
         await message.answer(no_accounts())
         return
+    # matplotlib and numpy cost ~40 MB and half a second to import: only once a chart is asked.
+    from bot.charts import ChartLabels, Series, render_history
+
     now = datetime.now(UTC)
     series, caption = [], []
     lang = texts.locale()

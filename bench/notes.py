@@ -16,18 +16,18 @@ the answer reaches it. The naive way is `bench/naive.py`, in a process of its ow
 ## What limits each figure
 
 - **Sweep: wall time and CPU per account.** The bot's own CPU, on one core. Each account checked
-  costs about four SQL statements through SQLAlchemy's async layer and aiosqlite, ≈ 0.8 ms of
-  CPU each on this machine (the same statement costs ≈ 0.2 ms synchronously): the history read
-  in `Monitor._study_history` (`samples_since`) first autoflushes that account's new sample and
-  changes, so nothing is batched. On top of the CPU, after each check's write the bot leaves
+  costs SQL statements through SQLAlchemy's async layer and aiosqlite, ≈ 0.8 ms of CPU each on
+  this machine (the same statement costs ≈ 0.2 ms synchronously): its history read for the
+  forecast, and its share of the check's one flush at commit. Reading the history of all of a
+  check's accounts in one query is the next step towards 1 ms. On top of the CPU, after each check's write the bot leaves
   SQLite's writer free for a quarter of the time it held it (`WRITE_PAUSE` in
   `bot/scheduling.py`), so that commands can still write while every account is checked at once.
   SMSC latency and the 50 concurrent checks would allow the floor shown; "requests in flight"
   shows how far the sweep is from it. The SMSC requests are one per distinct login, however many
   chats watch it.
 - **Peak and idle RSS.** Mostly imports: aiogram builds pydantic validators for every Bot API
-  type (≈ 155 MB, aiogram issue 1513), matplotlib and numpy ≈ 40 MB (imported at start for the
-  /history chart), SQLAlchemy, Alembic, cryptography, Babel and the rest ≈ 50 MB. The accounts
+  type (≈ 155 MB, aiogram issue 1513), matplotlib and numpy ≈ 40 MB more once a /history chart
+  has been drawn (they are imported on first use), SQLAlchemy, Alembic, cryptography, Babel and the rest ≈ 50 MB. The accounts
   add ≈ 20-30 MB at 10,000 (the sessions and ORM objects of checks in flight).
 - **Naive.** One request per account, the same 50 at a time, and no database work, so it ends
   sooner than the bot's sweep; but SMSC sees ten times the requests, and every login spends all
@@ -38,8 +38,8 @@ the answer reaches it. The naive way is `bench/naive.py`, in a process of its ow
   cached balance, the text, aiogram's call). A burst's latency is queueing: the last of 200
   waits for the 199 before it (p99 ≈ 200 / updates per second).
 - **/balance, steady.** Below that throughput an update waits for nobody: its latency is its own
-  cost and the long poll's round trip. Rare outliers are full garbage collections of the bot
-  process (≈ 250 ms over ≈ 300,000 objects, nearly all of them from imports).
+  cost and the long poll's round trip. Full garbage collections over the ≈ 300,000 objects
+  from imports took ≈ 250 ms; `gc.freeze()` after start-up takes those out of collections.
 - **Alert fan-out.** Telegram's 30 messages a second, which the outbox paces to ("sends per
   second"). Sends answered 429 take places too, so 1,000 alerts with 5 % refused once make 1,050
   sends (a 35 s floor, 95 % of the allowance at best); the first alerts wait for the sweep

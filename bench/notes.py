@@ -19,16 +19,17 @@ the answer reaches it. The naive way is `bench/naive.py`, in a process of its ow
   costs SQL statements through SQLAlchemy's async layer and aiosqlite, ≈ 0.8 ms of CPU each on
   this machine (the same statement costs ≈ 0.2 ms synchronously): its history read for the
   forecast, and its share of the check's one flush at commit. Reading the history of all of a
-  check's accounts in one query is the next step towards 1 ms. On top of the CPU, after each check's write the bot leaves
-  SQLite's writer free for a quarter of the time it held it (`WRITE_PAUSE` in
-  `bot/scheduling.py`), so that commands can still write while every account is checked at once.
-  SMSC latency and the 50 concurrent checks would allow the floor shown; "requests in flight"
-  shows how far the sweep is from it. The SMSC requests are one per distinct login, however many
-  chats watch it.
+  check's accounts in one query is the next step towards 1 ms. On top of the CPU, after each
+  check's write the bot leaves SQLite's writer free for a quarter of the time it held it
+  (`WRITE_PAUSE` in `bot/scheduling.py`), so that commands can still write while every account is
+  checked at once. SMSC latency and the 50 concurrent checks would allow the floor shown;
+  "requests in flight" shows how far the sweep is from it. The SMSC requests are one per distinct
+  login, however many chats watch it.
 - **Peak and idle RSS.** Mostly imports: aiogram builds pydantic validators for every Bot API
   type (≈ 155 MB, aiogram issue 1513), matplotlib and numpy ≈ 40 MB more once a /history chart
-  has been drawn (they are imported on first use), SQLAlchemy, Alembic, cryptography, Babel and the rest ≈ 50 MB. The accounts
-  add ≈ 20-30 MB at 10,000 (the sessions and ORM objects of checks in flight).
+  has been drawn (they are imported on first use), SQLAlchemy, Alembic, cryptography, Babel
+  and the rest ≈ 50 MB. The accounts add ≈ 20-30 MB at 10,000 (the sessions and ORM objects
+  of checks in flight).
 - **Naive.** One request per account, the same 50 at a time, and no database work, so it ends
   sooner than the bot's sweep; but SMSC sees ten times the requests, and every login spends all
   ten of its requests for the minute, so any second look within it (a /balance, a retry) would

@@ -20,17 +20,17 @@ a wrong password).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from decimal import Decimal
-from types import TracebackType
 from xml.sax.saxutils import escape
 
 from aiohttp import web
+
+from tests.loopback import LoopbackServer
 
 FAULTS = ("5xx", "garbage", "html", "empty", "hang")
 
@@ -65,7 +65,7 @@ class _Account:
     currency: str
 
 
-class FakeSmsc:
+class FakeSmsc(LoopbackServer):
     """SMSC balance endpoint on ``http://127.0.0.1:<ephemeral port>``; use as a context manager."""
 
     def __init__(
@@ -78,6 +78,7 @@ class FakeSmsc:
         auth_window: float = 1800.0,
         block_seconds: float = 1800.0,
     ) -> None:
+        super().__init__()
         self.window = window
         self.max_per_window = max_per_window
         self.max_concurrent = max_concurrent
@@ -85,7 +86,6 @@ class FakeSmsc:
         self.auth_window = auth_window
         self.block_seconds = block_seconds
 
-        self.url = ""
         self.latency: float = 0.0
         self._fault: str | None = None
         self.allowed_ips: dict[str, set[str]] = {}
@@ -101,70 +101,16 @@ class FakeSmsc:
         self._auth_errors: dict[str, deque[float]] = defaultdict(deque)  # ip -> error times
         self._blocked_until: dict[str, float] = {}  # ip -> monotonic deadline
 
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_event: asyncio.Event | None = None
-
     # ----- lifecycle -------------------------------------------------------------------
 
-    def start(self) -> FakeSmsc:
-        if self._thread is not None:
-            raise RuntimeError("FakeSmsc already started")
-        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
-        self._thread.name = "fake-smsc"
-        self._thread.start()
-        self._ready.wait()
-        if self._startup_error is not None:
-            self._thread.join()
-            raise self._startup_error
-        return self
+    thread_name = "fake-smsc"
+    backlog = 1024  # a deep accept queue: benchmarks open many connections at once
 
-    def stop(self) -> None:
-        thread, loop, stop_event = self._thread, self._loop, self._stop_event
-        if thread is None or loop is None or stop_event is None:
-            return
-        if not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # loop closed in between: thread is ending
-                loop.call_soon_threadsafe(stop_event.set)
-        thread.join(timeout=10)
-
-    def __enter__(self) -> FakeSmsc:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop_event = asyncio.Event()
+    def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/sys/balance.php", self._handle)
         app.router.add_post("/sys/balance.php", self._handle)
-        # A short shutdown_timeout: stop() cancels requests still hanging or sleeping.
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-        try:
-            await runner.setup()
-            # A deep accept queue: benchmarks open many connections at once.
-            site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
-            await site.start()
-            self.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        except BaseException as exc:
-            self._startup_error = exc
-            self._ready.set()
-            await runner.cleanup()
-            return
-        self._ready.set()
-        try:
-            await self._stop_event.wait()
-        finally:
-            await runner.cleanup()
+        return app
 
     # ----- test controls ---------------------------------------------------------------
 

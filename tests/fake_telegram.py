@@ -36,10 +36,11 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from aiohttp import web
+
+from tests.loopback import LoopbackServer
 
 BOT_ID = 7000001
 BOT_USERNAME = "smsc_test_bot"
@@ -130,11 +131,11 @@ class _Stored:
     deleted: bool = False
 
 
-class FakeTelegram:
+class FakeTelegram(LoopbackServer):
     """Bot API on ``http://127.0.0.1:<ephemeral port>``; use as a context manager."""
 
     def __init__(self) -> None:
-        self.url = ""
+        super().__init__()
         self.calls: list[Call] = []
         self.server_errors: list[str] = []  # bugs of the fake itself (answered with 500)
 
@@ -169,11 +170,6 @@ class FakeTelegram:
         self._filenames: dict[str, str] = {}  # file names of the request being handled
 
         # Server-thread only.
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_event: asyncio.Event | None = None
         self._wakeup: asyncio.Event | None = None  # set when updates arrive or polls must end
         self._stopping = False
         self._poll_generation = 0
@@ -205,70 +201,25 @@ class FakeTelegram:
 
     # ----- lifecycle -------------------------------------------------------------------
 
-    def start(self) -> FakeTelegram:
-        if self._thread is not None:
-            raise RuntimeError("FakeTelegram already started")
-        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
-        self._thread.name = "fake-telegram"
-        self._thread.start()
-        self._ready.wait()
-        if self._startup_error is not None:
-            self._thread.join()
-            raise self._startup_error
-        return self
+    thread_name = "fake-telegram"
+    # handler_cancellation: a long poll whose client went away (bot killed) stops at once
+    # instead of swallowing updates meant for the next bot process.
+    runner_options: ClassVar[dict[str, Any]] = {
+        **LoopbackServer.runner_options,
+        "handler_cancellation": True,
+    }
 
-    def stop(self) -> None:
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        with contextlib.suppress(RuntimeError):  # loop already closed: the thread is ending
-            loop.call_soon_threadsafe(self._begin_stop)
-        thread.join(timeout=10)
-
-    def __enter__(self) -> FakeTelegram:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop_event = asyncio.Event()
+    def _app(self) -> web.Application:
         self._wakeup = asyncio.Event()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        # handler_cancellation: a long poll whose client went away (bot killed) stops at once
-        # instead of swallowing updates meant for the next bot process.
-        runner = web.AppRunner(
-            app, access_log=None, shutdown_timeout=0.2, handler_cancellation=True
-        )
-        try:
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            self.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        except BaseException as exc:
-            self._startup_error = exc
-            self._ready.set()
-            await runner.cleanup()
-            return
-        self._ready.set()
-        try:
-            await self._stop_event.wait()
-        finally:
-            await runner.cleanup()
+        return app
 
     def _begin_stop(self) -> None:  # on the server loop
         self._stopping = True
         if self._wakeup is not None:
             self._wakeup.set()  # pending long polls answer [] right away
-        if self._stop_event is not None:
-            self._stop_event.set()
+        super()._begin_stop()
 
     def _wake_pollers(self) -> None:  # any thread
         loop, wakeup = self._loop, self._wakeup

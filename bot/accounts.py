@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.crypto import SecretBox
 from bot.guard import BalanceGuard, BalanceResult, CredentialsRejected
 from bot.models import Account, AccountState
-from bot.monitoring import Monitor, checks_stopped
+from bot.monitoring import Monitor, Outcome, checks_stopped
 from bot.smsc import Credentials, SmscError
 
 MAX_ACCOUNTS_PER_CHAT = 50
@@ -97,7 +97,7 @@ class AccountService:
         account.state, account.last_error, account.failures = AccountState.UNKNOWN, None, 0
         account.last_balance = None  # a new start: the next balance is judged afresh
         await self._session.flush()
-        await self._monitor.record(self._session, account, result)
+        await self._monitor.record(self._session, [(account, result)])
         account.next_check_at = datetime.now(UTC) + timedelta(seconds=account.check_interval)
         await self._session.commit()
         return account, result
@@ -109,23 +109,17 @@ class AccountService:
             raise result
         return result
 
-    async def balances(
-        self, accounts: Sequence[Account]
-    ) -> list[tuple[Account, BalanceResult | SmscError]]:
+    async def balances(self, accounts: Sequence[Account]) -> list[tuple[Account, Outcome]]:
         """Every account's balance, asked side by side (the guard makes that cheap and safe);
         state and alerts follow the answers."""
         results = await asyncio.gather(
             *(self._ask(account) for account in accounts), return_exceptions=True
         )
-        answers: list[tuple[Account, BalanceResult | SmscError]] = []
-        for account, result in zip(accounts, results, strict=True):
-            if isinstance(result, SmscError):
-                await self._monitor.record_failure(self._session, account, result)
-            elif isinstance(result, BaseException):
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, SmscError):
                 raise result
-            else:
-                await self._monitor.record(self._session, account, result)
-            answers.append((account, result))
+        answers = list(zip(accounts, results, strict=True))
+        await self._monitor.record(self._session, answers)
         await self._session.commit()
         return answers
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import forecast, texts
 from bot.formatting import format_money
-from bot.history import samples_since
+from bot.history import histories_since
 from bot.models import Account, Chat, Notification
 from bot.notifications import Outbox
 
@@ -106,20 +106,23 @@ class Digests:
         if not accounts:
             return None
         now = self._now()
+        day = now - timedelta(days=1)
+        histories = await histories_since(session, [account.id for account in accounts], day)
         with self._i18n.context(), self._i18n.use_locale(chat.language):
             lines = [_("📋 Daily digest")]
             for account in accounts:
-                lines.append(await self._account_line(session, account, chat, now))
+                samples = histories.get(account.id, [])
+                lines.append(self._account_line(account, samples, chat, now))
         return "\n\n".join(lines)
 
-    async def _account_line(
-        self, session: AsyncSession, account: Account, chat: Chat, now: datetime
+    @staticmethod
+    def _account_line(
+        account: Account, samples: list[forecast.Sample], chat: Chat, now: datetime
     ) -> str:
         lang = texts.locale()
         state = texts.state_label(account.state)
         if account.last_balance is None:
             return f"{texts.bold(account.name)}: {state}"
-        samples = await samples_since(session, account.id, now - timedelta(days=1))
         spent = forecast.spend_between(samples, now - timedelta(days=1), now)
         return "\n".join(
             [

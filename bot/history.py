@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select
@@ -15,12 +16,23 @@ log = logging.getLogger(__name__)
 
 
 async def samples_since(session: AsyncSession, account_id: int, since: datetime) -> list[Sample]:
+    return (await histories_since(session, [account_id], since)).get(account_id, [])
+
+
+async def histories_since(
+    session: AsyncSession, account_ids: Collection[int], since: datetime
+) -> dict[int, list[Sample]]:
+    """Samples of many accounts in one query (a check of hundreds needs them all), oldest
+    first; an account without samples is missing from the answer."""
     rows = await session.execute(
-        select(BalanceSample.taken_at, BalanceSample.balance)
-        .where(BalanceSample.account_id == account_id, BalanceSample.taken_at >= since)
-        .order_by(BalanceSample.taken_at)
+        select(BalanceSample.account_id, BalanceSample.taken_at, BalanceSample.balance)
+        .where(BalanceSample.account_id.in_(account_ids), BalanceSample.taken_at >= since)
+        .order_by(BalanceSample.account_id, BalanceSample.taken_at)
     )
-    return [Sample(taken_at, balance) for taken_at, balance in rows]
+    histories: dict[int, list[Sample]] = {}
+    for account_id, taken_at, balance in rows:
+        histories.setdefault(account_id, []).append(Sample(taken_at, balance))
+    return histories
 
 
 async def thin(session: AsyncSession, now: datetime, raw_days: int) -> int:

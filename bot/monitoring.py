@@ -6,7 +6,7 @@ the state change that causes them: committed together, or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import alerts, forecast
 from bot.check_errors import CheckError, check_error
 from bot.guard import BalanceResult
-from bot.history import samples_since
+from bot.history import histories_since
 from bot.models import Account, AccountState, BalanceSample, Chat, Notification
 from bot.smsc import SmscError
 
@@ -34,6 +34,9 @@ HISTORY_STUDIED = timedelta(days=8)
 # Reminders come after reminder_hours, then twice as long each time, but at least weekly.
 LONGEST_REMINDER_GAP = timedelta(days=7)
 
+# What a check ended with: a balance, or why there is none.
+Outcome = BalanceResult | SmscError
+
 
 def checks_stopped(account: Account) -> bool:
     """SMSC refused the credentials: asking again only risks the bot's IP, until /add."""
@@ -47,10 +50,70 @@ class Monitor:
         self._i18n = i18n
         self._now = now
 
-    async def record(self, session: AsyncSession, account: Account, result: BalanceResult) -> None:
+    async def record(
+        self, session: AsyncSession, outcomes: Sequence[tuple[Account, Outcome]]
+    ) -> None:
+        """Apply check outcomes, however many: their chats and history are read once for all
+        (a query per account was most of the cost of a check of hundreds)."""
         now = self._now()
+        sampled = {
+            account.id
+            for account, outcome in outcomes
+            if isinstance(outcome, BalanceResult) and self._takes_sample(account, outcome, now)
+        }
+        # Nothing is flushed before the reads: the changes below go to the database in one
+        # flush at the caller's commit.
+        with session.no_autoflush:
+            chats = {
+                chat_id: await session.get_one(Chat, chat_id)
+                for chat_id in {account.chat_id for account, _outcome in outcomes}
+            }
+            histories = (
+                await histories_since(session, sampled, now - HISTORY_STUDIED) if sampled else {}
+            )
+        for account, outcome in outcomes:
+            chat = chats[account.chat_id]
+            if isinstance(outcome, SmscError):
+                self._record_failure(session, chat, account, outcome)
+                continue
+            if account.id in sampled:
+                samples = histories.get(account.id, [])
+                samples.append(forecast.Sample(outcome.checked_at, outcome.balance.balance))
+                self._add_sample(session, account, outcome, now)
+                self._study_history(session, chat, account, samples, now)
+            self._record_balance(session, chat, account, outcome, now)
+
+    @staticmethod
+    def _takes_sample(account: Account, result: BalanceResult, now: datetime) -> bool:
+        return result.fresh and (
+            result.balance.balance != account.last_balance
+            or account.last_sample_at is None
+            or now - account.last_sample_at >= SAMPLE_EVERY
+        )
+
+    @staticmethod
+    def _add_sample(
+        session: AsyncSession, account: Account, result: BalanceResult, now: datetime
+    ) -> None:
+        session.add(
+            BalanceSample(
+                account_id=account.id,
+                taken_at=result.checked_at,
+                balance=result.balance.balance,
+                credit=result.balance.credit,
+            )
+        )
+        account.last_sample_at = now
+
+    def _record_balance(
+        self,
+        session: AsyncSession,
+        chat: Chat,
+        account: Account,
+        result: BalanceResult,
+        now: datetime,
+    ) -> None:
         balance = result.balance.balance
-        chat = await session.get(Chat, account.chat_id)
         previous_balance = account.last_balance
         rise = balance - previous_balance if previous_balance is not None else Decimal(0)
         topped_up = (
@@ -58,27 +121,6 @@ class Monitor:
             and rise >= TOP_UP_MINIMUM
             and rise >= abs(previous_balance) * TOP_UP_SHARE / 100
         )
-        if result.fresh and (
-            balance != account.last_balance
-            or account.last_sample_at is None
-            or now - account.last_sample_at >= SAMPLE_EVERY
-        ):
-            # History first, without flushing: the new sample joins it here, and everything
-            # goes to the database in one flush at commit (a flush per account was most of
-            # a check's cost).
-            with session.no_autoflush:
-                samples = await samples_since(session, account.id, now - HISTORY_STUDIED)
-            samples.append(forecast.Sample(result.checked_at, balance))
-            session.add(
-                BalanceSample(
-                    account_id=account.id,
-                    taken_at=result.checked_at,
-                    balance=balance,
-                    credit=result.balance.credit,
-                )
-            )
-            account.last_sample_at = now
-            self._study_history(session, chat, account, samples, now)
         previous = account.state
         account.last_balance, account.last_credit = balance, result.balance.credit
         account.currency = result.balance.currency
@@ -123,8 +165,8 @@ class Monitor:
             spent = forecast.spend_between(samples, now - timedelta(days=1), now)
             self._notify(session, chat, account, "anomaly", buttons=True, amount=spent)
 
-    async def record_failure(
-        self, session: AsyncSession, account: Account, error: SmscError
+    def _record_failure(
+        self, session: AsyncSession, chat: Chat, account: Account, error: SmscError
     ) -> None:
         kind = check_error(error)
         if kind in (CheckError.RATE_LIMITED, CheckError.AUTH_PAUSED):
@@ -137,7 +179,6 @@ class Monitor:
         ):
             account.state = AccountState.CANT_CHECK
             self._clear_low(account)
-            chat = await session.get(Chat, account.chat_id)
             self._notify(session, chat, account, "cant_check")
 
     async def threshold_changed(self, session: AsyncSession, account: Account) -> None:

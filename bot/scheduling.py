@@ -10,11 +10,9 @@ shared per-login guard.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -26,7 +24,7 @@ from sqlalchemy.orm import contains_eager
 from bot.crypto import SecretBox
 from bot.guard import BalanceGuard
 from bot.models import Account, AccountState, Chat
-from bot.monitoring import Monitor
+from bot.monitoring import Monitor, Outcome
 from bot.notifications import Outbox
 from bot.smsc import Credentials, SmscError
 
@@ -37,12 +35,6 @@ BATCH = 500  # credentials handed to checks per look
 JITTER = 0.05  # next checks land within ±5% of the interval, so they drift apart
 START_SPREAD = timedelta(minutes=5)  # overdue accounts are spread over this after a start
 PREPARE_BATCH = 1000  # accounts read at a time when preparing
-# After each check's write, SQLite's writer is left free for this share of the time the write
-# held it. Checks back to back (every account due at once) kept it busy nearly all the time,
-# and a handler's commit, retried inside SQLite only every 100 ms, waited out busy_timeout:
-# 4 of 20 /threshold failed with "database is locked" in a 10,000-account sweep, none with
-# this. Such a sweep runs a fifth slower; checks spread out as usual lose nothing.
-WRITE_PAUSE = 0.25
 
 
 def _checkable(query):
@@ -77,13 +69,16 @@ class Checks:
         self._outbox = outbox
         self._now = now
         self._slots = asyncio.Semaphore(concurrency)
-        # SQLite has one writer. A check's write transaction runs from its first flush to its
-        # commit, over all the accounts it updates; checks writing side by side queued inside
-        # SQLite (busy_timeout) and, in a sweep of thousands, failed with "database is
-        # locked". Checks take turns with the outbox instead (the `writes` lock), and queue among
-        # themselves first, so an alert's bookkeeping waits behind one check, not fifty.
+        # SQLite has one writer, so checks do not write side by side: they queue their
+        # outcomes, and whichever takes the turn next writes every outcome waiting, its own
+        # included, in one transaction (a group commit). A sweep of thousands of accounts so
+        # costs a few transactions a second, not one per login, and leaves SQLite's writer
+        # free most of the time for the handlers' commits. The turn is shared with the outbox
+        # (`writes`, see Outbox); checks queue among themselves first, so an alert's
+        # bookkeeping waits behind one write of checks, not behind every check in flight.
         self._check_turn = asyncio.Lock()
         self._write_turn = writes or asyncio.Lock()
+        self._waiting: dict[str, Outcome] = {}
         self._rng = rng or random.Random()
         self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -138,23 +133,20 @@ class Checks:
     async def dispatch(self) -> int:
         """Start checks of what is due; returns how many credentials were handed out."""
         try:
-            keys = await self._due_keys()
+            due = await self._due()
         except asyncio.CancelledError:
             # The scheduler cancels a look under way when it shuts down, and would log that as
             # the job's failure, traceback and all. Nothing was started: end quietly.
             return 0
-        started = 0
-        for key in keys:
-            if key in self._in_flight or started >= BATCH:
-                continue
+        for key, (creds, known_good) in due.items():
             self._in_flight.add(key)
-            task = asyncio.create_task(self._check(key))
+            task = asyncio.create_task(self._check(key, creds, known_good))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-            started += 1
-        return started
+        return len(due)
 
-    async def _due_keys(self) -> list[str]:
+    async def _due(self) -> dict[str, tuple[Credentials, bool]]:
+        """Credentials due and not being checked, each with whether SMSC ever accepted them."""
         async with self._sessionmaker() as session:
             query = (
                 _checkable(select(Account.credentials_key).distinct())
@@ -167,80 +159,96 @@ class Checks:
                 # Ordered, it reads the next_check_at index for what is due, most overdue
                 # first. (Other databases refuse ORDER BY a column DISTINCT leaves out.)
                 query = query.order_by(Account.next_check_at)
-            return list((await session.scalars(query)).all())
+            keys = [key for key in await session.scalars(query) if key not in self._in_flight]
+            if not keys:
+                return {}
+            # Every account with these credentials, due or not: one answer serves them all.
+            rows = await session.execute(
+                _checkable(
+                    select(
+                        Account.credentials_key,
+                        Account.site,
+                        Account.login,
+                        Account.secret,
+                        Account.state,
+                    )
+                ).where(Account.credentials_key.in_(keys[:BATCH]))
+            )
+        due: dict[str, tuple[Credentials, bool]] = {}
+        for key, site, login, secret, state in rows:
+            good = state in (AccountState.OK, AccountState.LOW)
+            if key in due:
+                creds, known_good = due[key]
+                due[key] = creds, known_good or good
+            else:
+                due[key] = Credentials(site, login, self._box.decrypt(secret)), good
+        return due
 
     async def drain(self) -> None:
         """Wait for the checks under way (tests, and a clean shutdown)."""
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _check(self, key: str) -> None:
+    async def _check(self, key: str, creds: Credentials, known_good: bool) -> None:
         try:
-            async with self._slots, self._sessionmaker() as session:
-                await self._check_accounts(session, key)
+            async with self._slots:
+                try:
+                    outcome: Outcome = await self._guard.balance(creds, known_good=known_good)
+                except SmscError as error:
+                    outcome = error
+                    log.info("check failed key=%s error=%s", key[:8], error)
+                self._waiting[key] = outcome
+                await self._write_waiting()
             self._outbox.wake()
         except Exception:  # one account's trouble must not stop the others' checks
             log.exception("check failed key=%s", key[:8])
-            await self._postpone(key)
+            await self._postpone([key])
         finally:
             self._in_flight.discard(key)
 
-    async def _check_accounts(self, session: AsyncSession, key: str) -> None:
-        # Every account with these credentials, due or not: one answer serves them all. Their
-        # chats come in the same query, so Monitor finds each in the session, not one query
-        # per account.
+    async def _write_waiting(self) -> None:
+        """Write every outcome waiting (see __init__); when this returns, the caller's is in."""
+        async with self._check_turn, self._write_turn:
+            if not self._waiting:
+                return  # another check wrote ours
+            outcomes, self._waiting = self._waiting, {}
+            try:
+                async with self._sessionmaker() as session:
+                    await self._apply(session, outcomes)
+            except Exception:
+                log.exception("writing checks failed logins=%s", len(outcomes))
+                await self._postpone(list(outcomes))
+
+    async def _apply(self, session: AsyncSession, outcomes: dict[str, Outcome]) -> None:
+        # The accounts are read now, not before the request: one removed, re-added with other
+        # credentials or stopped meanwhile is left alone. Their chats come in the same query.
         accounts = (
             await session.scalars(
                 _checkable(select(Account))
                 .options(contains_eager(Account.chat))
-                .where(Account.credentials_key == key)
+                .where(Account.credentials_key.in_(outcomes))
             )
         ).all()
-        if not accounts:
-            return
-        # Give the connection back while SMSC answers: the pool is smaller than the number of
-        # checks waiting on SMSC, and handlers need connections meanwhile.
-        await session.commit()
-        first = accounts[0]
-        creds = Credentials(first.site, first.login, self._box.decrypt(first.secret))
-        known_good = any(a.state in (AccountState.OK, AccountState.LOW) for a in accounts)
+        await self._monitor.record(
+            session, [(account, outcomes[account.credentials_key]) for account in accounts]
+        )
         now = self._now()
-        try:
-            result = await self._guard.balance(creds, known_good=known_good)
-        except SmscError as error:
-            retry = getattr(error, "retry_after", None)  # the guard's refusals say when
-            async with self._writing():
-                for account in accounts:
-                    await self._monitor.record_failure(session, account, error)
-                    account.next_check_at = now + self._next_gap(account, retry)
-                await session.commit()
-            log.info("check failed key=%s accounts=%s error=%s", key[:8], len(accounts), error)
-        else:
-            async with self._writing():
-                for account in accounts:
-                    await self._monitor.record(session, account, result)
-                    account.next_check_at = now + self._next_gap(account)
-                await session.commit()
-            log.debug("checked key=%s accounts=%s fresh=%s", key[:8], len(accounts), result.fresh)
+        for account in accounts:
+            outcome = outcomes[account.credentials_key]
+            retry = getattr(outcome, "retry_after", None)  # the guard's refusals say when
+            account.next_check_at = now + self._next_gap(account, retry)
+        await session.commit()
+        log.debug("checks written logins=%s accounts=%s", len(outcomes), len(accounts))
 
-    async def _postpone(self, key: str) -> None:
+    async def _postpone(self, keys: list[str]) -> None:
         """After a failed check, come back at the usual interval, not at once, every second."""
-        async with self._writing(), self._sessionmaker() as session:
-            accounts = (
-                await session.scalars(select(Account).where(Account.credentials_key == key))
-            ).all()
+        async with self._sessionmaker() as session:
+            accounts = await session.scalars(
+                select(Account).where(Account.credentials_key.in_(keys))
+            )
             for account in accounts:
                 account.next_check_at = self._now() + self._next_gap(account)
             await session.commit()
-
-    @contextlib.asynccontextmanager
-    async def _writing(self) -> AsyncIterator[None]:
-        """A check's turn to write (see __init__), and the pause after it (see WRITE_PAUSE)."""
-        async with self._check_turn:
-            began = time.monotonic()
-            async with self._write_turn:
-                yield
-            await asyncio.sleep((time.monotonic() - began) * WRITE_PAUSE)
 
     def _next_gap(self, account: Account, retry_after: float | None = None) -> timedelta:
         seconds = account.check_interval * self._rng.uniform(1 - JITTER, 1 + JITTER)

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from bot.history import samples_since, thin
+from bot.history import histories_since, samples_since, thin
 from bot.models import Account, BalanceSample, Chat
 from tests.test_monitoring import START
 
@@ -39,3 +39,28 @@ async def test_thinning_keeps_raw_recent_and_daily_old(sessionmaker):
         assert await thin(session, now, RAW_DAYS) == 0  # thinning again changes nothing
         recent = await samples_since(session, account.id, now - timedelta(days=1))
         assert len(recent) == 24 and recent[-1].balance == Decimal(100000 - days * 24 + 1)
+
+
+async def test_histories_of_many_accounts_in_one_read(sessionmaker):
+    async with sessionmaker() as session:
+        session.add(Chat(id=1, type="private", language="en"))
+        accounts = [
+            Account(chat_id=1, name=n, site="s", login=n, secret=b"x", check_interval=60)
+            for n in "abc"
+        ]
+        session.add_all(accounts)
+        await session.flush()
+        a, b, c = (account.id for account in accounts)
+        for account_id, hours in ((a, (3, 1, 2)), (b, (30, 5))):
+            for hour in hours:
+                session.add(
+                    BalanceSample(
+                        account_id=account_id,
+                        taken_at=START + timedelta(hours=hour),
+                        balance=Decimal(hour),
+                        credit=Decimal(0),
+                    )
+                )
+        await session.commit()
+        histories = await histories_since(session, [a, b, c], START + timedelta(hours=2))
+    assert {k: [s.balance for s in v] for k, v in histories.items()} == {a: [2, 3], b: [5, 30]}

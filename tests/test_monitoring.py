@@ -78,13 +78,13 @@ class Checker:
         )
         async with self.sessionmaker() as session:
             account = await session.get(Account, self.id)
-            await self.monitor.record(session, account, result)
+            await self.monitor.record(session, [(account, result)])
             await session.commit()
 
     async def fail(self, error) -> None:
         async with self.sessionmaker() as session:
             account = await session.get(Account, self.id)
-            await self.monitor.record_failure(session, account, error)
+            await self.monitor.record(session, [(account, error)])
             await session.commit()
 
     async def state(self) -> Account:

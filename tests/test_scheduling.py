@@ -177,3 +177,82 @@ async def test_prepare_leaves_accounts_that_need_nothing(checks, sessionmaker, b
     await checks.prepare()
     async with sessionmaker() as session:
         assert await session.scalar(select(Account.next_check_at)) == clock.now + timedelta(hours=2)
+
+
+class SlowSmsc(Smsc):
+    """Answers only when the test lets it: checks can be caught while SMSC answers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.balances |= {f"login{i}": Decimal(2000) for i in range(30)}
+        self.passwords |= {f"login{i}": "pw" for i in range(30)}
+        self.answer = asyncio.Event()
+
+    async def fetch_balance(self, creds: Credentials) -> Balance:
+        await self.answer.wait()
+        return await super().fetch_balance(creds)
+
+
+@pytest.fixture
+def slow_checks(sessionmaker, box, clock):
+    smsc = SlowSmsc()
+    guard = BalanceGuard(smsc, cache_seconds=0, now=clock)
+    monitor = Monitor(create_i18n(), now=clock)
+    checks = Checks(sessionmaker, guard, box, monitor, NoOutbox(), now=clock, rng=random.Random(1))
+    return checks, smsc
+
+
+async def test_checks_answered_together_are_all_recorded(slow_checks, sessionmaker, box, clock):
+    checks, smsc = slow_checks
+    for i in range(30):
+        await add(sessionmaker, box, -(i % 3) - 1, f"login{i}")
+    assert await checks.dispatch() == 30
+    await asyncio.sleep(0.01)  # every check is now waiting for SMSC
+    smsc.answer.set()
+    await checks.drain()
+    async with sessionmaker() as session:
+        checked = await session.scalar(
+            select(func.count()).select_from(Account).where(Account.last_balance == 2000)
+        )
+        samples = await session.scalar(select(func.count()).select_from(BalanceSample))
+        due = await session.scalar(select(func.min(Account.next_check_at)))
+    assert checked == 30 and samples == 30
+    assert due > clock.now + timedelta(seconds=50)  # each comes back at its interval
+    assert await run(checks) == 0
+
+
+async def test_an_account_removed_during_its_check_stays_removed(slow_checks, sessionmaker, box):
+    checks, smsc = slow_checks
+    await add(sessionmaker, box, -1, "shop")
+    await add(sessionmaker, box, -1, "other")
+    await checks.dispatch()
+    await asyncio.sleep(0.01)
+    async with sessionmaker() as session:
+        await session.delete(await session.scalar(select(Account).where(Account.name == "shop")))
+        await session.commit()
+    smsc.answer.set()
+    await checks.drain()
+    async with sessionmaker() as session:
+        accounts = (await session.scalars(select(Account))).all()
+        samples = (await session.scalars(select(BalanceSample.account_id))).all()
+    assert [(a.name, a.last_balance) for a in accounts] == [("other", 700)]
+    assert samples == [accounts[0].id]
+
+
+class BrokenMonitor(Monitor):
+    async def record(self, session, outcomes) -> None:
+        raise RuntimeError("disk full")
+
+
+async def test_a_failed_write_postpones_the_checks(smsc, sessionmaker, box, clock, caplog):
+    guard = BalanceGuard(smsc, cache_seconds=0, now=clock)
+    monitor = BrokenMonitor(create_i18n(), now=clock)
+    checks = Checks(sessionmaker, guard, box, monitor, NoOutbox(), now=clock)
+    await add(sessionmaker, box, -1, "shop")
+    await add(sessionmaker, box, -2, "other")
+    assert await run(checks) == 2
+    assert "writing checks failed" in caplog.text
+    clock.advance(seconds=10)
+    assert await run(checks) == 0  # not again every second: at the usual interval
+    clock.advance(minutes=2)
+    assert await run(checks) == 2

@@ -145,6 +145,14 @@ def main_rows(config: Config, work: Path) -> list[Row]:
     rows += [
         Row(label, "bot CPU", idle.cpu_share * 100, "% of a core", "", 2),
         Row(label, "bot RSS", idle.rss / scenarios.MB, "MB", "< 200", 1),
+        Row(
+            label,
+            "floor: a bare `import aiogram`",
+            scenarios.aiogram_floor() / scenarios.MB,
+            "MB",
+            "",
+            1,
+        ),
     ]
     return rows
 
@@ -182,8 +190,8 @@ def run(config: Config, *, side_by_side: bool = False) -> list[Row]:
                 parts = [future.result() for future in futures]
     main, *others = parts[1], parts[0], parts[2]
     # Order of the table: sweeps (small, big), naive, /balance, fan-out, idle.
-    idle = main[-2:]
-    return [*others[0], *main[:-2], *others[1], *idle]
+    idle = main[-3:]
+    return [*others[0], *main[:-3], *others[1], *idle]
 
 
 def main(argv: list[str] | None = None) -> int:

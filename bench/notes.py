@@ -15,29 +15,35 @@ the answer reaches it. The naive way is `bench/naive.py`, in a process of its ow
 
 ## What limits each figure
 
-- **Sweep: wall time and CPU per account.** The bot's own CPU, on one core. Each account checked
-  costs SQL statements through SQLAlchemy's async layer and aiosqlite, ≈ 0.8 ms of CPU each on
-  this machine (the same statement costs ≈ 0.2 ms synchronously): its history read for the
-  forecast, and its share of the check's one flush at commit. Reading the history of all of a
-  check's accounts in one query is the next step towards 1 ms. On top of the CPU, after each
-  check's write the bot leaves SQLite's writer free for a quarter of the time it held it
-  (`WRITE_PAUSE` in `bot/scheduling.py`), so that commands can still write while every account is
-  checked at once. SMSC latency and the 50 concurrent checks would allow the floor shown;
-  "requests in flight" shows how far the sweep is from it. The SMSC requests are one per distinct
-  login, however many chats watch it.
-- **Peak and idle RSS.** Mostly imports: aiogram builds pydantic validators for every Bot API
-  type (≈ 155 MB, aiogram issue 1513), matplotlib and numpy ≈ 40 MB more once a /history chart
-  has been drawn (they are imported on first use), SQLAlchemy, Alembic, cryptography, Babel
-  and the rest ≈ 50 MB. The accounts add ≈ 20-30 MB at 10,000 (the sessions and ORM objects
-  of checks in flight).
-- **Naive.** One request per account, the same 50 at a time, and no database work, so it ends
-  sooner than the bot's sweep; but SMSC sees ten times the requests, and every login spends all
-  ten of its requests for the minute, so any second look within it (a /balance, a retry) would
-  be refused with error 9.
-- **/balance, all at once.** The throughput of the bot's one event loop: an update costs ≈ 7-9 ms
-  of CPU (middlewares and a database session, the chat's accounts, `Monitor.record` of each
-  cached balance, the text, aiogram's call). A burst's latency is queueing: the last of 200
-  waits for the 199 before it (p99 ≈ 200 / updates per second).
+- **Sweep: wall time and CPU per account.** The bot's own CPU, on one core, which the sweep
+  keeps about four-fifths busy. Checks ask SMSC without touching the database and queue what
+  they learn; whichever check takes the write turn next writes everything waiting in one
+  transaction (`Checks._write_waiting`), with one read of those accounts and one of their
+  history. What is left per account is SQLAlchemy's unit of work (loading the account, the
+  new history sample, the UPDATE) and the spend forecast; per SMSC request, httpx over
+  aiohttp's pool (httpcore's pool cost ≈ 2 ms of CPU a request at 50 side by side, aiohttp's
+  ≈ 0.8 ms). So the sweep is bounded by the bot's CPU (≈ 7 ms per login of ten accounts), not
+  by SMSC latency and the 50 concurrent checks, whose floor is shown; with SMSC's real
+  latency (hundreds of ms) the two come closer. SMSC requests are one per distinct login,
+  however many chats watch it.
+- **Peak and idle RSS.** Mostly imports. aiogram builds pydantic validators and serializers for
+  every Bot API type and method when imported: a bare interpreter that imports aiogram and
+  nothing else holds the "floor" shown (aiogram issue 1513; pydantic 2.13 is the leanest
+  version aiogram allows, 2.12 takes ≈ 40 MB more and 2.10 twice as much). SQLAlchemy ≈ 30 MB,
+  Alembic ≈ 11 MB, aiohttp ≈ 9 MB, cryptography ≈ 7 MB and the rest make ≈ 210 MB at start;
+  10,000 accounts add ≈ 20 MB (ORM objects of the checks being written, SQLAlchemy's statement
+  cache). matplotlib and numpy (≈ 40 MB) are imported only when a /history chart is first
+  drawn. The 200 MB target is under what aiogram alone leaves room for.
+- **Naive.** One request per account through the same SMSC client, the same 50 at a time, and
+  no database work: its wall time is mostly its own CPU for ten times the requests. SMSC sees
+  ten times the requests, and every login spends all ten of its requests for the minute, so any
+  second look within it (a /balance, a retry) would be refused with error 9.
+- **/balance, all at once.** The throughput of the bot's one event loop: an update costs ≈ 6 ms
+  of CPU, about half of it aiogram's (parsing the update, its middlewares, the sendMessage call
+  and its answer) and the rest the chat's record and accounts read, the credentials decrypted,
+  the cached balances recorded, and the text. A burst's latency is queueing: the last of 200
+  waits for the 199 before it (p99 ≈ 200 / updates per second), so no burst of 200 can meet
+  50 ms on one core; the target applies to the steady rate below.
 - **/balance, steady.** Below that throughput an update waits for nobody: its latency is its own
   cost and the long poll's round trip. Full garbage collections over the ≈ 300,000 objects
   from imports took ≈ 250 ms; `gc.freeze()` after start-up takes those out of collections.

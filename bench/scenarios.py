@@ -251,6 +251,23 @@ class Idle:
         return self.cpu / self.seconds
 
 
+def aiogram_floor() -> int:
+    """Bytes resident in a bare interpreter that imports aiogram and nothing else: no bot built
+    on it can be smaller (aiogram builds pydantic validators for the whole Bot API at import)."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, aiogram; from bench.proc import sample; print(sample(os.getpid()).rss)",
+        ],
+        capture_output=True,
+        check=True,
+        text=True,
+        timeout=60,
+    )
+    return int(out.stdout)
+
+
 def idle(run: BotRun, seconds: float) -> Idle:
     before = run.sample()
     time.sleep(seconds)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from aiogram.utils.i18n import I18n
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import alerts, forecast
@@ -71,6 +72,7 @@ class Monitor:
             histories = (
                 await histories_since(session, sampled, now - HISTORY_STUDIED) if sampled else {}
             )
+        new_samples = []
         for account, outcome in outcomes:
             chat = chats[account.chat_id]
             if isinstance(outcome, SmscError):
@@ -79,9 +81,22 @@ class Monitor:
             if account.id in sampled:
                 samples = histories.get(account.id, [])
                 samples.append(forecast.Sample(outcome.checked_at, outcome.balance.balance))
-                self._add_sample(session, account, outcome, now)
+                new_samples.append(
+                    {
+                        "account_id": account.id,
+                        "taken_at": outcome.checked_at,
+                        "balance": outcome.balance.balance,
+                        "credit": outcome.balance.credit,
+                    }
+                )
+                account.last_sample_at = now
                 self._study_history(session, chat, account, samples, now)
             self._record_balance(session, chat, account, outcome, now)
+        if new_samples:
+            # One INSERT for them all, without an ORM object each (nothing reads them back);
+            # the accounts' changes still go in the caller's flush.
+            with session.no_autoflush:
+                await session.execute(insert(BalanceSample), new_samples)
 
     @staticmethod
     def _takes_sample(account: Account, result: BalanceResult, now: datetime) -> bool:
@@ -90,20 +105,6 @@ class Monitor:
             or account.last_sample_at is None
             or now - account.last_sample_at >= SAMPLE_EVERY
         )
-
-    @staticmethod
-    def _add_sample(
-        session: AsyncSession, account: Account, result: BalanceResult, now: datetime
-    ) -> None:
-        session.add(
-            BalanceSample(
-                account_id=account.id,
-                taken_at=result.checked_at,
-                balance=result.balance.balance,
-                credit=result.balance.credit,
-            )
-        )
-        account.last_sample_at = now
 
     def _record_balance(
         self,

@@ -7,7 +7,6 @@ from datetime import UTC
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.memory import MemoryStorage
@@ -29,10 +28,11 @@ from bot.monitoring import Monitor
 from bot.notifications import Outbox
 from bot.scheduling import Checks, create_scheduler
 from bot.smsc import SmscClient
+from bot.telegram_session import TelegramSession
 
 
 def create_bot(settings: Settings) -> Bot:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(str(settings.telegram_api_url)))
+    session = TelegramSession(api=TelegramAPIServer.from_base(str(settings.telegram_api_url)))
     return Bot(
         settings.bot_token.get_secret_value(),
         session=session,

@@ -15,17 +15,18 @@ the answer reaches it. The naive way is `bench/naive.py`, in a process of its ow
 
 ## What limits each figure
 
-- **Sweep: wall time and CPU per account.** The bot's own CPU, on one core, which the sweep
-  keeps about four-fifths busy. Checks ask SMSC without touching the database and queue what
-  they learn; whichever check takes the write turn next writes everything waiting in one
-  transaction (`Checks._write_waiting`), with one read of those accounts and one of their
-  history. What is left per account is SQLAlchemy's unit of work (loading the account, the
-  new history sample, the UPDATE) and the spend forecast; per SMSC request, httpx over
-  aiohttp's pool (httpcore's pool cost ≈ 2 ms of CPU a request at 50 side by side, aiohttp's
-  ≈ 0.8 ms). So the sweep is bounded by the bot's CPU (≈ 7 ms per login of ten accounts), not
-  by SMSC latency and the 50 concurrent checks, whose floor is shown; with SMSC's real
-  latency (hundreds of ms) the two come closer. SMSC requests are one per distinct login,
-  however many chats watch it.
+- **Sweep: wall time and CPU per account.** The bot's own CPU, on one core. Checks ask SMSC
+  without touching the database and queue what they learn; whichever check takes the write
+  turn next writes everything waiting in one transaction (`Checks._write_waiting`): one read
+  of those accounts, one of their history, one INSERT of the new samples and the accounts'
+  UPDATE. What is left per account is SQLAlchemy's unit of work for the account and the spend
+  forecast; per SMSC request, httpx over aiohttp's pool (httpcore's own pool cost ≈ 2 ms of
+  CPU a request at 50 side by side, aiohttp's ≈ 0.8 ms). The sweep takes ≈ 3.5 ms of CPU per
+  login of ten accounts, so 1,000 logins still take longer than the floor that SMSC latency
+  and the 50 concurrent checks set (shown); with SMSC's real latency (hundreds of ms) the two
+  come close. Due accounts are looked for once a second, 500 logins at a time, which adds up
+  to a second or two at the start of a sweep of every account at once. SMSC requests are one
+  per distinct login, however many chats watch it.
 - **Peak and idle RSS.** Mostly imports. aiogram builds pydantic validators and serializers for
   every Bot API type and method when imported: a bare interpreter that imports aiogram and
   nothing else holds the "floor" shown (aiogram issue 1513; pydantic 2.13 is the leanest
@@ -33,7 +34,8 @@ the answer reaches it. The naive way is `bench/naive.py`, in a process of its ow
   Alembic ≈ 11 MB, aiohttp ≈ 9 MB, cryptography ≈ 7 MB and the rest make ≈ 210 MB at start;
   10,000 accounts add ≈ 20 MB (ORM objects of the checks being written, SQLAlchemy's statement
   cache). matplotlib and numpy (≈ 40 MB) are imported only when a /history chart is first
-  drawn. The 200 MB target is under what aiogram alone leaves room for.
+  drawn. With aiogram at ≈ 165 MB, the 200 MB target leaves ≈ 35 MB for all the rest, which
+  SQLAlchemy and its async layer nearly fill alone: not reachable without a leaner aiogram.
 - **Naive.** One request per account through the same SMSC client, the same 50 at a time, and
   no database work: its wall time is mostly its own CPU for ten times the requests. SMSC sees
   ten times the requests, and every login spends all ten of its requests for the minute, so any
@@ -41,7 +43,9 @@ the answer reaches it. The naive way is `bench/naive.py`, in a process of its ow
 - **/balance, all at once.** The throughput of the bot's one event loop: an update costs ≈ 6 ms
   of CPU, about half of it aiogram's (parsing the update, its middlewares, the sendMessage call
   and its answer) and the rest the chat's record and accounts read, the credentials decrypted,
-  the cached balances recorded, and the text. A burst's latency is queueing: the last of 200
+  the cached balances recorded, and the text. (aiogram also rebuilt the pydantic model of
+  sendMessage's answer after garbage collections, ≈ 5 ms each time; `bot/telegram_session.py`
+  keeps it built.) A burst's latency is queueing: the last of 200
   waits for the 199 before it (p99 ≈ 200 / updates per second), so no burst of 200 can meet
   50 ms on one core; the target applies to the steady rate below.
 - **/balance, steady.** Below that throughput an update waits for nobody: its latency is its own

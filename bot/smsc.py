@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from types import TracebackType
 from typing import Any, NoReturn, Self
 from urllib.parse import urlsplit
@@ -95,14 +96,14 @@ class Credentials:
     def is_apikey(self) -> bool:
         return self.login is None
 
-    @property
+    @cached_property  # asked several times per request by the guard
     def rate_key(self) -> str:
         """What SMSC rate-limits on: the login at this site (an API key stands for its login)."""
         if self.login is None:
             return f"{self.site}|key:{_sha256(self.secret)[:16]}"
         return f"{self.site}|{self.login}"
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         """Identifies these exact credentials (for caches, known-bad sets) without the secret."""
         return _sha256(self.site, self.login, self.secret)

@@ -31,6 +31,7 @@ class Config:
     scale: Layout  # a tenth of it, to show how cost grows
     fan_out: Layout  # one account per chat, each found low in the same sweep
     latency: float = 0.05  # SMSC's answer time
+    slow_latency: float = 0.2  # ... and as it may be from a server far from SMSC
     burst: int = 200  # chats sending /balance at once
     steady_rate: float = 20.0  # /balance a second afterwards
     steady_count: int = 200
@@ -91,8 +92,19 @@ def scale_rows(config: Config, work: Path) -> list[Row]:
     return sweep_rows(f"Sweep, {layout.accounts} accounts", layout, result, config.latency)
 
 
-def main_rows(config: Config, work: Path) -> list[Row]:
-    """The big sweep, then /balance and idle in the same bot; then the naive way."""
+def slow_rows(config: Config, work: Path) -> list[Row]:
+    """The big sweep again with SMSC answering as slowly as over the internet."""
+    layout, latency = config.main, config.slow_latency
+    progress(f"sweep of {layout.accounts} accounts, SMSC answering in {latency * 1000:.0f} ms")
+    with BotRun(work / "slow", layout, latency=latency) as bot:
+        result = scenarios.sweep(bot, timeout=config.timeout)
+    label = f"Sweep, {layout.accounts} accounts, SMSC in {latency * 1000:.0f} ms"
+    return sweep_rows(label, layout, result, latency)
+
+
+def main_rows(config: Config, work: Path) -> tuple[list[Row], list[Row], list[Row]]:
+    """The big sweep, then /balance and idle in the same bot; then the naive way. Rows of the
+    sweep, of the naive way and /balance, and of idle, which go to different places."""
     layout, lat = config.main, config.latency
     progress(f"sweep of {layout.accounts} accounts")
     # A long cache: /balance right after the sweep answers from memory, as it would
@@ -113,7 +125,7 @@ def main_rows(config: Config, work: Path) -> list[Row]:
         progress(f"idle for {config.idle:g} s")
         time.sleep(min(config.idle, 2.0))  # last answers and their commits settle
         idle = scenarios.idle(bot, config.idle)
-    rows = sweep_rows(f"Sweep, {layout.accounts} accounts", layout, big, lat)
+    sweep = sweep_rows(f"Sweep, {layout.accounts} accounts", layout, big, lat)
 
     progress(f"the naive way: {layout.accounts} requests")
     with FakeSmsc() as smsc:
@@ -122,7 +134,7 @@ def main_rows(config: Config, work: Path) -> list[Row]:
             smsc.add_account(login_name(login), password(login))
         naive = scenarios.naive(smsc, layout.logins, layout.accounts, CHECK_CONCURRENCY)
     label = f"Naive, {layout.accounts} accounts"
-    rows += [
+    rows = [
         Row(label, "SMSC requests (one per account)", naive.requests, "", "", 0),
         Row(label, "SMSC rate-limit errors (9)", naive.rate_limited, "", "", 0),
         Row(label, "wall time", naive.wall, "s"),
@@ -142,19 +154,13 @@ def main_rows(config: Config, work: Path) -> list[Row]:
             Row(label, "latency p99", result.p99 * 1000, "ms", target, 1),
         ]
     label = f"Idle, {layout.accounts} accounts, {config.idle:g} s"
-    rows += [
+    floor = scenarios.aiogram_floor() / scenarios.MB
+    idle_rows = [
         Row(label, "bot CPU", idle.cpu_share * 100, "% of a core", "", 2),
         Row(label, "bot RSS", idle.rss / scenarios.MB, "MB", "< 200", 1),
-        Row(
-            label,
-            "floor: a bare `import aiogram`",
-            scenarios.aiogram_floor() / scenarios.MB,
-            "MB",
-            "",
-            1,
-        ),
+        Row(label, "floor: a bare `import aiogram`", floor, "MB", "", 1),
     ]
-    return rows
+    return sweep, rows, idle_rows
 
 
 def fan_out_rows(config: Config, work: Path) -> list[Row]:
@@ -180,7 +186,7 @@ def fan_out_rows(config: Config, work: Path) -> list[Row]:
 def run(config: Config, *, side_by_side: bool = False) -> list[Row]:
     """Every scenario, one bot at a time (or, for --smoke, side by side: the figures then
     disturb each other, but every one is still produced)."""
-    groups = (scale_rows, main_rows, fan_out_rows)
+    groups = (scale_rows, main_rows, slow_rows, fan_out_rows)
     with tempfile.TemporaryDirectory(prefix="smsc-bench-") as tmp:
         if not side_by_side:
             parts = [group(config, Path(tmp)) for group in groups]
@@ -188,10 +194,9 @@ def run(config: Config, *, side_by_side: bool = False) -> list[Row]:
             with ThreadPoolExecutor(len(groups)) as pool:
                 futures = [pool.submit(group, config, Path(tmp)) for group in groups]
                 parts = [future.result() for future in futures]
-    main, *others = parts[1], parts[0], parts[2]
-    # Order of the table: sweeps (small, big), naive, /balance, fan-out, idle.
-    idle = main[-3:]
-    return [*others[0], *main[:-3], *others[1], *idle]
+    scale, (sweep, commands, idle), slow, fan_out = parts
+    # Order of the table: sweeps (small, big, slow SMSC), naive, /balance, fan-out, idle.
+    return [*scale, *sweep, *slow, *commands, *fan_out, *idle]
 
 
 def main(argv: list[str] | None = None) -> int:

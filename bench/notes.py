@@ -17,16 +17,17 @@ the answer reaches it. The naive way is `bench/naive.py`, in a process of its ow
 
 - **Sweep: wall time and CPU per account.** The bot's own CPU, on one core. Checks ask SMSC
   without touching the database and queue what they learn; whichever check takes the write
-  turn next writes everything waiting in one transaction (`Checks._write_waiting`): one read
-  of those accounts, one of their history, one INSERT of the new samples and the accounts'
-  UPDATE. What is left per account is SQLAlchemy's unit of work for the account and the spend
-  forecast; per SMSC request, httpx over aiohttp's pool (httpcore's own pool cost ≈ 2 ms of
-  CPU a request at 50 side by side, aiohttp's ≈ 0.8 ms). The sweep takes ≈ 3.5 ms of CPU per
-  login of ten accounts, so 1,000 logins still take longer than the floor that SMSC latency
-  and the 50 concurrent checks set (shown); with SMSC's real latency (hundreds of ms) the two
-  come close. Due accounts are looked for once a second, 500 logins at a time, which adds up
-  to a second or two at the start of a sweep of every account at once. SMSC requests are one
-  per distinct login, however many chats watch it.
+  turn next writes what is waiting, up to 50 logins, in one transaction
+  (`Checks._write_waiting`): one read of those accounts, one of their history, one INSERT of
+  the new samples and the accounts' UPDATE. What is left per account is SQLAlchemy's unit of
+  work and the spend forecast; per SMSC request, httpx over aiohttp's pool (httpcore's own
+  pool cost ≈ 2 ms of CPU a request at 50 side by side, aiohttp's ≈ 0.8 ms). A login of ten
+  accounts so costs ≈ 3 ms of CPU: with SMSC answering in 50 ms the sweep is still bounded by
+  the bot's CPU, a few times the floor that SMSC latency and the 50 concurrent checks set;
+  with SMSC answering in 200 ms, as it may to a server far from it, the sweep comes within
+  about a second of that floor. That second is the dispatcher's: due accounts are looked for
+  once a second, 500 logins at a time. SMSC requests are one per distinct login, however many
+  chats watch it.
 - **Peak and idle RSS.** Mostly imports. aiogram builds pydantic validators and serializers for
   every Bot API type and method when imported: a bare interpreter that imports aiogram and
   nothing else holds the "floor" shown (aiogram issue 1513; pydantic 2.13 is the leanest

@@ -10,6 +10,7 @@ shared per-login guard.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 from collections.abc import Callable
@@ -35,6 +36,7 @@ BATCH = 500  # credentials handed to checks per look
 JITTER = 0.05  # next checks land within ±5% of the interval, so they drift apart
 START_SPREAD = timedelta(minutes=5)  # overdue accounts are spread over this after a start
 PREPARE_BATCH = 1000  # accounts read at a time when preparing
+WRITE_BATCH = 50  # logins whose outcomes are written in one transaction, at most
 
 
 def _checkable(query):
@@ -197,8 +199,10 @@ class Checks:
                 except SmscError as error:
                     outcome = error
                     log.info("check failed key=%s error=%s", key[:8], error)
-                self._waiting[key] = outcome
-                await self._write_waiting()
+            # The slot bounds requests to SMSC only: waiting for the write turn in it left
+            # SMSC idle while a sweep's writes queued.
+            self._waiting[key] = outcome
+            await self._write_waiting(key)
             self._outbox.wake()
         except Exception:  # one account's trouble must not stop the others' checks
             log.exception("check failed key=%s", key[:8])
@@ -206,18 +210,22 @@ class Checks:
         finally:
             self._in_flight.discard(key)
 
-    async def _write_waiting(self) -> None:
-        """Write every outcome waiting (see __init__); when this returns, the caller's is in."""
+    async def _write_waiting(self, key: str) -> None:
+        """Write the outcome of `key` and others waiting (see __init__), unless another check
+        already wrote it."""
         async with self._check_turn, self._write_turn:
-            if not self._waiting:
-                return  # another check wrote ours
-            outcomes, self._waiting = self._waiting, {}
+            if key not in self._waiting:
+                return
+            # A bounded batch: its accounts are worked through without a pause for other
+            # tasks, and a thousand at once would hold handlers up for a noticeable moment.
+            keys = [key, *itertools.islice((k for k in self._waiting if k != key), WRITE_BATCH - 1)]
+            outcomes = {k: self._waiting.pop(k) for k in keys}
             try:
                 async with self._sessionmaker() as session:
                     await self._apply(session, outcomes)
             except Exception:
                 log.exception("writing checks failed logins=%s", len(outcomes))
-                await self._postpone(list(outcomes))
+                await self._postpone(keys)
 
     async def _apply(self, session: AsyncSession, outcomes: dict[str, Outcome]) -> None:
         # The accounts are read now, not before the request: one removed, re-added with other

@@ -14,7 +14,7 @@ from bot.guard import BalanceGuard
 from bot.i18n import create_i18n
 from bot.models import Account, AccountState, BalanceSample, Chat, Notification
 from bot.monitoring import Monitor
-from bot.scheduling import Checks
+from bot.scheduling import WRITE_BATCH, Checks
 from bot.smsc import Balance, Credentials, SmscAuthError
 from tests.test_monitoring import START, Clock
 
@@ -179,13 +179,16 @@ async def test_prepare_leaves_accounts_that_need_nothing(checks, sessionmaker, b
         assert await session.scalar(select(Account.next_check_at)) == clock.now + timedelta(hours=2)
 
 
+LOGINS = WRITE_BATCH + 10  # more than one write takes
+
+
 class SlowSmsc(Smsc):
     """Answers only when the test lets it: checks can be caught while SMSC answers."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.balances |= {f"login{i}": Decimal(2000) for i in range(30)}
-        self.passwords |= {f"login{i}": "pw" for i in range(30)}
+        self.balances |= {f"login{i}": Decimal(2000) for i in range(LOGINS)}
+        self.passwords |= {f"login{i}": "pw" for i in range(LOGINS)}
         self.answer = asyncio.Event()
 
     async def fetch_balance(self, creds: Credentials) -> Balance:
@@ -204,9 +207,9 @@ def slow_checks(sessionmaker, box, clock):
 
 async def test_checks_answered_together_are_all_recorded(slow_checks, sessionmaker, box, clock):
     checks, smsc = slow_checks
-    for i in range(30):
+    for i in range(LOGINS):
         await add(sessionmaker, box, -(i % 3) - 1, f"login{i}")
-    assert await checks.dispatch() == 30
+    assert await checks.dispatch() == LOGINS
     await asyncio.sleep(0.01)  # every check is now waiting for SMSC
     smsc.answer.set()
     await checks.drain()
@@ -216,7 +219,7 @@ async def test_checks_answered_together_are_all_recorded(slow_checks, sessionmak
         )
         samples = await session.scalar(select(func.count()).select_from(BalanceSample))
         due = await session.scalar(select(func.min(Account.next_check_at)))
-    assert checked == 30 and samples == 30
+    assert checked == LOGINS and samples == LOGINS
     assert due > clock.now + timedelta(seconds=50)  # each comes back at its interval
     assert await run(checks) == 0
 

@@ -72,8 +72,8 @@ class Checks:
         self._now = now
         self._slots = asyncio.Semaphore(concurrency)
         # SQLite has one writer, so checks do not write side by side: they queue their
-        # outcomes, and whichever takes the turn next writes every outcome waiting, its own
-        # included, in one transaction (a group commit). A sweep of thousands of accounts so
+        # outcomes, and whichever takes the turn next writes the outcomes waiting (up to
+        # WRITE_BATCH logins), its own included, in one transaction. A sweep of thousands so
         # costs a few transactions a second, not one per login, and leaves SQLite's writer
         # free most of the time for the handlers' commits. The turn is shared with the outbox
         # (`writes`, see Outbox); checks queue among themselves first, so an alert's

@@ -174,13 +174,7 @@ class Outbox:
             log.warning("notification send failed id=%s error=%s", notification.id, error)
             await self._retry(notification, delay=min(2.0 ** (notification.attempts + 1), 300.0))
         else:
-            async with self._writes, self._sessionmaker() as session:
-                await session.execute(
-                    update(Notification)
-                    .where(Notification.id == notification.id)
-                    .values(sent_at=self._now(), message_id=message.message_id)
-                )
-                await session.commit()
+            await self._update(notification, sent_at=self._now(), message_id=message.message_id)
             log.info(
                 "notification sent id=%s chat_id=%s kind=%s",
                 notification.id,
@@ -193,33 +187,24 @@ class Outbox:
         if attempts >= MAX_ATTEMPTS:
             await self._give_up(notification, "too many failures")
             return
-        async with self._writes, self._sessionmaker() as session:
-            await session.execute(
-                update(Notification)
-                .where(Notification.id == notification.id)
-                .values(attempts=attempts, next_attempt_at=self._now() + timedelta(seconds=delay))
-            )
-            await session.commit()
+        next_attempt_at = self._now() + timedelta(seconds=delay)
+        await self._update(notification, attempts=attempts, next_attempt_at=next_attempt_at)
 
     async def _give_up(self, notification: Notification, reason: str) -> None:
-        async with self._writes, self._sessionmaker() as session:
-            await session.execute(
-                update(Notification)
-                .where(Notification.id == notification.id)
-                .values(failure=reason)
-            )
-            await session.commit()
+        await self._update(notification, failure=reason)
 
     async def _drop_thread(self, notification: Notification) -> None:
         # The forum topic was deleted: the chat itself still wants to know.
+        await self._update(notification, thread_id=None)
+        self.wake()
+
+    async def _update(self, notification: Notification, **values: object) -> None:
+        """Record what became of one notification, in the outbox's turn to write."""
         async with self._writes, self._sessionmaker() as session:
             await session.execute(
-                update(Notification)
-                .where(Notification.id == notification.id)
-                .values(thread_id=None)
+                update(Notification).where(Notification.id == notification.id).values(**values)
             )
             await session.commit()
-        self.wake()
 
     async def _chat_gone(self, chat_id: int) -> None:
         """The bot was blocked or removed: stop working for that chat."""

@@ -5,6 +5,9 @@ blocks the bot's IP for 30 minutes after five authorisation errors in 30 minutes
 which would stop monitoring for every chat. `BalanceGuard` keeps well inside both limits:
 per login it spaces requests and sends one at a time, it never resends credentials SMSC has
 refused, and it stops checking never-verified credentials at a site that refused several.
+So that no single person can spend that allowance for everyone, a caller may say who is
+asking (any keys, say ``("user:5", "chat:-100")``): each asker gets at most one rejected
+check of never-verified credentials per site and window.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.smsc import (
@@ -66,15 +69,24 @@ class CredentialsRejected(SmscAuthError):
 class AuthChecksPaused(SmscError):
     """Too many authorisation errors at this site lately; never-verified credentials must wait.
 
-    Checking them could be the error that gets the bot's IP blocked.
+    Checking them could be the error that gets the bot's IP blocked. `until` is the UTC time
+    they may be checked again.
     """
 
-    def __init__(self, retry_after: float) -> None:
+    reason = "too many rejected credentials at this SMSC site lately"
+
+    def __init__(self, retry_after: float, until: datetime) -> None:
         super().__init__(
-            "too many rejected credentials at this SMSC site lately; "
-            f"new credentials can be checked in {math.ceil(retry_after)} s"
+            f"{self.reason}; new credentials can be checked in {math.ceil(retry_after)} s"
         )
         self.retry_after = retry_after
+        self.until = until
+
+
+class AskerPaused(AuthChecksPaused):
+    """The one asking already had never-verified credentials rejected at this site lately."""
+
+    reason = "credentials of this asker were rejected at this SMSC site lately"
 
 
 class SitePaused(SmscIpBlocked):
@@ -142,9 +154,27 @@ class _Site:
     """
 
     def __init__(self, auth_window: float) -> None:
+        self.auth_window = auth_window
         self.auth_failures = _SlidingWindow(auth_window)
+        self.asker_failures: dict[str, _SlidingWindow] = {}
         self.paused_until = 0.0
         self.new_credentials_lock = asyncio.Lock()
+
+    def asker_wait(self, askers: tuple[str, ...], now: float, limit: int) -> float:
+        """Seconds until every one of `askers` may have new credentials checked again."""
+        windows = (self.asker_failures.get(asker) for asker in askers)
+        return max(
+            (window.wait(now, limit) for window in windows if window is not None), default=0.0
+        )
+
+    def add_auth_failure(self, askers: tuple[str, ...], now: float) -> None:
+        self.auth_failures.add(now)
+        # Askers whose failures aged out are dropped, so strangers leave nothing behind.
+        for asker, window in list(self.asker_failures.items()):
+            if window.wait(now, 1) == 0:
+                del self.asker_failures[asker]
+        for asker in askers:
+            self.asker_failures.setdefault(asker, _SlidingWindow(self.auth_window)).add(now)
 
 
 @dataclass(frozen=True)
@@ -171,6 +201,7 @@ class BalanceGuard:
         rate_limit_pause: float = 60.0,
         ip_block_pause: float = 900.0,
         auth_failures_per_site: int = 3,
+        auth_failures_per_asker: int = 1,
         auth_window: float = 1800.0,
     ) -> None:
         if not 1 <= max_per_minute <= SMSC_MAX_PER_MINUTE:
@@ -183,6 +214,7 @@ class BalanceGuard:
         self._rate_limit_pause = rate_limit_pause
         self._ip_block_pause = ip_block_pause
         self._auth_failures_per_site = auth_failures_per_site
+        self._auth_failures_per_asker = auth_failures_per_asker
         self._auth_window = auth_window
         self._logins: dict[str, _Login] = {}
         self._sites: dict[str, _Site] = {}
@@ -191,12 +223,17 @@ class BalanceGuard:
         self._rejected: set[str] = set()  # fingerprints SMSC answered error 2 to
         self._in_flight: dict[str, asyncio.Task[BalanceResult]] = {}  # by fingerprint
 
-    async def balance(self, creds: Credentials, *, known_good: bool = False) -> BalanceResult:
+    async def balance(
+        self, creds: Credentials, *, known_good: bool = False, askers: tuple[str, ...] = ()
+    ) -> BalanceResult:
         """The balance for `creds`: cached, fetched, or the last known one when SMSC must wait.
 
         `known_good`: SMSC accepted these credentials before (say, before a restart), so they
-        need not wait behind never-verified ones. Raises the client's `SmscError`s, or one of
-        this module's refusals when no request may be made and no balance is known.
+        need not wait behind never-verified ones. `askers`: who asks (keys of the caller's
+        choosing); never-verified credentials are refused with `AskerPaused` while any of
+        them had such credentials rejected within the window. Raises the client's
+        `SmscError`s, or one of this module's refusals when no request may be made and no
+        balance is known.
         """
         fingerprint = creds.fingerprint
         if known_good and fingerprint not in self._rejected:
@@ -209,7 +246,7 @@ class BalanceGuard:
         task = self._in_flight.get(fingerprint)
         if task is None:
             # A task of its own, so callers that give up (are cancelled) don't fail the others.
-            task = asyncio.create_task(self._check(creds))
+            task = asyncio.create_task(self._check(creds, askers))
             self._in_flight[fingerprint] = task
         return await asyncio.shield(task)
 
@@ -218,7 +255,7 @@ class BalanceGuard:
         IP allow-list may have been fixed); the cap on failures per site still holds."""
         self._rejected.discard(creds.fingerprint)
 
-    async def _check(self, creds: Credentials) -> BalanceResult:
+    async def _check(self, creds: Credentials, askers: tuple[str, ...]) -> BalanceResult:
         try:
             login = self._logins.get(creds.rate_key)
             if login is None:
@@ -228,24 +265,24 @@ class BalanceGuard:
                 site = self._sites[creds.site] = _Site(self._auth_window)
             async with login.lock:  # one request in flight per login
                 if creds.fingerprint in self._verified:
-                    return await self._check_locked(creds, login, site)
+                    return await self._check_locked(creds, login, site, askers)
                 # New credentials one at a time per site: checked side by side, several could
-                # fail together and overshoot the site's allowance of authorisation errors.
+                # fail together and overshoot the site's (or an asker's) allowance of errors.
                 async with site.new_credentials_lock:
-                    return await self._check_locked(creds, login, site)
+                    return await self._check_locked(creds, login, site, askers)
         finally:
             del self._in_flight[creds.fingerprint]
 
-    async def _check_locked(self, creds: Credentials, login: _Login, site: _Site) -> BalanceResult:
+    async def _check_locked(
+        self, creds: Credentials, login: _Login, site: _Site, askers: tuple[str, ...]
+    ) -> BalanceResult:
         # Other credentials of this login or site may have changed things while we waited.
         fingerprint = creds.fingerprint
         now = self._clock()
         if site.paused_until > now:
             return self._last_known(fingerprint, now, SitePaused(site.paused_until - now))
         if fingerprint not in self._verified:
-            wait = site.auth_failures.wait(now, self._auth_failures_per_site)
-            if wait > 0:
-                raise AuthChecksPaused(wait)
+            self._check_auth_allowance(creds.site, site, askers, now)
         wait = max(login.paused_until - now, login.window.wait(now, self._max_per_minute))
         if wait > 0:
             return self._last_known(fingerprint, now, LoginPaused(wait))
@@ -256,8 +293,13 @@ class BalanceGuard:
             self._rejected.add(fingerprint)
             self._verified.discard(fingerprint)
             self._known.pop(fingerprint, None)
-            site.auth_failures.add(self._clock())
-            log.warning("SMSC %s rejected credentials for %s", creds.site, creds.rate_key)
+            site.add_auth_failure(askers, self._clock())
+            log.warning(
+                "SMSC %s rejected credentials for %s asked by %s",
+                creds.site,
+                creds.rate_key,
+                ", ".join(askers) or "the bot",
+            )
             raise
         except SmscIpBlocked:
             site.paused_until = self._clock() + self._ip_block_pause
@@ -276,6 +318,30 @@ class BalanceGuard:
         known = _Known(balance, self._now(), self._clock())
         self._known[fingerprint] = known
         return BalanceResult(balance, known.checked_at, age=0.0, fresh=True)
+
+    def _check_auth_allowance(
+        self, site_url: str, site: _Site, askers: tuple[str, ...], now: float
+    ) -> None:
+        """Refuse to check never-verified credentials when the askers' or the site's allowance
+        of authorisation errors is spent (the askers' first: that refusal is theirs alone)."""
+        wait = site.asker_wait(askers, now, self._auth_failures_per_asker)
+        if wait > 0:
+            refusal: AuthChecksPaused = AskerPaused(wait, self._until(wait))
+        else:
+            wait = site.auth_failures.wait(now, self._auth_failures_per_site)
+            if wait <= 0:
+                return
+            refusal = AuthChecksPaused(wait, self._until(wait))
+        log.warning(
+            "new credentials at %s not checked for %s: %s",
+            site_url,
+            ", ".join(askers) or "the bot",
+            refusal,
+        )
+        raise refusal
+
+    def _until(self, wait: float) -> datetime:
+        return self._now() + timedelta(seconds=wait)
 
     def _last_known(self, fingerprint: str, now: float, refusal: SmscError) -> BalanceResult:
         known = self._known.get(fingerprint)

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.guard import (
+    AskerPaused,
     AuthChecksPaused,
     BalanceGuard,
     BalanceResult,
@@ -322,6 +323,67 @@ async def test_auth_checks_paused_for_new_credentials(
     assert (await guard.balance(KZ)).fresh  # another site
     clock.t += 1500
     assert (await guard.balance(BOB)).fresh
+
+
+async def test_one_asker_spends_one_failure_per_window(
+    guard: BalanceGuard, fetcher: Fetcher, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stranger's wrong passwords cost the site one failure, and the others nothing."""
+    wrong = [Credentials("smsc.ru", f"user{i}", "wrong") for i in range(3)]
+    for creds in wrong:
+        fetcher.errors[creds] = SmscAuthError(2, "authorise error")
+    stranger = ("user:5", "chat:5")
+    with pytest.raises(SmscAuthError):
+        await guard.balance(wrong[0], askers=stranger)
+    clock.t += 100
+    for creds in (wrong[1], BOB):  # wrong or right: the stranger's next check waits
+        with pytest.raises(AskerPaused) as caught:
+            await guard.balance(creds, askers=stranger)
+    assert caught.value.retry_after == 1700
+    assert caught.value.until == clock.now() + timedelta(seconds=1700)
+    assert fetcher.calls == [wrong[0]]
+    assert "user:5" in caplog.text and "wrong" not in caplog.text
+
+    # Another user of another chat is not held back.
+    assert (await guard.balance(BOB, askers=("user:6", "chat:6"))).fresh
+    clock.t += 1700
+    assert (await guard.balance(CAROL, askers=stranger)).fresh
+
+
+async def test_one_chat_spends_one_failure_per_window(
+    guard: BalanceGuard, fetcher: Fetcher
+) -> None:
+    fetcher.errors[ALICE_WRONG] = SmscAuthError(2, "authorise error")
+    with pytest.raises(SmscAuthError):
+        await guard.balance(ALICE_WRONG, askers=("user:5", "chat:-100"))
+    with pytest.raises(AskerPaused):
+        await guard.balance(BOB, askers=("user:6", "chat:-100"))
+    assert (await guard.balance(BOB, askers=("user:6", "chat:-200"))).fresh
+
+
+async def test_paused_asker_still_checks_known_good_credentials(
+    guard: BalanceGuard, fetcher: Fetcher, clock: Clock
+) -> None:
+    await guard.balance(ALICE)
+    clock.t += 60
+    fetcher.errors[BOB] = SmscAuthError(2, "authorise error")
+    with pytest.raises(SmscAuthError):
+        await guard.balance(BOB, askers=("user:5",))
+    # Re-adding what the bot already watches costs nothing and is not held back.
+    assert (await guard.balance(ALICE, askers=("user:5",))).fresh
+    assert (await guard.balance(CAROL, known_good=True, askers=("user:5",))).fresh
+
+
+async def test_site_budget_holds_across_askers(guard: BalanceGuard, fetcher: Fetcher) -> None:
+    wrong = [Credentials("smsc.ru", f"user{i}", "wrong") for i in range(3)]
+    for index, creds in enumerate(wrong):
+        fetcher.errors[creds] = SmscAuthError(2, "authorise error")
+        with pytest.raises(SmscAuthError):
+            await guard.balance(creds, askers=(f"user:{index}",))
+    with pytest.raises(AuthChecksPaused) as caught:
+        await guard.balance(BOB, askers=("user:9",))
+    assert type(caught.value) is AuthChecksPaused  # the site's budget, not the asker's
+    assert (await guard.balance(KZ, askers=("user:0",))).fresh  # one failure per site
 
 
 async def test_new_credentials_are_checked_one_at_a_time_per_site(

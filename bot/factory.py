@@ -15,6 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.admins import AdminRights
 from bot.commands import set_commands
 from bot.config import Settings
 from bot.crypto import SecretBox
@@ -69,6 +70,7 @@ def create_dispatcher(
         checks=checks,
         digests=digests,
         scheduler=create_scheduler(),
+        admin_rights=AdminRights(),
     )
     dp.update.outer_middleware(DbSessionMiddleware())
     dp.update.outer_middleware(ChatMiddleware())

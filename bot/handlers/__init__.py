@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.filters import ChatAdmin
+from bot.filters import ChatAdmin, RouterTakes
 from bot.handlers import (
     add,
     alerts,
@@ -20,9 +20,11 @@ from bot.handlers import (
 
 def create_router() -> Router:
     admin = Router(name="admin")
-    admin.message.filter(ChatAdmin())
-    admin.callback_query.filter(ChatAdmin())
     admin.include_routers(add.router, manage.router)
+    # The cheap rule first: the admin lookup only for what these routers would take.
+    takes = RouterTakes(admin)
+    admin.message.filter(takes, ChatAdmin())
+    admin.callback_query.filter(takes, ChatAdmin())
 
     root = Router(name="handlers")
     # Readers first (anyone may read), then what admins may do, then /start and /help (after

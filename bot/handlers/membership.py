@@ -1,4 +1,5 @@
-"""The bot added to or removed from a chat, and a group becoming a supergroup."""
+"""The bot added to or removed from a chat, a group becoming a supergroup, and members' rights
+changing."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from aiogram.filters import JOIN_TRANSITION, LEAVE_TRANSITION, ChatMemberUpdated
 from aiogram.types import ChatMemberUpdated, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.admins import AdminRights
 from bot.chats import migrate_chat, set_active
 
 log = logging.getLogger(__name__)
@@ -31,3 +33,10 @@ async def added(event: ChatMemberUpdated, session: AsyncSession) -> None:
 async def migrated(message: Message, session: AsyncSession) -> None:
     await migrate_chat(session, message.chat.id, message.migrate_to_chat_id)
     log.info("chat migrated from=%s to=%s", message.chat.id, message.migrate_to_chat_id)
+
+
+@router.chat_member()
+async def rights_changed(event: ChatMemberUpdated, admin_rights: AdminRights) -> None:
+    # Telegram sends these only where the bot is an administrator: elsewhere the cached
+    # answer simply expires.
+    admin_rights.forget(event.chat.id, event.new_chat_member.user.id)

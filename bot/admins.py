@@ -1,0 +1,84 @@
+"""Who administers a group: getChatMember answers, remembered for a minute.
+
+A group where admins change settings often, or a hostile member, must not spend the bot's
+request budget shared by every chat; and a demotion must not go unnoticed for long, hence the
+short lifetime, and `forget` when a chat_member update says someone's rights changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from aiogram import Bot
+from aiogram.enums import ChatMemberStatus
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+
+ADMIN_STATUSES = {ChatMemberStatus.CREATOR, ChatMemberStatus.ADMINISTRATOR}
+
+Key = tuple[int, int]  # (chat_id, user_id)
+
+
+class AdminRights:
+    def __init__(
+        self,
+        *,
+        ttl: float = 60.0,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl = ttl
+        self._max_entries = max_entries
+        self._clock = clock
+        self._known: OrderedDict[Key, tuple[float, bool]] = OrderedDict()  # oldest first
+        # Lookups under way: a burst of commands from one admin waits for one answer.
+        self._pending: dict[Key, asyncio.Future[bool]] = {}
+
+    async def is_admin(self, bot: Bot, chat_id: int, user_id: int, *, fresh: bool = False) -> bool:
+        """Whether the user is the chat's creator or an administrator; `fresh` asks Telegram
+        even when a recent answer is known (before writing something that matters)."""
+        key = (chat_id, user_id)
+        if not fresh:
+            known = self._known.get(key)
+            if known is not None and self._clock() < known[0]:
+                return known[1]
+            if key in self._pending:
+                return await asyncio.shield(self._pending[key])
+        future = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            allowed = await self._ask(bot, chat_id, user_id)
+        except Exception as error:
+            future.set_exception(error)
+            future.exception()  # marked as seen: there may be no one else waiting
+            raise
+        except BaseException:
+            future.cancel()
+            raise
+        else:
+            self._remember(key, allowed)
+            future.set_result(allowed)
+            return allowed
+        finally:
+            if self._pending.get(key) is future:
+                del self._pending[key]
+
+    def forget(self, chat_id: int, user_id: int) -> None:
+        self._known.pop((chat_id, user_id), None)
+
+    @staticmethod
+    async def _ask(bot: Bot, chat_id: int, user_id: int) -> bool:
+        try:
+            member = await bot.get_chat_member(chat_id, user_id)
+        except (TelegramBadRequest, TelegramForbiddenError):
+            return False  # no such chat or user, or the bot is not in the chat any more
+        return member.status in ADMIN_STATUSES
+
+    def _remember(self, key: Key, allowed: bool) -> None:
+        self._known.pop(key, None)
+        self._known[key] = (self._clock() + self._ttl, allowed)
+        # All entries live equally long, so the oldest inserted expires first: drop it.
+        while len(self._known) > self._max_entries:
+            self._known.popitem(last=False)

@@ -14,7 +14,14 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# An installed wheel carries the Alembic revisions inside the package (see pyproject.toml); a
+# checkout, editable install included, keeps them at the top level where `alembic` is run.
+_INSTALLED_MIGRATIONS = Path(__file__).resolve().parent / "_migrations"
+MIGRATIONS_DIR = (
+    _INSTALLED_MIGRATIONS
+    if _INSTALLED_MIGRATIONS.is_dir()
+    else _INSTALLED_MIGRATIONS.parent.parent / "migrations"
+)
 
 
 def create_engine(url: str) -> AsyncEngine:

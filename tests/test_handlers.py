@@ -2,89 +2,14 @@
 
 from decimal import Decimal
 
-import pytest
-from aiogram.fsm.storage.memory import MemoryStorage
-from aiogram.methods import DeleteMessage, EditMessageText, SendMessage
-from cryptography.fernet import Fernet
+from aiogram.methods import DeleteMessage, EditMessageText
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot.config import Settings
-from bot.crypto import SecretBox
-from bot.digest import Digests
-from bot.factory import create_dispatcher
-from bot.guard import BalanceGuard
-from bot.i18n import create_i18n
 from bot.models import Account, AccountState, Chat
-from bot.monitoring import Monitor
-from bot.smsc import Balance, Credentials, SmscAuthError
-from tests.mocked_bot import MockedBot, callback_update, message_update
-
-GROUP = -100500
-ADMIN, MEMBER = 11, 12
-
-
-class MemorySmsc:
-    """Answers balance requests from a dict of login -> (password, balance)."""
-
-    def __init__(self) -> None:
-        self.accounts = {"shop": ("right", Decimal("150.00"))}
-        self.requests: list[str | None] = []
-
-    async def fetch_balance(self, creds: Credentials) -> Balance:
-        self.requests.append(creds.login)
-        password, balance = self.accounts.get(creds.login, (None, None))
-        if password != creds.secret:
-            raise SmscAuthError(2, "authorise error")
-        return Balance(balance, Decimal(0), "RUB")
-
-
-@pytest.fixture
-def smsc():
-    return MemorySmsc()
-
-
-@pytest.fixture
-def bot():
-    bot = MockedBot()
-    bot.session.admins.add((GROUP, ADMIN))
-    return bot
-
-
-@pytest.fixture(scope="session")
-def dispatcher():
-    # aiogram attaches a module's router to one parent only: one Dispatcher for all tests.
-    # The scheduler and the outbox start with the Dispatcher's startup, which these skip.
-    i18n = create_i18n()
-    return create_dispatcher(
-        settings=Settings(bot_token="42:TEST", smsc_base_url="https://smsc.ru"),
-        engine=None,
-        sessionmaker=None,
-        smsc=None,
-        guard=None,
-        box=SecretBox(Fernet.generate_key()),
-        i18n=i18n,
-        monitor=Monitor(i18n),
-        outbox=None,
-        checks=None,
-        digests=Digests(None, i18n, None),
-    )
-
-
-@pytest.fixture
-def dp(dispatcher, engine, sessionmaker, smsc):
-    dispatcher.workflow_data.update(
-        engine=engine, sessionmaker=sessionmaker, guard=BalanceGuard(smsc)
-    )
-    dispatcher.fsm.storage = MemoryStorage()
-    return dispatcher
-
-
-async def say(dp, bot, chat_id, text, **kwargs) -> list[SendMessage]:
-    before = len(bot.session.requests)
-    await dp.feed_update(bot, message_update(chat_id, text, **kwargs))
-    return [r for r in bot.session.requests[before:] if isinstance(r, SendMessage)]
+from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
+from tests.mocked_bot import callback_update
 
 
 async def test_help_in_both_languages(dp, bot):

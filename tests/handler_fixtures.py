@@ -1,0 +1,93 @@
+"""The handlers' test bench: the real Dispatcher, a recording Bot and an in-memory SMSC.
+
+Registered as a plugin in conftest.py, so every test module gets `dp`, `bot` and `smsc`.
+"""
+
+import functools
+from decimal import Decimal
+
+import pytest
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.methods import SendMessage
+from cryptography.fernet import Fernet
+
+from bot.admins import AdminRights
+from bot.config import Settings
+from bot.crypto import SecretBox
+from bot.digest import Digests
+from bot.factory import create_dispatcher
+from bot.guard import BalanceGuard
+from bot.i18n import create_i18n
+from bot.monitoring import Monitor
+from bot.smsc import Balance, Credentials, SmscAuthError
+from tests.mocked_bot import MockedBot, message_update
+
+GROUP = -100500
+ADMIN, MEMBER = 11, 12
+
+
+class MemorySmsc:
+    """Answers balance requests from a dict of login -> (password, balance)."""
+
+    def __init__(self) -> None:
+        self.accounts = {"shop": ("right", Decimal("150.00"))}
+        self.requests: list[str | None] = []
+
+    async def fetch_balance(self, creds: Credentials) -> Balance:
+        self.requests.append(creds.login)
+        password, balance = self.accounts.get(creds.login, (None, None))
+        if password != creds.secret:
+            raise SmscAuthError(2, "authorise error")
+        return Balance(balance, Decimal(0), "RUB")
+
+
+@pytest.fixture
+def smsc():
+    return MemorySmsc()
+
+
+@pytest.fixture
+def bot():
+    bot = MockedBot()
+    bot.session.admins.add((GROUP, ADMIN))
+    return bot
+
+
+@functools.cache
+def shared_dispatcher():
+    # aiogram attaches a module's router to one parent only: one Dispatcher for all tests,
+    # also those of other modules that import these fixtures.
+    # The scheduler and the outbox start with the Dispatcher's startup, which these skip.
+    i18n = create_i18n()
+    return create_dispatcher(
+        settings=Settings(bot_token="42:TEST", smsc_base_url="https://smsc.ru"),
+        engine=None,
+        sessionmaker=None,
+        smsc=None,
+        guard=None,
+        box=SecretBox(Fernet.generate_key()),
+        i18n=i18n,
+        monitor=Monitor(i18n),
+        outbox=None,
+        checks=None,
+        digests=Digests(None, i18n, None),
+    )
+
+
+@pytest.fixture
+def dp(engine, sessionmaker, smsc):
+    dispatcher = shared_dispatcher()
+    dispatcher.workflow_data.update(
+        engine=engine,
+        sessionmaker=sessionmaker,
+        guard=BalanceGuard(smsc),
+        admin_rights=AdminRights(),
+    )
+    dispatcher.fsm.storage = MemoryStorage()
+    return dispatcher
+
+
+async def say(dp, bot, chat_id, text, **kwargs) -> list[SendMessage]:
+    before = len(bot.session.requests)
+    await dp.feed_update(bot, message_update(chat_id, text, **kwargs))
+    return [r for r in bot.session.requests[before:] if isinstance(r, SendMessage)]

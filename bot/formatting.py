@@ -11,7 +11,9 @@ from babel.numbers import format_decimal
 
 # Spaces people and Telegram clients put between thousands: plain, no-break, narrow no-break, thin.
 _GROUP_SPACES = re.compile(r"[ \u00a0\u202f\u2009]")
-_AMOUNT = re.compile(r"\d+(?:[.,]\d+)?")
+# ASCII digits only: str.isdigit() and `\d` also take "²" (which int() refuses) and "٣".
+_AMOUNT = re.compile(r"[0-9]+(?:[.,][0-9]+)?")
+_COUNT = re.compile(r"[0-9]{1,9}")
 MAX_AMOUNT = Decimal("1000000000")
 
 
@@ -27,6 +29,13 @@ def parse_amount(text: str) -> Decimal:
     if value >= MAX_AMOUNT:
         raise ValueError("amount too large")
     return value
+
+
+def parse_count(text: str, most: int) -> int:
+    """A whole number of days, hours or minutes from 1 to `most`; ValueError for anything else."""
+    if not _COUNT.fullmatch(text) or not 1 <= int(text) <= most:
+        raise ValueError("not a count")
+    return int(text)
 
 
 def format_amount(value: Decimal, locale: str) -> str:

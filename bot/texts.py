@@ -32,6 +32,10 @@ def unknown_account(name: str) -> str:
     return _("No account named {name} here. /accounts lists them.").format(name=bold(name))
 
 
+def button_out_of_date() -> str:
+    return _("This button is out of date.")
+
+
 def site_label(site: str) -> str:
     """`smsc.kz` for a known site, the host (and port) otherwise."""
     for name, url in SITES.items():

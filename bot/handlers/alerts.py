@@ -6,14 +6,14 @@ from html import escape
 from zoneinfo import ZoneInfo
 
 from aiogram import Router
-from aiogram.types import CallbackQuery
+from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 from babel.dates import format_datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.accounts import AccountService
-from bot.alerts import AlertAction
+from bot.alerts import SNOOZE_HOURS, AlertAction
 from bot.check_errors import check_error
 from bot.models import Account, Chat
 from bot.monitoring import Monitor
@@ -21,6 +21,16 @@ from bot.smsc import SmscError
 
 router = Router(name=__name__)
 SNOOZE_MARK = "🔕"
+
+
+async def button_account(
+    query: CallbackQuery, accounts: AccountService, account_id: int
+) -> Account | None:
+    """The chat's account a button names, if its message is still there. Button data is the
+    sender's word: the account may be gone, another chat's, or a number too large for SQLite."""
+    if not isinstance(query.message, Message):
+        return None
+    return next((a for a in await accounts.list(query.message.chat.id) if a.id == account_id), None)
 
 
 @router.callback_query(AlertAction.filter())
@@ -32,12 +42,11 @@ async def alert_action(
     monitor: Monitor,
     chat_record: Chat,
 ) -> None:
-    account = await session.get(Account, callback_data.account_id)
-    message = query.message
-    # The account may be gone, or the button forged for another chat's account.
-    if account is None or account.chat_id != message.chat.id:
-        await query.answer(_("That account is already gone."))
+    account = await button_account(query, accounts, callback_data.account_id)
+    if account is None or callback_data.snooze_hours not in (0, *SNOOZE_HOURS):
+        await query.answer(texts.button_out_of_date())
         return
+    message = query.message
     if callback_data.snooze_hours:
         until = monitor.snooze(account, callback_data.snooze_hours)
         await session.commit()

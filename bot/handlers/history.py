@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import forecast, texts
 from bot.accounts import AccountService
-from bot.formatting import format_money
+from bot.formatting import format_money, parse_count
 from bot.handlers.balance import no_accounts
 from bot.history import samples_since
 from bot.models import Chat
@@ -37,9 +37,12 @@ async def history(
 ) -> None:
     args = (command.args or "").split()
     days = DEFAULT_DAYS
-    if args and args[-1].isdigit():
-        days = int(args.pop())
-    if len(args) > 1 or not 1 <= days <= MAX_DAYS:
+    if args and args[-1][:1].isdigit():  # the days, well written or not ("²", "0", "1e9")
+        try:
+            days = parse_count(args.pop(), MAX_DAYS)
+        except ValueError:
+            days = 0
+    if len(args) > 1 or not days:
         await message.answer(usage())
         return
     chosen = await accounts.list(message.chat.id)

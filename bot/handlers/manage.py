@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from html import escape
+from zoneinfo import available_timezones
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
@@ -19,7 +21,8 @@ from bot import texts
 from bot.accounts import AccountService
 from bot.chats import LANGUAGES
 from bot.digest import Digests
-from bot.formatting import format_amount, parse_amount
+from bot.formatting import format_amount, parse_amount, parse_count
+from bot.handlers.alerts import button_account
 from bot.models import Account, Chat
 
 router = Router(name=__name__)
@@ -99,13 +102,15 @@ async def interval(message: Message, command: CommandObject, accounts: AccountSe
     if found is None:
         return
     account, value = found
-    if not value.isdigit() or not 1 <= int(value) <= 7 * 24 * 60:
+    try:
+        minutes = parse_count(value, 7 * 24 * 60)
+    except ValueError:
         await message.answer(usage)
         return
-    await accounts.set_interval(account, int(value) * 60)
+    await accounts.set_interval(account, minutes * 60)
     await message.answer(
         _("{name} will be checked {interval}.").format(
-            name=texts.bold(account.name), interval=texts.interval_label(int(value) * 60)
+            name=texts.bold(account.name), interval=texts.interval_label(minutes * 60)
         )
     )
 
@@ -134,14 +139,11 @@ async def remove(message: Message, command: CommandObject, accounts: AccountServ
 async def confirm_remove(
     query: CallbackQuery,
     callback_data: RemoveChoice,
-    session: AsyncSession,
     accounts: AccountService,
 ) -> None:
-    account = await session.get(Account, callback_data.account_id)
-    # The button may be stale, or forged for another chat's account.
-    if account is None or account.chat_id != query.message.chat.id:
-        await query.answer(_("That account is already gone."))
-        await query.message.edit_reply_markup(reply_markup=None)
+    account = await button_account(query, accounts, callback_data.account_id)
+    if account is None:
+        await query.answer(texts.button_out_of_date())
         return
     await query.answer()
     if not callback_data.confirmed:
@@ -172,11 +174,9 @@ async def remind(
 ) -> None:
     value = (command.args or "").strip().lower()
     usage = _("Usage: /remind &lt;hours|off&gt; — first reminder while a balance stays low")
-    if value in OFF_WORDS:
-        chat_record.reminder_hours = 0
-    elif value.isdigit() and 1 <= int(value) <= 168:
-        chat_record.reminder_hours = int(value)
-    else:
+    try:
+        chat_record.reminder_hours = 0 if value in OFF_WORDS else parse_count(value, 168)
+    except ValueError:
         await message.answer(usage)
         return
     await session.commit()
@@ -216,11 +216,9 @@ async def runway(message: Message, command: CommandObject, accounts: AccountServ
     if found is None:
         return
     account, value = found
-    if value.lower() in OFF_WORDS:
-        days = None
-    elif value.isdigit() and 1 <= int(value) <= 365:
-        days = int(value)
-    else:
+    try:
+        days = None if value.lower() in OFF_WORDS else parse_count(value, 365)
+    except ValueError:
         await message.answer(usage)
         return
     await accounts.set_runway_threshold(account, days)
@@ -302,13 +300,38 @@ async def timezone(
     session: AsyncSession,
     digests: Digests,
 ) -> None:
-    zone = (command.args or "").strip()
-    try:
-        ZoneInfo(zone)
-    except (ValueError, ZoneInfoNotFoundError):
-        await message.answer(_("Usage: /tz &lt;zone&gt;, e.g. /tz Europe/Moscow"))
+    zone = await time_zone(message, (command.args or "").strip())
+    if zone is None:
         return
     chat_record.timezone = zone
     await session.commit()
     digests.schedule(chat_record)
     await message.answer(_("Time zone of this chat: {zone}.").format(zone=zone))
+
+
+@functools.cache
+def known_zones() -> dict[str, str]:
+    """The zone database's names by their lower case, so that "europe/moscow" is understood.
+    Only these reach ZoneInfo: other text may name a folder of the database or a file path."""
+    return {name.lower(): name for name in available_timezones()}
+
+
+async def time_zone(message: Message, text: str) -> str | None:
+    """The zone named, or None after an answer saying what is wrong."""
+    zones = known_zones()
+    if text.lower() in zones:
+        return zones[text.lower()]
+    region = text.lower().strip("/") + "/"
+    cities = sorted(name for lower, name in zones.items() if lower.startswith(region))
+    if text and cities:
+        answer = _("{region} is a region: name a city in it, e.g. /tz {example}").format(
+            region=escape(text), example=cities[0]
+        )
+    elif text:
+        answer = _("I don't know the time zone {zone}. Use a name such as Europe/Moscow.").format(
+            zone=escape(text)
+        )
+    else:
+        answer = _("Usage: /tz &lt;zone&gt;, e.g. /tz Europe/Moscow")
+    await message.answer(answer)
+    return None

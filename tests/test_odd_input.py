@@ -1,0 +1,116 @@
+"""Odd arguments and forged buttons get a specific answer and change nothing, never a traceback."""
+
+import pytest
+from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
+from sqlalchemy import select
+
+from bot.alerts import AlertAction
+from bot.handlers.manage import RemoveChoice
+from bot.models import Account, Chat
+from tests.handler_fixtures import say
+from tests.mocked_bot import callback_update
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "/interval shop ²",
+        "/interval ²",
+        "/interval shop ٣",
+        "/remind ²",
+        "/remind 99999999999999999999",
+        "/runway shop ²",
+        "/history shop ²",
+        "/history ²",
+        "/history 1e9",
+    ],
+)
+async def test_unicode_digits_get_usage(dp, bot, sessionmaker, caplog, text):
+    await say(dp, bot, 1, "/add shop right")
+    [reply] = await say(dp, bot, 1, text)
+    assert "Usage" in reply.text
+    assert "update failed" not in caplog.text
+    async with sessionmaker() as session:
+        account = await session.scalar(select(Account))
+        chat = await session.get(Chat, 1)
+    assert (account.check_interval, account.runway_threshold, chat.reminder_hours) == (900, None, 6)
+
+
+@pytest.mark.parametrize(
+    ("zone", "answer"),
+    [
+        ("America", "America is a region: name a city in it, e.g. /tz America/"),
+        ("europe/", "europe/ is a region"),
+        ("Mars/Olympus", "I don't know the time zone Mars/Olympus"),
+        ("../../../etc/passwd", "I don't know the time zone"),
+        ("/usr/share/zoneinfo/UTC", "I don't know the time zone"),
+        ("<b>", "I don't know the time zone &lt;b&gt;"),
+    ],
+)
+async def test_odd_time_zones_are_answered_specifically(
+    dp, bot, sessionmaker, caplog, zone, answer
+):
+    [reply] = await say(dp, bot, 1, f"/tz {zone}")
+    assert answer in reply.text
+    assert "update failed" not in caplog.text
+    async with sessionmaker() as session:
+        assert (await session.get(Chat, 1)).timezone == "UTC"
+
+
+async def test_time_zone_in_any_case(dp, bot, sessionmaker):
+    [reply] = await say(dp, bot, 1, "/tz europe/moscow")
+    assert "Europe/Moscow" in reply.text
+    [reply] = await say(dp, bot, 1, "/tz ru")  # no such zone, only a language
+    assert "don't know" in reply.text
+    async with sessionmaker() as session:
+        assert (await session.get(Chat, 1)).timezone == "Europe/Moscow"
+
+
+async def press(dp, bot, chat_id, data):
+    message = SendMessage(chat_id=chat_id, text="⚠️ Low balance on shop")
+    before = len(bot.session.requests)
+    await dp.feed_update(bot, callback_update(message, data, user_id=abs(chat_id)))
+    return bot.session.requests[before:]
+
+
+async def account_ids(sessionmaker):
+    async with sessionmaker() as session:
+        return {a.chat_id: a for a in (await session.scalars(select(Account))).all()}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        lambda own, other: AlertAction(account_id=own, snooze_hours=10**12).pack(),
+        lambda own, other: AlertAction(account_id=own, snooze_hours=2).pack(),
+        lambda own, other: AlertAction(account_id=own, snooze_hours=-1).pack(),
+        lambda own, other: AlertAction(account_id=other, snooze_hours=1).pack(),
+        lambda own, other: AlertAction(account_id=10**30, snooze_hours=1).pack(),
+        lambda own, other: AlertAction(account_id=other).pack(),
+        lambda own, other: RemoveChoice(account_id=other, confirmed=True).pack(),
+        lambda own, other: RemoveChoice(account_id=10**30, confirmed=True).pack(),
+    ],
+)
+async def test_buttons_not_offered_change_nothing(dp, bot, smsc, sessionmaker, caplog, data):
+    await say(dp, bot, 1, "/add shop right")
+    await say(dp, bot, 2, "/add shop right")
+    accounts = await account_ids(sessionmaker)
+    requests = len(smsc.requests)
+    calls = await press(dp, bot, 1, data(accounts[1].id, accounts[2].id))
+    [answer] = [c for c in calls if isinstance(c, AnswerCallbackQuery)]
+    assert answer.text == "This button is out of date."
+    assert not [c for c in calls if isinstance(c, SendMessage | EditMessageText)]
+    assert len(smsc.requests) == requests
+    after = await account_ids(sessionmaker)
+    assert set(after) == {1, 2}
+    assert after[1].snoozed_until is None and after[2].snoozed_until is None
+    assert "update failed" not in caplog.text
+
+
+async def test_offered_snooze_still_works(dp, bot, sessionmaker):
+    await say(dp, bot, 1, "/add shop right")
+    own = (await account_ids(sessionmaker))[1].id
+    calls = await press(dp, bot, 1, AlertAction(account_id=own, snooze_hours=24).pack())
+    [edit] = [c for c in calls if isinstance(c, EditMessageText)]
+    assert "snoozed by Ann" in edit.text
+    assert (await account_ids(sessionmaker))[1].snoozed_until is not None

@@ -22,9 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import contains_eager
 
+from bot.check_errors import check_error
 from bot.crypto import SecretBox
-from bot.guard import BalanceGuard
-from bot.models import Account, AccountState, Chat
+from bot.guard import BalanceGuard, BalanceResult
+from bot.metrics import Metrics
+from bot.models import Account, AccountState, Chat, Notification
 from bot.monitoring import Monitor, Outcome
 from bot.notifications import Outbox
 from bot.smsc import Credentials, SmscError
@@ -39,7 +41,7 @@ PREPARE_BATCH = 1000  # accounts read at a time when preparing
 WRITE_BATCH = 50  # logins whose outcomes are written in one transaction, at most
 
 
-def _checkable(query):
+def checkable(query):
     """Accounts of active chats whose credentials SMSC has not refused."""
     return query.join(Chat, Chat.id == Account.chat_id).where(
         Chat.active.is_(True),
@@ -62,6 +64,7 @@ class Checks:
         concurrency: int = 50,
         rng: random.Random | None = None,
         writes: asyncio.Lock | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """`writes`: the turn to write the database, shared with the outbox (see Outbox)."""
         self._sessionmaker = sessionmaker
@@ -84,6 +87,10 @@ class Checks:
         self._rng = rng or random.Random()
         self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._metrics = metrics or Metrics()
+        # For /healthz: the scheduler's last look for due accounts, and the last check done.
+        # Both count from the start until they first happen.
+        self.last_dispatch_at = self.last_completed_at = now()
 
     def schedule(self, scheduler: AsyncIOScheduler) -> None:
         scheduler.add_job(
@@ -134,6 +141,7 @@ class Checks:
 
     async def dispatch(self) -> int:
         """Start checks of what is due; returns how many credentials were handed out."""
+        self.last_dispatch_at = self._now()
         try:
             due = await self._due()
         except asyncio.CancelledError:
@@ -151,7 +159,7 @@ class Checks:
         """Credentials due and not being checked, each with whether SMSC ever accepted them."""
         async with self._sessionmaker() as session:
             query = (
-                _checkable(select(Account.credentials_key).distinct())
+                checkable(select(Account.credentials_key).distinct())
                 .where(Account.next_check_at <= self._now())
                 .limit(BATCH + len(self._in_flight))
             )
@@ -166,7 +174,7 @@ class Checks:
                 return {}
             # Every account with these credentials, due or not: one answer serves them all.
             rows = await session.execute(
-                _checkable(
+                checkable(
                     select(
                         Account.credentials_key,
                         Account.site,
@@ -204,6 +212,10 @@ class Checks:
             self._waiting[key] = outcome
             await self._write_waiting(key)
             self._outbox.wake()
+            self.last_completed_at = self._now()
+            self._metrics.check_done(
+                "ok" if isinstance(outcome, BalanceResult) else check_error(outcome).value
+            )
         except Exception:  # one account's trouble must not stop the others' checks
             log.exception("check failed key=%s", key[:8])
             await self._postpone([key])
@@ -232,7 +244,7 @@ class Checks:
         # credentials or stopped meanwhile is left alone. Their chats come in the same query.
         accounts = (
             await session.scalars(
-                _checkable(select(Account))
+                checkable(select(Account))
                 .options(contains_eager(Account.chat))
                 .where(Account.credentials_key.in_(outcomes))
             )
@@ -245,7 +257,10 @@ class Checks:
             outcome = outcomes[account.credentials_key]
             retry = getattr(outcome, "retry_after", None)  # the guard's refusals say when
             account.next_check_at = now + self._next_gap(account, retry)
+        raised = [item.kind for item in session.new if isinstance(item, Notification)]
         await session.commit()
+        for kind in raised:
+            self._metrics.alerts.labels(kind).inc()
         log.debug("checks written logins=%s accounts=%s", len(outcomes), len(accounts))
 
     async def _postpone(self, keys: list[str]) -> None:

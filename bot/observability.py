@@ -1,0 +1,59 @@
+"""Settings of what watches the bot itself: the HTTP server (/healthz, /metrics), the
+heartbeat, the health thresholds, the log format and the operators allowed /status.
+
+A base of `bot.config.Settings`, so they are read, and refused, with the others."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class ObservabilitySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # The HTTP server is off unless a port is set; it listens on loopback unless told otherwise
+    # (in a container: HTTP_HOST=0.0.0.0 and publish the port only where Prometheus runs).
+    http_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    http_host: str = "127.0.0.1"
+    # A push monitor (Uptime Kuma, healthchecks.io) requested every HEARTBEAT_SECONDS while
+    # healthy: the team is paged by a third party when the bot dies, hangs or loses its network.
+    heartbeat_url: AnyHttpUrl | None = None
+    heartbeat_seconds: Seconds = 60
+    # Unhealthy when the Bot API has not answered a poll for this long (on top of the
+    # long-poll timeout of a poll under way).
+    health_telegram_seconds: Seconds = 120
+    # ... when the scheduler has not looked for due accounts for this long,
+    health_scheduler_seconds: Seconds = 60
+    # ... when accounts are due and no check completed within this many shortest intervals,
+    health_checks_factor: Annotated[float, Field(ge=1)] = 2
+    # ... when the oldest undelivered notification is older than this.
+    health_outbox_seconds: Seconds = 300
+    log_format: Literal["text", "json"] = "text"
+    # Telegram user ids that may send /status in a private chat: "123, 456".
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+
+    @field_validator("http_port", "heartbeat_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _id_list(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        ids = value.replace(";", ",").replace(" ", ",").split(",")
+        try:
+            return frozenset(int(part) for part in ids if part)
+        except ValueError:
+            raise ValueError("Telegram user ids separated by commas, e.g. 123456,789012") from None

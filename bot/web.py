@@ -1,0 +1,76 @@
+"""The bot's small HTTP server (/healthz, /metrics) and its heartbeat, both optional: the
+server runs when HTTP_PORT is set, the heartbeat when HEARTBEAT_URL is."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import SettingsError
+from bot.health import Health
+from bot.heartbeat import Heartbeat
+from bot.metrics import Metrics
+from bot.observability import ObservabilitySettings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    health: Health, metrics: Metrics, sessionmaker: async_sessionmaker[AsyncSession]
+) -> web.Application:
+    async def healthz(_request: web.Request) -> web.Response:
+        problems = await health.problems()
+        if problems:
+            return web.json_response({"status": "unhealthy", "problems": problems}, status=503)
+        return web.json_response({"status": "ok"})
+
+    async def prometheus(_request: web.Request) -> web.Response:
+        body = await metrics.render(sessionmaker)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", prometheus)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def watched(
+    settings: ObservabilitySettings,
+    health: Health,
+    metrics: Metrics,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[None]:
+    """Serve /healthz and /metrics and beat the heartbeat, as configured, while inside."""
+    runner = None
+    if settings.http_port is not None:
+        runner = web.AppRunner(create_app(health, metrics, sessionmaker), access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+        except OSError as error:
+            await runner.cleanup()
+            where = f"{settings.http_host}:{settings.http_port}"
+            raise SettingsError(
+                f"HTTP_PORT is invalid: cannot listen on {where} ({error.strerror})"
+            ) from None
+        log.info("http listening host=%s port=%s", settings.http_host, settings.http_port)
+    beating = None
+    if settings.heartbeat_url is not None:
+        heartbeat = Heartbeat(str(settings.heartbeat_url), settings.heartbeat_seconds, health)
+        beating = asyncio.create_task(heartbeat.run(), name="heartbeat")
+    try:
+        yield
+    finally:
+        if beating is not None:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+        if runner is not None:
+            await runner.cleanup()

@@ -1,0 +1,146 @@
+"""Metrics as Prometheus reads them: parsed with prometheus_client's own parser."""
+
+import contextlib
+import random
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from cryptography.fernet import Fernet
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import delete, update
+
+from bot.crypto import SecretBox
+from bot.guard import BalanceGuard
+from bot.i18n import create_i18n
+from bot.metrics import LastHour, Metrics
+from bot.models import Account, Notification
+from bot.monitoring import Monitor
+from bot.observe import CountingFetcher, ObservedGuard
+from bot.scheduling import Checks
+from bot.smsc import Credentials, SmscUnavailable
+from tests.test_monitoring import START, Clock
+from tests.test_scheduling import NoOutbox, Smsc, add, run
+
+
+@pytest.fixture
+def box():
+    return SecretBox(Fernet.generate_key())
+
+
+def samples(text: bytes) -> dict[tuple[str, tuple], float]:
+    found = {}
+    for family in text_string_to_metric_families(text.decode()):
+        for sample in family.samples:
+            found[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
+    return found
+
+
+def value(found, name, **labels):
+    return found.get((name, tuple(sorted(labels.items()))))
+
+
+async def test_checks_fill_balances_counts_and_alerts_and_a_removed_account_vanishes(
+    sessionmaker, box
+):
+    clock, metrics, smsc = Clock(), Metrics(now=Clock()), Smsc()
+    guard = ObservedGuard(
+        CountingFetcher(smsc, metrics), metrics=metrics, cache_seconds=0, now=clock
+    )
+    checks = Checks(
+        sessionmaker,
+        guard,
+        box,
+        Monitor(create_i18n(), now=clock),
+        NoOutbox(),
+        now=clock,
+        rng=random.Random(1),
+        metrics=metrics,
+    )
+    await add(sessionmaker, box, -1, "shop")
+    await add(sessionmaker, box, -2, "other")
+    await add(sessionmaker, box, -2, "gone", password="wrong")
+    await run(checks)
+
+    found = samples(await metrics.render(sessionmaker))
+    shop = {"account": "shop", "login": "shop", "site": "smsc.ru", "chat_id": "-1"}
+    assert value(found, "smsc_bot_account_balance", **shop) == 1500
+    assert value(found, "smsc_bot_account_credit", **shop) == 0
+    assert value(found, "smsc_bot_accounts") == 3
+    assert value(found, "smsc_bot_active_chats") == 2
+    assert value(found, "smsc_bot_checks_total", outcome="ok") == 2
+    assert value(found, "smsc_bot_checks_total", outcome="auth") == 1
+    assert value(found, "smsc_bot_smsc_requests_total", site="smsc.ru", result="ok") == 2
+    assert value(found, "smsc_bot_smsc_requests_total", site="smsc.ru", result="2") == 1
+    assert value(found, "smsc_bot_guard_decisions_total", decision="fetched") == 3
+    # "other" (700) is under its threshold of 1000, and "gone" cannot be checked.
+    assert value(found, "smsc_bot_alerts_total", kind="low") == 1
+    assert value(found, "smsc_bot_alerts_total", kind="cant_check") == 1
+    assert value(found, "smsc_bot_outbox_backlog") == 2
+
+    async with sessionmaker() as session:
+        await session.execute(delete(Account).where(Account.name == "shop"))
+        await session.commit()
+    found = samples(await metrics.render(sessionmaker))
+    assert value(found, "smsc_bot_account_balance", **shop) is None
+    assert value(found, "smsc_bot_accounts") == 2
+
+
+async def test_runway_delivery_latency_and_last_hour(sessionmaker, box):
+    clock = Clock()
+    metrics = Metrics(now=clock)
+    await add(sessionmaker, box, -1, "shop")
+    async with sessionmaker() as session:
+        await session.execute(
+            update(Account).values(last_balance=Decimal(100), spend_rate=Decimal(10))
+        )
+        session.add(Notification(chat_id=-1, kind="low", text="x", created_at=START))
+        await session.commit()
+    clock.advance(seconds=90)
+    found = samples(await metrics.render(sessionmaker))
+    labels = {"account": "shop", "login": "shop", "site": "smsc.ru", "chat_id": "-1"}
+    assert value(found, "smsc_bot_account_runway_seconds", **labels) == 10 * 86400
+    assert value(found, "smsc_bot_outbox_oldest_age_seconds") == 90
+
+    async with sessionmaker() as session:
+        await session.execute(update(Notification).values(sent_at=START + timedelta(seconds=95)))
+        await session.commit()
+    found = samples(await metrics.render(sessionmaker))
+    assert value(found, "smsc_bot_notification_delivery_seconds_count") == 1
+    assert value(found, "smsc_bot_notification_delivery_seconds_bucket", le="120.0") == 1
+    assert value(found, "smsc_bot_notification_delivery_seconds_bucket", le="60.0") == 0
+    found = samples(await metrics.render(sessionmaker))  # each delivery is observed once
+    assert value(found, "smsc_bot_notification_delivery_seconds_count") == 1
+    assert value(found, "smsc_bot_outbox_backlog") == 0
+
+
+async def test_smsc_network_failures_are_counted_and_kept_for_status():
+    metrics = Metrics()
+
+    class Down:
+        async def fetch_balance(self, creds):
+            raise SmscUnavailable("SMSC unreachable: smsc.ru: ConnectTimeout")
+
+    guard = BalanceGuard(CountingFetcher(Down(), metrics))
+    creds = Credentials("smsc.kz", "shop", "pw")
+    for _ in range(2):
+        with contextlib.suppress(SmscUnavailable):
+            await guard.balance(creds)
+    found = samples(metrics.render_registry())
+    assert value(found, "smsc_bot_smsc_requests_total", site="smsc.kz", result="network") == 2
+    assert metrics.smsc_errors_last_hour.counts() == {"network": 2}
+    assert "ConnectTimeout" in metrics.last_smsc_failure.what
+
+
+def test_last_hour_forgets_what_is_older():
+    now = [0.0]
+    hour = LastHour(lambda: now[0])
+    hour.add("ok")
+    now[0] = 1800
+    hour.add("ok")
+    hour.add("auth")
+    assert hour.counts() == {"ok": 2, "auth": 1}
+    now[0] = 3700
+    assert hour.counts() == {"ok": 1, "auth": 1}
+    now[0] = 7300
+    assert hour.counts() == {}

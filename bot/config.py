@@ -10,6 +10,8 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.observability import ObservabilitySettings
+
 DEFAULT_DATA_DIR = Path("data")
 BOT_TOKEN_SHAPE = re.compile(r"\d+:[\w-]+")
 
@@ -30,7 +32,7 @@ class SmscSettings(BaseSettings):
     smsc_base_url: AnyHttpUrl = AnyHttpUrl("https://smsc.ru")
 
 
-class Settings(DatabaseSettings, SmscSettings):
+class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
     bot_token: SecretStr
     telegram_api_url: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
     # A Fernet key; when unset, one is generated into the data folder on first start.

@@ -33,13 +33,14 @@ class BotProcess:
             **settings,
         }
         self.cwd = data_dir
+        self.command = [sys.executable, "-m", "bot"]
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> BotProcess:
         polls_before = len(self.telegram.calls_of("getUpdates"))
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot"], cwd=self.cwd, env=self.env, stdout=log, stderr=log
+            self.command, cwd=self.cwd, env=self.env, stdout=log, stderr=log
         )
         log.close()
         self.telegram.wait_for(

@@ -1,4 +1,9 @@
+import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -7,10 +12,6 @@ from bot.storage import create_engine, create_sessionmaker, migrate
 from tests.bot_process import BotProcess
 from tests.fake_smsc import FakeSmsc
 from tests.fake_telegram import FakeTelegram
-
-# The handlers' test bench (dp, bot, smsc) for every module that drives the Dispatcher.
-pytest_plugins = ["tests.handler_fixtures"]
-
 
 @pytest.fixture
 async def engine(tmp_path) -> AsyncIterator[AsyncEngine]:
@@ -37,10 +38,46 @@ def telegram():
         yield fake
 
 
+ROOT = Path(__file__).resolve().parent.parent
+# What building the wheel reads; copied out so that a build leaves nothing in the checkout.
+BUILD_INPUTS = ("pyproject.toml", "README.md", "LICENSE", "bot", "migrations")
+
+
+@dataclass(frozen=True)
+class InstalledBot:
+    wheel: Path
+    site: Path  # the installed package; first on PYTHONPATH, its scripts in site/bin
+
+
+@pytest.fixture(scope="session")
+def installed_bot(tmp_path_factory) -> InstalledBot:
+    """The bot as a user gets it: a wheel built from the checkout (offline, with the test
+    environment's setuptools) and installed, not editable, into a folder of its own. The
+    end-to-end tests run it, so a file left out of the wheel fails them."""
+    base = tmp_path_factory.mktemp("install")
+    source, wheels, site = base / "source", base / "wheels", base / "site"
+    source.mkdir()
+    for name in BUILD_INPUTS:
+        if (ROOT / name).is_dir():
+            ignore = shutil.ignore_patterns("__pycache__")
+            shutil.copytree(ROOT / name, source / name, ignore=ignore)
+        else:
+            shutil.copy(ROOT / name, source)
+    pip = [sys.executable, "-m", "pip", "--quiet", "--disable-pip-version-check"]
+    subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", wheels, source],
+        check=True,
+    )
+    [wheel] = wheels.glob("*.whl")
+    subprocess.run([*pip, "install", "--no-deps", "--target", site, wheel], check=True)
+    return InstalledBot(wheel, site)
+
+
 @pytest.fixture
-def bot_process(telegram, fake_smsc, tmp_path):
-    """Start with `bot_process.start()` (settings may be changed before); stopped at the end."""
-    process = BotProcess(telegram, fake_smsc, tmp_path)
+def bot_process(telegram, fake_smsc, tmp_path, installed_bot):
+    """Start with `bot_process.start()` (settings may be changed before); stopped at the end.
+    It runs the installed wheel, from a folder that holds no copy of the code."""
+    process = BotProcess(telegram, fake_smsc, tmp_path, PYTHONPATH=str(installed_bot.site))
     yield process
     if process.process is not None:
         assert process.stop() == 0, process.log()

@@ -13,6 +13,10 @@ from tests.bot_process import BotProcess
 from tests.fake_smsc import FakeSmsc
 from tests.fake_telegram import FakeTelegram
 
+# The handlers' test bench (dp, bot, smsc) for every module that drives the Dispatcher.
+pytest_plugins = ["tests.handler_fixtures"]
+
+
 @pytest.fixture
 async def engine(tmp_path) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/test.db")

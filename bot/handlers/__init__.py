@@ -15,6 +15,7 @@ from bot.handlers import (
     manage,
     membership,
     start,
+    status,
 )
 
 
@@ -37,6 +38,7 @@ def create_router() -> Router:
         alerts.router,
         admin,
         start.router,
+        status.router,
         fallback.router,
     )
     return root

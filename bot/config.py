@@ -7,27 +7,69 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
+from cryptography.fernet import Fernet
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from bot.jsonlog import JsonLogFormatter
 from bot.observability import ObservabilitySettings
 
 DEFAULT_DATA_DIR = Path("data")
 BOT_TOKEN_SHAPE = re.compile(r"\d+:[\w-]+")
+SQLITE_PREFIX = "sqlite+aiosqlite:///"
+NEW_KEY_COMMAND = (
+    "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+)
 
 
-class DatabaseSettings(BaseSettings):
+class BaseBotSettings(BaseSettings):
+    """Read from the environment and `.env`, with values forgiven stray blanks and quotes:
+    `BOT_TOKEN = " 123:abc" ` in a Compose env_file (which keeps quotes) means 123:abc."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _unquote(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1].strip()
+        return value
+
+
+class DatabaseSettings(BaseBotSettings):
     """What migrating needs: no bot token (Alembic's command line reads this alone)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    database_url: str = f"{SQLITE_PREFIX}{DEFAULT_DATA_DIR}/bot.db"
 
-    database_url: str = f"sqlite+aiosqlite:///{DEFAULT_DATA_DIR}/bot.db"
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database(cls, value: str) -> str:
+        try:
+            dialect = make_url(value).get_dialect()
+        except ArgumentError:
+            raise ValueError(f"not a database URL; e.g. {SQLITE_PREFIX}data/bot.db") from None
+        except NoSuchModuleError:
+            raise ValueError(
+                f"unknown database kind; use {SQLITE_PREFIX}... or postgresql+asyncpg://..."
+            ) from None
+        if not dialect.is_async:
+            raise ValueError(f"needs an asyncio driver, e.g. {SQLITE_PREFIX}... (not sqlite:///)")
+        try:
+            dialect.import_dbapi()
+        except ImportError as error:
+            raise ValueError(
+                f"its driver is not installed (pip install {error.name or 'the driver'})"
+            ) from None
+        return value
 
 
-class SmscSettings(BaseSettings):
+class SmscSettings(BaseBotSettings):
     """What talking to SMSC needs: `python -m bot check` reads this alone."""
-
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
     smsc_base_url: AnyHttpUrl = AnyHttpUrl("https://smsc.ru")
 
@@ -49,7 +91,20 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
     @classmethod
     def _token_shape(cls, value: SecretStr) -> SecretStr:
         if not BOT_TOKEN_SHAPE.fullmatch(value.get_secret_value()):
-            raise ValueError("not a bot token (123456:ABC...)")
+            raise ValueError("not a bot token; copy all of what @BotFather gave (123456:ABC...)")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None  # blank is unset
+        try:
+            Fernet(value.get_secret_value())
+        except ValueError:
+            raise ValueError(
+                f"not a Fernet key; leave it unset, or make one with {NEW_KEY_COMMAND}"
+            ) from None
         return value
 
     @field_validator("log_level", mode="before")
@@ -57,17 +112,11 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("secret_key", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
-
     @property
     def data_dir(self) -> Path:
         """Folder for a generated key: beside the SQLite file, else ./data."""
-        prefix = "sqlite+aiosqlite:///"
-        if self.database_url.startswith(prefix):
-            return Path(self.database_url.removeprefix(prefix)).parent
+        if self.database_url.startswith(SQLITE_PREFIX):
+            return Path(self.database_url.removeprefix(SQLITE_PREFIX)).parent
         return DEFAULT_DATA_DIR
 
 
@@ -94,10 +143,13 @@ def load_settings(cls: type[SettingsT] = Settings) -> SettingsT:  # type: ignore
 QUIET_LOGGERS = ("httpx", "httpcore", "aiosqlite", "sqlalchemy.engine", "apscheduler")
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, log_format: str = "text") -> None:
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if log_format == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonLogFormatter())
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))

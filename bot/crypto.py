@@ -6,9 +6,12 @@ import hashlib
 import hmac
 import logging
 import os
+import stat
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+
+from bot import logs
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +46,11 @@ class SecretBox:
 
     def decrypt(self, token: bytes) -> str:
         try:
-            return self._fernet.decrypt(token).decode()
+            plaintext = self._fernet.decrypt(token).decode()
         except InvalidToken:
             raise SecretKeyError("a stored secret does not decrypt: SECRET_KEY changed?") from None
+        logs.remember(plaintext)
+        return plaintext
 
 
 def _as_bytes(key: bytes | str) -> bytes:
@@ -53,14 +58,23 @@ def _as_bytes(key: bytes | str) -> bytes:
 
 
 def load_or_create_key(configured: str | None, data_dir: Path) -> bytes:
-    """The configured key, else the one generated into `data_dir` on the first start."""
+    """The configured key, else the one generated into `data_dir` (which must exist) on the
+    first start."""
     if configured:
         return configured.encode()
     path = data_dir / KEY_FILE_NAME
     if path.exists():
-        return path.read_bytes().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+        if stat.S_IMODE(path.stat().st_mode) & (stat.S_IRWXG | stat.S_IRWXO):
+            log.warning(
+                "key_file=%s is readable by other users: anyone who can read it with the "
+                "database can read the SMSC passwords; chmod 600 it",
+                path,
+            )
+        key = path.read_bytes().strip()
+        logs.remember(key.decode(errors="replace"))
+        return key
     key = Fernet.generate_key()
+    logs.remember(key.decode())
     # O_EXCL with mode 0o600: the key is never readable by others, not even for a moment.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as file:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
+from collections.abc import Callable
 from datetime import UTC
 
 from aiogram import Bot, Dispatcher
@@ -16,7 +19,6 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.admins import AdminRights
-from bot.commands import set_commands
 from bot.config import Settings
 from bot.crypto import SecretBox
 from bot.digest import Digests
@@ -31,9 +33,18 @@ from bot.scheduling import Checks, create_scheduler
 from bot.smsc import SmscClient
 from bot.telegram_session import TelegramSession
 
+log = logging.getLogger(__name__)
 
-def create_bot(settings: Settings) -> Bot:
-    session = TelegramSession(api=TelegramAPIServer.from_base(str(settings.telegram_api_url)))
+# At shutdown, checks under way get this long to finish and commit, then the sends under way
+# as long: a signal ends the process within a couple of seconds, whatever SMSC or Telegram do.
+SHUTDOWN_STEP_TIMEOUT = 0.5
+
+
+def create_bot(settings: Settings, on_token_refused: Callable[[str], None] | None = None) -> Bot:
+    session = TelegramSession(
+        api=TelegramAPIServer.from_base(str(settings.telegram_api_url)),
+        on_token_refused=on_token_refused,
+    )
     return Bot(
         settings.bot_token.get_secret_value(),
         session=session,
@@ -82,8 +93,6 @@ def create_dispatcher(
 
 
 async def on_startup(
-    bot: Bot,
-    i18n: I18n,
     checks: Checks,
     digests: Digests,
     outbox: Outbox,
@@ -91,7 +100,7 @@ async def on_startup(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
 ) -> None:
-    await set_commands(bot, i18n)
+    # The command menus are already set: bot.app waits for Telegram before polling.
     await checks.prepare()
     checks.schedule(scheduler)
     await digests.schedule_all(scheduler)
@@ -108,16 +117,12 @@ async def on_startup(
     gc.freeze()
 
 
-async def on_shutdown(
-    scheduler: AsyncIOScheduler,
-    checks: Checks,
-    outbox: Outbox,
-    smsc: SmscClient,
-    engine: AsyncEngine,
-) -> None:
-    # Checks under way finish and commit; unsent notifications stay in the outbox.
+async def on_shutdown(scheduler: AsyncIOScheduler, checks: Checks, outbox: Outbox) -> None:
+    # Checks under way finish and commit, unless SMSC is slow; unsent notifications stay in
+    # the outbox. The SMSC client, the engine and the Bot's session are closed by bot.app.
     scheduler.shutdown(wait=False)
-    await checks.drain()
-    await outbox.stop()
-    await smsc.aclose()
-    await engine.dispose()
+    try:
+        await asyncio.wait_for(checks.drain(), SHUTDOWN_STEP_TIMEOUT)
+    except TimeoutError:
+        log.info("shutdown: checks under way cancelled; they run again at the next start")
+    await outbox.stop(grace=SHUTDOWN_STEP_TIMEOUT)

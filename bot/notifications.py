@@ -1,9 +1,12 @@
 """Delivery of the outbox: every notification reaches its chat once, within Telegram's limits.
 
 A notification is marked sent in the database as soon as Telegram accepts it, so after a
-crash or restart only the unsent ones go out. Telegram's faults are handled here: 429 waits
-`retry_after`, 5xx and network errors back off and retry, 403 deactivates the chat, and a
-group upgraded to a supergroup moves with its accounts to the new id.
+crash or restart only the unsent ones go out. Telegram's faults are handled here, each with one
+log line: 429 waits `retry_after`; 5xx (JSON or HTML), network errors and anything unexpected
+back off with jitter and retry, every retry an attempt until MAX_ATTEMPTS gives up; 400 gives
+up at once; 403 deactivates the chat; a group upgraded to a supergroup moves with its accounts
+to the new id; 401/404 (the token revoked or wrong) pause sending - the session reports it and
+bot.app stops the bot.
 """
 
 from __future__ import annotations
@@ -11,23 +14,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from aiogram import Bot
 from aiogram.exceptions import (
+    TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramMigrateToChat,
-    TelegramNetworkError,
+    TelegramNotFound,
     TelegramRetryAfter,
-    TelegramServerError,
+    TelegramUnauthorizedError,
 )
 from aiogram.types import InlineKeyboardMarkup
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import logs
 from bot.chats import migrate_chat, set_active
 from bot.models import Notification
 
@@ -39,6 +45,8 @@ MESSAGES_PER_SECOND = 30
 PRIVATE_CHAT_GAP = 1.0
 GROUP_CHAT_GAP = 3.0
 MAX_ATTEMPTS = 12  # with doubling back-off from 2 s (capped at 5 min), about half an hour
+FIRST_RETRY = 2.0
+LONGEST_RETRY = 300.0
 BATCH = 200
 IDLE_POLL = 1.0  # how often to look for work due later when nobody wakes us
 
@@ -56,6 +64,7 @@ class Outbox:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         concurrency: int = 8,
         writes: asyncio.Lock | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         """`writes`: the turn the bot's background writers (checks, this outbox) take to write
         the database. SQLite has one writer, and one waiting for another sleeps and retries
@@ -72,7 +81,9 @@ class Outbox:
         self._next_send_at = 0.0  # clock time of the next send the global limit allows
         self._senders = asyncio.Semaphore(concurrency)
         self._writes = writes or asyncio.Lock()
+        self._rng = rng or random.Random()
         self._task: asyncio.Task[None] | None = None
+        self.paused = False  # the token was refused: nothing more is sent
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox")
@@ -80,18 +91,25 @@ class Outbox:
     def wake(self) -> None:
         self._wakeup.set()
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float | None = None) -> None:
+        """Let the sends under way finish, for at most `grace` seconds; then they are
+        cancelled and go out at the next start."""
         self._stopping = True
         self._wakeup.set()
         if self._task is not None:
-            await self._task
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._task, grace)
 
     async def _run(self) -> None:
-        while not self._stopping:
+        while not self._stopping and not self.paused:
             try:
                 busy = await self.deliver_pending()
-            except Exception:  # the worker outlives any one bad pass
-                log.exception("outbox pass failed")
+            except Exception as error:  # the worker outlives any one bad pass
+                log.error(
+                    "outbox pass failed error=%r",
+                    error,
+                    exc_info=logs.traceback_due(("outbox pass", type(error))),
+                )
                 busy = False
             if not busy and not self._stopping:
                 self._wakeup.clear()
@@ -100,6 +118,8 @@ class Outbox:
 
     async def deliver_pending(self) -> bool:
         """Send what is due and allowed now; True if anything was attempted."""
+        if self.paused:
+            return False
         async with self._sessionmaker() as session:
             pending = (
                 await session.scalars(
@@ -156,7 +176,15 @@ class Outbox:
                 )
         except TelegramRetryAfter as error:
             self._chat_free_at[chat_id] = self._clock() + error.retry_after
-            await self._retry(notification, delay=error.retry_after, count=False)
+            log.warning(
+                "notification rate limited id=%s retry_after=%s", notification.id, error.retry_after
+            )
+            await self._retry(notification, delay=error.retry_after)
+        except (TelegramUnauthorizedError, TelegramNotFound) as error:
+            # Not the notification's fault: it stays as it is, for a start with a good token.
+            if not self.paused:
+                log.error("sending paused: Telegram refused the bot token (%s)", error.message)
+            self.paused = True
         except TelegramMigrateToChat as error:
             async with self._writes, self._sessionmaker() as session:
                 await migrate_chat(session, chat_id, error.migrate_to_chat_id)
@@ -170,9 +198,24 @@ class Outbox:
             else:
                 log.error("notification refused id=%s error=%s", notification.id, error.message)
                 await self._give_up(notification, "bad request")
-        except (TelegramServerError, TelegramNetworkError) as error:
-            log.warning("notification send failed id=%s error=%s", notification.id, error)
-            await self._retry(notification, delay=min(2.0 ** (notification.attempts + 1), 300.0))
+        except TelegramAPIError as error:  # 5xx, network errors, and codes no one expects
+            log.warning(
+                "notification send failed id=%s attempt=%d error=%s: %s",
+                notification.id,
+                notification.attempts + 1,
+                type(error).__name__,
+                error.message,
+            )
+            await self._retry(notification, delay=self._backoff(notification.attempts))
+        except Exception as error:
+            log.error(
+                "notification send failed id=%s attempt=%d error=%r",
+                notification.id,
+                notification.attempts + 1,
+                error,
+                exc_info=logs.traceback_due(("notification send", type(error))),
+            )
+            await self._retry(notification, delay=self._backoff(notification.attempts))
         else:
             await self._update(notification, sent_at=self._now(), message_id=message.message_id)
             log.info(
@@ -182,9 +225,16 @@ class Outbox:
                 notification.kind,
             )
 
-    async def _retry(self, notification: Notification, *, delay: float, count: bool = True) -> None:
-        attempts = notification.attempts + (1 if count else 0)
+    def _backoff(self, attempts: int) -> float:
+        """Doubling from FIRST_RETRY up to LONGEST_RETRY, jittered: notifications that failed
+        together (an outage) do not all come back in the same second."""
+        delay = min(FIRST_RETRY * 2.0**attempts, LONGEST_RETRY)
+        return delay * self._rng.uniform(0.75, 1.25)
+
+    async def _retry(self, notification: Notification, *, delay: float) -> None:
+        attempts = notification.attempts + 1
         if attempts >= MAX_ATTEMPTS:
+            log.error("notification given up id=%s attempts=%d", notification.id, attempts)
             await self._give_up(notification, "too many failures")
             return
         next_attempt_at = self._now() + timedelta(seconds=delay)

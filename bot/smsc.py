@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 import httpx
 from httpx_aiohttp import HttpxAiohttpClient
 
+from bot import logs
+
 log = logging.getLogger(__name__)
 
 SITES: dict[str, str] = {
@@ -91,6 +93,7 @@ class Credentials:
         object.__setattr__(self, "site", site_url(self.site))
         if self.login == "" or not self.secret:
             raise ValueError("SMSC credentials need a login and password, or an API key")
+        logs.remember(self.secret)  # masked in every log line from now on
 
     @property
     def is_apikey(self) -> bool:

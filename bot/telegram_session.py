@@ -1,4 +1,10 @@
-"""aiogram's HTTP session to the Bot API, with the models of its answers kept built.
+"""aiogram's HTTP session to the Bot API: answers that are not JSON become the errors they
+stand for, a refused token is reported, and the models of answers are kept built.
+
+Telegram's front servers answer 502/504 with an HTML page during incidents; aiogram would raise
+ClientDecodeError, whose text is the whole page, and which no caller takes for a server error.
+Here it is a TelegramServerError (5xx) or a TelegramNetworkError (anything else not JSON), which
+the outbox and polling retry with back-off.
 
 aiogram validates every answer with `Response[<the method's result type>]`, a generic pydantic
 model. Pydantic caches such models only weakly, so after a garbage collection the next call
@@ -8,18 +14,47 @@ Holding each one the bot has needed (a dozen or so) makes that lookup a dictiona
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
+from pydantic import ValidationError
 
 
 class TelegramSession(AiohttpSession):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    """`on_token_refused(reason)` is called whenever Telegram answers 401 or 404: the token is
+    revoked or wrong (Telegram answers 404 to a token it never issued)."""
+
+    def __init__(
+        self, *args: Any, on_token_refused: Callable[[str], None] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._response_models: dict[type[TelegramMethod[Any]], type[Response[Any]]] = {}
+        self._on_token_refused = on_token_refused
+
+    async def make_request(
+        self,
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+        timeout: int | None = None,  # noqa: ASYNC109 -- aiogram's signature
+    ) -> TelegramType:
+        try:
+            return await super().make_request(bot, method, timeout)
+        except (TelegramUnauthorizedError, TelegramNotFound) as error:
+            if self._on_token_refused is not None:
+                self._on_token_refused(error.message)
+            raise
 
     def check_response(
         self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int, content: str
@@ -27,4 +62,19 @@ class TelegramSession(AiohttpSession):
         kind = type(method)
         if kind not in self._response_models:
             self._response_models[kind] = Response[method.__returning__]
-        return super().check_response(bot, method, status_code, content)
+        try:
+            return super().check_response(bot, method, status_code, content)
+        except ClientDecodeError as error:
+            if isinstance(error.original, ValidationError) and status_code < 500:
+                raise  # JSON of an unexpected shape: a bug to see, not an outage to wait out
+            what = f"HTTP {status_code} {_phrase(status_code)}, not a Bot API answer"
+            if status_code >= HTTPStatus.INTERNAL_SERVER_ERROR:
+                raise TelegramServerError(method, what) from None
+            raise TelegramNetworkError(method, what) from None
+
+
+def _phrase(status_code: int) -> str:
+    try:
+        return HTTPStatus(status_code).phrase
+    except ValueError:
+        return "(unknown status)"

@@ -4,6 +4,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.crypto import SecretBox, SecretKeyError, load_or_create_key
+from bot.storage import prepare_data_dir
 
 
 def test_round_trip_and_ciphertext_hides_secret():
@@ -26,11 +27,26 @@ def test_invalid_key_is_named():
 
 
 def test_generated_key_is_owner_only_and_reused(tmp_path, caplog):
+    prepare_data_dir(tmp_path / "data")
     key = load_or_create_key(None, tmp_path / "data")
     path = tmp_path / "data" / "secret.key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
     assert "generated" in caplog.text and key.decode() not in caplog.text
+    caplog.clear()
     assert load_or_create_key(None, tmp_path / "data") == key
+    assert "readable" not in caplog.text
+
+
+def test_key_file_readable_by_others_is_reported_once(tmp_path, caplog):
+    key = Fernet.generate_key()
+    path = tmp_path / "secret.key"
+    path.write_bytes(key)
+    path.chmod(0o644)
+    assert load_or_create_key(None, tmp_path) == key
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "readable by other users" in warning.getMessage() and "chmod 600" in warning.getMessage()
+    assert key.decode() not in caplog.text
 
 
 def test_configured_key_wins(tmp_path):

@@ -1,3 +1,5 @@
+import os
+import stat
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -6,7 +8,8 @@ from sqlalchemy import inspect, select
 
 from bot.chats import ensure_chat, migrate_chat
 from bot.models import Account, BalanceSample, Chat
-from bot.storage import migrate
+from bot.config import SettingsError
+from bot.storage import create_database_file, create_engine, migrate, prepare_data_dir
 
 
 def account(chat_id: int, name: str = "shop") -> Account:
@@ -97,3 +100,44 @@ async def test_migration_into_already_known_supergroup(sessionmaker):
         assert await session.get(Chat, -5) is None
         assert (await session.get(Chat, -1005)).language == "ru"
         assert [a.chat_id for a in (await session.scalars(select(Account))).all()] == [-1005]
+
+
+def test_data_folder_and_database_file_are_owner_only(tmp_path):
+    data = tmp_path / "new" / "data"
+    prepare_data_dir(data)
+    url = f"sqlite+aiosqlite:///{data}/bot.db"
+    create_database_file(url)
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data / "bot.db").stat().st_mode) == 0o600
+
+
+async def test_database_side_files_stay_owner_only(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path}/bot.db"
+    create_database_file(url)
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+        async with engine.connect() as connection:  # WAL: -wal and -shm exist while open
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.glob("bot.db*")}
+    finally:
+        await engine.dispose()
+    assert set(modes) >= {"bot.db", "bot.db-wal", "bot.db-shm"}
+    assert set(modes.values()) == {0o600}, modes
+    assert connection is not None
+
+
+def test_data_folder_that_cannot_be_made_is_one_line_naming_the_setting(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SettingsError, match="^DATABASE_URL: cannot create the data folder"):
+        prepare_data_dir(tmp_path / "file" / "data")
+
+
+def test_unwritable_data_folder_is_one_line_naming_the_setting(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if os.access(locked, os.W_OK):
+        pytest.skip("running as root: every folder is writable")
+    with pytest.raises(SettingsError, match="^DATABASE_URL: .*not writable"):
+        prepare_data_dir(locked)
+    with pytest.raises(SettingsError, match="^DATABASE_URL: cannot create"):
+        prepare_data_dir(locked / "data")

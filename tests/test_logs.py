@@ -1,0 +1,114 @@
+"""No secret in any log line: every record, from any logger, is masked when it is made."""
+
+import asyncio
+import logging
+import sys
+import threading
+import time
+
+import pytest
+
+from bot import logs
+from bot.logs import MASK, SecretMask
+
+TOKEN = "7000001:TEST-token-abcdef"
+
+
+@pytest.fixture
+def installed(monkeypatch):
+    """logs.install() for one test: the record factory and hooks are put back after it."""
+    monkeypatch.setattr(logging, "_logRecordFactory", logging.getLogRecordFactory())
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    logs.install()
+    logs.install()  # idempotent: one masking layer
+
+
+def test_every_occurrence_and_every_form_is_masked():
+    mask = SecretMask()
+    mask.remember("p@ss w0rd/+", "apikey-123", None, "")
+    text = (
+        "login=shop psw=p@ss w0rd/+ again p%40ss%20w0rd%2F%2B and p%40ss+w0rd%2F%2B key=apikey-123"
+    )
+    assert mask(text) == f"login=shop psw={MASK} again {MASK} and {MASK} key={MASK}"
+
+
+def test_overlapping_secrets_leave_nothing_of_either():
+    mask = SecretMask()
+    mask.remember("abcdef", "defghi")
+    assert mask("xx abcdefghi yy") == f"xx {MASK} yy"
+
+
+def test_short_secrets_are_not_masked_everywhere():
+    mask = SecretMask()
+    mask.remember("123")
+    assert mask("at 12:34:56 there were 123 lines") == "at 12:34:56 there were 123 lines"
+
+
+def test_thousands_of_secrets_cost_little_per_record():
+    mask = SecretMask()
+    for i in range(10_000):
+        mask.remember(f"password-{i:05d}-x")
+    lines = [
+        f"check failed key=abcd{i} error=SMSC unreachable: smsc.ru: ConnectError"
+        for i in range(20_000)
+    ]
+    started = time.process_time()
+    masked = [mask(line) for line in lines]
+    per_record = (time.process_time() - started) / len(lines)
+    assert masked == lines
+    assert mask("oops password-04242-x leaked") == f"oops {MASK} leaked"
+    assert per_record < 50e-6, f"{per_record * 1e6:.1f} µs a record"
+
+
+def test_masks_third_party_records_args_and_tracebacks(installed, caplog):
+    logs.remember(TOKEN)
+    url = f"http://127.0.0.1/bot{TOKEN}/getUpdates"
+    logging.getLogger("aiogram.dispatcher").error("Failed to fetch updates - %s", url)
+    try:
+        raise ConnectionError(f"Cannot connect {url}")
+    except ConnectionError:
+        logging.getLogger("aiohttp.client").exception("request failed")
+    logging.getLogger("asyncio").warning("stack", stack_info=True, extra={"x": TOKEN})
+    text = caplog.text + "".join(logging.Formatter().format(record) for record in caplog.records)
+    assert TOKEN not in text
+    assert f"bot{MASK}/getUpdates" in text and "ConnectionError: Cannot connect" in text
+
+
+def test_secret_learnt_later_is_masked_from_then_on(installed, caplog):
+    log = logging.getLogger("bot.test")
+    secret = "learnt-later-secret"
+    logs.remember(secret)
+    log.info("value %s", secret)
+    assert secret not in caplog.text
+
+
+def test_uncaught_exceptions_are_logged_masked(installed, caplog):
+    logs.remember(TOKEN)
+    try:
+        raise RuntimeError(f"token {TOKEN}")
+    except RuntimeError:
+        sys.excepthook(*sys.exc_info())
+    [record] = caplog.records
+    assert record.levelname == "CRITICAL" and TOKEN not in logging.Formatter().format(record)
+
+
+async def test_asyncio_task_errors_are_masked(installed, caplog):
+    logs.remember(TOKEN)
+
+    async def fail():
+        raise RuntimeError(TOKEN)
+
+    task = asyncio.get_running_loop().create_task(fail())
+    await asyncio.sleep(0)
+    asyncio.get_running_loop().call_exception_handler(
+        {"message": "Task exception was never retrieved", "exception": task.exception()}
+    )
+    assert "never retrieved" in caplog.text and TOKEN not in caplog.text
+
+
+def test_traceback_due_once_per_kind_in_a_while():
+    kind = ("test", object())
+    assert logs.traceback_due(kind) is True
+    assert logs.traceback_due(kind) is False
+    assert logs.traceback_due(("test", object())) is True

@@ -1,15 +1,30 @@
-FROM python:3.11-slim
-
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
-WORKDIR /app
-RUN useradd --create-home --uid 1000 bot
-
-COPY pyproject.toml README.md alembic.ini ./
+# Build stage: the project's wheel and a virtual environment with it and its dependencies.
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+RUN python -m venv /opt/venv
+# Dependencies in a layer of their own, read from pyproject.toml alone: a change to the code
+# reuses it, only a change to pyproject.toml installs them again.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > requirements.txt \
+    && /opt/venv/bin/pip install -r requirements.txt
+COPY README.md LICENSE ./
 COPY bot ./bot
 COPY migrations ./migrations
-RUN pip install -e . && mkdir /app/data && chown bot:bot /app/data
+RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
+    && /opt/venv/bin/pip install --no-deps /wheels/*.whl
 
+# Run stage: the environment alone, no sources, run by an unprivileged user.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/venv/bin:$PATH
+RUN useradd --uid 1000 --create-home --shell /usr/sbin/nologin bot
+COPY --from=build /opt/venv /opt/venv
+# The working directory is where the bot looks for .env and, by default, data/.
+WORKDIR /app
+RUN mkdir data && chown bot:bot data
 USER bot
 # The SQLite database and the generated secret key live here: keep it on a volume.
 VOLUME ["/app/data"]
-CMD ["python", "-m", "bot"]
+# A process check until the bot's /healthz (HTTP_PORT) is the probe.
+HEALTHCHECK --interval=60s --timeout=5s CMD kill -0 1 || exit 1
+CMD ["smsc-balance-bot"]

@@ -6,7 +6,8 @@ import getpass
 import os
 import sys
 
-from bot.config import SmscSettings, load_settings
+from bot import logs
+from bot.config import SettingsError, SmscSettings, load_settings
 from bot.smsc import (
     Credentials,
     SmscAuthError,
@@ -29,13 +30,14 @@ FAILURES: list[tuple[type[SmscError], int, str]] = [
 
 
 async def check_balance(login: str, site: str | None) -> int:
+    logs.install()
     settings = load_settings(SmscSettings)
     try:
         base = site_url(site or str(settings.smsc_base_url))
     except ValueError:
         print("error: --site must be an SMSC site (smsc.kz...) or an http(s) URL", file=sys.stderr)
         return 1
-    password = os.environ.get("SMSC_PASSWORD") or getpass.getpass("SMSC password: ")
+    password = os.environ.get("SMSC_PASSWORD") or _read_password()
     async with SmscClient() as client:
         try:
             balance = await client.fetch_balance(Credentials(base, login, password))
@@ -47,3 +49,17 @@ async def check_balance(login: str, site: str | None) -> int:
     print(f"credit: {balance.credit}")
     print(f"currency: {balance.currency or '-'}")
     return 0
+
+
+def _read_password() -> str:
+    """Asked at a terminal; else the first line of stdin (`... < file`, a pipe)."""
+    stdin = sys.stdin
+    if stdin is not None and stdin.isatty():
+        return getpass.getpass("SMSC password: ")
+    password = stdin.readline().rstrip("\r\n") if stdin is not None else ""
+    if not password:
+        raise SettingsError(
+            "SMSC_PASSWORD is required: no terminal to ask for it and nothing on stdin; "
+            "set SMSC_PASSWORD, or run this in a terminal"
+        )
+    return password

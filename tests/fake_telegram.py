@@ -115,11 +115,31 @@ def bad_request(text: str) -> ApiError:
     return ApiError(400, f"Bad Request: {text}")
 
 
+# How a fault is answered: Telegram's JSON error; the HTML page its front servers send during
+# incidents (with the error's status); no answer at all until the client gives up or the fake
+# stops; the connection closed after `delay` seconds without an answer.
+FAULT_BODIES = ("json", "html", "hang", "drop")
+HTML_PAGE = (
+    "<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n"
+    "<center><h1>{status} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+
+
 @dataclass(slots=True)
 class _Fault:
     error: ApiError
     chat_id: int | None
     times: int
+    body: str = "json"
+    delay: float = 0.0
+
+
+class _Misbehave(Exception):
+    """Not an error of the fake: a fault it plays (see _Fault.body)."""
+
+    def __init__(self, fault: _Fault) -> None:
+        self.fault = fault
 
 
 @dataclass(slots=True)
@@ -439,9 +459,14 @@ class FakeTelegram(LoopbackServer):
         migrate_to_chat_id: int | None = None,
         chat_id: int | None = None,
         times: int = 1,
+        body: str = "json",
+        delay: float = 0.0,
     ) -> None:
         """Answer the next ``times`` calls of ``method`` (only for ``chat_id`` if given) with an
-        error, before any normal handling."""
+        error, before any normal handling; ``body`` says how (see FAULT_BODIES: "hang" and
+        "drop" ignore ``status``; "drop" waits ``delay`` seconds first)."""
+        if body not in FAULT_BODIES:
+            raise ValueError(f"body must be one of {FAULT_BODIES}")
         if not description:
             if status == 429:
                 description = f"Too Many Requests: retry after {retry_after or 1}"
@@ -453,7 +478,7 @@ class FakeTelegram(LoopbackServer):
             status, description, retry_after=retry_after, migrate_to_chat_id=migrate_to_chat_id
         )
         with self._lock:
-            self._faults[method.lower()].append(_Fault(error, chat_id, times))
+            self._faults[method.lower()].append(_Fault(error, chat_id, times, body, delay))
 
     # ----- what the bot did ------------------------------------------------------------
 
@@ -568,6 +593,8 @@ class FakeTelegram(LoopbackServer):
                 call.error = f"{error.status} {error.description}"
                 self._changed()
             return error.response()
+        except _Misbehave as misbehave:
+            return await self._misbehave(request, call, misbehave.fault)
         except Exception as exc:  # a bug of the fake: answer 500, keep serving
             with self._lock:
                 call.error = f"500 {exc!r}"
@@ -583,7 +610,31 @@ class FakeTelegram(LoopbackServer):
                 fault.times -= 1
                 if fault.times <= 0:
                     del faults[index]
-                raise fault.error
+                if fault.body == "json":
+                    raise fault.error
+                raise _Misbehave(fault)
+
+    async def _misbehave(self, request: web.Request, call: Call, fault: _Fault) -> web.Response:
+        status = fault.error.status
+        with self._lock:
+            call.error = {"html": f"{status} (HTML page)", "hang": "hang", "drop": "dropped"}[
+                fault.body
+            ]
+            self._changed()
+        if fault.body == "html":
+            phrase = "Error"
+            with contextlib.suppress(ValueError):
+                phrase = HTTPStatus(status).phrase
+            page = HTML_PAGE.format(status=status, phrase=phrase)
+            return web.Response(status=status, text=page, content_type="text/html")
+        if fault.body == "hang":
+            assert self._stop_event is not None
+            await self._stop_event.wait()  # or the client goes, and the handler is cancelled
+        else:
+            await asyncio.sleep(fault.delay)
+        if request.transport is not None:
+            request.transport.close()
+        raise asyncio.CancelledError  # no answer: aiohttp just ends the request
 
     def _check_chat(self, method: str, chat_id: int | None) -> None:
         if chat_id is None:

@@ -1,13 +1,23 @@
 """`python -m bot check`: an operator tests credentials and connectivity without Telegram."""
 
+import logging
 import socket
 import subprocess
 import sys
+import threading
 
 import pytest
 
 from bot.__main__ import main
 from tests.fake_smsc import FakeSmsc
+
+
+@pytest.fixture(autouse=True)
+def logging_restored(monkeypatch):
+    """`check` installs secret masking (bot.logs) in this process: undone after each test."""
+    monkeypatch.setattr(logging, "_logRecordFactory", logging.getLogRecordFactory())
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
 
 
 @pytest.fixture
@@ -78,3 +88,23 @@ def test_real_entry_point_reads_password_from_stdin(smsc, tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "balance: 1234.50" in run.stdout
+
+
+@pytest.mark.parametrize("stdin", [subprocess.DEVNULL, None])  # /dev/null; an empty pipe
+def test_no_password_and_no_terminal_is_one_line(smsc, tmp_path, stdin):
+    run = subprocess.run(
+        [sys.executable, "-m", "bot", "check", "--login", "shop", "--site", smsc.url],
+        stdin=stdin,
+        input="" if stdin is None else None,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == [
+        "error: SMSC_PASSWORD is required: no terminal to ask for it and nothing on stdin; "
+        "set SMSC_PASSWORD, or run this in a terminal"
+    ]
+    assert smsc.requests_for("shop") == []

@@ -1,13 +1,17 @@
 """The outbox against the fake Bot API: each alert delivered once through Telegram's faults."""
 
+import asyncio
+import logging
+import random
+
 import pytest
 from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from sqlalchemy import select
 
 from bot.models import Account, Chat, Notification
-from bot.notifications import Outbox
+from bot.notifications import MAX_ATTEMPTS, Outbox
+from bot.telegram_session import TelegramSession
 from tests.bot_process import TOKEN
 from tests.test_monitoring import START, Clock
 
@@ -25,8 +29,15 @@ class MonotonicClock:
 
 
 @pytest.fixture
-async def bot(telegram):
-    session = AiohttpSession(api=TelegramAPIServer.from_base(telegram.url))
+def refusals():
+    return []
+
+
+@pytest.fixture
+async def bot(telegram, refusals):
+    session = TelegramSession(
+        api=TelegramAPIServer.from_base(telegram.url), on_token_refused=refusals.append
+    )
     bot = Bot(TOKEN, session=session)
     yield bot
     await bot.session.close()
@@ -39,7 +50,7 @@ def clock():
 
 @pytest.fixture
 def outbox(bot, sessionmaker, clock):
-    return Outbox(bot, sessionmaker, clock=MonotonicClock(clock), now=clock)
+    return Outbox(bot, sessionmaker, clock=MonotonicClock(clock), now=clock, rng=random.Random(1))
 
 
 async def queue(sessionmaker, clock, chat_id, count=1, **fields) -> list[int]:
@@ -175,3 +186,87 @@ async def test_unsent_notifications_survive_a_restart(bot, telegram, sessionmake
         (PRIVATE, "alert 0"),
         (PRIVATE + 1, "alert 0"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("status", "body"), [(502, "html"), (504, "html"), (500, "json"), (0, "drop")]
+)
+async def test_outages_back_off_count_and_log_one_line_each(
+    outbox, telegram, sessionmaker, clock, caplog, status, body
+):
+    telegram.fail("sendMessage", status=status or 502, body=body, times=3)
+    [note_id] = await queue(sessionmaker, clock, PRIVATE)
+    await settle(outbox, clock, 60)
+    assert len(telegram.sent(PRIVATE)) == 1
+    [note] = await stored(sessionmaker)
+    assert note.attempts == 3
+    failures = [r for r in caplog.records if "send failed" in r.getMessage()]
+    assert len(failures) == 3 and not any(r.exc_info or r.exc_text for r in caplog.records)
+    assert all(
+        f"id={note_id}" in r.getMessage() and "<html>" not in r.getMessage() for r in failures
+    )
+    # Waits double (2, 4, 8 s, jittered by a quarter at most): no retry a second.
+    times = [c.time for c in telegram.calls_of("sendMessage")]
+    assert len(times) == 4
+
+
+async def test_retry_waits_double_with_jitter(outbox, telegram, sessionmaker, clock):
+    telegram.fail("sendMessage", status=502, body="html", times=4)
+    await queue(sessionmaker, clock, PRIVATE)
+    waits = []
+    for _ in range(4):
+        await outbox.deliver_pending()
+        [note] = await stored(sessionmaker)
+        waits.append((note.next_attempt_at - clock.now).total_seconds())
+        clock.advance(seconds=waits[-1])
+    for attempt, wait in enumerate(waits):
+        assert 2 * 2**attempt * 0.75 <= wait <= 2 * 2**attempt * 1.25
+
+
+async def test_gives_up_after_max_attempts(outbox, telegram, sessionmaker, clock, caplog):
+    telegram.fail("sendMessage", status=502, body="html", times=MAX_ATTEMPTS + 5)
+    await queue(sessionmaker, clock, PRIVATE)
+    for _ in range(MAX_ATTEMPTS + 3):
+        await outbox.deliver_pending()
+        clock.advance(minutes=10)
+    [note] = await stored(sessionmaker)
+    assert note.failure == "too many failures" and note.attempts == MAX_ATTEMPTS - 1
+    assert len(telegram.calls_of("sendMessage")) == MAX_ATTEMPTS
+    assert "given up" in caplog.text
+
+
+@pytest.mark.parametrize("status", [401, 404])
+async def test_refused_token_pauses_sending_and_keeps_the_notification(
+    outbox, telegram, sessionmaker, clock, caplog, refusals, status
+):
+    telegram.fail("sendMessage", status=status, times=100)
+    await queue(sessionmaker, clock, PRIVATE, count=3)
+    await settle(outbox, clock, 30)
+    assert len(telegram.calls_of("sendMessage")) == 1  # no retrying a dead token
+    assert outbox.paused and refusals
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "refused the bot token" in errors[0].getMessage()
+    notes = await stored(sessionmaker)
+    assert all(n.sent_at is None and n.failure is None and n.attempts == 0 for n in notes)
+
+
+async def test_bad_request_gives_up_at_once(outbox, telegram, sessionmaker, clock):
+    telegram.fail("sendMessage", status=400, description="Bad Request: message is too long")
+    await queue(sessionmaker, clock, PRIVATE)
+    await settle(outbox, clock, 30)
+    [note] = await stored(sessionmaker)
+    assert note.failure == "bad request" and len(telegram.calls_of("sendMessage")) == 1
+
+
+async def test_stop_does_not_wait_for_a_hanging_send(bot, telegram, sessionmaker, clock):
+    telegram.fail("sendMessage", status=0, body="hang")
+    await queue(sessionmaker, clock, PRIVATE)
+    outbox = Outbox(bot, sessionmaker, now=clock)
+    outbox.start()
+    await telegram.await_for(lambda: telegram.calls_of("sendMessage"))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await outbox.stop(grace=0.3)
+    assert loop.time() - started < 1
+    [note] = await stored(sessionmaker)
+    assert note.sent_at is None  # sent at the next start

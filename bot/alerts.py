@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from html import escape
+from zoneinfo import ZoneInfo
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
+from babel.dates import format_datetime
 
 from bot import texts
 from bot.formatting import format_amount, format_money
@@ -49,10 +51,22 @@ def _top_up(account: Account) -> str:
 
 
 def render(
-    kind: str, account: Account, *, now: datetime, tz: str, amount: Decimal | None = None
+    kind: str,
+    account: Account,
+    *,
+    now: datetime,
+    tz: str,
+    amount: Decimal | None = None,
+    since: datetime | None = None,
 ) -> str:
-    """The alert of `kind`; `amount` is the top-up, or the day's spend for an anomaly."""
+    """The alert of `kind`; `amount` is the top-up, or the day's spend for an anomaly;
+    `since` when a "low_over" began: the line that tells of a low alert never delivered,
+    above its "recovered"."""
     lang = texts.locale()
+    if kind == "low_over" and since is not None:
+        return _("⚠️ {name} was low from {start} to {end}.").format(
+            name=texts.bold(account.name), start=_time(since, tz), end=_time(now, tz)
+        )
     name = texts.bold(account.name)
     if kind == "cant_check":
         return _("❌ Can't check {name}. {reason}").format(
@@ -110,3 +124,7 @@ def render(
             name=name, balance=_balance(account)
         )
     raise ValueError(f"unknown alert kind {kind!r}")
+
+
+def _time(moment: datetime, tz: str) -> str:
+    return format_datetime(moment.astimezone(ZoneInfo(tz)), "d MMM HH:mm", locale=texts.locale())

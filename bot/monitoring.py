@@ -6,12 +6,13 @@ the state change that causes them: committed together, or not at all.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from aiogram.utils.i18n import I18n
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import alerts, forecast
@@ -34,6 +35,9 @@ TOP_UP_SHARE = Decimal(2)
 HISTORY_STUDIED = timedelta(days=8)
 # Reminders come after reminder_hours, then twice as long each time, but at least weekly.
 LONGEST_REMINDER_GAP = timedelta(days=7)
+# An incident's ending notification, and the ones of its beginning that are stale if still
+# unsent when it ends (an outage kept them in the outbox).
+ENDINGS = {"working": ("cant_check",), "recovered": ("low", "reminder")}
 
 # What a check ended with: a balance, or why there is none.
 Outcome = BalanceResult | SmscError
@@ -97,6 +101,55 @@ class Monitor:
             # the accounts' changes still go in the caller's flush.
             with session.no_autoflush:
                 await session.execute(insert(BalanceSample), new_samples)
+        await self._drop_stale(session, {account.id: account for account, _ in outcomes}, chats)
+
+    async def _drop_stale(
+        self, session: AsyncSession, accounts: dict[int, Account], chats: dict[int, Chat]
+    ) -> None:
+        """An incident that ends before its first notification went out is not told stale:
+        "can't check" and "works again" are both dropped; "low" (and its reminders) and
+        "recovered" become one message saying both, with times.
+
+        Checks and the outbox write in turns, so nothing is marked sent between the read here
+        and the commit; a send under way at this moment still reaches the chat, and then the
+        ending message follows it as usual."""
+        endings = [n for n in session.new if isinstance(n, Notification) and n.kind in ENDINGS]
+        if not endings:
+            return
+        with session.no_autoflush:
+            unsent = await session.scalars(
+                select(Notification).where(
+                    Notification.account_id.in_({n.account_id for n in endings}),
+                    Notification.kind.in_([kind for kinds in ENDINGS.values() for kind in kinds]),
+                    Notification.sent_at.is_(None),
+                    Notification.failure.is_(None),
+                )
+            )
+            openings: defaultdict[int, list[Notification]] = defaultdict(list)
+            for notification in unsent:
+                openings[notification.account_id].append(notification)
+        for ending in endings:
+            stale = [n for n in openings[ending.account_id] if n.kind in ENDINGS[ending.kind]]
+            if not stale:
+                continue
+            for notification in stale:
+                notification.failure = "stale"
+            if ending.kind == "working":
+                session.expunge(ending)
+                continue
+            low = [n for n in stale if n.kind == "low"]
+            if low:
+                account, chat = accounts[ending.account_id], chats[ending.chat_id]
+                with self._i18n.context(), self._i18n.use_locale(chat.language):
+                    head = alerts.render(
+                        "low_over",
+                        account,
+                        now=self._now(),
+                        tz=chat.timezone,
+                        since=low[0].created_at,
+                    )
+                ending.text = f"{head}\n{ending.text}"
+                ending.silent = False  # the chat never heard of the low balance
 
     @staticmethod
     def _takes_sample(account: Account, result: BalanceResult, now: datetime) -> bool:
@@ -280,6 +333,7 @@ class Monitor:
                 text=text,
                 reply_markup=markup.model_dump_json(exclude_none=True) if markup else None,
                 silent=silent,
+                created_at=self._now(),
                 next_attempt_at=self._now(),
             )
         )

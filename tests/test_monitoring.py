@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.guard import BalanceResult, LoginPaused
 from bot.i18n import create_i18n
@@ -62,7 +62,8 @@ async def account(sessionmaker):
 
 
 class Checker:
-    """Feeds results to the monitor in a session of its own, as a scheduled check does."""
+    """Feeds results to the monitor in a session of its own, as a scheduled check does.
+    Between checks the outbox delivers what was queued, unless `telegram_down`."""
 
     def __init__(self, sessionmaker, monitor, clock, account_id) -> None:
         self.sessionmaker, self.monitor, self.clock, self.id = (
@@ -71,21 +72,31 @@ class Checker:
             clock,
             account_id,
         )
+        self.telegram_down = False
 
     async def balance(self, amount: str, credit: str = "0") -> None:
         result = BalanceResult(
             Balance(Decimal(amount), Decimal(credit), "RUB"), self.clock(), age=0, fresh=True
         )
-        async with self.sessionmaker() as session:
-            account = await session.get(Account, self.id)
-            await self.monitor.record(session, [(account, result)])
-            await session.commit()
+        await self._record(result)
 
     async def fail(self, error) -> None:
+        await self._record(error)
+
+    async def _record(self, outcome) -> None:
         async with self.sessionmaker() as session:
+            if not self.telegram_down:
+                await session.execute(
+                    update(Notification)
+                    .where(Notification.sent_at.is_(None), Notification.failure.is_(None))
+                    .values(sent_at=self.clock())
+                )
             account = await session.get(Account, self.id)
-            await self.monitor.record(session, [(account, error)])
+            await self.monitor.record(session, [(account, outcome)])
             await session.commit()
+
+    async def delivered(self) -> list[str]:
+        return [n.kind for n in await self.alerts() if n.failure is None]
 
     async def state(self) -> Account:
         async with self.sessionmaker() as session:
@@ -300,3 +311,47 @@ async def test_threshold_raised_above_the_balance_alerts_once(check, monitor, se
         await session.commit()
     assert (await check.state()).state == AccountState.OK
     assert await check.kinds() == ["low"]
+
+
+async def test_outage_of_smsc_unheard_of_is_not_told_after_it_ended(check, clock):
+    check.telegram_down = True
+    await check.fail(SmscAuthError(2, "authorise error"))
+    assert await check.kinds() == ["cant_check"]
+    clock.advance(minutes=5)
+    await check.balance("1500")
+    assert await check.delivered() == []  # neither the stale "can't check" nor "works again"
+    [dropped] = await check.alerts()
+    assert dropped.failure == "stale"
+
+
+async def test_low_balance_unheard_of_and_its_recovery_are_one_message(check, clock):
+    check.telegram_down = True
+    await check.balance("900")
+    clock.advance(minutes=30)
+    await check.balance("2000")
+    [low, merged] = await check.alerts()
+    assert low.kind == "low" and low.failure == "stale"
+    assert merged.kind == "recovered" and merged.failure is None and not merged.silent
+    assert merged.text.startswith("⚠️ <b>shop</b> was low from 1 Mar 09:00 to 1 Mar 09:30.\n✅")
+    assert "back to" in merged.text and "Topped up by" in merged.text
+
+
+async def test_merged_message_shows_times_in_the_chats_zone(check, clock, sessionmaker):
+    async with sessionmaker() as session:
+        chat = await session.get(Chat, -100)
+        chat.timezone, chat.language = "Europe/Moscow", "ru"
+        await session.commit()
+    check.telegram_down = True
+    await check.balance("900")
+    clock.advance(minutes=30)
+    await check.balance("2000")
+    merged = (await check.alerts())[-1]
+    assert "с 1 мар. 12:00 до 1 мар. 12:30" in merged.text
+
+
+async def test_delivered_low_alert_is_followed_by_a_plain_recovery(check, clock):
+    await check.balance("900")
+    clock.advance(minutes=30)
+    await check.balance("2000")
+    assert await check.delivered() == ["low", "recovered"]
+    assert (await check.alerts())[-1].silent

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import forecast, texts
-from bot.formatting import format_money
+from bot.formatting import format_money, split_blocks
 from bot.history import histories_since
 from bot.models import Account, Chat, Notification
 from bot.notifications import Outbox
@@ -81,10 +81,11 @@ class Digests:
             chat = await session.get(Chat, chat_id)
             if chat is None or not chat.active or chat.digest_time is None:
                 return
-            text = await self.compose(session, chat)
-            if text is None:
+            messages = await self.compose(session, chat)
+            if not messages:
                 return
-            session.add(
+            # One message where it fits, more (in order) for a chat with many accounts.
+            session.add_all(
                 Notification(
                     chat_id=chat.id,
                     kind="digest",
@@ -92,19 +93,21 @@ class Digests:
                     silent=True,
                     next_attempt_at=self._now(),
                 )
+                for text in messages
             )
             await session.commit()
         self._outbox.wake()
         log.info("digest queued chat_id=%s", chat_id)
 
-    async def compose(self, session: AsyncSession, chat: Chat) -> str | None:
+    async def compose(self, session: AsyncSession, chat: Chat) -> list[str]:
+        """The digest's messages: none for a chat without accounts."""
         accounts = (
             await session.scalars(
                 select(Account).where(Account.chat_id == chat.id).order_by(Account.name)
             )
         ).all()
         if not accounts:
-            return None
+            return []
         now = self._now()
         day = now - timedelta(days=1)
         histories = await histories_since(session, [account.id for account in accounts], day)
@@ -113,7 +116,7 @@ class Digests:
             for account in accounts:
                 samples = histories.get(account.id, [])
                 lines.append(self._account_line(account, samples, chat, now))
-        return "\n\n".join(lines)
+        return split_blocks(lines)
 
     @staticmethod
     def _account_line(

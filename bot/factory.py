@@ -24,6 +24,7 @@ from bot.crypto import SecretBox
 from bot.digest import Digests
 from bot.guard import BalanceGuard
 from bot.handlers import create_router
+from bot.handlers.history import history_budget
 from bot.history import thin_all
 from bot.i18n import ChatLanguageMiddleware
 from bot.middlewares import ChatMiddleware, DbSessionMiddleware
@@ -82,6 +83,7 @@ def create_dispatcher(
         digests=digests,
         scheduler=create_scheduler(),
         admin_rights=AdminRights(),
+        history_budget=history_budget(),
     )
     dp.update.outer_middleware(DbSessionMiddleware())
     dp.update.outer_middleware(ChatMiddleware())

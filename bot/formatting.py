@@ -1,8 +1,10 @@
-"""Numbers and ages the way each language writes them, and amounts the way people type them."""
+"""Numbers and ages the way each language writes them, amounts the way people type them, and
+long texts cut to the sizes Telegram accepts."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -15,6 +17,7 @@ _GROUP_SPACES = re.compile(r"[ \u00a0\u202f\u2009]")
 _AMOUNT = re.compile(r"[0-9]+(?:[.,][0-9]+)?")
 _COUNT = re.compile(r"[0-9]{1,9}")
 MAX_AMOUNT = Decimal("1000000000")
+TEXT_LIMIT, CAPTION_LIMIT = 4096, 1024
 
 
 def parse_amount(text: str) -> Decimal:
@@ -53,3 +56,53 @@ def format_age(seconds: float, locale: str) -> str:
     return format_timedelta(
         timedelta(seconds=-max(seconds, 1)), add_direction=True, threshold=1.0, locale=locale
     )
+
+
+def telegram_length(text: str) -> int:
+    """Telegram counts UTF-16 code units of the text shown; this counts those of the HTML
+    source, which is never shorter: a safe measure without parsing the markup."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_blocks(blocks: Iterable[str], separator: str = "\n\n") -> list[str]:
+    """Blocks (say, one per account) gathered into as few texts as fit in a message, in
+    order; a block too long for one message is cut between its lines. Markup never spans
+    lines in this bot's texts, and no single line comes near the limit (names are short)."""
+    texts: list[str] = []
+    current = ""
+    for block in blocks:
+        for piece in _pieces(block):
+            joined = f"{current}{separator}{piece}" if current else piece
+            if current and telegram_length(joined) > TEXT_LIMIT:
+                texts.append(current)
+                joined = piece
+            current = joined
+    if current:
+        texts.append(current)
+    return texts
+
+
+def _pieces(block: str) -> Iterator[str]:
+    if telegram_length(block) <= TEXT_LIMIT:
+        yield block
+        return
+    current = ""
+    for line in block.split("\n"):
+        joined = f"{current}\n{line}" if current else line
+        if current and telegram_length(joined) > TEXT_LIMIT:
+            yield current
+            joined = line
+        current = joined
+    if current:
+        yield current
+
+
+def fit_lines(lines: list[str], more: Callable[[int], str], limit: int = CAPTION_LIMIT) -> str:
+    """As many whole lines as fit in `limit` (a caption's, by default), then `more(n)`
+    saying how many were left out."""
+    text = "\n".join(lines)
+    kept = len(lines)
+    while telegram_length(text) > limit and kept > 0:
+        kept -= 1
+        text = "\n".join([*lines[:kept], more(len(lines) - kept)])
+    return text

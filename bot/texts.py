@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from html import escape
@@ -30,6 +31,13 @@ def bold(name: str) -> str:
 
 def unknown_account(name: str) -> str:
     return _("No account named {name} here. /accounts lists them.").format(name=bold(name))
+
+
+def busy(seconds: float) -> str:
+    return _(
+        "Charts take a while to draw, and this chat asked for many just now. "
+        "Please try again in {seconds} s."
+    ).format(seconds=math.ceil(seconds))
 
 
 def button_out_of_date() -> str:

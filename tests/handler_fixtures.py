@@ -17,6 +17,7 @@ from bot.crypto import SecretBox
 from bot.digest import Digests
 from bot.factory import create_dispatcher
 from bot.guard import BalanceGuard
+from bot.handlers.history import history_budget
 from bot.i18n import create_i18n
 from bot.monitoring import Monitor
 from bot.smsc import Balance, Credentials, SmscAuthError
@@ -31,6 +32,7 @@ class MemorySmsc:
 
     def __init__(self) -> None:
         self.accounts = {"shop": ("right", Decimal("150.00"))}
+        self.credits: dict[str, Decimal] = {}
         self.requests: list[str | None] = []
 
     async def fetch_balance(self, creds: Credentials) -> Balance:
@@ -38,7 +40,7 @@ class MemorySmsc:
         password, balance = self.accounts.get(creds.login, (None, None))
         if password != creds.secret:
             raise SmscAuthError(2, "authorise error")
-        return Balance(balance, Decimal(0), "RUB")
+        return Balance(balance, self.credits.get(creds.login, Decimal(0)), "RUB")
 
 
 @pytest.fixture
@@ -82,6 +84,7 @@ def dp(engine, sessionmaker, smsc):
         sessionmaker=sessionmaker,
         guard=BalanceGuard(smsc),
         admin_rights=AdminRights(),
+        history_budget=history_budget(),
     )
     dispatcher.fsm.storage = MemoryStorage()
     return dispatcher

@@ -20,6 +20,7 @@ from aiogram.methods import (
     GetChatMember,
     GetMe,
     SendMessage,
+    SendPhoto,
     TelegramMethod,
 )
 from aiogram.methods.base import Response
@@ -80,6 +81,15 @@ class MockedSession(BaseSession):
                 chat=Chat(id=chat_id, type="private" if chat_id > 0 else "supergroup"),
                 from_user=BOT_USER,
                 text=method.text,
+            )
+        if isinstance(method, SendPhoto):
+            chat_id = int(method.chat_id)
+            return Message(
+                message_id=next(_message_ids),
+                date=datetime.now(UTC),
+                chat=Chat(id=chat_id, type="private" if chat_id > 0 else "supergroup"),
+                from_user=BOT_USER,
+                caption=method.caption,
             )
         if isinstance(method, GetChatMember):
             user = User(id=method.user_id, is_bot=False, first_name="U")

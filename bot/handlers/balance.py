@@ -10,6 +10,7 @@ from aiogram.utils.i18n import gettext as _
 from bot import texts
 from bot.accounts import AccountService
 from bot.check_errors import check_error
+from bot.formatting import split_blocks
 from bot.models import Chat
 from bot.smsc import SmscError
 
@@ -41,7 +42,8 @@ async def balance(
             lines.append(f"{texts.bold(account.name)}: {error}")
         else:
             lines.append(texts.balance_text(account, result, chat_record.timezone))
-    await message.answer("\n".join(lines))
+    for text in split_blocks(lines, separator="\n"):
+        await message.answer(text)
 
 
 @router.message(Command("accounts"))
@@ -50,4 +52,5 @@ async def list_accounts(message: Message, accounts: AccountService) -> None:
     if not chosen:
         await message.answer(no_accounts())
         return
-    await message.answer("\n\n".join(texts.account_text(account) for account in chosen))
+    for text in split_blocks(texts.account_text(account) for account in chosen):
+        await message.answer(text)

@@ -27,6 +27,10 @@ class AccountLimitReached(Exception):
     """The chat already watches MAX_ACCOUNTS_PER_CHAT accounts."""
 
 
+class AccountExists(Exception):
+    """The chat already has an account of that name, and replacing it was not asked for."""
+
+
 @dataclass(frozen=True)
 class NewAccount:
     site: str
@@ -71,13 +75,23 @@ class AccountService:
     def credentials(self, account: Account) -> Credentials:
         return Credentials(account.site, account.login, self._box.decrypt(account.secret))
 
-    async def add(self, chat_id: int, new: NewAccount) -> tuple[Account, BalanceResult]:
+    async def add(
+        self,
+        chat_id: int,
+        new: NewAccount,
+        *,
+        replace: bool = False,
+        askers: tuple[str, ...] = (),
+    ) -> tuple[Account, BalanceResult]:
         """Check the credentials with SMSC, then save; SmscError (nothing saved) if refused.
 
-        Adding a name the chat already has replaces its credentials and settings: that is
-        how a chat repairs an account whose password changed.
+        A name the chat already has raises AccountExists unless `replace`: then only its
+        credentials change (how a chat repairs an account whose password changed), its
+        settings stay. `askers` are passed to the guard (see `BalanceGuard.balance`).
         """
         account = await self.find(chat_id, new.name)
+        if account is not None and not replace:
+            raise AccountExists
         if account is None:
             count = await self._session.scalar(
                 select(func.count()).select_from(Account).where(Account.chat_id == chat_id)
@@ -85,15 +99,26 @@ class AccountService:
             if count >= MAX_ACCOUNTS_PER_CHAT:
                 raise AccountLimitReached
         creds = Credentials(new.site, new.login, new.secret)
+        key = self._box.keyed_hash(new.site, new.login, new.secret)
+        # Credentials some chat watches with success are known good even to a fresh guard.
+        watched = select(Account.id).where(
+            Account.credentials_key == key, Account.state.in_([AccountState.OK, AccountState.LOW])
+        )
+        known_good = await self._session.scalar(watched.limit(1)) is not None
         self._guard.retry(creds)
-        result = await self._guard.balance(creds)
+        result = await self._guard.balance(creds, known_good=known_good, askers=askers)
         if account is None:
-            account = Account(chat_id=chat_id, name=new.name, check_interval=self._default_interval)
+            account = Account(
+                chat_id=chat_id,
+                name=new.name,
+                check_interval=self._default_interval,
+                threshold=new.threshold,
+                thread_id=new.thread_id,
+            )
             self._session.add(account)
         account.site, account.login = new.site, new.login
         account.secret = self._box.encrypt(new.secret)
-        account.credentials_key = self._box.keyed_hash(new.site, new.login, new.secret)
-        account.threshold, account.thread_id = new.threshold, new.thread_id
+        account.credentials_key = key
         account.state, account.last_error, account.failures = AccountState.UNKNOWN, None, 0
         account.last_balance = None  # a new start: the next balance is judged afresh
         await self._session.flush()

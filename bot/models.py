@@ -1,4 +1,5 @@
-"""Database tables: chats, the SMSC accounts they watch, and balance history."""
+"""Database tables: chats, the SMSC accounts they watch, balance history, the outbox and
+/add hand-offs."""
 
 from __future__ import annotations
 
@@ -195,3 +196,19 @@ class Notification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     message_id: Mapped[int | None] = mapped_column(Integer)
     failure: Mapped[str | None] = mapped_column(String(64))  # why it was given up
+
+
+class Handoff(Base):
+    """A group's /add moved to a private chat: the deep link carries only `token`, a random
+    reference to this row, which binds it to the user who asked, the group and its topic."""
+
+    __tablename__ = "handoffs"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    chat_id: Mapped[int] = mapped_column(
+        ForeignKey("chats.id", ondelete="CASCADE", onupdate="CASCADE")
+    )
+    thread_id: Mapped[int | None] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # links work once

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.base import BaseSession
+from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import (
     DeleteMessage,
     EditMessageReplyMarkup,
@@ -32,6 +33,7 @@ from aiogram.types import (
     ChatMemberOwner,
     Message,
     MessageEntity,
+    ResponseParameters,
     Update,
     User,
 )
@@ -45,25 +47,35 @@ class MockedSession(BaseSession):
     def __init__(self) -> None:
         super().__init__()
         self.requests: list[TelegramMethod[Any]] = []
-        self.errors: dict[type, deque[tuple[int, str]]] = defaultdict(deque)
+        self.errors: dict[type, deque[tuple[int, str, int | None]]] = defaultdict(deque)
         self.admins: set[tuple[int, int]] = set()  # (chat_id, user_id)
         self.owners: set[tuple[int, int]] = set()
         self.undeletable: set[int] = set()  # chats where deleteMessage fails
 
-    def fail(self, method: type, status: int, description: str) -> None:
-        self.errors[method].append((status, description))
+    def fail(
+        self, method: type, status: int, description: str, *, retry_after: int | None = None
+    ) -> None:
+        """The next call of `method` fails; status 0: a network error, no answer at all."""
+        self.errors[method].append((status, description, retry_after))
 
     async def make_request(self, bot: Bot, method: TelegramMethod[Any], timeout: Any = None) -> Any:
         self.requests.append(method)
-        status, description, result = 200, None, None
+        status, description, result, parameters = 200, None, None, None
         if self.errors[type(method)]:
-            status, description = self.errors[type(method)].popleft()
+            status, description, retry_after = self.errors[type(method)].popleft()
+            if status == 0:
+                raise TelegramNetworkError(method, description)
+            parameters = ResponseParameters(retry_after=retry_after)
         elif isinstance(method, DeleteMessage) and method.chat_id in self.undeletable:
             status, description = 400, "Bad Request: message can't be deleted"
         else:
             result = self._result(method)
         response = Response[method.__returning__](  # type: ignore[name-defined]
-            ok=status == 200, result=result, error_code=status, description=description
+            ok=status == 200,
+            result=result,
+            error_code=status,
+            description=description,
+            parameters=parameters,
         )
         checked = self.check_response(
             bot=bot, method=method, status_code=status, content=response.model_dump_json()

@@ -22,8 +22,11 @@ def in_group(**kwargs):
 
 
 def test_member_refused_admin_allowed_password_deleted(running, telegram):
-    _, reply = say(telegram, GROUP, f"/add@{BOT_USERNAME} ops pa55word", **in_group(user_id=MEMBER))
-    assert "only administrators" in reply["text"]
+    message_id, reply = say(
+        telegram, GROUP, f"/add@{BOT_USERNAME} ops pa55word", **in_group(user_id=MEMBER)
+    )
+    assert "only administrators" in reply["text"] and "change it in SMSC" in reply["text"]
+    assert message_id in telegram.deleted(GROUP), "a member's password leaves the group too"
 
     message_id, reply = say(telegram, GROUP, "/add ops pa55word 300", **in_group(user_id=ADMIN))
     assert message_id in telegram.deleted(GROUP)
@@ -41,6 +44,17 @@ def test_password_that_cannot_be_deleted_gets_a_warning(running, telegram):
     telegram.set_can_delete(GROUP, False)
     say(telegram, GROUP, "/add ops pa55word", expect=2, **in_group(user_id=ADMIN))
     assert any("could not delete" in m["text"] for m in telegram.sent(GROUP))
+    say(telegram, GROUP, "/add ops pa55word", expect=2, **in_group(user_id=MEMBER))
+    assert any("Delete it yourself" in m["text"] for m in telegram.sent(GROUP)[-2:])
+
+
+def test_delete_refused_for_flood_or_server_error_is_retried(running, telegram):
+    telegram.fail("deleteMessage", status=429, retry_after=1)
+    telegram.fail("deleteMessage", status=502)
+    message_id, reply = say(telegram, GROUP, "/add ops pa55word", **in_group(user_id=ADMIN))
+    assert message_id in telegram.deleted(GROUP)
+    assert "registered" in reply["text"]
+    assert len(telegram.calls_of("deleteMessage", GROUP)) == 3
 
 
 def test_anonymous_admin_may_change(running, telegram):
@@ -53,19 +67,14 @@ def test_private_hand_off_registers_for_the_group(running, telegram):
     link = reply["reply_markup"]["inline_keyboard"][0][0]["url"]
     payload = link.split("start=", 1)[1]
 
+    assert str(GROUP) not in payload  # a random reference, not the group in clear
+
     # A member who follows the link gets nowhere.
     _, refusal = say(telegram, MEMBER, f"/start {payload}")
-    assert "Only administrators" in refusal["text"]
+    assert "belongs to the person who sent /add" in refusal["text"]
 
     _, reply = say(telegram, ADMIN, f"/start {payload}", expect=2)
-    kind = reply["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    telegram.callback(ADMIN, reply["message_id"], kind)
-    telegram.wait_for(lambda: telegram.edits(ADMIN))
-    site = telegram.edits(ADMIN)[-1].params["reply_markup"]["inline_keyboard"][0][0]
-    before = len(telegram.sent(ADMIN))
-    telegram.callback(ADMIN, reply["message_id"], site["callback_data"])
-    telegram.wait_for(lambda: len(telegram.sent(ADMIN)) > before)
-    say(telegram, ADMIN, "ops")
+    walk_to_secret(telegram, reply, "ops")
     group_before = len(telegram.sent(GROUP))
     message_id, _ = say(telegram, ADMIN, "pa55word", expect=2)
     assert message_id in telegram.deleted(ADMIN)
@@ -75,6 +84,48 @@ def test_private_hand_off_registers_for_the_group(running, telegram):
     _, reply = say(telegram, GROUP, "/accounts", **in_group(user_id=MEMBER))
     assert "ops" in reply["text"] and "250.50" in reply["text"]
     assert all("pa55word" not in line for line in telegram.transcript(GROUP))
+
+    _, again = say(telegram, ADMIN, f"/start {payload}")
+    assert "already used" in again["text"]
+
+
+def test_demoted_admin_cannot_finish_a_hand_off(running, telegram, fake_smsc):
+    _, reply = say(telegram, GROUP, "/add", **in_group(user_id=ADMIN))
+    payload = reply["reply_markup"]["inline_keyboard"][0][0]["url"].split("start=", 1)[1]
+    _, reply = say(telegram, ADMIN, f"/start {payload}", expect=2)
+    walk_to_secret(telegram, reply, "ops")
+    telegram.set_member_status(GROUP, ADMIN, "member")
+    _, reply = say(telegram, ADMIN, "pa55word")
+    assert "not one now" in reply["text"]
+    assert fake_smsc.requests == []
+    _, reply = say(telegram, GROUP, "/accounts", **in_group(user_id=MEMBER))
+    assert "ops" not in reply["text"]
+
+
+def test_stranger_cannot_lock_out_add(running, telegram, fake_smsc):
+    """A stranger's wrong passwords in private cost SMSC one failure; others still add."""
+    stranger, other = 700, 701
+    _, reply = say(telegram, stranger, "/add ops guess1")
+    assert "Not saved" in reply["text"]
+    for guess in ("guess2", "guess3"):
+        _, reply = say(telegram, stranger, f"/add ops {guess}")
+        assert "again at" in reply["text"]
+    assert [r.outcome for r in fake_smsc.requests] == ["error:2"]
+    _, reply = say(telegram, other, "/add ops pa55word")
+    assert "registered" in reply["text"]
+
+
+def walk_to_secret(telegram, reply, name):
+    """From the question of how the account signs in to the one for its secret."""
+    chat_id = reply["chat"]["id"]
+    kind = reply["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    telegram.callback(chat_id, reply["message_id"], kind)
+    telegram.wait_for(lambda: telegram.edits(chat_id))
+    site = telegram.edits(chat_id)[-1].params["reply_markup"]["inline_keyboard"][0][0]
+    before = len(telegram.sent(chat_id))
+    telegram.callback(chat_id, reply["message_id"], site["callback_data"])
+    telegram.wait_for(lambda: len(telegram.sent(chat_id)) > before)
+    say(telegram, chat_id, name)
 
 
 def test_forum_topic_replies_stay_in_topic(running, telegram):

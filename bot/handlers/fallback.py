@@ -8,12 +8,26 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
+from bot.handlers.add_common import carries_secret, delete_secret
+
 router = Router(name=__name__)
 
 ADMIN_COMMANDS = (
     *("add", "threshold", "interval", "remove", "lang", "remind", "margin"),
     *("runway", "anomaly", "digest", "tz"),
 )
+
+
+@router.message(Command("add"), F.text.func(carries_secret))
+async def secret_from_a_member(message: Message) -> None:
+    """A member's /add with a password: the password must not stay in the group."""
+    await delete_secret(message)
+    await message.answer(
+        _(
+            "Sorry, only administrators of this chat may add accounts. Others here may have "
+            "seen the password you sent: change it in SMSC now."
+        )
+    )
 
 
 @router.message(Command(*ADMIN_COMMANDS))

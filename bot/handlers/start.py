@@ -29,6 +29,13 @@ def help_text(in_group: bool) -> str:
     return text
 
 
+@router.message(CommandStart(deep_link=True))
+async def start_with_unknown_link(message: Message) -> None:
+    """A /start payload no handler took: an old, mistyped or made-up link."""
+    text = _("I don't know that link, so it did nothing. Here is what I can do.")
+    await message.answer(text + "\n\n" + help_text(message.chat.type != ChatType.PRIVATE))
+
+
 @router.message(CommandStart())
 @router.message(Command("help"))
 async def start(message: Message) -> None:

@@ -1,0 +1,292 @@
+"""/add against a hostile member or stranger, through the real Dispatcher (tests/mocked_bot.py):
+the hand-off link, replacing credentials, idle dialogs, the lock-out and secrets in groups."""
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from aiogram.methods import DeleteMessage, EditMessageText, GetChatMember, SendMessage
+from aiogram.types import Message
+from sqlalchemy import select, update
+
+from bot.handlers import add_common
+from bot.handlers.add_dialog import KindChoice, ReplaceChoice, SiteChoice
+from bot.models import Account, Handoff
+from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
+from tests.mocked_bot import BOT_USER, callback_update
+
+pytestmark = pytest.mark.usefixtures("fast_retries")
+
+
+@pytest.fixture
+def fast_retries(monkeypatch):
+    monkeypatch.setattr(add_common, "DELETE_PAUSE", 0.01)
+
+
+def link_payload(reply: SendMessage) -> str:
+    url = reply.reply_markup.inline_keyboard[0][0].url
+    return url.split("start=", 1)[1]
+
+
+async def press(dp, bot, chat_id, data, user_id) -> list[SendMessage]:
+    before = len(bot.session.requests)
+    anchor = SendMessage(chat_id=chat_id, text="…")
+    await dp.feed_update(bot, callback_update(anchor, data, user_id=user_id))
+    return [r for r in bot.session.requests[before:] if isinstance(r, SendMessage)]
+
+
+def reply_to_bot(chat_id: int) -> Message:
+    return Message(
+        message_id=1,
+        date=datetime.now(UTC),
+        chat={"id": chat_id, "type": "supergroup"},
+        from_user=BOT_USER,
+        text="…",
+    )
+
+
+async def walk_to_secret(dp, bot, chat_id, user_id, name, **kwargs) -> list[SendMessage]:
+    """Login and password, the first site, then `name`: the replies to the name."""
+    await press(dp, bot, chat_id, KindChoice(apikey=False).pack(), user_id)
+    await press(dp, bot, chat_id, SiteChoice(index=0).pack(), user_id)
+    return await say(dp, bot, chat_id, name, user_id=user_id, **kwargs)
+
+
+async def accounts_of(sessionmaker, chat_id):
+    async with sessionmaker() as session:
+        query = select(Account).where(Account.chat_id == chat_id)
+        return (await session.scalars(query)).all()
+
+
+async def handed_off(dp, bot) -> str:
+    [reply] = await say(dp, bot, GROUP, "/add", user_id=ADMIN)
+    return link_payload(reply)
+
+
+# ----- the hand-off link --------------------------------------------------------------
+
+
+async def test_link_is_a_random_single_use_token(dp, bot, sessionmaker):
+    payload = await handed_off(dp, bot)
+    assert re.fullmatch(r"add_[A-Za-z0-9_-]{32}", payload)
+    assert str(abs(GROUP)) not in payload
+    assert payload != await handed_off(dp, bot)
+
+    replies = await say(dp, bot, ADMIN, f"/start {payload}")
+    assert "Ops" in replies[0].text and "sign in" in replies[-1].text
+    [again] = await say(dp, bot, ADMIN, f"/start {payload}")
+    assert "already used" in again.text
+
+
+async def test_link_opened_by_another_user_changes_nothing(dp, bot, sessionmaker):
+    payload = await handed_off(dp, bot)
+    bot.session.admins.add((GROUP, MEMBER))  # even another admin of the group
+    [refusal] = await say(dp, bot, MEMBER, f"/start {payload}")
+    assert "belongs to the person who sent /add" in refusal.text
+    assert await dp.fsm.get_context(bot, MEMBER, MEMBER).get_state() is None
+    replies = await say(dp, bot, ADMIN, f"/start {payload}")  # still the owner's
+    assert "sign in" in replies[-1].text
+
+
+async def test_late_link_is_refused(dp, bot, sessionmaker):
+    payload = await handed_off(dp, bot)
+    async with sessionmaker() as session:
+        past = datetime.now(UTC) - timedelta(seconds=1)
+        await session.execute(update(Handoff).values(expires_at=past))
+        await session.commit()
+    [refusal] = await say(dp, bot, ADMIN, f"/start {payload}")
+    assert "expired" in refusal.text
+    assert await dp.fsm.get_context(bot, ADMIN, ADMIN).get_state() is None
+
+
+@pytest.mark.parametrize(
+    "payload", ["add_-100500_0x", "add_-100500_0", "add_", "add_" + "A" * 32, "hello-there"]
+)
+async def test_malformed_or_made_up_links_get_a_specific_answer(dp, bot, payload, caplog):
+    [reply] = await say(dp, bot, ADMIN, f"/start {payload}")
+    assert "link" in reply.text and "went wrong" not in reply.text
+    assert "update failed" not in caplog.text
+    assert await dp.fsm.get_context(bot, ADMIN, ADMIN).get_state() is None
+
+
+async def test_demoted_admin_cannot_finish_a_hand_off(dp, bot, smsc, sessionmaker):
+    payload = await handed_off(dp, bot)
+    await say(dp, bot, ADMIN, f"/start {payload}")
+    await walk_to_secret(dp, bot, ADMIN, ADMIN, "shop")
+    bot.session.admins.discard((GROUP, ADMIN))
+    replies = await say(dp, bot, ADMIN, "right")
+    assert "not one now" in replies[-1].text
+    assert bot.calls(DeleteMessage), "the password is deleted all the same"
+    assert await accounts_of(sessionmaker, GROUP) == []
+    assert smsc.requests == []
+
+
+async def test_admin_demoted_after_the_link_opened_gets_nowhere(dp, bot, sessionmaker):
+    payload = await handed_off(dp, bot)
+    bot.session.admins.discard((GROUP, ADMIN))
+    [reply] = await say(dp, bot, ADMIN, f"/start {payload}")
+    assert "Only administrators" in reply.text
+    assert await dp.fsm.get_context(bot, ADMIN, ADMIN).get_state() is None
+
+
+async def test_hand_off_checks_rights_afresh_at_each_write(dp, bot, sessionmaker):
+    payload = await handed_off(dp, bot)
+    await say(dp, bot, ADMIN, f"/start {payload}")
+    await walk_to_secret(dp, bot, ADMIN, ADMIN, "shop")
+    lookups = len(bot.calls(GetChatMember))
+    replies = await say(dp, bot, ADMIN, "right")
+    assert any("registered" in r.text for r in replies)
+    assert "registered the SMSC account" in bot.sent(GROUP)[-1].text
+    assert len(bot.calls(GetChatMember)) == lookups + 1  # asked Telegram, not the cache
+    bot.session.admins.discard((GROUP, ADMIN))
+    [reply] = await say(dp, bot, ADMIN, "off")  # the threshold is a write too
+    assert "not one now" in reply.text
+    [account] = await accounts_of(sessionmaker, GROUP)
+    assert account.threshold is None
+
+
+# ----- replacing credentials -----------------------------------------------------------
+
+
+async def test_add_never_replaces_an_account_in_passing(dp, bot, smsc, sessionmaker):
+    await say(dp, bot, GROUP, "/add shop right 100", user_id=ADMIN)
+    smsc.accounts["mine"] = ("minepw", Decimal(5))
+    requests = len(smsc.requests)
+    [reply] = await say(dp, bot, GROUP, "/add shop minepw", user_id=ADMIN)
+    assert "already watches" in reply.text and "confirm" in reply.text and "/remove" in reply.text
+    assert len(smsc.requests) == requests
+    [account] = await accounts_of(sessionmaker, GROUP)
+    assert account.threshold == 100 and account.login == "shop"
+
+
+async def test_demoted_admin_cannot_replace_credentials(dp, bot, smsc, sessionmaker):
+    await say(dp, bot, GROUP, "/add shop right 100", user_id=ADMIN)
+    payload = await handed_off(dp, bot)
+    await say(dp, bot, ADMIN, f"/start {payload}")
+    [question] = await walk_to_secret(dp, bot, ADMIN, ADMIN, "shop")
+    assert "Replace" in question.text and "shop" in question.text
+    bot.session.admins.discard((GROUP, ADMIN))
+    [reply] = await press(dp, bot, ADMIN, ReplaceChoice(replace=True).pack(), ADMIN)
+    assert "not one now" in reply.text
+    assert await dp.fsm.get_context(bot, ADMIN, ADMIN).get_state() is None
+    [account] = await accounts_of(sessionmaker, GROUP)
+    assert account.threshold == 100
+
+
+async def test_confirmed_replacement_repairs_a_changed_password(dp, bot, smsc, sessionmaker):
+    await say(dp, bot, 1, "/add shop right 100")
+    [before] = await accounts_of(sessionmaker, 1)
+    smsc.accounts["shop"] = ("changed", Decimal(150))
+    await say(dp, bot, 1, "/add")
+    await walk_to_secret(dp, bot, 1, 1, "shop")
+    await press(dp, bot, 1, ReplaceChoice(replace=True).pack(), 1)
+    assert "will be replaced" in bot.calls(EditMessageText)[-1].text
+    replies = await say(dp, bot, 1, "changed")
+    assert any("150.00 RUB" in r.text for r in replies)
+    [after] = await accounts_of(sessionmaker, 1)
+    assert after.secret != before.secret and after.threshold == 100
+
+    await say(dp, bot, 1, "/add")
+    await walk_to_secret(dp, bot, 1, 1, "shop")
+    await press(dp, bot, 1, ReplaceChoice(replace=False).pack(), 1)
+    assert "Nothing was changed" in bot.calls(EditMessageText)[-1].text
+    assert await dp.fsm.get_context(bot, 1, 1).get_state() is None
+
+
+async def test_idle_dialog_expires(dp, bot, sessionmaker):
+    await say(dp, bot, 1, "/add")
+    await walk_to_secret(dp, bot, 1, 1, "shop")
+    state = dp.fsm.get_context(bot, 1, 1)
+    await state.update_data(active=time.time() - 31 * 60)
+    [reply] = await say(dp, bot, 1, "right")
+    assert "expired" in reply.text
+    assert await state.get_state() is None
+    assert await accounts_of(sessionmaker, 1) == []
+    assert bot.calls(DeleteMessage) == []  # nothing was taken as a password...
+    [reply] = await say(dp, bot, 1, "right")
+    assert "/help" in reply.text  # ...and the next message is chatter again
+
+
+# ----- one user cannot lock /add out for everyone --------------------------------------
+
+
+async def test_stranger_spends_one_failure_then_waits(dp, bot, smsc, sessionmaker, caplog):
+    stranger, other = 5, 6
+    await say(dp, bot, stranger, "/tz Europe/Moscow")
+    [first] = await say(dp, bot, stranger, "/add shop guess1")
+    assert "Not saved" in first.text
+    requests = len(smsc.requests)
+    for guess in ("guess2", "guess3"):
+        [reply] = await say(dp, bot, stranger, f"/add shop {guess}")
+        assert re.search(r"again at \d\d:\d\d \(Europe/Moscow\)", reply.text), reply.text
+    assert len(smsc.requests) == requests
+    assert "user:5" in caplog.text and "guess" not in caplog.text
+
+    replies = await say(dp, bot, other, "/add shop right")
+    assert "registered" in replies[-1].text
+    # Re-adding what the bot already watches costs nothing, even for the stranger.
+    replies = await say(dp, bot, stranger, "/add shop right")
+    assert "registered" in replies[-1].text
+
+
+async def test_one_chat_spends_one_failure(dp, bot, smsc, sessionmaker):
+    bot.session.admins.add((GROUP, MEMBER))
+    await say(dp, bot, GROUP, "/add shop guess", user_id=ADMIN)
+    smsc.accounts["other"] = ("pw", Decimal(1))
+    [reply] = await say(dp, bot, GROUP, "/add other pw", user_id=MEMBER)
+    assert "again at" in reply.text
+    replies = await say(dp, bot, MEMBER, "/add other pw")  # their private chat is not held
+    assert "registered" in replies[-1].text
+
+
+# ----- secrets leave groups -------------------------------------------------------------
+
+
+async def test_members_password_is_deleted_and_they_are_told_to_change_it(dp, bot, sessionmaker):
+    replies = await say(dp, bot, GROUP, "/add shop right", user_id=MEMBER)
+    [delete] = bot.calls(DeleteMessage)
+    assert int(delete.chat_id) == GROUP
+    assert "only administrators" in replies[-1].text and "change it" in replies[-1].text
+    assert await accounts_of(sessionmaker, GROUP) == []
+
+
+async def test_members_undeletable_password_gets_a_warning(dp, bot):
+    bot.session.undeletable.add(GROUP)
+    replies = await say(dp, bot, GROUP, "/add shop right", user_id=MEMBER)
+    assert any("Delete it yourself" in r.text for r in replies)
+
+
+async def test_failed_delete_is_retried(dp, bot):
+    bot.session.fail(DeleteMessage, 0, "connection reset")
+    bot.session.fail(DeleteMessage, 429, "Too Many Requests: retry after 1", retry_after=1)
+    replies = await say(dp, bot, GROUP, "/add shop right", user_id=ADMIN)
+    assert len(bot.calls(DeleteMessage)) == 3
+    assert "registered" in replies[-1].text
+    assert all("could not delete" not in r.text for r in replies)
+
+
+async def test_group_dialog_step_survives_a_failed_delete(dp, bot, sessionmaker):
+    [offer] = await say(dp, bot, GROUP, "/add", user_id=ADMIN)
+    here = offer.reply_markup.inline_keyboard[-1][0].callback_data
+    await press(dp, bot, GROUP, here, ADMIN)
+    await walk_to_secret(dp, bot, GROUP, ADMIN, "shop", reply_to=reply_to_bot(GROUP))
+    for _ in range(add_common.DELETE_ATTEMPTS):
+        bot.session.fail(DeleteMessage, 0, "connection reset")
+    replies = await say(dp, bot, GROUP, "right", user_id=ADMIN, reply_to=reply_to_bot(GROUP))
+    assert any("could not delete" in r.text for r in replies)
+    assert any("registered" in r.text for r in replies)
+    assert len(await accounts_of(sessionmaker, GROUP)) == 1
+
+
+async def test_anonymous_admin_is_offered_the_dialog_here_only(dp, bot):
+    [reply] = await say(dp, bot, GROUP, "/add", sender_chat=True, user_id=1087968824)
+    buttons = [b for row in reply.reply_markup.inline_keyboard for b in row]
+    assert [b.url for b in buttons] == [None]  # no link bound to the shared anonymous user
+
+
+async def test_members_add_without_a_secret_is_left_alone(dp, bot):
+    [reply] = await say(dp, bot, GROUP, "/add shop", user_id=MEMBER)
+    assert "only administrators" in reply.text
+    assert bot.calls(DeleteMessage) == []

@@ -8,13 +8,7 @@ from aiogram.filters import BaseFilter, Command
 from aiogram.filters.callback_data import CallbackQueryFilter
 from aiogram.types import CallbackQuery, Message
 
-from bot.admins import ADMIN_STATUSES, AdminRights
-
-
-async def is_chat_admin(bot: Bot, chat_id: int, user_id: int) -> bool:
-    # Uncached: only until the /add hand-off uses AdminRights.is_admin; then to be removed.
-    member = await bot.get_chat_member(chat_id, user_id)
-    return member.status in ADMIN_STATUSES
+from bot.admins import AdminRights
 
 
 class ChatAdmin(BaseFilter):

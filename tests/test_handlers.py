@@ -3,8 +3,6 @@
 from decimal import Decimal
 
 from aiogram.methods import DeleteMessage, EditMessageText
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot.models import Account, AccountState, Chat
@@ -180,46 +178,3 @@ async def test_refused_credentials_are_not_retried_by_balance(dp, bot, smsc, ses
     [reply] = await say(dp, bot, 1, "/balance")
     assert "login or password" in reply.text
     assert len(smsc.requests) == requests  # even a fresh guard (a restart) asks nothing
-
-
-COMMANDS = [
-    "/add",
-    "/balance",
-    "/accounts",
-    "/threshold",
-    "/interval",
-    "/remove",
-    "/lang",
-    "/remind",
-    "/margin",
-    "/runway",
-    "/anomaly",
-    "/digest",
-    "/tz",
-    "/history",
-    "/cancel",
-]
-
-
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(
-    command=st.sampled_from(COMMANDS),
-    args=st.lists(
-        st.one_of(
-            st.text(min_size=1, max_size=12).filter(lambda t: t.strip() and "\x00" not in t),
-            st.from_regex(r"-?[0-9 ,.]{1,8}", fullmatch=True),
-            st.sampled_from(["shop", "off", "25:61", "Europe/Nowhere", "ru", "1e9"]),
-        ),
-        max_size=3,
-    ),
-)
-async def test_any_input_gets_an_answer_never_an_error(dp, bot, command, args, caplog):
-    text = " ".join([command, *args])
-    replies = await say(dp, bot, 1, text)
-    assert replies, text
-    assert all("went wrong" not in r.text for r in replies), text
-    assert "update failed" not in caplog.text, text

@@ -64,18 +64,22 @@ class Health:
     async def _database_problems(self, now: datetime) -> list[str]:
         problems = []
         async with self._sessionmaker() as session:
-            shortest = await session.scalar(
-                checkable(select(func.min(Account.check_interval))).where(
-                    Account.next_check_at <= now
+            shortest, due_since = (
+                await session.execute(
+                    checkable(
+                        select(func.min(Account.check_interval), func.min(Account.next_check_at))
+                    ).where(Account.next_check_at <= now)
                 )
-            )
+            ).one()
             oldest = await session.scalar(
                 select(func.min(Notification.created_at)).where(
                     Notification.sent_at.is_(None), Notification.failure.is_(None)
                 )
             )
         if shortest is not None:  # accounts are due
-            since = (now - self._checks.last_completed_at).total_seconds()
+            # Counted from when the first became due, if later: an account added after hours
+            # without any is not late the moment it is due.
+            since = (now - max(self._checks.last_completed_at, due_since)).total_seconds()
             if since > self._settings.health_checks_factor * shortest:
                 problems.append(f"checks: none completed for {since:.0f} s")
         if oldest is not None:

@@ -24,16 +24,20 @@ class Heartbeat:
         self._url = url
         self._every = every
         self._health = health
+        self._withheld = False  # logged when it starts and ends, not at every beat
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=min(MAX_TIMEOUT, self._every))
         async with aiohttp.ClientSession(timeout=timeout) as http:
             while True:
                 problems = await self._health.problems()
-                if problems:
+                if problems and not self._withheld:
                     log.warning("heartbeat withheld: %s", "; ".join(problems))
-                else:
+                elif not problems:
+                    if self._withheld:
+                        log.info("heartbeat resumed")
                     await self._beat(http)
+                self._withheld = bool(problems)
                 await asyncio.sleep(self._every)
 
     async def _beat(self, http: aiohttp.ClientSession) -> None:

@@ -159,9 +159,9 @@ class ObservedGuard(BalanceGuard):
         self._metrics = metrics
         self._cache_for = cache_seconds
 
-    async def balance(self, creds: Credentials, *, known_good: bool = False) -> BalanceResult:
+    async def balance(self, creds: Credentials, **options: Any) -> BalanceResult:
         try:
-            result = await super().balance(creds, known_good=known_good)
+            result = await super().balance(creds, **options)
         except CredentialsRejected:
             self._metrics.guard_decisions.labels("rejected").inc()
             raise

@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from aiogram import Bot, Dispatcher
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,8 +18,26 @@ from bot.health import Health
 from bot.heartbeat import Heartbeat
 from bot.metrics import Metrics
 from bot.observability import ObservabilitySettings
+from bot.observe import TelegramWatch, UpdateTimer
 
 log = logging.getLogger(__name__)
+
+
+def instrument(dp: Dispatcher, bot: Bot, metrics: Metrics) -> Health:
+    """Count the Bot API's failures and the handling of updates into `metrics`, and give
+    /status what it shows; returns the health the server and the heartbeat report."""
+    telegram = TelegramWatch(metrics)
+    bot.session.middleware(telegram)
+    dp.update.outer_middleware(UpdateTimer(metrics))
+    health = Health(
+        dp["settings"],
+        sessionmaker=dp["sessionmaker"],
+        telegram=telegram,
+        scheduler=dp["scheduler"],
+        checks=dp["checks"],
+    )
+    dp["metrics"], dp["health"] = metrics, health
+    return health
 
 
 def create_app(

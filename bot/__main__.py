@@ -1,10 +1,12 @@
-"""Entry point: `python -m bot` runs the bot; `python -m bot check` tests SMSC credentials."""
+"""Entry point: `python -m bot` runs the bot; `python -m bot check` tests SMSC credentials;
+`python -m bot backup <file>` copies the database."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from bot.config import SettingsError
 
@@ -21,12 +23,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     check.add_argument("--login", required=True)
     check.add_argument("--site", help="smsc.ru, smsc.kz, ... or a base URL (default SMSC_BASE_URL)")
+    backup = commands.add_parser(
+        "backup",
+        help="copy the SQLite database to a file, also while the bot runs",
+        description="Writes a consistent copy of the database (DATABASE_URL) to FILE, readable "
+        "by its owner only. Keep secret.key (or SECRET_KEY) with it.",
+    )
+    backup.add_argument("file", type=Path)
     args = parser.parse_args(argv)
     try:
         if args.command == "check":
             from bot.cli import check_balance
 
             return asyncio.run(check_balance(args.login, args.site))
+        if args.command == "backup":
+            from bot.backup import BackupError, copy_database
+
+            try:
+                print(copy_database(args.file))
+            except BackupError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            return 0
         from bot.app import run
 
         return asyncio.run(run())

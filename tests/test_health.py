@@ -1,0 +1,137 @@
+"""Each condition of /healthz on its own, with injected clocks and short thresholds."""
+
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from aiogram.exceptions import TelegramServerError
+from aiogram.methods import GetUpdates, SendMessage
+from cryptography.fernet import Fernet
+
+from bot.crypto import SecretBox
+from bot.health import Health
+from bot.metrics import Metrics
+from bot.models import Chat, Notification
+from bot.observability import ObservabilitySettings
+from bot.observe import TelegramWatch
+from tests.test_monitoring import START, Clock
+from tests.test_scheduling import add
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def answered(bot, method):
+    return "ok"
+
+
+async def refused(bot, method):
+    raise TelegramServerError(method, "Bad Gateway")
+
+
+async def test_a_long_poll_is_owed_an_answer_only_after_its_timeout():
+    ticks, metrics = Ticks(), Metrics()
+    watch = TelegramWatch(metrics, clock=ticks)
+    await watch(answered, None, GetUpdates(timeout=10))
+    ticks.now += 3
+    assert watch.silence() == 3
+
+    async def hanging(bot, method):
+        ticks.now += 12  # answered 2 s after the poll's own timeout
+        assert watch.silence() == 2
+        return "ok"
+
+    await watch(hanging, None, GetUpdates(timeout=10))
+    assert watch.silence() == 0
+
+
+async def test_failed_polls_count_as_silence_and_as_errors():
+    ticks, metrics = Ticks(), Metrics()
+    watch = TelegramWatch(metrics, clock=ticks)
+    for _ in range(3):
+        ticks.now += 2
+        with pytest.raises(TelegramServerError):
+            await watch(refused, None, GetUpdates(timeout=10))
+    assert watch.silence() == 6
+    with pytest.raises(TelegramServerError):
+        await watch(refused, None, SendMessage(chat_id=1, text="x"))
+    errors = metrics.telegram_errors
+    assert errors.labels("GetUpdates", "5xx")._value.get() == 3
+    assert errors.labels("SendMessage", "5xx")._value.get() == 1
+    assert metrics.last_telegram_failure.what == "SendMessage: Bad Gateway"
+
+
+@pytest.fixture
+def world(sessionmaker):
+    clock = Clock()
+    checks = SimpleNamespace(last_dispatch_at=START, last_completed_at=START)
+    scheduler = SimpleNamespace(running=True)
+    watch = TelegramWatch(Metrics(), clock=Ticks())
+    settings = ObservabilitySettings(
+        health_scheduler_seconds=5, health_outbox_seconds=60, health_checks_factor=2
+    )
+    health = Health(
+        settings,
+        sessionmaker=sessionmaker,
+        telegram=watch,
+        scheduler=scheduler,
+        checks=checks,
+        now=clock,
+    )
+    return SimpleNamespace(health=health, clock=clock, checks=checks, scheduler=scheduler)
+
+
+async def test_scheduler_stopped_or_idle(world):
+    assert await world.health.problems() == []
+    world.clock.advance(seconds=6)
+    assert await world.health.problems() == ["scheduler: no look for due accounts for 6 s"]
+    world.scheduler.running = False
+    assert await world.health.problems() == ["scheduler: not running"]
+
+
+async def test_checks_late_only_while_accounts_are_due(world, sessionmaker):
+    box = SecretBox(Fernet.generate_key())
+    await add(sessionmaker, box, -1, "shop", interval=60)  # due at START
+    world.clock.advance(seconds=120)
+    world.checks.last_dispatch_at = world.clock()
+    assert await world.health.problems() == []  # twice the interval: not yet late
+    world.clock.advance(seconds=1)
+    world.checks.last_dispatch_at = world.clock()
+    assert await world.health.problems() == ["checks: none completed for 121 s"]
+    world.checks.last_completed_at = world.clock()
+    assert await world.health.problems() == []
+
+
+async def test_outbox_stuck(world, sessionmaker):
+    async with sessionmaker() as session:
+        session.add(Chat(id=5, type="private"))
+        session.add(Notification(chat_id=5, kind="low", text="x", created_at=START))
+        await session.commit()
+    world.clock.advance(seconds=61)
+    world.checks.last_dispatch_at = world.clock()
+    assert await world.health.problems() == ["outbox: a notification undelivered for 61 s"]
+    async with sessionmaker() as session:
+        notification = await session.get(Notification, 1)
+        notification.sent_at = START + timedelta(seconds=61)
+        await session.commit()
+    assert await world.health.problems() == []
+
+
+async def test_a_database_that_fails_is_a_problem():
+    def unreachable():
+        raise OSError("disk gone")
+
+    health = Health(
+        ObservabilitySettings(),
+        sessionmaker=unreachable,
+        telegram=TelegramWatch(Metrics(), clock=Ticks()),
+        scheduler=SimpleNamespace(running=True),
+        checks=SimpleNamespace(last_dispatch_at=START, last_completed_at=START),
+        now=Clock(),
+    )
+    assert await health.problems() == ["database: OSError"]

@@ -1,24 +1,25 @@
-# Build stage: the project's wheel and a virtual environment with it and its dependencies.
+# Build stage: the dependencies in a virtual environment, and the project's wheel.
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/venv
-# Dependencies in a layer of their own, read from pyproject.toml alone: a change to the code
-# reuses it, only a change to pyproject.toml installs them again.
+# Dependencies read from pyproject.toml alone: a change to the code reuses this layer, and
+# the run stage's copy of it; only a change to pyproject.toml installs them again.
 COPY pyproject.toml ./
 RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > requirements.txt \
     && /opt/venv/bin/pip install -r requirements.txt
 COPY README.md LICENSE ./
 COPY bot ./bot
 COPY migrations ./migrations
-RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
-    && /opt/venv/bin/pip install --no-deps /wheels/*.whl
+RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels .
 
-# Run stage: the environment alone, no sources, run by an unprivileged user.
+# Run stage: the dependencies, then the wheel installed over them; no sources, no root.
 FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/venv/bin:$PATH
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PATH=/opt/venv/bin:$PATH
 RUN useradd --uid 1000 --create-home --shell /usr/sbin/nologin bot
 COPY --from=build /opt/venv /opt/venv
+COPY --from=build /wheels /tmp/wheels
+RUN pip install --no-deps --disable-pip-version-check /tmp/wheels/*.whl && rm -r /tmp/wheels
 # The working directory is where the bot looks for .env and, by default, data/.
 WORKDIR /app
 RUN mkdir data && chown bot:bot data

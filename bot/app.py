@@ -1,63 +1,19 @@
-"""The running bot: settings, files, database, then Telegram, then long polling until a signal.
+"""The running bot: settings, then files, then bot.runner (database, Telegram, polling).
 
 Everything that can be refused is checked before anything is written: a start that fails on
-settings leaves no empty database and no new key behind. Telegram may be unreachable at start
-(a server up before its network): the bot waits for it with back-off, a line per attempt.
-SIGTERM or SIGINT end it at any moment, within a couple of seconds, with exit code 0; aiogram's
-own signal handling is not used, as it waits for a hanging getUpdates to time out.
+settings leaves no empty database and no new key behind. Settings are read before aiogram and
+the rest are imported, so a bad one is told in a moment, not after seconds of imports.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import itertools
+import gc
 import logging
-import signal
-
-from aiogram import Bot, Dispatcher
-from aiogram.exceptions import (
-    TelegramNetworkError,
-    TelegramNotFound,
-    TelegramRetryAfter,
-    TelegramServerError,
-    TelegramUnauthorizedError,
-)
-from aiogram.utils.backoff import Backoff, BackoffConfig
-from aiogram.utils.i18n import I18n
 
 from bot import logs
-from bot.commands import set_commands
-from bot.config import Settings, SettingsError, configure_logging, load_settings
+from bot.config import configure_logging, load_settings
 from bot.crypto import SecretBox, load_or_create_key
-from bot.digest import Digests
-from bot.factory import create_bot, create_dispatcher
-from bot.i18n import create_i18n
-from bot.metrics import Metrics
-from bot.monitoring import Monitor
-from bot.notifications import Outbox
-from bot.observe import CountingFetcher, ObservedGuard
-from bot.scheduling import Checks
-from bot.smsc import SmscClient
-from bot.storage import (
-    create_database_file,
-    create_engine,
-    create_sessionmaker,
-    migrate,
-    prepare_data_dir,
-)
-from bot.web import instrument, watched
-
-log = logging.getLogger(__name__)
-
-# Waiting for Telegram at start, and polling after an outage: 1, 2, 4 ... 30 s, jittered.
-TELEGRAM_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=30.0, factor=2.0, jitter=0.2)
-# One start-up attempt (getMe and the command menus) may take this long before it counts as
-# failed: a Telegram that accepts connections and never answers must not stall the start.
-STARTUP_ATTEMPT_TIMEOUT = 15.0
-# From a signal to the process's end: the shutdown hooks get this long, then are cancelled.
-SHUTDOWN_GRACE = 1.5
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+from bot.storage import create_database_file, prepare_data_dir
 
 
 async def run() -> int:
@@ -74,159 +30,11 @@ async def run() -> int:
     prepare_data_dir(settings.data_dir)
     box = SecretBox(load_or_create_key(secret_key, settings.data_dir))
     create_database_file(settings.database_url)
-    return await _Runner(settings, box).run()
+    from bot.runner import Runner  # the heavy imports (aiogram...), once settings are good
 
-
-class _Runner:
-    """Runs the bot as a task that a signal, or a refused token, ends.
-
-    A token Telegram refuses (401, or 404 for one it never knew) stops the bot with exit code
-    1 and one line saying so: nothing can be sent or received with it, and retrying forever
-    would hide that behind a process that looks alive. Unsent notifications stay in the
-    outbox for the next start with the right token."""
-
-    def __init__(self, settings: Settings, box: SecretBox) -> None:
-        self._settings = settings
-        self._box = box
-        self._task: asyncio.Task[None] | None = None
-        self._dispatcher: Dispatcher | None = None  # set while polling
-        self._stopping = False
-        self._refused: str | None = None
-        self._background: set[asyncio.Future[None]] = set()
-
-    async def run(self) -> int:
-        loop = asyncio.get_running_loop()
-        self._task = asyncio.create_task(self._serve(), name="bot")
-        for sig in STOP_SIGNALS:
-            loop.add_signal_handler(sig, self._stop, sig.name)
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            if not self._stopping:
-                raise
-        except (TelegramUnauthorizedError, TelegramNotFound):
-            pass  # at start-up: the session reported it (see _token_refused)
-        finally:
-            for sig in STOP_SIGNALS:
-                loop.remove_signal_handler(sig)
-        if self._refused:
-            raise SettingsError(
-                f"BOT_TOKEN was refused by Telegram ({self._refused}): revoked or mistyped; "
-                "set the current token from @BotFather"
-            )
-        log.info("stopped")
-        return 0
-
-    def _stop(self, reason: str) -> None:
-        assert self._task is not None
-        if self._stopping:  # a second signal: no more waiting
-            self._task.cancel()
-            return
-        log.info("stopping reason=%s", reason)
-        self._stopping = True
-        if self._dispatcher is None:
-            self._task.cancel()
-            return
-        # Polling stops through aiogram, which then runs the shutdown hooks; they are bounded
-        # (bot.factory), and should one hang anyway it is cancelled after SHUTDOWN_GRACE.
-        stopping = asyncio.ensure_future(self._dispatcher.stop_polling())
-        self._background.add(stopping)
-        stopping.add_done_callback(self._background.discard)
-        asyncio.get_running_loop().call_later(SHUTDOWN_GRACE + 0.3, self._task.cancel)
-
-    def _token_refused(self, reason: str) -> None:
-        """Called by the Telegram session on any request's 401/404. At start-up the error
-        itself ends the start; while polling, polling is stopped."""
-        if self._refused is None:
-            self._refused = reason
-            if self._dispatcher is not None:
-                self._stop("token refused")
-
-    async def _serve(self) -> None:
-        settings = self._settings
-        async with contextlib.AsyncExitStack() as resources:
-            engine = create_engine(settings.database_url)
-            resources.push_async_callback(engine.dispose)
-            await migrate(engine)
-            smsc = SmscClient()
-            resources.push_async_callback(smsc.aclose)
-            bot = create_bot(settings, on_token_refused=self._token_refused)
-            resources.push_async_callback(bot.session.close)
-            metrics = Metrics()
-            guard = ObservedGuard(
-                CountingFetcher(smsc, metrics),
-                metrics=metrics,
-                max_per_minute=settings.smsc_max_requests_per_minute,
-                cache_seconds=settings.balance_cache_seconds,
-            )
-            sessionmaker = create_sessionmaker(engine)
-            i18n = create_i18n()
-            monitor = Monitor(i18n)
-            writes = asyncio.Lock()  # checks and the outbox take turns writing SQLite
-            outbox = Outbox(bot, sessionmaker, writes=writes)
-            dp = create_dispatcher(
-                settings=settings,
-                engine=engine,
-                sessionmaker=sessionmaker,
-                smsc=smsc,
-                guard=guard,
-                box=self._box,
-                i18n=i18n,
-                monitor=monitor,
-                outbox=outbox,
-                checks=Checks(
-                    sessionmaker, guard, self._box, monitor, outbox, writes=writes, metrics=metrics
-                ),
-                digests=Digests(sessionmaker, i18n, outbox),
-            )
-            log.info(
-                "starting telegram_api=%s smsc=%s",
-                settings.telegram_api_url,
-                settings.smsc_base_url,
-            )
-            health = instrument(dp, bot, metrics)
-            await resources.enter_async_context(watched(settings, health, metrics, sessionmaker))
-            await wait_for_telegram(bot, i18n)
-            # No await between these two: a signal sees polling either not begun or begun.
-            self._dispatcher = dp
-            await dp.start_polling(
-                bot,
-                allowed_updates=dp.resolve_used_update_types(),
-                handle_signals=False,
-                close_bot_session=False,  # closed with the other resources, on every path
-                backoff_config=TELEGRAM_BACKOFF,
-            )
-
-
-async def wait_for_telegram(bot: Bot, i18n: I18n) -> None:
-    """Until Telegram answers getMe and takes the command menus: one line per failed attempt,
-    retried with capped, jittered back-off. A refused token is not retried (see TokenRefused)."""
-    backoff = Backoff(TELEGRAM_BACKOFF)
-    for attempt in itertools.count(1):
-        try:
-            async with asyncio.timeout(STARTUP_ATTEMPT_TIMEOUT):
-                await bot.me()
-                await set_commands(bot, i18n)
-        except TelegramRetryAfter as error:
-            delay = float(error.retry_after)
-            reason = f"too many requests, retry after {error.retry_after} s"
-        except (TelegramNetworkError, TelegramServerError, TimeoutError) as error:
-            delay = next(backoff)
-            reason = _describe(error)
-        else:
-            if attempt > 1:
-                log.info("Telegram answers attempt=%d", attempt)
-            return
-        log.warning(
-            "Telegram not answering attempt=%d error=%s; retrying in %.1f s",
-            attempt,
-            reason,
-            delay,
-        )
-        await asyncio.sleep(delay)
-
-
-def _describe(error: Exception) -> str:
-    if isinstance(error, TimeoutError):
-        return f"no answer within {STARTUP_ATTEMPT_TIMEOUT:.0f} s"
-    return f"{type(error).__name__}: {error}"
+    try:
+        return await Runner(settings, box).run()
+    finally:
+        # The interpreter's final collection would walk the million objects aiogram and
+        # pydantic made, for seconds on a busy machine, after SIGTERM was already answered.
+        gc.freeze()

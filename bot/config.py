@@ -51,12 +51,12 @@ class DatabaseSettings(BaseBotSettings):
     def _usable_database(cls, value: str) -> str:
         try:
             dialect = make_url(value).get_dialect()
-        except ArgumentError:
-            raise ValueError(f"not a database URL; e.g. {SQLITE_PREFIX}data/bot.db") from None
         except NoSuchModuleError:
             raise ValueError(
                 f"unknown database kind; use {SQLITE_PREFIX}... or postgresql+asyncpg://..."
             ) from None
+        except ArgumentError:  # after its subclass NoSuchModuleError
+            raise ValueError(f"not a database URL; e.g. {SQLITE_PREFIX}data/bot.db") from None
         if not dialect.is_async:
             raise ValueError(f"needs an asyncio driver, e.g. {SQLITE_PREFIX}... (not sqlite:///)")
         try:

@@ -37,17 +37,23 @@ class BotProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> BotProcess:
+        """Launch, and wait until the bot polls Telegram."""
         polls_before = len(self.telegram.calls_of("getUpdates"))
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            self.command, cwd=self.cwd, env=self.env, stdout=log, stderr=log
-        )
-        log.close()
+        self.launch()
         self.telegram.wait_for(
             lambda: len(self.telegram.calls_of("getUpdates")) > polls_before or self._died(),
             timeout=60,
         )
         assert not self._died(), self.log()
+        return self
+
+    def launch(self) -> BotProcess:
+        """Start the process, without waiting for anything."""
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.command, cwd=self.cwd, env=self.env, stdout=log, stderr=log
+        )
+        log.close()
         return self
 
     def _died(self) -> bool:

@@ -1,0 +1,146 @@
+"""The bot as a process at start and stop: bad settings, a Telegram that is down or hangs,
+signals at any moment, a refused token."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.bot_process import TOKEN
+
+# Each bad setting: (environment changes, .env text or None, words the one stderr line holds).
+BAD_SETTINGS = [
+    ({"SECRET_KEY": "not-a-fernet-key"}, None, "SECRET_KEY is invalid: not a Fernet key"),
+    (
+        {"DATABASE_URL": "postgresql+asyncpg://bot@localhost/bot"},
+        None,
+        "DATABASE_URL is invalid: its driver is not installed (pip install asyncpg)",
+    ),
+    ({"DATABASE_URL": "mongodb://localhost/bot"}, None, "DATABASE_URL is invalid: unknown"),
+    ({"DATABASE_URL": "sqlite:///data/bot.db"}, None, "DATABASE_URL is invalid: needs an asyncio"),
+    (
+        {"DATABASE_URL": "sqlite+aiosqlite:///a-file/data/bot.db"},
+        None,
+        "DATABASE_URL: cannot create the data folder",
+    ),
+    ({"BOT_TOKEN": "123456"}, None, "BOT_TOKEN is invalid: not a bot token"),
+    ({"BOT_TOKEN": None}, 'BOT_TOKEN = "123 456:abc"\n', "BOT_TOKEN is invalid: not a bot token"),
+    ({"BOT_TOKEN": None}, "", "BOT_TOKEN is required"),
+]
+
+
+@pytest.mark.parametrize(("changes", "dotenv", "words"), BAD_SETTINGS)
+def test_bad_setting_is_one_line_and_leaves_nothing_behind(
+    tmp_path, installed_bot, changes, dotenv, words
+):
+    (tmp_path / "a-file").write_text("")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(installed_bot.site),
+        "BOT_TOKEN": TOKEN,
+        "DATABASE_URL": "sqlite+aiosqlite:///data/bot.db",
+        "TELEGRAM_API_URL": "http://127.0.0.1:9",
+    }
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name)
+        else:
+            env[name] = value
+    if dotenv is not None:
+        (tmp_path / ".env").write_text(dotenv)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    run = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 1
+    [line] = run.stderr.strip().splitlines()
+    assert line.startswith("error: ") and words in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no data/, no bot.db, no key
+
+
+def test_stray_blanks_and_quotes_around_values_are_forgiven(bot_process):
+    bot_process.env["BOT_TOKEN"] = f' "{TOKEN}" '
+    bot_process.env["LOG_LEVEL"] = "'debug' "
+    bot_process.start()
+    assert "DEBUG" in bot_process.log()
+
+
+def test_files_are_the_owners_alone(bot_process, tmp_path):
+    data = tmp_path / "data"
+    bot_process.env["DATABASE_URL"] = f"sqlite+aiosqlite:///{data}/bot.db"
+    del bot_process.env["SECRET_KEY"]
+    bot_process.start()
+    assert (data.stat().st_mode & 0o777) == 0o700
+    for name in ("bot.db", "secret.key"):
+        assert ((data / name).stat().st_mode & 0o777) == 0o600, name
+
+
+def test_readable_key_file_is_reported_at_start(bot_process, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "secret.key").write_text("ZmFrZS1rZXktZmFrZS1rZXktZmFrZS1rZXktZmFrZS0=")
+    (data / "secret.key").chmod(0o644)
+    bot_process.env["DATABASE_URL"] = f"sqlite+aiosqlite:///{data}/bot.db"
+    del bot_process.env["SECRET_KEY"]
+    bot_process.start()
+    [line] = [line for line in bot_process.log().splitlines() if "secret.key" in line]
+    assert "WARNING" in line and "readable by other users" in line
+
+
+@pytest.mark.parametrize("body", ["drop", "html"])
+def test_start_waits_for_telegram_with_a_line_per_attempt(bot_process, telegram, body):
+    telegram.fail("getMe", status=502, body=body, times=3)
+    bot_process.start()  # returns once the bot polls
+    log = bot_process.log()
+    attempts = [line for line in log.splitlines() if "Telegram not answering" in line]
+    assert [f"attempt={n}" in line for n, line in enumerate(attempts, 1)] == [True] * 3, log
+    assert "Traceback" not in log and telegram.commands(), log
+
+
+def stop_time(bot_process, sig=signal.SIGTERM) -> float:
+    started = time.monotonic()
+    assert bot_process.stop(sig) == 0, bot_process.log()
+    return time.monotonic() - started
+
+
+def test_signal_ends_a_hanging_long_poll_at_once(bot_process, telegram):
+    telegram.fail("getUpdates", status=0, body="hang", times=100)
+    bot_process.start()
+    time.sleep(0.5)  # the poll is hanging
+    assert stop_time(bot_process) < 2
+    assert "Unclosed" not in bot_process.log()
+
+
+def test_sigint_ends_the_wait_for_telegram(bot_process, telegram):
+    telegram.fail("getMe", status=0, body="hang", times=100)
+    bot_process.launch()
+    telegram.wait_for(lambda: telegram.calls_of("getMe"), timeout=60)
+    assert stop_time(bot_process, signal.SIGINT) < 2
+    assert "Unclosed" not in bot_process.log()
+
+
+def test_signal_ends_a_bot_that_cannot_reach_telegram(bot_process, telegram):
+    telegram.fail("getMe", status=0, body="drop", times=100)
+    bot_process.launch()
+    telegram.wait_for(lambda: len(telegram.calls_of("getMe")) >= 2, timeout=60)
+    assert stop_time(bot_process) < 2
+
+
+@pytest.mark.parametrize(("method", "status"), [("getMe", 404), ("getUpdates", 401)])
+def test_refused_token_exits_1_saying_why(bot_process, telegram, method, status):
+    description = "Unauthorized" if status == 401 else "Not Found"
+    telegram.fail(method, status=status, description=description, times=100)
+    bot_process.launch()
+    assert bot_process.process.wait(timeout=30) == 1
+    bot_process.process = None
+    log = bot_process.log()
+    assert f"error: BOT_TOKEN was refused by Telegram ({description})" in log, log
+    assert len(telegram.calls_of(method)) == 1

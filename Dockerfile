@@ -22,7 +22,7 @@ COPY --from=build /wheels /tmp/wheels
 RUN pip install --no-deps --disable-pip-version-check /tmp/wheels/*.whl && rm -r /tmp/wheels
 # The working directory is where the bot looks for .env and, by default, data/.
 WORKDIR /app
-RUN mkdir data && chown bot:bot data
+RUN install -d -o bot -g bot -m 700 data
 USER bot
 # The SQLite database and the generated secret key live here: keep it on a volume.
 VOLUME ["/app/data"]

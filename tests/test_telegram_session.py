@@ -1,10 +1,13 @@
-"""Answers of the Bot API are validated without building their pydantic model again each time."""
+"""Answers of the Bot API are validated without building their pydantic model again each time,
+and ones that are not JSON become the errors they stand for."""
 
 import gc
 import json
 import weakref
 
+import pytest
 from aiogram import Bot
+from aiogram.exceptions import TelegramNetworkError, TelegramServerError
 from aiogram.methods import SendMessage
 
 from bot.telegram_session import TelegramSession
@@ -28,5 +31,21 @@ async def test_the_model_of_an_answer_outlives_garbage_collection():
         again = session.check_response(bot, SendMessage(chat_id=1, text="hi"), 200, ANSWER)
         assert type(again) is model()  # the same model, not one built anew
         assert again.result.message_id == 7
+    finally:
+        await session.close()
+
+
+HTML_502 = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+
+
+async def test_an_html_error_page_is_a_short_server_error_not_a_decode_error():
+    session = TelegramSession()
+    bot = Bot("42:TEST", session=session)
+    try:
+        with pytest.raises(TelegramServerError) as caught:
+            session.check_response(bot, SendMessage(chat_id=1, text="hi"), 502, HTML_502)
+        assert str(caught.value.message) == "HTTP 502 Bad Gateway, not a Bot API answer"
+        with pytest.raises(TelegramNetworkError):  # a proxy's page: retried like an outage
+            session.check_response(bot, SendMessage(chat_id=1, text="hi"), 200, HTML_502)
     finally:
         await session.close()

@@ -281,4 +281,3 @@ class Metrics:
     def render_registry(self) -> bytes:
         """The exposition of what is in the registry now (the gauges of the last read)."""
         return generate_latest(self.registry)
-

@@ -14,6 +14,7 @@ from bot.handlers import (
     history,
     manage,
     membership,
+    settings,
     start,
     status,
 )
@@ -21,7 +22,7 @@ from bot.handlers import (
 
 def create_router() -> Router:
     admin = Router(name="admin")
-    admin.include_routers(add.router, manage.router)
+    admin.include_routers(add.router, manage.router, settings.router)
     # The cheap rule first: the admin lookup only for what these routers would take.
     takes = RouterTakes(admin)
     admin.message.filter(takes, ChatAdmin())

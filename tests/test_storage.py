@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import inspect, select
 
 from bot.chats import ensure_chat, migrate_chat
-from bot.models import Account, BalanceSample, Chat
 from bot.config import SettingsError
+from bot.models import Account, BalanceSample, Chat
 from bot.storage import create_database_file, create_engine, migrate, prepare_data_dir
 
 
@@ -128,7 +128,7 @@ async def test_database_side_files_stay_owner_only(tmp_path):
 
 def test_data_folder_that_cannot_be_made_is_one_line_naming_the_setting(tmp_path):
     (tmp_path / "file").write_text("")
-    with pytest.raises(SettingsError, match="^DATABASE_URL: cannot create the data folder"):
+    with pytest.raises(SettingsError, match=r"^DATABASE_URL: cannot create the data folder"):
         prepare_data_dir(tmp_path / "file" / "data")
 
 
@@ -137,7 +137,7 @@ def test_unwritable_data_folder_is_one_line_naming_the_setting(tmp_path):
     locked.mkdir(mode=0o500)
     if os.access(locked, os.W_OK):
         pytest.skip("running as root: every folder is writable")
-    with pytest.raises(SettingsError, match="^DATABASE_URL: .*not writable"):
+    with pytest.raises(SettingsError, match=r"^DATABASE_URL: .*not writable"):
         prepare_data_dir(locked)
-    with pytest.raises(SettingsError, match="^DATABASE_URL: cannot create"):
+    with pytest.raises(SettingsError, match=r"^DATABASE_URL: cannot create"):
         prepare_data_dir(locked / "data")

@@ -11,6 +11,7 @@ from aiogram.methods import DeleteMessage, EditMessageText, GetChatMember, SendM
 from aiogram.types import Message
 from sqlalchemy import select, update
 
+from bot.guard import BalanceGuard
 from bot.handlers import add_common
 from bot.handlers.add_dialog import KindChoice, ReplaceChoice, SiteChoice
 from bot.models import Account, Handoff
@@ -195,6 +196,13 @@ async def test_confirmed_replacement_repairs_a_changed_password(dp, bot, smsc, s
     assert await dp.fsm.get_context(bot, 1, 1).get_state() is None
 
 
+async def test_idle_dialog_expires_on_a_button_too(dp, bot):
+    await say(dp, bot, 1, "/add")
+    await dp.fsm.get_context(bot, 1, 1).update_data(active=time.time() - 31 * 60)
+    [reply] = await press(dp, bot, 1, KindChoice(apikey=False).pack(), 1)
+    assert "expired" in reply.text
+
+
 async def test_idle_dialog_expires(dp, bot, sessionmaker):
     await say(dp, bot, 1, "/add")
     await walk_to_secret(dp, bot, 1, 1, "shop")
@@ -229,6 +237,18 @@ async def test_stranger_spends_one_failure_then_waits(dp, bot, smsc, sessionmake
     # Re-adding what the bot already watches costs nothing, even for the stranger.
     replies = await say(dp, bot, stranger, "/add shop right")
     assert "registered" in replies[-1].text
+
+
+async def test_watched_credentials_pass_a_spent_site_budget_after_a_restart(dp, bot, smsc):
+    await say(dp, bot, 1, "/add shop right")
+    dp.workflow_data["guard"] = BalanceGuard(smsc)  # a restart: the guard knows nothing
+    for user in (5, 6, 7):
+        [reply] = await say(dp, bot, user, f"/add guess{user} wrong")
+        assert "Not saved" in reply.text
+    [reply] = await say(dp, bot, 8, "/add new pw")
+    assert "not checked until" in reply.text  # the site's budget is spent...
+    replies = await say(dp, bot, 8, "/add shop right")
+    assert "registered" in replies[-1].text  # ...but what a chat watches is known good
 
 
 async def test_one_chat_spends_one_failure(dp, bot, smsc, sessionmaker):

@@ -310,3 +310,15 @@ async def test_members_add_without_a_secret_is_left_alone(dp, bot):
     [reply] = await say(dp, bot, GROUP, "/add shop", user_id=MEMBER)
     assert "only administrators" in reply.text
     assert bot.calls(DeleteMessage) == []
+
+
+async def test_hand_off_to_a_chat_that_is_gone_saves_nothing(dp, bot, smsc, sessionmaker):
+    payload = await handed_off(dp, bot)
+    await say(dp, bot, ADMIN, f"/start {payload}")
+    await walk_to_secret(dp, bot, ADMIN, ADMIN, "shop")
+    state = dp.fsm.get_context(bot, ADMIN, ADMIN)
+    await state.update_data(target_chat=GROUP - 1)  # as after the group's upgrade
+    bot.session.admins.add((GROUP - 1, ADMIN))
+    replies = await say(dp, bot, ADMIN, "right")
+    assert "nothing was saved" in replies[-1].text
+    assert smsc.requests == []

@@ -266,6 +266,12 @@ async def enter_secret(
         thread_id=data["thread_id"],
     )
     target = await session.get(Chat, target_chat)
+    if target is None:  # the group became a supergroup (a new id) or removed the bot
+        await state.clear()
+        await message.answer(
+            _("That chat is gone or has changed; nothing was saved. Send /add there again.")
+        )
+        return
     saved = await register(
         message,
         accounts,

@@ -49,6 +49,7 @@ BUILD_INPUTS = ("pyproject.toml", "README.md", "LICENSE", "bot", "migrations")
 
 @dataclass(frozen=True)
 class InstalledBot:
+    source: Path  # the copy of the checkout the wheel was built from
     wheel: Path
     site: Path  # the installed package; first on PYTHONPATH, its scripts in site/bin
 
@@ -74,7 +75,7 @@ def installed_bot(tmp_path_factory) -> InstalledBot:
     )
     [wheel] = wheels.glob("*.whl")
     subprocess.run([*pip, "install", "--no-deps", "--target", site, wheel], check=True)
-    return InstalledBot(wheel, site)
+    return InstalledBot(source, wheel, site)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import zipfile
 from alembic.script import ScriptDirectory
 
 from bot.storage import alembic_config
-from tests.conftest import ROOT
 from tests.test_e2e_private import say
 
 USER = 601
@@ -16,15 +15,16 @@ USER = 601
 
 def test_wheel_holds_every_file_the_bot_runs_on(installed_bot):
     in_wheel = set(zipfile.ZipFile(installed_bot.wheel).namelist())
+    source = installed_bot.source
     code = {
-        f"bot/{path.relative_to(ROOT / 'bot')}"
+        f"bot/{path.relative_to(source / 'bot')}"
         for pattern in ("*.py", "*.po", "*.mo")
-        for path in (ROOT / "bot").rglob(pattern)
+        for path in (source / "bot").rglob(pattern)
     }
     revisions = {
-        f"bot/_migrations/{path.relative_to(ROOT / 'migrations')}"
+        f"bot/_migrations/{path.relative_to(source / 'migrations')}"
         for pattern in ("*.py", "*.mako")
-        for path in (ROOT / "migrations").rglob(pattern)
+        for path in (source / "migrations").rglob(pattern)
     }
     assert "bot/locales/ru/LC_MESSAGES/messages.mo" in code
     assert "bot/_migrations/versions/0001_chats_accounts_and_balance_samples.py" in revisions

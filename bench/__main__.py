@@ -22,7 +22,9 @@ from bench.notes import NOTES
 from bench.report import Row, table, write
 from tests.fake_smsc import FakeSmsc
 
-CHECK_CONCURRENCY = 50  # bot.scheduling.Checks' default: the floor of a sweep depends on it
+CHECK_CONCURRENCY = (
+    50  # bot.alerting.scheduling.Checks' default: the floor of a sweep depends on it
+)
 
 
 @dataclass(frozen=True)

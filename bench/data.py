@@ -2,8 +2,8 @@
 
 Account j belongs to chat j // (accounts / chats) and uses login j % logins, so each login is
 watched by accounts / logins chats and no chat has the same login twice. The database is
-created with the project's own migrations and rows of `bot.models`, secrets encrypted with the
-SECRET_KEY the bot is then started with, exactly as `/add` would have left them.
+created with the project's own migrations and rows of `bot.storage.models`, secrets encrypted with
+the SECRET_KEY the bot is then started with, exactly as `/add` would have left them.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from bot.crypto import SecretBox
-from bot.models import Account, AccountState, Chat
-from bot.smsc import site_url
-from bot.storage import create_engine, migrate
+from bot.smsc.client import site_url
+from bot.storage.crypto import SecretBox
+from bot.storage.engine import create_engine, migrate
+from bot.storage.models import Account, AccountState, Chat
 
 CHAT_BASE = 10_000_000  # private chats: positive ids
 THRESHOLD = Decimal(100)

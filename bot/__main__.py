@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return asyncio.run(check_balance(args.login, args.site))
         if args.command == "backup":
-            from bot.backup import BackupError, copy_database
+            from bot.storage.backup import BackupError, copy_database
 
             try:
                 print(copy_database(args.file))

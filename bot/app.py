@@ -12,8 +12,8 @@ import logging
 
 from bot import logs
 from bot.config import configure_logging, load_settings
-from bot.crypto import SecretBox, load_or_create_key
-from bot.storage import create_database_file, prepare_data_dir
+from bot.storage.crypto import SecretBox, load_or_create_key
+from bot.storage.engine import create_database_file, prepare_data_dir
 
 
 async def run() -> int:

@@ -8,7 +8,7 @@ import sys
 
 from bot import logs
 from bot.config import SettingsError, SmscSettings, load_settings
-from bot.smsc import (
+from bot.smsc.client import (
     Credentials,
     SmscAuthError,
     SmscClient,

@@ -18,21 +18,21 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.admins import AdminRights
+from bot.alerting.digest import Digests
+from bot.alerting.monitoring import Monitor
+from bot.alerting.outbox import Outbox
+from bot.alerting.scheduling import Checks, create_scheduler
 from bot.config import Settings
-from bot.crypto import SecretBox
-from bot.digest import Digests
-from bot.guard import BalanceGuard
-from bot.handlers import create_router
-from bot.handlers.history import history_budget
-from bot.history import thin_all
-from bot.i18n import ChatLanguageMiddleware
-from bot.middlewares import ChatMiddleware, DbSessionMiddleware
-from bot.monitoring import Monitor
-from bot.notifications import Outbox
-from bot.scheduling import Checks, create_scheduler
-from bot.smsc import SmscClient
-from bot.telegram_session import TelegramSession
+from bot.smsc.client import SmscClient
+from bot.smsc.guard import BalanceGuard
+from bot.storage.crypto import SecretBox
+from bot.storage.history import thin_all
+from bot.telegram.admins import AdminRights
+from bot.telegram.handlers import create_router
+from bot.telegram.handlers.history import history_budget
+from bot.telegram.i18n import ChatLanguageMiddleware
+from bot.telegram.middlewares import ChatMiddleware, DbSessionMiddleware
+from bot.telegram.session import TelegramSession
 
 log = logging.getLogger(__name__)
 

@@ -26,19 +26,19 @@ from aiogram.exceptions import (
 from aiogram.utils.backoff import Backoff, BackoffConfig
 from aiogram.utils.i18n import I18n
 
-from bot.commands import set_commands
+from bot.alerting.digest import Digests
+from bot.alerting.monitoring import Monitor
+from bot.alerting.outbox import Outbox
+from bot.alerting.scheduling import Checks
 from bot.config import Settings, SettingsError
-from bot.crypto import SecretBox
-from bot.digest import Digests
 from bot.factory import create_bot, create_dispatcher
-from bot.i18n import create_i18n
-from bot.metrics import Metrics
-from bot.monitoring import Monitor
-from bot.notifications import Outbox
-from bot.observe import CountingFetcher, ObservedGuard
-from bot.scheduling import Checks
-from bot.smsc import SmscClient
-from bot.storage import create_engine, create_sessionmaker, migrate
+from bot.ops.metrics import Metrics
+from bot.smsc.client import SmscClient
+from bot.storage.crypto import SecretBox
+from bot.storage.engine import create_engine, create_sessionmaker, migrate
+from bot.telegram.commands import set_commands
+from bot.telegram.i18n import create_i18n
+from bot.telegram.observe import CountingFetcher, ObservedGuard
 from bot.web import instrument, watched
 
 log = logging.getLogger(__name__)

@@ -14,11 +14,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import SettingsError
-from bot.health import Health
-from bot.heartbeat import Heartbeat
-from bot.metrics import Metrics
 from bot.observability import ObservabilitySettings
-from bot.observe import TelegramWatch, UpdateTimer
+from bot.ops.health import Health
+from bot.ops.heartbeat import Heartbeat
+from bot.ops.metrics import Metrics
+from bot.telegram.observe import TelegramWatch, UpdateTimer
 
 log = logging.getLogger(__name__)
 

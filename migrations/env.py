@@ -7,8 +7,8 @@ from alembic import context
 from sqlalchemy import Connection
 
 from bot.config import DatabaseSettings
-from bot.models import Base
-from bot.storage import create_engine
+from bot.storage.engine import create_engine
+from bot.storage.models import Base
 
 config = context.config
 if config.config_file_name is not None:

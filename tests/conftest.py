@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.storage import create_engine, create_sessionmaker, migrate
+from bot.storage.engine import create_engine, create_sessionmaker, migrate
 from tests.bot_process import BotProcess
 from tests.fake_smsc import FakeSmsc
 from tests.fake_telegram import FakeTelegram

@@ -11,16 +11,16 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods import SendMessage
 from cryptography.fernet import Fernet
 
-from bot.admins import AdminRights
+from bot.alerting.digest import Digests
+from bot.alerting.monitoring import Monitor
 from bot.config import Settings
-from bot.crypto import SecretBox
-from bot.digest import Digests
 from bot.factory import create_dispatcher
-from bot.guard import BalanceGuard
-from bot.handlers.history import history_budget
-from bot.i18n import create_i18n
-from bot.monitoring import Monitor
-from bot.smsc import Balance, Credentials, SmscAuthError
+from bot.smsc.client import Balance, Credentials, SmscAuthError
+from bot.smsc.guard import BalanceGuard
+from bot.storage.crypto import SecretBox
+from bot.telegram.admins import AdminRights
+from bot.telegram.handlers.history import history_budget
+from bot.telegram.i18n import create_i18n
 from tests.mocked_bot import MockedBot, message_update
 
 GROUP = -100500

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from aiogram.methods import GetChatMember
 from aiogram.types import ChatMemberAdministrator, ChatMemberMember, ChatMemberUpdated, Update, User
 
-from bot.admins import AdminRights
+from bot.telegram.admins import AdminRights
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
 from tests.mocked_bot import MockedBot, chat_of, message_update
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.data import BALANCE, Layout, checked_since, connect, login_name, make_due, password, seed
-from bot.backup import BackupError, copy_database, sqlite_file
+from bot.storage.backup import BackupError, copy_database, sqlite_file
 
 
 def run_backup(cwd, env, *args):

@@ -5,8 +5,9 @@ from decimal import Decimal
 import matplotlib.pyplot as plt
 import pytest
 
-from bot.charts import ChartLabels, Series, render_history
-from bot.forecast import Sample, runway, spend_rate, top_ups
+from bot.alerting.forecast import runway, spend_rate, top_ups
+from bot.storage.history import Sample
+from bot.telegram.charts import ChartLabels, Series, render_history
 
 NOW = datetime(2025, 3, 10, 12, tzinfo=UTC)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

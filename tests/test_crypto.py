@@ -3,8 +3,8 @@ import stat
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.crypto import SecretBox, SecretKeyError, load_or_create_key
-from bot.storage import prepare_data_dir
+from bot.storage.crypto import SecretBox, SecretKeyError, load_or_create_key
+from bot.storage.engine import prepare_data_dir
 
 
 def test_round_trip_and_ciphertext_hides_secret():

@@ -5,9 +5,9 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from bot.digest import Digests, trigger
-from bot.i18n import create_i18n
-from bot.models import Account, AccountState, BalanceSample, Chat, Notification
+from bot.alerting.digest import Digests, trigger
+from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
+from bot.telegram.i18n import create_i18n
 from tests.test_monitoring import START
 
 

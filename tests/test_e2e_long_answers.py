@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from bot.accounts import MAX_ACCOUNTS_PER_CHAT
-from bot.crypto import SecretBox
-from bot.models import Account, AccountState, Chat
-from bot.smsc import site_url
-from bot.storage import create_engine, create_sessionmaker, migrate
+from bot.alerting.accounts import MAX_ACCOUNTS_PER_CHAT
+from bot.smsc.client import site_url
+from bot.storage.crypto import SecretBox
+from bot.storage.engine import create_engine, create_sessionmaker, migrate
+from bot.storage.models import Account, AccountState, Chat
 
 USER, GROUP, ADMIN = 901, -100901, 902
 

@@ -5,9 +5,9 @@ import asyncio
 import urllib.parse
 from decimal import Decimal
 
-from bot.crypto import SecretBox
-from bot.models import Account, Chat
-from bot.storage import create_database_file, create_engine, create_sessionmaker, migrate
+from bot.storage.crypto import SecretBox
+from bot.storage.engine import create_database_file, create_engine, create_sessionmaker, migrate
+from bot.storage.models import Account, Chat
 from tests.bot_process import TOKEN
 from tests.fake_smsc import FAULTS
 

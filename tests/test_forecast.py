@@ -5,10 +5,9 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.forecast import (
+from bot.alerting.forecast import (
     MAX_RUNWAY_DAYS,
     Runway,
-    Sample,
     TopUp,
     is_anomalous,
     runway,
@@ -16,6 +15,7 @@ from bot.forecast import (
     spend_rate,
     top_ups,
 )
+from bot.storage.history import Sample
 
 NOW = datetime(2025, 3, 10, 12, tzinfo=UTC)
 START = Decimal(10000)

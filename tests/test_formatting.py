@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.formatting import format_amount, format_money, parse_amount
+from bot.telegram.formatting import format_amount, format_money, parse_amount
 
 
 @pytest.mark.parametrize(

@@ -14,16 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.guard import (
-    AskerPaused,
-    AuthChecksPaused,
-    BalanceGuard,
-    BalanceResult,
-    CredentialsRejected,
-    LoginPaused,
-    SitePaused,
-)
-from bot.smsc import (
+from bot.smsc.client import (
     Balance,
     Credentials,
     SmscAuthError,
@@ -32,6 +23,15 @@ from bot.smsc import (
     SmscProtocolError,
     SmscRateLimited,
     SmscUnavailable,
+)
+from bot.smsc.guard import (
+    AskerPaused,
+    AuthChecksPaused,
+    BalanceGuard,
+    BalanceResult,
+    CredentialsRejected,
+    LoginPaused,
+    SitePaused,
 )
 
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)

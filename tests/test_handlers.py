@@ -5,7 +5,7 @@ from decimal import Decimal
 from aiogram.methods import DeleteMessage, EditMessageText
 from sqlalchemy import select
 
-from bot.models import Account, AccountState, Chat
+from bot.storage.models import Account, AccountState, Chat
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
 from tests.mocked_bot import callback_update
 

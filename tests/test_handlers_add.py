@@ -11,10 +11,10 @@ from aiogram.methods import DeleteMessage, EditMessageText, GetChatMember, SendM
 from aiogram.types import Message
 from sqlalchemy import select, update
 
-from bot.guard import BalanceGuard
-from bot.handlers import add_common
-from bot.handlers.add_dialog import KindChoice, ReplaceChoice, SiteChoice
-from bot.models import Account, Handoff
+from bot.smsc.guard import BalanceGuard
+from bot.storage.models import Account, Handoff
+from bot.telegram.handlers import add_common
+from bot.telegram.handlers.add_dialog import KindChoice, ReplaceChoice, SiteChoice
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
 from tests.mocked_bot import BOT_USER, callback_update
 

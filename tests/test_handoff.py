@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot import handoff
-from bot.chats import ensure_chat
-from bot.handoff import HandoffRefused, Refusal
-from bot.models import Handoff
+from bot.storage import handoff
+from bot.storage.chats import ensure_chat
+from bot.storage.handoff import HandoffRefused, Refusal
+from bot.storage.models import Handoff
 
 GROUP, USER, OTHER = -100500, 5, 6
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

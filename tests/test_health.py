@@ -8,12 +8,12 @@ from aiogram.exceptions import TelegramServerError
 from aiogram.methods import GetUpdates, SendMessage
 from cryptography.fernet import Fernet
 
-from bot.crypto import SecretBox
-from bot.health import Health
-from bot.metrics import Metrics
-from bot.models import Chat, Notification
 from bot.observability import ObservabilitySettings
-from bot.observe import TelegramWatch
+from bot.ops.health import Health
+from bot.ops.metrics import Metrics
+from bot.storage.crypto import SecretBox
+from bot.storage.models import Chat, Notification
+from bot.telegram.observe import TelegramWatch
 from tests.test_monitoring import START, Clock
 from tests.test_scheduling import add
 

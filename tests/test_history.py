@@ -5,8 +5,8 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from bot.history import histories_since, samples_since, thin
-from bot.models import Account, BalanceSample, Chat
+from bot.storage.history import histories_since, samples_since, thin
+from bot.storage.models import Account, BalanceSample, Chat
 from tests.test_monitoring import START
 
 RAW_DAYS = 90

@@ -7,7 +7,7 @@ from pathlib import Path
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from bot.i18n import DOMAIN, LOCALES_DIR
+from bot.telegram.i18n import DOMAIN, LOCALES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 PO = LOCALES_DIR / "ru" / "LC_MESSAGES" / f"{DOMAIN}.po"

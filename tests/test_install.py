@@ -7,7 +7,7 @@ import zipfile
 
 from alembic.script import ScriptDirectory
 
-from bot.storage import alembic_config
+from bot.storage.engine import alembic_config
 from tests.test_e2e_private import say
 
 USER = 601
@@ -26,7 +26,7 @@ def test_wheel_holds_every_file_the_bot_runs_on(installed_bot):
         for pattern in ("*.py", "*.mako")
         for path in (source / "migrations").rglob(pattern)
     }
-    assert "bot/locales/ru/LC_MESSAGES/messages.mo" in code
+    assert "bot/telegram/locales/ru/LC_MESSAGES/messages.mo" in code
     assert "bot/_migrations/versions/0001_chats_accounts_and_balance_samples.py" in revisions
     assert sorted((code | revisions) - in_wheel) == []
 
@@ -36,7 +36,7 @@ def test_end_to_end_tests_run_the_installed_copy(bot_process, installed_bot):
         [
             sys.executable,
             "-c",
-            "import bot.storage as s; print(s.__file__); print(s.MIGRATIONS_DIR)",
+            "import bot.storage.engine as s; print(s.__file__); print(s.MIGRATIONS_DIR)",
         ],
         cwd=bot_process.cwd,
         env=bot_process.env,

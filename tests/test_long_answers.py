@@ -7,11 +7,17 @@ import pytest
 from aiogram.methods import SendPhoto
 from sqlalchemy import select
 
-from bot.accounts import MAX_ACCOUNTS_PER_CHAT
-from bot.digest import Digests
-from bot.formatting import CAPTION_LIMIT, TEXT_LIMIT, fit_lines, split_blocks, telegram_length
-from bot.i18n import create_i18n
-from bot.models import Account, AccountState, Chat
+from bot.alerting.accounts import MAX_ACCOUNTS_PER_CHAT
+from bot.alerting.digest import Digests
+from bot.storage.models import Account, AccountState, Chat
+from bot.telegram.formatting import (
+    CAPTION_LIMIT,
+    TEXT_LIMIT,
+    fit_lines,
+    split_blocks,
+    telegram_length,
+)
+from bot.telegram.i18n import create_i18n
 from tests.handler_fixtures import say
 
 CHATS = {"en": 1, "ru": 2}

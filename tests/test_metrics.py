@@ -10,15 +10,15 @@ from cryptography.fernet import Fernet
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import delete, update
 
-from bot.crypto import SecretBox
-from bot.guard import BalanceGuard
-from bot.i18n import create_i18n
-from bot.metrics import LastHour, Metrics
-from bot.models import Account, Notification
-from bot.monitoring import Monitor
-from bot.observe import CountingFetcher, ObservedGuard
-from bot.scheduling import Checks
-from bot.smsc import Credentials, SmscUnavailable
+from bot.alerting.monitoring import Monitor
+from bot.alerting.scheduling import Checks
+from bot.ops.metrics import LastHour, Metrics
+from bot.smsc.client import Credentials, SmscUnavailable
+from bot.smsc.guard import BalanceGuard
+from bot.storage.crypto import SecretBox
+from bot.storage.models import Account, Notification
+from bot.telegram.i18n import create_i18n
+from bot.telegram.observe import CountingFetcher, ObservedGuard
 from tests.test_monitoring import START, Clock
 from tests.test_scheduling import NoOutbox, Smsc, add, run
 

@@ -6,17 +6,17 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, update
 
-from bot.guard import BalanceResult, LoginPaused
-from bot.i18n import create_i18n
-from bot.models import Account, AccountState, BalanceSample, Chat, Notification
-from bot.monitoring import Monitor
-from bot.smsc import (
+from bot.alerting.monitoring import Monitor
+from bot.smsc.client import (
     Balance,
     SmscAuthError,
     SmscIpBlocked,
     SmscProtocolError,
     SmscUnavailable,
 )
+from bot.smsc.guard import BalanceResult, LoginPaused
+from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
+from bot.telegram.i18n import create_i18n
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 

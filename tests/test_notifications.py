@@ -9,9 +9,9 @@ from aiogram import Bot
 from aiogram.client.telegram import TelegramAPIServer
 from sqlalchemy import select
 
-from bot.models import Account, Chat, Notification
-from bot.notifications import MAX_ATTEMPTS, Outbox
-from bot.telegram_session import TelegramSession
+from bot.alerting.outbox import MAX_ATTEMPTS, Outbox
+from bot.storage.models import Account, Chat, Notification
+from bot.telegram.session import TelegramSession
 from tests.bot_process import TOKEN
 from tests.test_monitoring import START, Clock
 

@@ -4,9 +4,9 @@ import pytest
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
 from sqlalchemy import select
 
-from bot.alerts import AlertAction
-from bot.handlers.manage import RemoveChoice
-from bot.models import Account, Chat
+from bot.storage.models import Account, Chat
+from bot.telegram.alerts import AlertAction
+from bot.telegram.handlers.manage import RemoveChoice
 from tests.handler_fixtures import say
 from tests.mocked_bot import callback_update
 

@@ -8,7 +8,7 @@ from aiogram.methods import EditMessageText, SendMessage, SendPhoto
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.commands import COMMANDS
+from bot.telegram.commands import COMMANDS
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
 
 NAMES = ("shop", "Склад", "api.key", "a_very_long_account_name_0123456")

@@ -2,8 +2,8 @@
 
 from aiogram.methods import SendPhoto
 
-from bot.handlers.history import history_budget
-from bot.ratelimit import WorkBudget
+from bot.telegram.handlers.history import history_budget
+from bot.telegram.ratelimit import WorkBudget
 from tests.handler_fixtures import say
 
 

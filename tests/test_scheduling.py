@@ -9,13 +9,13 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
-from bot.crypto import SecretBox
-from bot.guard import BalanceGuard
-from bot.i18n import create_i18n
-from bot.models import Account, AccountState, BalanceSample, Chat, Notification
-from bot.monitoring import Monitor
-from bot.scheduling import WRITE_BATCH, Checks
-from bot.smsc import Balance, Credentials, SmscAuthError
+from bot.alerting.monitoring import Monitor
+from bot.alerting.scheduling import WRITE_BATCH, Checks
+from bot.smsc.client import Balance, Credentials, SmscAuthError
+from bot.smsc.guard import BalanceGuard
+from bot.storage.crypto import SecretBox
+from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
+from bot.telegram.i18n import create_i18n
 from tests.test_monitoring import START, Clock
 
 

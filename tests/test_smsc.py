@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, quote, quote_plus
 import httpx
 import pytest
 
-from bot.smsc import (
+from bot.smsc.client import (
     SITES,
     Balance,
     Credentials,

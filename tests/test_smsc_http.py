@@ -10,8 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.guard import AuthChecksPaused, BalanceGuard, BalanceResult, CredentialsRejected, SitePaused
-from bot.smsc import (
+from bot.smsc.client import (
     Balance,
     Credentials,
     SmscAuthError,
@@ -20,6 +19,13 @@ from bot.smsc import (
     SmscIpBlocked,
     SmscProtocolError,
     SmscUnavailable,
+)
+from bot.smsc.guard import (
+    AuthChecksPaused,
+    BalanceGuard,
+    BalanceResult,
+    CredentialsRejected,
+    SitePaused,
 )
 from tests.fake_smsc import FakeSmsc
 

@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import inspect, select
 
-from bot.chats import ensure_chat, migrate_chat
 from bot.config import SettingsError
-from bot.models import Account, BalanceSample, Chat
-from bot.storage import create_database_file, create_engine, migrate, prepare_data_dir
+from bot.storage.chats import ensure_chat, migrate_chat
+from bot.storage.engine import create_database_file, create_engine, migrate, prepare_data_dir
+from bot.storage.models import Account, BalanceSample, Chat
 
 
 def account(chat_id: int, name: str = "shop") -> Account:

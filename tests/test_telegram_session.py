@@ -10,7 +10,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramNetworkError, TelegramServerError
 from aiogram.methods import SendMessage
 
-from bot.telegram_session import TelegramSession
+from bot.telegram.session import TelegramSession
 
 ANSWER = json.dumps(
     {

@@ -1,0 +1,174 @@
+"""The accounts a chat watches: registering, listing, changing, and asking for balances."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.alerting.monitoring import Monitor, Outcome, checks_stopped
+from bot.smsc.client import Credentials, SmscError
+from bot.smsc.guard import BalanceGuard, BalanceResult, CredentialsRejected
+from bot.storage.crypto import SecretBox
+from bot.storage.models import Account, AccountState
+
+MAX_ACCOUNTS_PER_CHAT = 50
+# Labels for API-key accounts: what people type after /balance, /remove ...
+NAME_PATTERN = re.compile(r"[\w.@+-]{1,32}")
+
+
+class AccountLimitReached(Exception):
+    """The chat already watches MAX_ACCOUNTS_PER_CHAT accounts."""
+
+
+class AccountExists(Exception):
+    """The chat already has an account of that name, and replacing it was not asked for."""
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    site: str
+    login: str | None  # None: `secret` is an API key and `name` a label
+    secret: str = field(repr=False)
+    name: str
+    threshold: Decimal | None = None
+    thread_id: int | None = None
+
+
+def valid_name(name: str) -> bool:
+    return NAME_PATTERN.fullmatch(name) is not None
+
+
+class AccountService:
+    """Account use cases over one database session; knows nothing of Telegram."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        box: SecretBox,
+        guard: BalanceGuard,
+        monitor: Monitor,
+        default_interval: int,
+    ) -> None:
+        self._session = session
+        self._box = box
+        self._guard = guard
+        self._monitor = monitor
+        self._default_interval = default_interval
+
+    async def list(self, chat_id: int) -> Sequence[Account]:
+        query = select(Account).where(Account.chat_id == chat_id).order_by(Account.name)
+        return (await self._session.scalars(query)).all()
+
+    async def find(self, chat_id: int, name: str) -> Account | None:
+        query = select(Account).where(
+            Account.chat_id == chat_id, func.lower(Account.name) == name.lower()
+        )
+        return await self._session.scalar(query)
+
+    def credentials(self, account: Account) -> Credentials:
+        return Credentials(account.site, account.login, self._box.decrypt(account.secret))
+
+    async def add(
+        self,
+        chat_id: int,
+        new: NewAccount,
+        *,
+        replace: bool = False,
+        askers: tuple[str, ...] = (),
+    ) -> tuple[Account, BalanceResult]:
+        """Check the credentials with SMSC, then save; SmscError (nothing saved) if refused.
+
+        A name the chat already has raises AccountExists unless `replace`: then only its
+        credentials change (how a chat repairs an account whose password changed), its
+        settings stay. `askers` are passed to the guard (see `BalanceGuard.balance`).
+        """
+        account = await self.find(chat_id, new.name)
+        if account is not None and not replace:
+            raise AccountExists
+        if account is None:
+            count = await self._session.scalar(
+                select(func.count()).select_from(Account).where(Account.chat_id == chat_id)
+            )
+            if count >= MAX_ACCOUNTS_PER_CHAT:
+                raise AccountLimitReached
+        creds = Credentials(new.site, new.login, new.secret)
+        key = self._box.keyed_hash(new.site, new.login, new.secret)
+        # Credentials some chat watches with success are known good even to a fresh guard.
+        watched = select(Account.id).where(
+            Account.credentials_key == key, Account.state.in_([AccountState.OK, AccountState.LOW])
+        )
+        known_good = await self._session.scalar(watched.limit(1)) is not None
+        self._guard.retry(creds)
+        result = await self._guard.balance(creds, known_good=known_good, askers=askers)
+        if account is None:
+            account = Account(
+                chat_id=chat_id,
+                name=new.name,
+                check_interval=self._default_interval,
+                threshold=new.threshold,
+                thread_id=new.thread_id,
+            )
+            self._session.add(account)
+        account.site, account.login = new.site, new.login
+        account.secret = self._box.encrypt(new.secret)
+        account.credentials_key = key
+        account.state, account.last_error, account.failures = AccountState.UNKNOWN, None, 0
+        account.last_balance = None  # a new start: the next balance is judged afresh
+        await self._session.flush()
+        await self._monitor.record(self._session, [(account, result)])
+        account.next_check_at = datetime.now(UTC) + timedelta(seconds=account.check_interval)
+        await self._session.commit()
+        return account, result
+
+    async def check(self, account: Account) -> BalanceResult:
+        """The account's balance through the shared guard; SmscError if there is none."""
+        [(_account, result)] = await self.balances([account])
+        if isinstance(result, SmscError):
+            raise result
+        return result
+
+    async def balances(self, accounts: Sequence[Account]) -> list[tuple[Account, Outcome]]:
+        """Every account's balance, asked side by side (the guard makes that cheap and safe);
+        state and alerts follow the answers."""
+        results = await asyncio.gather(
+            *(self._ask(account) for account in accounts), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, SmscError):
+                raise result
+        answers = list(zip(accounts, results, strict=True))
+        await self._monitor.record(self._session, answers)
+        await self._session.commit()
+        return answers
+
+    async def _ask(self, account: Account) -> BalanceResult:
+        if checks_stopped(account):
+            # The guard forgets refused credentials on restart; the account remembers.
+            raise CredentialsRejected
+        return await self._guard.balance(self.credentials(account))
+
+    async def set_threshold(self, account: Account, threshold: Decimal | None) -> None:
+        account.threshold = threshold
+        await self._monitor.threshold_changed(self._session, account)
+        await self._session.commit()
+
+    async def set_runway_threshold(self, account: Account, days: int | None) -> None:
+        account.runway_threshold = days
+        await self._monitor.threshold_changed(self._session, account)
+        await self._session.commit()
+
+    async def set_interval(self, account: Account, seconds: int) -> None:
+        account.check_interval = seconds
+        account.next_check_at = datetime.now(UTC) + timedelta(seconds=seconds)
+        await self._session.commit()
+
+    async def remove(self, account: Account) -> None:
+        await self._session.delete(account)
+        await self._session.commit()

@@ -1,0 +1,340 @@
+"""What a balance or a failed check means for an account: its state, history, and alerts.
+
+Alerts are written to the outbox (`Notification`) in the caller's transaction, together with
+the state change that causes them: committed together, or not at all.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from aiogram.utils.i18n import I18n
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.alerting import forecast
+from bot.smsc.check_errors import CheckError, check_error
+from bot.smsc.client import SmscError
+from bot.smsc.guard import BalanceResult
+from bot.storage.history import Sample, histories_since
+from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
+from bot.telegram import alerts
+
+# Transient faults (network, odd answers) make an account uncheckable only when they repeat.
+FAILURES_BEFORE_CANT_CHECK = 3
+# History keeps a sample when the balance changes, and at least this often.
+SAMPLE_EVERY = timedelta(hours=1)
+# A rise of the balance by at least this much, and this many percent, is a top-up; smaller
+# ones are refunds of undelivered SMS.
+TOP_UP_MINIMUM = Decimal(1)
+TOP_UP_SHARE = Decimal(2)
+# Samples read to work out the spend rate (a week) and anomalies (a day against the week
+# before it).
+HISTORY_STUDIED = timedelta(days=8)
+# Reminders come after reminder_hours, then twice as long each time, but at least weekly.
+LONGEST_REMINDER_GAP = timedelta(days=7)
+# An incident's ending notification, and the ones of its beginning that are stale if still
+# unsent when it ends (an outage kept them in the outbox).
+ENDINGS = {"working": ("cant_check",), "recovered": ("low", "reminder")}
+
+# What a check ended with: a balance, or why there is none.
+Outcome = BalanceResult | SmscError
+
+
+def checks_stopped(account: Account) -> bool:
+    """SMSC refused the credentials: asking again only risks the bot's IP, until /add."""
+    return account.state == AccountState.CANT_CHECK and account.last_error == CheckError.AUTH
+
+
+class Monitor:
+    """Applies check outcomes to accounts and queues the alerts they call for. Callers commit."""
+
+    def __init__(self, i18n: I18n, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._i18n = i18n
+        self._now = now
+
+    async def record(
+        self, session: AsyncSession, outcomes: Sequence[tuple[Account, Outcome]]
+    ) -> None:
+        """Apply check outcomes, however many: their chats and history are read once for all
+        (a query per account was most of the cost of a check of hundreds)."""
+        now = self._now()
+        sampled = {
+            account.id
+            for account, outcome in outcomes
+            if isinstance(outcome, BalanceResult) and self._takes_sample(account, outcome, now)
+        }
+        # Nothing is flushed before the reads: the changes below go to the database in one
+        # flush at the caller's commit.
+        with session.no_autoflush:
+            chats = {
+                chat_id: await session.get_one(Chat, chat_id)
+                for chat_id in {account.chat_id for account, _outcome in outcomes}
+            }
+            histories = (
+                await histories_since(session, sampled, now - HISTORY_STUDIED) if sampled else {}
+            )
+        new_samples = []
+        for account, outcome in outcomes:
+            chat = chats[account.chat_id]
+            if isinstance(outcome, SmscError):
+                self._record_failure(session, chat, account, outcome)
+                continue
+            if account.id in sampled:
+                samples = histories.get(account.id, [])
+                samples.append(Sample(outcome.checked_at, outcome.balance.balance))
+                new_samples.append(
+                    {
+                        "account_id": account.id,
+                        "taken_at": outcome.checked_at,
+                        "balance": outcome.balance.balance,
+                        "credit": outcome.balance.credit,
+                    }
+                )
+                account.last_sample_at = now
+                self._study_history(session, chat, account, samples, now)
+            self._record_balance(session, chat, account, outcome, now)
+        if new_samples:
+            # One INSERT for them all, without an ORM object each (nothing reads them back);
+            # the accounts' changes still go in the caller's flush.
+            with session.no_autoflush:
+                await session.execute(insert(BalanceSample), new_samples)
+        await self._drop_stale(session, {account.id: account for account, _ in outcomes}, chats)
+
+    async def _drop_stale(
+        self, session: AsyncSession, accounts: dict[int, Account], chats: dict[int, Chat]
+    ) -> None:
+        """An incident that ends before its first notification went out is not told stale:
+        "can't check" and "works again" are both dropped; "low" (and its reminders) and
+        "recovered" become one message saying both, with times.
+
+        Checks and the outbox write in turns, so nothing is marked sent between the read here
+        and the commit; a send under way at this moment still reaches the chat, and then the
+        ending message follows it as usual."""
+        endings = [n for n in session.new if isinstance(n, Notification) and n.kind in ENDINGS]
+        if not endings:
+            return
+        with session.no_autoflush:
+            unsent = await session.scalars(
+                select(Notification).where(
+                    Notification.account_id.in_({n.account_id for n in endings}),
+                    Notification.kind.in_([kind for kinds in ENDINGS.values() for kind in kinds]),
+                    Notification.sent_at.is_(None),
+                    Notification.failure.is_(None),
+                )
+            )
+            openings: defaultdict[int, list[Notification]] = defaultdict(list)
+            for notification in unsent:
+                openings[notification.account_id].append(notification)
+        for ending in endings:
+            stale = [n for n in openings[ending.account_id] if n.kind in ENDINGS[ending.kind]]
+            if not stale:
+                continue
+            for notification in stale:
+                notification.failure = "stale"
+            if ending.kind == "working":
+                session.expunge(ending)
+                continue
+            low = [n for n in stale if n.kind == "low"]
+            if low:
+                account, chat = accounts[ending.account_id], chats[ending.chat_id]
+                with self._i18n.context(), self._i18n.use_locale(chat.language):
+                    head = alerts.render(
+                        "low_over",
+                        account,
+                        now=self._now(),
+                        tz=chat.timezone,
+                        since=low[0].created_at,
+                    )
+                ending.text = f"{head}\n{ending.text}"
+                ending.silent = False  # the chat never heard of the low balance
+
+    @staticmethod
+    def _takes_sample(account: Account, result: BalanceResult, now: datetime) -> bool:
+        return result.fresh and (
+            result.balance.balance != account.last_balance
+            or account.last_sample_at is None
+            or now - account.last_sample_at >= SAMPLE_EVERY
+        )
+
+    def _record_balance(
+        self,
+        session: AsyncSession,
+        chat: Chat,
+        account: Account,
+        result: BalanceResult,
+        now: datetime,
+    ) -> None:
+        balance = result.balance.balance
+        previous_balance = account.last_balance
+        rise = balance - previous_balance if previous_balance is not None else Decimal(0)
+        topped_up = (
+            result.fresh
+            and rise >= TOP_UP_MINIMUM
+            and rise >= abs(previous_balance) * TOP_UP_SHARE / 100
+        )
+        previous = account.state
+        account.last_balance, account.last_credit = balance, result.balance.credit
+        account.currency = result.balance.currency
+        account.last_checked_at = result.checked_at
+        account.failures, account.last_error = 0, None
+        if previous == AccountState.CANT_CHECK:
+            self._notify(session, chat, account, "working")
+        if previous == AccountState.LOW:
+            if self._recovered(chat, account):
+                self._notify(session, chat, account, "recovered", silent=True)
+                self._set_ok(account)
+                return
+            lowest = account.lowest_balance
+            account.lowest_balance = balance if lowest is None else min(lowest, balance)
+            self._maybe_remind(session, chat, account, now)
+        elif self._low(account):
+            self._set_low(chat, account, now)
+            self._notify(session, chat, account, "low", buttons=True)
+            return
+        else:
+            account.state = AccountState.OK
+        if topped_up:
+            self._notify(session, chat, account, "topup", silent=True, amount=rise)
+
+    def _study_history(
+        self,
+        session: AsyncSession,
+        chat: Chat,
+        account: Account,
+        samples: list[Sample],
+        now: datetime,
+    ) -> None:
+        """A new sample: update the spend rate, and look for a spending anomaly."""
+        account.spend_rate = forecast.spend_rate(samples, now)
+        anomalous = chat.anomaly_minimum is not None and forecast.is_anomalous(
+            samples, now, factor=chat.anomaly_factor, minimum=chat.anomaly_minimum
+        )
+        if not anomalous:
+            account.anomaly_since = None
+        elif account.anomaly_since is None:  # one alert per episode
+            account.anomaly_since = now
+            spent = forecast.spend_between(samples, now - timedelta(days=1), now)
+            self._notify(session, chat, account, "anomaly", buttons=True, amount=spent)
+
+    def _record_failure(
+        self, session: AsyncSession, chat: Chat, account: Account, error: SmscError
+    ) -> None:
+        kind = check_error(error)
+        if kind in (CheckError.RATE_LIMITED, CheckError.AUTH_PAUSED):
+            return  # the bot held back or SMSC asked to wait: nothing is known about the account
+        account.failures += 1
+        account.last_error = kind
+        fatal = kind in (CheckError.AUTH, CheckError.IP_BLOCKED)
+        if account.state != AccountState.CANT_CHECK and (
+            fatal or account.failures >= FAILURES_BEFORE_CANT_CHECK
+        ):
+            account.state = AccountState.CANT_CHECK
+            self._clear_low(account)
+            self._notify(session, chat, account, "cant_check")
+
+    async def threshold_changed(self, session: AsyncSession, account: Account) -> None:
+        """Re-judge the last balance. A threshold set above it is a crossing like any other
+        (the alert and its buttons come at once); one lowered under it just ends the alert."""
+        if account.state == AccountState.LOW and not self._low(account):
+            self._set_ok(account)
+        elif account.state == AccountState.OK and self._low(account):
+            chat = await session.get(Chat, account.chat_id)
+            self._set_low(chat, account, self._now())
+            self._notify(session, chat, account, "low", buttons=True)
+
+    def snooze(self, account: Account, hours: int) -> datetime:
+        account.snoozed_until = self._now() + timedelta(hours=hours)
+        return account.snoozed_until
+
+    def _low(self, account: Account) -> bool:
+        """Under the amount threshold, or the forecast runway under the runway threshold."""
+        if account.last_balance is None:
+            return False
+        if account.threshold is not None and account.last_balance < account.threshold:
+            return True
+        days = self._runway_days(account)
+        return (
+            account.runway_threshold is not None
+            and days is not None
+            and (days < account.runway_threshold)
+        )
+
+    def _recovered(self, chat: Chat, account: Account) -> bool:
+        """Clear of both thresholds by the chat's margin, so a hovering balance won't flap."""
+        factor = 1 + chat.hysteresis_percent / Decimal(100)
+        if account.threshold is not None and account.last_balance < account.threshold * factor:
+            return False
+        days = self._runway_days(account)
+        return (
+            account.runway_threshold is None
+            or days is None
+            or (days >= account.runway_threshold * factor)
+        )
+
+    def _runway_days(self, account: Account) -> Decimal | None:
+        runway = forecast.runway(account.last_balance, account.spend_rate, self._now())
+        return None if runway is None else runway.days
+
+    @staticmethod
+    def _set_low(chat: Chat, account: Account, now: datetime) -> None:
+        account.state = AccountState.LOW
+        account.low_since, account.lowest_balance = now, account.last_balance
+        account.reminders_sent, account.snoozed_until = 0, None
+        account.next_reminder_at = (
+            now + timedelta(hours=chat.reminder_hours) if chat.reminder_hours else None
+        )
+
+    def _set_ok(self, account: Account) -> None:
+        account.state = AccountState.OK
+        self._clear_low(account)
+
+    @staticmethod
+    def _clear_low(account: Account) -> None:
+        account.low_since = account.lowest_balance = None
+        account.next_reminder_at = account.snoozed_until = None
+        account.reminders_sent = 0
+
+    def _maybe_remind(
+        self, session: AsyncSession, chat: Chat, account: Account, now: datetime
+    ) -> None:
+        due = account.next_reminder_at
+        if due is None or now < due or not chat.reminder_hours:
+            return
+        if account.snoozed_until is not None and now < account.snoozed_until:
+            return
+        account.reminders_sent += 1
+        gap = timedelta(hours=chat.reminder_hours) * 2**account.reminders_sent
+        account.next_reminder_at = now + min(gap, LONGEST_REMINDER_GAP)
+        self._notify(session, chat, account, "reminder", buttons=True)
+
+    def _notify(
+        self,
+        session: AsyncSession,
+        chat: Chat,
+        account: Account,
+        kind: str,
+        *,
+        silent: bool = False,
+        buttons: bool = False,
+        amount: Decimal | None = None,
+    ) -> None:
+        with self._i18n.context(), self._i18n.use_locale(chat.language):
+            text = alerts.render(kind, account, now=self._now(), tz=chat.timezone, amount=amount)
+            markup = alerts.buttons(account) if buttons else None
+        session.add(
+            Notification(
+                chat_id=account.chat_id,
+                thread_id=account.thread_id,
+                account_id=account.id,
+                kind=kind,
+                text=text,
+                reply_markup=markup.model_dump_json(exclude_none=True) if markup else None,
+                silent=silent,
+                created_at=self._now(),
+                next_attempt_at=self._now(),
+            )
+        )

@@ -1,0 +1,89 @@
+"""Is the bot doing its job? The conditions behind /healthz and the heartbeat.
+
+Healthy means: the Bot API answers polls, the scheduler looks for due accounts, checks
+complete while accounts are due, and notifications leave the outbox. That the event loop
+answers is shown by the answer itself: /healthz is served on the bot's own loop, so a stuck
+loop leaves it unanswered, which a health check's timeout reports.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.base import BaseScheduler
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.alerting.scheduling import Checks, checkable
+from bot.observability import ObservabilitySettings
+from bot.storage.models import Account, Notification
+from bot.telegram.observe import TelegramWatch
+
+log = logging.getLogger(__name__)
+
+
+class Health:
+    def __init__(
+        self,
+        settings: ObservabilitySettings,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        telegram: TelegramWatch,
+        scheduler: BaseScheduler,
+        checks: Checks,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._settings = settings
+        self._sessionmaker = sessionmaker
+        self._telegram = telegram
+        self._scheduler = scheduler
+        self._checks = checks
+        self._now = now
+
+    async def problems(self) -> list[str]:
+        """What is wrong, one short line each; empty when healthy."""
+        settings, now = self._settings, self._now()
+        problems = []
+        silence = self._telegram.silence()
+        if silence > settings.health_telegram_seconds:
+            problems.append(f"telegram: no answer to getUpdates for {silence:.0f} s")
+        idle = (now - self._checks.last_dispatch_at).total_seconds()
+        if not self._scheduler.running:
+            problems.append("scheduler: not running")
+        elif idle > settings.health_scheduler_seconds:
+            problems.append(f"scheduler: no look for due accounts for {idle:.0f} s")
+        try:
+            problems += await self._database_problems(now)
+        except Exception as error:  # a database that fails to answer is itself the problem
+            log.warning("health: database read failed error=%s", type(error).__name__)
+            problems.append(f"database: {type(error).__name__}")
+        return problems
+
+    async def _database_problems(self, now: datetime) -> list[str]:
+        problems = []
+        async with self._sessionmaker() as session:
+            shortest, due_since = (
+                await session.execute(
+                    checkable(
+                        select(func.min(Account.check_interval), func.min(Account.next_check_at))
+                    ).where(Account.next_check_at <= now)
+                )
+            ).one()
+            oldest = await session.scalar(
+                select(func.min(Notification.created_at)).where(
+                    Notification.sent_at.is_(None), Notification.failure.is_(None)
+                )
+            )
+        if shortest is not None:  # accounts are due
+            # Counted from when the first became due, if later: an account added after hours
+            # without any is not late the moment it is due.
+            since = (now - max(self._checks.last_completed_at, due_since)).total_seconds()
+            if since > self._settings.health_checks_factor * shortest:
+                problems.append(f"checks: none completed for {since:.0f} s")
+        if oldest is not None:
+            age = (now - oldest).total_seconds()
+            if age > self._settings.health_outbox_seconds:
+                problems.append(f"outbox: a notification undelivered for {age:.0f} s")
+        return problems

@@ -1,0 +1,283 @@
+"""What the bot counts about itself: Prometheus metrics, and the last hour's tallies /status shows.
+
+`Metrics` owns a CollectorRegistry of its own (not prometheus_client's global one), made in the
+app wiring and handed to whoever counts. What the database already knows (balances, accounts,
+the outbox) is not counted along the way but read when scraped (`read_database`): the series of
+a removed account then vanish by themselves, and no module needs a hook for them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter as Tally
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.alerting import forecast
+from bot.storage.models import Account, Chat, Notification
+from bot.telegram.texts import site_label
+
+HOUR = 3600.0
+SECONDS_PER_DAY = 86400
+ACCOUNT_LABELS = ("account", "login", "site", "chat_id")
+# Raise to delivery: seconds when Telegram is well, up to the outbox's half hour of retries.
+DELIVERY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+UPDATE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class LastHour:
+    """Events by label over the last hour, in minute buckets: a sweep of thousands of checks
+    costs sixty small tallies, not an entry each."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._minutes: deque[tuple[int, Tally[str]]] = deque()
+
+    def add(self, label: str) -> None:
+        minute = int(self._clock() // 60)
+        if not self._minutes or self._minutes[-1][0] != minute:
+            self._minutes.append((minute, Tally()))
+        self._minutes[-1][1][label] += 1
+        self._forget(minute)
+
+    def counts(self) -> Tally[str]:
+        self._forget(int(self._clock() // 60))
+        total: Tally[str] = Tally()
+        for _minute, tally in self._minutes:
+            total.update(tally)
+        return total
+
+    def _forget(self, minute: int) -> None:
+        while self._minutes and self._minutes[0][0] <= minute - HOUR // 60:
+            self._minutes.popleft()
+
+
+@dataclass(frozen=True)
+class Failure:
+    at: datetime
+    what: str  # plain text, never a secret: SMSC and Telegram errors are built without them
+
+
+@dataclass
+class DatabaseView:
+    """What the database says at a scrape (or a /status)."""
+
+    accounts: int = 0
+    active_chats: int = 0
+    backlog: int = 0
+    oldest_pending_age: float = 0.0  # seconds; 0 when nothing waits
+    # (labels, balance, credit, runway in seconds or None) per account of an active chat
+    balances: list[tuple[tuple[str, ...], Decimal, Decimal, float | None]] = field(
+        default_factory=list
+    )
+
+
+class _DatabaseCollector(Collector):
+    """Yields the gauges of the last `DatabaseView` read."""
+
+    def __init__(self) -> None:
+        self.view = DatabaseView()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        view = self.view
+        balance = GaugeMetricFamily(
+            "smsc_bot_account_balance",
+            "SMSC balance, in the account's currency",
+            labels=ACCOUNT_LABELS,
+        )
+        credit = GaugeMetricFamily(
+            "smsc_bot_account_credit",
+            "SMSC credit, in the account's currency",
+            labels=ACCOUNT_LABELS,
+        )
+        runway = GaugeMetricFamily(
+            "smsc_bot_account_runway_seconds",
+            "How long the balance lasts at the last week's spending (absent when nothing is spent)",
+            labels=ACCOUNT_LABELS,
+        )
+        for labels, amount, credit_amount, runway_seconds in view.balances:
+            balance.add_metric(labels, float(amount))
+            credit.add_metric(labels, float(credit_amount))
+            if runway_seconds is not None:
+                runway.add_metric(labels, runway_seconds)
+        yield balance
+        yield credit
+        yield runway
+        yield GaugeMetricFamily("smsc_bot_accounts", "SMSC accounts watched", value=view.accounts)
+        yield GaugeMetricFamily(
+            "smsc_bot_active_chats", "Chats the bot works for", value=view.active_chats
+        )
+        yield GaugeMetricFamily(
+            "smsc_bot_outbox_backlog", "Notifications not yet delivered", value=view.backlog
+        )
+        yield GaugeMetricFamily(
+            "smsc_bot_outbox_oldest_age_seconds",
+            "Age of the oldest notification not yet delivered (0 when none waits)",
+            value=view.oldest_pending_age,
+        )
+
+
+class Metrics:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._clock = clock
+        self._now = now
+        self.started_at = now()
+        self.registry = registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        # prometheus_client adds the `_total` of counters itself.
+        self.checks = Counter(
+            "smsc_bot_checks",
+            "Balance checks completed, by outcome",
+            ["outcome"],
+            registry=registry,
+        )
+        self.smsc_requests = Counter(
+            "smsc_bot_smsc_requests",
+            "Requests to SMSC by site and result: ok, the SMSC error code, network or protocol",
+            ["site", "result"],
+            registry=registry,
+        )
+        self.guard_decisions = Counter(
+            "smsc_bot_guard_decisions",
+            "Balance requests by how the guard served them: fetched, cache, stale, paused, "
+            "rejected",
+            ["decision"],
+            registry=registry,
+        )
+        self.alerts = Counter(
+            "smsc_bot_alerts", "Alerts raised, by kind", ["kind"], registry=registry
+        )
+        self.telegram_errors = Counter(
+            "smsc_bot_telegram_api_errors",
+            "Failed Bot API calls by method and error code (network: no answer)",
+            ["method", "code"],
+            registry=registry,
+        )
+        self.update_seconds = Histogram(
+            "smsc_bot_update_handling_seconds",
+            "Time to handle one Telegram update",
+            buckets=UPDATE_BUCKETS,
+            registry=registry,
+        )
+        self.delivery_seconds = Histogram(
+            "smsc_bot_notification_delivery_seconds",
+            "From an alert raised to Telegram accepting it",
+            buckets=DELIVERY_BUCKETS,
+            registry=registry,
+        )
+        self._database = _DatabaseCollector()
+        registry.register(self._database)
+        self._delivered_upto = self.started_at  # deliveries before this start are not ours
+        self.checks_last_hour = LastHour(clock)
+        self.smsc_errors_last_hour = LastHour(clock)
+        self.last_telegram_failure: Failure | None = None
+        self.last_smsc_failure: Failure | None = None
+
+    # ----- counting ------------------------------------------------------------------------
+
+    def check_done(self, outcome: str) -> None:
+        self.checks.labels(outcome).inc()
+        self.checks_last_hour.add(outcome)
+
+    def smsc_answered(self, site: str, result: str, failure: str | None = None) -> None:
+        """`result`: "ok", an SMSC error code, "network" or "protocol"; `failure` says what
+        went wrong, for /status."""
+        self.smsc_requests.labels(site_label(site), result).inc()
+        if failure is not None:
+            self.smsc_errors_last_hour.add(result)
+            self.last_smsc_failure = Failure(self._now(), failure)
+
+    def telegram_failed(self, method: str, code: str, what: str) -> None:
+        self.telegram_errors.labels(method, code).inc()
+        self.last_telegram_failure = Failure(self._now(), f"{method}: {what}")
+
+    # ----- reading the database ------------------------------------------------------------
+
+    async def read_database(self, sessionmaker: async_sessionmaker[AsyncSession]) -> DatabaseView:
+        """Read the gauges the database knows into the registry, and observe the deliveries
+        since the last read (the outbox records them; counting them here needs no hook)."""
+        now = self._now()
+        async with sessionmaker() as session:
+            view = DatabaseView(
+                accounts=await session.scalar(select(func.count(Account.id))) or 0,
+                active_chats=await session.scalar(
+                    select(func.count(Chat.id)).where(Chat.active.is_(True))
+                )
+                or 0,
+            )
+            pending = Notification.sent_at.is_(None) & Notification.failure.is_(None)
+            backlog, oldest = (
+                await session.execute(
+                    select(func.count(Notification.id), func.min(Notification.created_at)).where(
+                        pending
+                    )
+                )
+            ).one()
+            view.backlog = backlog
+            if oldest is not None:
+                view.oldest_pending_age = max(0.0, (now - oldest).total_seconds())
+            rows = await session.execute(
+                select(
+                    Account.name,
+                    Account.login,
+                    Account.site,
+                    Account.chat_id,
+                    Account.last_balance,
+                    Account.last_credit,
+                    Account.spend_rate,
+                )
+                .join(Chat, Chat.id == Account.chat_id)
+                .where(Chat.active.is_(True), Account.last_balance.is_not(None))
+                .order_by(Account.id)
+            )
+            for name, login, site, chat_id, balance, credit, rate in rows:
+                runway = forecast.runway(balance, rate, now)
+                view.balances.append(
+                    (
+                        (name, login or "", site_label(site), str(chat_id)),
+                        balance,
+                        credit or Decimal(0),
+                        None if runway is None else float(runway.days * SECONDS_PER_DAY),
+                    )
+                )
+            delivered = await session.execute(
+                select(Notification.created_at, Notification.sent_at).where(
+                    Notification.sent_at > self._delivered_upto
+                )
+            )
+            for created_at, sent_at in delivered:
+                self.delivery_seconds.observe(max(0.0, (sent_at - created_at).total_seconds()))
+                self._delivered_upto = max(self._delivered_upto, sent_at)
+        self._database.view = view
+        return view
+
+    async def render(self, sessionmaker: async_sessionmaker[AsyncSession]) -> bytes:
+        """The Prometheus text exposition, the database read first."""
+        await self.read_database(sessionmaker)
+        return self.render_registry()
+
+    def render_registry(self) -> bytes:
+        """The exposition of what is in the registry now (the gauges of the last read)."""
+        return generate_latest(self.registry)

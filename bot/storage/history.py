@@ -1,0 +1,67 @@
+"""Balance history: reading it for forecasts and charts, and keeping it small."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.storage.models import BalanceSample
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One reading of an account's balance, as forecasts and charts take it."""
+
+    taken_at: datetime  # UTC-aware
+    balance: Decimal
+
+
+async def samples_since(session: AsyncSession, account_id: int, since: datetime) -> list[Sample]:
+    return (await histories_since(session, [account_id], since)).get(account_id, [])
+
+
+async def histories_since(
+    session: AsyncSession, account_ids: Collection[int], since: datetime
+) -> dict[int, list[Sample]]:
+    """Samples of many accounts in one query (a check of hundreds needs them all), oldest
+    first; an account without samples is missing from the answer."""
+    rows = await session.execute(
+        select(BalanceSample.account_id, BalanceSample.taken_at, BalanceSample.balance)
+        .where(BalanceSample.account_id.in_(account_ids), BalanceSample.taken_at >= since)
+        .order_by(BalanceSample.account_id, BalanceSample.taken_at)
+    )
+    histories: dict[int, list[Sample]] = {}
+    for account_id, taken_at, balance in rows:
+        histories.setdefault(account_id, []).append(Sample(taken_at, balance))
+    return histories
+
+
+async def thin(session: AsyncSession, now: datetime, raw_days: int) -> int:
+    """Keep every sample of the last `raw_days`, and one a day before that; returns how
+    many were deleted. Growth per account is then bounded (see the README)."""
+    cutoff = now - timedelta(days=raw_days)
+    keep = (
+        select(func.max(BalanceSample.id))
+        .where(BalanceSample.taken_at < cutoff)
+        .group_by(BalanceSample.account_id, func.date(BalanceSample.taken_at))
+    )
+    result = await session.execute(
+        delete(BalanceSample).where(BalanceSample.taken_at < cutoff, BalanceSample.id.not_in(keep))
+    )
+    await session.commit()
+    return result.rowcount
+
+
+async def thin_all(sessionmaker: async_sessionmaker[AsyncSession], raw_days: int) -> None:
+    """The nightly job."""
+    async with sessionmaker() as session:
+        deleted = await thin(session, datetime.now(UTC), raw_days)
+    log.info("history thinned deleted=%s", deleted)

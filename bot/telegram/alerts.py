@@ -1,0 +1,130 @@
+"""The words and buttons of alerts, in the current i18n locale (HTML parse mode)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from html import escape
+from zoneinfo import ZoneInfo
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from babel.dates import format_datetime
+
+from bot.smsc.client import topup_url
+from bot.storage.models import Account
+from bot.telegram import texts
+from bot.telegram.formatting import format_amount, format_money
+
+SNOOZE_HOURS = (1, 24)
+
+
+class AlertAction(CallbackData, prefix="alert"):
+    account_id: int
+    snooze_hours: int = 0  # 0: check now
+
+
+def buttons(account: Account) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for hours in SNOOZE_HOURS:
+        builder.button(
+            text=_("Snooze {hours} h").format(hours=hours),
+            callback_data=AlertAction(account_id=account.id, snooze_hours=hours),
+        )
+    builder.button(text=_("Check now"), callback_data=AlertAction(account_id=account.id))
+    return builder.as_markup()
+
+
+def _balance(account: Account) -> str:
+    lang = texts.locale()
+    text = format_money(account.last_balance, account.currency, lang)
+    if account.last_credit:
+        text += " " + _("(credit {credit})").format(credit=format_amount(account.last_credit, lang))
+    return text
+
+
+def _top_up(account: Account) -> str:
+    url = topup_url(account.site)
+    return _("Top up: {link}").format(link=f'<a href="{escape(url)}">{escape(url)}</a>')
+
+
+def render(
+    kind: str,
+    account: Account,
+    *,
+    now: datetime,
+    tz: str,
+    amount: Decimal | None = None,
+    since: datetime | None = None,
+) -> str:
+    """The alert of `kind`; `amount` is the top-up, or the day's spend for an anomaly;
+    `since` when a "low_over" began: the line that tells of a low alert never delivered,
+    above its "recovered"."""
+    lang = texts.locale()
+    if kind == "low_over" and since is not None:
+        return _("⚠️ {name} was low from {start} to {end}.").format(
+            name=texts.bold(account.name), start=_time(since, tz), end=_time(now, tz)
+        )
+    name = texts.bold(account.name)
+    if kind == "cant_check":
+        return _("❌ Can't check {name}. {reason}").format(
+            name=name, reason=texts.check_error(account.last_error)
+        )
+    runway = _("Runway: {runway}.").format(runway=texts.runway_text(account, now, tz))
+    threshold = format_amount(account.threshold, lang) if account.threshold is not None else ""
+    below_amount = account.threshold is not None and account.last_balance < account.threshold
+    if kind == "low" and below_amount:
+        head = _("⚠️ Low balance on {name}: {balance}, below the threshold of {threshold}.")
+        return "\n".join(
+            [
+                head.format(name=name, balance=_balance(account), threshold=threshold),
+                runway,
+                _top_up(account),
+            ]
+        )
+    if kind == "low":
+        head = _("⚠️ {name} will run out soon: {balance}, runway under {days} days.")
+        return "\n".join(
+            [
+                head.format(name=name, balance=_balance(account), days=account.runway_threshold),
+                runway,
+                _top_up(account),
+            ]
+        )
+    if kind == "reminder":
+        head = _("⏰ {name} is still low: {balance}.")
+        return "\n".join(
+            [head.format(name=name, balance=_balance(account)), runway, _top_up(account)]
+        )
+    if kind == "recovered":
+        topped_up = account.last_balance - (account.lowest_balance or account.last_balance)
+        text = _("✅ {name} is back to {balance}.").format(name=name, balance=_balance(account))
+        if topped_up > 0:
+            text += " " + _("Topped up by {amount}.").format(
+                amount=format_money(topped_up, account.currency, lang)
+            )
+        return f"{text}\n{runway}"
+    if kind == "topup":
+        head = _("💰 {name} topped up: +{amount}, now {balance}.")
+        amount_text = format_money(amount, account.currency, lang)
+        return "\n".join(
+            [head.format(name=name, amount=amount_text, balance=_balance(account)), runway]
+        )
+    if kind == "anomaly":
+        head = _(
+            "📈 Unusual spending on {name}: {amount} in the last 24 hours, far above the daily "
+            "average of the week before. A runaway sender or SMS pumping?"
+        )
+        amount_text = format_money(amount, account.currency, lang)
+        return "\n".join([head.format(name=name, amount=amount_text), runway])
+    if kind == "working":
+        return _("✅ Checks of {name} work again. Balance: {balance}.").format(
+            name=name, balance=_balance(account)
+        )
+    raise ValueError(f"unknown alert kind {kind!r}")
+
+
+def _time(moment: datetime, tz: str) -> str:
+    return format_datetime(moment.astimezone(ZoneInfo(tz)), "d MMM HH:mm", locale=texts.locale())

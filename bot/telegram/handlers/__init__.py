@@ -1,0 +1,45 @@
+"""All handlers, one router per command family, assembled in the order they are tried."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from bot.telegram.filters import ChatAdmin, RouterTakes
+from bot.telegram.handlers import (
+    add,
+    alerts,
+    balance,
+    errors,
+    fallback,
+    history,
+    manage,
+    membership,
+    settings,
+    start,
+    status,
+)
+
+
+def create_router() -> Router:
+    admin = Router(name="admin")
+    admin.include_routers(add.router, manage.router, settings.router)
+    # The cheap rule first: the admin lookup only for what these routers would take.
+    takes = RouterTakes(admin)
+    admin.message.filter(takes, ChatAdmin())
+    admin.callback_query.filter(takes, ChatAdmin())
+
+    root = Router(name="handlers")
+    # Readers first (anyone may read), then what admins may do, then /start and /help (after
+    # /add, which takes the group hand-off's /start link), and last whatever is left over.
+    root.include_routers(
+        errors.router,
+        membership.router,
+        balance.router,
+        history.router,
+        alerts.router,
+        admin,
+        start.router,
+        status.router,
+        fallback.router,
+    )
+    return root

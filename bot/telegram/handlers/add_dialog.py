@@ -1,0 +1,330 @@
+"""The /add dialog, one question at a time: sign-in kind, site, name, secret, threshold.
+
+It runs in a private chat (for that chat, or for a group that handed it off) or in a group
+as replies to the bot. Whoever answers must still administer the chat written to when a
+step writes: a demotion in between ends the dialog. An existing account's credentials are
+replaced only after an explicit confirmation. Dialog data is plain JSON (it may live in
+Redis), with the time of the last step: 30 minutes idle and the dialog has expired.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from html import escape
+from typing import Any
+
+from aiogram import BaseMiddleware, Bot, F, Router
+from aiogram.enums import ChatType
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, ForceReply, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.alerting.accounts import AccountService, NewAccount, valid_name
+from bot.config import Settings
+from bot.storage.models import Chat
+from bot.telegram import texts
+from bot.telegram.admins import AdminRights
+from bot.telegram.filters import DialogInput
+from bot.telegram.formatting import parse_amount
+from bot.telegram.handlers.add_common import askers, delete_secret, register, site_choices
+
+router = Router(name=__name__)
+router.message.filter(DialogInput())
+
+IDLE_SECONDS = 30 * 60
+OFF_WORDS = {"off", "no", "none", "-", "0", "нет", "выкл"}
+
+
+class AddAccount(StatesGroup):
+    kind = State()
+    site = State()
+    name = State()
+    replace = State()  # the name exists: waiting for "replace its credentials?"
+    secret = State()
+    threshold = State()
+
+
+class KindChoice(CallbackData, prefix="add-kind"):
+    apikey: bool
+
+
+class SiteChoice(CallbackData, prefix="add-site"):
+    index: int
+
+
+class ReplaceChoice(CallbackData, prefix="add-replace"):
+    replace: bool
+
+
+class DialogExpiry(BaseMiddleware):
+    """Ends a dialog idle for 30 minutes instead of taking the late answer as its next step;
+    otherwise notes the time of this step."""
+
+    async def __call__(
+        self,
+        handler: Callable[[Any, dict[str, Any]], Awaitable[Any]],
+        event: Message | CallbackQuery,
+        data: dict[str, Any],
+    ) -> Any:
+        state: FSMContext = data["state"]
+        now = time.time()  # wall-clock time: another process may take the next step
+        if now - (await state.get_data()).get("active", now) > IDLE_SECONDS:
+            await state.clear()
+            text = _(
+                "This /add dialog expired after 30 minutes without an answer. Nothing was "
+                "saved. Send /add to start again."
+            )
+            if isinstance(event, CallbackQuery):
+                await event.answer()
+                await event.message.answer(text)
+            else:
+                await event.answer(text)
+            return None
+        await state.update_data(active=now)
+        return await handler(event, data)
+
+
+router.message.middleware(DialogExpiry())
+router.callback_query.middleware(DialogExpiry())
+
+
+def kind_keyboard() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("Login and password"), callback_data=KindChoice(apikey=False))
+    builder.button(text=_("API key"), callback_data=KindChoice(apikey=True))
+    return builder.as_markup()
+
+
+async def begin_dialog(
+    message: Message, state: FSMContext, target_chat: int, thread_id: int | None
+) -> None:
+    await state.set_state(AddAccount.kind)
+    await state.set_data(
+        {"target_chat": target_chat, "thread_id": thread_id, "active": time.time()}
+    )
+    await message.answer(_("How does this account sign in to SMSC?"), reply_markup=kind_keyboard())
+
+
+def prompt(event: Message | CallbackQuery, text: str) -> dict:
+    """Answer arguments for a dialog prompt: in groups a ForceReply aimed at the asker."""
+    user = event.from_user
+    mention = f'<a href="tg://user?id={user.id}">{escape(user.first_name)}</a>, '
+    in_group = _message_of(event).chat.type != ChatType.PRIVATE
+    return {
+        "text": (mention if in_group else "") + text,
+        "reply_markup": ForceReply(selective=True) if in_group else None,
+    }
+
+
+def _message_of(event: Message | CallbackQuery) -> Message:
+    return event if isinstance(event, Message) else event.message
+
+
+async def still_admin(
+    event: Message | CallbackQuery,
+    state: FSMContext,
+    bot: Bot,
+    admin_rights: AdminRights,
+) -> bool:
+    """Whether the user may still write to the dialog's chat, asked afresh (a demotion since
+    the dialog began counts); if not, the dialog ends and the user is told."""
+    target_chat = (await state.get_data())["target_chat"]
+    chat = _message_of(event).chat
+    if chat.type == ChatType.PRIVATE and target_chat == chat.id:
+        return True
+    if isinstance(event, Message) and event.sender_chat is not None:
+        allowed = event.sender_chat.id == target_chat  # an anonymous admin of the group
+    else:
+        allowed = await admin_rights.is_admin(bot, target_chat, event.from_user.id, fresh=True)
+    if not allowed:
+        await state.clear()
+        await _message_of(event).answer(
+            _(
+                "Only administrators of that chat may add or change its accounts, and you are "
+                "not one now. Nothing was saved; the dialog is closed."
+            )
+        )
+    return allowed
+
+
+@router.callback_query(AddAccount.kind, KindChoice.filter())
+async def choose_kind(
+    query: CallbackQuery, callback_data: KindChoice, state: FSMContext, settings: Settings
+) -> None:
+    await state.update_data(apikey=callback_data.apikey)
+    await state.set_state(AddAccount.site)
+    builder = InlineKeyboardBuilder()
+    for index, url in enumerate(site_choices(settings)):
+        builder.button(text=texts.site_label(url), callback_data=SiteChoice(index=index))
+    builder.adjust(3)
+    await query.answer()
+    await query.message.edit_text(
+        _("Which SMSC site is the account on?"), reply_markup=builder.as_markup()
+    )
+
+
+@router.callback_query(AddAccount.site, SiteChoice.filter())
+async def choose_site(
+    query: CallbackQuery, callback_data: SiteChoice, state: FSMContext, settings: Settings
+) -> None:
+    sites = site_choices(settings)
+    site = sites[min(callback_data.index, len(sites) - 1)]
+    data = await state.update_data(site=site)
+    await state.set_state(AddAccount.name)
+    await query.answer()
+    await query.message.edit_text(_("Site: {site}").format(site=texts.site_label(site)))
+    if data["apikey"]:
+        ask = _("Send a short name for this account (it is how the chat will refer to it).")
+    else:
+        ask = _("Send the SMSC login.")
+    await query.message.answer(**prompt(query, ask))
+
+
+def ask_secret(event: Message | CallbackQuery, apikey: bool) -> dict:
+    if apikey:
+        return prompt(event, _("Send the API key. I will delete your message right away."))
+    return prompt(event, _("Send the password. I will delete your message right away."))
+
+
+@router.message(AddAccount.name, F.text, ~F.text.startswith("/"))
+async def enter_name(message: Message, state: FSMContext, accounts: AccountService) -> None:
+    name = message.text.strip()
+    if not valid_name(name):
+        await message.answer(
+            **prompt(message, _("Up to 32 letters, digits and . _ - @ + please. Send it again."))
+        )
+        return
+    data = await state.update_data(name=name)
+    if await accounts.find(data["target_chat"], name) is None:
+        await state.set_state(AddAccount.secret)
+        await message.answer(**ask_secret(message, data["apikey"]))
+        return
+    await state.set_state(AddAccount.replace)
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("Replace"), callback_data=ReplaceChoice(replace=True))
+    builder.button(text=_("Cancel"), callback_data=ReplaceChoice(replace=False))
+    await message.answer(
+        _(
+            "The chat already watches an account named {name}. Replace its login and "
+            "password or API key (say, after the password was changed in SMSC)? Its "
+            "settings stay."
+        ).format(name=texts.bold(name)),
+        reply_markup=builder.as_markup(),
+    )
+
+
+@router.callback_query(AddAccount.replace, ReplaceChoice.filter())
+async def confirm_replace(
+    query: CallbackQuery,
+    callback_data: ReplaceChoice,
+    state: FSMContext,
+    bot: Bot,
+    admin_rights: AdminRights,
+) -> None:
+    await query.answer()
+    if not callback_data.replace:
+        await state.clear()
+        await query.message.edit_text(_("Cancelled. Nothing was changed."))
+        return
+    if not await still_admin(query, state, bot, admin_rights):
+        return
+    data = await state.update_data(replace=True)
+    await state.set_state(AddAccount.secret)
+    await query.message.edit_text(
+        _("The credentials of {name} will be replaced.").format(name=texts.bold(data["name"]))
+    )
+    await query.message.answer(**ask_secret(query, data["apikey"]))
+
+
+@router.message(AddAccount.secret, F.text, ~F.text.startswith("/"))
+async def enter_secret(
+    message: Message,
+    state: FSMContext,
+    accounts: AccountService,
+    bot: Bot,
+    session: AsyncSession,
+    i18n: I18n,
+    admin_rights: AdminRights,
+) -> None:
+    secret = message.text.strip()
+    await delete_secret(message)  # never raises: a failed delete does not stop the step
+    if not await still_admin(message, state, bot, admin_rights):
+        return
+    data = await state.get_data()
+    target_chat = data["target_chat"]
+    new = NewAccount(
+        site=data["site"],
+        login=None if data["apikey"] else data["name"],
+        secret=secret,
+        name=data["name"],
+        thread_id=data["thread_id"],
+    )
+    target = await session.get(Chat, target_chat)
+    if target is None:  # the group became a supergroup (a new id) or removed the bot
+        await state.clear()
+        await message.answer(
+            _("That chat is gone or has changed; nothing was saved. Send /add there again.")
+        )
+        return
+    saved = await register(
+        message,
+        accounts,
+        target_chat,
+        new,
+        target.timezone,
+        askers(message, target_chat),
+        replace=data.get("replace", False),
+    )
+    if not saved:
+        await state.clear()
+        return
+    if target_chat != message.chat.id:  # handed off from a group: tell the group
+        with i18n.use_locale(target.language):
+            if data.get("replace"):
+                text = _("✅ {user} replaced the credentials of the SMSC account {name}.")
+            else:
+                text = _("✅ {user} registered the SMSC account {name} for this chat.")
+        text = text.format(user=escape(message.from_user.full_name), name=texts.bold(new.name))
+        await bot.send_message(target_chat, text, message_thread_id=data["thread_id"])
+    await state.set_state(AddAccount.threshold)
+    await message.answer(
+        **prompt(
+            message,
+            _("Below which balance should I warn? Send an amount like 500, or “off”."),
+        )
+    )
+
+
+@router.message(AddAccount.threshold, F.text, ~F.text.startswith("/"))
+async def enter_threshold(
+    message: Message,
+    state: FSMContext,
+    accounts: AccountService,
+    bot: Bot,
+    admin_rights: AdminRights,
+) -> None:
+    text = message.text.strip()
+    threshold = None
+    if text.lower() not in OFF_WORDS:
+        try:
+            threshold = parse_amount(text)
+        except ValueError:
+            await message.answer(
+                **prompt(message, _("That is not an amount. Send a number like 500, or “off”."))
+            )
+            return
+    if not await still_admin(message, state, bot, admin_rights):
+        return
+    data = await state.get_data()
+    await state.clear()
+    account = await accounts.find(data["target_chat"], data["name"])
+    if account is None:  # removed meanwhile
+        return
+    await accounts.set_threshold(account, threshold)
+    await message.answer(texts.account_text(account))

@@ -1,0 +1,73 @@
+"""The buttons under alerts: snooze reminders, or check the balance now. Anyone may press."""
+
+from __future__ import annotations
+
+from html import escape
+from zoneinfo import ZoneInfo
+
+from aiogram import Router
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+from babel.dates import format_datetime
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.alerting.accounts import AccountService
+from bot.alerting.monitoring import Monitor
+from bot.smsc.check_errors import check_error
+from bot.smsc.client import SmscError
+from bot.storage.models import Account, Chat
+from bot.telegram import texts
+from bot.telegram.alerts import SNOOZE_HOURS, AlertAction
+
+router = Router(name=__name__)
+SNOOZE_MARK = "🔕"
+
+
+async def button_account(
+    query: CallbackQuery, accounts: AccountService, account_id: int
+) -> Account | None:
+    """The chat's account a button names, if its message is still there. Button data is the
+    sender's word: the account may be gone, another chat's, or a number too large for SQLite."""
+    if not isinstance(query.message, Message):
+        return None
+    return next((a for a in await accounts.list(query.message.chat.id) if a.id == account_id), None)
+
+
+@router.callback_query(AlertAction.filter())
+async def alert_action(
+    query: CallbackQuery,
+    callback_data: AlertAction,
+    session: AsyncSession,
+    accounts: AccountService,
+    monitor: Monitor,
+    chat_record: Chat,
+) -> None:
+    account = await button_account(query, accounts, callback_data.account_id)
+    if account is None or callback_data.snooze_hours not in (0, *SNOOZE_HOURS):
+        await query.answer(texts.button_out_of_date())
+        return
+    message = query.message
+    if callback_data.snooze_hours:
+        until = monitor.snooze(account, callback_data.snooze_hours)
+        await session.commit()
+        zone = ZoneInfo(chat_record.timezone)
+        when = format_datetime(until, "d MMM HH:mm", tzinfo=zone, locale=texts.locale())
+        note = (
+            SNOOZE_MARK
+            + " "
+            + _("Reminders snoozed by {user} until {when} ({zone}).").format(
+                user=escape(query.from_user.full_name), when=when, zone=chat_record.timezone
+            )
+        )
+        await query.answer()
+        alert = message.html_text.split(SNOOZE_MARK)[0].rstrip()  # an earlier snooze's note
+        await message.edit_text(f"{alert}\n\n{note}", reply_markup=message.reply_markup)
+        return
+    await query.answer(_("Checking…"))
+    try:
+        result = await accounts.check(account)
+    except SmscError as error:
+        text = f"{texts.bold(account.name)}: {texts.check_error(check_error(error))}"
+    else:
+        text = texts.balance_text(account, result, chat_record.timezone)
+    await message.answer(text)

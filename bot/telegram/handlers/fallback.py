@@ -1,0 +1,55 @@
+"""What nothing else answered: admin commands from members, unknown commands, stray buttons."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.telegram.handlers.add_common import carries_secret, delete_secret
+
+router = Router(name=__name__)
+
+ADMIN_COMMANDS = (
+    *("add", "threshold", "interval", "remove", "lang", "remind", "margin"),
+    *("runway", "anomaly", "digest", "tz"),
+)
+
+
+@router.message(Command("add"), F.text.func(carries_secret))
+async def secret_from_a_member(message: Message) -> None:
+    """A member's /add with a password: the password must not stay in the group."""
+    await delete_secret(message)
+    await message.answer(
+        _(
+            "Sorry, only administrators of this chat may add accounts. Others here may have "
+            "seen the password you sent: change it in SMSC now."
+        )
+    )
+
+
+@router.message(Command(*ADMIN_COMMANDS))
+async def not_an_admin(message: Message) -> None:
+    await message.reply(_("Sorry, only administrators of this chat may do that."))
+
+
+@router.callback_query()
+async def stray_button(query: CallbackQuery) -> None:
+    await query.answer(_("This button is not for you, or it has expired."))
+
+
+@router.message(F.text.startswith("/"))
+async def unknown_command(message: Message, bot: Bot) -> None:
+    command = message.text.split(maxsplit=1)[0]
+    _name, _at, mention = command.partition("@")
+    me = await bot.me()
+    # In groups, commands meant for other bots are none of our business.
+    if message.chat.type == ChatType.PRIVATE or mention.lower() == (me.username or "").lower():
+        await message.answer(_("I don't know that command. /help lists what I can do."))
+
+
+@router.message(F.chat.type == ChatType.PRIVATE)
+async def chatter(message: Message) -> None:
+    await message.answer(_("/help lists what I can do."))

@@ -1,0 +1,42 @@
+"""The bot added to or removed from a chat, a group becoming a supergroup, and members' rights
+changing."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import F, Router
+from aiogram.filters import JOIN_TRANSITION, LEAVE_TRANSITION, ChatMemberUpdatedFilter
+from aiogram.types import ChatMemberUpdated, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.storage.chats import migrate_chat, set_active
+from bot.telegram.admins import AdminRights
+
+log = logging.getLogger(__name__)
+router = Router(name=__name__)
+
+
+@router.my_chat_member(ChatMemberUpdatedFilter(LEAVE_TRANSITION))
+async def removed(event: ChatMemberUpdated, session: AsyncSession) -> None:
+    await set_active(session, event.chat.id, False)
+    log.info("chat inactive chat_id=%s reason=bot removed or blocked", event.chat.id)
+
+
+@router.my_chat_member(ChatMemberUpdatedFilter(JOIN_TRANSITION))
+async def added(event: ChatMemberUpdated, session: AsyncSession) -> None:
+    await set_active(session, event.chat.id, True)
+    log.info("chat active chat_id=%s", event.chat.id)
+
+
+@router.message(F.migrate_to_chat_id)
+async def migrated(message: Message, session: AsyncSession) -> None:
+    await migrate_chat(session, message.chat.id, message.migrate_to_chat_id)
+    log.info("chat migrated from=%s to=%s", message.chat.id, message.migrate_to_chat_id)
+
+
+@router.chat_member()
+async def rights_changed(event: ChatMemberUpdated, admin_rights: AdminRights) -> None:
+    # Telegram sends these only where the bot is an administrator: elsewhere the cached
+    # answer simply expires.
+    admin_rights.forget(event.chat.id, event.new_chat_member.user.id)

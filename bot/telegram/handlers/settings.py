@@ -1,0 +1,187 @@
+"""/lang, /remind, /margin, /anomaly, /digest and /tz: how the chat as a whole is told things."""
+
+from __future__ import annotations
+
+import functools
+import re
+from html import escape
+from zoneinfo import available_timezones
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from babel.numbers import format_decimal
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.alerting.digest import Digests
+from bot.storage.chats import LANGUAGES
+from bot.storage.models import Chat
+from bot.telegram import texts
+from bot.telegram.formatting import format_amount, parse_amount, parse_count
+from bot.telegram.handlers.manage import OFF_WORDS
+
+router = Router(name=__name__)
+DIGEST_TIME = re.compile(r"([01]?\d|2[0-3]):[0-5]\d")
+
+
+@router.message(Command("lang"))
+async def language(
+    message: Message, command: CommandObject, chat_record: Chat, session: AsyncSession, i18n: I18n
+) -> None:
+    choice = (command.args or "").strip().lower()
+    if choice not in LANGUAGES:
+        await message.answer(_("Usage: /lang &lt;ru|en&gt;"))
+        return
+    chat_record.language = choice
+    await session.commit()
+    with i18n.use_locale(choice):
+        await message.answer(_("This chat now speaks English."))
+
+
+@router.message(Command("remind"))
+async def remind(
+    message: Message, command: CommandObject, chat_record: Chat, session: AsyncSession
+) -> None:
+    value = (command.args or "").strip().lower()
+    usage = _("Usage: /remind &lt;hours|off&gt; — first reminder while a balance stays low")
+    try:
+        chat_record.reminder_hours = 0 if value in OFF_WORDS else parse_count(value, 168)
+    except ValueError:
+        await message.answer(usage)
+        return
+    await session.commit()
+    if chat_record.reminder_hours:
+        text = _(
+            "While a balance stays low I will remind after {hours} h, then twice as long each time."
+        ).format(hours=chat_record.reminder_hours)
+    else:
+        text = _("No reminders: one alert per low balance.")
+    await message.answer(text)
+
+
+@router.message(Command("margin"))
+async def margin(
+    message: Message, command: CommandObject, chat_record: Chat, session: AsyncSession
+) -> None:
+    try:
+        percent = parse_amount((command.args or "").replace("%", ""))
+    except ValueError:
+        percent = None
+    if percent is None or percent > 50:
+        await message.answer(_("Usage: /margin &lt;percent&gt; (0 to 50), e.g. /margin 2"))
+        return
+    chat_record.hysteresis_percent = percent
+    await session.commit()
+    await message.answer(
+        _("A low balance counts as restored {percent}% above its threshold.").format(
+            percent=format_decimal(percent, locale=texts.locale())
+        )
+    )
+
+
+@router.message(Command("anomaly"))
+async def anomaly(
+    message: Message, command: CommandObject, chat_record: Chat, session: AsyncSession
+) -> None:
+    text = (command.args or "").strip()
+    usage = _(
+        "Usage: /anomaly &lt;factor&gt; &lt;minimum&gt; or /anomaly off — warn when a day costs "
+        "factor × the week's daily average and at least the minimum, e.g. /anomaly 3 500"
+    )
+    if text.lower() in OFF_WORDS:
+        chat_record.anomaly_minimum = None
+        await session.commit()
+        await message.answer(_("No spending anomaly alerts in this chat."))
+        return
+    factor_text, _space, minimum_text = text.partition(" ")  # the minimum may be "1 000"
+    try:
+        factor, minimum = parse_amount(factor_text), parse_amount(minimum_text)
+    except ValueError:
+        factor = minimum = None
+    if factor is None or not 1 < factor <= 100:
+        await message.answer(usage)
+        return
+    chat_record.anomaly_factor, chat_record.anomaly_minimum = factor, minimum
+    await session.commit()
+    lang = texts.locale()
+    await message.answer(
+        _(
+            "I will warn when a day costs {factor}× the week's average and at least {minimum}."
+        ).format(factor=format_decimal(factor, locale=lang), minimum=format_amount(minimum, lang))
+    )
+
+
+@router.message(Command("digest"))
+async def digest(
+    message: Message,
+    command: CommandObject,
+    chat_record: Chat,
+    session: AsyncSession,
+    digests: Digests,
+) -> None:
+    value = (command.args or "").strip().lower()
+    if value in OFF_WORDS:
+        chat_record.digest_time = None
+    elif DIGEST_TIME.fullmatch(value):
+        hour, minute = value.split(":")
+        chat_record.digest_time = f"{int(hour):02d}:{minute}"
+    else:
+        await message.answer(_("Usage: /digest &lt;HH:MM|off&gt;, e.g. /digest 09:30"))
+        return
+    await session.commit()
+    digests.schedule(chat_record)
+    if chat_record.digest_time is None:
+        await message.answer(_("No daily digest in this chat."))
+        return
+    await message.answer(
+        _("Every day at {time} ({zone}) I will post a digest of all accounts.").format(
+            time=chat_record.digest_time, zone=chat_record.timezone
+        )
+    )
+
+
+@router.message(Command("tz"))
+async def timezone(
+    message: Message,
+    command: CommandObject,
+    chat_record: Chat,
+    session: AsyncSession,
+    digests: Digests,
+) -> None:
+    zone = await time_zone(message, (command.args or "").strip())
+    if zone is None:
+        return
+    chat_record.timezone = zone
+    await session.commit()
+    digests.schedule(chat_record)
+    await message.answer(_("Time zone of this chat: {zone}.").format(zone=zone))
+
+
+@functools.cache
+def known_zones() -> dict[str, str]:
+    """The zone database's names by their lower case, so that "europe/moscow" is understood.
+    Only these reach ZoneInfo: other text may name a folder of the database or a file path."""
+    return {name.lower(): name for name in available_timezones()}
+
+
+async def time_zone(message: Message, text: str) -> str | None:
+    """The zone named, or None after an answer saying what is wrong."""
+    zones = known_zones()
+    if text.lower() in zones:
+        return zones[text.lower()]
+    region = text.lower().strip("/") + "/"
+    cities = sorted(name for lower, name in zones.items() if lower.startswith(region))
+    if text and cities:
+        answer = _("{region} is a region: name a city in it, e.g. /tz {example}").format(
+            region=escape(text), example=cities[0]
+        )
+    elif text:
+        answer = _("I don't know the time zone {zone}. Use a name such as Europe/Moscow.").format(
+            zone=escape(text)
+        )
+    else:
+        answer = _("Usage: /tz &lt;zone&gt;, e.g. /tz Europe/Moscow")
+    await message.answer(answer)
+    return None

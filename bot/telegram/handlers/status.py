@@ -1,0 +1,106 @@
+"""/status for the bot's operators (ADMIN_IDS, in a private chat): is the bot doing its job?
+
+Anyone else falls through to the ordinary unknown-command answer: the command is not
+advertised, and nothing tells a stranger that it exists."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from html import escape
+from importlib.metadata import PackageNotFoundError, version
+
+from aiogram import Router
+from aiogram.enums import ChatType
+from aiogram.filters import BaseFilter, Command
+from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
+from babel.dates import format_timedelta
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.ops.health import Health
+from bot.ops.metrics import Failure, Metrics
+from bot.telegram.formatting import format_age
+from bot.telegram.texts import locale
+
+router = Router(name=__name__)
+
+
+def bot_version() -> str:
+    try:
+        return version("smsc-balance-bot")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+class Operator(BaseFilter):
+    """A private chat with one of ADMIN_IDS."""
+
+    async def __call__(self, message: Message, settings: Settings) -> bool:
+        user = message.from_user
+        return (
+            message.chat.type == ChatType.PRIVATE
+            and user is not None
+            and user.id in settings.admin_ids
+        )
+
+
+@router.message(Command("status"), Operator())
+async def status(
+    message: Message,
+    metrics: Metrics,
+    health: Health,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    await message.answer(await status_text(metrics, health, sessionmaker))
+
+
+async def status_text(
+    metrics: Metrics, health: Health, sessionmaker: async_sessionmaker[AsyncSession]
+) -> str:
+    now = datetime.now(UTC)
+    view = await metrics.read_database(sessionmaker)
+    problems = await health.problems()
+    uptime = format_timedelta(now - metrics.started_at, threshold=1.0, locale=locale())
+    lines = [
+        _("<b>Status</b>: version {version}, up {uptime}").format(
+            version=escape(bot_version()), uptime=uptime
+        ),
+        _("Health: ok")
+        if not problems
+        else _("Health: {problems}").format(problems=escape("; ".join(problems))),
+        _("Accounts: {accounts}, active chats: {chats}").format(
+            accounts=view.accounts, chats=view.active_chats
+        ),
+        _("Checks in the last hour: {tally}").format(
+            tally=_tally(metrics.checks_last_hour.counts())
+        ),
+        _("SMSC errors in the last hour: {tally}").format(
+            tally=_tally(metrics.smsc_errors_last_hour.counts())
+        ),
+        _("Outbox: {backlog} waiting").format(backlog=view.backlog)
+        if not view.backlog
+        else _("Outbox: {backlog} waiting, the oldest for {age}").format(
+            backlog=view.backlog,
+            age=format_timedelta(view.oldest_pending_age, threshold=1.0, locale=locale()),
+        ),
+        _("Last Telegram failure: {failure}").format(
+            failure=_failure(metrics.last_telegram_failure, now)
+        ),
+        _("Last SMSC failure: {failure}").format(failure=_failure(metrics.last_smsc_failure, now)),
+    ]
+    return "\n".join(lines)
+
+
+def _tally(counts: Counter[str]) -> str:
+    if not counts:
+        return _("none")
+    return ", ".join(f"{escape(label)} × {count}" for label, count in counts.most_common())
+
+
+def _failure(failure: Failure | None, now: datetime) -> str:
+    if failure is None:
+        return _("none")
+    when = format_age((now - failure.at).total_seconds(), locale())
+    return f"{when}, {escape(failure.what)}"

@@ -1,0 +1,147 @@
+"""Texts shared by replies and alerts, in the current i18n locale (HTML parse mode)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from decimal import ROUND_DOWN, Decimal
+from html import escape
+from zoneinfo import ZoneInfo
+
+from aiogram.utils.i18n import get_i18n
+from aiogram.utils.i18n import gettext as _
+from babel.dates import format_date
+from babel.numbers import format_decimal
+
+from bot.alerting import forecast
+from bot.smsc.check_errors import CheckError
+from bot.smsc.client import SITES
+from bot.smsc.guard import BalanceResult
+from bot.storage.models import Account, AccountState
+from bot.telegram.formatting import format_age, format_amount, format_money
+
+
+def locale() -> str:
+    return get_i18n().current_locale
+
+
+def bold(name: str) -> str:
+    return f"<b>{escape(name)}</b>"
+
+
+def unknown_account(name: str) -> str:
+    return _("No account named {name} here. /accounts lists them.").format(name=bold(name))
+
+
+def busy(seconds: float) -> str:
+    return _(
+        "Charts take a while to draw, and this chat asked for many just now. "
+        "Please try again in {seconds} s."
+    ).format(seconds=math.ceil(seconds))
+
+
+def button_out_of_date() -> str:
+    return _("This button is out of date.")
+
+
+def site_label(site: str) -> str:
+    """`smsc.kz` for a known site, the host (and port) otherwise."""
+    for name, url in SITES.items():
+        if url == site:
+            return name
+    return site.split("://", 1)[-1]
+
+
+def check_error(kind: CheckError | str) -> str:
+    texts = {
+        CheckError.AUTH: _(
+            "SMSC refused the login or password, or this bot's IP address is not in the "
+            "account's allow-list. Check them and register the account again with /add."
+        ),
+        CheckError.IP_BLOCKED: _(
+            "SMSC has temporarily blocked the bot's IP address after failed logins. "
+            "Checks resume by themselves in about 30 minutes."
+        ),
+        CheckError.RATE_LIMITED: _(
+            "SMSC allows 10 balance requests a minute per login and that budget is used up. "
+            "Try again in a minute."
+        ),
+        CheckError.AUTH_PAUSED: _(
+            "Too many wrong passwords were tried recently. To keep SMSC from blocking the bot, "
+            "new logins are not checked for a while. Try again in half an hour."
+        ),
+        CheckError.UNAVAILABLE: _("SMSC is not reachable right now. Try again later."),
+        CheckError.PROTOCOL: _("SMSC gave an unexpected answer. Try again later."),
+    }
+    return texts[CheckError(kind)]
+
+
+def state_label(state: AccountState) -> str:
+    return {
+        AccountState.UNKNOWN: _("not checked yet"),
+        AccountState.OK: _("OK"),
+        AccountState.LOW: _("LOW"),
+        AccountState.CANT_CHECK: _("can't check"),
+    }[state]
+
+
+def interval_label(seconds: int) -> str:
+    if seconds % 60:
+        return _("every {seconds} s").format(seconds=seconds)
+    return _("every {minutes} min").format(minutes=seconds // 60)
+
+
+def runway_text(account: Account, now: datetime, tz: str) -> str:
+    """'enough for ~12 days (until 6 Dec)', or that the history is too short to tell."""
+    runway = forecast.runway(account.last_balance, account.spend_rate, now)
+    if runway is None:
+        if account.spend_rate is None:
+            return _("too little history to forecast")
+        return _("no spending lately")
+    until = format_date(runway.until.astimezone(ZoneInfo(tz)), "d MMM", locale=locale())
+    days = format_decimal(runway.days.quantize(Decimal(1), ROUND_DOWN), locale=locale())
+    return _("enough for ~{days} days (until {date})").format(days=days, date=until)
+
+
+def balance_text(account: Account, result: BalanceResult, tz: str) -> str:
+    """`<b>login</b>: 1 234.50 RUB (credit 100.00), as of 5 minutes ago` and the runway."""
+    lang = locale()
+    balance = result.balance
+    text = f"{bold(account.name)}: " + format_money(balance.balance, balance.currency, lang)
+    if balance.credit:
+        text += " " + _("(credit {credit})").format(credit=format_amount(balance.credit, lang))
+    if result.stale:
+        text += ", " + _("as of {age}").format(age=format_age(result.age, lang))
+    if account.threshold is not None and balance.balance < account.threshold:
+        text += " ⚠️ " + _("below {threshold}").format(
+            threshold=format_amount(account.threshold, lang)
+        )
+    runway = runway_text(account, datetime.now(UTC), tz)
+    return text + "\n" + _("Runway: {runway}.").format(runway=runway)
+
+
+def account_text(account: Account) -> str:
+    """One account in /accounts: name, site, last balance and age, threshold, interval, state."""
+    lang = locale()
+    lines = [f"{bold(account.name)} · {escape(site_label(account.site))}"]
+    if account.last_balance is not None and account.last_checked_at is not None:
+        age = (datetime.now(UTC) - account.last_checked_at).total_seconds()
+        lines.append(
+            _("Balance: {balance}, {age}").format(
+                balance=format_money(account.last_balance, account.currency, lang),
+                age=format_age(age, lang),
+            )
+        )
+    threshold = (
+        format_amount(account.threshold, lang) if account.threshold is not None else _("off")
+    )
+    lines.append(
+        _("Threshold: {threshold} · checked {interval}").format(
+            threshold=threshold, interval=interval_label(account.check_interval)
+        )
+    )
+    state = state_label(account.state)
+    if account.state == AccountState.CANT_CHECK and account.last_error:
+        state += " — " + check_error(account.last_error)
+    lines.append(_("State: {state}").format(state=state))
+    return "\n".join(lines)

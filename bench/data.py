@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from bot.smsc.client import site_url
+from bot.smsc.sites import site_url
 from bot.storage.crypto import SecretBox
 from bot.storage.engine import create_engine, migrate
 from bot.storage.models import Account, AccountState, Chat

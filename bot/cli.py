@@ -16,8 +16,8 @@ from bot.smsc.client import (
     SmscIpBlocked,
     SmscRateLimited,
     SmscUnavailable,
-    site_url,
 )
+from bot.smsc.sites import site_url
 
 # Most specific first: the first class the error is an instance of decides.
 FAILURES: list[tuple[type[SmscError], int, str]] = [

@@ -36,9 +36,11 @@ from bot.ops.metrics import Metrics
 from bot.smsc.client import SmscClient
 from bot.storage.crypto import SecretBox
 from bot.storage.engine import create_engine, create_sessionmaker, migrate
+from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.commands import set_commands
 from bot.telegram.i18n import create_i18n
 from bot.telegram.observe import CountingFetcher, ObservedGuard
+from bot.telegram.sender import TelegramSender
 from bot.web import instrument, watched
 
 log = logging.getLogger(__name__)
@@ -137,9 +139,9 @@ class Runner:
             )
             sessionmaker = create_sessionmaker(engine)
             i18n = create_i18n()
-            monitor = Monitor(i18n)
+            monitor = Monitor(TelegramRenderer(i18n))
             writes = asyncio.Lock()  # checks and the outbox take turns writing SQLite
-            outbox = Outbox(bot, sessionmaker, writes=writes)
+            outbox = Outbox(TelegramSender(bot), sessionmaker, writes=writes)
             dp = create_dispatcher(
                 settings=settings,
                 engine=engine,
@@ -153,7 +155,7 @@ class Runner:
                 checks=Checks(
                     sessionmaker, guard, self._box, monitor, outbox, writes=writes, metrics=metrics
                 ),
-                digests=Digests(sessionmaker, i18n, outbox),
+                digests=Digests(sessionmaker, TelegramRenderer(i18n), outbox),
             )
             log.info(
                 "starting telegram_api=%s smsc=%s",

@@ -19,6 +19,7 @@ from bot.smsc.client import Balance, Credentials, SmscAuthError
 from bot.smsc.guard import BalanceGuard
 from bot.storage.crypto import SecretBox
 from bot.telegram.admins import AdminRights
+from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.handlers.history import history_budget
 from bot.telegram.i18n import create_i18n
 from tests.mocked_bot import MockedBot, message_update
@@ -69,10 +70,10 @@ def shared_dispatcher():
         guard=None,
         box=SecretBox(Fernet.generate_key()),
         i18n=i18n,
-        monitor=Monitor(i18n),
+        monitor=Monitor(TelegramRenderer(i18n)),
         outbox=None,
         checks=None,
-        digests=Digests(None, i18n, None),
+        digests=Digests(None, TelegramRenderer(i18n), None),
     )
 
 

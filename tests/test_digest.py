@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from bot.alerting.digest import Digests, trigger
 from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
+from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 from tests.test_monitoring import START
 
@@ -57,7 +58,7 @@ async def test_digest_covers_every_account_quietly(sessionmaker):
             Account(chat_id=-7, name="new", site="s", login="new", secret=b"x", check_interval=60)
         )
         await session.commit()
-    digests = Digests(sessionmaker, create_i18n(), NoOutbox(), now=lambda: now)
+    digests = Digests(sessionmaker, TelegramRenderer(create_i18n()), NoOutbox(), now=lambda: now)
     await digests.send(-7)
     async with sessionmaker() as session:
         [digest] = (await session.scalars(select(Notification))).all()
@@ -72,6 +73,6 @@ async def test_no_digest_for_a_chat_that_turned_it_off(sessionmaker):
     async with sessionmaker() as session:
         session.add(Chat(id=-7, type="supergroup", language="en", digest_time=None))
         await session.commit()
-    await Digests(sessionmaker, create_i18n(), NoOutbox()).send(-7)
+    await Digests(sessionmaker, TelegramRenderer(create_i18n()), NoOutbox()).send(-7)
     async with sessionmaker() as session:
         assert (await session.scalars(select(Notification))).all() == []

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from bot.alerting.accounts import MAX_ACCOUNTS_PER_CHAT
-from bot.smsc.client import site_url
+from bot.smsc.sites import site_url
 from bot.storage.crypto import SecretBox
 from bot.storage.engine import create_engine, create_sessionmaker, migrate
 from bot.storage.models import Account, AccountState, Chat

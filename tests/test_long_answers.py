@@ -10,6 +10,7 @@ from sqlalchemy import select
 from bot.alerting.accounts import MAX_ACCOUNTS_PER_CHAT
 from bot.alerting.digest import Digests
 from bot.storage.models import Account, AccountState, Chat
+from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.formatting import (
     CAPTION_LIMIT,
     TEXT_LIMIT,
@@ -87,7 +88,7 @@ async def test_history_caption_of_fifty_keeps_whole_lines(dp, bot, full_chat, ca
 @pytest.mark.parametrize("full_chat", ["en", "ru"], indirect=True)
 async def test_digest_of_fifty_is_several_messages_in_order(full_chat, sessionmaker):
     _lang, chat_id, names = full_chat
-    digests = Digests(sessionmaker, create_i18n(), None)
+    digests = Digests(sessionmaker, TelegramRenderer(create_i18n()), None)
     async with sessionmaker() as session:
         chat = await session.get(Chat, chat_id)
         texts = await digests.compose(session, chat)

@@ -17,6 +17,7 @@ from bot.smsc.client import Credentials, SmscUnavailable
 from bot.smsc.guard import BalanceGuard
 from bot.storage.crypto import SecretBox
 from bot.storage.models import Account, Notification
+from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 from bot.telegram.observe import CountingFetcher, ObservedGuard
 from tests.test_monitoring import START, Clock
@@ -51,7 +52,7 @@ async def test_checks_fill_balances_counts_and_alerts_and_a_removed_account_vani
         sessionmaker,
         guard,
         box,
-        Monitor(create_i18n(), now=clock),
+        Monitor(TelegramRenderer(create_i18n()), now=clock),
         NoOutbox(),
         now=clock,
         rng=random.Random(1),

@@ -16,6 +16,7 @@ from bot.smsc.client import (
 )
 from bot.smsc.guard import BalanceResult, LoginPaused
 from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
+from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -39,7 +40,7 @@ def clock():
 
 @pytest.fixture
 def monitor(clock):
-    return Monitor(create_i18n(), now=clock)
+    return Monitor(TelegramRenderer(create_i18n()), now=clock)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot.alerting.outbox import MAX_ATTEMPTS, Outbox
 from bot.storage.models import Account, Chat, Notification
+from bot.telegram.sender import TelegramSender
 from bot.telegram.session import TelegramSession
 from tests.bot_process import TOKEN
 from tests.test_monitoring import START, Clock
@@ -50,7 +51,13 @@ def clock():
 
 @pytest.fixture
 def outbox(bot, sessionmaker, clock):
-    return Outbox(bot, sessionmaker, clock=MonotonicClock(clock), now=clock, rng=random.Random(1))
+    return Outbox(
+        TelegramSender(bot),
+        sessionmaker,
+        clock=MonotonicClock(clock),
+        now=clock,
+        rng=random.Random(1),
+    )
 
 
 async def queue(sessionmaker, clock, chat_id, count=1, **fields) -> list[int]:
@@ -160,7 +167,7 @@ async def test_one_message_per_group_every_three_seconds(outbox, telegram, sessi
 
 
 async def test_overall_pace_stays_under_30_a_second(bot, telegram, sessionmaker, clock):
-    outbox = Outbox(bot, sessionmaker, now=clock)  # real time paces the sends
+    outbox = Outbox(TelegramSender(bot), sessionmaker, now=clock)  # real time paces the sends
     for chat_id in range(1000, 1075):
         await queue(sessionmaker, clock, chat_id)
     while await outbox.deliver_pending():
@@ -175,12 +182,12 @@ async def test_unsent_notifications_survive_a_restart(bot, telegram, sessionmake
     telegram.fail("sendMessage", status=502, times=2)
     await queue(sessionmaker, clock, PRIVATE)
     await queue(sessionmaker, clock, PRIVATE + 1)
-    first = Outbox(bot, sessionmaker, clock=MonotonicClock(clock), now=clock)
+    first = Outbox(TelegramSender(bot), sessionmaker, clock=MonotonicClock(clock), now=clock)
     await first.deliver_pending()
     assert telegram.sent() == []
     # A new worker (the bot restarted) finds both still due, and sends each once.
     clock.advance(minutes=1)
-    second = Outbox(bot, sessionmaker, clock=MonotonicClock(clock), now=clock)
+    second = Outbox(TelegramSender(bot), sessionmaker, clock=MonotonicClock(clock), now=clock)
     await settle(second, clock, 10)
     assert [(m["chat"]["id"], m["text"]) for m in telegram.sent()] == [
         (PRIVATE, "alert 0"),
@@ -261,7 +268,7 @@ async def test_bad_request_gives_up_at_once(outbox, telegram, sessionmaker, cloc
 async def test_stop_does_not_wait_for_a_hanging_send(bot, telegram, sessionmaker, clock):
     telegram.fail("sendMessage", status=0, body="hang")
     await queue(sessionmaker, clock, PRIVATE)
-    outbox = Outbox(bot, sessionmaker, now=clock)
+    outbox = Outbox(TelegramSender(bot), sessionmaker, now=clock)
     outbox.start()
     await telegram.await_for(lambda: telegram.calls_of("sendMessage"))
     loop = asyncio.get_running_loop()

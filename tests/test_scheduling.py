@@ -15,6 +15,7 @@ from bot.smsc.client import Balance, Credentials, SmscAuthError
 from bot.smsc.guard import BalanceGuard
 from bot.storage.crypto import SecretBox
 from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
+from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 from tests.test_monitoring import START, Clock
 
@@ -55,7 +56,7 @@ def box():
 @pytest.fixture
 def checks(sessionmaker, smsc, box, clock):
     guard = BalanceGuard(smsc, cache_seconds=0, now=clock)
-    monitor = Monitor(create_i18n(), now=clock)
+    monitor = Monitor(TelegramRenderer(create_i18n()), now=clock)
     return Checks(sessionmaker, guard, box, monitor, NoOutbox(), now=clock, rng=random.Random(1))
 
 
@@ -200,7 +201,7 @@ class SlowSmsc(Smsc):
 def slow_checks(sessionmaker, box, clock):
     smsc = SlowSmsc()
     guard = BalanceGuard(smsc, cache_seconds=0, now=clock)
-    monitor = Monitor(create_i18n(), now=clock)
+    monitor = Monitor(TelegramRenderer(create_i18n()), now=clock)
     checks = Checks(sessionmaker, guard, box, monitor, NoOutbox(), now=clock, rng=random.Random(1))
     return checks, smsc
 
@@ -249,7 +250,7 @@ class BrokenMonitor(Monitor):
 
 async def test_a_failed_write_postpones_the_checks(smsc, sessionmaker, box, clock, caplog):
     guard = BalanceGuard(smsc, cache_seconds=0, now=clock)
-    monitor = BrokenMonitor(create_i18n(), now=clock)
+    monitor = BrokenMonitor(TelegramRenderer(create_i18n()), now=clock)
     checks = Checks(sessionmaker, guard, box, monitor, NoOutbox(), now=clock)
     await add(sessionmaker, box, -1, "shop")
     await add(sessionmaker, box, -2, "other")

@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from bot.smsc.client import (
-    SITES,
     Balance,
     Credentials,
     SmscApiError,
@@ -26,9 +25,8 @@ from bot.smsc.client import (
     SmscProtocolError,
     SmscRateLimited,
     SmscUnavailable,
-    site_url,
-    topup_url,
 )
+from bot.smsc.sites import SITES, site_url, topup_url
 
 PASSWORD = "pa55-Wörd&=%"  # characters that URL- and form-encoding must carry intact
 APIKEY = "K3y-7f1c0e2d9a"

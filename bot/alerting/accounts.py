@@ -66,6 +66,12 @@ class AccountService:
         query = select(Account).where(Account.chat_id == chat_id).order_by(Account.name)
         return (await self._session.scalars(query)).all()
 
+    async def owned(self, chat_id: int, account_id: int) -> Account | None:
+        """The chat's account with this id; None when it is gone or another chat's. Every
+        button that names an account asks here: its data is the sender's word (any id, even
+        one too large for SQLite, hence no query by it)."""
+        return next((a for a in await self.list(chat_id) if a.id == account_id), None)
+
     async def find(self, chat_id: int, name: str) -> Account | None:
         query = select(Account).where(
             Account.chat_id == chat_id, func.lower(Account.name) == name.lower()

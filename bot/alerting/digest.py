@@ -11,19 +11,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.alerting import forecast
+from bot.alerting.events import DigestContent, DigestEntry, Renderer
 from bot.alerting.outbox import Outbox
-from bot.storage.history import Sample, histories_since
+from bot.storage.history import histories_since
 from bot.storage.models import Account, Chat, Notification
-from bot.telegram import texts
-from bot.telegram.formatting import format_money, split_blocks
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +34,13 @@ class Digests:
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
-        i18n: I18n,
+        renderer: Renderer,
         outbox: Outbox,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._sessionmaker = sessionmaker
-        self._i18n = i18n
+        self._renderer = renderer
         self._outbox = outbox
         self._now = now
         self._scheduler: AsyncIOScheduler | None = None
@@ -112,30 +109,13 @@ class Digests:
         now = self._now()
         day = now - timedelta(days=1)
         histories = await histories_since(session, [account.id for account in accounts], day)
-        with self._i18n.context(), self._i18n.use_locale(chat.language):
-            lines = [_("📋 Daily digest")]
-            for account in accounts:
-                samples = histories.get(account.id, [])
-                lines.append(self._account_line(account, samples, chat, now))
-        return split_blocks(lines)
-
-    @staticmethod
-    def _account_line(account: Account, samples: list[Sample], chat: Chat, now: datetime) -> str:
-        lang = texts.locale()
-        state = texts.state_label(account.state)
-        if account.last_balance is None:
-            return f"{texts.bold(account.name)}: {state}"
-        spent = forecast.spend_between(samples, now - timedelta(days=1), now)
-        return "\n".join(
-            [
-                f"{texts.bold(account.name)}: "
-                + format_money(account.last_balance, account.currency, lang)
-                + f" · {state}",
-                _("Spent in 24 h: {amount}").format(
-                    amount=format_money(spent, account.currency, lang)
-                ),
-                _("Runway: {runway}.").format(
-                    runway=texts.runway_text(account, now, chat.timezone)
-                ),
-            ]
-        )
+        entries = [
+            DigestEntry(
+                account,
+                None
+                if account.last_balance is None
+                else forecast.spend_between(histories.get(account.id, []), day, now),
+            )
+            for account in accounts
+        ]
+        return self._renderer.digest(DigestContent(entries, now, chat.timezone, chat.language))

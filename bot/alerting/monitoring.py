@@ -1,27 +1,26 @@
 """What a balance or a failed check means for an account: its state, history, and alerts.
 
-Alerts are written to the outbox (`Notification`) in the caller's transaction, together with
-the state change that causes them: committed together, or not at all.
+Alerts are written to the outbox (bot.alerting.queue) in the caller's transaction, together
+with the state change that causes them: committed together, or not at all.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from aiogram.utils.i18n import I18n
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerting import forecast
+from bot.alerting.events import Renderer
+from bot.alerting.queue import AlertQueue
 from bot.smsc.check_errors import CheckError, check_error
 from bot.smsc.client import SmscError
 from bot.smsc.guard import BalanceResult
 from bot.storage.history import Sample, histories_since
-from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
-from bot.telegram import alerts
+from bot.storage.models import Account, AccountState, BalanceSample, Chat
 
 # Transient faults (network, odd answers) make an account uncheckable only when they repeat.
 FAILURES_BEFORE_CANT_CHECK = 3
@@ -36,9 +35,6 @@ TOP_UP_SHARE = Decimal(2)
 HISTORY_STUDIED = timedelta(days=8)
 # Reminders come after reminder_hours, then twice as long each time, but at least weekly.
 LONGEST_REMINDER_GAP = timedelta(days=7)
-# An incident's ending notification, and the ones of its beginning that are stale if still
-# unsent when it ends (an outage kept them in the outbox).
-ENDINGS = {"working": ("cant_check",), "recovered": ("low", "reminder")}
 
 # What a check ended with: a balance, or why there is none.
 Outcome = BalanceResult | SmscError
@@ -52,8 +48,10 @@ def checks_stopped(account: Account) -> bool:
 class Monitor:
     """Applies check outcomes to accounts and queues the alerts they call for. Callers commit."""
 
-    def __init__(self, i18n: I18n, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self._i18n = i18n
+    def __init__(
+        self, renderer: Renderer, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self._queue = AlertQueue(renderer, now)
         self._now = now
 
     async def record(
@@ -102,55 +100,9 @@ class Monitor:
             # the accounts' changes still go in the caller's flush.
             with session.no_autoflush:
                 await session.execute(insert(BalanceSample), new_samples)
-        await self._drop_stale(session, {account.id: account for account, _ in outcomes}, chats)
-
-    async def _drop_stale(
-        self, session: AsyncSession, accounts: dict[int, Account], chats: dict[int, Chat]
-    ) -> None:
-        """An incident that ends before its first notification went out is not told stale:
-        "can't check" and "works again" are both dropped; "low" (and its reminders) and
-        "recovered" become one message saying both, with times.
-
-        Checks and the outbox write in turns, so nothing is marked sent between the read here
-        and the commit; a send under way at this moment still reaches the chat, and then the
-        ending message follows it as usual."""
-        endings = [n for n in session.new if isinstance(n, Notification) and n.kind in ENDINGS]
-        if not endings:
-            return
-        with session.no_autoflush:
-            unsent = await session.scalars(
-                select(Notification).where(
-                    Notification.account_id.in_({n.account_id for n in endings}),
-                    Notification.kind.in_([kind for kinds in ENDINGS.values() for kind in kinds]),
-                    Notification.sent_at.is_(None),
-                    Notification.failure.is_(None),
-                )
-            )
-            openings: defaultdict[int, list[Notification]] = defaultdict(list)
-            for notification in unsent:
-                openings[notification.account_id].append(notification)
-        for ending in endings:
-            stale = [n for n in openings[ending.account_id] if n.kind in ENDINGS[ending.kind]]
-            if not stale:
-                continue
-            for notification in stale:
-                notification.failure = "stale"
-            if ending.kind == "working":
-                session.expunge(ending)
-                continue
-            low = [n for n in stale if n.kind == "low"]
-            if low:
-                account, chat = accounts[ending.account_id], chats[ending.chat_id]
-                with self._i18n.context(), self._i18n.use_locale(chat.language):
-                    head = alerts.render(
-                        "low_over",
-                        account,
-                        now=self._now(),
-                        tz=chat.timezone,
-                        since=low[0].created_at,
-                    )
-                ending.text = f"{head}\n{ending.text}"
-                ending.silent = False  # the chat never heard of the low balance
+        await self._queue.drop_stale(
+            session, {account.id: account for account, _ in outcomes}, chats
+        )
 
     @staticmethod
     def _takes_sample(account: Account, result: BalanceResult, now: datetime) -> bool:
@@ -182,10 +134,10 @@ class Monitor:
         account.last_checked_at = result.checked_at
         account.failures, account.last_error = 0, None
         if previous == AccountState.CANT_CHECK:
-            self._notify(session, chat, account, "working")
+            self._queue.add(session, chat, account, "working")
         if previous == AccountState.LOW:
             if self._recovered(chat, account):
-                self._notify(session, chat, account, "recovered", silent=True)
+                self._queue.add(session, chat, account, "recovered", silent=True)
                 self._set_ok(account)
                 return
             lowest = account.lowest_balance
@@ -193,12 +145,12 @@ class Monitor:
             self._maybe_remind(session, chat, account, now)
         elif self._low(account):
             self._set_low(chat, account, now)
-            self._notify(session, chat, account, "low", buttons=True)
+            self._queue.add(session, chat, account, "low", buttons=True)
             return
         else:
             account.state = AccountState.OK
         if topped_up:
-            self._notify(session, chat, account, "topup", silent=True, amount=rise)
+            self._queue.add(session, chat, account, "topup", silent=True, amount=rise)
 
     def _study_history(
         self,
@@ -218,7 +170,7 @@ class Monitor:
         elif account.anomaly_since is None:  # one alert per episode
             account.anomaly_since = now
             spent = forecast.spend_between(samples, now - timedelta(days=1), now)
-            self._notify(session, chat, account, "anomaly", buttons=True, amount=spent)
+            self._queue.add(session, chat, account, "anomaly", buttons=True, amount=spent)
 
     def _record_failure(
         self, session: AsyncSession, chat: Chat, account: Account, error: SmscError
@@ -234,7 +186,7 @@ class Monitor:
         ):
             account.state = AccountState.CANT_CHECK
             self._clear_low(account)
-            self._notify(session, chat, account, "cant_check")
+            self._queue.add(session, chat, account, "cant_check")
 
     async def threshold_changed(self, session: AsyncSession, account: Account) -> None:
         """Re-judge the last balance. A threshold set above it is a crossing like any other
@@ -244,7 +196,7 @@ class Monitor:
         elif account.state == AccountState.OK and self._low(account):
             chat = await session.get(Chat, account.chat_id)
             self._set_low(chat, account, self._now())
-            self._notify(session, chat, account, "low", buttons=True)
+            self._queue.add(session, chat, account, "low", buttons=True)
 
     def snooze(self, account: Account, hours: int) -> datetime:
         account.snoozed_until = self._now() + timedelta(hours=hours)
@@ -309,32 +261,4 @@ class Monitor:
         account.reminders_sent += 1
         gap = timedelta(hours=chat.reminder_hours) * 2**account.reminders_sent
         account.next_reminder_at = now + min(gap, LONGEST_REMINDER_GAP)
-        self._notify(session, chat, account, "reminder", buttons=True)
-
-    def _notify(
-        self,
-        session: AsyncSession,
-        chat: Chat,
-        account: Account,
-        kind: str,
-        *,
-        silent: bool = False,
-        buttons: bool = False,
-        amount: Decimal | None = None,
-    ) -> None:
-        with self._i18n.context(), self._i18n.use_locale(chat.language):
-            text = alerts.render(kind, account, now=self._now(), tz=chat.timezone, amount=amount)
-            markup = alerts.buttons(account) if buttons else None
-        session.add(
-            Notification(
-                chat_id=account.chat_id,
-                thread_id=account.thread_id,
-                account_id=account.id,
-                kind=kind,
-                text=text,
-                reply_markup=markup.model_dump_json(exclude_none=True) if markup else None,
-                silent=silent,
-                created_at=self._now(),
-                next_attempt_at=self._now(),
-            )
-        )
+        self._queue.add(session, chat, account, "reminder", buttons=True)

@@ -1,11 +1,13 @@
 """Delivery of the outbox: every notification reaches its chat once, within Telegram's limits.
 
+The bookkeeping lives here (what is due, pacing, sent / retry / give up); the call to Telegram
+is the `Sender`'s (bot.telegram.sender), which turns each Bot API answer into a `Delivery`.
 A notification is marked sent in the database as soon as Telegram accepts it, so after a
-crash or restart only the unsent ones go out. Telegram's faults are handled here, each with one
-log line: 429 waits `retry_after`; 5xx (JSON or HTML), network errors and anything unexpected
-back off with jitter and retry, every retry an attempt until MAX_ATTEMPTS gives up; 400 gives
-up at once; 403 deactivates the chat; a group upgraded to a supergroup moves with its accounts
-to the new id; 401/404 (the token revoked or wrong) pause sending - the session reports it and
+crash or restart only the unsent ones go out. Each fault gets one log line: 429 waits
+`retry_after`; 5xx (JSON or HTML), network errors and anything unexpected back off with
+jitter and retry, every retry an attempt until MAX_ATTEMPTS gives up; 400 gives up at once;
+403 deactivates the chat; a group upgraded to a supergroup moves with its accounts to the new
+id; 401/404 (the token revoked or wrong) pause sending - the session reports it and
 bot.app stops the bot.
 """
 
@@ -17,19 +19,11 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import Enum
+from typing import Protocol
 
-from aiogram import Bot
-from aiogram.exceptions import (
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramMigrateToChat,
-    TelegramNotFound,
-    TelegramRetryAfter,
-    TelegramUnauthorizedError,
-)
-from aiogram.types import InlineKeyboardMarkup
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -51,13 +45,40 @@ BATCH = 200
 IDLE_POLL = 1.0  # how often to look for work due later when nobody wakes us
 
 
+class Outcome(Enum):
+    SENT = "sent"
+    RETRY_AFTER = "retry after"  # 429: `retry_after` seconds
+    TOKEN_REFUSED = "token refused"  # 401/404: nothing more can be sent
+    MIGRATED = "migrated"  # the group is now the supergroup `migrated_to`
+    CHAT_GONE = "chat gone"  # 403: blocked or removed
+    THREAD_GONE = "thread gone"  # the forum topic was deleted
+    REFUSED = "refused"  # 400: this message will never go
+    FAILED = "failed"  # 5xx, network, codes no one expects: try again later
+
+
+@dataclass(frozen=True)
+class Delivery:
+    outcome: Outcome
+    message_id: int | None = None
+    retry_after: float = 0.0
+    migrated_to: int | None = None
+    error: str = ""  # what to log: the Bot API's description, never a secret
+
+
+class Sender(Protocol):
+    async def send(self, notification: Notification) -> Delivery:
+        """One try at delivering `notification`; Telegram's answer as a `Delivery`. Anything
+        raised is an unexpected failure, retried like FAILED."""
+        ...
+
+
 class Outbox:
     """The delivery worker: `start()` in the running loop, `wake()` after committing
     notifications, `stop()` to finish the sends under way and leave the rest for later."""
 
     def __init__(
         self,
-        bot: Bot,
+        sender: Sender,
         sessionmaker: async_sessionmaker[AsyncSession],
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -71,7 +92,7 @@ class Outbox:
         inside SQLite: with checks writing back to back through a sweep, the outbox could wait
         out busy_timeout ("database is locked") after Telegram accepted a message, and send it
         again. Waiting here instead is first come, first served, and costs no throughput."""
-        self._bot = bot
+        self._sender = sender
         self._sessionmaker = sessionmaker
         self._clock = clock
         self._now = now
@@ -156,57 +177,12 @@ class Outbox:
             await asyncio.sleep(slot - self._clock())
 
     async def _send(self, notification: Notification) -> None:
-        markup = (
-            InlineKeyboardMarkup.model_validate_json(notification.reply_markup)
-            if notification.reply_markup
-            else None
-        )
-        chat_id = notification.chat_id
         try:
             # The slot covers the call to Telegram only: the bookkeeping below waits for its
             # turn to write, and the next sends need not wait for that.
             async with self._senders:
                 await self._pace()
-                message = await self._bot.send_message(
-                    chat_id,
-                    notification.text,
-                    message_thread_id=notification.thread_id,
-                    reply_markup=markup,
-                    disable_notification=notification.silent,
-                )
-        except TelegramRetryAfter as error:
-            self._chat_free_at[chat_id] = self._clock() + error.retry_after
-            log.warning(
-                "notification rate limited id=%s retry_after=%s", notification.id, error.retry_after
-            )
-            await self._retry(notification, delay=error.retry_after)
-        except (TelegramUnauthorizedError, TelegramNotFound) as error:
-            # Not the notification's fault: it stays as it is, for a start with a good token.
-            if not self.paused:
-                log.error("sending paused: Telegram refused the bot token (%s)", error.message)
-            self.paused = True
-        except TelegramMigrateToChat as error:
-            async with self._writes, self._sessionmaker() as session:
-                await migrate_chat(session, chat_id, error.migrate_to_chat_id)
-            log.info("chat migrated from=%s to=%s", chat_id, error.migrate_to_chat_id)
-            self.wake()  # the notification now waits under the new id
-        except TelegramForbiddenError:
-            await self._chat_gone(chat_id)
-        except TelegramBadRequest as error:
-            if notification.thread_id is not None and "thread not found" in error.message:
-                await self._drop_thread(notification)
-            else:
-                log.error("notification refused id=%s error=%s", notification.id, error.message)
-                await self._give_up(notification, "bad request")
-        except TelegramAPIError as error:  # 5xx, network errors, and codes no one expects
-            log.warning(
-                "notification send failed id=%s attempt=%d error=%s: %s",
-                notification.id,
-                notification.attempts + 1,
-                type(error).__name__,
-                error.message,
-            )
-            await self._retry(notification, delay=self._backoff(notification.attempts))
+                delivery = await self._sender.send(notification)
         except Exception as error:
             log.error(
                 "notification send failed id=%s attempt=%d error=%r",
@@ -216,14 +192,52 @@ class Outbox:
                 exc_info=logs.traceback_due(("notification send", type(error))),
             )
             await self._retry(notification, delay=self._backoff(notification.attempts))
-        else:
-            await self._update(notification, sent_at=self._now(), message_id=message.message_id)
+            return
+        await self._record(notification, delivery)
+
+    async def _record(self, notification: Notification, delivery: Delivery) -> None:
+        chat_id, outcome = notification.chat_id, delivery.outcome
+        if outcome is Outcome.SENT:
+            await self._update(notification, sent_at=self._now(), message_id=delivery.message_id)
             log.info(
                 "notification sent id=%s chat_id=%s kind=%s",
                 notification.id,
                 chat_id,
                 notification.kind,
             )
+        elif outcome is Outcome.RETRY_AFTER:
+            self._chat_free_at[chat_id] = self._clock() + delivery.retry_after
+            log.warning(
+                "notification rate limited id=%s retry_after=%s",
+                notification.id,
+                delivery.retry_after,
+            )
+            await self._retry(notification, delay=delivery.retry_after)
+        elif outcome is Outcome.TOKEN_REFUSED:
+            # Not the notification's fault: it stays as it is, for a start with a good token.
+            if not self.paused:
+                log.error("sending paused: Telegram refused the bot token (%s)", delivery.error)
+            self.paused = True
+        elif outcome is Outcome.MIGRATED and delivery.migrated_to is not None:
+            async with self._writes, self._sessionmaker() as session:
+                await migrate_chat(session, chat_id, delivery.migrated_to)
+            log.info("chat migrated from=%s to=%s", chat_id, delivery.migrated_to)
+            self.wake()  # the notification now waits under the new id
+        elif outcome is Outcome.CHAT_GONE:
+            await self._chat_gone(chat_id)
+        elif outcome is Outcome.THREAD_GONE:
+            await self._drop_thread(notification)
+        elif outcome is Outcome.REFUSED:
+            log.error("notification refused id=%s error=%s", notification.id, delivery.error)
+            await self._give_up(notification, "bad request")
+        else:
+            log.warning(
+                "notification send failed id=%s attempt=%d error=%s",
+                notification.id,
+                notification.attempts + 1,
+                delivery.error,
+            )
+            await self._retry(notification, delay=self._backoff(notification.attempts))
 
     def _backoff(self, attempts: int) -> float:
         """Doubling from FIRST_RETRY up to LONGEST_RETRY, jittered: notifications that failed

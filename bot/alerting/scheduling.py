@@ -15,6 +15,7 @@ import logging
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -24,12 +25,12 @@ from sqlalchemy.orm import contains_eager
 
 from bot.alerting.monitoring import Monitor, Outcome
 from bot.alerting.outbox import Outbox
-from bot.ops.metrics import Metrics
 from bot.smsc.check_errors import check_error
 from bot.smsc.client import Credentials, SmscError
 from bot.smsc.guard import BalanceGuard, BalanceResult
 from bot.storage.crypto import SecretBox
-from bot.storage.models import Account, AccountState, Chat, Notification
+from bot.storage.models import Account, AccountState, Notification
+from bot.storage.stats import checkable
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,20 @@ PREPARE_BATCH = 1000  # accounts read at a time when preparing
 WRITE_BATCH = 50  # logins whose outcomes are written in one transaction, at most
 
 
-def checkable(query):
-    """Accounts of active chats whose credentials SMSC has not refused."""
-    return query.join(Chat, Chat.id == Account.chat_id).where(
-        Chat.active.is_(True),
-        ~((Account.state == AccountState.CANT_CHECK) & (Account.last_error == "auth")),
-    )
+class Counts(Protocol):
+    """Where checks and alerts are counted (bot.ops.metrics)."""
+
+    def check_done(self, outcome: str) -> None: ...
+
+    def alert_raised(self, kind: str) -> None: ...
+
+
+class _Uncounted:
+    def check_done(self, outcome: str) -> None:
+        pass
+
+    def alert_raised(self, kind: str) -> None:
+        pass
 
 
 class Checks:
@@ -64,7 +73,7 @@ class Checks:
         concurrency: int = 50,
         rng: random.Random | None = None,
         writes: asyncio.Lock | None = None,
-        metrics: Metrics | None = None,
+        metrics: Counts | None = None,
     ) -> None:
         """`writes`: the turn to write the database, shared with the outbox (see Outbox)."""
         self._sessionmaker = sessionmaker
@@ -87,7 +96,7 @@ class Checks:
         self._rng = rng or random.Random()
         self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._metrics = metrics or Metrics()
+        self._metrics = metrics or _Uncounted()
         # For /healthz: the scheduler's last look for due accounts, and the last check done.
         # Both count from the start until they first happen.
         self.last_dispatch_at = self.last_completed_at = now()
@@ -260,7 +269,7 @@ class Checks:
         raised = [item.kind for item in session.new if isinstance(item, Notification)]
         await session.commit()
         for kind in raised:
-            self._metrics.alerts.labels(kind).inc()
+            self._metrics.alert_raised(kind)
         log.debug("checks written logins=%s accounts=%s", len(outcomes), len(accounts))
 
     async def _postpone(self, keys: list[str]) -> None:

@@ -11,17 +11,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from apscheduler.schedulers.base import BaseScheduler
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.alerting.scheduling import Checks, checkable
+from bot.alerting.scheduling import Checks
 from bot.observability import ObservabilitySettings
-from bot.storage.models import Account, Notification
-from bot.telegram.observe import TelegramWatch
+from bot.storage import stats
+from bot.storage.engine import Sessions
 
 log = logging.getLogger(__name__)
+
+
+class TelegramSilence(Protocol):
+    def silence(self) -> float:
+        """Seconds since the Bot API last answered getUpdates."""
+        ...
 
 
 class Health:
@@ -29,8 +34,8 @@ class Health:
         self,
         settings: ObservabilitySettings,
         *,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        telegram: TelegramWatch,
+        sessionmaker: Sessions,
+        telegram: TelegramSilence,
         scheduler: BaseScheduler,
         checks: Checks,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -64,18 +69,8 @@ class Health:
     async def _database_problems(self, now: datetime) -> list[str]:
         problems = []
         async with self._sessionmaker() as session:
-            shortest, due_since = (
-                await session.execute(
-                    checkable(
-                        select(func.min(Account.check_interval), func.min(Account.next_check_at))
-                    ).where(Account.next_check_at <= now)
-                )
-            ).one()
-            oldest = await session.scalar(
-                select(func.min(Notification.created_at)).where(
-                    Notification.sent_at.is_(None), Notification.failure.is_(None)
-                )
-            )
+            shortest, due_since = await stats.due_summary(session, now)
+            _count, oldest = await stats.backlog(session)
         if shortest is not None:  # accounts are due
             # Counted from when the first became due, if later: an account added after hours
             # without any is not late the moment it is due.

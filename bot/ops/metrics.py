@@ -26,12 +26,11 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.alerting import forecast
-from bot.storage.models import Account, Chat, Notification
-from bot.telegram.texts import site_label
+from bot.smsc.sites import site_label
+from bot.storage import stats
+from bot.storage.engine import Sessions
 
 HOUR = 3600.0
 SECONDS_PER_DAY = 86400
@@ -201,6 +200,9 @@ class Metrics:
         self.checks.labels(outcome).inc()
         self.checks_last_hour.add(outcome)
 
+    def alert_raised(self, kind: str) -> None:
+        self.alerts.labels(kind).inc()
+
     def smsc_answered(self, site: str, result: str, failure: str | None = None) -> None:
         """`result`: "ok", an SMSC error code, "network" or "protocol"; `failure` says what
         went wrong, for /status."""
@@ -215,44 +217,21 @@ class Metrics:
 
     # ----- reading the database ------------------------------------------------------------
 
-    async def read_database(self, sessionmaker: async_sessionmaker[AsyncSession]) -> DatabaseView:
+    async def read_database(self, sessionmaker: Sessions) -> DatabaseView:
         """Read the gauges the database knows into the registry, and observe the deliveries
         since the last read (the outbox records them; counting them here needs no hook)."""
         now = self._now()
         async with sessionmaker() as session:
             view = DatabaseView(
-                accounts=await session.scalar(select(func.count(Account.id))) or 0,
-                active_chats=await session.scalar(
-                    select(func.count(Chat.id)).where(Chat.active.is_(True))
-                )
-                or 0,
+                accounts=await stats.count_accounts(session),
+                active_chats=await stats.count_active_chats(session),
             )
-            pending = Notification.sent_at.is_(None) & Notification.failure.is_(None)
-            backlog, oldest = (
-                await session.execute(
-                    select(func.count(Notification.id), func.min(Notification.created_at)).where(
-                        pending
-                    )
-                )
-            ).one()
-            view.backlog = backlog
+            view.backlog, oldest = await stats.backlog(session)
             if oldest is not None:
                 view.oldest_pending_age = max(0.0, (now - oldest).total_seconds())
-            rows = await session.execute(
-                select(
-                    Account.name,
-                    Account.login,
-                    Account.site,
-                    Account.chat_id,
-                    Account.last_balance,
-                    Account.last_credit,
-                    Account.spend_rate,
-                )
-                .join(Chat, Chat.id == Account.chat_id)
-                .where(Chat.active.is_(True), Account.last_balance.is_not(None))
-                .order_by(Account.id)
-            )
-            for name, login, site, chat_id, balance, credit, rate in rows:
+            for name, login, site, chat_id, balance, credit, rate in await stats.watched_balances(
+                session
+            ):
                 runway = forecast.runway(balance, rate, now)
                 view.balances.append(
                     (
@@ -262,18 +241,13 @@ class Metrics:
                         None if runway is None else float(runway.days * SECONDS_PER_DAY),
                     )
                 )
-            delivered = await session.execute(
-                select(Notification.created_at, Notification.sent_at).where(
-                    Notification.sent_at > self._delivered_upto
-                )
-            )
-            for created_at, sent_at in delivered:
+            for created_at, sent_at in await stats.deliveries_after(session, self._delivered_upto):
                 self.delivery_seconds.observe(max(0.0, (sent_at - created_at).total_seconds()))
                 self._delivered_upto = max(self._delivered_upto, sent_at)
         self._database.view = view
         return view
 
-    async def render(self, sessionmaker: async_sessionmaker[AsyncSession]) -> bytes:
+    async def render(self, sessionmaker: Sessions) -> bytes:
         """The Prometheus text exposition, the database read first."""
         await self.read_database(sessionmaker)
         return self.render_registry()

@@ -23,50 +23,14 @@ import httpx
 from httpx_aiohttp import HttpxAiohttpClient
 
 from bot import logs
+from bot.smsc.sites import SITES, site_url
 
 log = logging.getLogger(__name__)
-
-SITES: dict[str, str] = {
-    name: f"https://{name}"
-    for name in ("smsc.ru", "smsc.kz", "smsc.ua", "smsc.tj", "smsc.uz", "smscentre.com")
-}
 
 USER_AGENT = "smsc-balance-bot"
 
 # SMSC sends amounts as strings like "84.75" or "-3.10"; anything else is not a balance.
 _AMOUNT = re.compile(r"[+-]?\d+(?:\.\d+)?", re.ASCII)
-
-
-def site_url(site: str) -> str:
-    """The base URL, without a final "/", for a known site name ("smsc.kz") or an http(s) URL.
-
-    Raises ValueError otherwise. The message does not repeat the value: a user who pasted a
-    password into the wrong field should not find it in the logs.
-    """
-    name = site.strip().rstrip("/").lower()
-    if name in SITES:
-        return SITES[name]
-    parts = urlsplit(site.strip())
-    try:
-        parts.port  # noqa: B018 -- raises ValueError on a malformed port
-    except ValueError:
-        parts = parts._replace(netloc="")
-    # "user:password@host" is refused: credentials go in the request, never in the URL.
-    if (
-        parts.scheme.lower() not in ("http", "https")
-        or not parts.hostname
-        or "@" in parts.netloc
-        or parts.query
-        or parts.fragment
-    ):
-        known = ", ".join(SITES)
-        raise ValueError(f"SMSC site must be one of {known} or an http(s) base URL")
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
-
-
-def topup_url(site_base_url: str) -> str:
-    """The site's payment page, where the account is topped up."""
-    return f"{site_url(site_base_url)}/payment/"
 
 
 def _host(base_url: str) -> str:

@@ -16,7 +16,6 @@ import asyncio
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,6 +29,7 @@ from bot.smsc.client import (
     SmscIpBlocked,
     SmscRateLimited,
 )
+from bot.smsc.windows import LoginLimits, SiteLimits
 
 log = logging.getLogger(__name__)
 
@@ -116,67 +116,6 @@ class LoginPaused(SmscRateLimited):
         self.retry_after = retry_after
 
 
-class _SlidingWindow:
-    """Times of recent events; those `span` seconds old drop out."""
-
-    def __init__(self, span: float) -> None:
-        self._span = span
-        self._times: deque[float] = deque()
-
-    def add(self, now: float) -> None:
-        self._forget(now)
-        self._times.append(now)
-
-    def wait(self, now: float, limit: int) -> float:
-        """Seconds until fewer than `limit` events remain in the window; 0 if already so."""
-        self._forget(now)
-        excess = len(self._times) - limit
-        return 0.0 if excess < 0 else self._times[excess] + self._span - now
-
-    def _forget(self, now: float) -> None:
-        while self._times and now - self._times[0] >= self._span:
-            self._times.popleft()
-
-
-class _Login:
-    """One rate key: its request window, its pause after error 9, its one-at-a-time lock."""
-
-    def __init__(self) -> None:
-        self.window = _SlidingWindow(MINUTE)
-        self.paused_until = 0.0
-        self.lock = asyncio.Lock()
-
-
-class _Site:
-    """One SMSC site: its recent authorisation errors and its pause after error 4.
-
-    `new_credentials_lock` has never-verified credentials checked one at a time.
-    """
-
-    def __init__(self, auth_window: float) -> None:
-        self.auth_window = auth_window
-        self.auth_failures = _SlidingWindow(auth_window)
-        self.asker_failures: dict[str, _SlidingWindow] = {}
-        self.paused_until = 0.0
-        self.new_credentials_lock = asyncio.Lock()
-
-    def asker_wait(self, askers: tuple[str, ...], now: float, limit: int) -> float:
-        """Seconds until every one of `askers` may have new credentials checked again."""
-        windows = (self.asker_failures.get(asker) for asker in askers)
-        return max(
-            (window.wait(now, limit) for window in windows if window is not None), default=0.0
-        )
-
-    def add_auth_failure(self, askers: tuple[str, ...], now: float) -> None:
-        self.auth_failures.add(now)
-        # Askers whose failures aged out are dropped, so strangers leave nothing behind.
-        for asker, window in list(self.asker_failures.items()):
-            if window.wait(now, 1) == 0:
-                del self.asker_failures[asker]
-        for asker in askers:
-            self.asker_failures.setdefault(asker, _SlidingWindow(self.auth_window)).add(now)
-
-
 @dataclass(frozen=True)
 class _Known:
     balance: Balance
@@ -216,8 +155,8 @@ class BalanceGuard:
         self._auth_failures_per_site = auth_failures_per_site
         self._auth_failures_per_asker = auth_failures_per_asker
         self._auth_window = auth_window
-        self._logins: dict[str, _Login] = {}
-        self._sites: dict[str, _Site] = {}
+        self._logins: dict[str, LoginLimits] = {}
+        self._sites: dict[str, SiteLimits] = {}
         self._known: dict[str, _Known] = {}  # fingerprint -> last balance
         self._verified: set[str] = set()  # fingerprints SMSC accepted
         self._rejected: set[str] = set()  # fingerprints SMSC answered error 2 to
@@ -259,10 +198,10 @@ class BalanceGuard:
         try:
             login = self._logins.get(creds.rate_key)
             if login is None:
-                login = self._logins[creds.rate_key] = _Login()
+                login = self._logins[creds.rate_key] = LoginLimits(MINUTE)
             site = self._sites.get(creds.site)
             if site is None:
-                site = self._sites[creds.site] = _Site(self._auth_window)
+                site = self._sites[creds.site] = SiteLimits(self._auth_window)
             async with login.lock:  # one request in flight per login
                 if creds.fingerprint in self._verified:
                     return await self._check_locked(creds, login, site, askers)
@@ -274,7 +213,7 @@ class BalanceGuard:
             del self._in_flight[creds.fingerprint]
 
     async def _check_locked(
-        self, creds: Credentials, login: _Login, site: _Site, askers: tuple[str, ...]
+        self, creds: Credentials, login: LoginLimits, site: SiteLimits, askers: tuple[str, ...]
     ) -> BalanceResult:
         # Other credentials of this login or site may have changed things while we waited.
         fingerprint = creds.fingerprint
@@ -320,7 +259,7 @@ class BalanceGuard:
         return BalanceResult(balance, known.checked_at, age=0.0, fresh=True)
 
     def _check_auth_allowance(
-        self, site_url: str, site: _Site, askers: tuple[str, ...], now: float
+        self, site_url: str, site: SiteLimits, askers: tuple[str, ...], now: float
     ) -> None:
         """Refuse to check never-verified credentials when the askers' or the site's allowance
         of authorisation errors is spent (the askers' first: that refusal is theirs alone)."""

@@ -73,7 +73,12 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+# The unit of work as the layers above name it: they hold sessions, the queries stay below.
+Session = AsyncSession
+Sessions = async_sessionmaker[AsyncSession]
+
+
+def create_sessionmaker(engine: AsyncEngine) -> Sessions:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 

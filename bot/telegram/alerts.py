@@ -1,22 +1,24 @@
-"""The words and buttons of alerts, in the current i18n locale (HTML parse mode)."""
+"""The words and buttons of alerts and digests (HTML parse mode): the renderer the alerting
+layer is handed (bot.alerting.events.Renderer), in the chat's language."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from html import escape
 from zoneinfo import ZoneInfo
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from babel.dates import format_datetime
 
-from bot.smsc.client import topup_url
+from bot.alerting.events import AlertEvent, DigestContent, DigestEntry, Rendered
+from bot.smsc.sites import topup_url
 from bot.storage.models import Account
 from bot.telegram import texts
-from bot.telegram.formatting import format_amount, format_money
+from bot.telegram.formatting import format_amount, format_money, split_blocks
 
 SNOOZE_HOURS = (1, 24)
 
@@ -26,7 +28,44 @@ class AlertAction(CallbackData, prefix="alert"):
     snooze_hours: int = 0  # 0: check now
 
 
-def buttons(account: Account) -> InlineKeyboardMarkup:
+class TelegramRenderer:
+    """bot.alerting.events.Renderer in Telegram's words and inline keyboards."""
+
+    def __init__(self, i18n: I18n) -> None:
+        self._i18n = i18n
+
+    def alert(self, event: AlertEvent, *, buttons: bool = False) -> Rendered:
+        with self._i18n.context(), self._i18n.use_locale(event.language):
+            text = render(event)
+            markup = alert_buttons(event.account) if buttons else None
+        return Rendered(text, markup.model_dump_json(exclude_none=True) if markup else None)
+
+    def digest(self, content: DigestContent) -> list[str]:
+        with self._i18n.context(), self._i18n.use_locale(content.language):
+            lines = [_("📋 Daily digest")]
+            lines += [_digest_line(entry, content.now, content.tz) for entry in content.entries]
+        return split_blocks(lines)
+
+
+def _digest_line(entry: DigestEntry, now: datetime, tz: str) -> str:
+    account, lang = entry.account, texts.locale()
+    state = texts.state_label(account.state)
+    if account.last_balance is None or entry.spent is None:
+        return f"{texts.bold(account.name)}: {state}"
+    return "\n".join(
+        [
+            f"{texts.bold(account.name)}: "
+            + format_money(account.last_balance, account.currency, lang)
+            + f" · {state}",
+            _("Spent in 24 h: {amount}").format(
+                amount=format_money(entry.spent, account.currency, lang)
+            ),
+            _("Runway: {runway}.").format(runway=texts.runway_text(account, now, tz)),
+        ]
+    )
+
+
+def alert_buttons(account: Account) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for hours in SNOOZE_HOURS:
         builder.button(
@@ -50,19 +89,10 @@ def _top_up(account: Account) -> str:
     return _("Top up: {link}").format(link=f'<a href="{escape(url)}">{escape(url)}</a>')
 
 
-def render(
-    kind: str,
-    account: Account,
-    *,
-    now: datetime,
-    tz: str,
-    amount: Decimal | None = None,
-    since: datetime | None = None,
-) -> str:
-    """The alert of `kind`; `amount` is the top-up, or the day's spend for an anomaly;
-    `since` when a "low_over" began: the line that tells of a low alert never delivered,
-    above its "recovered"."""
-    lang = texts.locale()
+def render(event: AlertEvent) -> str:
+    """The alert's text in the current locale (see AlertEvent for what its fields mean)."""
+    kind, account, now, tz = event.kind, event.account, event.now, event.tz
+    amount, since, lang = event.amount, event.since, texts.locale()
     if kind == "low_over" and since is not None:
         return _("⚠️ {name} was low from {start} to {end}.").format(
             name=texts.bold(account.name), start=_time(since, tz), end=_time(now, tz)

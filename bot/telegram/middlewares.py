@@ -1,25 +1,30 @@
-"""Per-update context: one database session, the chat's record, and the account service."""
+"""Per-update context: one database session, the chat's record, and the account service; and
+the /add dialog's expiry."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import Chat, TelegramObject, User
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, User
+from aiogram.utils.i18n import gettext as _
 
 from bot.alerting.accounts import AccountService
 from bot.storage.chats import ensure_chat, language_for
+from bot.storage.engine import Session, Sessions
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+IDLE_SECONDS = 30 * 60  # an /add dialog this long without an answer has expired
 
 
 class DbSessionMiddleware(BaseMiddleware):
     """One session per update, from the Dispatcher's `sessionmaker`."""
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        sessionmaker: async_sessionmaker[AsyncSession] = data["sessionmaker"]
+        sessionmaker: Sessions = data["sessionmaker"]
         async with sessionmaker() as session:
             data["session"] = session
             return await handler(event, data)
@@ -32,7 +37,7 @@ class ChatMiddleware(BaseMiddleware):
         chat: Chat | None = data.get("event_chat")
         if chat is not None:
             user: User | None = data.get("event_from_user")
-            session: AsyncSession = data["session"]
+            session: Session = data["session"]
             data["chat_record"] = await ensure_chat(
                 session,
                 chat.id,
@@ -47,4 +52,32 @@ class ChatMiddleware(BaseMiddleware):
                 data["monitor"],
                 data["settings"].check_interval_seconds,
             )
+        return await handler(event, data)
+
+
+class DialogExpiry(BaseMiddleware):
+    """Ends a dialog idle for 30 minutes instead of taking the late answer as its next step;
+    otherwise notes the time of this step."""
+
+    async def __call__(
+        self,
+        handler: Handler,
+        event: Message | CallbackQuery,
+        data: dict[str, Any],
+    ) -> Any:
+        state: FSMContext = data["state"]
+        now = time.time()  # wall-clock time: another process may take the next step
+        if now - (await state.get_data()).get("active", now) > IDLE_SECONDS:
+            await state.clear()
+            text = _(
+                "This /add dialog expired after 30 minutes without an answer. Nothing was "
+                "saved. Send /add to start again."
+            )
+            if isinstance(event, CallbackQuery):
+                await event.answer()
+                await event.message.answer(text)
+            else:
+                await event.answer(text)
+            return None
+        await state.update_data(active=now)
         return await handler(event, data)

@@ -15,8 +15,8 @@ from babel.numbers import format_decimal
 
 from bot.alerting import forecast
 from bot.smsc.check_errors import CheckError
-from bot.smsc.client import SITES
 from bot.smsc.guard import BalanceResult
+from bot.smsc.sites import site_label
 from bot.storage.models import Account, AccountState
 from bot.telegram.formatting import format_age, format_amount, format_money
 
@@ -42,14 +42,6 @@ def busy(seconds: float) -> str:
 
 def button_out_of_date() -> str:
     return _("This button is out of date.")
-
-
-def site_label(site: str) -> str:
-    """`smsc.kz` for a known site, the host (and port) otherwise."""
-    for name, url in SITES.items():
-        if url == site:
-            return name
-    return site.split("://", 1)[-1]
 
 
 def check_error(kind: CheckError | str) -> str:

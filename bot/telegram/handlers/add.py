@@ -18,11 +18,11 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.deep_linking import create_start_link
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerting.accounts import AccountService, NewAccount, valid_name
 from bot.config import Settings
 from bot.storage import handoff
+from bot.storage.engine import Session
 from bot.storage.handoff import HandoffRefused, Refusal
 from bot.storage.models import Chat
 from bot.telegram import texts
@@ -91,9 +91,7 @@ async def add_in_one_line(
 
 
 @router.message(Command("add"))
-async def add_dialog_start(
-    message: Message, state: FSMContext, bot: Bot, session: AsyncSession
-) -> None:
+async def add_dialog_start(message: Message, state: FSMContext, bot: Bot, session: Session) -> None:
     if message.chat.type == ChatType.PRIVATE:
         await begin_dialog(message, state, message.chat.id, topic_of(message))
         return
@@ -149,7 +147,7 @@ async def open_handoff(
     command: CommandObject,
     state: FSMContext,
     bot: Bot,
-    session: AsyncSession,
+    session: Session,
     admin_rights: AdminRights,
 ) -> None:
     user_id = message.from_user.id

@@ -10,11 +10,9 @@ Redis), with the time of the last step: 30 minutes idle and the dialog has expir
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from html import escape
-from typing import Any
 
-from aiogram import BaseMiddleware, Bot, F, Router
+from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -23,21 +21,22 @@ from aiogram.types import CallbackQuery, ForceReply, InlineKeyboardMarkup, Messa
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerting.accounts import AccountService, NewAccount, valid_name
 from bot.config import Settings
+from bot.smsc.sites import site_label
+from bot.storage.engine import Session
 from bot.storage.models import Chat
 from bot.telegram import texts
 from bot.telegram.admins import AdminRights
 from bot.telegram.filters import DialogInput
 from bot.telegram.formatting import parse_amount
 from bot.telegram.handlers.add_common import askers, delete_secret, register, site_choices
+from bot.telegram.middlewares import DialogExpiry
 
 router = Router(name=__name__)
 router.message.filter(DialogInput())
 
-IDLE_SECONDS = 30 * 60
 OFF_WORDS = {"off", "no", "none", "-", "0", "нет", "выкл"}
 
 
@@ -60,34 +59,6 @@ class SiteChoice(CallbackData, prefix="add-site"):
 
 class ReplaceChoice(CallbackData, prefix="add-replace"):
     replace: bool
-
-
-class DialogExpiry(BaseMiddleware):
-    """Ends a dialog idle for 30 minutes instead of taking the late answer as its next step;
-    otherwise notes the time of this step."""
-
-    async def __call__(
-        self,
-        handler: Callable[[Any, dict[str, Any]], Awaitable[Any]],
-        event: Message | CallbackQuery,
-        data: dict[str, Any],
-    ) -> Any:
-        state: FSMContext = data["state"]
-        now = time.time()  # wall-clock time: another process may take the next step
-        if now - (await state.get_data()).get("active", now) > IDLE_SECONDS:
-            await state.clear()
-            text = _(
-                "This /add dialog expired after 30 minutes without an answer. Nothing was "
-                "saved. Send /add to start again."
-            )
-            if isinstance(event, CallbackQuery):
-                await event.answer()
-                await event.message.answer(text)
-            else:
-                await event.answer(text)
-            return None
-        await state.update_data(active=now)
-        return await handler(event, data)
 
 
 router.message.middleware(DialogExpiry())
@@ -161,7 +132,7 @@ async def choose_kind(
     await state.set_state(AddAccount.site)
     builder = InlineKeyboardBuilder()
     for index, url in enumerate(site_choices(settings)):
-        builder.button(text=texts.site_label(url), callback_data=SiteChoice(index=index))
+        builder.button(text=site_label(url), callback_data=SiteChoice(index=index))
     builder.adjust(3)
     await query.answer()
     await query.message.edit_text(
@@ -178,7 +149,7 @@ async def choose_site(
     data = await state.update_data(site=site)
     await state.set_state(AddAccount.name)
     await query.answer()
-    await query.message.edit_text(_("Site: {site}").format(site=texts.site_label(site)))
+    await query.message.edit_text(_("Site: {site}").format(site=site_label(site)))
     if data["apikey"]:
         ask = _("Send a short name for this account (it is how the chat will refer to it).")
     else:
@@ -248,7 +219,7 @@ async def enter_secret(
     state: FSMContext,
     accounts: AccountService,
     bot: Bot,
-    session: AsyncSession,
+    session: Session,
     i18n: I18n,
     admin_rights: AdminRights,
 ) -> None:

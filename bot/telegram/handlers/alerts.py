@@ -9,12 +9,12 @@ from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 from babel.dates import format_datetime
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerting.accounts import AccountService
 from bot.alerting.monitoring import Monitor
 from bot.smsc.check_errors import check_error
 from bot.smsc.client import SmscError
+from bot.storage.engine import Session
 from bot.storage.models import Account, Chat
 from bot.telegram import texts
 from bot.telegram.alerts import SNOOZE_HOURS, AlertAction
@@ -26,18 +26,17 @@ SNOOZE_MARK = "🔕"
 async def button_account(
     query: CallbackQuery, accounts: AccountService, account_id: int
 ) -> Account | None:
-    """The chat's account a button names, if its message is still there. Button data is the
-    sender's word: the account may be gone, another chat's, or a number too large for SQLite."""
+    """The chat's account a button names, if its message is still there."""
     if not isinstance(query.message, Message):
         return None
-    return next((a for a in await accounts.list(query.message.chat.id) if a.id == account_id), None)
+    return await accounts.owned(query.message.chat.id, account_id)
 
 
 @router.callback_query(AlertAction.filter())
 async def alert_action(
     query: CallbackQuery,
     callback_data: AlertAction,
-    session: AsyncSession,
+    session: Session,
     accounts: AccountService,
     monitor: Monitor,
     chat_record: Chat,

@@ -10,10 +10,10 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.i18n import gettext as _
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerting import forecast
 from bot.alerting.accounts import AccountService
+from bot.storage.engine import Session
 from bot.storage.history import samples_since
 from bot.storage.models import Account, Chat
 from bot.telegram import texts
@@ -37,7 +37,7 @@ async def history(
     message: Message,
     command: CommandObject,
     accounts: AccountService,
-    session: AsyncSession,
+    session: Session,
     chat_record: Chat,
     history_budget: WorkBudget,
 ) -> None:

@@ -8,9 +8,9 @@ import logging
 from aiogram import F, Router
 from aiogram.filters import JOIN_TRANSITION, LEAVE_TRANSITION, ChatMemberUpdatedFilter
 from aiogram.types import ChatMemberUpdated, Message
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.chats import migrate_chat, set_active
+from bot.storage.engine import Session
 from bot.telegram.admins import AdminRights
 
 log = logging.getLogger(__name__)
@@ -18,19 +18,19 @@ router = Router(name=__name__)
 
 
 @router.my_chat_member(ChatMemberUpdatedFilter(LEAVE_TRANSITION))
-async def removed(event: ChatMemberUpdated, session: AsyncSession) -> None:
+async def removed(event: ChatMemberUpdated, session: Session) -> None:
     await set_active(session, event.chat.id, False)
     log.info("chat inactive chat_id=%s reason=bot removed or blocked", event.chat.id)
 
 
 @router.my_chat_member(ChatMemberUpdatedFilter(JOIN_TRANSITION))
-async def added(event: ChatMemberUpdated, session: AsyncSession) -> None:
+async def added(event: ChatMemberUpdated, session: Session) -> None:
     await set_active(session, event.chat.id, True)
     log.info("chat active chat_id=%s", event.chat.id)
 
 
 @router.message(F.migrate_to_chat_id)
-async def migrated(message: Message, session: AsyncSession) -> None:
+async def migrated(message: Message, session: Session) -> None:
     await migrate_chat(session, message.chat.id, message.migrate_to_chat_id)
     log.info("chat migrated from=%s to=%s", message.chat.id, message.migrate_to_chat_id)
 

@@ -13,10 +13,10 @@ from aiogram.types import Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from babel.numbers import format_decimal
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerting.digest import Digests
 from bot.storage.chats import LANGUAGES
+from bot.storage.engine import Session
 from bot.storage.models import Chat
 from bot.telegram import texts
 from bot.telegram.formatting import format_amount, parse_amount, parse_count
@@ -28,7 +28,7 @@ DIGEST_TIME = re.compile(r"([01]?\d|2[0-3]):[0-5]\d")
 
 @router.message(Command("lang"))
 async def language(
-    message: Message, command: CommandObject, chat_record: Chat, session: AsyncSession, i18n: I18n
+    message: Message, command: CommandObject, chat_record: Chat, session: Session, i18n: I18n
 ) -> None:
     choice = (command.args or "").strip().lower()
     if choice not in LANGUAGES:
@@ -42,7 +42,7 @@ async def language(
 
 @router.message(Command("remind"))
 async def remind(
-    message: Message, command: CommandObject, chat_record: Chat, session: AsyncSession
+    message: Message, command: CommandObject, chat_record: Chat, session: Session
 ) -> None:
     value = (command.args or "").strip().lower()
     usage = _("Usage: /remind &lt;hours|off&gt; — first reminder while a balance stays low")
@@ -63,7 +63,7 @@ async def remind(
 
 @router.message(Command("margin"))
 async def margin(
-    message: Message, command: CommandObject, chat_record: Chat, session: AsyncSession
+    message: Message, command: CommandObject, chat_record: Chat, session: Session
 ) -> None:
     try:
         percent = parse_amount((command.args or "").replace("%", ""))
@@ -83,7 +83,7 @@ async def margin(
 
 @router.message(Command("anomaly"))
 async def anomaly(
-    message: Message, command: CommandObject, chat_record: Chat, session: AsyncSession
+    message: Message, command: CommandObject, chat_record: Chat, session: Session
 ) -> None:
     text = (command.args or "").strip()
     usage = _(
@@ -118,7 +118,7 @@ async def digest(
     message: Message,
     command: CommandObject,
     chat_record: Chat,
-    session: AsyncSession,
+    session: Session,
     digests: Digests,
 ) -> None:
     value = (command.args or "").strip().lower()
@@ -147,7 +147,7 @@ async def timezone(
     message: Message,
     command: CommandObject,
     chat_record: Chat,
-    session: AsyncSession,
+    session: Session,
     digests: Digests,
 ) -> None:
     zone = await time_zone(message, (command.args or "").strip())

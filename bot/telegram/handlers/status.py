@@ -16,11 +16,11 @@ from aiogram.filters import BaseFilter, Command
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 from babel.dates import format_timedelta
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.ops.health import Health
 from bot.ops.metrics import Failure, Metrics
+from bot.storage.engine import Sessions
 from bot.telegram.formatting import format_age
 from bot.telegram.texts import locale
 
@@ -51,14 +51,12 @@ async def status(
     message: Message,
     metrics: Metrics,
     health: Health,
-    sessionmaker: async_sessionmaker[AsyncSession],
+    sessionmaker: Sessions,
 ) -> None:
     await message.answer(await status_text(metrics, health, sessionmaker))
 
 
-async def status_text(
-    metrics: Metrics, health: Health, sessionmaker: async_sessionmaker[AsyncSession]
-) -> str:
+async def status_text(metrics: Metrics, health: Health, sessionmaker: Sessions) -> str:
     now = datetime.now(UTC)
     view = await metrics.read_database(sessionmaker)
     problems = await health.problems()

@@ -1,0 +1,110 @@
+"""Alerts into the outbox: worded when queued, in the chat's language then, by the renderer the
+wiring hands in; and an incident that ended before its first notification went out told as
+one message, not as a stale alert followed by its ending."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.alerting.events import AlertEvent, Renderer
+from bot.storage.models import Account, Chat, Notification
+
+# An incident's ending notification, and the ones of its beginning that are stale if still
+# unsent when it ends (an outage kept them in the outbox).
+ENDINGS = {"working": ("cant_check",), "recovered": ("low", "reminder")}
+
+
+class AlertQueue:
+    def __init__(self, renderer: Renderer, now: Callable[[], datetime]) -> None:
+        self._renderer = renderer
+        self._now = now
+
+    def add(
+        self,
+        session: AsyncSession,
+        chat: Chat,
+        account: Account,
+        kind: str,
+        *,
+        silent: bool = False,
+        buttons: bool = False,
+        amount: Decimal | None = None,
+    ) -> None:
+        rendered = self._renderer.alert(
+            self._event(chat, account, kind, amount=amount), buttons=buttons
+        )
+        session.add(
+            Notification(
+                chat_id=account.chat_id,
+                thread_id=account.thread_id,
+                account_id=account.id,
+                kind=kind,
+                text=rendered.text,
+                reply_markup=rendered.reply_markup,
+                silent=silent,
+                created_at=self._now(),
+                next_attempt_at=self._now(),
+            )
+        )
+
+    async def drop_stale(
+        self, session: AsyncSession, accounts: dict[int, Account], chats: dict[int, Chat]
+    ) -> None:
+        """An incident that ends before its first notification went out is not told stale:
+        "can't check" and "works again" are both dropped; "low" (and its reminders) and
+        "recovered" become one message saying both, with times.
+
+        Checks and the outbox write in turns, so nothing is marked sent between the read here
+        and the commit; a send under way at this moment still reaches the chat, and then the
+        ending message follows it as usual."""
+        endings = [n for n in session.new if isinstance(n, Notification) and n.kind in ENDINGS]
+        if not endings:
+            return
+        with session.no_autoflush:
+            unsent = await session.scalars(
+                select(Notification).where(
+                    Notification.account_id.in_({n.account_id for n in endings}),
+                    Notification.kind.in_([kind for kinds in ENDINGS.values() for kind in kinds]),
+                    Notification.sent_at.is_(None),
+                    Notification.failure.is_(None),
+                )
+            )
+            openings: defaultdict[int, list[Notification]] = defaultdict(list)
+            for notification in unsent:
+                openings[notification.account_id].append(notification)
+        for ending in endings:
+            stale = [n for n in openings[ending.account_id] if n.kind in ENDINGS[ending.kind]]
+            if not stale:
+                continue
+            for notification in stale:
+                notification.failure = "stale"
+            if ending.kind == "working":
+                session.expunge(ending)
+                continue
+            low = [n for n in stale if n.kind == "low"]
+            if low:
+                account, chat = accounts[ending.account_id], chats[ending.chat_id]
+                head = self._renderer.alert(
+                    self._event(chat, account, "low_over", since=low[0].created_at)
+                ).text
+                ending.text = f"{head}\n{ending.text}"
+                ending.silent = False  # the chat never heard of the low balance
+
+    def _event(
+        self,
+        chat: Chat,
+        account: Account,
+        kind: str,
+        *,
+        amount: Decimal | None = None,
+        since: datetime | None = None,
+    ) -> AlertEvent:
+        return AlertEvent(
+            kind, account, self._now(), chat.timezone, chat.language, amount=amount, since=since
+        )

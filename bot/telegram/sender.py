@@ -1,0 +1,55 @@
+"""The outbox's sender: one notification to the Bot API, its answer as a Delivery."""
+
+from __future__ import annotations
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramUnauthorizedError,
+)
+from aiogram.types import InlineKeyboardMarkup
+
+from bot.alerting.outbox import Delivery, Outcome
+from bot.storage.models import Notification
+
+
+class TelegramSender:
+    """bot.alerting.outbox.Sender through aiogram."""
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    async def send(self, notification: Notification) -> Delivery:
+        markup = (
+            InlineKeyboardMarkup.model_validate_json(notification.reply_markup)
+            if notification.reply_markup
+            else None
+        )
+        try:
+            message = await self._bot.send_message(
+                notification.chat_id,
+                notification.text,
+                message_thread_id=notification.thread_id,
+                reply_markup=markup,
+                disable_notification=notification.silent,
+            )
+        except TelegramRetryAfter as error:
+            return Delivery(Outcome.RETRY_AFTER, retry_after=error.retry_after)
+        except (TelegramUnauthorizedError, TelegramNotFound) as error:
+            return Delivery(Outcome.TOKEN_REFUSED, error=error.message)
+        except TelegramMigrateToChat as error:
+            return Delivery(Outcome.MIGRATED, migrated_to=error.migrate_to_chat_id)
+        except TelegramForbiddenError:
+            return Delivery(Outcome.CHAT_GONE)
+        except TelegramBadRequest as error:
+            if notification.thread_id is not None and "thread not found" in error.message:
+                return Delivery(Outcome.THREAD_GONE)
+            return Delivery(Outcome.REFUSED, error=error.message)
+        except TelegramAPIError as error:  # 5xx, network errors, and codes no one expects
+            return Delivery(Outcome.FAILED, error=f"{type(error).__name__}: {error.message}")
+        return Delivery(Outcome.SENT, message_id=message.message_id)

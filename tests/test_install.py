@@ -45,7 +45,7 @@ def test_end_to_end_tests_run_the_installed_copy(bot_process, installed_bot):
         check=True,
     ).stdout.split()
     assert where == [
-        str(installed_bot.site / "bot" / "storage.py"),
+        str(installed_bot.site / "bot" / "storage" / "engine.py"),
         str(installed_bot.site / "bot" / "_migrations"),
     ]
 

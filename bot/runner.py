@@ -33,13 +33,13 @@ from bot.alerting.scheduling import Checks
 from bot.config import Settings, SettingsError
 from bot.factory import create_bot, create_dispatcher
 from bot.ops.metrics import Metrics
+from bot.ops.smsc_watch import CountingFetcher, ObservedGuard
 from bot.smsc.client import SmscClient
 from bot.storage.crypto import SecretBox
 from bot.storage.engine import create_engine, create_sessionmaker, migrate
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.commands import set_commands
 from bot.telegram.i18n import create_i18n
-from bot.telegram.observe import CountingFetcher, ObservedGuard
 from bot.telegram.sender import TelegramSender
 from bot.web import instrument, watched
 

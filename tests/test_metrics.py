@@ -13,13 +13,13 @@ from sqlalchemy import delete, update
 from bot.alerting.monitoring import Monitor
 from bot.alerting.scheduling import Checks
 from bot.ops.metrics import LastHour, Metrics
+from bot.ops.smsc_watch import CountingFetcher, ObservedGuard
 from bot.smsc.client import Credentials, SmscUnavailable
 from bot.smsc.guard import BalanceGuard
 from bot.storage.crypto import SecretBox
 from bot.storage.models import Account, Notification
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
-from bot.telegram.observe import CountingFetcher, ObservedGuard
 from tests.test_monitoring import START, Clock
 from tests.test_scheduling import NoOutbox, Smsc, add, run
 

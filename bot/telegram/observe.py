@@ -1,6 +1,6 @@
-"""Where the bot's work is watched from outside the modules doing it: a Bot API request
-middleware, a dispatcher middleware, and wrappers of the SMSC client and the guard. They count
-into `Metrics` and keep what /healthz needs, with no hook in the code they watch."""
+"""Telegram watched from outside the modules doing the work: a Bot API request middleware and
+a dispatcher middleware. They count into `Metrics` and keep what /healthz needs, with no hook
+in the code they watch (SMSC's side: bot.ops.smsc_watch)."""
 
 from __future__ import annotations
 
@@ -31,23 +31,6 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import TelegramObject
 
 from bot.ops.metrics import Metrics
-from bot.smsc.client import (
-    Balance,
-    Credentials,
-    SmscApiError,
-    SmscError,
-    SmscProtocolError,
-    SmscUnavailable,
-)
-from bot.smsc.guard import (
-    AuthChecksPaused,
-    BalanceFetcher,
-    BalanceGuard,
-    BalanceResult,
-    CredentialsRejected,
-    LoginPaused,
-    SitePaused,
-)
 from bot.telegram.middlewares import Handler
 
 # aiogram keeps the class of a Bot API error, not its status: the class stands for the code.
@@ -123,58 +106,3 @@ class UpdateTimer(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         with self._metrics.update_seconds.time():
             return await handler(event, data)
-
-
-class CountingFetcher:
-    """The SMSC client, its requests counted by site and result."""
-
-    def __init__(self, client: BalanceFetcher, metrics: Metrics) -> None:
-        self._client = client
-        self._metrics = metrics
-
-    async def fetch_balance(self, creds: Credentials) -> Balance:
-        try:
-            balance = await self._client.fetch_balance(creds)
-        except SmscError as error:
-            if isinstance(error, SmscApiError):
-                result = str(error.code)
-            elif isinstance(error, SmscUnavailable):
-                result = "network"
-            else:
-                result = "protocol" if isinstance(error, SmscProtocolError) else "other"
-            self._metrics.smsc_answered(creds.site, result, str(error))
-            raise
-        self._metrics.smsc_answered(creds.site, "ok")
-        return balance
-
-
-class ObservedGuard(BalanceGuard):
-    """The guard, its decisions counted: fetched (SMSC asked), cache (a recent answer), stale
-    (the last known balance while SMSC must wait), paused or rejected (no balance at all)."""
-
-    def __init__(
-        self, client: BalanceFetcher, *, metrics: Metrics, cache_seconds: float, **options: Any
-    ) -> None:
-        super().__init__(client, cache_seconds=cache_seconds, **options)
-        self._metrics = metrics
-        self._cache_for = cache_seconds
-
-    async def balance(self, creds: Credentials, **options: Any) -> BalanceResult:
-        try:
-            result = await super().balance(creds, **options)
-        except CredentialsRejected:
-            self._metrics.guard_decisions.labels("rejected").inc()
-            raise
-        except (LoginPaused, SitePaused, AuthChecksPaused):
-            self._metrics.guard_decisions.labels("paused").inc()
-            raise
-        except SmscError:
-            self._metrics.guard_decisions.labels("fetched").inc()
-            raise
-        if result.fresh:
-            decision = "fetched"
-        else:
-            # The last known balance is served past the cache's life only while SMSC must wait.
-            decision = "cache" if result.age < self._cache_for else "stale"
-        self._metrics.guard_decisions.labels(decision).inc()
-        return result

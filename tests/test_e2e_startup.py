@@ -11,30 +11,36 @@ import pytest
 
 from tests.bot_process import TOKEN
 
-# Each bad setting: (environment changes, .env text or None, words the one stderr line holds).
+# Each bad setting: (environment changes, files written first, words the one stderr line holds).
 BAD_SETTINGS = [
-    ({"SECRET_KEY": "not-a-fernet-key"}, None, "SECRET_KEY is invalid: not a Fernet key"),
+    ({"SECRET_KEY": "not-a-fernet-key"}, {}, "SECRET_KEY is invalid: not a Fernet key"),
     (
         {"DATABASE_URL": "postgresql+asyncpg://bot@localhost/bot"},
-        None,
+        {},
         "DATABASE_URL is invalid: its driver is not installed (pip install asyncpg)",
     ),
-    ({"DATABASE_URL": "mongodb://localhost/bot"}, None, "DATABASE_URL is invalid: unknown"),
-    ({"DATABASE_URL": "sqlite:///data/bot.db"}, None, "DATABASE_URL is invalid: needs an asyncio"),
+    ({"DATABASE_URL": "mongodb://localhost/bot"}, {}, "DATABASE_URL is invalid: unknown"),
+    ({"DATABASE_URL": "sqlite:///data/bot.db"}, {}, "DATABASE_URL is invalid: needs an asyncio"),
     (
         {"DATABASE_URL": "sqlite+aiosqlite:///a-file/data/bot.db"},
-        None,
+        {},
         "DATABASE_URL: cannot create the data folder",
     ),
-    ({"BOT_TOKEN": "123456"}, None, "BOT_TOKEN is invalid: not a bot token"),
-    ({"BOT_TOKEN": None}, 'BOT_TOKEN = "123 456:abc"\n', "BOT_TOKEN is invalid: not a bot token"),
-    ({"BOT_TOKEN": None}, "", "BOT_TOKEN is required"),
+    ({"BOT_TOKEN": "123456"}, {}, "BOT_TOKEN is invalid: not a bot token"),
+    (
+        {"BOT_TOKEN": None},
+        {".env": 'BOT_TOKEN = "123 456:abc"\n'},
+        "BOT_TOKEN is invalid: not a bot token",
+    ),
+    ({"BOT_TOKEN": None}, {".env": ""}, "BOT_TOKEN is required"),
+    ({}, {"data/secret.key": "not a key"}, "data/secret.key is not a valid key"),
+    ({}, {"data/secret.key": ""}, "restore it from your backup"),
 ]
 
 
-@pytest.mark.parametrize(("changes", "dotenv", "words"), BAD_SETTINGS)
+@pytest.mark.parametrize(("changes", "files", "words"), BAD_SETTINGS)
 def test_bad_setting_is_one_line_and_leaves_nothing_behind(
-    tmp_path, installed_bot, changes, dotenv, words
+    tmp_path, installed_bot, changes, files, words
 ):
     (tmp_path / "a-file").write_text("")
     env = {
@@ -49,9 +55,11 @@ def test_bad_setting_is_one_line_and_leaves_nothing_behind(
             env.pop(name)
         else:
             env[name] = value
-    if dotenv is not None:
-        (tmp_path / ".env").write_text(dotenv)
-    before = sorted(p.name for p in tmp_path.iterdir())
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+        (tmp_path / name).chmod(0o600)  # a key file readable by others would add a warning
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     run = subprocess.run(
         [sys.executable, "-m", "bot"],
         cwd=tmp_path,
@@ -63,7 +71,7 @@ def test_bad_setting_is_one_line_and_leaves_nothing_behind(
     assert run.returncode == 1
     [line] = run.stderr.strip().splitlines()
     assert line.startswith("error: ") and words in line, line
-    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no data/, no bot.db, no key
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # no bot.db
 
 
 def test_stray_blanks_and_quotes_around_values_are_forgiven(bot_process):

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Bot, F, Router
 from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -75,6 +76,8 @@ class DialogExpiry(BaseMiddleware):
         state: FSMContext = data["state"]
         now = time.time()  # wall-clock time: another process may take the next step
         if now - (await state.get_data()).get("active", now) > IDLE_SECONDS:
+            if isinstance(event, Message) and await state.get_state() == AddAccount.secret.state:
+                await delete_secret(event)  # the late answer may well be the password
             await state.clear()
             text = _(
                 "This /add dialog expired after 30 minutes without an answer. Nothing was "
@@ -141,7 +144,14 @@ async def still_admin(
     if isinstance(event, Message) and event.sender_chat is not None:
         allowed = event.sender_chat.id == target_chat  # an anonymous admin of the group
     else:
-        allowed = await admin_rights.is_admin(bot, target_chat, event.from_user.id, fresh=True)
+        try:
+            allowed = await admin_rights.is_admin(bot, target_chat, event.from_user.id, fresh=True)
+        except (TelegramNetworkError, TelegramRetryAfter, TelegramServerError):
+            # Not a refusal: the dialog stays where it is for another try.
+            await _message_of(event).answer(
+                _("I couldn't check your rights in that chat just now. Send it again, please.")
+            )
+            return False
     if not allowed:
         await state.clear()
         await _message_of(event).answer(
@@ -174,11 +184,13 @@ async def choose_site(
     query: CallbackQuery, callback_data: SiteChoice, state: FSMContext, settings: Settings
 ) -> None:
     sites = site_choices(settings)
-    site = sites[min(callback_data.index, len(sites) - 1)]
-    data = await state.update_data(site=site)
+    if not 0 <= callback_data.index < len(sites):  # not a button that was offered
+        await query.answer(texts.button_out_of_date())
+        return
+    data = await state.update_data(site=sites[callback_data.index])
     await state.set_state(AddAccount.name)
     await query.answer()
-    await query.message.edit_text(_("Site: {site}").format(site=texts.site_label(site)))
+    await query.message.edit_text(_("Site: {site}").format(site=texts.site_label(data["site"])))
     if data["apikey"]:
         ask = _("Send a short name for this account (it is how the chat will refer to it).")
     else:

@@ -7,8 +7,9 @@ exception text (rendered here, then `exc_info` dropped so no formatter renders i
 unmasked) and the stack. Uncaught exceptions go through logging too.
 
 Secrets are registered where they appear (`remember`): the bot token and SECRET_KEY when the
-settings are read, SMSC passwords and API keys when credentials are built. With thousands of
-them known, one Aho-Corasick pass finds them all in a record.
+settings are read, SMSC passwords and API keys when sent to SMSC, stored or read back (never
+merely typed: a stranger's "password" must not blank a word in every line). With thousands
+of them known, one Aho-Corasick pass finds them all in a record.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from aiogram.methods import (
     GetChatMember,
     SendMessage,
 )
-from aiogram.types import Message
+from aiogram.types import Message, Update
 from sqlalchemy import select, update
 
 from bot.guard import BalanceGuard
@@ -22,7 +22,7 @@ from bot.handlers import add_common
 from bot.handlers.add_dialog import KindChoice, ReplaceChoice, SiteChoice
 from bot.models import Account, Handoff
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
-from tests.mocked_bot import BOT_USER, callback_update
+from tests.mocked_bot import BOT_USER, callback_update, message_update
 
 pytestmark = pytest.mark.usefixtures("fast_retries")
 
@@ -380,3 +380,25 @@ async def test_start_in_a_group_costs_no_lookup(dp, bot):
     for user in range(100, 120):
         await say(dp, bot, GROUP, "/start", user_id=user)
     assert bot.calls(GetChatMember) == []
+
+
+async def test_members_secret_in_a_photo_caption_is_deleted(dp, bot):
+    message = message_update(GROUP, "/add shop right", user_id=MEMBER).message
+    captioned = message.model_copy(
+        update={"text": None, "entities": None, "caption": message.text}
+        | {"caption_entities": message.entities}
+    )
+    await dp.feed_update(bot, Update(update_id=10**6, message=captioned))
+    assert len(bot.calls(DeleteMessage)) == 1
+
+
+@pytest.mark.parametrize(
+    "data", [KindChoice(apikey=True).pack(), ReplaceChoice(replace=True).pack()]
+)
+async def test_dialog_buttons_out_of_their_step_change_nothing(dp, bot, data):
+    await say(dp, bot, 1, "/add")
+    await press(dp, bot, 1, KindChoice(apikey=False).pack(), 1)
+    before = len(bot.session.requests)
+    await press(dp, bot, 1, data, 1)
+    assert not [r for r in bot.session.requests[before:] if isinstance(r, EditMessageText)]
+    assert await dp.fsm.get_context(bot, 1, 1).get_state() == "AddAccount:site"

@@ -6,19 +6,22 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from aiogram.exceptions import TelegramNetworkError
+from aiogram.methods import GetUpdates
 from cryptography.fernet import Fernet
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import delete, update
 
+from bot import logs
 from bot.crypto import SecretBox
 from bot.guard import BalanceGuard
 from bot.i18n import create_i18n
 from bot.metrics import LastHour, Metrics
 from bot.models import Account, Notification
 from bot.monitoring import Monitor
-from bot.observe import CountingFetcher, ObservedGuard
+from bot.observe import CountingFetcher, ObservedGuard, TelegramWatch
 from bot.scheduling import Checks
-from bot.smsc import Credentials, SmscUnavailable
+from bot.smsc import Credentials, SmscProtocolError, SmscUnavailable
 from tests.test_monitoring import START, Clock
 from tests.test_scheduling import NoOutbox, Smsc, add, run
 
@@ -130,6 +133,30 @@ async def test_smsc_network_failures_are_counted_and_kept_for_status():
     assert value(found, "smsc_bot_smsc_requests_total", site="smsc.kz", result="network") == 2
     assert metrics.smsc_errors_last_hour.counts() == {"network": 2}
     assert "ConnectTimeout" in metrics.last_smsc_failure.what
+
+
+async def test_failures_kept_for_status_show_no_secret():
+    token, password = "424242:status-token-e9f1", "status-password-3b7c"
+    logs.remember(token, password)
+    metrics = Metrics()
+    url = f"http://127.0.0.1/bot{token}/getUpdates"
+
+    async def redirected(bot, method):
+        raise TelegramNetworkError(method, f"HTTP Client says - TooManyRedirects: url={url}")
+
+    with pytest.raises(TelegramNetworkError):
+        await TelegramWatch(metrics)(redirected, None, GetUpdates(timeout=10))
+
+    class Echoing:
+        async def fetch_balance(self, creds):
+            raise SmscProtocolError(f"odd reply quoting psw={creds.secret}")
+
+    with pytest.raises(SmscProtocolError):
+        await CountingFetcher(Echoing(), metrics).fetch_balance(
+            Credentials("smsc.ru", "shop", password)
+        )
+    assert "bot***/getUpdates" in metrics.last_telegram_failure.what
+    assert metrics.last_smsc_failure.what == "odd reply quoting psw=***"
 
 
 def test_last_hour_forgets_what_is_older():

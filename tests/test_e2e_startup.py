@@ -10,6 +10,7 @@ import time
 import pytest
 
 from tests.bot_process import TOKEN
+from tests.test_e2e_observability import PushMonitor, wait_until
 
 # Each bad setting: (environment changes, files written first, words the one stderr line holds).
 BAD_SETTINGS = [
@@ -101,6 +102,14 @@ def test_readable_key_file_is_reported_at_start(bot_process, tmp_path):
     bot_process.start()
     [line] = [line for line in bot_process.log().splitlines() if "secret.key" in line]
     assert "WARNING" in line and "readable by other users" in line
+
+
+def test_heartbeat_of_a_normal_start_is_never_withheld(bot_process):
+    with PushMonitor() as monitor:
+        bot_process.env.update(HEARTBEAT_URL=f"{monitor.url}/api/push/k3y", HEARTBEAT_SECONDS="1")
+        bot_process.start()
+        wait_until(lambda: monitor.beats >= 2)
+    assert "heartbeat" not in bot_process.log(), bot_process.log()
 
 
 @pytest.mark.parametrize("body", ["drop", "html"])

@@ -137,7 +137,13 @@ def traceback_due(kind: object) -> bool:
 def _masking_factory(factory):  # type: ignore[no-untyped-def]
     def make_record(*args, **kwargs) -> logging.LogRecord:  # type: ignore[no-untyped-def]
         record = factory(*args, **kwargs)
-        record.msg, record.args = mask(record.getMessage()), None
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call ("%d" of a string), from any library
+            # Plain logging reports it when the record is written; here it would raise in the
+            # caller. The text without its args still says what was logged.
+            message = str(record.msg)
+        record.msg, record.args = mask(message), None
         if record.exc_info:
             record.exc_text = mask("".join(traceback.format_exception(*record.exc_info)).rstrip())
             record.exc_info = None

@@ -75,6 +75,13 @@ def test_masks_third_party_records_args_and_tracebacks(installed, caplog):
     assert f"bot{MASK}/getUpdates" in text and "ConnectionError: Cannot connect" in text
 
 
+def test_a_malformed_log_call_is_logged_not_raised(installed, caplog):
+    logs.remember(TOKEN)
+    logging.getLogger("some.library").warning(f"value %d of {TOKEN}", "abc")
+    [record] = caplog.records
+    assert record.getMessage() == f"value %d of {MASK}"
+
+
 def test_secret_learnt_later_is_masked_from_then_on(installed, caplog):
     log = logging.getLogger("bot.test")
     secret = "learnt-later-secret"

@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.bot_process import TOKEN
 from tests.test_e2e_observability import PushMonitor, wait_until
@@ -126,6 +127,49 @@ def stop_time(bot_process, sig=signal.SIGTERM) -> float:
     started = time.monotonic()
     assert bot_process.stop(sig) == 0, bot_process.log()
     return time.monotonic() - started
+
+
+@pytest.mark.parametrize(("sig", "delay"), [(signal.SIGTERM, 0.2), (signal.SIGINT, 0.6)])
+def test_signal_while_starting_is_a_clean_exit(bot_process, sig, delay):
+    bot_process.launch()
+    time.sleep(delay)  # still importing: before the bot's own handlers are installed
+    assert stop_time(bot_process, sig) < 2
+    assert "Traceback" not in bot_process.log(), bot_process.log()
+
+
+STOPPED_WHILE_WRITING_THE_KEY = """
+import os, signal, sys
+import bot.app
+from bot.__main__ import main
+
+def stopped_meanwhile(*args):
+    os.kill(os.getpid(), signal.SIGTERM)
+    return load_or_create_key(*args)
+
+load_or_create_key, bot.app.load_or_create_key = bot.app.load_or_create_key, stopped_meanwhile
+sys.exit(main([]))
+"""
+
+
+def test_signal_while_the_files_are_written_waits_for_them(tmp_path, installed_bot):
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(installed_bot.site),
+        "BOT_TOKEN": TOKEN,
+        "DATABASE_URL": "sqlite+aiosqlite:///data/bot.db",
+        "TELEGRAM_API_URL": "http://127.0.0.1:9",
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", STOPPED_WHILE_WRITING_THE_KEY],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    Fernet((tmp_path / "data" / "secret.key").read_bytes())  # whole, not cut short
+    assert (tmp_path / "data" / "bot.db").exists()
 
 
 def test_signal_ends_a_hanging_long_poll_at_once(bot_process, telegram):

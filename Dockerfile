@@ -26,6 +26,11 @@ RUN install -d -o bot -g bot -m 700 data
 USER bot
 # The SQLite database and the generated secret key live here: keep it on a volume.
 VOLUME ["/app/data"]
-# A process check until the bot's /healthz (HTTP_PORT) is the probe.
-HEALTHCHECK --interval=60s --timeout=5s CMD kill -0 1 || exit 1
+# /healthz and /metrics on port 8080 of the container (not published unless you say so):
+# the health check asks /healthz, which answers 503, failing the check, when the bot is not doing
+# its job (Telegram not answering, checks or notifications stuck).
+ENV HTTP_PORT=8080 HTTP_HOST=0.0.0.0
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ['HTTP_PORT']}/healthz\", timeout=4)"]
 CMD ["smsc-balance-bot"]

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
-from bot.config import SettingsError
+
+def _stopped(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     backup.add_argument("file", type=Path)
     args = parser.parse_args(argv)
+    if args.command is None:
+        # Stopped while starting (imports take seconds): a clean exit, not the death by
+        # SIGTERM or the KeyboardInterrupt traceback of the defaults. The bot's loop installs
+        # handlers of its own once it runs; bot.app holds these off while it writes files.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _stopped)
+    from bot.config import SettingsError  # after the handlers: it imports pydantic & co.
+
     try:
         if args.command == "check":
             from bot.cli import check_balance

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import signal
 
 from bot import logs
 from bot.config import configure_logging, load_settings
@@ -27,9 +28,15 @@ async def run() -> int:
         lambda record: not record.getMessage().startswith("Sleep for ")
     )
     # Files only now, settings all valid: the folder, then the key and the database in it.
-    prepare_data_dir(settings.data_dir)
-    box = SecretBox(load_or_create_key(secret_key, settings.data_dir))
-    create_database_file(settings.database_url)
+    # A stop signal waits until they are written: a key file cut short would be lost.
+    stops = {signal.SIGTERM, signal.SIGINT}
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    try:
+        prepare_data_dir(settings.data_dir)
+        box = SecretBox(load_or_create_key(secret_key, settings.data_dir))
+        create_database_file(settings.database_url)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     from bot.runner import Runner  # the heavy imports (aiogram...), once settings are good
 
     try:

@@ -7,8 +7,9 @@ exception text (rendered here, then `exc_info` dropped so no formatter renders i
 unmasked) and the stack. Uncaught exceptions go through logging too.
 
 Secrets are registered where they appear (`remember`): the bot token and SECRET_KEY when the
-settings are read, SMSC passwords and API keys when credentials are built. With thousands of
-them known, one Aho-Corasick pass finds them all in a record.
+settings are read, SMSC passwords and API keys when sent to SMSC, stored or read back (never
+merely typed: a stranger's "password" must not blank a word in every line). With thousands
+of them known, one Aho-Corasick pass finds them all in a record.
 """
 
 from __future__ import annotations
@@ -136,7 +137,13 @@ def traceback_due(kind: object) -> bool:
 def _masking_factory(factory):  # type: ignore[no-untyped-def]
     def make_record(*args, **kwargs) -> logging.LogRecord:  # type: ignore[no-untyped-def]
         record = factory(*args, **kwargs)
-        record.msg, record.args = mask(record.getMessage()), None
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call ("%d" of a string), from any library
+            # Plain logging reports it when the record is written; here it would raise in the
+            # caller. The text without its args still says what was logged.
+            message = str(record.msg)
+        record.msg, record.args = mask(message), None
         if record.exc_info:
             record.exc_text = mask("".join(traceback.format_exception(*record.exc_info)).rstrip())
             record.exc_info = None

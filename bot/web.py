@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import socket
 from collections.abc import AsyncIterator
 
 from aiogram import Bot, Dispatcher
@@ -75,9 +77,12 @@ async def watched(
             await web.TCPSite(runner, settings.http_host, settings.http_port).start()
         except OSError as error:
             await runner.cleanup()
+            # A name that resolves to nothing, or an address this machine does not have.
+            bad_host = isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL
             where = f"{settings.http_host}:{settings.http_port}"
             raise SettingsError(
-                f"HTTP_PORT is invalid: cannot listen on {where} ({error.strerror})"
+                f"{'HTTP_HOST' if bad_host else 'HTTP_PORT'} is invalid: cannot listen on "
+                f"{where} ({error.strerror})"
             ) from None
         log.info("http listening host=%s port=%s", settings.http_host, settings.http_port)
     beating = None

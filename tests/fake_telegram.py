@@ -111,14 +111,21 @@ class ApiError(Exception):
         return web.json_response(body, status=self.status)
 
 
+async def _redirect_loop(request: web.Request) -> web.Response:
+    # 307 keeps the POST a POST, so the client follows it as it came, until it gives up.
+    return web.Response(status=307, headers={"Location": REDIRECT_LOOP})
+
+
 def bad_request(text: str) -> ApiError:
     return ApiError(400, f"Bad Request: {text}")
 
 
 # How a fault is answered: Telegram's JSON error; the HTML page its front servers send during
 # incidents (with the error's status); no answer at all until the client gives up or the fake
-# stops; the connection closed after `delay` seconds without an answer.
-FAULT_BODIES = ("json", "html", "hang", "drop")
+# stops; the connection closed after `delay` seconds without an answer; a redirect into a loop
+# (aiohttp gives up with TooManyRedirects, its message quoting the first URL, bot token and all).
+FAULT_BODIES = ("json", "html", "hang", "drop", "redirect")
+REDIRECT_LOOP = "/redirect-loop"
 HTML_PAGE = (
     "<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n"
     "<center><h1>{status} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -233,6 +240,7 @@ class FakeTelegram(LoopbackServer):
         self._wakeup = asyncio.Event()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_route("*", REDIRECT_LOOP, _redirect_loop)
         return app
 
     def _begin_stop(self) -> None:  # on the server loop
@@ -464,7 +472,7 @@ class FakeTelegram(LoopbackServer):
     ) -> None:
         """Answer the next ``times`` calls of ``method`` (only for ``chat_id`` if given) with an
         error, before any normal handling; ``body`` says how (see FAULT_BODIES: "hang" and
-        "drop" ignore ``status``; "drop" waits ``delay`` seconds first)."""
+        "drop" and "redirect" ignore ``status``; "drop" waits ``delay`` seconds first)."""
         if body not in FAULT_BODIES:
             raise ValueError(f"body must be one of {FAULT_BODIES}")
         if not description:
@@ -617,9 +625,12 @@ class FakeTelegram(LoopbackServer):
     async def _misbehave(self, request: web.Request, call: Call, fault: _Fault) -> web.Response:
         status = fault.error.status
         with self._lock:
-            call.error = {"html": f"{status} (HTML page)", "hang": "hang", "drop": "dropped"}[
-                fault.body
-            ]
+            call.error = {
+                "html": f"{status} (HTML page)",
+                "hang": "hang",
+                "drop": "dropped",
+                "redirect": "redirect loop",
+            }[fault.body]
             self._changed()
         if fault.body == "html":
             phrase = "Error"
@@ -627,6 +638,8 @@ class FakeTelegram(LoopbackServer):
                 phrase = HTTPStatus(status).phrase
             page = HTML_PAGE.format(status=status, phrase=phrase)
             return web.Response(status=status, text=page, content_type="text/html")
+        if fault.body == "redirect":
+            return await _redirect_loop(request)
         if fault.body == "hang":
             assert self._stop_event is not None
             await self._stop_event.wait()  # or the client goes, and the handler is cancelled

@@ -3,6 +3,7 @@
 import asyncio
 from datetime import UTC, datetime
 
+from aiogram.exceptions import TelegramMigrateToChat
 from aiogram.methods import GetChatMember
 from aiogram.types import ChatMemberAdministrator, ChatMemberMember, ChatMemberUpdated, Update, User
 
@@ -124,3 +125,21 @@ async def test_memory_is_bounded():
     assert len(rights._known) == 100
     await rights.is_admin(bot, GROUP, 999)  # the newest are kept
     assert len(bot.calls(GetChatMember)) == 1000
+
+
+async def test_chat_migrated_to_a_supergroup_has_no_admin_under_its_old_id():
+    bot = MockedBot()
+
+    async def migrated(chat_id, user_id, **kwargs):
+        method = GetChatMember(chat_id=chat_id, user_id=user_id)
+        raise TelegramMigrateToChat(method, "group chat was upgraded", migrate_to_chat_id=-1009)
+
+    bot.get_chat_member = migrated
+    assert not await AdminRights().is_admin(bot, -9, ADMIN)
+
+
+async def test_chatter_during_a_group_dialog_costs_no_lookup(dp, bot):
+    await dp.fsm.get_context(bot, GROUP, MEMBER).set_state("AddAccount:name")
+    for text in ("hello", "what is the balance?", "/balance"):
+        await say(dp, bot, GROUP, text, user_id=MEMBER)
+    assert bot.calls(GetChatMember) == []

@@ -45,7 +45,7 @@ def test_backup_taken_during_a_sweep_holds_every_account(bot_process, fake_smsc,
         fake_smsc.latency = 0  # and goes on to its end undisturbed
         bot_process.telegram.wait_for(lambda: checked_since(db, since) == layout.accounts, 30)
     assert "secret.key" not in done.stdout  # the key is SECRET_KEY here, not a file
-    assert "Keep the SECRET_KEY the bot runs with" in done.stdout
+    assert "Keep the bot's SECRET_KEY with it:" in done.stdout
     copy = tmp_path / "copy.db"
     assert stat.S_IMODE(copy.stat().st_mode) == 0o600
     assert not (tmp_path / "copy.db-wal").exists(), "one self-contained file"
@@ -98,3 +98,15 @@ def test_only_an_sqlite_file_is_backed_up(url, error):
     with pytest.raises(BackupError, match=error) as refused:
         sqlite_file(url)
     assert "pa55word" not in str(refused.value)
+
+
+def test_backup_without_a_key_file_reminds_of_secret_key(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    with closing(sqlite3.connect(tmp_path / "data" / "bot.db")) as db:
+        db.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY)")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+
+    said = copy_database(tmp_path / "copy.db")
+
+    assert "Keep the bot's SECRET_KEY with it: without that key" in said

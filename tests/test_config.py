@@ -1,5 +1,7 @@
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +75,18 @@ def test_start_without_token_is_one_line(tmp_path):
     )
     assert run.returncode != 0
     assert run.stderr.strip() == "error: BOT_TOKEN is required"
+
+
+def test_env_example_names_every_setting_and_loads(tmp_path):
+    """.env.example is what users copy: every setting is in it (optional ones commented out),
+    nothing else is, and the copy loads as it is."""
+    example = (Path(__file__).parent.parent / ".env.example").read_text()
+    named = {
+        line.lstrip("# ").split("=", 1)[0]
+        for line in example.splitlines()
+        if re.match(r"#? ?[A-Z_]+=", line)
+    }
+    assert named == {name.upper() for name in Settings.model_fields}
+    (tmp_path / ".env").write_text(example)
+    settings = load_settings()
+    assert settings.http_port is None and settings.log_format == "text"

@@ -3,6 +3,7 @@ import stat
 import pytest
 from cryptography.fernet import Fernet
 
+from bot.config import SettingsError
 from bot.storage.crypto import SecretBox, SecretKeyError, load_or_create_key
 from bot.storage.engine import prepare_data_dir
 
@@ -47,6 +48,23 @@ def test_key_file_readable_by_others_is_reported_once(tmp_path, caplog):
     [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
     assert "readable by other users" in warning.getMessage() and "chmod 600" in warning.getMessage()
     assert key.decode() not in caplog.text
+
+
+@pytest.mark.parametrize("damage", ["garbage", "empty", "unreadable"])
+def test_damaged_key_file_is_named_with_the_fix(tmp_path, damage):
+    path = tmp_path / "secret.key"
+    if damage == "unreadable":
+        path.mkdir()  # read_bytes fails with an OSError, as for a file the bot may not read
+    else:
+        path.write_text("not a key at all" if damage == "garbage" else "")
+        path.chmod(0o600)
+    with pytest.raises(SettingsError) as caught:
+        load_or_create_key(None, tmp_path)
+    message = str(caught.value)
+    assert str(path) in message and "SECRET_KEY" not in message
+    assert (
+        "cannot be read" if damage == "unreadable" else "restore it from your backup"
+    ) in message
 
 
 def test_configured_key_wins(tmp_path):

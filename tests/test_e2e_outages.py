@@ -5,6 +5,7 @@ import asyncio
 import urllib.parse
 from decimal import Decimal
 
+from bot.logs import MASK
 from bot.storage.crypto import SecretBox
 from bot.storage.engine import create_database_file, create_engine, create_sessionmaker, migrate
 from bot.storage.models import Account, Chat
@@ -54,6 +55,7 @@ def test_no_secret_in_the_log_through_every_fault(bot_process, telegram, fake_sm
     asyncio.run(seed(url, SecretBox(secret_key), fake_smsc.url))
     bot_process.env |= {"LOG_LEVEL": "DEBUG", "CHECK_INTERVAL_SECONDS": "1"}
     telegram.fail("getUpdates", status=0, body="drop", delay=0.2)  # a long poll broken mid-way
+    telegram.fail("getUpdates", status=0, body="redirect")  # an error quoting the token's URL
     telegram.fail("getUpdates", status=502, body="html", times=2)
     telegram.fail("sendMessage", status=502, body="html", times=2)
     bot_process.start()
@@ -67,6 +69,7 @@ def test_no_secret_in_the_log_through_every_fault(bot_process, telegram, fake_sm
     assert bot_process.stop() == 0
     log = bot_process.log()
     assert "DEBUG" in log and "Failed to fetch updates" in log, log
+    assert f"bot{MASK}/getUpdates" in log, log  # the token was there to leak, and was masked
     for secret in (TOKEN, secret_key, PASSWORD, WRONG_PASSWORD, API_KEY):
         for form in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}:
             assert form not in log, f"{secret[:4]}… in the log"

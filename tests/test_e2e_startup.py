@@ -8,33 +8,41 @@ import sys
 import time
 
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.bot_process import TOKEN
+from tests.test_e2e_observability import PushMonitor, wait_until
 
-# Each bad setting: (environment changes, .env text or None, words the one stderr line holds).
+# Each bad setting: (environment changes, files written first, words the one stderr line holds).
 BAD_SETTINGS = [
-    ({"SECRET_KEY": "not-a-fernet-key"}, None, "SECRET_KEY is invalid: not a Fernet key"),
+    ({"SECRET_KEY": "not-a-fernet-key"}, {}, "SECRET_KEY is invalid: not a Fernet key"),
     (
         {"DATABASE_URL": "postgresql+asyncpg://bot@localhost/bot"},
-        None,
+        {},
         "DATABASE_URL is invalid: its driver is not installed (pip install asyncpg)",
     ),
-    ({"DATABASE_URL": "mongodb://localhost/bot"}, None, "DATABASE_URL is invalid: unknown"),
-    ({"DATABASE_URL": "sqlite:///data/bot.db"}, None, "DATABASE_URL is invalid: needs an asyncio"),
+    ({"DATABASE_URL": "mongodb://localhost/bot"}, {}, "DATABASE_URL is invalid: unknown"),
+    ({"DATABASE_URL": "sqlite:///data/bot.db"}, {}, "DATABASE_URL is invalid: needs an asyncio"),
     (
         {"DATABASE_URL": "sqlite+aiosqlite:///a-file/data/bot.db"},
-        None,
+        {},
         "DATABASE_URL: cannot create the data folder",
     ),
-    ({"BOT_TOKEN": "123456"}, None, "BOT_TOKEN is invalid: not a bot token"),
-    ({"BOT_TOKEN": None}, 'BOT_TOKEN = "123 456:abc"\n', "BOT_TOKEN is invalid: not a bot token"),
-    ({"BOT_TOKEN": None}, "", "BOT_TOKEN is required"),
+    ({"BOT_TOKEN": "123456"}, {}, "BOT_TOKEN is invalid: not a bot token"),
+    (
+        {"BOT_TOKEN": None},
+        {".env": 'BOT_TOKEN = "123 456:abc"\n'},
+        "BOT_TOKEN is invalid: not a bot token",
+    ),
+    ({"BOT_TOKEN": None}, {".env": ""}, "BOT_TOKEN is required"),
+    ({}, {"data/secret.key": "not a key"}, "data/secret.key is not a valid key"),
+    ({}, {"data/secret.key": ""}, "restore it from your backup"),
 ]
 
 
-@pytest.mark.parametrize(("changes", "dotenv", "words"), BAD_SETTINGS)
+@pytest.mark.parametrize(("changes", "files", "words"), BAD_SETTINGS)
 def test_bad_setting_is_one_line_and_leaves_nothing_behind(
-    tmp_path, installed_bot, changes, dotenv, words
+    tmp_path, installed_bot, changes, files, words
 ):
     (tmp_path / "a-file").write_text("")
     env = {
@@ -49,9 +57,11 @@ def test_bad_setting_is_one_line_and_leaves_nothing_behind(
             env.pop(name)
         else:
             env[name] = value
-    if dotenv is not None:
-        (tmp_path / ".env").write_text(dotenv)
-    before = sorted(p.name for p in tmp_path.iterdir())
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+        (tmp_path / name).chmod(0o600)  # a key file readable by others would add a warning
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     run = subprocess.run(
         [sys.executable, "-m", "bot"],
         cwd=tmp_path,
@@ -63,7 +73,7 @@ def test_bad_setting_is_one_line_and_leaves_nothing_behind(
     assert run.returncode == 1
     [line] = run.stderr.strip().splitlines()
     assert line.startswith("error: ") and words in line, line
-    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no data/, no bot.db, no key
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # no bot.db
 
 
 def test_stray_blanks_and_quotes_around_values_are_forgiven(bot_process):
@@ -95,6 +105,14 @@ def test_readable_key_file_is_reported_at_start(bot_process, tmp_path):
     assert "WARNING" in line and "readable by other users" in line
 
 
+def test_heartbeat_of_a_normal_start_is_never_withheld(bot_process):
+    with PushMonitor() as monitor:
+        bot_process.env.update(HEARTBEAT_URL=f"{monitor.url}/api/push/k3y", HEARTBEAT_SECONDS="1")
+        bot_process.start()
+        wait_until(lambda: monitor.beats >= 2)
+    assert "heartbeat" not in bot_process.log(), bot_process.log()
+
+
 @pytest.mark.parametrize("body", ["drop", "html"])
 def test_start_waits_for_telegram_with_a_line_per_attempt(bot_process, telegram, body):
     telegram.fail("getMe", status=502, body=body, times=3)
@@ -109,6 +127,49 @@ def stop_time(bot_process, sig=signal.SIGTERM) -> float:
     started = time.monotonic()
     assert bot_process.stop(sig) == 0, bot_process.log()
     return time.monotonic() - started
+
+
+@pytest.mark.parametrize(("sig", "delay"), [(signal.SIGTERM, 0.2), (signal.SIGINT, 0.6)])
+def test_signal_while_starting_is_a_clean_exit(bot_process, sig, delay):
+    bot_process.launch()
+    time.sleep(delay)  # still importing: before the bot's own handlers are installed
+    assert stop_time(bot_process, sig) < 2
+    assert "Traceback" not in bot_process.log(), bot_process.log()
+
+
+STOPPED_WHILE_WRITING_THE_KEY = """
+import os, signal, sys
+import bot.app
+from bot.__main__ import main
+
+def stopped_meanwhile(*args):
+    os.kill(os.getpid(), signal.SIGTERM)
+    return load_or_create_key(*args)
+
+load_or_create_key, bot.app.load_or_create_key = bot.app.load_or_create_key, stopped_meanwhile
+sys.exit(main([]))
+"""
+
+
+def test_signal_while_the_files_are_written_waits_for_them(tmp_path, installed_bot):
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(installed_bot.site),
+        "BOT_TOKEN": TOKEN,
+        "DATABASE_URL": "sqlite+aiosqlite:///data/bot.db",
+        "TELEGRAM_API_URL": "http://127.0.0.1:9",
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", STOPPED_WHILE_WRITING_THE_KEY],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    Fernet((tmp_path / "data" / "secret.key").read_bytes())  # whole, not cut short
+    assert (tmp_path / "data" / "bot.db").exists()
 
 
 def test_signal_ends_a_hanging_long_poll_at_once(bot_process, telegram):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import math
 from collections import defaultdict
@@ -641,3 +642,28 @@ def test_guard_properties(
         # Far from SMSC's five in 30 minutes: at most three, as no good password fails here.
         for earlier, later in zip(failures, failures[3:], strict=False):
             assert later - earlier >= 1800
+
+
+async def test_a_request_everyone_gave_up_on_fails_without_a_traceback():
+    """A shutdown cancels the checks waiting on SMSC; the request itself then failing must not
+    be reported by asyncio as an exception nobody retrieved."""
+    answer = asyncio.Event()
+
+    class Down:
+        async def fetch_balance(self, creds: Credentials) -> Balance:
+            await answer.wait()
+            raise SmscUnavailable("SMSC unreachable")
+
+    reports = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: reports.append(context))
+    guard = BalanceGuard(Down())
+    caller = asyncio.create_task(guard.balance(ALICE))
+    await asyncio.sleep(0)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    answer.set()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    gc.collect()
+    assert reports == []

@@ -7,8 +7,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from aiogram.methods import DeleteMessage, EditMessageText, GetChatMember, SendMessage
-from aiogram.types import Message
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    DeleteMessage,
+    EditMessageText,
+    GetChatMember,
+    SendMessage,
+)
+from aiogram.types import Message, Update
 from sqlalchemy import select, update
 
 from bot.smsc.guard import BalanceGuard
@@ -16,7 +22,7 @@ from bot.storage.models import Account, Handoff
 from bot.telegram.handlers import add_common
 from bot.telegram.handlers.add_dialog import KindChoice, ReplaceChoice, SiteChoice
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
-from tests.mocked_bot import BOT_USER, callback_update
+from tests.mocked_bot import BOT_USER, callback_update, message_update
 
 pytestmark = pytest.mark.usefixtures("fast_retries")
 
@@ -212,7 +218,7 @@ async def test_idle_dialog_expires(dp, bot, sessionmaker):
     assert "expired" in reply.text
     assert await state.get_state() is None
     assert await accounts_of(sessionmaker, 1) == []
-    assert bot.calls(DeleteMessage) == []  # nothing was taken as a password...
+    assert len(bot.calls(DeleteMessage)) == 1  # it may be the password: not left in the chat
     [reply] = await say(dp, bot, 1, "right")
     assert "/help" in reply.text  # ...and the next message is chatter again
 
@@ -318,7 +324,81 @@ async def test_hand_off_to_a_chat_that_is_gone_saves_nothing(dp, bot, smsc, sess
     await walk_to_secret(dp, bot, ADMIN, ADMIN, "shop")
     state = dp.fsm.get_context(bot, ADMIN, ADMIN)
     await state.update_data(target_chat=GROUP - 1)  # as after the group's upgrade
-    bot.session.admins.add((GROUP - 1, ADMIN))
     replies = await say(dp, bot, ADMIN, "right")
-    assert "nothing was saved" in replies[-1].text
+    assert "nothing was saved" in replies[-1].text.lower()
     assert smsc.requests == []
+
+
+async def test_password_sent_late_in_a_group_is_still_deleted(dp, bot, sessionmaker):
+    [offer] = await say(dp, bot, GROUP, "/add", user_id=ADMIN)
+    await press(dp, bot, GROUP, offer.reply_markup.inline_keyboard[-1][0].callback_data, ADMIN)
+    await walk_to_secret(dp, bot, GROUP, ADMIN, "shop", reply_to=reply_to_bot(GROUP))
+    await dp.fsm.get_context(bot, GROUP, ADMIN).update_data(active=time.time() - 31 * 60)
+    replies = await say(dp, bot, GROUP, "right", user_id=ADMIN, reply_to=reply_to_bot(GROUP))
+    assert "expired" in replies[-1].text
+    assert len(bot.calls(DeleteMessage)) == 1
+    assert await accounts_of(sessionmaker, GROUP) == []
+
+
+@pytest.mark.parametrize("index", [-7, 99])
+async def test_forged_site_button_is_refused(dp, bot, index):
+    await say(dp, bot, 1, "/add")
+    await press(dp, bot, 1, KindChoice(apikey=False).pack(), 1)
+    before = len(bot.session.requests)
+    await press(dp, bot, 1, SiteChoice(index=index).pack(), 1)
+    [answer] = [r for r in bot.session.requests[before:] if isinstance(r, AnswerCallbackQuery)]
+    assert answer.text == "This button is out of date."
+    assert await dp.fsm.get_context(bot, 1, 1).get_state() == "AddAccount:site"
+
+
+async def test_members_secret_in_another_case_is_deleted(dp, bot):
+    replies = await say(dp, bot, GROUP, "/ADD shop right", user_id=MEMBER)
+    assert len(bot.calls(DeleteMessage)) == 1
+    assert "change it in SMSC" in replies[-1].text
+
+
+async def test_rights_check_failing_keeps_the_dialog(dp, bot, sessionmaker):
+    payload = await handed_off(dp, bot)
+    await say(dp, bot, ADMIN, f"/start {payload}")
+    await walk_to_secret(dp, bot, ADMIN, ADMIN, "shop")
+    bot.session.fail(GetChatMember, 0, "connection reset")
+    [reply] = await say(dp, bot, ADMIN, "right")
+    assert "Send it again" in reply.text
+    assert await dp.fsm.get_context(bot, ADMIN, ADMIN).get_state() == "AddAccount:secret"
+    replies = await say(dp, bot, ADMIN, "right")
+    assert any("registered" in r.text for r in replies)
+
+
+async def test_lost_answer_to_a_delete_is_no_failure(dp, bot):
+    bot.session.fail(DeleteMessage, 0, "connection reset")
+    bot.session.fail(DeleteMessage, 400, "Bad Request: message to delete not found")
+    replies = await say(dp, bot, GROUP, "/add shop right", user_id=ADMIN)
+    assert all("could not delete" not in r.text for r in replies)
+
+
+async def test_start_in_a_group_costs_no_lookup(dp, bot):
+    for user in range(100, 120):
+        await say(dp, bot, GROUP, "/start", user_id=user)
+    assert bot.calls(GetChatMember) == []
+
+
+async def test_members_secret_in_a_photo_caption_is_deleted(dp, bot):
+    message = message_update(GROUP, "/add shop right", user_id=MEMBER).message
+    captioned = message.model_copy(
+        update={"text": None, "entities": None, "caption": message.text}
+        | {"caption_entities": message.entities}
+    )
+    await dp.feed_update(bot, Update(update_id=10**6, message=captioned))
+    assert len(bot.calls(DeleteMessage)) == 1
+
+
+@pytest.mark.parametrize(
+    "data", [KindChoice(apikey=True).pack(), ReplaceChoice(replace=True).pack()]
+)
+async def test_dialog_buttons_out_of_their_step_change_nothing(dp, bot, data):
+    await say(dp, bot, 1, "/add")
+    await press(dp, bot, 1, KindChoice(apikey=False).pack(), 1)
+    before = len(bot.session.requests)
+    await press(dp, bot, 1, data, 1)
+    assert not [r for r in bot.session.requests[before:] if isinstance(r, EditMessageText)]
+    assert await dp.fsm.get_context(bot, 1, 1).get_state() == "AddAccount:site"

@@ -1,6 +1,7 @@
 """No secret in any log line: every record, from any logger, is masked when it is made."""
 
 import asyncio
+import json
 import logging
 import sys
 import threading
@@ -9,6 +10,7 @@ import time
 import pytest
 
 from bot import logs
+from bot.jsonlog import JsonLogFormatter
 from bot.logs import MASK, SecretMask
 
 TOKEN = "7000001:TEST-token-abcdef"
@@ -73,6 +75,21 @@ def test_masks_third_party_records_args_and_tracebacks(installed, caplog):
     text = caplog.text + "".join(logging.Formatter().format(record) for record in caplog.records)
     assert TOKEN not in text
     assert f"bot{MASK}/getUpdates" in text and "ConnectionError: Cannot connect" in text
+
+
+def test_a_malformed_log_call_is_logged_not_raised(installed, caplog):
+    logs.remember(TOKEN)
+    logging.getLogger("some.library").warning(f"value %d of {TOKEN}", "abc")
+    [record] = caplog.records
+    assert record.getMessage() == f"value %d of {MASK}"
+
+
+def test_json_lines_mask_fields_passed_as_extra(installed, caplog):
+    logs.remember(TOKEN)
+    logging.getLogger("some.library").warning("fetch failed", extra={"url": f"/bot{TOKEN}/x"})
+    [record] = caplog.records
+    line = json.loads(JsonLogFormatter().format(record))
+    assert line["url"] == f"/bot{MASK}/x" and line["message"] == "fetch failed"
 
 
 def test_secret_learnt_later_is_masked_from_then_on(installed, caplog):

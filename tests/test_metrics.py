@@ -6,20 +6,24 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from aiogram.exceptions import TelegramNetworkError
+from aiogram.methods import GetUpdates
 from cryptography.fernet import Fernet
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import delete, update
 
+from bot import logs
 from bot.alerting.monitoring import Monitor
 from bot.alerting.scheduling import Checks
 from bot.ops.metrics import LastHour, Metrics
 from bot.ops.smsc_watch import CountingFetcher, ObservedGuard
-from bot.smsc.client import Credentials, SmscUnavailable
+from bot.smsc.client import Credentials, SmscProtocolError, SmscUnavailable
 from bot.smsc.guard import BalanceGuard
 from bot.storage.crypto import SecretBox
 from bot.storage.models import Account, Notification
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
+from bot.telegram.observe import TelegramWatch
 from tests.test_monitoring import START, Clock
 from tests.test_scheduling import NoOutbox, Smsc, add, run
 
@@ -131,6 +135,30 @@ async def test_smsc_network_failures_are_counted_and_kept_for_status():
     assert value(found, "smsc_bot_smsc_requests_total", site="smsc.kz", result="network") == 2
     assert metrics.smsc_errors_last_hour.counts() == {"network": 2}
     assert "ConnectTimeout" in metrics.last_smsc_failure.what
+
+
+async def test_failures_kept_for_status_show_no_secret():
+    token, password = "424242:status-token-e9f1", "status-password-3b7c"
+    logs.remember(token, password)
+    metrics = Metrics()
+    url = f"http://127.0.0.1/bot{token}/getUpdates"
+
+    async def redirected(bot, method):
+        raise TelegramNetworkError(method, f"HTTP Client says - TooManyRedirects: url={url}")
+
+    with pytest.raises(TelegramNetworkError):
+        await TelegramWatch(metrics)(redirected, None, GetUpdates(timeout=10))
+
+    class Echoing:
+        async def fetch_balance(self, creds):
+            raise SmscProtocolError(f"odd reply quoting psw={creds.secret}")
+
+    with pytest.raises(SmscProtocolError):
+        await CountingFetcher(Echoing(), metrics).fetch_balance(
+            Credentials("smsc.ru", "shop", password)
+        )
+    assert "bot***/getUpdates" in metrics.last_telegram_failure.what
+    assert metrics.last_smsc_failure.what == "odd reply quoting psw=***"
 
 
 def test_last_hour_forgets_what_is_older():

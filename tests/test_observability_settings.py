@@ -1,8 +1,12 @@
 """The observability settings: defaults that keep everything off, and one line per bad value."""
 
+import socket
+from types import SimpleNamespace
+
 import pytest
 
 from bot.config import Settings, SettingsError, load_settings
+from bot.web import watched
 
 
 @pytest.fixture(autouse=True)
@@ -44,3 +48,18 @@ def test_bad_value_is_one_line_naming_it(monkeypatch, name, value):
         load_settings()
     message = str(error.value)
     assert message.startswith(f"{name} is invalid") and "\n" not in message
+
+
+@pytest.mark.parametrize("wrong", ["HTTP_HOST", "HTTP_PORT"])
+async def test_address_the_server_cannot_listen_on_names_the_wrong_setting(monkeypatch, wrong):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # 192.0.2.1 is a documentation address: no machine of ours has it.
+        monkeypatch.setenv("HTTP_HOST", "192.0.2.1" if wrong == "HTTP_HOST" else "127.0.0.1")
+        monkeypatch.setenv("HTTP_PORT", str(port))
+        unused = SimpleNamespace()
+        with pytest.raises(SettingsError, match=f"^{wrong} is invalid: cannot listen on "):
+            async with watched(load_settings(), unused, unused, unused):
+                pass

@@ -23,6 +23,7 @@ from tests.mocked_bot import callback_update
         "/history shop ²",
         "/history ²",
         "/history 1e9",
+        "/digest 1٣:00",
     ],
 )
 async def test_unicode_digits_get_usage(dp, bot, sessionmaker, caplog, text):

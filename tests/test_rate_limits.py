@@ -29,6 +29,13 @@ def test_budget_refills_and_refuses_with_the_wait():
     assert budget.spend(1, 1) == 2
 
 
+def test_a_fresh_chat_gets_the_whole_burst_whatever_the_clock_reads():
+    clock = Clock()
+    clock.now = 868.2761801673822  # (now + 156) - now > 156 in floating point
+    budget = WorkBudget(burst=52, refill_seconds=3, clock=clock)  # /history's
+    assert budget.spend(1, 52) == 0  # the largest chart: 4 panels of 13 months
+
+
 def test_budget_memory_is_bounded():
     clock = Clock()
     budget = WorkBudget(burst=10, refill_seconds=1, max_chats=100, clock=clock)

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, quote, quote_plus
 import httpx
 import pytest
 
+from bot import logs
 from bot.smsc.client import (
     Balance,
     Credentials,
@@ -214,6 +215,20 @@ async def test_login_and_password_are_posted_not_in_the_url() -> None:
     assert str(request.url) == "https://smsc.ru/sys/balance.php"
     form = parse_qs(request.content.decode(), strict_parsing=True)
     assert form == {"login": ["alice"], "psw": [PASSWORD], "fmt": ["3"], "cur": ["1"]}
+
+
+async def test_a_secret_is_masked_in_logs_from_its_first_request_not_before() -> None:
+    creds = Credentials("https://smsc.ru", "bob", "sent-secret-5d2b")
+    assert logs.mask(creds.secret) == creds.secret  # typed only: anyone may type any word
+    masked_when_sent = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        masked_when_sent.append(logs.mask(f"psw={creds.secret}"))
+        return httpx.Response(503)
+
+    with pytest.raises(SmscUnavailable):
+        await fetch(handler, creds)
+    assert masked_when_sent == ["psw=***", "psw=***"]  # the site and its backup
 
 
 async def test_apikey_is_posted_instead_of_login() -> None:

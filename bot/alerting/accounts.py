@@ -12,6 +12,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import logs
 from bot.alerting.monitoring import Monitor, Outcome, checks_stopped
 from bot.smsc.client import Credentials, SmscError
 from bot.smsc.guard import BalanceGuard, BalanceResult, CredentialsRejected
@@ -123,6 +124,7 @@ class AccountService:
             )
             self._session.add(account)
         account.site, account.login = new.site, new.login
+        logs.remember(new.secret)  # stored from now on (SecretBox.decrypt does the same)
         account.secret = self._box.encrypt(new.secret)
         account.credentials_key = key
         account.state, account.last_error, account.failures = AccountState.UNKNOWN, None, 0

@@ -30,6 +30,9 @@ class Heartbeat:
         timeout = aiohttp.ClientTimeout(total=min(MAX_TIMEOUT, self._every))
         async with aiohttp.ClientSession(timeout=timeout) as http:
             while True:
+                # A period first: started before polling starts the scheduler, a look at once
+                # would find it "not running" at every start.
+                await asyncio.sleep(self._every)
                 problems = await self._health.problems()
                 if problems and not self._withheld:
                     log.warning("heartbeat withheld: %s", "; ".join(problems))
@@ -38,7 +41,6 @@ class Heartbeat:
                         log.info("heartbeat resumed")
                     await self._beat(http)
                 self._withheld = bool(problems)
-                await asyncio.sleep(self._every)
 
     async def _beat(self, http: aiohttp.ClientSession) -> None:
         try:

@@ -27,6 +27,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from bot import logs
 from bot.alerting import forecast
 from bot.smsc.sites import site_label
 from bot.storage import stats
@@ -70,7 +71,7 @@ class LastHour:
 @dataclass(frozen=True)
 class Failure:
     at: datetime
-    what: str  # plain text, never a secret: SMSC and Telegram errors are built without them
+    what: str  # plain text, masked as log lines are: /status shows it
 
 
 @dataclass
@@ -209,11 +210,12 @@ class Metrics:
         self.smsc_requests.labels(site_label(site), result).inc()
         if failure is not None:
             self.smsc_errors_last_hour.add(result)
-            self.last_smsc_failure = Failure(self._now(), failure)
+            self.last_smsc_failure = Failure(self._now(), logs.mask(failure))
 
     def telegram_failed(self, method: str, code: str, what: str) -> None:
         self.telegram_errors.labels(method, code).inc()
-        self.last_telegram_failure = Failure(self._now(), f"{method}: {what}")
+        # aiogram's network errors quote the request URL, bot token and all.
+        self.last_telegram_failure = Failure(self._now(), logs.mask(f"{method}: {what}"))
 
     # ----- reading the database ------------------------------------------------------------
 

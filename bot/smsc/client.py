@@ -57,7 +57,6 @@ class Credentials:
         object.__setattr__(self, "site", site_url(self.site))
         if self.login == "" or not self.secret:
             raise ValueError("SMSC credentials need a login and password, or an API key")
-        logs.remember(self.secret)  # masked in every log line from now on
 
     @property
     def is_apikey(self) -> bool:
@@ -165,6 +164,9 @@ class SmscClient:
         }
 
     async def fetch_balance(self, creds: Credentials) -> Balance:
+        # Masked in every log line from the moment it is sent, not when credentials are built:
+        # anyone may type any word as a password, and most are refused before any request.
+        logs.remember(creds.secret)
         # POST keeps the secret out of the URL, so out of httpx's request log and its errors.
         if creds.login is None:
             form = {"apikey": creds.secret}

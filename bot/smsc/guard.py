@@ -186,6 +186,9 @@ class BalanceGuard:
         if task is None:
             # A task of its own, so callers that give up (are cancelled) don't fail the others.
             task = asyncio.create_task(self._check(creds, askers))
+            # Should every caller give up (a shutdown cancels them), the request's failure is
+            # nobody's news: taken here, asyncio does not report it as never retrieved.
+            task.add_done_callback(_take_outcome)
             self._in_flight[fingerprint] = task
         return await asyncio.shield(task)
 
@@ -287,3 +290,8 @@ class BalanceGuard:
         if known is None:
             raise refusal
         return known.result(now)
+
+
+def _take_outcome(task: asyncio.Task[BalanceResult]) -> None:
+    if not task.cancelled():
+        task.exception()

@@ -47,7 +47,7 @@ def copy_database(target: Path) -> str:
         with suppress(FileNotFoundError):  # renamed when complete
             os.unlink(partial)
     key = database.parent / KEY_FILE_NAME
-    keep = key if key.is_file() else "the SECRET_KEY the bot runs with"
+    keep = key if key.is_file() else "the bot's SECRET_KEY"
     return (
         f"backup written to {target} ({target.stat().st_size} bytes).\n"
         f"Keep {keep} with it: without that key the SMSC passwords and API keys in the "
@@ -70,8 +70,9 @@ def sqlite_file(url: str) -> Path:
 
 
 def _copy(database: Path, destination: Path) -> None:
-    # Read-only: a backup run by another user (root) must not create the -wal or -shm files
-    # the bot then cannot open.
+    # Read-only: the backup never writes to the bot's database. SQLite still creates the -wal
+    # and -shm files to read it if the bot is not running (and leaves them); run as root, it
+    # gives them the database file's owner, so the bot can still open them.
     source = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     with closing(source), closing(sqlite3.connect(destination)) as copy:
         source.backup(copy)

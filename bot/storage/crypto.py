@@ -12,6 +12,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 from bot import logs
+from bot.config import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,20 @@ def load_or_create_key(configured: str | None, data_dir: Path) -> bytes:
                 "database can read the SMSC passwords; chmod 600 it",
                 path,
             )
-        key = path.read_bytes().strip()
+        try:
+            key = path.read_bytes().strip()
+        except OSError as error:
+            raise SettingsError(
+                f"{path} cannot be read ({error.strerror}): give the bot's user access to it"
+            ) from None
         logs.remember(key.decode(errors="replace"))
+        try:
+            Fernet(key)
+        except ValueError:  # damaged or emptied: told here, not blamed on SECRET_KEY
+            raise SettingsError(
+                f"{path} is not a valid key (damaged or empty): restore it from your backup; "
+                "without it the stored SMSC passwords and API keys cannot be read"
+            ) from None
         return key
     key = Fernet.generate_key()
     logs.remember(key.decode())

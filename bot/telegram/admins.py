@@ -14,7 +14,11 @@ from collections.abc import Callable
 
 from aiogram import Bot
 from aiogram.enums import ChatMemberStatus
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+)
 
 ADMIN_STATUSES = {ChatMemberStatus.CREATOR, ChatMemberStatus.ADMINISTRATOR}
 
@@ -72,8 +76,10 @@ class AdminRights:
     async def _ask(bot: Bot, chat_id: int, user_id: int) -> bool:
         try:
             member = await bot.get_chat_member(chat_id, user_id)
-        except (TelegramBadRequest, TelegramForbiddenError):
-            return False  # no such chat or user, or the bot is not in the chat any more
+        except (TelegramBadRequest, TelegramForbiddenError, TelegramMigrateToChat):
+            # No such chat or user, the bot is not in the chat any more, or the group became
+            # a supergroup under a new id: no one administers this id now.
+            return False
         return member.status in ADMIN_STATUSES
 
     def _remember(self, key: Key, allowed: bool) -> None:

@@ -51,12 +51,12 @@ class RouterTakes(BaseFilter):
     async def __call__(
         self, event: Message | CallbackQuery, bot: Bot, raw_state: str | None = None
     ) -> bool:
-        if raw_state is not None:  # a dialog step
-            return True
         if isinstance(event, CallbackQuery):
-            return (event.data or "").split(":", 1)[0] in self.prefixes
+            return raw_state is not None or (event.data or "").split(":", 1)[0] in self.prefixes
         if event.chat.type == ChatType.PRIVATE:
             return True
+        if raw_state is not None and await DialogInput()(event, bot):
+            return True  # a dialog step: anything else from the user is not one
         text = event.text or event.caption or ""
         if not text.startswith("/"):
             return False

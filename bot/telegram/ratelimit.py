@@ -30,13 +30,15 @@ class WorkBudget:
         """Spend `cost` units and return 0, or spend nothing and return the seconds to wait
         until they are there. A cost above `burst` is charged as `burst`."""
         now = self._clock()
-        charge = min(cost, self._burst) * self._refill
-        full_at = max(self._full_at.get(chat_id, now), now) + charge
-        wait = full_at - now - self._burst * self._refill
+        # Counted as seconds of debt from now, not as clock times: a fresh chat's debt is then
+        # exactly the charge, and the largest request fits the burst without rounding error.
+        debt = max(self._full_at.get(chat_id, now) - now, 0.0)
+        debt += min(cost, self._burst) * self._refill
+        wait = debt - self._burst * self._refill
         if wait > 0:
             return wait
         self._full_at.pop(chat_id, None)  # to the end of the order
-        self._full_at[chat_id] = full_at
+        self._full_at[chat_id] = now + debt
         if len(self._full_at) > self._max_chats:
             self._forget(now)
         return 0.0

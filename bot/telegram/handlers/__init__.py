@@ -30,7 +30,7 @@ def create_router() -> Router:
 
     root = Router(name="handlers")
     # Readers first (anyone may read), then what admins may do, then /start and /help (after
-    # /add, which takes the group hand-off's /start link), and last whatever is left over.
+    # the group hand-off's /start link), and last whatever is left over.
     root.include_routers(
         errors.router,
         membership.router,
@@ -38,6 +38,7 @@ def create_router() -> Router:
         history.router,
         alerts.router,
         admin,
+        add.handoff_router,
         start.router,
         status.router,
         fallback.router,

@@ -39,6 +39,9 @@ from bot.telegram.handlers.add_common import (
 from bot.telegram.handlers.add_dialog import begin_dialog
 
 router = Router(name=__name__)
+# Outside the admin router: a /start in a group must not cost a rights lookup per member, and
+# the link's own check asks Telegram afresh anyway.
+handoff_router = Router(name=f"{__name__}.handoff")
 
 
 class ContinueHere(CallbackData, prefix="add-here"):
@@ -55,7 +58,7 @@ def topic_of(message: Message) -> int | None:
     return message.message_thread_id if message.is_topic_message else None
 
 
-@router.message(Command("add", magic=F.args))
+@router.message(Command("add", magic=F.args, ignore_case=True))
 async def add_in_one_line(
     message: Message,
     command: CommandObject,
@@ -64,7 +67,7 @@ async def add_in_one_line(
     chat_record: Chat,
 ) -> None:
     args = (command.args or "").split()
-    if carries_secret(message.text):
+    if carries_secret(message.text or message.caption):  # a photo's caption too
         await delete_secret(message)
     if len(args) not in (2, 3):
         await message.answer(usage())
@@ -90,7 +93,7 @@ async def add_in_one_line(
     await register(message, accounts, chat_id, new, chat_record.timezone, askers(message, chat_id))
 
 
-@router.message(Command("add"))
+@router.message(Command("add", ignore_case=True))
 async def add_dialog_start(message: Message, state: FSMContext, bot: Bot, session: Session) -> None:
     if message.chat.type == ChatType.PRIVATE:
         await begin_dialog(message, state, message.chat.id, topic_of(message))
@@ -138,7 +141,7 @@ def handoff_refusal(reason: Refusal) -> str:
     }[reason]
 
 
-@router.message(
+@handoff_router.message(
     CommandStart(deep_link=True, magic=F.args.startswith(handoff.PREFIX)),
     F.chat.type == ChatType.PRIVATE,
 )

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from aiogram.exceptions import (
     TelegramAPIError,
+    TelegramBadRequest,
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
@@ -55,6 +56,10 @@ async def delete_secret(message: Message) -> None:
                 break
         except (TelegramNetworkError, TelegramServerError):
             pause = DELETE_PAUSE * attempt
+        except TelegramBadRequest as error:
+            if attempt > 1 and "message to delete not found" in error.message:
+                return  # an earlier attempt deleted it; only its answer was lost
+            break  # not allowed or too old: asking again changes nothing
         except TelegramAPIError:  # not allowed or too old: asking again changes nothing
             break
         if attempt < DELETE_ATTEMPTS:

@@ -14,6 +14,7 @@ from html import escape
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -61,8 +62,10 @@ class ReplaceChoice(CallbackData, prefix="add-replace"):
     replace: bool
 
 
-router.message.middleware(DialogExpiry())
-router.callback_query.middleware(DialogExpiry())
+# The late answer to the password step may well be the password: deleted, even when expired.
+expiry = DialogExpiry(secret_step=AddAccount.secret.state, delete_secret=delete_secret)
+router.message.middleware(expiry)
+router.callback_query.middleware(expiry)
 
 
 def kind_keyboard() -> InlineKeyboardMarkup:
@@ -112,7 +115,14 @@ async def still_admin(
     if isinstance(event, Message) and event.sender_chat is not None:
         allowed = event.sender_chat.id == target_chat  # an anonymous admin of the group
     else:
-        allowed = await admin_rights.is_admin(bot, target_chat, event.from_user.id, fresh=True)
+        try:
+            allowed = await admin_rights.is_admin(bot, target_chat, event.from_user.id, fresh=True)
+        except (TelegramNetworkError, TelegramRetryAfter, TelegramServerError):
+            # Not a refusal: the dialog stays where it is for another try.
+            await _message_of(event).answer(
+                _("I couldn't check your rights in that chat just now. Send it again, please.")
+            )
+            return False
     if not allowed:
         await state.clear()
         await _message_of(event).answer(
@@ -145,11 +155,13 @@ async def choose_site(
     query: CallbackQuery, callback_data: SiteChoice, state: FSMContext, settings: Settings
 ) -> None:
     sites = site_choices(settings)
-    site = sites[min(callback_data.index, len(sites) - 1)]
-    data = await state.update_data(site=site)
+    if not 0 <= callback_data.index < len(sites):  # not a button that was offered
+        await query.answer(texts.button_out_of_date())
+        return
+    data = await state.update_data(site=sites[callback_data.index])
     await state.set_state(AddAccount.name)
     await query.answer()
-    await query.message.edit_text(_("Site: {site}").format(site=site_label(site)))
+    await query.message.edit_text(_("Site: {site}").format(site=site_label(data["site"])))
     if data["apikey"]:
         ask = _("Send a short name for this account (it is how the chat will refer to it).")
     else:

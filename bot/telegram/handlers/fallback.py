@@ -18,7 +18,9 @@ ADMIN_COMMANDS = (
 )
 
 
-@router.message(Command("add"), F.text.func(carries_secret))
+@router.message(
+    Command("add", ignore_case=True), F.func(lambda m: carries_secret(m.text or m.caption))
+)
 async def secret_from_a_member(message: Message) -> None:
     """A member's /add with a password: the password must not stay in the group."""
     await delete_secret(message)

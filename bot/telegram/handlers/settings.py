@@ -23,7 +23,7 @@ from bot.telegram.formatting import format_amount, parse_amount, parse_count
 from bot.telegram.handlers.manage import OFF_WORDS
 
 router = Router(name=__name__)
-DIGEST_TIME = re.compile(r"([01]?\d|2[0-3]):[0-5]\d")
+DIGEST_TIME = re.compile(r"([01]?[0-9]|2[0-3]):[0-5][0-9]")  # ASCII digits: int() takes others
 
 
 @router.message(Command("lang"))

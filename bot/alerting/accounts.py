@@ -172,6 +172,12 @@ class AccountService:
         await self._monitor.threshold_changed(self._session, account)
         await self._session.commit()
 
+    async def snooze(self, account: Account, hours: int) -> datetime:
+        """No reminders for the account for `hours`; the time they resume."""
+        until = self._monitor.snooze(account, hours)
+        await self._session.commit()
+        return until
+
     async def set_interval(self, account: Account, seconds: int) -> None:
         account.check_interval = seconds
         account.next_check_at = datetime.now(UTC) + timedelta(seconds=seconds)

@@ -1,4 +1,5 @@
-"""Per-update context: one database session, the chat's record, and the account service; and
+"""Per-update context: one database session, the chat's record, the account and chat services;
+and
 the /add dialog's expiry."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, User
 from aiogram.utils.i18n import gettext as _
 
 from bot.alerting.accounts import AccountService
+from bot.alerting.chats import ChatService
 from bot.storage.chats import ensure_chat, language_for
 from bot.storage.engine import Session, Sessions
 
@@ -31,7 +33,7 @@ class DbSessionMiddleware(BaseMiddleware):
 
 
 class ChatMiddleware(BaseMiddleware):
-    """Registers the chat on first contact and hands handlers its record and accounts."""
+    """Registers the chat on first contact and hands handlers its record, accounts and settings."""
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         chat: Chat | None = data.get("event_chat")
@@ -52,6 +54,7 @@ class ChatMiddleware(BaseMiddleware):
                 data["monitor"],
                 data["settings"].check_interval_seconds,
             )
+            data["chats"] = ChatService(session, data["digests"])
         return await handler(event, data)
 
 

@@ -20,6 +20,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.alerting.accounts import AccountService, NewAccount, valid_name
+from bot.alerting.chats import ChatService
 from bot.config import Settings
 from bot.storage import handoff
 from bot.storage.engine import Session
@@ -151,6 +152,7 @@ async def open_handoff(
     state: FSMContext,
     bot: Bot,
     session: Session,
+    chats: ChatService,
     admin_rights: AdminRights,
 ) -> None:
     user_id = message.from_user.id
@@ -162,7 +164,7 @@ async def open_handoff(
     if not await admin_rights.is_admin(bot, ticket.chat_id, user_id, fresh=True):
         await message.answer(_("Only administrators of that group may add accounts to it."))
         return
-    group = await session.get(Chat, ticket.chat_id)
+    group = await chats.get(ticket.chat_id)
     await message.answer(
         _("Let's register an SMSC account for {group}.").format(
             group=texts.bold(group.title or str(group.id))

@@ -24,10 +24,9 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.alerting.accounts import AccountService, NewAccount, valid_name
+from bot.alerting.chats import ChatService
 from bot.config import Settings
 from bot.smsc.sites import site_label
-from bot.storage.engine import Session
-from bot.storage.models import Chat
 from bot.telegram import texts
 from bot.telegram.admins import AdminRights
 from bot.telegram.filters import DialogInput
@@ -231,7 +230,7 @@ async def enter_secret(
     state: FSMContext,
     accounts: AccountService,
     bot: Bot,
-    session: Session,
+    chats: ChatService,
     i18n: I18n,
     admin_rights: AdminRights,
 ) -> None:
@@ -248,7 +247,7 @@ async def enter_secret(
         name=data["name"],
         thread_id=data["thread_id"],
     )
-    target = await session.get(Chat, target_chat)
+    target = await chats.get(target_chat)
     if target is None:  # the group became a supergroup (a new id) or removed the bot
         await state.clear()
         await message.answer(

@@ -11,10 +11,8 @@ from aiogram.utils.i18n import gettext as _
 from babel.dates import format_datetime
 
 from bot.alerting.accounts import AccountService
-from bot.alerting.monitoring import Monitor
 from bot.smsc.check_errors import check_error
 from bot.smsc.client import SmscError
-from bot.storage.engine import Session
 from bot.storage.models import Account, Chat
 from bot.telegram import texts
 from bot.telegram.alerts import SNOOZE_HOURS, AlertAction
@@ -36,9 +34,7 @@ async def button_account(
 async def alert_action(
     query: CallbackQuery,
     callback_data: AlertAction,
-    session: Session,
     accounts: AccountService,
-    monitor: Monitor,
     chat_record: Chat,
 ) -> None:
     account = await button_account(query, accounts, callback_data.account_id)
@@ -47,8 +43,7 @@ async def alert_action(
         return
     message = query.message
     if callback_data.snooze_hours:
-        until = monitor.snooze(account, callback_data.snooze_hours)
-        await session.commit()
+        until = await accounts.snooze(account, callback_data.snooze_hours)
         zone = ZoneInfo(chat_record.timezone)
         when = format_datetime(until, "d MMM HH:mm", tzinfo=zone, locale=texts.locale())
         note = (

@@ -14,9 +14,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from babel.numbers import format_decimal
 
-from bot.alerting.digest import Digests
-from bot.storage.chats import LANGUAGES
-from bot.storage.engine import Session
+from bot.alerting.chats import ChatService
 from bot.storage.models import Chat
 from bot.telegram import texts
 from bot.telegram.formatting import format_amount, parse_amount, parse_count
@@ -28,34 +26,35 @@ DIGEST_TIME = re.compile(r"([01]?[0-9]|2[0-3]):[0-5][0-9]")  # ASCII digits: int
 
 @router.message(Command("lang"))
 async def language(
-    message: Message, command: CommandObject, chat_record: Chat, session: Session, i18n: I18n
+    message: Message, command: CommandObject, chat_record: Chat, chats: ChatService, i18n: I18n
 ) -> None:
     choice = (command.args or "").strip().lower()
-    if choice not in LANGUAGES:
+    try:
+        await chats.set_language(chat_record, choice)
+    except ValueError:
         await message.answer(_("Usage: /lang &lt;ru|en&gt;"))
         return
-    chat_record.language = choice
-    await session.commit()
     with i18n.use_locale(choice):
         await message.answer(_("This chat now speaks English."))
 
 
 @router.message(Command("remind"))
 async def remind(
-    message: Message, command: CommandObject, chat_record: Chat, session: Session
+    message: Message, command: CommandObject, chat_record: Chat, chats: ChatService
 ) -> None:
     value = (command.args or "").strip().lower()
-    usage = _("Usage: /remind &lt;hours|off&gt; — first reminder while a balance stays low")
     try:
-        chat_record.reminder_hours = 0 if value in OFF_WORDS else parse_count(value, 168)
+        hours = 0 if value in OFF_WORDS else parse_count(value, 168)
     except ValueError:
-        await message.answer(usage)
+        await message.answer(
+            _("Usage: /remind &lt;hours|off&gt; — first reminder while a balance stays low")
+        )
         return
-    await session.commit()
-    if chat_record.reminder_hours:
+    await chats.set_reminders(chat_record, hours)
+    if hours:
         text = _(
             "While a balance stays low I will remind after {hours} h, then twice as long each time."
-        ).format(hours=chat_record.reminder_hours)
+        ).format(hours=hours)
     else:
         text = _("No reminders: one alert per low balance.")
     await message.answer(text)
@@ -63,17 +62,14 @@ async def remind(
 
 @router.message(Command("margin"))
 async def margin(
-    message: Message, command: CommandObject, chat_record: Chat, session: Session
+    message: Message, command: CommandObject, chat_record: Chat, chats: ChatService
 ) -> None:
     try:
         percent = parse_amount((command.args or "").replace("%", ""))
+        await chats.set_margin(chat_record, percent)
     except ValueError:
-        percent = None
-    if percent is None or percent > 50:
         await message.answer(_("Usage: /margin &lt;percent&gt; (0 to 50), e.g. /margin 2"))
         return
-    chat_record.hysteresis_percent = percent
-    await session.commit()
     await message.answer(
         _("A low balance counts as restored {percent}% above its threshold.").format(
             percent=format_decimal(percent, locale=texts.locale())
@@ -83,28 +79,26 @@ async def margin(
 
 @router.message(Command("anomaly"))
 async def anomaly(
-    message: Message, command: CommandObject, chat_record: Chat, session: Session
+    message: Message, command: CommandObject, chat_record: Chat, chats: ChatService
 ) -> None:
     text = (command.args or "").strip()
-    usage = _(
-        "Usage: /anomaly &lt;factor&gt; &lt;minimum&gt; or /anomaly off — warn when a day costs "
-        "factor × the week's daily average and at least the minimum, e.g. /anomaly 3 500"
-    )
     if text.lower() in OFF_WORDS:
-        chat_record.anomaly_minimum = None
-        await session.commit()
+        await chats.stop_anomalies(chat_record)
         await message.answer(_("No spending anomaly alerts in this chat."))
         return
     factor_text, _space, minimum_text = text.partition(" ")  # the minimum may be "1 000"
     try:
         factor, minimum = parse_amount(factor_text), parse_amount(minimum_text)
+        await chats.set_anomaly(chat_record, factor, minimum)
     except ValueError:
-        factor = minimum = None
-    if factor is None or not 1 < factor <= 100:
-        await message.answer(usage)
+        await message.answer(
+            _(
+                "Usage: /anomaly &lt;factor&gt; &lt;minimum&gt; or /anomaly off — warn when a day "
+                "costs factor × the week's daily average and at least the minimum, e.g. "
+                "/anomaly 3 500"
+            )
+        )
         return
-    chat_record.anomaly_factor, chat_record.anomaly_minimum = factor, minimum
-    await session.commit()
     lang = texts.locale()
     await message.answer(
         _(
@@ -115,26 +109,18 @@ async def anomaly(
 
 @router.message(Command("digest"))
 async def digest(
-    message: Message,
-    command: CommandObject,
-    chat_record: Chat,
-    session: Session,
-    digests: Digests,
+    message: Message, command: CommandObject, chat_record: Chat, chats: ChatService
 ) -> None:
     value = (command.args or "").strip().lower()
     if value in OFF_WORDS:
-        chat_record.digest_time = None
-    elif DIGEST_TIME.fullmatch(value):
-        hour, minute = value.split(":")
-        chat_record.digest_time = f"{int(hour):02d}:{minute}"
-    else:
-        await message.answer(_("Usage: /digest &lt;HH:MM|off&gt;, e.g. /digest 09:30"))
-        return
-    await session.commit()
-    digests.schedule(chat_record)
-    if chat_record.digest_time is None:
+        await chats.set_digest(chat_record, None)
         await message.answer(_("No daily digest in this chat."))
         return
+    if not DIGEST_TIME.fullmatch(value):
+        await message.answer(_("Usage: /digest &lt;HH:MM|off&gt;, e.g. /digest 09:30"))
+        return
+    hour, minute = value.split(":")
+    await chats.set_digest(chat_record, f"{int(hour):02d}:{minute}")
     await message.answer(
         _("Every day at {time} ({zone}) I will post a digest of all accounts.").format(
             time=chat_record.digest_time, zone=chat_record.timezone
@@ -144,18 +130,12 @@ async def digest(
 
 @router.message(Command("tz"))
 async def timezone(
-    message: Message,
-    command: CommandObject,
-    chat_record: Chat,
-    session: Session,
-    digests: Digests,
+    message: Message, command: CommandObject, chat_record: Chat, chats: ChatService
 ) -> None:
     zone = await time_zone(message, (command.args or "").strip())
     if zone is None:
         return
-    chat_record.timezone = zone
-    await session.commit()
-    digests.schedule(chat_record)
+    await chats.set_timezone(chat_record, zone)
     await message.answer(_("Time zone of this chat: {zone}.").format(zone=zone))
 
 

@@ -1,0 +1,67 @@
+"""A chat's settings: how the chat as a whole is told things. Each change is saved at once."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.alerting.digest import Digests
+from bot.storage.chats import LANGUAGES
+from bot.storage.models import Chat
+
+MAX_MARGIN_PERCENT = 50
+MAX_ANOMALY_FACTOR = 100
+
+
+class ChatService:
+    """Chat settings over one database session; knows nothing of Telegram. A setting out of
+    its range raises ValueError and changes nothing."""
+
+    def __init__(self, session: AsyncSession, digests: Digests) -> None:
+        self._session = session
+        self._digests = digests
+
+    async def get(self, chat_id: int) -> Chat | None:
+        return await self._session.get(Chat, chat_id)
+
+    async def set_language(self, chat: Chat, language: str) -> None:
+        if language not in LANGUAGES:
+            raise ValueError("unknown language")
+        chat.language = language
+        await self._session.commit()
+
+    async def set_reminders(self, chat: Chat, hours: int) -> None:
+        """The first reminder while a balance stays low after `hours`; 0: no reminders."""
+        chat.reminder_hours = hours
+        await self._session.commit()
+
+    async def set_margin(self, chat: Chat, percent: Decimal) -> None:
+        """How far above its threshold a low balance must rise to count as restored."""
+        if not 0 <= percent <= MAX_MARGIN_PERCENT:
+            raise ValueError("margin out of range")
+        chat.hysteresis_percent = percent
+        await self._session.commit()
+
+    async def set_anomaly(self, chat: Chat, factor: Decimal, minimum: Decimal) -> None:
+        """Warn when a day costs `factor` times the week's daily average and at least `minimum`."""
+        if not 1 < factor <= MAX_ANOMALY_FACTOR:
+            raise ValueError("factor out of range")
+        chat.anomaly_factor, chat.anomaly_minimum = factor, minimum
+        await self._session.commit()
+
+    async def stop_anomalies(self, chat: Chat) -> None:
+        chat.anomaly_minimum = None  # the factor stays for the next /anomaly
+        await self._session.commit()
+
+    async def set_digest(self, chat: Chat, time: str | None) -> None:
+        """The daily digest at `time` ("HH:MM", the chat's zone), or none; rescheduled now."""
+        chat.digest_time = time
+        await self._session.commit()
+        self._digests.schedule(chat)
+
+    async def set_timezone(self, chat: Chat, zone: str) -> None:
+        """`zone` is a name from the zone database; the digest moves with it."""
+        chat.timezone = zone
+        await self._session.commit()
+        self._digests.schedule(chat)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -42,6 +42,12 @@ class NewAccount:
     thread_id: int | None = None
 
 
+def named(accounts: Iterable[Account], name: str) -> Account | None:
+    """The account of this name among a chat's, in any letter case (of any alphabet)."""
+    wanted = name.casefold()
+    return next((account for account in accounts if account.name.casefold() == wanted), None)
+
+
 def valid_name(name: str) -> bool:
     return NAME_PATTERN.fullmatch(name) is not None
 
@@ -64,6 +70,8 @@ class AccountService:
         self._default_interval = default_interval
 
     async def list(self, chat_id: int) -> Sequence[Account]:
+        """The chat's accounts: the one rule of which accounts a chat may see or change.
+        Commands (by name) and buttons (by id) find theirs among these."""
         query = select(Account).where(Account.chat_id == chat_id).order_by(Account.name)
         return (await self._session.scalars(query)).all()
 
@@ -74,10 +82,7 @@ class AccountService:
         return next((a for a in await self.list(chat_id) if a.id == account_id), None)
 
     async def find(self, chat_id: int, name: str) -> Account | None:
-        query = select(Account).where(
-            Account.chat_id == chat_id, func.lower(Account.name) == name.lower()
-        )
-        return await self._session.scalar(query)
+        return named(await self.list(chat_id), name)
 
     def credentials(self, account: Account) -> Credentials:
         return Credentials(account.site, account.login, self._box.decrypt(account.secret))

@@ -7,7 +7,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.alerting.accounts import AccountService
+from bot.alerting.accounts import AccountService, named
 from bot.smsc.check_errors import check_error
 from bot.smsc.client import SmscError
 from bot.storage.models import Chat
@@ -28,10 +28,11 @@ async def balance(
     chosen = await accounts.list(message.chat.id)
     if command.args:
         name = command.args.strip()
-        chosen = [account for account in chosen if account.name.lower() == name.lower()]
-        if not chosen:
+        account = named(chosen, name)
+        if account is None:
             await message.answer(texts.unknown_account(name))
             return
+        chosen = [account]
     if not chosen:
         await message.answer(no_accounts())
         return

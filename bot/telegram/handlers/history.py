@@ -12,7 +12,7 @@ from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.alerting import forecast
-from bot.alerting.accounts import AccountService
+from bot.alerting.accounts import AccountService, named
 from bot.storage.engine import Session
 from bot.storage.history import samples_since
 from bot.storage.models import Account, Chat
@@ -53,10 +53,11 @@ async def history(
         return
     chosen = await accounts.list(message.chat.id)
     if args:
-        chosen = [a for a in chosen if a.name.lower() == args[0].lower()]
-        if not chosen:
+        account = named(chosen, args[0])
+        if account is None:
             await message.answer(texts.unknown_account(args[0]))
             return
+        chosen = [account]
     if not chosen:
         await message.answer(no_accounts())
         return

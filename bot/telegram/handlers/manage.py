@@ -9,7 +9,7 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.alerting.accounts import AccountService
+from bot.alerting.accounts import AccountService, named
 from bot.storage.models import Account
 from bot.telegram import texts
 from bot.telegram.formatting import format_amount, parse_amount, parse_count
@@ -43,7 +43,7 @@ async def _target(
     text = (command.args or "").strip()
     name, _space, rest = text.partition(" ")
     chosen = await accounts.list(chat_id)
-    account = next((a for a in chosen if a.name.lower() == name.lower()), None)
+    account = named(chosen, name)
     # A value where a name should be ("/threshold 500") means the chat's only account.
     looks_like_value = name[:1].isdigit() or name.lower() in OFF_WORDS
     if account is None and len(chosen) == 1 and (looks_like_value if value else not text):

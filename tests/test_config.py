@@ -1,6 +1,4 @@
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -61,20 +59,6 @@ def test_short_interval_accepted_for_demos(monkeypatch):
 def test_dotenv_file_is_read(tmp_path):
     (tmp_path / ".env").write_text(f"BOT_TOKEN={TOKEN}\nLOG_LEVEL=debug\n")
     assert load_settings().log_level == "DEBUG"
-
-
-def test_start_without_token_is_one_line(tmp_path):
-    env = {"PATH": "/usr/bin:/bin"}
-    run = subprocess.run(
-        [sys.executable, "-m", "bot"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert run.returncode != 0
-    assert run.stderr.strip() == "error: BOT_TOKEN is required"
 
 
 def test_env_example_names_every_setting_and_loads(tmp_path):

@@ -40,18 +40,23 @@ BAD_SETTINGS = [
 ]
 
 
-@pytest.mark.parametrize(("changes", "files", "words"), BAD_SETTINGS)
-def test_bad_setting_is_one_line_and_leaves_nothing_behind(
-    tmp_path, installed_bot, changes, files, words
-):
-    (tmp_path / "a-file").write_text("")
-    env = {
+def start_env(installed_bot) -> dict[str, str]:
+    """The installed bot's environment, with a Bot API address nothing listens on."""
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONPATH": str(installed_bot.site),
         "BOT_TOKEN": TOKEN,
         "DATABASE_URL": "sqlite+aiosqlite:///data/bot.db",
         "TELEGRAM_API_URL": "http://127.0.0.1:9",
     }
+
+
+@pytest.mark.parametrize(("changes", "files", "words"), BAD_SETTINGS)
+def test_bad_setting_is_one_line_and_leaves_nothing_behind(
+    tmp_path, installed_bot, changes, files, words
+):
+    (tmp_path / "a-file").write_text("")
+    env = start_env(installed_bot)
     for name, value in changes.items():
         if value is None:
             env.pop(name)
@@ -152,13 +157,7 @@ sys.exit(main([]))
 
 
 def test_signal_while_the_files_are_written_waits_for_them(tmp_path, installed_bot):
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": str(installed_bot.site),
-        "BOT_TOKEN": TOKEN,
-        "DATABASE_URL": "sqlite+aiosqlite:///data/bot.db",
-        "TELEGRAM_API_URL": "http://127.0.0.1:9",
-    }
+    env = start_env(installed_bot)
     run = subprocess.run(
         [sys.executable, "-c", STOPPED_WHILE_WRITING_THE_KEY],
         cwd=tmp_path,

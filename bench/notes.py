@@ -45,7 +45,7 @@ the answer reaches it. The naive way is `bench/naive.py`, in a process of its ow
   of CPU, about half of it aiogram's (parsing the update, its middlewares, the sendMessage call
   and its answer) and the rest the chat's record and accounts read, the credentials decrypted,
   the cached balances recorded, and the text. (aiogram also rebuilt the pydantic model of
-  sendMessage's answer after garbage collections, ≈ 5 ms each time; `bot/telegram_session.py`
+  sendMessage's answer after garbage collections, ≈ 5 ms each time; `bot/telegram/session.py`
   keeps it built.) A burst's latency is queueing: the last of 200
   waits for the 199 before it (p99 ≈ 200 / updates per second), so no burst of 200 can meet
   50 ms on one core; the target applies to the steady rate below.

@@ -257,6 +257,17 @@ async def test_watched_credentials_pass_a_spent_site_budget_after_a_restart(dp, 
     assert "registered" in replies[-1].text  # ...but what a chat watches is known good
 
 
+async def test_balance_of_a_watched_account_passes_a_spent_site_budget_after_a_restart(
+    dp, bot, smsc
+):
+    await say(dp, bot, 1, "/add shop right")
+    dp.workflow_data["guard"] = BalanceGuard(smsc)  # a restart: the guard knows nothing
+    for user in (5, 6, 7):
+        await say(dp, bot, user, f"/add guess{user} wrong")
+    [reply] = await say(dp, bot, 1, "/balance")
+    assert reply.text.startswith("<b>shop</b>: ") and "wrong passwords" not in reply.text
+
+
 async def test_one_chat_spends_one_failure(dp, bot, smsc, sessionmaker):
     bot.session.admins.add((GROUP, MEMBER))
     await say(dp, bot, GROUP, "/add shop guess", user_id=ADMIN)

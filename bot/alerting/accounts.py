@@ -165,7 +165,9 @@ class AccountService:
         if checks_stopped(account):
             # The guard forgets refused credentials on restart; the account remembers.
             raise CredentialsRejected
-        return await self._guard.balance(self.credentials(account))
+        # Checked fine before (maybe before a restart): not held back with never-verified ones.
+        known_good = account.state in (AccountState.OK, AccountState.LOW)
+        return await self._guard.balance(self.credentials(account), known_good=known_good)
 
     async def set_threshold(self, account: Account, threshold: Decimal | None) -> None:
         account.threshold = threshold

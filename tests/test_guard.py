@@ -1,4 +1,6 @@
-"""Unit and property tests of BalanceGuard, with a fake fetcher and an injected clock."""
+"""Unit and property tests of BalanceGuard, with a fake fetcher and an injected clock; those
+that need no clock also on the shared Redis state (tests/test_fleet_limits.py times that one
+with real, short spans)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import gc
 import logging
 import math
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -14,7 +17,9 @@ from decimal import Decimal
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from redis.asyncio import Redis
 
+from bot.fleet.limits import RedisGuardState
 from bot.smsc.client import (
     Balance,
     Credentials,
@@ -34,6 +39,7 @@ from bot.smsc.guard import (
     LoginPaused,
     SitePaused,
 )
+from bot.smsc.windows import GuardState, MemoryGuardState
 
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -97,15 +103,40 @@ def fetcher() -> Fetcher:
     return Fetcher()
 
 
+# The tests that need no clock of their own run on the in-memory state and on Redis's.
+BOTH_STATES = pytest.mark.parametrize("state_kind", ["memory", "redis"], indirect=True)
+
+
 @pytest.fixture
-def guard(fetcher: Fetcher, clock: Clock) -> BalanceGuard:
-    return BalanceGuard(fetcher, clock=clock, now=clock.now)
+def state_kind(request: pytest.FixtureRequest) -> str:
+    return getattr(request, "param", "memory")
+
+
+@pytest.fixture
+def shared_redis_url(request: pytest.FixtureRequest, state_kind: str) -> str | None:
+    return request.getfixturevalue("redis_url") if state_kind == "redis" else None
+
+
+@pytest.fixture
+async def state(shared_redis_url: str | None, clock: Clock) -> AsyncIterator[GuardState]:
+    if shared_redis_url is None:
+        yield MemoryGuardState(clock)
+        return
+    client = Redis.from_url(shared_redis_url)
+    yield RedisGuardState(client, b"test-key")
+    await client.aclose()
+
+
+@pytest.fixture
+def guard(fetcher: Fetcher, clock: Clock, state: GuardState) -> BalanceGuard:
+    return BalanceGuard(fetcher, state=state, now=clock.now)
 
 
 async def settle() -> None:
-    """Let every ready task run until it blocks."""
+    """Let every ready task run until it blocks (on Redis's answers too)."""
     for _ in range(20):
         await asyncio.sleep(0)
+    await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize("limit", [0, 11, 100])
@@ -114,6 +145,7 @@ def test_max_per_minute_is_within_smsc_limit(fetcher: Fetcher, limit: int) -> No
         BalanceGuard(fetcher, max_per_minute=limit)
 
 
+@BOTH_STATES
 async def test_fresh_result(guard: BalanceGuard, fetcher: Fetcher, clock: Clock) -> None:
     result = await guard.balance(ALICE)
     assert result == BalanceResult(balance_of(ALICE), clock.now(), age=0.0, fresh=True)
@@ -135,6 +167,7 @@ async def test_cache(guard: BalanceGuard, fetcher: Fetcher, clock: Clock) -> Non
     assert fetcher.calls == [ALICE, ALICE]
 
 
+@BOTH_STATES
 async def test_cache_is_per_password(guard: BalanceGuard, fetcher: Fetcher) -> None:
     await guard.balance(ALICE)
     fetcher.errors[ALICE_WRONG] = SmscAuthError(2, "authorise error")
@@ -143,6 +176,7 @@ async def test_cache_is_per_password(guard: BalanceGuard, fetcher: Fetcher) -> N
     assert fetcher.calls == [ALICE, ALICE_WRONG]
 
 
+@BOTH_STATES
 async def test_concurrent_callers_share_a_request(guard: BalanceGuard, fetcher: Fetcher) -> None:
     fetcher.gate = asyncio.Event()
     callers = [asyncio.create_task(guard.balance(ALICE)) for _ in range(5)]
@@ -153,6 +187,7 @@ async def test_concurrent_callers_share_a_request(guard: BalanceGuard, fetcher: 
     assert all(result is results[0] and result.fresh for result in results)
 
 
+@BOTH_STATES
 async def test_concurrent_callers_share_an_error(guard: BalanceGuard, fetcher: Fetcher) -> None:
     fetcher.gate = asyncio.Event()
     fetcher.errors[ALICE] = SmscUnavailable("SMSC unreachable: smsc.ru: ConnectError")
@@ -164,6 +199,7 @@ async def test_concurrent_callers_share_an_error(guard: BalanceGuard, fetcher: F
     assert all(isinstance(result, SmscUnavailable) for result in results)
 
 
+@BOTH_STATES
 async def test_a_cancelled_caller_does_not_fail_the_others(
     guard: BalanceGuard, fetcher: Fetcher
 ) -> None:
@@ -196,7 +232,9 @@ async def test_one_request_at_a_time_per_login(
 
 
 async def test_full_window_serves_the_last_balance(fetcher: Fetcher, clock: Clock) -> None:
-    guard = BalanceGuard(fetcher, max_per_minute=2, cache_seconds=0, clock=clock, now=clock.now)
+    guard = BalanceGuard(
+        fetcher, max_per_minute=2, cache_seconds=0, state=MemoryGuardState(clock), now=clock.now
+    )
     await guard.balance(ALICE)
     clock.t += 10
     second = await guard.balance(ALICE)
@@ -213,7 +251,9 @@ async def test_full_window_serves_the_last_balance(fetcher: Fetcher, clock: Cloc
 
 
 async def test_full_window_without_a_balance(fetcher: Fetcher, clock: Clock) -> None:
-    guard = BalanceGuard(fetcher, max_per_minute=2, cache_seconds=0, clock=clock, now=clock.now)
+    guard = BalanceGuard(
+        fetcher, max_per_minute=2, cache_seconds=0, state=MemoryGuardState(clock), now=clock.now
+    )
     await guard.balance(ALICE)
     clock.t += 10
     await guard.balance(ALICE)
@@ -231,7 +271,9 @@ async def test_full_window_without_a_balance(fetcher: Fetcher, clock: Clock) -> 
 
 async def test_window_counts_from_the_answer(fetcher: Fetcher, clock: Clock) -> None:
     """A slow request may reach SMSC late: its minute runs from when the answer came back."""
-    guard = BalanceGuard(fetcher, max_per_minute=1, cache_seconds=0, clock=clock, now=clock.now)
+    guard = BalanceGuard(
+        fetcher, max_per_minute=1, cache_seconds=0, state=MemoryGuardState(clock), now=clock.now
+    )
     fetcher.gate = asyncio.Event()
     caller = asyncio.create_task(guard.balance(ALICE))
     await settle()
@@ -244,6 +286,7 @@ async def test_window_counts_from_the_answer(fetcher: Fetcher, clock: Clock) -> 
     assert (await guard.balance(ALICE)).fresh
 
 
+@BOTH_STATES
 async def test_credentials_rejected(guard: BalanceGuard, fetcher: Fetcher, clock: Clock) -> None:
     fetcher.errors[ALICE_WRONG] = SmscAuthError(2, "authorise error")
     with pytest.raises(SmscAuthError) as first:
@@ -259,6 +302,7 @@ async def test_credentials_rejected(guard: BalanceGuard, fetcher: Fetcher, clock
     assert (await guard.balance(ALICE)).fresh
 
 
+@BOTH_STATES
 async def test_retry_lets_a_person_try_refused_credentials_once_more(
     guard: BalanceGuard, fetcher: Fetcher
 ) -> None:
@@ -271,6 +315,7 @@ async def test_retry_lets_a_person_try_refused_credentials_once_more(
     assert fetcher.calls == [ALICE, ALICE]
 
 
+@BOTH_STATES
 async def test_known_good_credentials_skip_the_new_credentials_pause(
     guard: BalanceGuard, fetcher: Fetcher
 ) -> None:
@@ -351,6 +396,7 @@ async def test_one_asker_spends_one_failure_per_window(
     assert (await guard.balance(CAROL, askers=stranger)).fresh
 
 
+@BOTH_STATES
 async def test_one_chat_spends_one_failure_per_window(
     guard: BalanceGuard, fetcher: Fetcher
 ) -> None:
@@ -375,6 +421,7 @@ async def test_paused_asker_still_checks_known_good_credentials(
     assert (await guard.balance(CAROL, known_good=True, askers=("user:5",))).fresh
 
 
+@BOTH_STATES
 async def test_site_budget_holds_across_askers(guard: BalanceGuard, fetcher: Fetcher) -> None:
     wrong = [Credentials("smsc.ru", f"user{i}", "wrong") for i in range(3)]
     for index, creds in enumerate(wrong):
@@ -457,6 +504,7 @@ async def test_login_paused_after_error_9(
     assert (await guard.balance(ALICE)).fresh
 
 
+@BOTH_STATES
 async def test_other_errors_are_passed_on(guard: BalanceGuard, fetcher: Fetcher) -> None:
     fetcher.errors[ALICE] = SmscProtocolError("smsc.ru answered HTTP 200 with an HTML page")
     with pytest.raises(SmscProtocolError):
@@ -465,6 +513,7 @@ async def test_other_errors_are_passed_on(guard: BalanceGuard, fetcher: Fetcher)
     assert (await guard.balance(ALICE)).fresh  # nothing remembered against the credentials
 
 
+@BOTH_STATES
 async def test_no_secret_in_refusals_or_logs(
     guard: BalanceGuard, fetcher: Fetcher, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -574,7 +623,11 @@ async def run_script(
     clock = Clock()
     fetcher = ScriptedFetcher(clock, outcomes, delays)
     guard = BalanceGuard(
-        fetcher, max_per_minute=max_per_minute, cache_seconds=5, clock=clock, now=clock.now
+        fetcher,
+        max_per_minute=max_per_minute,
+        cache_seconds=5,
+        state=MemoryGuardState(clock),
+        now=clock.now,
     )
     callers: list[tuple[Credentials, asyncio.Task[BalanceResult]]] = []
     for step in script:

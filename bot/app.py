@@ -21,7 +21,7 @@ async def run() -> int:
     logs.install()
     settings = load_settings()
     secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
-    logs.remember(settings.bot_token.get_secret_value(), secret_key)
+    logs.remember(*settings.secrets())
     configure_logging(settings.log_level, settings.log_format)
     # aiogram logs each failed getUpdates, then a second line about its back-off: one is enough.
     logging.getLogger("aiogram.dispatcher").addFilter(

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import logging
 import re
+from importlib.util import find_spec
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal, Self, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 from cryptography.fernet import Fernet
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -19,6 +29,11 @@ from bot.observability import ObservabilitySettings
 DEFAULT_DATA_DIR = Path("data")
 BOT_TOKEN_SHAPE = re.compile(r"\d+:[\w-]+")
 SQLITE_PREFIX = "sqlite+aiosqlite:///"
+# Telegram's rule for the secret token of setWebhook.
+WEBHOOK_SECRET_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# Paths of the bot's own HTTP server (bot.web) that a webhook must not take.
+SERVED_PATHS = ("/healthz", "/metrics")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 NEW_KEY_COMMAND = (
     "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
 )
@@ -86,6 +101,67 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
     # Balance history: every sample for this many days, one a day before that.
     history_raw_days: Annotated[int, Field(ge=1)] = 90
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # Webhook mode instead of long polling (README, "Running several replicas"): Telegram
+    # POSTs updates to this public https URL; the bot serves its path on HTTP_PORT.
+    webhook_url: HttpUrl | None = None
+    webhook_secret: SecretStr | None = None
+    # Shared FSM, event isolation and SMSC limits of several replicas (the `redis` extra).
+    redis_url: SecretStr | None = None
+    # How long a replica's claim on a check or a notification holds if it dies meanwhile.
+    lease_seconds: Annotated[int, Field(ge=5, le=600)] = 60
+
+    @field_validator("webhook_url", "webhook_secret", "redis_url", mode="before")
+    @classmethod
+    def _blank_replica_setting_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _public_https(cls, value: HttpUrl | None) -> HttpUrl | None:
+        if value is None:
+            return None
+        if value.scheme != "https":
+            raise ValueError("Telegram calls https URLs only; e.g. https://bot.example.com/tg/hook")
+        if (value.path or "/") in SERVED_PATHS:
+            raise ValueError(f"its path must not be one of {', '.join(SERVED_PATHS)}")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not WEBHOOK_SECRET_SHAPE.fullmatch(value.get_secret_value()):
+            raise ValueError("1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        if urlsplit(value.get_secret_value()).scheme not in REDIS_SCHEMES:
+            raise ValueError("not a Redis URL; e.g. redis://redis:6379/0 (or rediss://, unix://)")
+        if find_spec("redis") is None:
+            raise ValueError(
+                "the redis package is not installed (pip install 'smsc-balance-bot[redis]')"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _together(self) -> Self:
+        # Rules across settings: the message names the setting to change, as a field's does.
+        if self.webhook_url is not None and self.webhook_secret is None:
+            raise ValueError(
+                "WEBHOOK_SECRET is required with WEBHOOK_URL: 1 to 256 characters of A-Z, "
+                "a-z, 0-9, _ and -, e.g. python -c 'import secrets; print(secrets.token_urlsafe())'"
+            )
+        if self.webhook_url is not None and self.http_port is None:
+            raise ValueError("HTTP_PORT is required with WEBHOOK_URL: the webhook is served on it")
+        if self.redis_url is not None and not self.database_url.startswith("postgresql"):
+            raise ValueError(
+                "DATABASE_URL must be PostgreSQL (postgresql+asyncpg://...) with REDIS_URL: "
+                "several replicas cannot share a SQLite file"
+            )
+        return self
 
     @field_validator("bot_token")
     @classmethod
@@ -112,6 +188,17 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    def secrets(self) -> list[str]:
+        """Every secret among the settings, for masking in logs (bot.logs)."""
+        found = [self.bot_token.get_secret_value()]
+        for secret in (self.secret_key, self.webhook_secret):
+            if secret is not None:
+                found.append(secret.get_secret_value())
+        if self.redis_url is not None:
+            url = urlsplit(self.redis_url.get_secret_value())
+            found += [url.password or "", *parse_qs(url.query).get("password", [])]
+        return [secret for secret in found if secret]
+
     @property
     def data_dir(self) -> Path:
         """Folder for a generated key: beside the SQLite file, else ./data."""
@@ -133,8 +220,10 @@ def load_settings(cls: type[SettingsT] = Settings) -> SettingsT:  # type: ignore
         return cls()
     except ValidationError as exc:
         error = exc.errors()[0]
-        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
         message = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:  # a rule across settings (Settings._together) names its own
+            raise SettingsError(message) from None
+        name = str(error["loc"][0]).upper()
         reason = "is required" if error["type"] == "missing" else f"is invalid: {message}"
         raise SettingsError(f"{name} {reason}") from None
 

@@ -7,12 +7,14 @@ import gc
 import logging
 from collections.abc import Callable
 from datetime import UTC
+from typing import TYPE_CHECKING
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import DisabledEventIsolation, MemoryStorage
 from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -33,6 +35,9 @@ from bot.telegram.handlers.history import history_budget
 from bot.telegram.i18n import ChatLanguageMiddleware
 from bot.telegram.middlewares import ChatMiddleware, DbSessionMiddleware
 from bot.telegram.session import TelegramSession
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +71,13 @@ def create_dispatcher(
     outbox: Outbox,
     checks: Checks,
     digests: Digests,
+    redis: Redis | None = None,
 ) -> Dispatcher:
     """Everything handlers and hooks need goes in as workflow data: no module globals."""
+    storage, isolation = dialog_storage(redis)
     dp = Dispatcher(
-        storage=MemoryStorage(),
+        storage=storage,
+        events_isolation=isolation,
         settings=settings,
         engine=engine,
         sessionmaker=sessionmaker,
@@ -92,6 +100,29 @@ def create_dispatcher(
     dp.startup.register(on_startup)
     dp.shutdown.register(on_shutdown)
     return dp
+
+
+def dialog_storage(redis: Redis | None) -> tuple[BaseStorage, BaseEventIsolation]:
+    """Dialog state and the one-update-at-a-time of a chat: in the process, or, with Redis,
+    for all replicas together (a dialog goes on whichever replica gets its next message)."""
+    if redis is None:
+        return MemoryStorage(), DisabledEventIsolation()
+    # Imported here: aiogram's Redis storage imports redis, an extra needed with REDIS_URL only.
+    from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisEventIsolation, RedisStorage
+
+    class SharedRedisStorage(RedisStorage):
+        async def close(self) -> None:
+            """Not here: aiogram closes the storage before the shutdown hooks, which may still
+            use the client (bot.fleet); the wiring closes it after them."""
+
+    keys = DefaultKeyBuilder(prefix="smscbot:fsm", with_bot_id=True)
+    # The chat's lock lasts aiogram's default minute: it must outlive the slowest handler
+    # (SMSC's timeouts), or another replica would take the chat's next update meanwhile; a
+    # replica that dies holding it delays that chat by as much.
+    return (
+        SharedRedisStorage(redis, key_builder=keys),
+        RedisEventIsolation(redis, key_builder=keys),
+    )
 
 
 async def on_startup(

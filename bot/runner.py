@@ -1,5 +1,6 @@
-"""The bot once its settings and files are in order: database, Telegram, long polling, until a
-signal or a refused token ends it (see bot.app for what comes before).
+"""The bot once its settings and files are in order: database, Telegram, then long polling or
+a webhook (bot.webhook), until a signal or a refused token ends it (see bot.app for what comes
+before).
 
 Telegram may be unreachable at start (a server up before its network): the bot waits for it
 with back-off, a line per attempt. SIGTERM or SIGINT end it at any moment, within a couple of
@@ -14,8 +15,9 @@ import contextlib
 import itertools
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 
-from aiogram import Bot, Dispatcher
+from aiogram import Bot
 from aiogram.exceptions import (
     TelegramNetworkError,
     TelegramNotFound,
@@ -42,6 +44,7 @@ from bot.telegram.commands import set_commands
 from bot.telegram.i18n import create_i18n
 from bot.telegram.sender import TelegramSender
 from bot.web import instrument, watched
+from bot.webhook import Webhook
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +70,8 @@ class Runner:
         self._settings = settings
         self._box = box
         self._task: asyncio.Task[None] | None = None
-        self._dispatcher: Dispatcher | None = None  # set while polling
+        # Set while updates are served: ends polling, or the webhook.
+        self._stop_serving: Callable[[], Awaitable[None]] | None = None
         self._stopping = False
         self._refused: str | None = None
         self._background: set[asyncio.Future[None]] = set()
@@ -102,22 +106,22 @@ class Runner:
             return
         log.info("stopping reason=%s", reason)
         self._stopping = True
-        if self._dispatcher is None:
+        if self._stop_serving is None:
             self._task.cancel()
             return
-        # Polling stops through aiogram, which then runs the shutdown hooks; they are bounded
+        # Polling or the webhook stops, then the shutdown hooks run; they are bounded
         # (bot.factory), and should one hang anyway it is cancelled after SHUTDOWN_GRACE.
-        stopping = asyncio.ensure_future(self._dispatcher.stop_polling())
+        stopping = asyncio.ensure_future(self._stop_serving())
         self._background.add(stopping)
         stopping.add_done_callback(self._background.discard)
         asyncio.get_running_loop().call_later(SHUTDOWN_GRACE + 0.3, self._task.cancel)
 
     def _token_refused(self, reason: str) -> None:
         """Called by the Telegram session on any request's 401/404. At start-up the error
-        itself ends the start; while polling, polling is stopped."""
+        itself ends the start; while serving updates, serving stops."""
         if self._refused is None:
             self._refused = reason
-            if self._dispatcher is not None:
+            if self._stop_serving is not None:
                 self._stop("token refused")
 
     async def _serve(self) -> None:
@@ -137,6 +141,12 @@ class Runner:
                 max_per_minute=settings.smsc_max_requests_per_minute,
                 cache_seconds=settings.balance_cache_seconds,
             )
+            redis = None
+            if settings.redis_url is not None:
+                from redis.asyncio import Redis  # the `redis` extra: needed with REDIS_URL only
+
+                redis = Redis.from_url(settings.redis_url.get_secret_value())
+                resources.push_async_callback(redis.aclose)
             sessionmaker = create_sessionmaker(engine)
             i18n = create_i18n()
             monitor = Monitor(TelegramRenderer(i18n))
@@ -156,17 +166,30 @@ class Runner:
                     sessionmaker, guard, self._box, monitor, outbox, writes=writes, metrics=metrics
                 ),
                 digests=Digests(sessionmaker, TelegramRenderer(i18n), outbox),
+                redis=redis,
             )
             log.info(
                 "starting telegram_api=%s smsc=%s",
                 settings.telegram_api_url,
                 settings.smsc_base_url,
             )
-            health = instrument(dp, bot, metrics)
-            await resources.enter_async_context(watched(settings, health, metrics, sessionmaker))
-            await wait_for_telegram(bot, i18n)
-            # No await between these two: a signal sees polling either not begun or begun.
-            self._dispatcher = dp
+            webhook = Webhook(settings, dp, bot) if settings.webhook_url is not None else None
+            health = instrument(dp, bot, metrics, webhook.watch if webhook else None)
+            await resources.enter_async_context(
+                watched(settings, health, metrics, sessionmaker, webhook.route if webhook else None)
+            )
+            if webhook is not None:
+                await wait_for_telegram(bot, i18n, webhook.register)
+                # No await between these two: a signal sees serving either not begun or begun.
+                self._stop_serving = webhook.stop
+                await webhook.serve()
+                return
+            # Telegram refuses getUpdates while a webhook is set: one left by webhook mode goes,
+            # the updates it holds stay for polling.
+            await wait_for_telegram(
+                bot, i18n, lambda: bot.delete_webhook(drop_pending_updates=False)
+            )
+            self._stop_serving = dp.stop_polling
             await dp.start_polling(
                 bot,
                 allowed_updates=dp.resolve_used_update_types(),
@@ -176,15 +199,17 @@ class Runner:
             )
 
 
-async def wait_for_telegram(bot: Bot, i18n: I18n) -> None:
-    """Until Telegram answers getMe and takes the command menus: one line per failed attempt,
-    retried with capped, jittered back-off. A refused token is not retried (see TokenRefused)."""
+async def wait_for_telegram(bot: Bot, i18n: I18n, then: Callable[[], Awaitable[object]]) -> None:
+    """Until Telegram answers getMe, takes the command menus and `then` (deleteWebhook or
+    setWebhook): one line per failed attempt, retried with capped, jittered back-off. A
+    refused token is not retried (see TokenRefused)."""
     backoff = Backoff(TELEGRAM_BACKOFF)
     for attempt in itertools.count(1):
         try:
             async with asyncio.timeout(STARTUP_ATTEMPT_TIMEOUT):
                 await bot.me()
                 await set_commands(bot, i18n)
+                await then()
         except TelegramRetryAfter as error:
             delay = float(error.retry_after)
             reason = f"too many requests, retry after {error.retry_after} s"

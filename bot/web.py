@@ -1,5 +1,6 @@
-"""The bot's small HTTP server (/healthz, /metrics) and its heartbeat, both optional: the
-server runs when HTTP_PORT is set, the heartbeat when HEARTBEAT_URL is."""
+"""The bot's small HTTP server (/healthz, /metrics, and in webhook mode the webhook: see
+bot.webhook) and its heartbeat, both optional: the server runs when HTTP_PORT is set, the
+heartbeat when HEARTBEAT_URL is."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import contextlib
 import errno
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiogram import Bot, Dispatcher
 from aiohttp import web
@@ -20,15 +21,23 @@ from bot.observability import ObservabilitySettings
 from bot.ops.health import Health
 from bot.ops.heartbeat import Heartbeat
 from bot.ops.metrics import Metrics
-from bot.telegram.observe import TelegramWatch, UpdateTimer
+from bot.telegram.observe import TelegramWatch, UpdateTimer, WebhookWatch
 
 log = logging.getLogger(__name__)
 
+# A route of the server besides /healthz and /metrics: (path, handler of POST requests).
+Route = tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
+# At a stop, requests under way (webhook updates being handled) get this long, then are cut:
+# Telegram redelivers an update it got no answer for.
+SHUTDOWN_TIMEOUT = 0.3
 
-def instrument(dp: Dispatcher, bot: Bot, metrics: Metrics) -> Health:
+
+def instrument(
+    dp: Dispatcher, bot: Bot, metrics: Metrics, webhook: WebhookWatch | None = None
+) -> Health:
     """Count the Bot API's failures and the handling of updates into `metrics`, and give
     /status what it shows; returns the health the server and the heartbeat report."""
-    telegram = TelegramWatch(metrics)
+    telegram = TelegramWatch(metrics, webhook=webhook is not None)
     bot.session.middleware(telegram)
     dp.update.outer_middleware(UpdateTimer(metrics))
     health = Health(
@@ -37,13 +46,17 @@ def instrument(dp: Dispatcher, bot: Bot, metrics: Metrics) -> Health:
         telegram=telegram,
         scheduler=dp["scheduler"],
         checks=dp["checks"],
+        webhook=webhook,
     )
     dp["metrics"], dp["health"] = metrics, health
     return health
 
 
 def create_app(
-    health: Health, metrics: Metrics, sessionmaker: async_sessionmaker[AsyncSession]
+    health: Health,
+    metrics: Metrics,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    webhook: Route | None = None,
 ) -> web.Application:
     async def healthz(_request: web.Request) -> web.Response:
         problems = await health.problems()
@@ -58,6 +71,8 @@ def create_app(
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", prometheus)
+    if webhook is not None:
+        app.router.add_post(*webhook)
     return app
 
 
@@ -67,11 +82,14 @@ async def watched(
     health: Health,
     metrics: Metrics,
     sessionmaker: async_sessionmaker[AsyncSession],
+    webhook: Route | None = None,
 ) -> AsyncIterator[None]:
-    """Serve /healthz and /metrics and beat the heartbeat, as configured, while inside."""
+    """Serve /healthz, /metrics and the webhook and beat the heartbeat, as configured, while
+    inside."""
     runner = None
     if settings.http_port is not None:
-        runner = web.AppRunner(create_app(health, metrics, sessionmaker), access_log=None)
+        app = create_app(health, metrics, sessionmaker, webhook)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
         await runner.setup()
         try:
             await web.TCPSite(runner, settings.http_host, settings.http_port).start()

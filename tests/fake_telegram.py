@@ -11,6 +11,13 @@ world the bot sees (``set_member_status``, ``set_can_delete``, ``block``, one-of
 ``fail``) and check what the bot did (``calls``, ``sent``, ``edits``, ``deleted``,
 ``transcript``, ``wait_for``/``await_for``).
 
+Webhook mode: after ``setWebhook`` (https URL, secret token, allowed updates) the fake POSTs
+queued updates, with the secret header, to the local addresses a test gives it
+(``deliver_to``; the https URL itself is public and never called), round-robin, at the URL's
+path. An answer other than 2xx, or no answer, is retried at the next address, as Telegram
+retries, so no update is lost while one replica is alive; ``getWebhookInfo`` reports the last
+failure. ``deliveries`` records each attempt; ``getUpdates`` answers 409 while a webhook is set.
+
 Behaviour follows the Bot API where it matters to a bot (``smsc-and-telegram-facts.md``):
 ``getUpdates`` long-polls with offset/limit/timeout/allowed_updates (a newer ``getUpdates``
 ends an older one with 409, as Telegram does); ``parse_mode=HTML`` is parsed into text and
@@ -37,7 +44,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import web
 
 from tests.loopback import LoopbackServer
@@ -72,6 +81,7 @@ STRING_PARAMS = frozenset({
     "text", "caption", "callback_query_id", "inline_message_id", "parse_mode", "language_code",
     "photo", "document", "url", "title", "description", "short_description", "name", "action",
     "emoji", "business_connection_id", "message_effect_id", "custom_title", "file_id",
+    "secret_token",
 })  # fmt: skip
 WRITE_PREFIXES = ("send", "edit", "delete", "copy", "forward", "pin", "unpin")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -83,6 +93,18 @@ CONFLICT = (
     "Conflict: terminated by other getUpdates request; "
     "make sure that only one bot instance is running"
 )
+WEBHOOK_ACTIVE = (
+    "Conflict: can't use getUpdates method while webhook is active; "
+    "use deleteWebhook to delete the webhook first"
+)
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+WEBHOOK_SECRET_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# Concurrent deliveries, as Telegram's max_connections (default 40).
+WEBHOOK_CONNECTIONS = 40
+# After every address failed an update once, this long before the next round (Telegram waits
+# longer; tests should not).
+REDELIVERY_PAUSE = 0.2
+WEBHOOK_TIMEOUT = 60.0  # Telegram gives a webhook about a minute to answer
 
 
 @dataclass(slots=True)
@@ -93,6 +115,15 @@ class Call:
     params: dict[str, Any]
     time: float  # time.monotonic() at arrival
     error: str | None = None  # e.g. "403 Forbidden: bot was blocked by the user"
+
+
+@dataclass(slots=True)
+class Delivery:
+    """One POST of an update to a webhook address; ``error`` as getWebhookInfo tells it."""
+
+    update_id: int
+    address: str
+    error: str | None
 
 
 class ApiError(Exception):
@@ -195,14 +226,25 @@ class FakeTelegram(LoopbackServer):
         self._files: dict[str, bytes] = {}
         self._ids = itertools.count(1)  # callback query and file ids
         self._filenames: dict[str, str] = {}  # file names of the request being handled
+        self.deliveries: list[Delivery] = []
+        self._webhook: Json | None = None  # url, path, secret_token as setWebhook gave them
+        self._addresses: list[str] = []  # where webhook updates really go (deliver_to)
+        self._webhook_error: tuple[int, str] | None = None  # (unix time, message)
+        self._in_delivery = 0  # updates taken for delivery, not yet answered 2xx
 
         # Server-thread only.
         self._wakeup: asyncio.Event | None = None  # set when updates arrive or polls must end
         self._stopping = False
         self._poll_generation = 0
+        self._deliverable: asyncio.Event | None = None  # set when a delivery may be possible
+        self._http: aiohttp.ClientSession | None = None
+        self._deliverers: list[asyncio.Task[None]] = []
+        self._round_robin = itertools.count()
         self._handlers: dict[str, Callable[[Call], Any]] = {
             "getMe": lambda call: self._get_me(),
             "deleteWebhook": self._delete_webhook,
+            "setWebhook": self._set_webhook,
+            "getWebhookInfo": self._get_webhook_info,
             "setMyCommands": self._set_my_commands,
             "getMyCommands": self._get_my_commands,
             "deleteMyCommands": self._delete_my_commands,
@@ -238,10 +280,19 @@ class FakeTelegram(LoopbackServer):
 
     def _app(self) -> web.Application:
         self._wakeup = asyncio.Event()
+        self._deliverable = asyncio.Event()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_route("*", REDIRECT_LOOP, _redirect_loop)
+        app.on_cleanup.append(self._end_deliveries)
         return app
+
+    async def _end_deliveries(self, _app: web.Application) -> None:
+        for task in self._deliverers:
+            task.cancel()
+        await asyncio.gather(*self._deliverers, return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
 
     def _begin_stop(self) -> None:  # on the server loop
         self._stopping = True
@@ -250,10 +301,11 @@ class FakeTelegram(LoopbackServer):
         super()._begin_stop()
 
     def _wake_pollers(self) -> None:  # any thread
-        loop, wakeup = self._loop, self._wakeup
-        if loop is not None and wakeup is not None:
-            with contextlib.suppress(RuntimeError):  # loop closed: nobody is polling
-                loop.call_soon_threadsafe(wakeup.set)
+        loop = self._loop
+        for event in (self._wakeup, self._deliverable):
+            if loop is not None and event is not None:
+                with contextlib.suppress(RuntimeError):  # loop closed: nobody is waiting
+                    loop.call_soon_threadsafe(event.set)
 
     # ----- feeding updates -------------------------------------------------------------
 
@@ -488,6 +540,25 @@ class FakeTelegram(LoopbackServer):
         with self._lock:
             self._faults[method.lower()].append(_Fault(error, chat_id, times, body, delay))
 
+    def deliver_to(self, *addresses: str) -> None:
+        """Where webhook updates go from now on (``http://127.0.0.1:PORT`` of each replica,
+        as a load balancer would pass them), round-robin; the webhook's path is added."""
+        with self._lock:
+            self._addresses = [address.rstrip("/") for address in addresses]
+            self._changed()
+        self._wake_pollers()
+
+    def add_delivery_address(self, address: str) -> None:
+        with self._lock:
+            addresses = [*self._addresses, address.rstrip("/")]
+        self.deliver_to(*dict.fromkeys(addresses))
+
+    @property
+    def webhook(self) -> Json | None:
+        """The webhook as setWebhook set it (url, secret_token, ...), or None."""
+        with self._lock:
+            return dict(self._webhook) if self._webhook is not None else None
+
     # ----- what the bot did ------------------------------------------------------------
 
     def calls_of(self, method: str, chat_id: int | None = None) -> list[Call]:
@@ -523,9 +594,10 @@ class FakeTelegram(LoopbackServer):
 
     @property
     def updates_pending(self) -> int:
-        """Queued updates getUpdates has not yet handed out (or skipped as not allowed)."""
+        """Queued updates getUpdates has not yet handed out (or skipped as not allowed), or
+        the webhook not yet delivered."""
         with self._lock:
-            return self._last_update_id - self._fetched_upto
+            return self._last_update_id - self._fetched_upto + self._in_delivery
 
     def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0) -> T:
         """Block until ``predicate()`` is truthy and return it; AssertionError on timeout."""
@@ -666,8 +738,10 @@ class FakeTelegram(LoopbackServer):
         limit = min(max(_int(params.get("limit"), 100), 1), 100)
         timeout = min(max(_int(params.get("timeout"), 0), 0), 50)
         allowed = params.get("allowed_updates")
-        if isinstance(allowed, list):
-            with self._lock:
+        with self._lock:
+            if self._webhook is not None:
+                raise ApiError(409, WEBHOOK_ACTIVE)
+            if isinstance(allowed, list):
                 self._allowed_updates = frozenset(allowed) or None
         assert self._wakeup is not None
         self._poll_generation += 1
@@ -726,10 +800,129 @@ class FakeTelegram(LoopbackServer):
         }
 
     def _delete_webhook(self, call: Call) -> bool:
+        self._webhook = None
         if call.params.get("drop_pending_updates"):
             self._updates.clear()
             self._fetched_upto = self._last_update_id
         return True
+
+    def _set_webhook(self, call: Call) -> bool:
+        params = call.params
+        url = str(params.get("url") or "")
+        if not url:  # Telegram: an empty URL removes the webhook
+            return self._delete_webhook(call)
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname:
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = params.get("secret_token")
+        if secret is not None and not WEBHOOK_SECRET_SHAPE.fullmatch(str(secret)):
+            raise bad_request("secret token contains unallowed characters")
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._webhook = {"url": url, "path": path, "secret_token": secret}
+        allowed = params.get("allowed_updates")
+        if isinstance(allowed, list):
+            self._allowed_updates = frozenset(allowed) or None
+            self._webhook["allowed_updates"] = sorted(allowed)
+        if params.get("drop_pending_updates"):
+            self._updates.clear()
+            self._fetched_upto = self._last_update_id
+        self._webhook_error = None
+        self._poll_generation += 1  # a long poll under way ends
+        if not self._deliverers:
+            loop = asyncio.get_running_loop()  # handlers run on the server's loop
+            self._http = aiohttp.ClientSession()
+            self._deliverers = [
+                loop.create_task(self._deliver_forever()) for _ in range(WEBHOOK_CONNECTIONS)
+            ]
+        self._wake_pollers()
+        return True
+
+    def _get_webhook_info(self, call: Call) -> Json:
+        hook = self._webhook or {}
+        info: Json = {
+            "url": hook.get("url", ""),
+            "has_custom_certificate": False,
+            "pending_update_count": self._last_update_id - self._fetched_upto + self._in_delivery,
+        }
+        if hook and self._webhook_error is not None:
+            info["last_error_date"], info["last_error_message"] = self._webhook_error
+        if "allowed_updates" in hook:
+            info["allowed_updates"] = hook["allowed_updates"]
+        return info
+
+    # ----- webhook delivery (server loop) ----------------------------------------------
+
+    async def _deliver_forever(self) -> None:
+        assert self._deliverable is not None
+        while not self._stopping:
+            with self._lock:
+                taken = self._take_for_delivery()
+            if taken is None:
+                self._deliverable.clear()  # no await since the look: no wake-up is missed
+                await self._deliverable.wait()
+            else:
+                await self._deliver(taken)
+
+    def _take_for_delivery(self) -> tuple[int, str, Json] | None:  # lock held
+        if self._webhook is None or not self._addresses:
+            return None
+        while self._updates:
+            entry = self._updates.popleft()
+            self._fetched_upto = max(self._fetched_upto, entry[0])
+            if self._is_allowed(entry[1]):
+                self._in_delivery += 1
+                return entry
+        return None
+
+    async def _deliver(self, entry: tuple[int, str, Json]) -> None:
+        update_id, _kind, update = entry
+        first = next(self._round_robin)
+        for attempt in itertools.count():
+            with self._lock:
+                hook, addresses = self._webhook, self._addresses
+                if hook is None or not addresses:  # deleted meanwhile: back for getUpdates
+                    self._updates.appendleft(entry)
+                    self._fetched_upto = min(self._fetched_upto, update_id - 1)
+                    self._in_delivery -= 1
+                    self._changed()
+            if hook is None or not addresses:
+                self._wake_pollers()
+                return
+            address = addresses[(first + attempt) % len(addresses)]
+            error = await self._post(f"{address}{hook['path']}", hook.get("secret_token"), update)
+            with self._lock:
+                self.deliveries.append(Delivery(update_id, address, error))
+                if error is None:
+                    self._in_delivery -= 1
+                else:
+                    self._webhook_error = (int(time.time()), error)
+                self._changed()
+            if error is None:
+                return
+            if (attempt + 1) % len(addresses) == 0:
+                await asyncio.sleep(REDELIVERY_PAUSE)
+
+    async def _post(self, url: str, secret: str | None, update: Json) -> str | None:
+        """None when answered 2xx, else the error as getWebhookInfo words it."""
+        assert self._http is not None
+        headers = {SECRET_HEADER: secret} if secret else {}
+        try:
+            async with self._http.post(
+                url,
+                json=update,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT),
+            ) as response:
+                await response.read()
+                if 200 <= response.status < 300:
+                    return None
+                return f"Wrong response from the webhook: {response.status} {response.reason}"
+        except TimeoutError:
+            return "Read timeout expired"
+        except aiohttp.ClientConnectorError:
+            return "Connection refused"
+        except aiohttp.ClientError as error:
+            return f"Connection failed: {type(error).__name__}"
 
     def _set_my_commands(self, call: Call) -> bool:
         commands = call.params.get("commands")

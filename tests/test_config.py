@@ -24,6 +24,8 @@ def test_defaults(monkeypatch):
     assert settings.balance_cache_seconds == 30
     assert settings.smsc_max_requests_per_minute == 10
     assert settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert settings.webhook_url is None and settings.redis_url is None
+    assert settings.lease_seconds == 60
 
 
 @pytest.mark.parametrize(
@@ -35,6 +37,13 @@ def test_defaults(monkeypatch):
         ("CHECK_INTERVAL_SECONDS", "0", "CHECK_INTERVAL_SECONDS is invalid"),
         ("TELEGRAM_API_URL", "not a url", "TELEGRAM_API_URL is invalid"),
         ("LOG_LEVEL", "chatty", "LOG_LEVEL is invalid"),
+        ("WEBHOOK_URL", "http://bot.example.com/hook", "WEBHOOK_URL is invalid: Telegram calls"),
+        ("WEBHOOK_URL", "https://bot.example.com/healthz", "WEBHOOK_URL is invalid: its path"),
+        ("WEBHOOK_SECRET", "with spaces!", "WEBHOOK_SECRET is invalid: 1 to 256 characters"),
+        ("WEBHOOK_SECRET", "x" * 257, "WEBHOOK_SECRET is invalid: 1 to 256 characters"),
+        ("REDIS_URL", "http://redis:6379", "REDIS_URL is invalid: not a Redis URL"),
+        ("LEASE_SECONDS", "4", "LEASE_SECONDS is invalid"),
+        ("LEASE_SECONDS", "601", "LEASE_SECONDS is invalid"),
     ],
 )
 def test_bad_setting_names_itself(monkeypatch, name, value, message):
@@ -74,3 +83,58 @@ def test_env_example_names_every_setting_and_loads(tmp_path):
     (tmp_path / ".env").write_text(example)
     settings = load_settings()
     assert settings.http_port is None and settings.log_format == "text"
+
+
+POSTGRES = "postgresql+asyncpg://bot:pw@db/bot"
+WEBHOOK = {"WEBHOOK_URL": "https://bot.example.com/tg/hook", "WEBHOOK_SECRET": "s3cret-token_1"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"WEBHOOK_URL": "https://bot.example.com/tg/hook", "HTTP_PORT": "8080"},
+            "WEBHOOK_SECRET is required with WEBHOOK_URL: 1 to 256 characters",
+        ),
+        (WEBHOOK, "HTTP_PORT is required with WEBHOOK_URL"),
+        (
+            {"REDIS_URL": "redis://redis:6379/0"},
+            "DATABASE_URL must be PostgreSQL (postgresql+asyncpg://...) with REDIS_URL",
+        ),
+    ],
+)
+def test_settings_that_need_others_say_which(monkeypatch, settings, message):
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_webhook_and_redis_settings_and_their_secrets(monkeypatch):
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("HTTP_PORT", "8080")
+    monkeypatch.setenv("DATABASE_URL", POSTGRES)
+    monkeypatch.setenv("REDIS_URL", "rediss://:redis-pa55@redis:6380/1")
+    for name, value in WEBHOOK.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert settings.webhook_url is not None and settings.webhook_url.path == "/tg/hook"
+    assert {"s3cret-token_1", "redis-pa55", TOKEN} <= set(settings.secrets())
+    assert "redis-pa55" not in repr(settings) and "s3cret-token_1" not in repr(settings)
+    monkeypatch.setenv("REDIS_URL", "unix:///run/redis.sock?db=0&password=sock-pa55")
+    assert "sock-pa55" in load_settings().secrets()
+
+
+def test_redis_url_without_the_redis_package_says_what_to_install(monkeypatch):
+    monkeypatch.setattr("bot.config.find_spec", lambda name: None)
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("DATABASE_URL", POSTGRES)
+    monkeypatch.setenv("REDIS_URL", "redis://redis:6379/0")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        "REDIS_URL is invalid: the redis package is not installed "
+        "(pip install 'smsc-balance-bot[redis]')"
+    )

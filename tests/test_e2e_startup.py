@@ -16,10 +16,10 @@ from tests.test_e2e_observability import PushMonitor, wait_until
 # Each bad setting: (environment changes, files written first, words the one stderr line holds).
 BAD_SETTINGS = [
     ({"SECRET_KEY": "not-a-fernet-key"}, {}, "SECRET_KEY is invalid: not a Fernet key"),
-    (
-        {"DATABASE_URL": "postgresql+asyncpg://bot@localhost/bot"},
+    (  # asyncpg comes with the test extra: a driver no extra brings
+        {"DATABASE_URL": "mysql+aiomysql://bot@localhost/bot"},
         {},
-        "DATABASE_URL is invalid: its driver is not installed (pip install asyncpg)",
+        "DATABASE_URL is invalid: its driver is not installed (pip install aiomysql)",
     ),
     ({"DATABASE_URL": "mongodb://localhost/bot"}, {}, "DATABASE_URL is invalid: unknown"),
     ({"DATABASE_URL": "sqlite:///data/bot.db"}, {}, "DATABASE_URL is invalid: needs an asyncio"),
@@ -37,6 +37,25 @@ BAD_SETTINGS = [
     ({"BOT_TOKEN": None}, {".env": ""}, "BOT_TOKEN is required"),
     ({}, {"data/secret.key": "not a key"}, "data/secret.key is not a valid key"),
     ({}, {"data/secret.key": ""}, "restore it from your backup"),
+    (
+        {"WEBHOOK_URL": "http://bot.example.com/tg/hook", "WEBHOOK_SECRET": "s3cret"},
+        {},
+        "WEBHOOK_URL is invalid: Telegram calls https URLs only",
+    ),
+    (
+        {"WEBHOOK_URL": "https://bot.example.com/tg/hook", "HTTP_PORT": "8080"},
+        {},
+        "WEBHOOK_SECRET is required with WEBHOOK_URL",
+    ),
+    (
+        {"WEBHOOK_URL": "https://bot.example.com/tg/hook", "WEBHOOK_SECRET": "s3cret"},
+        {},
+        "HTTP_PORT is required with WEBHOOK_URL",
+    ),
+    ({"WEBHOOK_SECRET": "not/so=secret"}, {}, "WEBHOOK_SECRET is invalid: 1 to 256 characters"),
+    ({"REDIS_URL": "redis://:pa55word@redis/0"}, {}, "DATABASE_URL must be PostgreSQL"),
+    ({"REDIS_URL": "memcached://cache"}, {}, "REDIS_URL is invalid: not a Redis URL"),
+    ({"LEASE_SECONDS": "3600"}, {}, "LEASE_SECONDS is invalid"),
 ]
 
 
@@ -78,6 +97,8 @@ def test_bad_setting_is_one_line_and_leaves_nothing_behind(
     assert run.returncode == 1
     [line] = run.stderr.strip().splitlines()
     assert line.startswith("error: ") and words in line, line
+    for secret in ("not/so=secret", "pa55word"):
+        assert secret not in line
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # no bot.db
 
 

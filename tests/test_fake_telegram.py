@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 import threading
 import time
@@ -35,8 +36,16 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     Message,
 )
+from aiohttp import web
 
-from tests.fake_telegram import ANONYMOUS_ADMIN_ID, BOT_ID, BOT_USERNAME, FakeTelegram
+from tests.fake_telegram import (
+    ANONYMOUS_ADMIN_ID,
+    BOT_ID,
+    BOT_USERNAME,
+    SECRET_HEADER,
+    FakeTelegram,
+)
+from tests.test_e2e_observability import free_port
 
 TOKEN = "42:TEST"
 PRIVATE = 501
@@ -357,3 +366,64 @@ def test_wait_for_from_another_thread(fake: FakeTelegram) -> None:
     assert fake.wait_for(lambda: fake.updates_pending, timeout=5) == 1
     with pytest.raises(AssertionError, match=f"{PRIVATE}: Ann: late"):
         fake.wait_for(lambda: fake.sent(PRIVATE), timeout=0.1)
+
+
+@contextlib.asynccontextmanager
+async def replica(status: int, seen: list[tuple[str, int, str | None]]) -> AsyncIterator[str]:
+    """A webhook endpoint answering `status`, noting (its address, update_id, secret)."""
+
+    async def hook(request: web.Request) -> web.Response:
+        update = await request.json()
+        seen.append((address, update["update_id"], request.headers.get(SECRET_HEADER)))
+        return web.json_response({}, status=status)
+
+    app = web.Application()
+    app.router.add_post("/tg/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    address = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        yield address
+    finally:
+        await runner.cleanup()
+
+
+async def test_webhook_delivers_round_robin_and_retries_at_the_next_address(
+    fake: FakeTelegram, bot: Bot
+) -> None:
+    await bot.set_webhook(
+        "https://bot.example.com/tg/hook", secret_token="s3cret", allowed_updates=["message"]
+    )
+    with pytest.raises(TelegramConflictError, match="while webhook is active"):
+        await bot.get_updates()
+    seen: list[tuple[str, int, str | None]] = []
+    dead = f"http://127.0.0.1:{free_port()}"
+    async with replica(200, seen) as first, replica(200, seen) as second:
+        fake.deliver_to(first, dead, second)
+        ids = [fake.message(PRIVATE, f"m{n}") for n in range(6)]
+        fake.my_chat_member(GROUP, "member")  # not among the allowed updates: never sent
+        await fake.await_for(lambda: fake.updates_pending == 0, timeout=5)
+    assert sorted(update_id for _, update_id, _ in seen) == [1, 2, 3, 4, 5, 6] == ids
+    assert {address for address, _, _ in seen} == {first, second}
+    assert {secret for _, _, secret in seen} == {"s3cret"}
+    refused = [d for d in fake.deliveries if d.error is not None]
+    assert refused and {(d.address, d.error) for d in refused} == {(dead, "Connection refused")}
+    info = await bot.get_webhook_info()
+    assert (info.url, info.pending_update_count) == ("https://bot.example.com/tg/hook", 0)
+    assert info.last_error_message == "Connection refused" and info.last_error_date is not None
+
+    async with replica(500, seen) as failing:
+        fake.deliver_to(failing)
+        fake.message(PRIVATE, "waits")
+        await fake.await_for(lambda: len(fake.deliveries) > len(refused) + 6 + 1, timeout=5)
+        info = await bot.get_webhook_info()
+        assert info.pending_update_count == 1
+        assert (
+            info.last_error_message == "Wrong response from the webhook: 500 Internal Server Error"
+        )
+
+    await bot.delete_webhook()  # the update under delivery goes back to the queue
+    [update] = await bot.get_updates(timeout=5)
+    assert update.message is not None and update.message.text == "waits"
+    assert fake.webhook is None and fake.server_errors == []

@@ -1,11 +1,14 @@
 """Each condition of /healthz on its own, with injected clocks and short thresholds."""
 
+import asyncio
+import contextlib
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from aiogram.exceptions import TelegramServerError
-from aiogram.methods import GetUpdates, SendMessage
+from aiogram.exceptions import TelegramBadRequest, TelegramServerError
+from aiogram.methods import GetUpdates, GetWebhookInfo, SendMessage
+from aiogram.types import WebhookInfo
 from cryptography.fernet import Fernet
 
 from bot.observability import ObservabilitySettings
@@ -13,7 +16,7 @@ from bot.ops.health import Health
 from bot.ops.metrics import Metrics
 from bot.storage.crypto import SecretBox
 from bot.storage.models import Chat, Notification
-from bot.telegram.observe import TelegramWatch
+from bot.telegram.observe import TelegramWatch, WebhookWatch
 from tests.test_monitoring import START, Clock
 from tests.test_scheduling import add
 
@@ -32,6 +35,10 @@ async def answered(bot, method):
 
 async def refused(bot, method):
     raise TelegramServerError(method, "Bad Gateway")
+
+
+async def bad_request(bot, method):
+    raise TelegramBadRequest(method, "Bad Request: chat not found")
 
 
 async def test_a_long_poll_is_owed_an_answer_only_after_its_timeout():
@@ -135,3 +142,88 @@ async def test_a_database_that_fails_is_a_problem():
         now=Clock(),
     )
     assert await health.problems() == ["database: OSError"]
+
+
+async def test_webhook_mode_counts_any_answer_and_no_poll():
+    ticks, metrics = Ticks(), Metrics()
+    watch = TelegramWatch(metrics, webhook=True, clock=ticks)
+    ticks.now += 50
+    await watch(answered, None, GetWebhookInfo())
+    ticks.now += 3
+    with pytest.raises(TelegramBadRequest):  # refused, yet an answer
+        await watch(bad_request, None, SendMessage(chat_id=1, text="x"))
+    ticks.now += 4
+    with pytest.raises(TelegramServerError):  # no answer of the Bot API
+        await watch(refused, None, GetWebhookInfo())
+    assert watch.silence() == 4
+
+
+def webhook_info(**fields) -> WebhookInfo:
+    return WebhookInfo(url=HOOK, has_custom_certificate=False, **fields)
+
+
+HOOK = "https://bot.example.com/tg/hook"
+
+
+@pytest.mark.parametrize(
+    ("info", "problem"),
+    [
+        (None, None),
+        (webhook_info(pending_update_count=0), None),
+        (
+            webhook_info(
+                pending_update_count=3,
+                last_error_date=START - timedelta(seconds=30),
+                last_error_message="Connection refused",
+            ),
+            "telegram: webhook: Telegram cannot deliver updates (Connection refused), 3 waiting",
+        ),
+        # Delivered since (nothing waits), or too long ago: over.
+        (
+            webhook_info(
+                pending_update_count=0,
+                last_error_date=START - timedelta(seconds=30),
+                last_error_message="Connection refused",
+            ),
+            None,
+        ),
+        (
+            webhook_info(
+                pending_update_count=3,
+                last_error_date=START - timedelta(seconds=121),
+                last_error_message="Connection refused",
+            ),
+            None,
+        ),
+        (
+            WebhookInfo(url="", has_custom_certificate=False, pending_update_count=3),
+            "telegram: webhook: Telegram has another URL or none; was this token used elsewhere?",
+        ),
+    ],
+)
+async def test_webhook_delivery_problems_as_get_webhook_info_tells_them(info, problem):
+    webhook = WebhookWatch(HOOK, every=60)
+
+    class Answers:
+        async def get_webhook_info(self):
+            if info is None:
+                raise TelegramServerError(GetWebhookInfo(), "Bad Gateway")
+            return info
+
+    running = asyncio.create_task(webhook.run(Answers()))
+    await asyncio.sleep(0)  # its first look
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    health = Health(
+        ObservabilitySettings(health_telegram_seconds=120),
+        sessionmaker=lambda: None,
+        telegram=TelegramWatch(Metrics(), webhook=True, clock=Ticks()),
+        scheduler=SimpleNamespace(running=True),
+        checks=SimpleNamespace(last_dispatch_at=START, last_completed_at=START),
+        webhook=webhook,
+        now=Clock(),
+    )
+    problems = await health.problems()
+    telegram = [p for p in problems if p.startswith("telegram")]
+    assert telegram == ([problem] if problem else [])

@@ -1,9 +1,10 @@
 """Is the bot doing its job? The conditions behind /healthz and the heartbeat.
 
-Healthy means: the Bot API answers polls, the scheduler looks for due accounts, checks
-complete while accounts are due, and notifications leave the outbox. That the event loop
-answers is shown by the answer itself: /healthz is served on the bot's own loop, so a stuck
-loop leaves it unanswered, which a health check's timeout reports.
+Healthy means: the Bot API answers polls (in webhook mode: answers, and delivers updates), the
+scheduler looks for due accounts, checks complete while accounts are due, and notifications
+leave the outbox. That the event loop answers is shown by the answer itself: /healthz is
+served on the bot's own loop, so a stuck loop leaves it unanswered, which a health check's
+timeout reports.
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ log = logging.getLogger(__name__)
 
 class TelegramSilence(Protocol):
     def silence(self) -> float:
-        """Seconds since the Bot API last answered getUpdates."""
+        """Seconds since the Bot API last answered getUpdates (webhook mode: anything)."""
+        ...
+
+
+class WebhookDelivery(Protocol):
+    def problem(self, now: datetime, within: float) -> str | None:
+        """Why Telegram cannot deliver updates lately, if it cannot."""
         ...
 
 
@@ -38,9 +45,11 @@ class Health:
         telegram: TelegramSilence,
         scheduler: BaseScheduler,
         checks: Checks,
+        webhook: WebhookDelivery | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
+        self._webhook = webhook
         self._sessionmaker = sessionmaker
         self._telegram = telegram
         self._scheduler = scheduler
@@ -53,7 +62,12 @@ class Health:
         problems = []
         silence = self._telegram.silence()
         if silence > settings.health_telegram_seconds:
-            problems.append(f"telegram: no answer to getUpdates for {silence:.0f} s")
+            awaited = "getUpdates" if self._webhook is None else "anything"
+            problems.append(f"telegram: no answer to {awaited} for {silence:.0f} s")
+        if self._webhook is not None:
+            problem = self._webhook.problem(now, settings.health_telegram_seconds)
+            if problem is not None:
+                problems.append(f"telegram: {problem}")
         idle = (now - self._checks.last_dispatch_at).total_seconds()
         if not self._scheduler.running:
             problems.append("scheduler: not running")

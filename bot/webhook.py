@@ -1,0 +1,118 @@
+"""Webhook mode (WEBHOOK_URL set): Telegram POSTs each update to WEBHOOK_URL, which a reverse
+proxy passes to the bot's own HTTP server (bot.web) at the same path; aiogram's aiohttp
+integration feeds it to the dispatcher. There is no getUpdates.
+
+The dispatcher's startup and shutdown hooks run as they do around polling. Until the first
+have run, and from a stop on, an update is answered 503: Telegram delivers it again later, or
+to another replica behind the load balancer, so none is lost and none meets a bot half started
+or half stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiogram import Bot, Dispatcher
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+
+from bot.config import Settings, SettingsError
+from bot.telegram.observe import WebhookWatch
+from bot.web import Route
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# getWebhookInfo this often, or twice per HEALTH_TELEGRAM_SECONDS if that is shorter: its
+# answers are what keeps "telegram" healthy when no update comes.
+WEBHOOK_INFO_EVERY = 60.0
+# At a stop, updates under way get this long before the shutdown hooks run; any still under
+# way after that is cut with the HTTP server (bot.web), unanswered, and Telegram redelivers it.
+UNDER_WAY_GRACE = 0.5
+
+
+class Receiver(SimpleRequestHandler):
+    """aiogram's request handler for one bot: 401 to a request without the secret token (the
+    dispatcher never sees it), 503 while not `accepting`."""
+
+    def __init__(self, dp: Dispatcher, bot: Bot, secret: str) -> None:
+        # An update is handled before Telegram gets its answer, not in the background:
+        # Telegram forgets an update once answered 2xx, so a replica killed or stopped in the
+        # middle of one must not have answered yet; Telegram then delivers it again. The cost
+        # is a connection held while a handler waits (for SMSC, say); aiogram answers anyway
+        # after 55 s, before Telegram gives up, and finishes the handler in the background.
+        super().__init__(dp, bot, handle_in_background=False, secret_token=secret)
+        self.accepting = False
+        self._under_way = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if not self.verify_secret(request.headers.get(SECRET_HEADER, ""), self.bot):
+            return web.Response(status=401, text="Unauthorized")
+        if not self.accepting:
+            return web.Response(status=503, text="Starting or stopping")
+        self._under_way += 1
+        self._idle.clear()
+        try:
+            return await super().handle(request)
+        finally:
+            self._under_way -= 1
+            if not self._under_way:
+                self._idle.set()
+
+    async def finish(self, grace: float) -> None:
+        """Wait up to `grace` seconds for the updates under way."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), grace)
+
+
+class Webhook:
+    """setWebhook (`register`), then the dispatcher serving updates until `stop`."""
+
+    def __init__(self, settings: Settings, dp: Dispatcher, bot: Bot) -> None:
+        assert settings.webhook_url is not None and settings.webhook_secret is not None
+        self.url = str(settings.webhook_url)
+        self._secret = settings.webhook_secret.get_secret_value()
+        self._dp, self._bot = dp, bot
+        self.receiver = Receiver(dp, bot, self._secret)
+        self.route: Route = (settings.webhook_url.path or "/", self.receiver.handle)
+        every = min(WEBHOOK_INFO_EVERY, settings.health_telegram_seconds / 2)
+        self.watch = WebhookWatch(self.url, every)
+        self._stopped = asyncio.Event()
+
+    async def register(self) -> None:
+        """One setWebhook (bot.runner.wait_for_telegram retries what may pass). A URL Telegram
+        refuses is a bad setting: retrying would not change its answer."""
+        try:
+            await self._bot.set_webhook(
+                self.url,
+                secret_token=self._secret,
+                allowed_updates=self._dp.resolve_used_update_types(),
+            )
+        except TelegramBadRequest as error:
+            raise SettingsError(f"WEBHOOK_URL was refused by Telegram ({error.message})") from None
+
+    async def serve(self) -> None:
+        dp, bot = self._dp, self._bot
+        data = {"dispatcher": dp, "bots": [bot], **dp.workflow_data}
+        await dp.emit_startup(bot=bot, **data)
+        watching = asyncio.create_task(self.watch.run(bot), name="webhook-info")
+        self.receiver.accepting = True
+        log.info("webhook serving path=%s", self.route[0])
+        try:
+            await self._stopped.wait()
+        finally:
+            self.receiver.accepting = False
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+            # The shutdown hooks end what handlers use (the outbox, the FSM storage).
+            await self.receiver.finish(UNDER_WAY_GRACE)
+            await dp.emit_shutdown(bot=bot, **data)
+
+    async def stop(self) -> None:
+        self._stopped.set()

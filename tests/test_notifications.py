@@ -1,20 +1,32 @@
 """The outbox against the fake Bot API: each alert delivered once through Telegram's faults."""
 
 import asyncio
+import contextlib
 import logging
 import random
+from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from aiogram import Bot
 from aiogram.client.telegram import TelegramAPIServer
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from bot.alerting.monitoring import Monitor
 from bot.alerting.outbox import MAX_ATTEMPTS, Outbox
+from bot.alerting.pacing import MemoryPacer, PacingUnavailable
+from bot.smsc.client import Balance, SmscAuthError
+from bot.smsc.guard import BalanceResult
 from bot.storage.models import Account, Chat, Notification
+from bot.telegram.alerts import TelegramRenderer
+from bot.telegram.i18n import create_i18n
 from bot.telegram.sender import TelegramSender
 from bot.telegram.session import TelegramSession
 from tests.bot_process import TOKEN
+from tests.servers import BOTH_DATABASES
 from tests.test_monitoring import START, Clock
+
+pytestmark = BOTH_DATABASES
 
 GROUP, PRIVATE = -100200, 300
 
@@ -276,4 +288,96 @@ async def test_stop_does_not_wait_for_a_hanging_send(bot, telegram, sessionmaker
     await outbox.stop(grace=0.3)
     assert loop.time() - started < 1
     [note] = await stored(sessionmaker)
-    assert note.sent_at is None  # sent at the next start
+    assert note.sent_at is None and note.lease_until is not None
+    # The next start of the one process sending (no shared pacer) sends it at once: the
+    # claim its killed send left is its own, no need to wait for the lease to run out.
+    restarted = Outbox(TelegramSender(bot), sessionmaker, now=clock)
+    restarted.start()
+    await telegram.await_for(lambda: telegram.sent(PRIVATE))
+    await restarted.stop()
+    assert len(telegram.sent(PRIVATE)) == 1
+
+
+async def test_a_chat_waits_while_its_oldest_alert_is_claimed_elsewhere(
+    bot, telegram, sessionmaker, clock
+):
+    """Two outboxes on one database, as two replicas: one claims a chat's first alert and
+    dies mid-send. The other sends nothing to that chat (not even its second alert) until the
+    claim's lease runs out, then both, in order, once each."""
+    telegram.fail("sendMessage", status=0, body="hang")
+    await queue(sessionmaker, clock, PRIVATE, count=2)
+    replica = {"clock": MonotonicClock(clock), "now": clock, "lease_seconds": 30}
+    dying = Outbox(TelegramSender(bot), sessionmaker, **replica)
+    send = asyncio.create_task(dying.deliver_pending())
+    await telegram.await_for(lambda: telegram.calls_of("sendMessage"))
+    send.cancel()  # killed mid-send: its claim stays until the lease runs out
+    with contextlib.suppress(asyncio.CancelledError):
+        await send
+    other = Outbox(TelegramSender(bot), sessionmaker, **replica)
+    await settle(other, clock, 29)
+    assert len(telegram.calls_of("sendMessage")) == 1 and telegram.sent() == []
+    await settle(other, clock, 5)
+    assert [m["text"] for m in telegram.sent(PRIVATE)] == ["alert 0", "alert 1"]
+    assert len(telegram.calls_of("sendMessage")) == 3
+    assert all(n.sent_at and n.lease_until is None for n in await stored(sessionmaker))
+
+
+async def test_an_alert_being_sent_is_not_dropped_as_stale(sessionmaker, clock):
+    """ "Can't check" claimed by an outbox (another replica's) when checks work again: it
+    reaches the chat, so "works again" must follow it, not be dropped with it."""
+    monitor = Monitor(TelegramRenderer(create_i18n()), now=clock)
+    async with sessionmaker() as session:
+        session.add(Chat(id=GROUP, type="supergroup", title="Ops", language="en"))
+        account = Account(
+            chat_id=GROUP,
+            name="shop",
+            site="https://smsc.ru",
+            login="shop",
+            secret=b"x",
+            check_interval=60,
+            threshold=Decimal(1000),
+        )
+        session.add(account)
+        await session.commit()
+        await monitor.record(session, [(account, SmscAuthError(2, "authorise error"))])
+        await session.commit()
+        lease = clock.now + timedelta(seconds=60)
+        await session.execute(update(Notification).values(lease_until=lease))
+        await session.commit()
+    clock.advance(seconds=20)
+    async with sessionmaker() as session:
+        account = await session.get(Account, account.id)
+        balance = Balance(Decimal(1500), Decimal(0), "RUB")
+        await monitor.record(session, [(account, BalanceResult(balance, clock(), 0, True))])
+        await session.commit()
+    notes = await stored(sessionmaker)
+    assert [(n.kind, n.failure) for n in notes] == [("cant_check", None), ("working", None)]
+
+
+class FlakyPacer(MemoryPacer):
+    """A pacer whose shared store (Redis, for a fleet) is down until `down` is cleared."""
+
+    down = True
+
+    async def place(self) -> float:
+        if self.down:
+            raise PacingUnavailable("ConnectionError('Connection refused')")
+        return await super().place()
+
+
+async def test_nothing_goes_unpaced_while_pacing_is_down(
+    bot, telegram, sessionmaker, clock, caplog
+):
+    caplog.set_level(logging.INFO, logger="bot.alerting.outbox")
+    await queue(sessionmaker, clock, PRIVATE)
+    pacer = FlakyPacer(clock=MonotonicClock(clock))
+    outbox = Outbox(TelegramSender(bot), sessionmaker, pacer=pacer, now=clock)
+    await settle(outbox, clock, 5)
+    assert telegram.calls_of("sendMessage") == []
+    [note] = await stored(sessionmaker)
+    assert note.lease_until is None and note.attempts == 0  # given back, not failed
+    [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "pacing unavailable" in warning.getMessage() and not warning.exc_info
+    pacer.down = False
+    await settle(outbox, clock, 2)
+    assert len(telegram.sent(PRIVATE)) == 1 and "available again" in caplog.text

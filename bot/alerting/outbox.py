@@ -1,14 +1,19 @@
-"""Delivery of the outbox: every notification reaches its chat once, within Telegram's limits.
+"""Delivery of the outbox: every notification reaches its chat once, in order, within
+Telegram's limits, however many processes share the database.
 
-The bookkeeping lives here (what is due, pacing, sent / retry / give up); the call to Telegram
-is the `Sender`'s (bot.telegram.sender), which turns each Bot API answer into a `Delivery`.
-A notification is marked sent in the database as soon as Telegram accepts it, so after a
-crash or restart only the unsent ones go out. Each fault gets one log line: 429 waits
-`retry_after`; 5xx (JSON or HTML), network errors and anything unexpected back off with
-jitter and retry, every retry an attempt until MAX_ATTEMPTS gives up; 400 gives up at once;
-403 deactivates the chat; a group upgraded to a supergroup moves with its accounts to the new
-id; 401/404 (the token revoked or wrong) pause sending - the session reports it and
-bot.app stops the bot.
+The bookkeeping lives here (what is due, claims, sent / retry / give up); the call to Telegram
+is the `Sender`'s (bot.telegram.sender), which turns each Bot API answer into a `Delivery`;
+the limits are the `Pacer`'s (bot.alerting.pacing). A notification is claimed before it is
+sent: a conditional UPDATE sets its lease, so of several replicas only one sends it, and if
+that one dies its lease runs out and another sends it. Only a chat's oldest unsent
+notification is ever claimed, and not while it is leased or waits for its retry, so a chat's
+messages keep their order across replicas, crashes and faults. The outcome is recorded as
+soon as Telegram answers, which also ends the lease: after a crash or restart only the unsent
+ones go out. Each fault gets one log line: 429 waits `retry_after`; 5xx (JSON or HTML),
+network errors and anything unexpected back off with jitter and retry, every retry an attempt
+until MAX_ATTEMPTS gives up; 400 gives up at once; 403 deactivates the chat; a group upgraded
+to a supergroup moves with its accounts to the new id; 401/404 (the token revoked or wrong)
+pause sending - the session reports it and bot.app stops the bot.
 """
 
 from __future__ import annotations
@@ -22,22 +27,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import logs
-from bot.storage.chats import migrate_chat, set_active
+from bot.alerting.claims import Claims
+from bot.alerting.pacing import MemoryPacer, Pacer, PacingUnavailable
 from bot.storage.models import Notification
 
 log = logging.getLogger(__name__)
 
-# Telegram's documented limits: ~30 messages a second in all, ~1 a second to one chat,
-# 20 a minute to one group.
-MESSAGES_PER_SECOND = 30
-PRIVATE_CHAT_GAP = 1.0
-GROUP_CHAT_GAP = 3.0
 MAX_ATTEMPTS = 12  # with doubling back-off from 2 s (capped at 5 min), about half an hour
 FIRST_RETRY = 2.0
 LONGEST_RETRY = 300.0
@@ -84,26 +84,34 @@ class Outbox:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         concurrency: int = 8,
+        pacer: Pacer | None = None,
+        lease_seconds: float = 60,
         writes: asyncio.Lock | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        """`writes`: the turn the bot's background writers (checks, this outbox) take to write
-        the database. SQLite has one writer, and one waiting for another sleeps and retries
-        inside SQLite: with checks writing back to back through a sweep, the outbox could wait
-        out busy_timeout ("database is locked") after Telegram accepted a message, and send it
-        again. Waiting here instead is first come, first served, and costs no throughput."""
+        """`pacer`: Telegram's limits, shared by all replicas (bot.fleet.pacing) or, if None,
+        kept in memory on `clock` - for a process that sends alone, so the claims it finds at
+        start are its own previous run's, killed mid-send: they are released at once instead
+        of waiting out their lease. `lease_seconds`: how long a claim lasts, so how soon
+        another replica takes over the sends of one that died.
+
+        `writes`: on SQLite, the turn the bot's background writers (checks, this outbox) take
+        to write. SQLite has one writer, and one waiting for another sleeps and retries inside
+        SQLite: with checks writing back to back through a sweep, the outbox could wait out
+        busy_timeout ("database is locked") after Telegram accepted a message, and send it
+        again. Waiting here instead is first come, first served, and costs no throughput.
+        None (PostgreSQL): no turns, the database orders concurrent writers itself."""
         self._sender = sender
-        self._sessionmaker = sessionmaker
-        self._clock = clock
+        self._claims = Claims(sessionmaker, lease_seconds=lease_seconds, writes=writes)
         self._now = now
+        self._pacer: Pacer = pacer or MemoryPacer(clock=clock)
+        self._leftover_claims = pacer is None  # released by the first pass of `start()`
         self._wakeup = asyncio.Event()
         self._stopping = False
-        self._chat_free_at: dict[int, float] = {}  # clock time a chat may get the next message
-        self._next_send_at = 0.0  # clock time of the next send the global limit allows
         self._senders = asyncio.Semaphore(concurrency)
-        self._writes = writes or asyncio.Lock()
         self._rng = rng or random.Random()
         self._task: asyncio.Task[None] | None = None
+        self._pacing_down = False  # the pacer's store failed: said once, until it is back
         self.paused = False  # the token was refused: nothing more is sent
 
     def start(self) -> None:
@@ -114,7 +122,7 @@ class Outbox:
 
     async def stop(self, grace: float | None = None) -> None:
         """Let the sends under way finish, for at most `grace` seconds; then they are
-        cancelled and go out at the next start."""
+        cancelled, and go out (from here or another replica) once their lease has run out."""
         self._stopping = True
         self._wakeup.set()
         if self._task is not None:
@@ -124,6 +132,9 @@ class Outbox:
     async def _run(self) -> None:
         while not self._stopping and not self.paused:
             try:
+                if self._leftover_claims:
+                    await self._claims.release_all()
+                    self._leftover_claims = False
                 busy = await self.deliver_pending()
             except Exception as error:  # the worker outlives any one bad pass
                 log.error(
@@ -138,67 +149,93 @@ class Outbox:
                     await asyncio.wait_for(self._wakeup.wait(), IDLE_POLL)
 
     async def deliver_pending(self) -> bool:
-        """Send what is due and allowed now; True if anything was attempted."""
+        """Claim and send what is due and allowed now; True if anything was attempted."""
         if self.paused:
             return False
-        async with self._sessionmaker() as session:
-            pending = (
-                await session.scalars(
-                    select(Notification)
-                    .where(
-                        Notification.sent_at.is_(None),
-                        Notification.failure.is_(None),
-                        Notification.next_attempt_at <= self._now(),
-                    )
-                    .order_by(Notification.id)
-                    .limit(BATCH)
-                )
-            ).all()
-        now = self._clock()
-        chosen: list[Notification] = []
-        for notification in pending:
-            if self._chat_free_at.get(notification.chat_id, 0.0) > now:
-                continue  # this chat had its message for now; the others need not wait
-            gap = PRIVATE_CHAT_GAP if notification.chat_id > 0 else GROUP_CHAT_GAP
-            self._chat_free_at[notification.chat_id] = now + gap
-            chosen.append(notification)
+        now = self._now()
+        candidates = await self._claims.candidates(now, BATCH)
+        if not candidates:
+            return False
+        free = await self._paced(self._pacer.take([chat_id for _, chat_id in candidates]))
+        if free is None:
+            return False
+        chosen = [id_ for id_, chat_id in candidates if chat_id in free]
         if not chosen:
             return False
-        await asyncio.gather(*(self._send(n) for n in chosen))
+        claimed = await self._claims.claim(chosen, now)
+        if not claimed:
+            return False
+        await asyncio.gather(*(self._send(n) for n in claimed))
         return True
 
-    async def _pace(self) -> None:
-        """Wait for this send's place under MESSAGES_PER_SECOND. Called by a send that holds
-        a sender slot, right before it goes out: places handed out before waiting for a slot
-        would let the sends that waited go out together, faster than Telegram allows."""
-        slot = max(self._clock(), self._next_send_at)
-        self._next_send_at = slot + 1 / MESSAGES_PER_SECOND
-        if slot > self._clock():
-            await asyncio.sleep(slot - self._clock())
+    async def _paced(self, call: Any) -> Any:
+        """The pacer's answer, or None when its store is down: one warning per outage (over
+        when a send gets its place again), and nothing goes out unpaced meanwhile (the pass
+        ends, the next one retries)."""
+        try:
+            return await call
+        except PacingUnavailable as error:
+            if not self._pacing_down:
+                log.warning("outbox pacing unavailable, sending waits error=%r", error)
+            self._pacing_down = True
+            return None
 
     async def _send(self, notification: Notification) -> None:
-        try:
-            # The slot covers the call to Telegram only: the bookkeeping below waits for its
-            # turn to write, and the next sends need not wait for that.
-            async with self._senders:
-                await self._pace()
-                delivery = await self._sender.send(notification)
-        except Exception as error:
-            log.error(
-                "notification send failed id=%s attempt=%d error=%r",
-                notification.id,
-                notification.attempts + 1,
-                error,
-                exc_info=logs.traceback_due(("notification send", type(error))),
-            )
-            await self._retry(notification, delay=self._backoff(notification.attempts))
+        # The slot covers the call to Telegram only: the bookkeeping below waits for its turn
+        # to write, and the next sends need not wait for that.
+        async with self._senders:
+            ready = await self._ready(notification)
+            delivery = None
+            if ready:
+                try:
+                    delivery = await self._sender.send(notification)
+                except Exception as error:
+                    log.error(
+                        "notification send failed id=%s attempt=%d error=%r",
+                        notification.id,
+                        notification.attempts + 1,
+                        error,
+                        exc_info=logs.traceback_due(("notification send", type(error))),
+                    )
+        if not ready:
+            await self._claims.record(notification)  # given back for the next pass
             return
-        await self._record(notification, delivery)
+        # The chat's gap runs from Telegram's answer: however long this send waited for its
+        # place, the chat's next message keeps the gap to it.
+        retry_after = None
+        if delivery is not None and delivery.outcome is Outcome.RETRY_AFTER:
+            retry_after = delivery.retry_after
+        await self._paced(self._pacer.hold(notification.chat_id, retry_after))
+        if delivery is None:
+            await self._retry(notification, delay=self._backoff(notification.attempts))
+        else:
+            await self._record(notification, delivery)
+
+    async def _ready(self, notification: Notification) -> bool:
+        """Wait for this send's place under the overall rate. Taken by a send that holds a
+        sender slot, right before it goes out: places handed out before waiting for a slot
+        would let the sends that waited go out together, faster than Telegram allows. A send
+        whose place came late in its lease does not go: the lease could run out during the
+        call, and another replica send it too."""
+        if self.paused:
+            return False
+        delay = await self._paced(self._pacer.place())
+        if delay is None:
+            return False
+        if self._pacing_down:
+            log.info("outbox pacing available again")
+            self._pacing_down = False
+        if delay > 0:
+            await asyncio.sleep(delay)
+        lease_until = notification.lease_until
+        return lease_until is not None and lease_until - self._now() > self._claims.lease / 2
 
     async def _record(self, notification: Notification, delivery: Delivery) -> None:
         chat_id, outcome = notification.chat_id, delivery.outcome
         if outcome is Outcome.SENT:
-            await self._update(notification, sent_at=self._now(), message_id=delivery.message_id)
+            await self._claims.record(
+                notification, sent_at=self._now(), message_id=delivery.message_id
+            )
             log.info(
                 "notification sent id=%s chat_id=%s kind=%s",
                 notification.id,
@@ -206,7 +243,6 @@ class Outbox:
                 notification.kind,
             )
         elif outcome is Outcome.RETRY_AFTER:
-            self._chat_free_at[chat_id] = self._clock() + delivery.retry_after
             log.warning(
                 "notification rate limited id=%s retry_after=%s",
                 notification.id,
@@ -218,13 +254,14 @@ class Outbox:
             if not self.paused:
                 log.error("sending paused: Telegram refused the bot token (%s)", delivery.error)
             self.paused = True
+            await self._claims.record(notification)
         elif outcome is Outcome.MIGRATED and delivery.migrated_to is not None:
-            async with self._writes, self._sessionmaker() as session:
-                await migrate_chat(session, chat_id, delivery.migrated_to)
+            await self._claims.migrate(notification, delivery.migrated_to)
             log.info("chat migrated from=%s to=%s", chat_id, delivery.migrated_to)
-            self.wake()  # the notification now waits under the new id
+            self.wake()
         elif outcome is Outcome.CHAT_GONE:
-            await self._chat_gone(chat_id)
+            await self._claims.chat_gone(chat_id)
+            log.info("chat inactive chat_id=%s reason=forbidden", chat_id)
         elif outcome is Outcome.THREAD_GONE:
             await self._drop_thread(notification)
         elif outcome is Outcome.REFUSED:
@@ -252,35 +289,12 @@ class Outbox:
             await self._give_up(notification, "too many failures")
             return
         next_attempt_at = self._now() + timedelta(seconds=delay)
-        await self._update(notification, attempts=attempts, next_attempt_at=next_attempt_at)
+        await self._claims.record(notification, attempts=attempts, next_attempt_at=next_attempt_at)
 
     async def _give_up(self, notification: Notification, reason: str) -> None:
-        await self._update(notification, failure=reason)
+        await self._claims.record(notification, failure=reason)
 
     async def _drop_thread(self, notification: Notification) -> None:
         # The forum topic was deleted: the chat itself still wants to know.
-        await self._update(notification, thread_id=None)
+        await self._claims.record(notification, thread_id=None)
         self.wake()
-
-    async def _update(self, notification: Notification, **values: object) -> None:
-        """Record what became of one notification, in the outbox's turn to write."""
-        async with self._writes, self._sessionmaker() as session:
-            await session.execute(
-                update(Notification).where(Notification.id == notification.id).values(**values)
-            )
-            await session.commit()
-
-    async def _chat_gone(self, chat_id: int) -> None:
-        """The bot was blocked or removed: stop working for that chat."""
-        async with self._writes, self._sessionmaker() as session:
-            await session.execute(
-                update(Notification)
-                .where(
-                    Notification.chat_id == chat_id,
-                    Notification.sent_at.is_(None),
-                    Notification.failure.is_(None),
-                )
-                .values(failure="chat unavailable")
-            )
-            await set_active(session, chat_id, False)
-        log.info("chat inactive chat_id=%s reason=forbidden", chat_id)

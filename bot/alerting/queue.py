@@ -60,31 +60,41 @@ class AlertQueue:
         "can't check" and "works again" are both dropped; "low" (and its reminders) and
         "recovered" become one message saying both, with times.
 
-        Checks and the outbox write in turns, so nothing is marked sent between the read here
-        and the commit; a send under way at this moment still reaches the chat, and then the
-        ending message follows it as usual."""
+        A notification leased by the outbox (here or in another replica) is being sent right
+        now: it still reaches the chat, and the ending follows it as usual. Its row is read
+        FOR UPDATE, so a claim cannot slip in between this read and the commit on PostgreSQL
+        (the outbox skips the locked rows until then); on SQLite, checks and the outbox take
+        turns to write."""
         endings = [n for n in session.new if isinstance(n, Notification) and n.kind in ENDINGS]
         if not endings:
             return
         with session.no_autoflush:
             unsent = await session.scalars(
-                select(Notification).where(
+                select(Notification)
+                .where(
                     Notification.account_id.in_({n.account_id for n in endings}),
                     Notification.kind.in_([kind for kinds in ENDINGS.values() for kind in kinds]),
                     Notification.sent_at.is_(None),
                     Notification.failure.is_(None),
                 )
+                .with_for_update()
+                .execution_options(populate_existing=True)
             )
             openings: defaultdict[int, list[Notification]] = defaultdict(list)
+            under_way: set[int] = set()  # accounts with an opening leased for sending
+            now = self._now()
             for notification in unsent:
-                openings[notification.account_id].append(notification)
+                if notification.lease_until is not None and notification.lease_until >= now:
+                    under_way.add(notification.account_id)
+                else:
+                    openings[notification.account_id].append(notification)
         for ending in endings:
             stale = [n for n in openings[ending.account_id] if n.kind in ENDINGS[ending.kind]]
             if not stale:
                 continue
             for notification in stale:
                 notification.failure = "stale"
-            if ending.kind == "working":
+            if ending.kind == "working" and ending.account_id not in under_way:
                 session.expunge(ending)
                 continue
             low = [n for n in stale if n.kind == "low"]

@@ -1,0 +1,137 @@
+"""The outbox's rows under leases: which notifications may be sent now, claiming them, and
+recording what became of them - so that of several processes on one database only one sends
+a notification, and a chat's messages go out in order even when one of them dies mid-send.
+
+A claim is a conditional UPDATE setting `lease_until`: of two replicas racing for a row one
+gets it (PostgreSQL re-checks the WHERE of a row another transaction just changed; SQLite has
+one writer). Recording an outcome ends the lease, and only while the lease is still the one
+taken: if it ran out and another replica took the notification over, that one records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.storage.chats import migrate_chat, set_active
+from bot.storage.models import Notification
+
+log = logging.getLogger(__name__)
+
+
+UNSENT = (Notification.sent_at.is_(None), Notification.failure.is_(None))  # nor given up
+
+
+def pending(now: datetime) -> list[ColumnElement[bool]]:
+    """Unsent, not given up, due."""
+    return [*UNSENT, Notification.next_attempt_at <= now]
+
+
+def unleased(now: datetime) -> ColumnElement[bool]:
+    """Nobody is sending it: never claimed, or its claimer's lease ran out."""
+    return or_(Notification.lease_until.is_(None), Notification.lease_until < now)
+
+
+class Claims:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        lease_seconds: float,
+        writes: AbstractAsyncContextManager[Any] | None,
+    ) -> None:
+        """`writes`: the turn SQLite's writers take (see bot.alerting.outbox.Outbox); None
+        means none."""
+        self._sessionmaker = sessionmaker
+        self.lease = timedelta(seconds=lease_seconds)
+        self._writes: AbstractAsyncContextManager[Any] = writes or contextlib.nullcontext()
+
+    async def candidates(self, now: datetime, limit: int) -> list[tuple[int, int]]:
+        """(id, chat_id) of each chat's oldest unsent notification if it is due and nobody
+        is sending it, oldest first. The chat's later ones wait for it: while it is leased
+        (sent elsewhere, or by a replica that died) and while it waits to be retried (after
+        a 429 or a 5xx), so they never overtake it."""
+        oldest = select(func.min(Notification.id)).where(*UNSENT).group_by(Notification.chat_id)
+        async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(Notification.id, Notification.chat_id)
+                .where(Notification.id.in_(oldest), *pending(now), unleased(now))
+                .order_by(Notification.id)
+                .limit(limit)
+            )
+            return [(id_, chat_id) for id_, chat_id in rows]
+
+    async def claim(self, ids: list[int], now: datetime) -> list[Notification]:
+        """Lease those of `ids` still pending and unleased, in id order. SKIP LOCKED (on
+        PostgreSQL) passes over rows a check is marking stale right now, instead of waiting
+        for its transaction."""
+        conditions = [*pending(now), unleased(now)]
+        claimable = (
+            select(Notification.id)
+            .where(Notification.id.in_(ids), *conditions)
+            .with_for_update(skip_locked=True)
+        )
+        async with self._writes, self._sessionmaker() as session:
+            claimed = (
+                await session.scalars(
+                    update(Notification)
+                    .where(Notification.id.in_(claimable), *conditions)
+                    .values(lease_until=now + self.lease)
+                    .returning(Notification),
+                    execution_options={"synchronize_session": False},
+                )
+            ).all()
+            await session.commit()
+        return sorted(claimed, key=lambda n: n.id)
+
+    async def record(self, notification: Notification, **values: object) -> None:
+        """Write what became of one notification and end its lease, if the lease is still
+        the one taken; with no `values`, the claim is just given back."""
+        async with self._writes, self._sessionmaker() as session:
+            result = await session.execute(
+                update(Notification)
+                .where(
+                    Notification.id == notification.id,
+                    Notification.lease_until == notification.lease_until,
+                )
+                .values(lease_until=None, **values)
+            )
+            await session.commit()
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            log.warning("notification lease lost id=%s: taken over elsewhere", notification.id)
+
+    async def release_all(self) -> None:
+        """Every claim ended: for the only process sending, whose earlier run left them."""
+        async with self._writes, self._sessionmaker() as session:
+            await session.execute(
+                update(Notification)
+                .where(Notification.lease_until.is_not(None))
+                .values(lease_until=None)
+            )
+            await session.commit()
+
+    async def migrate(self, notification: Notification, new_id: int) -> None:
+        """The group became a supergroup: its notifications (this one too) follow it."""
+        async with self._writes, self._sessionmaker() as session:
+            await migrate_chat(session, notification.chat_id, new_id)
+        await self.record(notification)
+
+    async def chat_gone(self, chat_id: int) -> None:
+        """The bot was blocked or removed: nothing more goes to the chat."""
+        async with self._writes, self._sessionmaker() as session:
+            await session.execute(
+                update(Notification)
+                .where(
+                    Notification.chat_id == chat_id,
+                    Notification.sent_at.is_(None),
+                    Notification.failure.is_(None),
+                )
+                .values(failure="chat unavailable", lease_until=None)
+            )
+            await set_active(session, chat_id, False)

@@ -1,0 +1,86 @@
+"""Telegram's sending limits as the outbox keeps them: a gap between two messages to one chat,
+and a place for every message under the bot's overall rate.
+
+Behind the `Pacer` Protocol so that one process keeps them in memory (`MemoryPacer`) and
+several replicas of one bot share them (bot.fleet.pacing.RedisPacer): Telegram counts per
+bot, not per process, so replicas pacing each on its own would together send too fast.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+# Telegram's documented limits: ~30 messages a second in all, ~1 a second to one chat,
+# 20 a minute to one group.
+MESSAGES_PER_SECOND = 30
+PRIVATE_CHAT_GAP = 1.0
+GROUP_CHAT_GAP = 3.0
+
+
+class PacingUnavailable(Exception):
+    """The pacer's shared state cannot be reached: nothing may be sent until it can, since
+    a send unpaced could break the limits for the whole fleet."""
+
+
+class Pacer(Protocol):
+    async def take(self, chat_ids: Iterable[int]) -> set[int]:
+        """The chats among `chat_ids` free to get a message now; each is then held for its gap,
+        so no other pass (nor replica) takes it meanwhile."""
+        ...
+
+    async def hold(self, chat_id: int, seconds: float | None = None) -> None:
+        """Hold the chat for `seconds` from now, its gap if None: called when Telegram has
+        answered, so the next message keeps the gap however long this one waited to go."""
+        ...
+
+    async def place(self) -> float:
+        """Reserve the next place under MESSAGES_PER_SECOND: the seconds to wait for it."""
+        ...
+
+
+def chat_gap(chat_id: int, private_gap: float, group_gap: float) -> float:
+    """Private chats have positive ids; groups, supergroups and channels negative ones."""
+    return private_gap if chat_id > 0 else group_gap
+
+
+class MemoryPacer:
+    """The limits for one process, on its monotonic clock."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        per_second: float = MESSAGES_PER_SECOND,
+        private_gap: float = PRIVATE_CHAT_GAP,
+        group_gap: float = GROUP_CHAT_GAP,
+    ) -> None:
+        self._clock = clock
+        self._interval = 1 / per_second
+        self._private_gap, self._group_gap = private_gap, group_gap
+        self._chat_free_at: dict[int, float] = {}  # clock time a chat may get the next message
+        self._next_place = 0.0  # clock time of the next place the overall rate allows
+
+    async def take(self, chat_ids: Iterable[int]) -> set[int]:
+        now = self._clock()
+        taken = set()
+        for chat_id in chat_ids:
+            if self._chat_free_at.get(chat_id, 0.0) <= now:
+                self._hold(chat_id, None, now)
+                taken.add(chat_id)
+        return taken
+
+    async def hold(self, chat_id: int, seconds: float | None = None) -> None:
+        self._hold(chat_id, seconds, self._clock())
+
+    def _hold(self, chat_id: int, seconds: float | None, now: float) -> None:
+        if seconds is None:
+            seconds = chat_gap(chat_id, self._private_gap, self._group_gap)
+        self._chat_free_at[chat_id] = now + seconds
+
+    async def place(self) -> float:
+        now = self._clock()
+        slot = max(now, self._next_place)
+        self._next_place = slot + self._interval
+        return slot - now

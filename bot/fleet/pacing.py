@@ -1,0 +1,94 @@
+"""The outbox's pacing in Redis (`bot.alerting.pacing.Pacer`), so Telegram's limits hold for
+all replicas of one bot together: Telegram counts messages per bot, not per process.
+
+A chat's gap is a key that expires (`SET NX PX`): whoever sets it has the chat's next send,
+and nobody else gets one until it expires. The overall rate is one key holding the time of
+the next free place, moved on by a Lua script on Redis's own clock (`TIME`), so replicas whose
+clocks differ still space their sends; a replica only ever sleeps the delay Redis handed it.
+Every Redis failure becomes `PacingUnavailable`: the outbox then sends nothing until Redis is
+back, rather than sending unpaced.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from bot.alerting.pacing import (
+    GROUP_CHAT_GAP,
+    MESSAGES_PER_SECOND,
+    PRIVATE_CHAT_GAP,
+    PacingUnavailable,
+    chat_gap,
+)
+
+PREFIX = "smscbot:pace:"
+# Places go at this share of `per_second`: a replica sends a little after the place Redis
+# handed it (the answer's way back, a busy event loop waking late), and unevenly so. At 27 a
+# second, one send may be 0.1 s later than the 30th after it before a second holds 31.
+HEADROOM = 0.9
+
+# KEYS: the next free place. ARGV: microseconds between places.
+# -> microseconds to wait for the place just taken.
+_PLACE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+local after = slot + tonumber(ARGV[1])
+local ttl = math.ceil((after - now) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.0f', after), 'PX', ttl)
+return slot - now
+"""
+
+
+class RedisPacer:
+    """Telegram's limits for the fleet, shared through `redis` (the wiring's client)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        per_second: float = MESSAGES_PER_SECOND,
+        private_gap: float = PRIVATE_CHAT_GAP,
+        group_gap: float = GROUP_CHAT_GAP,
+    ) -> None:
+        self._redis = redis
+        self._interval_us = round(1_000_000 / (per_second * HEADROOM))
+        self._private_gap, self._group_gap = private_gap, group_gap
+        self._place = redis.register_script(_PLACE)
+
+    async def take(self, chat_ids: Iterable[int]) -> set[int]:
+        chats = list(chat_ids)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for chat_id in chats:
+                    pipe.set(_chat_key(chat_id), 1, nx=True, px=self._gap_ms(chat_id, None))
+                taken = await pipe.execute()
+        except (RedisError, OSError) as error:
+            raise PacingUnavailable(repr(error)) from error
+        return {chat_id for chat_id, ok in zip(chats, taken, strict=True) if ok}
+
+    async def hold(self, chat_id: int, seconds: float | None = None) -> None:
+        try:
+            await self._redis.set(_chat_key(chat_id), 1, px=self._gap_ms(chat_id, seconds))
+        except (RedisError, OSError) as error:
+            raise PacingUnavailable(repr(error)) from error
+
+    async def place(self) -> float:
+        try:
+            wait_us = await self._place(keys=[PREFIX + "bot"], args=[self._interval_us])
+        except (RedisError, OSError) as error:
+            raise PacingUnavailable(repr(error)) from error
+        return int(wait_us) / 1_000_000
+
+    def _gap_ms(self, chat_id: int, seconds: float | None) -> int:
+        if seconds is None:
+            seconds = chat_gap(chat_id, self._private_gap, self._group_gap)
+        return max(1, math.ceil(seconds * 1000))
+
+
+def _chat_key(chat_id: int) -> str:
+    return f"{PREFIX}chat:{chat_id}"

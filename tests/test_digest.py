@@ -1,31 +1,70 @@
-"""The daily digest fires at the chat's local time and covers every account."""
+"""The daily digest comes at the chat's local time, once a day, from one replica of a fleet,
+and covers every account."""
 
-from datetime import UTC, datetime, timedelta
+import asyncio
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 
-from bot.alerting.digest import Digests, trigger
+from bot.alerting.chats import ChatService
+from bot.alerting.digest import Digests, due_day
+from bot.storage.engine import create_engine, create_sessionmaker
 from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
-from tests.test_monitoring import START
+from tests.servers import BOTH_DATABASES
+from tests.test_monitoring import START, Clock
 
 
-class NoOutbox:
+class Outbox:
+    def __init__(self) -> None:
+        self.woken = 0
+
     def wake(self) -> None:
-        pass
+        self.woken += 1
 
 
-def test_fires_at_the_chats_local_time():
-    # 09:30 in Moscow (UTC+3) is 06:30 UTC; asked at 07:00 UTC, the next is tomorrow.
-    now = datetime(2026, 3, 1, 7, 0, tzinfo=UTC)
-    fire = trigger("09:30", "Europe/Moscow").get_next_fire_time(None, now)
-    assert fire.astimezone(UTC) == datetime(2026, 3, 2, 6, 30, tzinfo=UTC)
-    fire = trigger("09:30", "America/New_York").get_next_fire_time(None, now)
-    assert fire.astimezone(UTC) == datetime(2026, 3, 1, 14, 30, tzinfo=UTC)
+def digests(sessionmaker, clock: Clock, outbox: Outbox | None = None) -> Digests:
+    return Digests(sessionmaker, TelegramRenderer(create_i18n()), outbox or Outbox(), now=clock)
 
 
+async def add_chat(sessionmaker, chat_id: int, digest_time: str | None, zone: str = "UTC"):
+    async with sessionmaker() as session:
+        session.add(
+            Chat(id=chat_id, type="group", language="en", digest_time=digest_time, timezone=zone)
+        )
+        session.add(
+            Account(
+                chat_id=chat_id, name="shop", site="s", login="shop", secret=b"x", check_interval=60
+            )
+        )
+        await session.commit()
+
+
+async def queued(sessionmaker) -> list[int]:
+    """The chats of the digests queued so far, oldest first."""
+    async with sessionmaker() as session:
+        rows = await session.scalars(
+            select(Notification.chat_id).where(Notification.kind == "digest").order_by("id")
+        )
+        return list(rows)
+
+
+def test_due_at_the_local_time_within_the_hour():
+    # 09:30 in Moscow (UTC+3) is 06:30 UTC; New York (UTC-5 in March) is 14:30 UTC.
+    at = datetime(2026, 3, 1, 6, 30, tzinfo=UTC)
+    assert due_day("09:30", "Europe/Moscow", at - timedelta(minutes=1)) is None
+    assert due_day("09:30", "Europe/Moscow", at) == date(2026, 3, 1)
+    assert due_day("09:30", "Europe/Moscow", at + timedelta(hours=1)) == date(2026, 3, 1)
+    assert due_day("09:30", "Europe/Moscow", at + timedelta(hours=1, minutes=1)) is None
+    assert due_day("09:30", "America/New_York", at) is None
+    # 23:50 in New York is the next day in UTC: the digest is still the 1st's.
+    late = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)  # 00:00 on the 2nd in New York
+    assert due_day("23:50", "America/New_York", late) == date(2026, 3, 1)
+
+
+@BOTH_DATABASES
 async def test_digest_covers_every_account_quietly(sessionmaker):
     now = START + timedelta(days=3)
     async with sessionmaker() as session:
@@ -58,21 +97,111 @@ async def test_digest_covers_every_account_quietly(sessionmaker):
             Account(chat_id=-7, name="new", site="s", login="new", secret=b"x", check_interval=60)
         )
         await session.commit()
-    digests = Digests(sessionmaker, TelegramRenderer(create_i18n()), NoOutbox(), now=lambda: now)
-    await digests.send(-7)
+    outbox = Outbox()
+    clock = Clock()
+    clock.now = now
+    await digests(sessionmaker, clock, outbox).tick()
     async with sessionmaker() as session:
         [digest] = (await session.scalars(select(Notification))).all()
-    assert digest.kind == "digest" and digest.silent
+    assert digest.kind == "digest" and digest.silent and outbox.woken == 1
     text = digest.text
     assert text.index("alpha") < text.index("beta") < text.index("new")
     assert "900.00 RUB" in text and "Spent in 24 h: 100.00 RUB" in text
     assert "enough for ~9 days" in text and "not checked yet" in text
 
 
-async def test_no_digest_for_a_chat_that_turned_it_off(sessionmaker):
+@BOTH_DATABASES
+async def test_digest_set_by_the_chat_comes_at_its_local_time_once_a_day(sessionmaker):
+    clock = Clock()  # 09:00 UTC
+    await add_chat(sessionmaker, 1, None)
+    await add_chat(sessionmaker, 2, "09:30", "America/New_York")  # 14:30 UTC
     async with sessionmaker() as session:
-        session.add(Chat(id=-7, type="supergroup", language="en", digest_time=None))
+        chats = ChatService(session)
+        chat = await chats.get(1)
+        await chats.set_timezone(chat, "Europe/Moscow")
+        await chats.set_digest(chat, "12:30")  # 09:30 UTC
+    job = digests(sessionmaker, clock)
+    seen = {}
+    for _ in range(2 * 24 * 4):  # every quarter of an hour for two days
+        await job.tick()
+        for chat_id in (await queued(sessionmaker))[len(seen) :]:
+            seen[len(seen)] = (chat_id, clock.now)
+        clock.advance(minutes=15)
+    day = timedelta(days=1)
+    moscow, new_york = START.replace(minute=30), START.replace(hour=14, minute=30)
+    assert list(seen.values()) == [
+        (1, moscow),
+        (2, new_york),
+        (1, moscow + day),
+        (2, new_york + day),
+    ]
+
+
+@BOTH_DATABASES
+async def test_a_late_digest_comes_within_the_hour_else_the_next_day(sessionmaker):
+    clock = Clock()
+    clock.now = START.replace(hour=10, minute=30)  # the bot was down since 08:50
+    await add_chat(sessionmaker, 1, "09:45")
+    await add_chat(sessionmaker, 2, "09:00")
+    job = digests(sessionmaker, clock)
+    await job.tick()
+    assert await queued(sessionmaker) == [1]
+    clock.advance(days=1, minutes=-90)  # 09:00 the next day
+    await job.tick()
+    assert await queued(sessionmaker) == [1, 2]
+
+
+@BOTH_DATABASES
+async def test_no_digest_without_accounts_or_when_turned_off(sessionmaker):
+    async with sessionmaker() as session:
+        session.add(Chat(id=1, type="private", language="en", digest_time="09:00"))
         await session.commit()
-    await Digests(sessionmaker, TelegramRenderer(create_i18n()), NoOutbox()).send(-7)
+    await add_chat(sessionmaker, 2, "09:00")
     async with sessionmaker() as session:
-        assert (await session.scalars(select(Notification))).all() == []
+        chats = ChatService(session)
+        await chats.set_digest(await chats.get(2), None)
+    outbox = Outbox()
+    await digests(sessionmaker, Clock(), outbox).tick()
+    assert await queued(sessionmaker) == [] and outbox.woken == 0
+
+
+@BOTH_DATABASES
+async def test_replicas_ticking_together_queue_one_digest(sessionmaker, database_url):
+    await add_chat(sessionmaker, 1, "09:00")
+    other = create_engine(database_url)  # the second replica's own connections
+    try:
+        replicas = [digests(sessionmaker, Clock()), digests(create_sessionmaker(other), Clock())]
+        # Both see the digest due before either queues it; then both try at once.
+        [due], [also_due] = [await replica.due() for replica in replicas]
+        assert due == also_due == (1, START.date())
+        claims = await asyncio.gather(*(replica.send(*due) for replica in replicas))
+        assert sorted(claims) == [False, True]
+        await asyncio.gather(*(replica.tick() for replica in replicas))
+    finally:
+        await other.dispose()
+    assert await queued(sessionmaker) == [1]
+
+
+@BOTH_DATABASES
+async def test_a_chat_moving_zone_after_its_digest_gets_none_twice(sessionmaker):
+    clock = Clock()
+    await add_chat(sessionmaker, 1, "09:00")
+    job = digests(sessionmaker, clock)
+    await job.tick()
+    async with sessionmaker() as session:
+        chats = ChatService(session)
+        await chats.set_timezone(await chats.get(1), "Europe/Moscow")
+    clock.advance(minutes=1)
+    await job.tick()  # 12:01 in Moscow, the same day there: already sent
+    assert await queued(sessionmaker) == [1]
+
+
+async def test_database_unavailable_is_one_line_and_the_next_minute_retries(tmp_path, caplog):
+    gone = create_engine(f"sqlite+aiosqlite:///{tmp_path}/missing/bot.db")
+    try:
+        await digests(create_sessionmaker(gone), Clock()).tick()
+    finally:
+        await gone.dispose()
+    [record] = caplog.records
+    assert record.getMessage() == "digests: database unavailable (OperationalError); next minute"
+    assert record.exc_info is None

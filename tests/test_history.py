@@ -1,13 +1,18 @@
 """History stays small: raw samples for RAW_DAYS, then one a day."""
 
+import asyncio
 from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from bot.storage.history import histories_since, samples_since, thin
+from bot.storage.engine import create_engine, create_sessionmaker
+from bot.storage.history import histories_since, samples_since, thin, thin_all
 from bot.storage.models import Account, BalanceSample, Chat
+from tests.servers import BOTH_DATABASES
 from tests.test_monitoring import START
+
+pytestmark = BOTH_DATABASES
 
 RAW_DAYS = 90
 
@@ -64,3 +69,36 @@ async def test_histories_of_many_accounts_in_one_read(sessionmaker):
         await session.commit()
         histories = await histories_since(session, [a, b, c], START + timedelta(hours=2))
     assert {k: [s.balance for s in v] for k, v in histories.items()} == {a: [2, 3], b: [5, 30]}
+
+
+async def test_thinning_runs_once_a_day_for_all_replicas(sessionmaker, database_url):
+    async with sessionmaker() as session:
+        session.add(Chat(id=1, type="private", language="en"))
+        account = Account(chat_id=1, name="a", site="s", login="a", secret=b"x", check_interval=60)
+        session.add(account)
+        await session.flush()
+        for hour in range(48):  # two days of hourly samples, long ago
+            session.add(
+                BalanceSample(
+                    account_id=account.id,
+                    taken_at=START + timedelta(hours=hour),
+                    balance=Decimal(hour),
+                    credit=Decimal(0),
+                )
+            )
+        await session.commit()
+    other = create_engine(database_url)  # the second replica's own connections
+    replicas = [sessionmaker, create_sessionmaker(other)]
+    now = START + timedelta(days=RAW_DAYS + 10)
+    try:
+        for day in range(2):  # the first run ever, then a day that moves forward
+            at = now + timedelta(days=day)
+            runs = await asyncio.gather(
+                *(thin_all(replica, RAW_DAYS, now=lambda at=at: at) for replica in replicas)
+            )
+            assert runs.count(None) == 1, runs
+            assert await thin_all(sessionmaker, RAW_DAYS, now=lambda at=at: at) is None
+    finally:
+        await other.dispose()
+    async with sessionmaker() as session:  # one sample for each of the three dates touched
+        assert await session.scalar(select(func.count()).select_from(BalanceSample)) == 3

@@ -10,6 +10,7 @@ from bot.config import SettingsError
 from bot.storage.chats import ensure_chat, migrate_chat
 from bot.storage.engine import create_database_file, create_engine, migrate, prepare_data_dir
 from bot.storage.models import Account, BalanceSample, Chat
+from tests.servers import BOTH_DATABASES
 
 
 def account(chat_id: int, name: str = "shop") -> Account:
@@ -23,6 +24,7 @@ def account(chat_id: int, name: str = "shop") -> Account:
     )
 
 
+@BOTH_DATABASES
 async def test_migration_creates_schema_and_is_idempotent(engine):
     await migrate(engine)  # second run: nothing to do, no error
     async with engine.connect() as connection:
@@ -30,6 +32,7 @@ async def test_migration_creates_schema_and_is_idempotent(engine):
     assert {"chats", "accounts", "balance_samples", "alembic_version"} <= set(tables)
 
 
+@BOTH_DATABASES
 async def test_money_is_exact_and_times_are_utc(sessionmaker):
     moscow = timezone(timedelta(hours=3))
     async with sessionmaker() as session:
@@ -48,6 +51,7 @@ async def test_money_is_exact_and_times_are_utc(sessionmaker):
     assert loaded.last_checked_at.tzinfo is UTC
 
 
+@BOTH_DATABASES
 async def test_naive_time_refused(sessionmaker):
     async with sessionmaker() as session:
         session.add(Chat(id=1, type="private", language="en", created_at=datetime(2026, 1, 1)))
@@ -55,6 +59,7 @@ async def test_naive_time_refused(sessionmaker):
             await session.commit()
 
 
+@BOTH_DATABASES
 async def test_removing_account_removes_history(sessionmaker):
     async with sessionmaker() as session:
         session.add(Chat(id=1, type="private", language="en"))
@@ -76,6 +81,7 @@ async def test_account_repr_has_no_secret():
     assert "token" not in repr(account(1))
 
 
+@BOTH_DATABASES
 async def test_group_upgraded_to_supergroup_keeps_accounts(sessionmaker):
     async with sessionmaker() as session:
         await ensure_chat(session, -5, "group", "Ops", "ru")
@@ -89,6 +95,7 @@ async def test_group_upgraded_to_supergroup_keeps_accounts(sessionmaker):
         assert [a.chat_id for a in (await session.scalars(select(Account))).all()] == [-1005]
 
 
+@BOTH_DATABASES
 async def test_migration_into_already_known_supergroup(sessionmaker):
     async with sessionmaker() as session:
         await ensure_chat(session, -5, "group", "Ops", "ru")

@@ -6,7 +6,6 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerting.digest import Digests
 from bot.storage.chats import LANGUAGES
 from bot.storage.models import Chat
 
@@ -18,9 +17,8 @@ class ChatService:
     """Chat settings over one database session; knows nothing of Telegram. A setting out of
     its range raises ValueError and changes nothing."""
 
-    def __init__(self, session: AsyncSession, digests: Digests) -> None:
+    def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        self._digests = digests
 
     async def get(self, chat_id: int) -> Chat | None:
         return await self._session.get(Chat, chat_id)
@@ -55,13 +53,12 @@ class ChatService:
         await self._session.commit()
 
     async def set_digest(self, chat: Chat, time: str | None) -> None:
-        """The daily digest at `time` ("HH:MM", the chat's zone), or none; rescheduled now."""
+        """The daily digest at `time` ("HH:MM", the chat's zone), or none; the digests' job
+        reads it at its next minute."""
         chat.digest_time = time
         await self._session.commit()
-        self._digests.schedule(chat)
 
     async def set_timezone(self, chat: Chat, zone: str) -> None:
         """`zone` is a name from the zone database; the digest moves with it."""
         chat.timezone = zone
         await self._session.commit()
-        self._digests.schedule(chat)

@@ -1,19 +1,23 @@
 """The daily digest: at a chat's chosen local time, one quiet message about all its accounts.
 
-Each chat with a digest has a cron job on the shared scheduler, rebuilt from the chats table
-at start and changed by /digest and /tz. The digest goes through the outbox like any alert.
+One job every minute on the shared scheduler finds the chats whose digest time has come and
+queues their digests through the outbox like any alert. Every replica of a fleet runs it; a
+chat's day is claimed with a conditional UPDATE of `Chat.digest_sent_on` in the transaction
+that queues the digest, so exactly one replica queues it, and a crash before the commit leaves
+it for the next minute. /digest and /tz only change the chat's row: the next tick reads it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.alerting import forecast
@@ -24,10 +28,22 @@ from bot.storage.models import Account, Chat, Notification
 
 log = logging.getLogger(__name__)
 
+# A digest late by up to this much (the bot was down, the database busy) is still sent that
+# day; later, it waits for the next day rather than arrive at an odd hour.
+GRACE = timedelta(hours=1)
 
-def trigger(digest_time: str, timezone: str) -> CronTrigger:
+
+def due_day(digest_time: str, zone: str, now: datetime) -> date | None:
+    """The chat's local date whose digest is due at `now`: its time has come, at most GRACE
+    ago (today's, or yesterday's just before midnight); None when no digest is due."""
+    tz = ZoneInfo(zone)
     hour, minute = (int(part) for part in digest_time.split(":"))
-    return CronTrigger(hour=hour, minute=minute, timezone=ZoneInfo(timezone))
+    today = now.astimezone(tz).date()
+    for day in (today, today - timedelta(days=1)):
+        at = datetime.combine(day, time(hour, minute), tz)
+        if at <= now:
+            return day if now - at <= GRACE else None
+    return None
 
 
 class Digests:
@@ -43,46 +59,74 @@ class Digests:
         self._renderer = renderer
         self._outbox = outbox
         self._now = now
-        self._scheduler: AsyncIOScheduler | None = None
 
-    async def schedule_all(self, scheduler: AsyncIOScheduler) -> None:
-        self._scheduler = scheduler
-        async with self._sessionmaker() as session:
-            chats = (
-                await session.scalars(
-                    select(Chat).where(Chat.digest_time.is_not(None), Chat.active.is_(True))
-                )
-            ).all()
-        for chat in chats:
-            self.schedule(chat)
-
-    def schedule(self, chat: Chat) -> None:
-        """(Re)schedule or cancel the chat's digest after its time or zone changed."""
-        job_id = f"digest:{chat.id}"
-        if self._scheduler is None:
-            return
-        if chat.digest_time is None:
-            if self._scheduler.get_job(job_id):
-                self._scheduler.remove_job(job_id)
-            return
-        self._scheduler.add_job(
-            self.send,
-            trigger(chat.digest_time, chat.timezone),
-            args=[chat.id],
-            id=job_id,
+    def schedule(self, scheduler: AsyncIOScheduler) -> None:
+        """The minute's job: a digest goes out within a minute of its time."""
+        scheduler.add_job(
+            self.tick,
+            CronTrigger(minute="*", timezone=UTC),
+            id="digests",
             replace_existing=True,
-            misfire_grace_time=3600,  # late is better than never, within the hour
+            coalesce=True,
+            max_instances=1,
         )
 
-    async def send(self, chat_id: int) -> None:
+    async def tick(self) -> None:
+        """Queue every digest that is due; a database failure is one line, and the next
+        minute tries again (within the grace)."""
+        try:
+            for chat_id, day in await self.due():
+                if await self.send(chat_id, day):
+                    self._outbox.wake()  # sent while the next digests are composed
+        except (SQLAlchemyError, OSError) as error:
+            log.warning("digests: database unavailable (%s); next minute", type(error).__name__)
+
+    async def due(self) -> list[tuple[int, date]]:
+        """Chats whose digest is due, with the day to claim: one narrow query over the chats
+        with a digest, filtered here, where each chat's zone is known (SQL has no portable
+        zone arithmetic); zones and times repeat, so each pair is worked out once a tick."""
+        now = self._now()
         async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(Chat.id, Chat.digest_time, Chat.timezone, Chat.digest_sent_on).where(
+                    Chat.digest_time.is_not(None), Chat.active.is_(True)
+                )
+            )
+            candidates = rows.all()
+        days: dict[tuple[str, str], date | None] = {}
+        due = []
+        for chat_id, digest_time, zone, sent_on in candidates:
+            key = (digest_time, zone)
+            if key not in days:
+                days[key] = due_day(digest_time, zone, now)
+            day = days[key]
+            if day is not None and day.isoformat() != sent_on:
+                due.append((chat_id, day))
+        return due
+
+    async def send(self, chat_id: int, day: date) -> bool:
+        """Claim the chat's `day` and queue its digest in one transaction; True when a digest
+        was queued, False when another process claimed the day first, the chat turned its
+        digest off meanwhile, or it has no accounts."""
+        day_text = day.isoformat()
+        async with self._sessionmaker() as session:
+            # The claim first: on SQLite it takes the write lock before anything is read.
+            claimed = await session.execute(
+                update(Chat)
+                .where(
+                    Chat.id == chat_id,
+                    Chat.active.is_(True),
+                    Chat.digest_time.is_not(None),
+                    or_(Chat.digest_sent_on.is_(None), Chat.digest_sent_on != day_text),
+                )
+                .values(digest_sent_on=day_text)
+            )
+            if claimed.rowcount != 1:
+                return False
             chat = await session.get(Chat, chat_id)
-            if chat is None or not chat.active or chat.digest_time is None:
-                return
             messages = await self.compose(session, chat)
-            if not messages:
-                return
-            # One message where it fits, more (in order) for a chat with many accounts.
+            # One message where it fits, more (in order) for a chat with many accounts; none
+            # for a chat without accounts, whose day is claimed all the same.
             session.add_all(
                 Notification(
                     chat_id=chat.id,
@@ -94,8 +138,9 @@ class Digests:
                 for text in messages
             )
             await session.commit()
-        self._outbox.wake()
-        log.info("digest queued chat_id=%s", chat_id)
+        if messages:
+            log.info("digest queued chat_id=%s", chat_id)
+        return bool(messages)
 
     async def compose(self, session: AsyncSession, chat: Chat) -> list[str]:
         """The digest's messages: none for a chat without accounts."""

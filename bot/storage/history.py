@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.storage.models import BalanceSample
+from bot.storage.runs import claim_day
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ async def histories_since(
 
 async def thin(session: AsyncSession, now: datetime, raw_days: int) -> int:
     """Keep every sample of the last `raw_days`, and one a day before that; returns how
-    many were deleted. Growth per account is then bounded (see the README)."""
+    many were deleted, committed. Growth per account is then bounded (see the README)."""
     cutoff = now - timedelta(days=raw_days)
     keep = (
         select(func.max(BalanceSample.id))
@@ -60,8 +61,19 @@ async def thin(session: AsyncSession, now: datetime, raw_days: int) -> int:
     return result.rowcount
 
 
-async def thin_all(sessionmaker: async_sessionmaker[AsyncSession], raw_days: int) -> None:
-    """The nightly job."""
+async def thin_all(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    raw_days: int,
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> int | None:
+    """The nightly job, scheduled by every replica and run by the one that claims the day;
+    returns how many samples it deleted, None where another process thinned today."""
+    at = now()
     async with sessionmaker() as session:
-        deleted = await thin(session, datetime.now(UTC), raw_days)
+        if not await claim_day(session, "thin-history", at.date().isoformat()):
+            log.info("history thinning: done today by another process")
+            return None
+        deleted = await thin(session, at, raw_days)
     log.info("history thinned deleted=%s", deleted)
+    return deleted

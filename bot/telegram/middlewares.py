@@ -54,7 +54,7 @@ class ChatMiddleware(BaseMiddleware):
                 data["monitor"],
                 data["settings"].check_interval_seconds,
             )
-            data["chats"] = ChatService(session, data["digests"])
+            data["chats"] = ChatService(session)
         return await handler(event, data)
 
 

@@ -1,4 +1,5 @@
-"""The benchmark's accounts: laid out over chats and logins, seeded straight into SQLite.
+"""The benchmark's accounts: laid out over chats and logins, seeded straight into the database
+(SQLite here; the fleet's end-to-end test seeds PostgreSQL with the same rows).
 
 Account j belongs to chat j // (accounts / chats) and uses login j % logins, so each login is
 watched by accounts / logins chats and no chat has the same login twice. The database is
@@ -70,7 +71,7 @@ def db_time(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
-async def seed(database: Path, secret_key: str, site: str, layout: Layout) -> None:
+async def seed(url: str, secret_key: str, site: str, layout: Layout) -> None:
     """Chats and accounts, none due yet (a day away, so the start-up spread leaves them be).
 
     Every account was checked an hour ago and found OK (so SMSC accepted its credentials, as
@@ -81,7 +82,7 @@ async def seed(database: Path, secret_key: str, site: str, layout: Layout) -> No
     box = SecretBox(secret_key)
     site = site_url(site)
     now = datetime.now(UTC)
-    engine = create_engine(f"sqlite+aiosqlite:///{database}")
+    engine = create_engine(url)
     try:
         await migrate(engine)
         secrets = {}

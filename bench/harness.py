@@ -59,7 +59,12 @@ class BotRun:
             self.bot = BotProcess(self.telegram, self.smsc, self.workdir, **self._settings)
             with _SEEDING:
                 asyncio.run(
-                    seed(self.database, self.bot.env["SECRET_KEY"], self.smsc.url, self.layout)
+                    seed(
+                        f"sqlite+aiosqlite:///{self.database}",
+                        self.bot.env["SECRET_KEY"],
+                        self.smsc.url,
+                        self.layout,
+                    )
                 )
             self.bot.start()
             self.db = connect(self.database)

@@ -136,7 +136,7 @@ async def on_startup(
     # The command menus are already set: bot.app waits for Telegram before polling.
     await checks.prepare()
     checks.schedule(scheduler)
-    await digests.schedule_all(scheduler)
+    digests.schedule(scheduler)
     scheduler.add_job(
         thin_all,
         CronTrigger(hour=3, minute=17, timezone=UTC),

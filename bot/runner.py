@@ -16,6 +16,8 @@ import itertools
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -31,20 +33,25 @@ from aiogram.utils.i18n import I18n
 from bot.alerting.digest import Digests
 from bot.alerting.monitoring import Monitor
 from bot.alerting.outbox import Outbox
+from bot.alerting.pacing import Pacer
 from bot.alerting.scheduling import Checks
 from bot.config import Settings, SettingsError
 from bot.factory import create_bot, create_dispatcher
 from bot.ops.metrics import Metrics
 from bot.ops.smsc_watch import CountingFetcher, ObservedGuard
 from bot.smsc.client import SmscClient
+from bot.smsc.windows import GuardState
 from bot.storage.crypto import SecretBox
-from bot.storage.engine import create_engine, create_sessionmaker, migrate
+from bot.storage.engine import create_engine, create_sessionmaker, migrate, single_instance
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.commands import set_commands
 from bot.telegram.i18n import create_i18n
 from bot.telegram.sender import TelegramSender
 from bot.web import instrument, watched
 from bot.webhook import Webhook
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 
@@ -129,29 +136,38 @@ class Runner:
         async with contextlib.AsyncExitStack() as resources:
             engine = create_engine(settings.database_url)
             resources.push_async_callback(engine.dispose)
+            redis = None
+            if settings.redis_url is not None:
+                # The `redis` extra: imported with REDIS_URL only.
+                from bot.fleet.connection import connect
+
+                redis = connect(settings.redis_url.get_secret_value())
+                resources.push_async_callback(redis.aclose)
+            await resources.enter_async_context(single_instance(engine, fleet=redis is not None))
             await migrate(engine)
             smsc = SmscClient()
             resources.push_async_callback(smsc.aclose)
             bot = create_bot(settings, on_token_refused=self._token_refused)
             resources.push_async_callback(bot.session.close)
             metrics = Metrics()
+            shared = _shared_limits(redis, self._box)
             guard = ObservedGuard(
                 CountingFetcher(smsc, metrics),
                 metrics=metrics,
                 max_per_minute=settings.smsc_max_requests_per_minute,
                 cache_seconds=settings.balance_cache_seconds,
+                state=shared.guard_state,
             )
-            redis = None
-            if settings.redis_url is not None:
-                from redis.asyncio import Redis  # the `redis` extra: needed with REDIS_URL only
-
-                redis = Redis.from_url(settings.redis_url.get_secret_value())
-                resources.push_async_callback(redis.aclose)
             sessionmaker = create_sessionmaker(engine)
             i18n = create_i18n()
             monitor = Monitor(TelegramRenderer(i18n))
-            writes = asyncio.Lock()  # checks and the outbox take turns writing SQLite
-            outbox = Outbox(TelegramSender(bot), sessionmaker, writes=writes)
+            # SQLite has one writer: checks and the outbox take turns; PostgreSQL needs none.
+            writes = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+            leases = {"lease_seconds": settings.lease_seconds, "writes": writes}
+            outbox = Outbox(TelegramSender(bot), sessionmaker, pacer=shared.pacer, **leases)
+            checks = Checks(
+                sessionmaker, guard, self._box, monitor, outbox, **leases, metrics=metrics
+            )
             dp = create_dispatcher(
                 settings=settings,
                 engine=engine,
@@ -162,9 +178,7 @@ class Runner:
                 i18n=i18n,
                 monitor=monitor,
                 outbox=outbox,
-                checks=Checks(
-                    sessionmaker, guard, self._box, monitor, outbox, writes=writes, metrics=metrics
-                ),
+                checks=checks,
                 digests=Digests(sessionmaker, TelegramRenderer(i18n), outbox),
                 redis=redis,
             )
@@ -227,6 +241,25 @@ async def wait_for_telegram(bot: Bot, i18n: I18n, then: Callable[[], Awaitable[o
             delay,
         )
         await asyncio.sleep(delay)
+
+
+@dataclass(frozen=True)
+class _Shared:
+    guard_state: GuardState | None = None  # None: in this process only
+    pacer: Pacer | None = None
+
+
+def _shared_limits(redis: Redis | None, box: SecretBox) -> _Shared:
+    """With Redis, the SMSC guard's limits and Telegram's pacing hold for every replica
+    together; its keys are named by a key every replica derives from SECRET_KEY."""
+    if redis is None:
+        return _Shared()
+    from bot.fleet.limits import RedisGuardState
+    from bot.fleet.pacing import RedisPacer
+
+    return _Shared(
+        RedisGuardState(redis, box.keyed_hash("fleet limits").encode()), RedisPacer(redis)
+    )
 
 
 def _describe(error: Exception) -> str:

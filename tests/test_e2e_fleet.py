@@ -1,0 +1,208 @@
+"""Two replicas of the bot, one PostgreSQL, one Redis, and the fake Bot API delivering webhook
+updates to the replicas in turn: from a chat's point of view and from SMSC's, one bot. Real
+processes from the installed wheel, real servers (tests/servers.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from bench.data import LOW_BALANCE, Layout, login_name, password, seed
+from bot.storage.engine import create_engine
+from bot.storage.models import Account, BalanceSample, Notification
+from tests.bot_process import BotProcess
+from tests.test_e2e_private import say
+
+LEASE_SECONDS = 5
+LOW_ALERT = re.compile(r"⚠️ Low balance on <b>(\w+)</b>:")
+
+
+@pytest.fixture
+def fleet(telegram, fake_smsc, tmp_path, installed_bot, postgres_url, redis_url):
+    """Two replicas, not yet started: the second is `fleet[0].replica(...)`."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = BotProcess(
+        telegram,
+        fake_smsc,
+        tmp_path / "a",
+        webhook=True,
+        PYTHONPATH=str(installed_bot.site),
+        DATABASE_URL=postgres_url,
+        REDIS_URL=redis_url,
+        LEASE_SECONDS=str(LEASE_SECONDS),
+    )
+    replicas = [first, first.replica(tmp_path / "b")]
+    yield replicas
+    for replica in replicas:
+        if replica.process is not None:
+            assert replica.stop() == 0, replica.log()
+        assert "Traceback" not in replica.log(), replica.log()
+
+
+def start(fleet: list[BotProcess]) -> None:
+    for replica in fleet:
+        replica.start()
+
+
+def run_sql(url: str, statement):
+    """One statement on the replicas' database, from the test's side; its rows, if any."""
+
+    async def execute():
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as connection:
+                result = await connection.execute(statement)
+                return result.all() if result.returns_rows else None
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(execute())
+
+
+def seeded(replica: BotProcess, layout: Layout, *, low_logins=frozenset()) -> Layout:
+    """The logins at SMSC, and chats and accounts watching them as /add leaves them
+    (bench.data.seed), not due for a day."""
+    for login in range(layout.logins):
+        balance = LOW_BALANCE if login in low_logins else "1500.00"
+        replica.smsc.add_account(login_name(login), password(login), balance=balance)
+    env = replica.env
+    asyncio.run(seed(env["DATABASE_URL"], env["SECRET_KEY"], env["SMSC_BASE_URL"], layout))
+    return layout
+
+
+def test_thirty_users_asking_for_one_login_at_once_cost_one_request(
+    fleet, fake_smsc, telegram, postgres_url
+):
+    layout = seeded(fleet[0], Layout(accounts=30, chats=30, logins=1))
+    start(fleet)
+    for chat_id in layout.chat_ids:
+        telegram.message(chat_id, "/balance")
+    telegram.wait_for(lambda: all(telegram.sent(c) for c in layout.chat_ids), timeout=30)
+
+    for chat_id in layout.chat_ids:
+        assert "1,500.00 RUB" in telegram.sent(chat_id)[-1]["text"]
+    assert {d.address for d in telegram.deliveries} == {r.http for r in fleet}
+    # One request served all thirty, across both replicas: the guard and its cache are shared.
+    assert fake_smsc.max_in_window(login_name(0)) <= 1
+
+
+def test_an_add_dialog_continues_on_whichever_replica_gets_the_next_message(
+    fleet, fake_smsc, telegram
+):
+    user = 4242
+    fake_smsc.add_account("shop", "s3cret!", balance="1500.00")
+    start(fleet)
+    _, reply = say(telegram, user, "/add")
+    telegram.callback(user, reply["message_id"], _first_button(reply))
+    telegram.wait_for(lambda: telegram.edits(user))
+    site_message = telegram.sent(user)[-1]
+    before = len(telegram.sent(user))
+    telegram.callback(user, site_message["message_id"], _first_button(site_message))
+    telegram.wait_for(lambda: len(telegram.sent(user)) > before)
+    _, reply = say(telegram, user, "shop")
+    assert "password" in reply["text"]
+    _, reply = say(telegram, user, "s3cret!", expect=2)
+    assert "Below which balance" in reply["text"]
+    _, reply = say(telegram, user, "1000")
+    assert "1,500.00 RUB" in reply["text"]
+
+    handled_by = [d.address for d in telegram.deliveries if d.error is None]
+    assert len(handled_by) == 7 and set(handled_by) == {r.http for r in fleet}
+
+
+def _first_button(message) -> str:
+    return message["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+
+
+def _low_alerts(telegram, layout: Layout) -> Counter[tuple[int, str]]:
+    """Low-balance alerts delivered, by chat and account name."""
+    alerts: Counter[tuple[int, str]] = Counter()
+    for chat_id in layout.chat_ids:
+        for message in telegram.sent(chat_id):
+            alert = LOW_ALERT.match(message["text"])
+            if alert:
+                alerts[chat_id, alert[1]] += 1
+    return alerts
+
+
+def _expected_alerts(layout: Layout, low_logins) -> set[tuple[int, str]]:
+    return {
+        (layout.chat_of(j), login_name(layout.login_of(j)))
+        for j in range(layout.accounts)
+        if layout.login_of(j) in low_logins
+    }
+
+
+def _samples_per_account(url: str) -> Counter[int]:
+    rows = run_sql(
+        url,
+        select(BalanceSample.account_id, func.count()).group_by(BalanceSample.account_id),
+    )
+    return Counter(dict(rows))
+
+
+SWEEP = Layout(accounts=500, chats=50, logins=50)
+LOW = frozenset(range(1, 50, 2))  # half the logins: 250 accounts under their threshold
+
+
+def test_a_sweep_is_shared_without_doubles(fleet, fake_smsc, telegram, postgres_url):
+    seeded(fleet[0], SWEEP, low_logins=LOW)
+    start(fleet)
+    run_sql(postgres_url, update(Account).values(next_check_at=datetime.now(UTC)))
+
+    expected = _expected_alerts(SWEEP, LOW)
+    telegram.wait_for(lambda: set(_low_alerts(telegram, SWEEP)) == expected, timeout=60)
+    time.sleep(1)  # a second, doubled send would show by now
+
+    assert _samples_per_account(postgres_url) == Counter(dict.fromkeys(range(1, 501), 1))
+    for login in range(SWEEP.logins):
+        assert len(fake_smsc.requests_for(login_name(login))) == 1
+    assert max(_low_alerts(telegram, SWEEP).values()) == 1
+
+
+def test_a_replica_killed_mid_sweep_leaves_nothing_undone_or_doubled(
+    fleet, fake_smsc, telegram, postgres_url
+):
+    seeded(fleet[0], SWEEP, low_logins=LOW)
+    fake_smsc.latency = 1.0
+    start(fleet)
+    # Due in ten waves half a second apart: each replica claims some as it looks each second.
+    now = datetime.now(UTC)
+    for wave in range(10):
+        run_sql(
+            postgres_url,
+            update(Account)
+            .where(Account.id % 10 == wave)
+            .values(next_check_at=now + timedelta(seconds=wave / 2)),
+        )
+    time.sleep(3)
+    killed = fleet[0]
+    killed.stop(signal.SIGKILL)
+    in_flight = run_sql(
+        postgres_url,
+        select(func.count()).select_from(Account).where(Account.lease_until.is_not(None)),
+    )[0][0]
+
+    expected = _expected_alerts(SWEEP, LOW)
+    telegram.wait_for(
+        lambda: set(_low_alerts(telegram, SWEEP)) == expected, timeout=LEASE_SECONDS + 60
+    )
+    assert _samples_per_account(postgres_url) == Counter(dict.fromkeys(range(1, 501), 1))
+    # A send Telegram accepted in the instant before the kill, not yet recorded, may repeat
+    # (the documented window): at most one per send under way, none otherwise.
+    doubled = sum(n - 1 for n in _low_alerts(telegram, SWEEP).values())
+    assert doubled <= 1, doubled
+    unsent = run_sql(
+        postgres_url,
+        select(func.count()).select_from(Notification).where(Notification.sent_at.is_(None)),
+    )[0][0]
+    assert unsent == 0
+    print(f"claims held by the killed replica: {in_flight}, alerts sent twice: {doubled}")

@@ -161,6 +161,11 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
                 "DATABASE_URL must be PostgreSQL (postgresql+asyncpg://...) with REDIS_URL: "
                 "several replicas cannot share a SQLite file"
             )
+        if self.redis_url is not None and self.secret_key is None:
+            raise ValueError(
+                "SECRET_KEY is required with REDIS_URL: every replica must read the passwords "
+                "the others stored, so all need the same key (a generated one is per machine)"
+            )
         return self
 
     @field_validator("bot_token")

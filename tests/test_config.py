@@ -2,6 +2,7 @@ import re
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from bot.config import Settings, SettingsError, load_settings
 
@@ -101,6 +102,10 @@ WEBHOOK = {"WEBHOOK_URL": "https://bot.example.com/tg/hook", "WEBHOOK_SECRET": "
             {"REDIS_URL": "redis://redis:6379/0"},
             "DATABASE_URL must be PostgreSQL (postgresql+asyncpg://...) with REDIS_URL",
         ),
+        (
+            {"REDIS_URL": "redis://redis:6379/0", "DATABASE_URL": POSTGRES},
+            "SECRET_KEY is required with REDIS_URL: every replica must read the passwords",
+        ),
     ],
 )
 def test_settings_that_need_others_say_which(monkeypatch, settings, message):
@@ -117,6 +122,7 @@ def test_webhook_and_redis_settings_and_their_secrets(monkeypatch):
     monkeypatch.setenv("HTTP_PORT", "8080")
     monkeypatch.setenv("DATABASE_URL", POSTGRES)
     monkeypatch.setenv("REDIS_URL", "rediss://:redis-pa55@redis:6380/1")
+    monkeypatch.setenv("SECRET_KEY", Fernet.generate_key().decode())
     for name, value in WEBHOOK.items():
         monkeypatch.setenv(name, value)
     settings = load_settings()
@@ -132,6 +138,7 @@ def test_redis_url_without_the_redis_package_says_what_to_install(monkeypatch):
     monkeypatch.setenv("BOT_TOKEN", TOKEN)
     monkeypatch.setenv("DATABASE_URL", POSTGRES)
     monkeypatch.setenv("REDIS_URL", "redis://redis:6379/0")
+    monkeypatch.setenv("SECRET_KEY", Fernet.generate_key().decode())
     with pytest.raises(SettingsError) as caught:
         load_settings()
     assert str(caught.value) == (

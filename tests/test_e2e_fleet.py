@@ -211,3 +211,17 @@ def test_a_replica_killed_mid_sweep_leaves_nothing_undone_or_doubled(
     )[0][0]
     assert unsent == 0
     print(f"claims held by the killed replica: {in_flight}, alerts sent twice: {doubled}")
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_second_process_without_redis_refuses_to_start(bot_process, tmp_path, database, request):
+    if database == "postgresql":
+        bot_process.env["DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    bot_process.start()
+    (tmp_path / "second").mkdir()
+    second = bot_process.replica(tmp_path / "second").launch()
+    assert second.process.wait(timeout=60) == 1
+    second.process = None
+    [line] = second.log().strip().splitlines()
+    assert line.startswith("error: another bot process is using this database; stop it, or run")
+    assert bot_process.process.poll() is None, "the first goes on"

@@ -92,6 +92,7 @@ def create_dispatcher(
         scheduler=create_scheduler(),
         admin_rights=AdminRights(),
         history_budget=history_budget(),
+        redis=redis,  # for /healthz; None on one process
     )
     dp.update.outer_middleware(DbSessionMiddleware())
     dp.update.outer_middleware(ChatMiddleware())

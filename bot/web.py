@@ -47,6 +47,7 @@ def instrument(
         scheduler=dp["scheduler"],
         checks=dp["checks"],
         webhook=webhook,
+        redis=dp.get("redis"),
     )
     dp["metrics"], dp["health"] = metrics, health
     return health

@@ -227,3 +227,26 @@ async def test_webhook_delivery_problems_as_get_webhook_info_tells_them(info, pr
     problems = await health.problems()
     telegram = [p for p in problems if p.startswith("telegram")]
     assert telegram == ([problem] if problem else [])
+
+
+async def test_replicas_are_unhealthy_while_redis_is_unreachable(sessionmaker, redis_url):
+    from bot.fleet.connection import connect
+
+    def health(redis):
+        return Health(
+            ObservabilitySettings(),
+            sessionmaker=sessionmaker,
+            telegram=TelegramWatch(Metrics(), clock=Ticks()),
+            scheduler=SimpleNamespace(running=True),
+            checks=SimpleNamespace(last_dispatch_at=START, last_completed_at=START),
+            redis=redis,
+            now=Clock(),
+        )
+
+    up, down = connect(redis_url), connect("redis://127.0.0.1:1/0")
+    try:
+        assert await health(up).problems() == []
+        assert await health(down).problems() == ["redis: ConnectionError"]
+    finally:
+        await up.aclose()
+        await down.aclose()

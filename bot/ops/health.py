@@ -36,6 +36,12 @@ class WebhookDelivery(Protocol):
         ...
 
 
+class Pingable(Protocol):
+    async def ping(self) -> object:
+        """Raises when the server does not answer (redis.asyncio.Redis)."""
+        ...
+
+
 class Health:
     def __init__(
         self,
@@ -46,10 +52,12 @@ class Health:
         scheduler: BaseScheduler,
         checks: Checks,
         webhook: WebhookDelivery | None = None,
+        redis: Pingable | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
         self._webhook = webhook
+        self._redis = redis
         self._sessionmaker = sessionmaker
         self._telegram = telegram
         self._scheduler = scheduler
@@ -73,6 +81,13 @@ class Health:
             problems.append("scheduler: not running")
         elif idle > settings.health_scheduler_seconds:
             problems.append(f"scheduler: no look for due accounts for {idle:.0f} s")
+        if self._redis is not None:
+            # Without it replicas neither ask SMSC (the guard fails closed) nor handle updates.
+            try:
+                await self._redis.ping()
+            except Exception as error:
+                log.warning("health: redis ping failed error=%s", type(error).__name__)
+                problems.append(f"redis: {type(error).__name__}")
         try:
             problems += await self._database_problems(now)
         except Exception as error:  # a database that fails to answer is itself the problem

@@ -18,6 +18,9 @@ from bot.smsc.guard import BalanceResult, LoginPaused
 from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
+from tests.servers import BOTH_DATABASES
+
+pytestmark = BOTH_DATABASES
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 

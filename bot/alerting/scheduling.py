@@ -2,14 +2,22 @@
 
 When each account is next due lives in the database (`Account.next_check_at`), so a restart
 neither skips accounts nor checks them all at once. APScheduler runs one short job every
-second that hands due accounts to checks; accounts with the same credentials (the same login
-watched by several chats) are checked with one request, and every request goes through the
-shared per-login guard.
+second that claims due accounts and hands them to checks; accounts with the same credentials
+(the same login watched by several chats) are checked with one request, and every request goes
+through the shared per-login guard.
+
+Several processes may share one database (replicas on PostgreSQL), so due accounts are claimed,
+not read: one conditional UPDATE leases them (`lease_until`) and returns them. A leased account
+is no other process's to take until its outcome is written, which ends the lease, or the lease
+runs out because its process died; then another takes it over. An outcome is written only to
+accounts still under the lease taken for it: a late answer never overwrites the work of the
+process that took over. Leases compare the processes' clocks, which must agree (NTP).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import random
@@ -19,7 +27,7 @@ from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import contains_eager
 
@@ -30,16 +38,19 @@ from bot.smsc.client import Credentials, SmscError
 from bot.smsc.guard import BalanceGuard, BalanceResult
 from bot.storage.crypto import SecretBox
 from bot.storage.models import Account, AccountState, Notification
-from bot.storage.stats import checkable
+from bot.storage.stats import checkable, claim_due, held, unleased
 
 log = logging.getLogger(__name__)
 
 DISPATCH_EVERY = 1.0  # seconds between looks for due accounts
-BATCH = 500  # credentials handed to checks per look
+BATCH = 500  # credentials claimed and not yet written, per process, at most
 JITTER = 0.05  # next checks land within ±5% of the interval, so they drift apart
-START_SPREAD = timedelta(minutes=5)  # overdue accounts are spread over this after a start
+START_SPREAD = timedelta(minutes=5)  # checks nobody made for a while are spread over this
 PREPARE_BATCH = 1000  # accounts read at a time when preparing
 WRITE_BATCH = 50  # logins whose outcomes are written in one transaction, at most
+
+# Credentials checked under one lease: its key, and when the lease taken for it runs out.
+Claim = tuple[str, datetime]
 
 
 class Counts(Protocol):
@@ -59,7 +70,7 @@ class _Uncounted:
 
 
 class Checks:
-    """Finds due accounts and checks them, one request per distinct credentials."""
+    """Claims due accounts and checks them, one request per distinct credentials."""
 
     def __init__(
         self,
@@ -72,10 +83,13 @@ class Checks:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         concurrency: int = 50,
         rng: random.Random | None = None,
+        lease_seconds: float = 60,
         writes: asyncio.Lock | None = None,
         metrics: Counts | None = None,
     ) -> None:
-        """`writes`: the turn to write the database, shared with the outbox (see Outbox)."""
+        """`lease_seconds`: how long a claim holds accounts (LEASE_SECONDS); `writes`: the turn
+        to write SQLite, shared with the outbox (see Outbox); None where the database takes
+        concurrent writers (PostgreSQL)."""
         self._sessionmaker = sessionmaker
         self._guard = guard
         self._box = box
@@ -83,20 +97,22 @@ class Checks:
         self._outbox = outbox
         self._now = now
         self._slots = asyncio.Semaphore(concurrency)
-        # SQLite has one writer, so checks do not write side by side: they queue their
-        # outcomes, and whichever takes the turn next writes the outcomes waiting (up to
-        # WRITE_BATCH logins), its own included, in one transaction. A sweep of thousands so
-        # costs a few transactions a second, not one per login, and leaves SQLite's writer
-        # free most of the time for the handlers' commits. The turn is shared with the outbox
-        # (`writes`, see Outbox); checks queue among themselves first, so an alert's
-        # bookkeeping waits behind one write of checks, not behind every check in flight.
-        self._check_turn = asyncio.Lock()
-        self._write_turn = writes or asyncio.Lock()
-        self._waiting: dict[str, Outcome] = {}
+        self._lease = timedelta(seconds=lease_seconds)
+        # Checks do not write side by side: they queue their outcomes, and whichever takes the
+        # turn next writes the outcomes waiting (up to WRITE_BATCH logins), its own included,
+        # in one transaction. A sweep of thousands so costs a few transactions a second, not
+        # one per login, and on SQLite leaves its one writer free most of the time for the
+        # handlers' commits. Claims take the same turn. On SQLite the turn is shared with the
+        # outbox too (`writes`); checks queue among themselves first, so an alert's bookkeeping
+        # waits behind one write of checks, not behind every check in flight.
+        self._turn = asyncio.Lock()
+        self._write_turn = writes if writes is not None else contextlib.nullcontext()
+        self._waiting: dict[Claim, Outcome] = {}
         self._rng = rng or random.Random()
-        self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._metrics = metrics or _Uncounted()
+        self._late = 0  # claims that ran short before their check could start (see _check)
+        self._claims_failing = False
         # For /healthz: the scheduler's last look for due accounts, and the last check done.
         # Both count from the start until they first happen.
         self.last_dispatch_at = self.last_completed_at = now()
@@ -110,40 +126,53 @@ class Checks:
         )
 
     async def prepare(self) -> None:
-        """At start: fill missing credential keys, and spread overdue checks out."""
+        """At start: fill missing credential keys, and spread out the checks nobody made for a
+        while, so that they do not all go at once.
+
+        Other processes may be running. Leased accounts are theirs and left alone, and so are
+        accounts overdue by at most two leases: a running process leaves none later than that
+        (a dead one's claims wait out a lease, then the next look takes them), so only later
+        ones mean that nobody was checking. A replica that restarts while others run so leaves
+        the checks due at that moment where they are, instead of pushing them minutes back.
+        """
         now = self._now()
-        # Only the accounts that need it, a batch at a time: loading every account at once
-        # held 10,000 of them in memory (and kept the process that much bigger) for nothing.
-        needs_work = (
-            (Account.credentials_key.is_(None))
-            | (Account.next_check_at.is_(None))
-            | (Account.next_check_at < now)
+        late = (
+            Account.next_check_at.is_(None) | (Account.next_check_at < now - 2 * self._lease)
+        ) & unleased(now)
+        # Asked again as each account is moved: one claimed or checked by another process
+        # meanwhile keeps what that process gave it, and one read only for its key stays.
+        move = (
+            update(Account.__table__)
+            .where(Account.id == bindparam("account"), late)
+            .values(next_check_at=bindparam("when"))
         )
         done, last_id = 0, 0
         while True:
+            # A batch at a time: loading every account at once held 10,000 of them in memory
+            # (and kept the process that much bigger) for nothing.
             async with self._sessionmaker() as session:
                 accounts = (
                     await session.scalars(
                         select(Account)
-                        .where(needs_work, Account.id > last_id)
+                        .where(Account.credentials_key.is_(None) | late, Account.id > last_id)
                         .order_by(Account.id)
                         .limit(PREPARE_BATCH)
                     )
                 ).all()
+                if not accounts:
+                    break
                 for account in accounts:
-                    if account.credentials_key is None:
+                    if account.credentials_key is None:  # the same key, whoever fills it
                         secret = self._box.decrypt(account.secret)
                         account.credentials_key = self._box.keyed_hash(
                             account.site, account.login, secret
                         )
-                    if account.next_check_at is None or account.next_check_at < now:
-                        spread = min(START_SPREAD.total_seconds(), account.check_interval)
-                        account.next_check_at = now + timedelta(
-                            seconds=self._rng.uniform(0, spread)
-                        )
+                moves = [
+                    {"account": account.id, "when": now + self._spread(account.check_interval)}
+                    for account in accounts
+                ]
+                await session.execute(move, moves)
                 await session.commit()
-            if not accounts:
-                break
             done += len(accounts)
             last_id = accounts[-1].id
         log.info("checks ready accounts_prepared=%s", done)
@@ -151,56 +180,48 @@ class Checks:
     async def dispatch(self) -> int:
         """Start checks of what is due; returns how many credentials were handed out."""
         self.last_dispatch_at = self._now()
+        if self._late:
+            log.warning("checks ran out of lease before their turn claims=%s", self._late)
+            self._late = 0
+        room = BATCH - len(self._tasks)
+        if room <= 0:
+            return 0
         try:
-            due = await self._due()
+            due = await self._claim(room)
         except asyncio.CancelledError:
             # The scheduler cancels a look under way when it shuts down, and would log that as
-            # the job's failure, traceback and all. Nothing was started: end quietly.
+            # the job's failure, traceback and all. Nothing was started: end quietly (a claim
+            # committed just then runs out with its lease).
             return 0
-        for key, (creds, known_good) in due.items():
-            self._in_flight.add(key)
-            task = asyncio.create_task(self._check(key, creds, known_good))
+        except Exception as error:  # the database away: one line, and the next look tries again
+            if not self._claims_failing:
+                log.warning("claiming due checks failed error=%r", error)
+            self._claims_failing = True
+            return 0
+        self._claims_failing = False
+        for claim, (creds, known_good) in due.items():
+            task = asyncio.create_task(self._check(claim, creds, known_good))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return len(due)
 
-    async def _due(self) -> dict[str, tuple[Credentials, bool]]:
-        """Credentials due and not being checked, each with whether SMSC ever accepted them."""
-        async with self._sessionmaker() as session:
-            query = (
-                checkable(select(Account.credentials_key).distinct())
-                .where(Account.next_check_at <= self._now())
-                .limit(BATCH + len(self._in_flight))
-            )
-            if session.bind.dialect.name == "sqlite":
-                # Without an order SQLite walks every account (by credentials_key, which
-                # gives DISTINCT for free) each second, due or not: 13 ms at 10,000 accounts.
-                # Ordered, it reads the next_check_at index for what is due, most overdue
-                # first. (Other databases refuse ORDER BY a column DISTINCT leaves out.)
-                query = query.order_by(Account.next_check_at)
-            keys = [key for key in await session.scalars(query) if key not in self._in_flight]
-            if not keys:
-                return {}
-            # Every account with these credentials, due or not: one answer serves them all.
-            rows = await session.execute(
-                checkable(
-                    select(
-                        Account.credentials_key,
-                        Account.site,
-                        Account.login,
-                        Account.secret,
-                        Account.state,
-                    )
-                ).where(Account.credentials_key.in_(keys[:BATCH]))
-            )
-        due: dict[str, tuple[Credentials, bool]] = {}
+    async def _claim(self, limit: int) -> dict[Claim, tuple[Credentials, bool]]:
+        """Lease the accounts of up to `limit` due credentials (see claim_due), each
+        credentials with whether SMSC ever accepted them."""
+        now = self._now()
+        lease = now + self._lease
+        async with self._turn, self._write_turn, self._sessionmaker() as session:
+            claim = claim_due(session.bind.dialect.name, now, lease, limit)
+            rows = (await session.execute(claim)).all()
+            await session.commit()
+        due: dict[Claim, tuple[Credentials, bool]] = {}
         for key, site, login, secret, state in rows:
             good = state in (AccountState.OK, AccountState.LOW)
-            if key in due:
-                creds, known_good = due[key]
-                due[key] = creds, known_good or good
+            if (key, lease) in due:
+                creds, known_good = due[key, lease]
+                due[key, lease] = creds, known_good or good
             else:
-                due[key] = Credentials(site, login, self._box.decrypt(secret)), good
+                due[key, lease] = Credentials(site, login, self._box.decrypt(secret)), good
         return due
 
     async def drain(self) -> None:
@@ -208,9 +229,16 @@ class Checks:
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _check(self, key: str, creds: Credentials, known_good: bool) -> None:
+    async def _check(self, claim: Claim, creds: Credentials, known_good: bool) -> None:
+        key, lease = claim
         try:
             async with self._slots:
+                # Begun in the second half of its lease, a request and its write could outlast
+                # it, and another process check the accounts again: left to run out, the lease
+                # lets the next look (ours or another's) take them afresh.
+                if self._now() >= lease - self._lease / 2:
+                    self._late += 1
+                    return
                 try:
                     outcome: Outcome = await self._guard.balance(creds, known_good=known_good)
                 except SmscError as error:
@@ -218,8 +246,8 @@ class Checks:
                     log.info("check failed key=%s error=%s", key[:8], error)
             # The slot bounds requests to SMSC only: waiting for the write turn in it left
             # SMSC idle while a sweep's writes queued.
-            self._waiting[key] = outcome
-            await self._write_waiting(key)
+            self._waiting[claim] = outcome
+            await self._write_waiting(claim)
             self._outbox.wake()
             self.last_completed_at = self._now()
             self._metrics.check_done(
@@ -227,60 +255,63 @@ class Checks:
             )
         except Exception:  # one account's trouble must not stop the others' checks
             log.exception("check failed key=%s", key[:8])
-            await self._postpone([key])
-        finally:
-            self._in_flight.discard(key)
+            async with self._turn, self._write_turn:
+                await self._postpone([claim])
 
-    async def _write_waiting(self, key: str) -> None:
-        """Write the outcome of `key` and others waiting (see __init__), unless another check
+    async def _write_waiting(self, claim: Claim) -> None:
+        """Write the outcome of `claim` and others waiting (see __init__), unless another check
         already wrote it."""
-        async with self._check_turn, self._write_turn:
-            if key not in self._waiting:
+        async with self._turn, self._write_turn:
+            if claim not in self._waiting:
                 return
             # A bounded batch: its accounts are worked through without a pause for other
             # tasks, and a thousand at once would hold handlers up for a noticeable moment.
-            keys = [key, *itertools.islice((k for k in self._waiting if k != key), WRITE_BATCH - 1)]
-            outcomes = {k: self._waiting.pop(k) for k in keys}
+            others = (c for c in self._waiting if c != claim)
+            claims = [claim, *itertools.islice(others, WRITE_BATCH - 1)]
+            outcomes = {c: self._waiting.pop(c) for c in claims}
             try:
                 async with self._sessionmaker() as session:
                     await self._apply(session, outcomes)
             except Exception:
                 log.exception("writing checks failed logins=%s", len(outcomes))
-                await self._postpone(keys)
+                await self._postpone(claims)
 
-    async def _apply(self, session: AsyncSession, outcomes: dict[str, Outcome]) -> None:
+    async def _apply(self, session: AsyncSession, outcomes: dict[Claim, Outcome]) -> None:
         # The accounts are read now, not before the request: one removed, re-added with other
-        # credentials or stopped meanwhile is left alone. Their chats come in the same query.
-        accounts = (
-            await session.scalars(
-                checkable(select(Account))
-                .options(contains_eager(Account.chat))
-                .where(Account.credentials_key.in_(outcomes))
-            )
-        ).all()
-        await self._monitor.record(
-            session, [(account, outcomes[account.credentials_key]) for account in accounts]
-        )
+        # credentials, stopped or taken over by another process meanwhile is left alone. Their
+        # chats come in the same query.
+        query = checkable(select(Account)).options(contains_eager(Account.chat))
+        accounts = (await session.scalars(held(query, outcomes))).all()
+        answers = [
+            (account, outcomes[account.credentials_key, account.lease_until])
+            for account in accounts
+        ]
+        await self._monitor.record(session, answers)
         now = self._now()
-        for account in accounts:
-            outcome = outcomes[account.credentials_key]
+        for account, outcome in answers:
             retry = getattr(outcome, "retry_after", None)  # the guard's refusals say when
             account.next_check_at = now + self._next_gap(account, retry)
+            account.lease_until = None
         raised = [item.kind for item in session.new if isinstance(item, Notification)]
         await session.commit()
         for kind in raised:
             self._metrics.alert_raised(kind)
         log.debug("checks written logins=%s accounts=%s", len(outcomes), len(accounts))
 
-    async def _postpone(self, keys: list[str]) -> None:
-        """After a failed check, come back at the usual interval, not at once, every second."""
-        async with self._sessionmaker() as session:
-            accounts = await session.scalars(
-                select(Account).where(Account.credentials_key.in_(keys))
-            )
-            for account in accounts:
-                account.next_check_at = self._now() + self._next_gap(account)
-            await session.commit()
+    async def _postpone(self, claims: list[Claim]) -> None:
+        """After a failed check, come back at the usual interval, not at once, every second.
+        Callers hold the turn."""
+        try:
+            async with self._sessionmaker() as session:
+                for account in await session.scalars(held(select(Account), claims)):
+                    account.next_check_at = self._now() + self._next_gap(account)
+                    account.lease_until = None
+                await session.commit()
+        except Exception as error:  # their leases run out, and they are taken again
+            log.warning("postponing checks failed logins=%s error=%r", len(claims), error)
+
+    def _spread(self, interval: int) -> timedelta:
+        return timedelta(seconds=self._rng.uniform(0, min(START_SPREAD.total_seconds(), interval)))
 
     def _next_gap(self, account: Account, retry_after: float | None = None) -> timedelta:
         seconds = account.check_interval * self._rng.uniform(1 - JITTER, 1 + JITTER)

@@ -3,6 +3,7 @@
 python -m bench                    # full run, a few minutes; writes BENCHMARKS.md
 python -m bench --smoke            # tiny sizes, seconds; writes nothing unless --out
 python -m bench --accounts 20000   # another size (chats = accounts/5, logins = /10)
+python -m bench --postgres URL --redis URL   # these servers, not ones started for the run
 """
 
 from __future__ import annotations
@@ -13,18 +14,16 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from bench import scenarios
+from bench import fleet, scenarios
 from bench.data import Layout, login_name, password
 from bench.harness import BotRun
 from bench.notes import NOTES
 from bench.report import Row, table, write
+from bench.rows import CHECK_CONCURRENCY, Point, fleet_rows, growth_rows, sweep_rows
 from tests.fake_smsc import FakeSmsc
-
-CHECK_CONCURRENCY = (
-    50  # bot.alerting.scheduling.Checks' default: the floor of a sweep depends on it
-)
 
 
 @dataclass(frozen=True)
@@ -32,6 +31,7 @@ class Config:
     main: Layout  # the big sweep, then commands and idle, in one bot
     scale: Layout  # a tenth of it, to show how cost grows
     fan_out: Layout  # one account per chat, each found low in the same sweep
+    growth: Layout  # ten times the big sweep: how cost grows with `scale` and `main`
     latency: float = 0.05  # SMSC's answer time
     slow_latency: float = 0.2  # ... and as it may be from a server far from SMSC
     burst: int = 200  # chats sending /balance at once
@@ -48,6 +48,7 @@ class Config:
             main=Layout(accounts, accounts // 5, accounts // 10),
             scale=Layout(accounts // 10, accounts // 50, accounts // 100),
             fan_out=Layout(1000, 1000, 100),
+            growth=Layout(accounts * 10, accounts * 2, accounts),
         )
 
     @classmethod
@@ -56,6 +57,7 @@ class Config:
             main=Layout(100, 20, 10),
             scale=Layout(50, 10, 5),
             fan_out=Layout(20, 20, 2),
+            growth=Layout(200, 40, 20),
             burst=10,
             steady_rate=10.0,
             steady_count=10,
@@ -72,26 +74,45 @@ def progress(text: str) -> None:
     print(f"bench [{time.monotonic() - STARTED:5.1f} s]: {text}", file=sys.stderr, flush=True)
 
 
-def sweep_rows(label: str, layout: Layout, result: scenarios.Sweep, latency: float) -> list[Row]:
-    floor = layout.logins * latency / CHECK_CONCURRENCY
-    return [
-        Row(label, "wall time, every account checked once", result.wall, "s"),
-        Row(label, "floor: logins x SMSC latency / concurrency", floor, "s"),
-        Row(label, "SMSC requests", result.requests, "", f"= {layout.logins} logins", 0),
-        Row(label, "SMSC rate-limit errors (9)", result.rate_limited, "", "0", 0),
-        Row(label, "SMSC requests in flight, mean", result.requests * latency / result.wall, ""),
-        Row(label, "bot CPU", result.cpu, "s"),
-        Row(label, "bot CPU per account checked", result.cpu_per_check * 1000, "ms", "< 1", 3),
-        Row(label, "bot peak RSS", result.peak_rss / scenarios.MB, "MB", "< 200", 1),
-    ]
+def settled_idle(bot: BotRun, config: Config) -> scenarios.Idle:
+    progress(f"idle for {config.idle:g} s")
+    time.sleep(min(config.idle, 2.0))  # last answers and their commits settle
+    return scenarios.idle(bot, config.idle)
 
 
-def scale_rows(config: Config, work: Path) -> list[Row]:
+def scale_rows(config: Config, work: Path) -> tuple[list[Row], Point]:
     layout = config.scale
     progress(f"sweep of {layout.accounts} accounts")
     with BotRun(work / "scale", layout, latency=config.latency) as bot:
         result = scenarios.sweep(bot, timeout=config.timeout)
-    return sweep_rows(f"Sweep, {layout.accounts} accounts", layout, result, config.latency)
+        idle = settled_idle(bot, config)
+    label = f"Sweep, {layout.accounts} accounts"
+    return sweep_rows(label, layout, result, config.latency), Point(result, idle)
+
+
+def growth_point(config: Config, work: Path) -> Point:
+    layout = config.growth
+    progress(f"sweep of {layout.accounts} accounts")
+    with BotRun(work / "growth", layout, latency=config.latency) as bot:
+        result = scenarios.sweep(bot, timeout=config.timeout)
+        return Point(result, settled_idle(bot, config))
+
+
+def fleet_sweeps(
+    config: Config, work: Path, postgres: str | None, redis: str | None
+) -> dict[int, scenarios.Sweep]:
+    layout = config.main
+    progress(f"sweep of {layout.accounts} accounts on PostgreSQL and Redis, 1 and 2 replicas")
+    with fleet.servers(postgres, redis) as (postgres_url, redis_url):
+        return fleet.sweeps(
+            work,
+            layout,
+            latency=config.latency,
+            timeout=config.timeout,
+            settle=config.settle,
+            postgres=postgres_url,
+            redis=redis_url,
+        )
 
 
 def slow_rows(config: Config, work: Path) -> list[Row]:
@@ -104,9 +125,10 @@ def slow_rows(config: Config, work: Path) -> list[Row]:
     return sweep_rows(label, layout, result, latency)
 
 
-def main_rows(config: Config, work: Path) -> tuple[list[Row], list[Row], list[Row]]:
+def main_rows(config: Config, work: Path) -> tuple[list[Row], list[Row], Point]:
     """The big sweep, then /balance and idle in the same bot; then the naive way. Rows of the
-    sweep, of the naive way and /balance, and of idle, which go to different places."""
+    sweep, and of the naive way and /balance, which go to different places; the sweep and
+    idle."""
     layout, lat = config.main, config.latency
     progress(f"sweep of {layout.accounts} accounts")
     # A long cache: /balance right after the sweep answers from memory, as it would
@@ -124,9 +146,7 @@ def main_rows(config: Config, work: Path) -> tuple[list[Row], list[Row], list[Ro
             count=config.steady_count,
             timeout=config.timeout,
         )
-        progress(f"idle for {config.idle:g} s")
-        time.sleep(min(config.idle, 2.0))  # last answers and their commits settle
-        idle = scenarios.idle(bot, config.idle)
+        idle = settled_idle(bot, config)
     sweep = sweep_rows(f"Sweep, {layout.accounts} accounts", layout, big, lat)
 
     progress(f"the naive way: {layout.accounts} requests")
@@ -155,14 +175,16 @@ def main_rows(config: Config, work: Path) -> tuple[list[Row], list[Row], list[Ro
             Row(label, "latency p95", result.p95 * 1000, "ms", "", 1),
             Row(label, "latency p99", result.p99 * 1000, "ms", target, 1),
         ]
-    label = f"Idle, {layout.accounts} accounts, {config.idle:g} s"
-    floor = scenarios.aiogram_floor() / scenarios.MB
-    idle_rows = [
-        Row(label, "bot CPU", idle.cpu_share * 100, "% of a core", "", 2),
-        Row(label, "bot RSS", idle.rss / scenarios.MB, "MB", "< 200", 1),
-        Row(label, "floor: a bare `import aiogram`", floor, "MB", "", 1),
+    return sweep, rows, Point(big, idle)
+
+
+def idle_rows(config: Config, point: Point, floor: int) -> list[Row]:
+    label = f"Idle, {point.sweep.accounts} accounts, {config.idle:g} s"
+    return [
+        Row(label, "bot CPU", point.idle.cpu_share * 100, "% of a core", "", 2),
+        Row(label, "bot RSS", point.idle.rss / scenarios.MB, "MB", "< 200", 1),
+        Row(label, "floor: a bare `import aiogram`", floor / scenarios.MB, "MB", "", 1),
     ]
-    return sweep, rows, idle_rows
 
 
 def fan_out_rows(config: Config, work: Path) -> list[Row]:
@@ -185,26 +207,53 @@ def fan_out_rows(config: Config, work: Path) -> list[Row]:
     ]
 
 
-def run(config: Config, *, side_by_side: bool = False) -> list[Row]:
+def run(
+    config: Config,
+    *,
+    side_by_side: bool = False,
+    postgres: str | None = None,
+    redis: str | None = None,
+) -> list[Row]:
     """Every scenario, one bot at a time (or, for --smoke, side by side: the figures then
     disturb each other, but every one is still produced)."""
-    groups = (scale_rows, main_rows, slow_rows, fan_out_rows)
     with tempfile.TemporaryDirectory(prefix="smsc-bench-") as tmp:
+        work = Path(tmp)
+        groups = (
+            partial(scale_rows, config, work),
+            partial(main_rows, config, work),
+            partial(fleet_sweeps, config, work, postgres, redis),
+            partial(slow_rows, config, work),
+            partial(fan_out_rows, config, work),
+            partial(growth_point, config, work),
+        )
         if not side_by_side:
-            parts = [group(config, Path(tmp)) for group in groups]
+            parts = [group() for group in groups]
         else:
             with ThreadPoolExecutor(len(groups)) as pool:
-                futures = [pool.submit(group, config, Path(tmp)) for group in groups]
+                futures = [pool.submit(group) for group in groups]
                 parts = [future.result() for future in futures]
-    scale, (sweep, commands, idle), slow, fan_out = parts
-    # Order of the table: sweeps (small, big, slow SMSC), naive, /balance, fan-out, idle.
-    return [*scale, *sweep, *slow, *commands, *fan_out, *idle]
+    (scale, small), (sweep, commands, big), replicas, slow, fan_out, biggest = parts
+    floor = scenarios.aiogram_floor()
+    # Order of the table: sweeps (small, big, big on PostgreSQL, slow SMSC), naive, /balance,
+    # fan-out, idle, growth.
+    return [
+        *scale,
+        *sweep,
+        *fleet_rows(config.main, replicas, big.sweep, config.latency),
+        *slow,
+        *commands,
+        *fan_out,
+        *idle_rows(config, big, floor),
+        *growth_rows([small, big, biggest], floor),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the bench runs")
     parser.add_argument("--accounts", type=int, default=10_000, help="accounts in the big sweep")
+    parser.add_argument("--postgres", help="admin URL of a PostgreSQL server to use (SQLAlchemy)")
+    parser.add_argument("--redis", help="URL of a Redis server to use (emptied by each run)")
     parser.add_argument(
         "--out", type=Path, help="write the table here (default: BENCHMARKS.md, none for --smoke)"
     )
@@ -212,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     config = Config.smoke() if args.smoke else Config.sized(args.accounts)
     out = args.out if args.out or args.smoke else Path("BENCHMARKS.md")
     start = time.monotonic()
-    rows = run(config, side_by_side=args.smoke)
+    rows = run(config, side_by_side=args.smoke, postgres=args.postgres, redis=args.redis)
     print(table(rows))
     if out is not None:
         command = "python -m bench" + (" --smoke" if args.smoke else "")

@@ -1,5 +1,6 @@
 """The benchmark's accounts: laid out over chats and logins, seeded straight into the database
-(SQLite here; the fleet's end-to-end test seeds PostgreSQL with the same rows).
+(SQLite or PostgreSQL; the fleet's end-to-end test seeds PostgreSQL with the same rows), and the
+benchmark's look into that database while the bot works.
 
 Account j belongs to chat j // (accounts / chats) and uses login j % logins, so each login is
 watched by accounts / logins chats and no chat has the same login twice. The database is
@@ -9,14 +10,16 @@ the SECRET_KEY the bot is then started with, exactly as `/add` would have left t
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Executable, Row, func, insert, select, text, update
 
 from bot.smsc.sites import site_url
 from bot.storage.crypto import SecretBox
@@ -124,6 +127,10 @@ async def seed(url: str, secret_key: str, site: str, layout: Layout) -> None:
         await engine.dispose()
 
 
+# A plain SQLite connection and what it asks, for tests/test_backup.py, which also reads a copy
+# of the database that no bot opens (the benchmark itself goes through Probe).
+
+
 def connect(database: Path) -> sqlite3.Connection:
     """A plain connection beside the bot's (WAL): waits for the bot's writes, never blocks them
     for long."""
@@ -145,5 +152,64 @@ def checked_since(db: sqlite3.Connection, since: datetime) -> int:
     return row[0]
 
 
-def failed_checks(db: sqlite3.Connection) -> int:
-    return db.execute("SELECT count(*) FROM accounts WHERE failures > 0").fetchone()[0]
+class Probe:
+    """The benchmark's own look into the bot's database (SQLite or PostgreSQL), beside the
+    bot's connections: an engine and an event loop of its own, used by one thread at a time.
+    SQLite's WAL lets it read while the bot writes; its one write (make_due) waits its turn."""
+
+    def __init__(self, url: str) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._engine = create_engine(url)
+
+    def _run(self, statement: Executable) -> list[Row[Any]]:
+        async def execute() -> list[Row[Any]]:
+            async with self._engine.begin() as connection:
+                result = await connection.execute(statement)
+                return list(result.all()) if result.returns_rows else []
+
+        return self._loop.run_until_complete(execute())
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self._engine.dispose())
+        self._loop.close()
+
+    def make_due(self) -> datetime:
+        """Every account due now (not overdue): the next look for due accounts takes them all."""
+        now = datetime.now(UTC)
+        self._run(update(Account).values(next_check_at=now))
+        return now
+
+    def checked_since(self, since: datetime) -> int:
+        query = select(func.count()).where(Account.last_checked_at >= since)
+        return self._run(query)[0][0]
+
+    def failed_checks(self) -> int:
+        return self._run(select(func.count()).where(Account.failures > 0))[0][0]
+
+    def count_checks(self) -> None:
+        """From now on, log every check written (a claim's lease cleared with its result) in
+        `bench_checks`, by a trigger: PostgreSQL only, where it costs the server, not the bot.
+        (Balance samples would not show a second check: an unchanged balance is sampled at
+        most once an hour.)"""
+        for statement in COUNT_CHECKS:
+            self._run(text(statement))
+
+    def backend_pid(self) -> int:
+        """The PostgreSQL process serving the probe (a child of the postmaster)."""
+        return self._run(text("SELECT pg_backend_pid()"))[0][0]
+
+    def checked_more_than_once(self) -> int:
+        """Accounts whose checks were written more than once since count_checks."""
+        per_account = select(text("account_id")).select_from(text("bench_checks"))
+        doubled = per_account.group_by(text("account_id")).having(func.count() > 1)
+        return self._run(select(func.count()).select_from(doubled.subquery()))[0][0]
+
+
+COUNT_CHECKS = (
+    "CREATE TABLE bench_checks (account_id integer NOT NULL)",
+    """CREATE FUNCTION bench_check_written() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN INSERT INTO bench_checks VALUES (NEW.id); RETURN NULL; END $$""",
+    """CREATE TRIGGER bench_check_written AFTER UPDATE ON accounts FOR EACH ROW
+    WHEN (OLD.lease_until IS NOT NULL AND NEW.lease_until IS NULL)
+    EXECUTE FUNCTION bench_check_written()""",
+)

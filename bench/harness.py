@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import sqlite3
 import threading
 import time
 from pathlib import Path
 from types import TracebackType
 
+from redis import Redis
+
 from bench import proc
-from bench.data import BALANCE, LOW_BALANCE, Layout, connect, login_name, password, seed
+from bench.data import BALANCE, LOW_BALANCE, Layout, Probe, login_name, password, seed
 from tests.bot_process import BotProcess
 from tests.fake_smsc import FakeSmsc
 from tests.fake_telegram import FakeTelegram
@@ -26,7 +27,9 @@ class BenchError(Exception):
 
 
 class BotRun:
-    """Fakes started, the database seeded, then the bot started; `with` stops it all."""
+    """Fakes started, the database seeded, then the bot started: one process on an SQLite file
+    of its own, or `replicas` processes in webhook mode on `database` (a PostgreSQL URL) and
+    `redis`; `with` stops it all."""
 
     def __init__(
         self,
@@ -35,19 +38,27 @@ class BotRun:
         *,
         latency: float,
         low: bool = False,
+        database: str | None = None,
+        redis: str | None = None,
+        replicas: int = 1,
         **settings: str,
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.layout = layout
-        self.database = workdir / "bot.db"
+        self.database = database or f"sqlite+aiosqlite:///{workdir / 'bot.db'}"
         self.smsc = FakeSmsc()
         self.smsc.latency = latency
         self.telegram = FakeTelegram()
         self._low = low
-        self._settings = {"CHECK_INTERVAL_SECONDS": "3600", **settings}
-        self.bot: BotProcess | None = None
-        self.db: sqlite3.Connection | None = None
+        self._replicas = replicas
+        self._servers: tuple[int, ...] = ()  # PostgreSQL's postmaster and Redis, if used
+        fleet = {"DATABASE_URL": self.database}
+        if redis is not None:
+            fleet["REDIS_URL"] = redis
+        self._settings = {"CHECK_INTERVAL_SECONDS": "3600", **fleet, **settings}
+        self.bots: list[BotProcess] = []
+        self.probe: Probe | None = None
 
     def __enter__(self) -> BotRun:
         try:
@@ -56,18 +67,28 @@ class BotRun:
             balance = LOW_BALANCE if self._low else BALANCE
             for login in range(self.layout.logins):
                 self.smsc.add_account(login_name(login), password(login), balance=balance)
-            self.bot = BotProcess(self.telegram, self.smsc, self.workdir, **self._settings)
+            first = BotProcess(
+                self.telegram,
+                self.smsc,
+                self.workdir,
+                webhook="REDIS_URL" in self._settings,
+                **self._settings,
+            )
+            self.bots = [first]
+            for replica in range(1, self._replicas):
+                folder = self.workdir / f"replica-{replica + 1}"
+                folder.mkdir(exist_ok=True)
+                self.bots.append(first.replica(folder))
             with _SEEDING:
                 asyncio.run(
-                    seed(
-                        f"sqlite+aiosqlite:///{self.database}",
-                        self.bot.env["SECRET_KEY"],
-                        self.smsc.url,
-                        self.layout,
-                    )
+                    seed(self.database, first.env["SECRET_KEY"], self.smsc.url, self.layout)
                 )
-            self.bot.start()
-            self.db = connect(self.database)
+            self.probe = Probe(self.database)
+            if self.counts_checks:
+                self.probe.count_checks()
+                self._servers = self._find_servers()
+            for bot in self.bots:
+                bot.start()
             # The fakes answer from threads of this process: a long garbage collection here
             # would show up as the bot's latency. What exists now is kept for the run anyway.
             gc.collect()
@@ -83,33 +104,54 @@ class BotRun:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        problem = None
-        if self.db is not None:
-            self.db.close()
-        if self.bot is not None and self.bot.process is not None:
-            code = self.bot.stop()
-            if code != 0:
-                problem = f"the bot exited with {code}"
-        if self.bot is not None and "Traceback" in self.bot.log():
-            problem = "the bot logged a traceback"
+        problems = []
+        if self.probe is not None:
+            self.probe.close()
+        for bot in self.bots:
+            if bot.process is not None:
+                code = bot.stop()
+                if code != 0:
+                    problems.append((bot, f"the bot exited with {code}"))
+            if "Traceback" in bot.log():
+                problems.append((bot, "the bot logged a traceback"))
         self.telegram.stop()
         self.smsc.stop()
-        if problem and exc_type is None:
-            raise BenchError(f"{problem}; log: {self.bot.log_path}\n{self.bot.log()[-3000:]}")
-
-    @property
-    def pid(self) -> int:
-        assert self.bot is not None and self.bot.process is not None
-        return self.bot.process.pid
+        if problems and exc_type is None:
+            bot, problem = problems[0]
+            raise BenchError(f"{problem}; log: {bot.log_path}\n{bot.log()[-3000:]}")
 
     def sample(self) -> proc.Sample:
+        """CPU and RSS of the replicas together (the peak is the largest one's)."""
         self.check_alive()
-        return proc.sample(self.pid)
+        return proc.combined([proc.sample(bot.process.pid) for bot in self.bots])
+
+    @property
+    def counts_checks(self) -> bool:
+        """Checks are counted per account where two processes could check one account: on
+        PostgreSQL (see Probe.count_checks)."""
+        return not self.database.startswith("sqlite")
+
+    def _find_servers(self) -> tuple[int, ...]:
+        """PostgreSQL's postmaster (the parent of the probe's backend) and Redis, as they tell:
+        both run on this machine, on loopback."""
+        assert self.probe is not None
+        pids = [proc.parent(self.probe.backend_pid())]
+        if "REDIS_URL" in self._settings:
+            client = Redis.from_url(self._settings["REDIS_URL"])
+            try:
+                pids.append(int(client.info("server")["process_id"]))
+            finally:
+                client.close()
+        return tuple(pids)
+
+    def servers_cpu(self) -> float | None:
+        """CPU seconds of the database and Redis servers so far, where they run beside."""
+        return sum(proc.tree_cpu(pid) for pid in self._servers) if self._servers else None
 
     def check_alive(self) -> None:
-        assert self.bot is not None and self.bot.process is not None
-        if self.bot.process.poll() is not None:
-            raise BenchError(f"the bot died; log:\n{self.bot.log()[-3000:]}")
+        for bot in self.bots:
+            if bot.process is None or bot.process.poll() is not None:
+                raise BenchError(f"the bot died; log:\n{bot.log()[-3000:]}")
 
     def wait(self, done, *, timeout: float, what: str, every: float = 0.05) -> float:
         """Poll `done()` until true (our own polling: FakeTelegram.wait_for wakes on every

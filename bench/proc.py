@@ -16,10 +16,14 @@ class Sample:
     peak_rss: int  # bytes: the most ever resident (VmHWM)
 
 
-def sample(pid: int) -> Sample:
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat's fields from the third (state) on: the command name may hold spaces."""
     stat = Path(f"/proc/{pid}/stat").read_text()
-    # Fields after the command name (which may hold spaces) start at field 3 (state).
-    fields = stat[stat.rindex(")") + 2 :].split()
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def sample(pid: int) -> Sample:
+    fields = _stat(pid)
     utime, stime = int(fields[11]), int(fields[12])
     status = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -30,6 +34,28 @@ def sample(pid: int) -> Sample:
         rss=_kib(status.get("VmRSS", "0 kB")),
         peak_rss=_kib(status.get("VmHWM", "0 kB")),
     )
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a server and all its processes: its own, its children's that ended and
+    were waited for (a PostgreSQL backend whose connection closed), and those still running."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                children.setdefault(int(_stat(int(entry.name))[1]), []).append(int(entry.name))
+            except (OSError, ValueError):  # gone meanwhile
+                continue
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = _stat(current)
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+        pending += children.get(current, [])
+    return total / CLOCK_TICKS
 
 
 def _kib(value: str) -> int:
@@ -61,3 +87,17 @@ def machine() -> dict[str, str]:
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "os": platform.platform(),
     }
+
+
+def combined(samples: list[Sample]) -> Sample:
+    """Several processes as one: CPU and RSS summed, the peak the largest single one's (each
+    process's VmHWM is its own, reached at its own moment)."""
+    return Sample(
+        cpu=sum(s.cpu for s in samples),
+        rss=sum(s.rss for s in samples),
+        peak_rss=max(s.peak_rss for s in samples),
+    )
+
+
+def parent(pid: int) -> int:
+    return int(_stat(pid)[1])

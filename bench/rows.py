@@ -1,0 +1,90 @@
+"""Rows of the table from what the scenarios measured: sweeps, the fleet's beside SQLite's, and
+how the cost grows with the number of accounts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.data import Layout
+from bench.report import Row
+from bench.scenarios import MB, Idle, Sweep
+
+CHECK_CONCURRENCY = (
+    50  # bot.alerting.scheduling.Checks' default: the floor of a sweep depends on it
+)
+
+
+def sweep_rows(label: str, layout: Layout, result: Sweep, latency: float) -> list[Row]:
+    floor = layout.logins * latency / CHECK_CONCURRENCY
+    return [
+        Row(label, "wall time, every account checked once", result.wall, "s"),
+        Row(label, "floor: logins x SMSC latency / concurrency", floor, "s"),
+        Row(label, "SMSC requests", result.requests, "", f"= {layout.logins} logins", 0),
+        Row(label, "SMSC rate-limit errors (9)", result.rate_limited, "", "0", 0),
+        Row(label, "SMSC requests in flight, mean", result.requests * latency / result.wall, ""),
+        Row(label, "bot CPU", result.cpu, "s"),
+        Row(label, "bot CPU per account checked", result.cpu_per_check * 1000, "ms", "< 1", 3),
+        Row(label, "bot peak RSS", result.peak_rss / MB, "MB", "< 200", 1),
+    ]
+
+
+def fleet_rows(layout: Layout, fleet: dict[int, Sweep], sqlite: Sweep, latency: float) -> list[Row]:
+    """The sweep by replicas on PostgreSQL and Redis, each compared with one bot on SQLite."""
+    rows = []
+    for replicas, result in fleet.items():
+        plural = "s" if replicas > 1 else ""
+        label = f"Sweep, {layout.accounts} accounts, PostgreSQL, {replicas} replica{plural}"
+        rows += sweep_rows(label, layout, result, latency)
+        assert result.doubled is not None and result.servers_cpu is not None
+        per_account = result.servers_cpu / result.accounts * 1000
+        rows += [
+            Row(label, "accounts checked more than once", result.doubled, "", "0", 0),
+            Row(label, "PostgreSQL + Redis CPU per account checked", per_account, "ms", "", 3),
+            Row(
+                label,
+                "bot CPU per account, PostgreSQL / SQLite",
+                result.cpu_per_check / sqlite.cpu_per_check,
+                "x",
+                "<= 1.5",
+            ),
+        ]
+    return rows
+
+
+@dataclass(frozen=True)
+class Point:
+    """One bot on SQLite at one size: its sweep, then idle with nothing due."""
+
+    sweep: Sweep
+    idle: Idle
+
+
+def growth_rows(points: list[Point], floor: int) -> list[Row]:
+    """CPU per account, memory above what importing aiogram takes (and how it grows from the
+    smallest size), and idle CPU, by size; the targets apply to the largest."""
+    rows = []
+    first = points[0].sweep
+    for point in points:
+        sweep, last = point.sweep, point is points[-1]
+        label = f"Growth, {sweep.accounts} accounts, SQLite"
+        above = (sweep.peak_rss - floor) / MB
+        rows += [
+            Row(label, "bot CPU per account checked", sweep.cpu_per_check * 1000, "ms", "", 3),
+            Row(label, "bot peak RSS above the floor", above, "MB", "< 100" if last else "", 1),
+        ]
+        if sweep is not first:
+            more = (sweep.accounts - first.accounts) / 1000
+            growth = (sweep.peak_rss - first.peak_rss) / MB / more
+            measure = f"... grown per 1,000 accounts over {first.accounts}"
+            rows.append(Row(label, measure, growth, "MB", "", 2))
+        rows += [
+            Row(label, "bot RSS above the floor, idle", (point.idle.rss - floor) / MB, "MB", "", 1),
+            Row(
+                label,
+                f"bot CPU, idle {point.idle.seconds:g} s, nothing due",
+                point.idle.cpu_share * 100,
+                "% of a core",
+                "< 2" if last else "",
+            ),
+        ]
+    return rows

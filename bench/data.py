@@ -11,12 +11,9 @@ the SECRET_KEY the bot is then started with, exactly as `/add` would have left t
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Executable, Row, func, insert, select, text, update
@@ -67,11 +64,6 @@ def login_name(login: int) -> str:
 
 def password(login: int) -> str:
     return f"pw-{login:05d}"
-
-
-def db_time(moment: datetime) -> str:
-    """A UTC time as SQLAlchemy's SQLite DateTime stores it (text that sorts by time)."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 async def seed(url: str, secret_key: str, site: str, layout: Layout) -> None:
@@ -127,41 +119,16 @@ async def seed(url: str, secret_key: str, site: str, layout: Layout) -> None:
         await engine.dispose()
 
 
-# A plain SQLite connection and what it asks, for tests/test_backup.py, which also reads a copy
-# of the database that no bot opens (the benchmark itself goes through Probe).
-
-
-def connect(database: Path) -> sqlite3.Connection:
-    """A plain connection beside the bot's (WAL): waits for the bot's writes, never blocks them
-    for long."""
-    return sqlite3.connect(database, timeout=30, isolation_level=None)
-
-
-def make_due(database: Path) -> datetime:
-    """Every account due now (not overdue): the next look for due accounts takes them all."""
-    now = datetime.now(UTC)
-    with closing(connect(database)) as db:
-        db.execute("UPDATE accounts SET next_check_at = ?", (db_time(now),))
-    return now
-
-
-def checked_since(db: sqlite3.Connection, since: datetime) -> int:
-    row = db.execute(
-        "SELECT count(*) FROM accounts WHERE last_checked_at >= ?", (db_time(since),)
-    ).fetchone()
-    return row[0]
-
-
 class Probe:
-    """The benchmark's own look into the bot's database (SQLite or PostgreSQL), beside the
-    bot's connections: an engine and an event loop of its own, used by one thread at a time.
-    SQLite's WAL lets it read while the bot writes; its one write (make_due) waits its turn."""
+    """A look into the bot's database (SQLite or PostgreSQL) from beside the bot, for the
+    benchmark and the end-to-end tests: an engine and an event loop of its own, used by one
+    thread at a time. SQLite's WAL lets it read while the bot writes; its writes wait their turn."""
 
     def __init__(self, url: str) -> None:
         self._loop = asyncio.new_event_loop()
         self._engine = create_engine(url)
 
-    def _run(self, statement: Executable) -> list[Row[Any]]:
+    def run(self, statement: Executable) -> list[Row[Any]]:
         async def execute() -> list[Row[Any]]:
             async with self._engine.begin() as connection:
                 result = await connection.execute(statement)
@@ -176,15 +143,15 @@ class Probe:
     def make_due(self) -> datetime:
         """Every account due now (not overdue): the next look for due accounts takes them all."""
         now = datetime.now(UTC)
-        self._run(update(Account).values(next_check_at=now))
+        self.run(update(Account).values(next_check_at=now))
         return now
 
     def checked_since(self, since: datetime) -> int:
         query = select(func.count()).where(Account.last_checked_at >= since)
-        return self._run(query)[0][0]
+        return self.run(query)[0][0]
 
     def failed_checks(self) -> int:
-        return self._run(select(func.count()).where(Account.failures > 0))[0][0]
+        return self.run(select(func.count()).where(Account.failures > 0))[0][0]
 
     def count_checks(self) -> None:
         """From now on, log every check written (a claim's lease cleared with its result) in
@@ -192,17 +159,17 @@ class Probe:
         (Balance samples would not show a second check: an unchanged balance is sampled at
         most once an hour.)"""
         for statement in COUNT_CHECKS:
-            self._run(text(statement))
+            self.run(text(statement))
 
     def backend_pid(self) -> int:
         """The PostgreSQL process serving the probe (a child of the postmaster)."""
-        return self._run(text("SELECT pg_backend_pid()"))[0][0]
+        return self.run(text("SELECT pg_backend_pid()"))[0][0]
 
     def checked_more_than_once(self) -> int:
         """Accounts whose checks were written more than once since count_checks."""
         per_account = select(text("account_id")).select_from(text("bench_checks"))
         doubled = per_account.group_by(text("account_id")).having(func.count() > 1)
-        return self._run(select(func.count()).select_from(doubled.subquery()))[0][0]
+        return self.run(select(func.count()).select_from(doubled.subquery()))[0][0]
 
 
 COUNT_CHECKS = (

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.data import BALANCE, Layout, checked_since, connect, login_name, make_due, password, seed
+from bench.data import BALANCE, Layout, Probe, login_name, password, seed
 from bot.storage.backup import BackupError, copy_database, sqlite_file
 
 
@@ -32,18 +32,22 @@ def test_backup_taken_during_a_sweep_holds_every_account(bot_process, fake_smsc,
         fake_smsc.add_account(login_name(login), password(login), balance=BALANCE)
     fake_smsc.latency = 0.5
     database = tmp_path / "bot.db"
-    asyncio.run(seed(database, bot_process.env["SECRET_KEY"], fake_smsc.url, layout))
+    url = f"sqlite+aiosqlite:///{database}"
+    asyncio.run(seed(url, bot_process.env["SECRET_KEY"], fake_smsc.url, layout))
     bot_process.start()
-    with closing(connect(database)) as db:
-        since = make_due(database)
-        bot_process.telegram.wait_for(lambda: checked_since(db, since) > 0, timeout=30)
+    probe = Probe(url)
+    try:
+        since = probe.make_due()
+        bot_process.telegram.wait_for(lambda: probe.checked_since(since) > 0, timeout=30)
 
         done = run_backup(tmp_path, bot_process.env, tmp_path / "copy.db")
 
         assert done.returncode == 0, done.stderr
-        assert checked_since(db, since) < layout.accounts, "the sweep was still going on"
+        assert probe.checked_since(since) < layout.accounts, "the sweep was still going on"
         fake_smsc.latency = 0  # and goes on to its end undisturbed
-        bot_process.telegram.wait_for(lambda: checked_since(db, since) == layout.accounts, 30)
+        bot_process.telegram.wait_for(lambda: probe.checked_since(since) == layout.accounts, 30)
+    finally:
+        probe.close()
     assert "secret.key" not in done.stdout  # the key is SECRET_KEY here, not a file
     assert "Keep the bot's SECRET_KEY with it:" in done.stdout
     copy = tmp_path / "copy.db"
@@ -52,7 +56,11 @@ def test_backup_taken_during_a_sweep_holds_every_account(bot_process, fake_smsc,
     with closing(sqlite3.connect(copy)) as restored:
         assert restored.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert restored.execute("SELECT count(*) FROM accounts").fetchone() == (layout.accounts,)
-        assert 0 < checked_since(restored, since) < layout.accounts, "a copy from mid-sweep"
+    restored = Probe(f"sqlite+aiosqlite:///{copy}")
+    try:
+        assert 0 < restored.checked_since(since) < layout.accounts, "a copy from mid-sweep"
+    finally:
+        restored.close()
 
 
 def test_backup_reminds_of_the_key_file_beside_the_database(tmp_path, monkeypatch):

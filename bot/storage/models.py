@@ -92,6 +92,12 @@ class Chat(Base):
     # The chat's local date of the last digest queued: a day's digest is queued once, by
     # whichever replica claims it (bot.alerting.digest).
     digest_sent_on: Mapped[str | None] = mapped_column(String(10))
+    # "HH:MM-HH:MM" in the chat's zone: alerts then come silently, but critical ones.
+    quiet_hours: Mapped[str | None] = mapped_column(String(11))
+    # An alert nobody acknowledged within escalate_minutes brings one follow-up mentioning
+    # escalate_to: a JSON list of @usernames, or ["admins"].
+    escalate_minutes: Mapped[int | None] = mapped_column(Integer)
+    escalate_to: Mapped[str | None] = mapped_column(Text)
     # A spend anomaly: the last 24 hours cost `anomaly_factor` times the daily average of
     # the week before, and at least `anomaly_minimum`; None turns the check off.
     anomaly_factor: Mapped[Decimal] = mapped_column(Money, default=Decimal(3), server_default="3")
@@ -160,6 +166,19 @@ class Account(Base):
     spend_rate: Mapped[Decimal | None] = mapped_column(Money)
     runway_threshold: Mapped[int | None] = mapped_column(Integer)
     anomaly_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A second, lower level: under it the account is critical (its own alert, always rings).
+    critical_threshold: Mapped[Decimal | None] = mapped_column(Money)
+    critical_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The open incident: who took it ("I'm on it") and when, its one escalation, and the
+    # notification of its alert (edited when the incident ends). No foreign key: the outbox
+    # refers to accounts, not the other way round.
+    acked_by: Mapped[str | None] = mapped_column(String(255))
+    acked_by_id: Mapped[int | None] = mapped_column(BigInteger)
+    acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    alert_id: Mapped[int | None] = mapped_column(Integer)
+    # No alerts until then (checks go on); the end is said once.
+    muted_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     chat: Mapped[Chat] = relationship(back_populates="accounts")
@@ -204,6 +223,9 @@ class Notification(Base):
     failure: Mapped[str | None] = mapped_column(String(64))  # why it was given up
     # A send under way: claimed by one process until then (see bot.alerting.outbox).
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set: this edits the message of that notification (an alert resolved or acknowledged)
+    # instead of sending a new one; nothing to edit (never sent, too old) is no error.
+    edit_of: Mapped[int | None] = mapped_column(Integer)
 
 
 class DailyRun(Base):

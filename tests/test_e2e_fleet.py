@@ -20,6 +20,7 @@ from tests.bot_process import BotProcess
 from tests.test_e2e_private import say
 
 LEASE_SECONDS = 5
+SENDS_AT_ONCE = 8  # the outbox's concurrency (bot.alerting.outbox.Outbox)
 LOW_ALERT = re.compile(r"⚠️ Low balance on (\w+):")
 
 
@@ -179,19 +180,18 @@ def test_a_replica_killed_mid_sweep_leaves_nothing_undone_or_doubled(
     time.sleep(3)
     fleet[0].stop(signal.SIGKILL)
     leased = select(func.count()).select_from(Account).where(Account.lease_until.is_not(None))
-    in_flight = probe.run(leased)[0][0]
+    assert probe.run(leased)[0][0] > 0, "the kill caught checks under way"
 
     expected = _expected_alerts(SWEEP, LOW)
     telegram.wait_for(lambda: _swept(probe, since), timeout=LEASE_SECONDS + 60)
     telegram.wait_for(lambda: set(_low_alerts(telegram, SWEEP)) == expected, timeout=60)
-    assert probe.checked_more_than_once() == 0
-    # A send Telegram accepted in the instant before the kill, not yet recorded, may repeat
-    # (the documented window): at most one per send under way, none otherwise.
-    doubled = sum(n - 1 for n in _low_alerts(telegram, SWEEP).values())
-    assert doubled <= 1, doubled
     unsent = select(func.count()).select_from(Notification).where(Notification.sent_at.is_(None))
-    assert probe.run(unsent)[0][0] == 0
-    print(f"claims held by the killed replica: {in_flight}, alerts sent twice: {doubled}")
+    telegram.wait_for(lambda: probe.run(unsent)[0][0] == 0, timeout=LEASE_SECONDS + 30)
+    assert probe.checked_more_than_once() == 0
+    # A send Telegram accepted in the instant before the kill, not yet recorded, goes again
+    # from the other replica (the documented window): at most the sends under way at once.
+    doubled = sum(n - 1 for n in _low_alerts(telegram, SWEEP).values())
+    assert doubled <= SENDS_AT_ONCE, doubled
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
@@ -206,3 +206,4 @@ def test_a_second_process_without_redis_refuses_to_start(bot_process, tmp_path, 
     [line] = second.log().strip().splitlines()
     assert line.startswith("error: another bot process is using this database; stop it, or run")
     assert bot_process.process.poll() is None, "the first goes on"
+    assert bot_process.stop() == 0  # before its database goes, at the test's end

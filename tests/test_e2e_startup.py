@@ -220,7 +220,7 @@ def test_refused_token_exits_1_saying_why(bot_process, telegram, method, status)
     description = "Unauthorized" if status == 401 else "Not Found"
     telegram.fail(method, status=status, description=description, times=100)
     bot_process.launch()
-    assert bot_process.process.wait(timeout=30) == 1
+    assert bot_process.process.wait(timeout=60) == 1
     bot_process.process = None
     log = bot_process.log()
     assert f"error: BOT_TOKEN was refused by Telegram ({description})" in log, log

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from bot.alerting.pacing import (
     GROUP_CHAT_GAP,
+    HEADROOM,
     MESSAGES_PER_SECOND,
     PRIVATE_CHAT_GAP,
     PacingUnavailable,
@@ -26,10 +27,6 @@ from bot.alerting.pacing import (
 )
 
 PREFIX = "smscbot:pace:"
-# Places go at this share of `per_second`: a replica sends a little after the place Redis
-# handed it (the answer's way back, a busy event loop waking late), and unevenly so. At 27 a
-# second, one send may be 0.1 s later than the 30th after it before a second holds 31.
-HEADROOM = 0.9
 
 # KEYS: the next free place. ARGV: microseconds between places.
 # -> microseconds to wait for the place just taken.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramBadRequest
@@ -38,7 +39,9 @@ class Receiver(SimpleRequestHandler):
     """aiogram's request handler for one bot: 401 to a request without the secret token (the
     dispatcher never sees it), 503 while not `accepting`."""
 
-    def __init__(self, dp: Dispatcher, bot: Bot, secret: str) -> None:
+    def __init__(
+        self, dp: Dispatcher, bot: Bot, secret: str, on_update: Callable[[], None]
+    ) -> None:
         # An update is handled before Telegram gets its answer, not in the background:
         # Telegram forgets an update once answered 2xx, so a replica killed or stopped in the
         # middle of one must not have answered yet; Telegram then delivers it again. The cost
@@ -46,6 +49,7 @@ class Receiver(SimpleRequestHandler):
         # after 55 s, before Telegram gives up, and finishes the handler in the background.
         super().__init__(dp, bot, handle_in_background=False, secret_token=secret)
         self.accepting = False
+        self._on_update = on_update
         self._under_way = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -55,6 +59,7 @@ class Receiver(SimpleRequestHandler):
             return web.Response(status=401, text="Unauthorized")
         if not self.accepting:
             return web.Response(status=503, text="Starting or stopping")
+        self._on_update()
         self._under_way += 1
         self._idle.clear()
         try:
@@ -78,10 +83,10 @@ class Webhook:
         self.url = str(settings.webhook_url)
         self._secret = settings.webhook_secret.get_secret_value()
         self._dp, self._bot = dp, bot
-        self.receiver = Receiver(dp, bot, self._secret)
-        self.route: Route = (settings.webhook_url.path or "/", self.receiver.handle)
         every = min(WEBHOOK_INFO_EVERY, settings.health_telegram_seconds / 2)
         self.watch = WebhookWatch(self.url, every)
+        self.receiver = Receiver(dp, bot, self._secret, on_update=self.watch.delivered)
+        self.route: Route = (settings.webhook_url.path or "/", self.receiver.handle)
         self._stopped = asyncio.Event()
 
     async def register(self) -> None:

@@ -229,6 +229,29 @@ async def test_webhook_delivery_problems_as_get_webhook_info_tells_them(info, pr
     assert telegram == ([problem] if problem else [])
 
 
+async def test_a_delivery_error_is_over_once_updates_arrive_again():
+    # Telegram reported a refused delivery while this replica started; then it delivered.
+    webhook = WebhookWatch(HOOK, every=60)
+    info = webhook_info(
+        pending_update_count=1,
+        last_error_date=START - timedelta(seconds=5),
+        last_error_message="Wrong response from the webhook: 503 Service Unavailable",
+    )
+
+    class Answers:
+        async def get_webhook_info(self):
+            return info
+
+    running = asyncio.create_task(webhook.run(Answers()))
+    await asyncio.sleep(0)  # its first look
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    assert webhook.problem(START, within=120) is not None
+    webhook.delivered()
+    assert webhook.problem(START, within=120) is None
+
+
 async def test_replicas_are_unhealthy_while_redis_is_unreachable(sessionmaker, redis_url):
     from bot.fleet.connection import connect
 

@@ -138,13 +138,19 @@ class WebhookWatch:
         self._url = url
         self._every = every
         self._info: WebhookInfo | None = None
+        self._delivered_since_info = False
 
     async def run(self, bot: Bot) -> None:
         while True:
             # A failure is counted by TelegramWatch, and the silence is what health reports.
             with contextlib.suppress(TelegramAPIError):
                 self._info = await bot.get_webhook_info()
+                self._delivered_since_info = False
             await asyncio.sleep(self._every)
+
+    def delivered(self) -> None:
+        """An update reached this replica: what getWebhookInfo said before is out of date."""
+        self._delivered_since_info = True
 
     def problem(self, now: datetime, within: float) -> str | None:
         """What stops updates reaching the bot, as getWebhookInfo told it last; None if
@@ -159,6 +165,10 @@ class WebhookWatch:
             # in polling mode, or another deployment.
             return "webhook: Telegram has another URL or none; was this token used elsewhere?"
         if info.last_error_date is None or not info.pending_update_count:
+            return None
+        if self._delivered_since_info:
+            # Updates arrive again (the error was a replica starting, say): the waiting ones
+            # told of are coming, until the next answer says otherwise.
             return None
         # Telegram's clock against ours: fine to a second or so, against `within` of minutes.
         age = (now - info.last_error_date).total_seconds()

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from bot.alerting.events import DigestContent, DigestEntry
 from bot.alerting.monitoring import Monitor
 from bot.smsc.client import SmscAuthError
 from bot.storage.models import Account, AccountState, Chat
@@ -211,6 +212,9 @@ async def test_critical_texts_in_russian_and_the_state_shown(check, sessionmaker
     with i18n.context(), i18n.use_locale("en"):
         text = account_text(account)
     assert "State: critical" in text and "Critical level: 300.00" in text
+    content = DigestContent([DigestEntry(account, Decimal(10))], START, "UTC", "en")
+    [digest] = TelegramRenderer(i18n).digest(content)
+    assert "200.00 RUB · critical" in digest
     account.critical_since = None
     with i18n.context(), i18n.use_locale("en"):
         assert "State: warning" in account_text(account)

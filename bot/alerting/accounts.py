@@ -32,6 +32,10 @@ class AccountExists(Exception):
     """The chat already has an account of that name, and replacing it was not asked for."""
 
 
+class LevelsOutOfOrder(Exception):
+    """The critical level would be above the warning level: nothing was changed."""
+
+
 @dataclass(frozen=True)
 class NewAccount:
     site: str
@@ -170,7 +174,18 @@ class AccountService:
         return await self._guard.balance(self.credentials(account), known_good=known_good)
 
     async def set_threshold(self, account: Account, threshold: Decimal | None) -> None:
+        critical = account.critical_threshold
+        if threshold is not None and critical is not None and critical > threshold:
+            raise LevelsOutOfOrder
         account.threshold = threshold
+        await self._monitor.threshold_changed(self._session, account)
+        await self._session.commit()
+
+    async def set_critical_threshold(self, account: Account, critical: Decimal | None) -> None:
+        """The second, lower level (None: off); LevelsOutOfOrder above the warning level."""
+        if critical is not None and account.threshold is not None and critical > account.threshold:
+            raise LevelsOutOfOrder
+        account.critical_threshold = critical
         await self._monitor.threshold_changed(self._session, account)
         await self._session.commit()
 

@@ -20,7 +20,8 @@ from bot.storage.models import Account
 class AlertEvent:
     """An alert of `kind` about `account`, for a chat in `language` and time zone `tz`.
     `amount` is the top-up, or the day's spend for an anomaly; `since` when a "low_over"
-    began (a low alert never delivered, told above its "recovered")."""
+    (or "critical_over", when it went under the critical level too) began (a low alert never
+    delivered, told above its "recovered")."""
 
     kind: str
     account: Account

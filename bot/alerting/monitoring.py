@@ -142,10 +142,10 @@ class Monitor:
                 return
             lowest = account.lowest_balance
             account.lowest_balance = balance if lowest is None else min(lowest, balance)
-            self._maybe_remind(session, chat, account, now)
+            if not self._judge_critical(session, chat, account, now):
+                self._maybe_remind(session, chat, account, now)
         elif self._low(account):
-            self._set_low(chat, account, now)
-            self._queue.add(session, chat, account, "low", buttons=True)
+            self._open(session, chat, account, now)
             return
         else:
             account.state = AccountState.OK
@@ -195,18 +195,76 @@ class Monitor:
             self._set_ok(account)
         elif account.state == AccountState.OK and self._low(account):
             chat = await session.get(Chat, account.chat_id)
-            self._set_low(chat, account, self._now())
-            self._queue.add(session, chat, account, "low", buttons=True)
+            self._open(session, chat, account, self._now())
+        elif account.state == AccountState.LOW and self._critical(account) != (
+            account.critical_since is not None
+        ):
+            # The critical level moved across the balance: a crossing under it alerts, one
+            # lowered under it (or turned off) just ends the critical state.
+            if account.critical_since is None:
+                chat = await session.get(Chat, account.chat_id)
+                self._set_critical(session, chat, account, self._now())
+            else:
+                account.critical_since = None
 
     def snooze(self, account: Account, hours: int) -> datetime:
         account.snoozed_until = self._now() + timedelta(hours=hours)
         return account.snoozed_until
 
+    def _open(self, session: AsyncSession, chat: Chat, account: Account, now: datetime) -> None:
+        """A crossing from OK: one alert, the critical one if the balance is under that too."""
+        self._set_low(chat, account, now)
+        if self._critical(account):
+            self._set_critical(session, chat, account, now)
+        else:
+            self._queue.add(session, chat, account, "low", buttons=True)
+
+    def _judge_critical(
+        self, session: AsyncSession, chat: Chat, account: Account, now: datetime
+    ) -> bool:
+        """While low: a crossing under the critical level alerts (once per crossing; it rings,
+        and counts as the reminder due then); back above it by the chat's margin, the
+        critical state ends with a quiet word, the warning stays. True when an alert went."""
+        if account.critical_since is None and self._critical(account):
+            self._set_critical(session, chat, account, now)
+            return True
+        if account.critical_since is not None and self._critical_recovered(chat, account):
+            account.critical_since = None
+            self._queue.add(session, chat, account, "critical_cleared", silent=True)
+        return False
+
+    def _set_critical(
+        self, session: AsyncSession, chat: Chat, account: Account, now: datetime
+    ) -> None:
+        account.critical_since = now
+        # The next reminder comes no sooner than the first gap after this alert.
+        if chat.reminder_hours and account.next_reminder_at is not None:
+            gap = now + timedelta(hours=chat.reminder_hours)
+            account.next_reminder_at = max(account.next_reminder_at, gap)
+        self._queue.add(session, chat, account, "critical", buttons=True)
+
+    @staticmethod
+    def _critical(account: Account) -> bool:
+        return (
+            account.last_balance is not None
+            and account.critical_threshold is not None
+            and account.last_balance < account.critical_threshold
+        )
+
+    @staticmethod
+    def _critical_recovered(chat: Chat, account: Account) -> bool:
+        factor = 1 + chat.hysteresis_percent / Decimal(100)
+        critical = account.critical_threshold
+        return critical is None or account.last_balance >= critical * factor
+
     def _low(self, account: Account) -> bool:
-        """Under the amount threshold, or the forecast runway under the runway threshold."""
+        """Under the amount threshold (or the critical one), or the forecast runway under the
+        runway threshold."""
         if account.last_balance is None:
             return False
         if account.threshold is not None and account.last_balance < account.threshold:
+            return True
+        if self._critical(account):
             return True
         days = self._runway_days(account)
         return (
@@ -219,6 +277,8 @@ class Monitor:
         """Clear of both thresholds by the chat's margin, so a hovering balance won't flap."""
         factor = 1 + chat.hysteresis_percent / Decimal(100)
         if account.threshold is not None and account.last_balance < account.threshold * factor:
+            return False
+        if not self._critical_recovered(chat, account):
             return False
         days = self._runway_days(account)
         return (
@@ -247,6 +307,7 @@ class Monitor:
     @staticmethod
     def _clear_low(account: Account) -> None:
         account.low_since = account.lowest_balance = None
+        account.critical_since = None
         account.next_reminder_at = account.snoozed_until = None
         account.reminders_sent = 0
 

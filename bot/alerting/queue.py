@@ -17,7 +17,7 @@ from bot.storage.models import Account, Chat, Notification
 
 # An incident's ending notification, and the ones of its beginning that are stale if still
 # unsent when it ends (an outage kept them in the outbox).
-ENDINGS = {"working": ("cant_check",), "recovered": ("low", "reminder")}
+ENDINGS = {"working": ("cant_check",), "recovered": ("low", "reminder", "critical")}
 
 
 class AlertQueue:
@@ -97,11 +97,13 @@ class AlertQueue:
             if ending.kind == "working" and ending.account_id not in under_way:
                 session.expunge(ending)
                 continue
-            low = [n for n in stale if n.kind == "low"]
+            low = [n for n in stale if n.kind in ("low", "critical")]
             if low:
                 account, chat = accounts[ending.account_id], chats[ending.chat_id]
+                # "critical_over" when it went under the critical level too
+                over = "critical_over" if any(n.kind == "critical" for n in low) else "low_over"
                 head = self._renderer.alert(
-                    self._event(chat, account, "low_over", since=low[0].created_at)
+                    self._event(chat, account, over, since=min(n.created_at for n in low))
                 ).text
                 ending.text = f"{head}\n{ending.text}"
                 ending.silent = False  # the chat never heard of the low balance

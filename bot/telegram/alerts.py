@@ -49,7 +49,7 @@ class TelegramRenderer:
 
 def _digest_line(entry: DigestEntry, now: datetime, tz: str) -> str:
     account, lang = entry.account, texts.locale()
-    state = texts.state_label(account.state)
+    state = texts.account_state(account)
     if account.last_balance is None or entry.spent is None:
         return f"{texts.bold(account.name)}: {state}"
     return "\n".join(
@@ -97,6 +97,10 @@ def render(event: AlertEvent) -> str:
         return _("⚠️ {name} was low from {start} to {end}.").format(
             name=texts.bold(account.name), start=_time(since, tz), end=_time(now, tz)
         )
+    if kind == "critical_over" and since is not None:
+        return _(
+            "🚨 {name} was low from {start} to {end}, for a time under the critical level."
+        ).format(name=texts.bold(account.name), start=_time(since, tz), end=_time(now, tz))
     name = texts.bold(account.name)
     if kind == "cant_check":
         return _("❌ Can't check {name}. {reason}").format(
@@ -122,6 +126,30 @@ def render(event: AlertEvent) -> str:
                 runway,
                 _top_up(account),
             ]
+        )
+    if kind == "critical":
+        head = _(
+            "🚨 Critical balance on {name}: {balance}, below the critical level of {critical}."
+        )
+        critical = format_amount(account.critical_threshold, lang)
+        return "\n".join(
+            [
+                head.format(name=name, balance=_balance(account), critical=critical),
+                runway,
+                _top_up(account),
+            ]
+        )
+    if kind == "critical_cleared":
+        head = _(
+            "↗️ {name} is no longer critical: {balance}, above the critical level of {critical}. "
+            "It stays a warning until the balance recovers."
+        )
+        critical = format_amount(account.critical_threshold, lang)
+        return head.format(name=name, balance=_balance(account), critical=critical)
+    if kind == "reminder" and account.critical_since is not None:
+        head = _("⏰ {name} is still critical: {balance}.")
+        return "\n".join(
+            [head.format(name=name, balance=_balance(account)), runway, _top_up(account)]
         )
     if kind == "reminder":
         head = _("⏰ {name} is still low: {balance}.")

@@ -17,7 +17,10 @@ COMMANDS = {
     "accounts": ("", __("Registered accounts and settings")),
     "history": (__("[name] [days]"), __("Balance chart with forecast")),
     "add": ("", __("Register an SMSC account")),
-    "threshold": (__("<name> <amount|off>"), __("Warn below an amount")),
+    "threshold": (
+        __("<name> [critical] <amount|off>"),
+        __("Warn below an amount; critical: a second, lower level"),
+    ),
     "interval": (__("<name> <minutes>"), __("How often to check")),
     "remove": (__("<name>"), __("Stop watching an account")),
     "runway": (__("<name> <days|off>"), __("Warn when the money lasts fewer days")),

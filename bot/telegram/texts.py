@@ -72,9 +72,16 @@ def state_label(state: AccountState) -> str:
     return {
         AccountState.UNKNOWN: _("not checked yet"),
         AccountState.OK: _("OK"),
-        AccountState.LOW: _("LOW"),
+        AccountState.LOW: _("warning"),
         AccountState.CANT_CHECK: _("can't check"),
     }[state]
+
+
+def account_state(account: Account) -> str:
+    """OK, warning or critical (a LOW account under its critical level), and the others."""
+    if account.state == AccountState.LOW and account.critical_since is not None:
+        return _("critical")
+    return state_label(account.state)
 
 
 def interval_label(seconds: int) -> str:
@@ -104,8 +111,13 @@ def balance_text(account: Account, result: BalanceResult, tz: str) -> str:
         text += " " + _("(credit {credit})").format(credit=format_amount(balance.credit, lang))
     if result.stale:
         text += ", " + _("as of {age}").format(age=format_age(result.age, lang))
-    if account.threshold is not None and balance.balance < account.threshold:
-        text += " ⚠️ " + _("below {threshold}").format(
+    critical = account.critical_threshold
+    if critical is not None and balance.balance < critical:
+        text += " 🚨 " + _("critical: below {threshold}").format(
+            threshold=format_amount(critical, lang)
+        )
+    elif account.threshold is not None and balance.balance < account.threshold:
+        text += " ⚠️ " + _("warning: below {threshold}").format(
             threshold=format_amount(account.threshold, lang)
         )
     runway = runway_text(account, datetime.now(UTC), tz)
@@ -132,7 +144,13 @@ def account_text(account: Account) -> str:
             threshold=threshold, interval=interval_label(account.check_interval)
         )
     )
-    state = state_label(account.state)
+    if account.critical_threshold is not None:
+        lines.append(
+            _("Critical level: {threshold}").format(
+                threshold=format_amount(account.critical_threshold, lang)
+            )
+        )
+    state = account_state(account)
     if account.state == AccountState.CANT_CHECK and account.last_error:
         state += " — " + check_error(account.last_error)
     lines.append(_("State: {state}").format(state=state))

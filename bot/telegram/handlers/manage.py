@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html import escape
+
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
@@ -9,7 +11,7 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.alerting.accounts import AccountService, named
+from bot.alerting.accounts import AccountService, LevelsOutOfOrder, named
 from bot.storage.models import Account
 from bot.telegram import texts
 from bot.telegram.formatting import format_amount, parse_amount, parse_count
@@ -17,6 +19,8 @@ from bot.telegram.handlers.alerts import button_account
 
 router = Router(name=__name__)
 OFF_WORDS = {"off", "выкл"}
+# "/threshold <name> critical <amount|off>": the second, lower level.
+CRITICAL_WORDS = {"critical", "crit", "критический", "критич", "крит"}
 
 
 class RemoveChoice(CallbackData, prefix="remove"):
@@ -45,7 +49,7 @@ async def _target(
     chosen = await accounts.list(chat_id)
     account = named(chosen, name)
     # A value where a name should be ("/threshold 500") means the chat's only account.
-    looks_like_value = name[:1].isdigit() or name.lower() in OFF_WORDS
+    looks_like_value = name[:1].isdigit() or name.lower() in OFF_WORDS | CRITICAL_WORDS
     if account is None and len(chosen) == 1 and (looks_like_value if value else not text):
         return chosen[0], text
     if account is None:
@@ -57,11 +61,18 @@ async def _target(
 
 @router.message(Command("threshold"))
 async def threshold(message: Message, command: CommandObject, accounts: AccountService) -> None:
-    usage = _("Usage: /threshold &lt;name&gt; &lt;amount|off&gt;, e.g. /threshold mylogin 500")
+    usage = _(
+        "Usage: /threshold &lt;name&gt; &lt;amount|off&gt;, e.g. /threshold mylogin 500; "
+        "the critical level: /threshold &lt;name&gt; critical &lt;amount|off&gt;"
+    )
     found = await target(message, accounts, command, usage, value=True)
     if found is None:
         return
     account, value = found
+    word, _space, rest = value.partition(" ")
+    if word.lower() in CRITICAL_WORDS:
+        await critical_level(message, accounts, account, rest.strip(), usage)
+        return
     if value.lower() in OFF_WORDS:
         await accounts.set_threshold(account, None)
         await message.answer(
@@ -73,10 +84,55 @@ async def threshold(message: Message, command: CommandObject, accounts: AccountS
     except ValueError:
         await message.answer(usage)
         return
-    await accounts.set_threshold(account, amount)
+    try:
+        await accounts.set_threshold(account, amount)
+    except LevelsOutOfOrder:
+        await message.answer(
+            _(
+                "The warning level can't be below the critical level of {name} ({critical}). "
+                "Lower or turn off the critical level first: /threshold {login} critical "
+                "&lt;amount|off&gt;"
+            ).format(
+                name=texts.bold(account.name),
+                critical=format_amount(account.critical_threshold, texts.locale()),
+                login=escape(account.name),
+            )
+        )
+        return
     await message.answer(
         _("I will warn when {name} falls below {amount}.").format(
             name=texts.bold(account.name), amount=format_amount(amount, texts.locale())
+        )
+    )
+
+
+async def critical_level(
+    message: Message, accounts: AccountService, account: Account, value: str, usage: str
+) -> None:
+    """/threshold <name> critical <amount|off>: an amount typed as for the warning level."""
+    name = texts.bold(account.name)
+    if value.lower() in OFF_WORDS:
+        await accounts.set_critical_threshold(account, None)
+        await message.answer(_("No critical alerts for {name} any more.").format(name=name))
+        return
+    try:
+        amount = parse_amount(value)
+    except ValueError:
+        await message.answer(usage)
+        return
+    try:
+        await accounts.set_critical_threshold(account, amount)
+    except LevelsOutOfOrder:
+        await message.answer(
+            _(
+                "The critical level can't be above the warning level of {name} ({threshold}). "
+                "Choose a smaller amount, or raise the warning level first."
+            ).format(name=name, threshold=format_amount(account.threshold, texts.locale()))
+        )
+        return
+    await message.answer(
+        _("I will raise a critical alert when {name} falls below {amount}.").format(
+            name=name, amount=format_amount(amount, texts.locale())
         )
     )
 

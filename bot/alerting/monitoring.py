@@ -78,6 +78,7 @@ class Monitor:
         new_samples = []
         for account, outcome in outcomes:
             chat = chats[account.chat_id]
+            self._queue.mute_over(session, chat, account)
             if isinstance(outcome, SmscError):
                 self._record_failure(session, chat, account, outcome)
                 continue
@@ -201,6 +202,11 @@ class Monitor:
     def snooze(self, account: Account, hours: int) -> datetime:
         account.snoozed_until = self._now() + timedelta(hours=hours)
         return account.snoozed_until
+
+    def mute(self, account: Account, hours: int | None) -> datetime | None:
+        """No alerts for the account for `hours` (None: alerts again now, nothing said)."""
+        account.muted_until = None if hours is None else self._now() + timedelta(hours=hours)
+        return account.muted_until
 
     def _low(self, account: Account) -> bool:
         """Under the amount threshold, or the forecast runway under the runway threshold."""

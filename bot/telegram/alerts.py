@@ -102,6 +102,10 @@ def render(event: AlertEvent) -> str:
         return _("❌ Can't check {name}. {reason}").format(
             name=name, reason=texts.check_error(account.last_error)
         )
+    if kind == "unmuted":
+        return _("🔔 Alerts for {name} are back on. State: {state}.").format(
+            name=name, state=texts.state_label(account.state)
+        )
     runway = _("Runway: {runway}.").format(runway=texts.runway_text(account, now, tz))
     threshold = format_amount(account.threshold, lang) if account.threshold is not None else ""
     below_amount = account.threshold is not None and account.last_balance < account.threshold

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from bot.alerting import quiet
 from bot.alerting.events import Rendered
 from bot.alerting.monitoring import Monitor
+from bot.alerting.mutes import MuteEnds
 from bot.alerting.queue import AlertQueue
 from bot.smsc.client import Balance, SmscAuthError
 from bot.smsc.guard import BalanceResult
@@ -17,6 +18,7 @@ from bot.storage.models import Account, AccountState, Chat, Notification
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
+from tests.servers import BOTH_DATABASES
 
 # 1 March 2026, 22:00 UTC: 01:00 in Moscow.
 NIGHT = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
@@ -69,15 +71,17 @@ async def test_mute_bad_input_changes_nothing(dp, bot, sessionmaker):
     assert "Использование: /mute" in reply.text
 
 
-async def test_ended_mute_is_said_once_at_the_next_check(dp, bot, sessionmaker):
+async def test_ended_mute_is_said_once_and_not_shown(dp, bot, sessionmaker):
     await say(dp, bot, 1, "/add shop right")
     async with sessionmaker() as session:
         await session.execute(
             update(Account).values(muted_until=datetime.now(UTC) - timedelta(minutes=1))
         )
         await session.commit()
-    await say(dp, bot, 1, "/balance")  # a check: the outbox gets the news
-    await say(dp, bot, 1, "/balance")
+    [reply] = await say(dp, bot, 1, "/accounts")
+    assert "Muted" not in reply.text
+    ends = MuteEnds(sessionmaker, TelegramRenderer(create_i18n()), now=lambda: datetime.now(UTC))
+    assert [await ends.tick(), await ends.tick()] == [1, 0]
     [said] = [n for n in await notifications(sessionmaker) if n.kind == "unmuted"]
     assert said.silent and said.text == "🔔 Alerts for <b>shop</b> are back on. State: OK."
     assert (await account_and_chat(sessionmaker))[0].muted_until is None
@@ -219,6 +223,7 @@ async def check(sessionmaker, monitor, clock, outcome) -> Account:
         return account
 
 
+@BOTH_DATABASES  # the mute's end is claimed by comparing times in the database
 async def test_muted_account_queues_nothing_then_says_the_end_once(sessionmaker, clock, watched):
     monitor = Monitor(TelegramRenderer(create_i18n()), now=clock)
     await check(sessionmaker, monitor, clock, "5000")
@@ -229,9 +234,8 @@ async def test_muted_account_queues_nothing_then_says_the_end_once(sessionmaker,
     account = await check(sessionmaker, monitor, clock, "500")  # low, unheard
     assert account.state == AccountState.LOW
     await check(sessionmaker, monitor, clock, "5000")  # recovered and a top-up, unheard
-    for _ in range(3):
-        await check(sessionmaker, monitor, clock, SmscAuthError(2, "authorise error"))
-    assert (await check(sessionmaker, monitor, clock, "900")).state == AccountState.LOW
+    account = await check(sessionmaker, monitor, clock, SmscAuthError(2, "authorise error"))
+    assert account.state == AccountState.CANT_CHECK  # checks stop: only the end is said
     async with sessionmaker() as session:
         queue = AlertQueue(KindRenderer(), clock)
         account, chat = await session.scalar(select(Account)), await session.get(Chat, -100)
@@ -239,13 +243,15 @@ async def test_muted_account_queues_nothing_then_says_the_end_once(sessionmaker,
             queue.add(session, chat, account, kind)
         await session.commit()
     assert await notifications(sessionmaker) == []
+    ends = MuteEnds(sessionmaker, TelegramRenderer(create_i18n()), now=clock)
+    assert await ends.tick() == 0
     clock.now += timedelta(hours=2)
-    await check(sessionmaker, monitor, clock, "900")
-    await check(sessionmaker, monitor, clock, "900")
+    assert [await ends.tick(), await ends.tick()] == [1, 0]  # said once, checks or not
     [said] = await notifications(sessionmaker)
-    assert said.kind == "unmuted" and said.silent and "State: LOW" in said.text
-    await check(sessionmaker, monitor, clock, "5000")
-    assert [n.kind for n in await notifications(sessionmaker)] == ["unmuted", "recovered"]
+    assert said.kind == "unmuted" and said.silent
+    assert "State: can't check — SMSC refused the login" in said.text
+    await check(sessionmaker, monitor, clock, "900")
+    assert [n.kind for n in await notifications(sessionmaker)] == ["unmuted", "working", "low"]
 
 
 async def test_quiet_hours_silence_all_but_critical_and_escalation(sessionmaker, clock, watched):

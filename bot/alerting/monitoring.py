@@ -78,7 +78,6 @@ class Monitor:
         new_samples = []
         for account, outcome in outcomes:
             chat = chats[account.chat_id]
-            self._queue.mute_over(session, chat, account)
             if isinstance(outcome, SmscError):
                 self._record_failure(session, chat, account, outcome)
                 continue

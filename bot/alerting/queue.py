@@ -37,11 +37,10 @@ class AlertQueue:
         buttons: bool = False,
         amount: Decimal | None = None,
     ) -> None:
-        # A muted account's state still changes; the chat is not told. Quiet hours: silent.
-        if account.muted_until is not None:
-            if self._now() < account.muted_until:
-                return
-            self.mute_over(session, chat, account)
+        # A muted account's state still changes; the chat is not told (bot.alerting.mutes
+        # says when the mute ends). In the chat's quiet hours alerts come silently.
+        if account.muted_until is not None and self._now() < account.muted_until:
+            return
         silent = silent or self._quiet(chat, kind)
         rendered = self._renderer.alert(
             self._event(chat, account, kind, amount=amount), buttons=buttons
@@ -59,12 +58,6 @@ class AlertQueue:
                 next_attempt_at=self._now(),
             )
         )
-
-    def mute_over(self, session: AsyncSession, chat: Chat, account: Account) -> None:
-        """A mute that has ended is said once, quietly, and forgotten."""
-        if account.muted_until is not None and self._now() >= account.muted_until:
-            account.muted_until = None
-            self.add(session, chat, account, "unmuted", silent=True)
 
     def _quiet(self, chat: Chat, kind: str) -> bool:
         return kind not in quiet.RINGING and quiet.is_quiet(

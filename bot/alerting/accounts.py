@@ -187,7 +187,7 @@ class AccountService:
 
     async def mute(self, account: Account, hours: int | None) -> datetime | None:
         """No alerts for the account for `hours` (checks go on), or alerts again (None);
-        when the mute ends by itself, the next check says so."""
+        a mute that ends by itself is said within a minute (bot.alerting.mutes)."""
         until = self._monitor.mute(account, hours)
         await self._session.commit()
         return until

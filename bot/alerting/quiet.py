@@ -14,7 +14,8 @@ _SPAN = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])\s*[-–—]\s*([01]?[0-9]|
 
 
 def parse(text: str) -> str:
-    """ "22:00-7:00" as "22:00-07:00"; ValueError for anything else, or an empty span."""
+    """The span as stored: "22:00 - 7:00" gives "22:00-07:00". ValueError for anything
+    else, or a span that starts where it ends."""
     match = _SPAN.fullmatch(text.strip())
     if match is None:
         raise ValueError("not HH:MM-HH:MM")

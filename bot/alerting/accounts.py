@@ -200,6 +200,24 @@ class AccountService:
         await self._session.commit()
         return until
 
+    async def mute(self, account: Account, hours: int | None) -> datetime | None:
+        """No alerts for the account for `hours` (checks go on), or alerts again (None);
+        a mute that ends by itself is said within a minute (bot.alerting.mutes)."""
+        until = self._monitor.mute(account, hours)
+        await self._session.commit()
+        return until
+
+    async def rename(self, account: Account, name: str) -> None:
+        """ValueError for a name /add would refuse; AccountExists for another account's
+        name in any letter case."""
+        if not valid_name(name):
+            raise ValueError("bad name")
+        other = await self.find(account.chat_id, name)
+        if other is not None and other.id != account.id:
+            raise AccountExists
+        account.name = name
+        await self._session.commit()
+
     async def set_interval(self, account: Account, seconds: int) -> None:
         account.check_interval = seconds
         account.next_check_at = datetime.now(UTC) + timedelta(seconds=seconds)

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.alerting import quiet
 from bot.storage.chats import LANGUAGES
 from bot.storage.models import Chat
 
@@ -56,6 +57,12 @@ class ChatService:
         """The daily digest at `time` ("HH:MM", the chat's zone), or none; the digests' job
         reads it at its next minute."""
         chat.digest_time = time
+        await self._session.commit()
+
+    async def set_quiet_hours(self, chat: Chat, span: str | None) -> None:
+        """Alerts come silently, but critical ones and escalations, during `span`
+        ("HH:MM-HH:MM" in the chat's zone, perhaps across midnight), or never (None)."""
+        chat.quiet_hours = None if span is None else quiet.parse(span)
         await self._session.commit()
 
     async def set_timezone(self, chat: Chat, zone: str) -> None:

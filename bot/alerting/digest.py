@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.alerting import forecast
 from bot.alerting.events import DigestContent, DigestEntry, Renderer
+from bot.alerting.mutes import MuteEnds
 from bot.alerting.outbox import Outbox
 from bot.storage.history import histories_since
 from bot.storage.models import Account, Chat, Notification
@@ -59,6 +60,7 @@ class Digests:
         self._renderer = renderer
         self._outbox = outbox
         self._now = now
+        self._mute_ends = MuteEnds(sessionmaker, renderer, now=now)
 
     def schedule(self, scheduler: AsyncIOScheduler) -> None:
         """The minute's job: a digest goes out within a minute of its time."""
@@ -75,6 +77,8 @@ class Digests:
         """Queue every digest that is due; a database failure is one line, and the next
         minute tries again (within the grace)."""
         try:
+            if await self._mute_ends.tick():  # the same minute's job: see bot.alerting.mutes
+                self._outbox.wake()
             for chat_id, day in await self.due():
                 if await self.send(chat_id, day):
                     self._outbox.wake()  # sent while the next digests are composed

@@ -211,6 +211,11 @@ class Monitor:
         account.snoozed_until = self._now() + timedelta(hours=hours)
         return account.snoozed_until
 
+    def mute(self, account: Account, hours: int | None) -> datetime | None:
+        """No alerts for the account for `hours` (None: alerts again now, nothing said)."""
+        account.muted_until = None if hours is None else self._now() + timedelta(hours=hours)
+        return account.muted_until
+
     def _open(self, session: AsyncSession, chat: Chat, account: Account, now: datetime) -> None:
         """A crossing from OK: one alert, the critical one if the balance is under that too."""
         self._set_low(chat, account, now)

@@ -12,6 +12,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.alerting import quiet
 from bot.alerting.events import AlertEvent, Renderer
 from bot.storage.models import Account, Chat, Notification
 
@@ -36,6 +37,11 @@ class AlertQueue:
         buttons: bool = False,
         amount: Decimal | None = None,
     ) -> None:
+        # A muted account's state still changes; the chat is not told (bot.alerting.mutes
+        # says when the mute ends). In the chat's quiet hours alerts come silently.
+        if account.muted_until is not None and self._now() < account.muted_until:
+            return
+        silent = silent or self._quiet(chat, kind)
         rendered = self._renderer.alert(
             self._event(chat, account, kind, amount=amount), buttons=buttons
         )
@@ -51,6 +57,11 @@ class AlertQueue:
                 created_at=self._now(),
                 next_attempt_at=self._now(),
             )
+        )
+
+    def _quiet(self, chat: Chat, kind: str) -> bool:
+        return kind not in quiet.RINGING and quiet.is_quiet(
+            chat.quiet_hours, chat.timezone, self._now()
         )
 
     async def drop_stale(
@@ -106,7 +117,7 @@ class AlertQueue:
                     self._event(chat, account, over, since=min(n.created_at for n in low))
                 ).text
                 ending.text = f"{head}\n{ending.text}"
-                ending.silent = False  # the chat never heard of the low balance
+                ending.silent = self._quiet(chat, "low")  # the chat never heard of the low
 
     def _event(
         self,

@@ -16,7 +16,7 @@ from babel.dates import format_datetime
 
 from bot.alerting.events import AlertEvent, DigestContent, DigestEntry, Rendered
 from bot.smsc.sites import topup_url
-from bot.storage.models import Account
+from bot.storage.models import Account, AccountState
 from bot.telegram import texts
 from bot.telegram.formatting import format_amount, format_money, split_blocks
 
@@ -106,6 +106,11 @@ def render(event: AlertEvent) -> str:
         return _("❌ Can't check {name}. {reason}").format(
             name=name, reason=texts.check_error(account.last_error)
         )
+    if kind == "unmuted":
+        state = texts.state_label(account.state)
+        if account.state == AccountState.CANT_CHECK and account.last_error:
+            state += " — " + texts.check_error(account.last_error)
+        return _("🔔 Alerts for {name} are back on. State: {state}.").format(name=name, state=state)
     runway = _("Runway: {runway}.").format(runway=texts.runway_text(account, now, tz))
     threshold = format_amount(account.threshold, lang) if account.threshold is not None else ""
     below_amount = account.threshold is not None and account.last_balance < account.threshold

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
-from babel.dates import format_date
+from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 
 from bot.alerting import forecast
@@ -88,6 +88,20 @@ def interval_label(seconds: int) -> str:
     if seconds % 60:
         return _("every {seconds} s").format(seconds=seconds)
     return _("every {minutes} min").format(minutes=seconds // 60)
+
+
+def local_time(moment: datetime, tz: str) -> str:
+    """'6 Dec 14:30 (Europe/Moscow)': a moment in the chat's time zone."""
+    when = format_datetime(moment, "d MMM HH:mm", tzinfo=ZoneInfo(tz), locale=locale())
+    return f"{when} ({tz})"
+
+
+def muted_text(account: Account, tz: str) -> str | None:
+    """'🔕 Muted until 6 Dec 14:30 (UTC)' while the account is muted, else None."""
+    until = account.muted_until
+    if until is None or until <= datetime.now(UTC):
+        return None
+    return "🔕 " + _("Muted until {time}").format(time=local_time(until, tz))
 
 
 def runway_text(account: Account, now: datetime, tz: str) -> str:

@@ -14,6 +14,7 @@ from bot.telegram.handlers import (
     history,
     manage,
     membership,
+    mute,
     settings,
     start,
     status,
@@ -22,7 +23,7 @@ from bot.telegram.handlers import (
 
 def create_router() -> Router:
     admin = Router(name="admin")
-    admin.include_routers(add.router, manage.router, settings.router)
+    admin.include_routers(add.router, manage.router, settings.router, mute.router)
     # The cheap rule first: the admin lookup only for what these routers would take.
     takes = RouterTakes(admin)
     admin.message.filter(takes, ChatAdmin())

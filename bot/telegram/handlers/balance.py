@@ -48,10 +48,14 @@ async def balance(
 
 
 @router.message(Command("accounts"))
-async def list_accounts(message: Message, accounts: AccountService) -> None:
+async def list_accounts(message: Message, accounts: AccountService, chat_record: Chat) -> None:
     chosen = await accounts.list(message.chat.id)
     if not chosen:
         await message.answer(no_accounts())
         return
-    for text in split_blocks(texts.account_text(account) for account in chosen):
+    blocks = []
+    for account in chosen:
+        muted = texts.muted_text(account, chat_record.timezone)
+        blocks.append(texts.account_text(account) + (f"\n{muted}" if muted else ""))
+    for text in split_blocks(blocks):
         await message.answer(text)

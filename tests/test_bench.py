@@ -34,7 +34,7 @@ def test_smoke_run_prints_a_table_of_numbers(tmp_path, postgres_server, redis_se
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,  # eight bot processes side by side; slow on a busy machine
     )
     assert done.returncode == 0, done.stderr[-3000:]
     rows = table_rows(done.stdout)

@@ -28,7 +28,7 @@ def test_mute_silences_and_quiet_hours_send_silently(bot_process, telegram, fake
     time.sleep(3)  # checks that find it low
     assert texts(telegram, "Low balance") == []
     _, reply = say(telegram, USER, "/accounts")
-    assert "Muted until" in reply["text"] and "LOW" in reply["text"]
+    assert "Muted until" in reply["text"] and "State: warning" in reply["text"]
     say(telegram, USER, "/mute shop off")
     fake_smsc.set_balance("shop", "5900.00")
     telegram.wait_for(lambda: texts(telegram, "back to"), timeout=20)

@@ -25,6 +25,7 @@ COMMANDS = {
     "margin": (__("<percent>"), __("Margin above the threshold for recovery")),
     "anomaly": (__("<factor> <minimum>|off"), __("Alert on unusual spending")),
     "digest": ("<HH:MM|off>", __("Daily digest of all accounts")),
+    "escalate": (__("<minutes> <@user …|admins>|off"), __("Escalate alerts nobody takes")),
     "tz": (__("<zone>"), __("Time zone, e.g. Europe/Moscow")),
     "lang": ("<ru|en>", __("Language: ru or en")),
     "help": ("", __("What I can do")),

@@ -191,7 +191,7 @@ class Monitor:
         ):
             account.state = AccountState.CANT_CHECK
             self._clear_low(account)
-            self._queue.add(session, chat, account, "cant_check")
+            self._queue.add(session, chat, account, "cant_check", buttons=True)
 
     async def threshold_changed(self, session: AsyncSession, account: Account) -> None:
         """Re-judge the last balance. A threshold set above it is a crossing like any other

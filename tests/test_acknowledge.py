@@ -181,3 +181,24 @@ async def test_im_on_it_in_russian(dp, bot, sessionmaker):
     async with sessionmaker() as session:
         edit = await session.scalar(select(Notification).where(Notification.kind == "acked"))
     assert "Взял(а) в работу: Ann" in edit.text
+
+
+async def test_pressed_on_a_reminder_both_it_and_the_alert_show_it(
+    sessionmaker, monitor, clock, account
+):
+    check = Checker(sessionmaker, monitor, clock, account)
+    await check.balance("900")
+    clock.advance(hours=7)
+    await check.balance("900")
+    async with sessionmaker() as session:
+        await session.execute(
+            update(Notification).values(message_id=Notification.id + 100, sent_at=clock.now)
+        )
+        await session.commit()
+    alert, reminder = await notes(sessionmaker)
+    assert reminder.kind == "reminder"
+    async with sessionmaker() as session:
+        shop = await session.get(Account, account)
+        assert await monitor.acknowledge(session, shop, 5, "Bob", message_id=reminder.message_id)
+    edits = [n for n in await notes(sessionmaker) if n.kind == "acked"]
+    assert sorted(n.edit_of for n in edits) == [alert.id, reminder.id]

@@ -209,9 +209,9 @@ class Monitor:
         self, session: AsyncSession, account: Account, user_id: int, user: str, message_id: int
     ) -> bool:
         """`user` takes the account's open incident, if nobody has it yet (of two presses,
-        on any replica, one wins): no more reminders for it, and its alert - the message
-        pressed, or else the incident's - says so. False if it was taken, or none is open;
-        the account tells by whom."""
+        on any replica, one wins): no more reminders for it, and its alert says so (and the
+        message pressed, a reminder or an escalation, if another). False if it was taken, or
+        none is open; the account tells by whom."""
         taken = await session.execute(
             update(Account)
             .where(
@@ -239,8 +239,9 @@ class Monitor:
             .limit(1)
         )
         chat = await session.get_one(Chat, account.chat_id)
-        target = pressed or account.alert_id
-        self._queue.edit(session, chat, account, "acked", target, keep_buttons=True)
+        for target in dict.fromkeys([account.alert_id, pressed]):  # a reminder's too
+            if target is not None:
+                self._queue.edit(session, chat, account, "acked", target, keep_buttons=True)
         await self._queue.finish(session)
         await session.commit()
         return True

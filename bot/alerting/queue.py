@@ -23,6 +23,7 @@ ENDINGS = {"working": ("cant_check",), "recovered": ("low", "reminder")}
 # none is open.
 OPENINGS = ("low", "critical", "anomaly", "cant_check")
 OPENED, EDITS = "alerting.opened", "alerting.edits"  # session.info keys: what `finish` does
+QUEUED = "alerting.queued"  # session.info: the alerts queued (flushed early by `finish`)
 
 
 class AlertQueue:
@@ -56,6 +57,7 @@ class AlertQueue:
             next_attempt_at=self._now(),
         )
         session.add(notification)
+        session.info.setdefault(QUEUED, []).append(notification)
         if kind in OPENINGS and (kind != "anomaly" or account.alert_id is None):
             clear_incident(account)  # a new incident: nobody has it yet
             session.info.setdefault(OPENED, []).append((account, notification))

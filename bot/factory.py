@@ -21,6 +21,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.alerting.digest import Digests
+from bot.alerting.escalation import EscalationStore
 from bot.alerting.monitoring import Monitor
 from bot.alerting.outbox import Outbox
 from bot.alerting.scheduling import Checks, create_scheduler
@@ -30,6 +31,7 @@ from bot.smsc.guard import BalanceGuard
 from bot.storage.crypto import SecretBox
 from bot.storage.history import thin_all
 from bot.telegram.admins import AdminRights
+from bot.telegram.escalation import Escalations
 from bot.telegram.handlers import create_router
 from bot.telegram.handlers.history import history_budget
 from bot.telegram.i18n import ChatLanguageMiddleware
@@ -133,11 +135,14 @@ async def on_startup(
     scheduler: AsyncIOScheduler,
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
+    bot: Bot,
+    i18n: I18n,
 ) -> None:
     # The command menus are already set: bot.app waits for Telegram before polling.
     await checks.prepare()
     checks.schedule(scheduler)
     digests.schedule(scheduler)
+    Escalations(EscalationStore(sessionmaker), bot, i18n, outbox).schedule(scheduler)
     scheduler.add_job(
         thin_all,
         CronTrigger(hour=3, minute=17, timezone=UTC),

@@ -108,7 +108,9 @@ class Checker:
 
     async def alerts(self) -> list[Notification]:
         async with self.sessionmaker() as session:
-            return (await session.scalars(select(Notification).order_by(Notification.id))).all()
+            # New messages only: edits of earlier ones (issue 15) are tested on their own.
+            query = select(Notification).where(Notification.edit_of.is_(None))
+            return (await session.scalars(query.order_by(Notification.id))).all()
 
     async def kinds(self) -> list[str]:
         return [n.kind for n in await self.alerts()]

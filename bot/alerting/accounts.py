@@ -218,6 +218,11 @@ class AccountService:
         account.name = name
         await self._session.commit()
 
+    async def acknowledge(self, account: Account, user_id: int, user: str, message_id: int) -> bool:
+        """`user` takes the account's open incident; False if someone has it or none is open
+        (see Monitor.acknowledge)."""
+        return await self._monitor.acknowledge(self._session, account, user_id, user, message_id)
+
     async def set_interval(self, account: Account, seconds: int) -> None:
         account.check_interval = seconds
         account.next_check_at = datetime.now(UTC) + timedelta(seconds=seconds)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +34,13 @@ class ChatService:
     async def set_reminders(self, chat: Chat, hours: int) -> None:
         """The first reminder while a balance stays low after `hours`; 0: no reminders."""
         chat.reminder_hours = hours
+        await self._session.commit()
+
+    async def set_escalation(self, chat: Chat, minutes: int | None, targets: list[str]) -> None:
+        """An alert nobody takes within `minutes` is followed up once, mentioning `targets`
+        ("@username"s, or ["admins"]); None: no escalation."""
+        chat.escalate_minutes = minutes
+        chat.escalate_to = json.dumps(targets) if minutes is not None else None
         await self._session.commit()
 
     async def set_margin(self, chat: Chat, percent: Decimal) -> None:

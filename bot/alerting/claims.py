@@ -106,6 +106,18 @@ class Claims:
         if result.rowcount == 0:  # type: ignore[attr-defined]
             log.warning("notification lease lost id=%s: taken over elsewhere", notification.id)
 
+    async def message_of(self, notification: Notification) -> int | None:
+        """The Telegram message an edit is for: that of the notification it edits, if it was
+        sent to the same chat; None if there is nothing to edit."""
+        async with self._sessionmaker() as session:
+            return await session.scalar(
+                select(Notification.message_id).where(
+                    Notification.id == notification.edit_of,
+                    Notification.chat_id == notification.chat_id,
+                    Notification.sent_at.is_not(None),
+                )
+            )
+
     async def release_all(self) -> None:
         """Every claim ended: for the only process sending, whose earlier run left them."""
         async with self._writes, self._sessionmaker() as session:

@@ -10,17 +10,17 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerting import forecast
 from bot.alerting.events import Renderer
-from bot.alerting.queue import AlertQueue
+from bot.alerting.queue import AlertQueue, clear_incident
 from bot.smsc.check_errors import CheckError, check_error
 from bot.smsc.client import SmscError
 from bot.smsc.guard import BalanceResult
 from bot.storage.history import Sample, histories_since
-from bot.storage.models import Account, AccountState, BalanceSample, Chat
+from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
 
 # Transient faults (network, odd answers) make an account uncheckable only when they repeat.
 FAILURES_BEFORE_CANT_CHECK = 3
@@ -103,6 +103,7 @@ class Monitor:
         await self._queue.drop_stale(
             session, {account.id: account for account, _ in outcomes}, chats
         )
+        await self._queue.finish(session)
 
     @staticmethod
     def _takes_sample(account: Account, result: BalanceResult, now: datetime) -> bool:
@@ -135,9 +136,11 @@ class Monitor:
         account.failures, account.last_error = 0, None
         if previous == AccountState.CANT_CHECK:
             self._queue.add(session, chat, account, "working")
+            self._resolve(session, chat, account)
         if previous == AccountState.LOW:
             if self._recovered(chat, account):
                 self._queue.add(session, chat, account, "recovered", silent=True)
+                self._resolve(session, chat, account)
                 self._set_ok(account)
                 return
             lowest = account.lowest_balance
@@ -166,6 +169,8 @@ class Monitor:
             samples, now, factor=chat.anomaly_factor, minimum=chat.anomaly_minimum
         )
         if not anomalous:
+            if account.anomaly_since is not None and account.state == AccountState.OK:
+                clear_incident(account)  # the anomaly's incident, if one was open, is over
             account.anomaly_since = None
         elif account.anomaly_since is None:  # one alert per episode
             account.anomaly_since = now
@@ -186,12 +191,13 @@ class Monitor:
         ):
             account.state = AccountState.CANT_CHECK
             self._clear_low(account)
-            self._queue.add(session, chat, account, "cant_check")
+            self._queue.add(session, chat, account, "cant_check", buttons=True)
 
     async def threshold_changed(self, session: AsyncSession, account: Account) -> None:
         """Re-judge the last balance. A threshold set above it is a crossing like any other
         (the alert and its buttons come at once); one lowered under it just ends the alert."""
         if account.state == AccountState.LOW and not self._low(account):
+            self._resolve(session, await session.get_one(Chat, account.chat_id), account)
             self._set_ok(account)
         elif account.state == AccountState.OK and self._low(account):
             chat = await session.get(Chat, account.chat_id)
@@ -206,6 +212,48 @@ class Monitor:
                 self._set_critical(session, chat, account, self._now())
             else:
                 account.critical_since = None
+        await self._queue.finish(session)
+
+    async def acknowledge(
+        self, session: AsyncSession, account: Account, user_id: int, user: str, message_id: int
+    ) -> bool:
+        """`user` takes the account's open incident, if nobody has it yet (of two presses,
+        on any replica, one wins): no more reminders for it, and its alert says so (and the
+        message pressed, a reminder or an escalation, if another). False if it was taken, or
+        none is open; the account tells by whom."""
+        taken = await session.execute(
+            update(Account)
+            .where(
+                Account.id == account.id,
+                Account.alert_id.is_not(None),
+                Account.acked_at.is_(None),
+            )
+            .values(acked_by=user, acked_by_id=user_id, acked_at=self._now())
+            .execution_options(synchronize_session=False)
+        )
+        await session.refresh(account)
+        if taken.rowcount == 0:  # type: ignore[attr-defined]
+            await session.commit()
+            return False
+        pressed = await session.scalar(
+            select(Notification.id)
+            .where(
+                Notification.chat_id == account.chat_id,
+                Notification.message_id == message_id,
+                Notification.account_id == account.id,
+                Notification.edit_of.is_(None),
+                Notification.sent_at.is_not(None),
+            )
+            .order_by(Notification.id.desc())
+            .limit(1)
+        )
+        chat = await session.get_one(Chat, account.chat_id)
+        for target in dict.fromkeys([account.alert_id, pressed]):  # a reminder's too
+            if target is not None:
+                self._queue.edit(session, chat, account, "acked", target, keep_buttons=True)
+        await self._queue.finish(session)
+        await session.commit()
+        return True
 
     def snooze(self, account: Account, hours: int) -> datetime:
         account.snoozed_until = self._now() + timedelta(hours=hours)
@@ -315,6 +363,13 @@ class Monitor:
         account.critical_since = None
         account.next_reminder_at = account.snoozed_until = None
         account.reminders_sent = 0
+        clear_incident(account)
+
+    def _resolve(self, session: AsyncSession, chat: Chat, account: Account) -> None:
+        """The incident is over: its alert is edited to say so, without buttons."""
+        if account.alert_id is not None:
+            self._queue.edit(session, chat, account, "resolved", account.alert_id)
+        clear_incident(account)
 
     def _maybe_remind(
         self, session: AsyncSession, chat: Chat, account: Account, now: datetime
@@ -324,6 +379,8 @@ class Monitor:
             return
         if account.snoozed_until is not None and now < account.snoozed_until:
             return
+        if account.acked_at is not None:
+            return  # someone is on it
         account.reminders_sent += 1
         gap = timedelta(hours=chat.reminder_hours) * 2**account.reminders_sent
         account.next_reminder_at = now + min(gap, LONGEST_REMINDER_GAP)

@@ -71,6 +71,11 @@ class Sender(Protocol):
         raised is an unexpected failure, retried like FAILED."""
         ...
 
+    async def edit(self, notification: Notification, message_id: int) -> Delivery:
+        """One try at editing message `message_id` of the chat to `notification` (its text and
+        buttons; no buttons removes them), as `send` does."""
+        ...
+
 
 class Outbox:
     """The delivery worker: `start()` in the running loop, `wake()` after committing
@@ -181,6 +186,15 @@ class Outbox:
             return None
 
     async def _send(self, notification: Notification) -> None:
+        target = None
+        if notification.edit_of is not None:
+            # The message to edit: an older one of the same chat, so already sent or given up
+            # (a chat's notifications go in order). None sent: nothing to edit, and no error.
+            target = await self._claims.message_of(notification)
+            if target is None:
+                log.info("notification edit skipped id=%s: nothing to edit", notification.id)
+                await self._give_up(notification, "nothing to edit")
+                return
         # The slot covers the call to Telegram only: the bookkeeping below waits for its turn
         # to write, and the next sends need not wait for that.
         async with self._senders:
@@ -188,7 +202,10 @@ class Outbox:
             delivery = None
             if ready:
                 try:
-                    delivery = await self._sender.send(notification)
+                    if target is None:
+                        delivery = await self._sender.send(notification)
+                    else:
+                        delivery = await self._sender.edit(notification, target)
                 except Exception as error:
                     log.error(
                         "notification send failed id=%s attempt=%d error=%r",
@@ -232,6 +249,13 @@ class Outbox:
 
     async def _record(self, notification: Notification, delivery: Delivery) -> None:
         chat_id, outcome = notification.chat_id, delivery.outcome
+        if notification.edit_of is not None and outcome in (Outcome.REFUSED, Outcome.THREAD_GONE):
+            # Too old to edit, deleted, not modified: the chat lost nothing.
+            log.info(
+                "notification edit skipped id=%s: %s", notification.id, delivery.error or outcome
+            )
+            await self._give_up(notification, "not editable")
+            return
         if outcome is Outcome.SENT:
             await self._claims.record(
                 notification, sent_at=self._now(), message_id=delivery.message_id

@@ -19,6 +19,12 @@ from bot.storage.models import Account, Chat, Notification
 # An incident's ending notification, and the ones of its beginning that are stale if still
 # unsent when it ends (an outage kept them in the outbox).
 ENDINGS = {"working": ("cant_check",), "recovered": ("low", "reminder", "critical")}
+# Alerts that open an incident: the account remembers the notification (Account.alert_id),
+# edited when someone takes the incident and when it ends. An anomaly opens one only when
+# none is open.
+OPENINGS = ("low", "critical", "anomaly", "cant_check")
+OPENED, EDITS = "alerting.opened", "alerting.edits"  # session.info keys: what `finish` does
+QUEUED = "alerting.queued"  # session.info: the alerts queued (flushed early by `finish`)
 
 
 class AlertQueue:
@@ -45,19 +51,73 @@ class AlertQueue:
         rendered = self._renderer.alert(
             self._event(chat, account, kind, amount=amount), buttons=buttons
         )
-        session.add(
-            Notification(
-                chat_id=account.chat_id,
-                thread_id=account.thread_id,
-                account_id=account.id,
-                kind=kind,
-                text=rendered.text,
-                reply_markup=rendered.reply_markup,
-                silent=silent,
-                created_at=self._now(),
-                next_attempt_at=self._now(),
-            )
+        notification = Notification(
+            chat_id=account.chat_id,
+            thread_id=account.thread_id,
+            account_id=account.id,
+            kind=kind,
+            text=rendered.text,
+            reply_markup=rendered.reply_markup,
+            silent=silent,
+            created_at=self._now(),
+            next_attempt_at=self._now(),
         )
+        session.add(notification)
+        session.info.setdefault(QUEUED, []).append(notification)
+        if kind in OPENINGS and (kind != "anomaly" or account.alert_id is None):
+            clear_incident(account)  # a new incident: nobody has it yet
+            session.info.setdefault(OPENED, []).append((account, notification))
+
+    def edit(
+        self,
+        session: AsyncSession,
+        chat: Chat,
+        account: Account,
+        kind: str,
+        target_id: int,
+        *,
+        keep_buttons: bool = False,
+    ) -> None:
+        """An edit of notification `target_id`'s message: its text with a note of `kind`
+        ("acked", "resolved") below, worded now; queued by `finish`."""
+        note = self._renderer.alert(self._event(chat, account, kind)).text
+        session.info.setdefault(EDITS, []).append((account, kind, target_id, note, keep_buttons))
+
+    async def finish(self, session: AsyncSession) -> None:
+        """Queue the edits asked for, and remember the alerts that opened incidents (their ids
+        come with a flush, so after `drop_stale`, which looks at the session's new rows)."""
+        edits, opened = session.info.pop(EDITS, []), session.info.pop(OPENED, [])
+        if edits:
+            with session.no_autoflush:
+                targets = {
+                    n.id: n
+                    for n in await session.scalars(
+                        select(Notification).where(Notification.id.in_({e[2] for e in edits}))
+                    )
+                }
+            for account, kind, target_id, note, keep_buttons in edits:
+                target = targets.get(target_id)
+                if target is None or target.failure is not None:
+                    continue  # never sent: nothing to edit
+                session.add(
+                    Notification(
+                        chat_id=target.chat_id,
+                        thread_id=target.thread_id,
+                        account_id=account.id,
+                        kind=kind,
+                        text=f"{target.text}\n\n{note}",
+                        reply_markup=target.reply_markup if keep_buttons else None,
+                        silent=True,
+                        created_at=self._now(),
+                        next_attempt_at=self._now(),
+                        edit_of=target.id,
+                    )
+                )
+        if opened:
+            await session.flush()
+            for account, notification in opened:
+                if notification.id is not None:
+                    account.alert_id = notification.id
 
     def _quiet(self, chat: Chat, kind: str) -> bool:
         return kind not in quiet.RINGING and quiet.is_quiet(
@@ -131,3 +191,10 @@ class AlertQueue:
         return AlertEvent(
             kind, account, self._now(), chat.timezone, chat.language, amount=amount, since=since
         )
+
+
+def clear_incident(account: Account) -> None:
+    """Nobody has the account's incident, it was not escalated, and it has no alert."""
+    account.acked_by = account.acked_by_id = account.acked_at = None
+    account.escalated_at = None
+    account.alert_id = None

@@ -33,11 +33,12 @@ from sqlalchemy.orm import contains_eager
 
 from bot.alerting.monitoring import Monitor, Outcome
 from bot.alerting.outbox import Outbox
+from bot.alerting.queue import QUEUED
 from bot.smsc.check_errors import check_error
 from bot.smsc.client import Credentials, SmscError
 from bot.smsc.guard import BalanceGuard, BalanceResult
 from bot.storage.crypto import SecretBox
-from bot.storage.models import Account, AccountState, Notification
+from bot.storage.models import Account, AccountState
 from bot.storage.stats import checkable, claim_due, held, unleased
 
 log = logging.getLogger(__name__)
@@ -292,7 +293,8 @@ class Checks:
             retry = getattr(outcome, "retry_after", None)  # the guard's refusals say when
             account.next_check_at = now + self._next_gap(account, retry)
             account.lease_until = None
-        raised = [item.kind for item in session.new if isinstance(item, Notification)]
+        queued = session.info.pop(QUEUED, [])  # issue 15: openings are flushed early
+        raised = [item.kind for item in queued if item in session and item.failure is None]
         await session.commit()
         for kind in raised:
             self._metrics.alert_raised(kind)

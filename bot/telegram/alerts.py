@@ -28,6 +28,12 @@ class AlertAction(CallbackData, prefix="alert"):
     snooze_hours: int = 0  # 0: check now
 
 
+class AckAction(CallbackData, prefix="ack"):
+    """ "I'm on it": the presser takes the account's open incident."""
+
+    account_id: int
+
+
 class TelegramRenderer:
     """bot.alerting.events.Renderer in Telegram's words and inline keyboards."""
 
@@ -73,7 +79,15 @@ def alert_buttons(account: Account) -> InlineKeyboardMarkup:
             callback_data=AlertAction(account_id=account.id, snooze_hours=hours),
         )
     builder.button(text=_("Check now"), callback_data=AlertAction(account_id=account.id))
+    builder.button(text="🙋 " + _("I'm on it"), callback_data=AckAction(account_id=account.id))
+    builder.adjust(len(SNOOZE_HOURS) + 1, 1)
     return builder.as_markup()
+
+
+def acked_note(account: Account, tz: str) -> str:
+    return "👤 " + _("Acknowledged by {user} at {time}.").format(
+        user=escape(account.acked_by or ""), time=_time(account.acked_at, tz)
+    )
 
 
 def _balance(account: Account) -> str:
@@ -93,6 +107,11 @@ def render(event: AlertEvent) -> str:
     """The alert's text in the current locale (see AlertEvent for what its fields mean)."""
     kind, account, now, tz = event.kind, event.account, event.now, event.tz
     amount, since, lang = event.amount, event.since, texts.locale()
+    if kind == "acked":
+        return acked_note(account, tz)
+    if kind == "resolved":
+        resolved = "✅ " + _("Resolved at {time}.").format(time=_time(now, tz))
+        return f"{acked_note(account, tz)}\n{resolved}" if account.acked_at else resolved
     if kind == "low_over" and since is not None:
         return _("⚠️ {name} was low from {start} to {end}.").format(
             name=texts.bold(account.name), start=_time(since, tz), end=_time(now, tz)

@@ -31,6 +31,7 @@ COMMANDS = {
     "anomaly": (__("<factor> <minimum>|off"), __("Alert on unusual spending")),
     "digest": ("<HH:MM|off>", __("Daily digest of all accounts")),
     "quiet": ("<HH:MM-HH:MM|off>", __("Quiet hours: alerts come silently")),
+    "escalate": (__("<minutes> <@user …|admins>|off"), __("Escalate alerts nobody takes")),
     "tz": (__("<zone>"), __("Time zone, e.g. Europe/Moscow")),
     "lang": ("<ru|en>", __("Language: ru or en")),
     "help": ("", __("What I can do")),

@@ -25,12 +25,27 @@ class TelegramSender:
         self._bot = bot
 
     async def send(self, notification: Notification) -> Delivery:
+        return await self._call(notification, None)
+
+    async def edit(self, notification: Notification, message_id: int) -> Delivery:
+        return await self._call(notification, message_id)
+
+    async def _call(self, notification: Notification, edited: int | None) -> Delivery:
+        """sendMessage, or editMessageText of message `edited` (no markup removes buttons)."""
         markup = (
             InlineKeyboardMarkup.model_validate_json(notification.reply_markup)
             if notification.reply_markup
             else None
         )
         try:
+            if edited is not None:
+                await self._bot.edit_message_text(
+                    text=notification.text,
+                    chat_id=notification.chat_id,
+                    message_id=edited,
+                    reply_markup=markup,
+                )
+                return Delivery(Outcome.SENT, message_id=edited)
             message = await self._bot.send_message(
                 notification.chat_id,
                 notification.text,

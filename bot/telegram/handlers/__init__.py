@@ -10,6 +10,7 @@ from bot.telegram.handlers import (
     alerts,
     balance,
     errors,
+    escalate,
     fallback,
     history,
     manage,
@@ -23,7 +24,7 @@ from bot.telegram.handlers import (
 
 def create_router() -> Router:
     admin = Router(name="admin")
-    admin.include_routers(add.router, manage.router, settings.router, mute.router)
+    admin.include_routers(add.router, manage.router, settings.router, mute.router, escalate.router)
     # The cheap rule first: the admin lookup only for what these routers would take.
     takes = RouterTakes(admin)
     admin.message.filter(takes, ChatAdmin())

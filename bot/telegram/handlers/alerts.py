@@ -1,4 +1,5 @@
-"""The buttons under alerts: snooze reminders, or check the balance now. Anyone may press."""
+"""The buttons under alerts: snooze reminders, check the balance now, or take the incident
+("I'm on it"). Anyone may press."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from aiogram.utils.i18n import gettext as _
 from babel.dates import format_datetime
 
 from bot.alerting.accounts import AccountService
+from bot.alerting.outbox import Outbox
 from bot.smsc.check_errors import check_error
 from bot.smsc.client import SmscError
 from bot.storage.models import Account, Chat
 from bot.telegram import texts
-from bot.telegram.alerts import SNOOZE_HOURS, AlertAction
+from bot.telegram.alerts import SNOOZE_HOURS, AckAction, AlertAction
 
 router = Router(name=__name__)
 SNOOZE_MARK = "🔕"
@@ -65,3 +67,27 @@ async def alert_action(
     else:
         text = texts.balance_text(account, result, chat_record.timezone)
     await message.answer(text)
+
+
+@router.callback_query(AckAction.filter())
+async def acknowledge(
+    query: CallbackQuery,
+    callback_data: AckAction,
+    accounts: AccountService,
+    outbox: Outbox | None,
+) -> None:
+    account = await button_account(query, accounts, callback_data.account_id)
+    if account is None:
+        await query.answer(texts.button_out_of_date())
+        return
+    user = query.from_user
+    if await accounts.acknowledge(account, user.id, user.full_name, query.message.message_id):
+        if outbox is not None:
+            outbox.wake()  # the alert's edit
+        await query.answer(_("It's yours: no more reminders for it."))
+    elif account.acked_by_id == user.id:
+        await query.answer(_("You are already on it."))
+    elif account.acked_by is not None:
+        await query.answer(_("{user} is already on it.").format(user=account.acked_by))
+    else:
+        await query.answer(_("This alert is over."))

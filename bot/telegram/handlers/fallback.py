@@ -15,7 +15,7 @@ router = Router(name=__name__)
 ADMIN_COMMANDS = (
     *("add", "threshold", "interval", "remove", "lang", "remind", "margin"),
     *("runway", "anomaly", "digest", "tz"),
-    *("mute", "rename", "quiet"),
+    *("mute", "rename", "quiet", "escalate"),
 )
 
 

@@ -41,11 +41,25 @@ def test_one_alert_buttons_and_one_recovery(running, telegram, fake_smsc):
     telegram.wait_for(lambda: len(telegram.sent(USER)) > before)
     assert "900.00 RUB" in telegram.sent(USER)[-1]["text"]
 
+    [on_it] = alert["reply_markup"]["inline_keyboard"][1]
+    telegram.callback(USER, alert["message_id"], on_it["callback_data"])
+    telegram.wait_for(lambda: "Acknowledged by Ann at" in shown(telegram, alert)["text"])
+
     fake_smsc.set_balance("shop", "5900.00")
     [recovery] = telegram.wait_for(lambda: texts(telegram, USER, "back to"), timeout=20)
     assert recovery["disable_notification"] is True and "5,000.00 RUB" in recovery["text"]
+    # The alert itself, scrolled back to, tells the truth: taken, resolved, no buttons left.
+    edited = telegram.wait_for(
+        lambda: "Resolved at" in shown(telegram, alert)["text"] and shown(telegram, alert)
+    )
+    assert "Acknowledged by Ann at" in edited["text"] and not edited.get("reply_markup")
     time.sleep(3)
     assert len(texts(telegram, USER, "back to")) == 1
+
+
+def shown(telegram, alert):
+    """The alert as the chat shows it now, edits and all."""
+    return telegram.sent(USER)[alert_index(telegram, alert)]
 
 
 def alert_index(telegram, alert):

@@ -54,11 +54,11 @@ class CountingMonitor(Monitor):
         self.clock, self.written = clock, written
         self.count = 0  # outcomes this replica wrote
 
-    async def record(self, session, outcomes) -> None:
+    async def record(self, session, outcomes, chats=None) -> None:
         for account, _outcome in outcomes:
             self.written[account.id].append(self.clock())
         self.count += len(outcomes)
-        await super().record(session, outcomes)
+        await super().record(session, outcomes, chats)
 
 
 @pytest.fixture

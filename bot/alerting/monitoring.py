@@ -6,7 +6,7 @@ with the state change that causes them: committed together, or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -55,10 +55,15 @@ class Monitor:
         self._now = now
 
     async def record(
-        self, session: AsyncSession, outcomes: Sequence[tuple[Account, Outcome]]
+        self,
+        session: AsyncSession,
+        outcomes: Sequence[tuple[Account, Outcome]],
+        chats: Mapping[int, Chat] | None = None,
     ) -> None:
-        """Apply check outcomes, however many: their chats and history are read once for all
-        (a query per account was most of the cost of a check of hundreds)."""
+        """Apply check outcomes, however many: their chats (unless given) and history are
+        read once for all (a query per account was most of the cost of a check of hundreds).
+        The accounts may be mapped instances or plain records (bot.storage.records), and the
+        chats rows: only their columns are read and set."""
         now = self._now()
         sampled = {
             account.id
@@ -68,13 +73,15 @@ class Monitor:
         # Nothing is flushed before the reads: the changes below go to the database in one
         # flush at the caller's commit.
         with session.no_autoflush:
-            chats = {
-                chat_id: await session.get_one(Chat, chat_id)
-                for chat_id in {account.chat_id for account, _outcome in outcomes}
-            }
-            histories = (
-                await histories_since(session, sampled, now - HISTORY_STUDIED) if sampled else {}
-            )
+            if chats is None:
+                chats = {
+                    chat_id: await session.get_one(Chat, chat_id)
+                    for chat_id in {account.chat_id for account, _outcome in outcomes}
+                }
+        connection = await session.connection()
+        histories = (
+            await histories_since(connection, sampled, now - HISTORY_STUDIED) if sampled else {}
+        )
         new_samples = []
         for account, outcome in outcomes:
             chat = chats[account.chat_id]
@@ -96,10 +103,8 @@ class Monitor:
                 self._study_history(session, chat, account, samples, now)
             self._record_balance(session, chat, account, outcome, now)
         if new_samples:
-            # One INSERT for them all, without an ORM object each (nothing reads them back);
-            # the accounts' changes still go in the caller's flush.
-            with session.no_autoflush:
-                await session.execute(insert(BalanceSample), new_samples)
+            # One INSERT for them all, past the ORM (nothing reads them back).
+            await connection.execute(insert(BalanceSample.__table__), new_samples)
         await self._queue.drop_stale(
             session, {account.id: account for account, _ in outcomes}, chats
         )

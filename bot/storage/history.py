@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from bot.storage.models import BalanceSample
 from bot.storage.runs import claim_day
@@ -30,10 +30,11 @@ async def samples_since(session: AsyncSession, account_id: int, since: datetime)
 
 
 async def histories_since(
-    session: AsyncSession, account_ids: Collection[int], since: datetime
+    session: AsyncSession | AsyncConnection, account_ids: Collection[int], since: datetime
 ) -> dict[int, list[Sample]]:
     """Samples of many accounts in one query (a check of hundreds needs them all), oldest
-    first; an account without samples is missing from the answer."""
+    first; an account without samples is missing from the answer. On a connection, the
+    query skips the ORM's bookkeeping (the scheduled checks)."""
     rows = await session.execute(
         select(BalanceSample.account_id, BalanceSample.taken_at, BalanceSample.balance)
         .where(BalanceSample.account_id.in_(account_ids), BalanceSample.taken_at >= since)

@@ -1,0 +1,67 @@
+"""Plain records: read as rows, written back by primary key, only what changed."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import select, update
+
+from bot.storage.models import Account, AccountState, Chat
+from bot.storage.records import records, write
+from tests.servers import BOTH_DATABASES
+
+pytestmark = BOTH_DATABASES
+
+WHEN = datetime(2026, 12, 1, 12, 30, tzinfo=UTC)
+
+
+async def add_accounts(sessionmaker, count: int) -> None:
+    async with sessionmaker() as session:
+        session.add(Chat(id=1, type="private", language="en"))
+        for n in range(count):
+            session.add(
+                Account(
+                    chat_id=1, name=f"a{n}", site="s", login=f"a{n}", secret=b"x", check_interval=60
+                )
+            )
+        await session.commit()
+
+
+async def read_all(connection):
+    table = Account.__table__
+    return records(await connection.execute(select(table).order_by(table.c.id)))
+
+
+async def test_changed_columns_are_written_with_their_types_and_others_left_alone(sessionmaker):
+    await add_accounts(sessionmaker, 3)
+    async with sessionmaker() as session:
+        connection = await session.connection()
+        first, second, third = await read_all(connection)
+        first.last_balance, first.last_checked_at = Decimal("12.34"), WHEN
+        second.state = AccountState.LOW
+        # Meanwhile in the same transaction (as a /threshold would be, before the write):
+        # a column no record changed keeps what was written there.
+        await connection.execute(update(Account).values(threshold=Decimal(100)))
+        assert await write(connection, Account.__table__, [first, second, third]) == 2
+        await session.commit()
+    async with sessionmaker() as session:
+        rows = (await session.scalars(select(Account).order_by(Account.id))).all()
+    assert [(a.last_balance, a.last_checked_at, a.state) for a in rows] == [
+        (Decimal("12.34"), WHEN, AccountState.UNKNOWN),
+        (None, None, AccountState.LOW),
+        (None, None, AccountState.UNKNOWN),
+    ]
+    assert all(a.threshold == Decimal(100) for a in rows)
+
+
+async def test_a_record_reads_like_the_mapped_row(sessionmaker):
+    await add_accounts(sessionmaker, 1)
+    async with sessionmaker() as session:
+        [record] = await read_all(await session.connection())
+        mapped = await session.get_one(Account, record.id)
+    assert (record.name, record.state, record.check_interval, record.chat_id) == (
+        mapped.name,
+        mapped.state,
+        mapped.check_interval,
+        mapped.chat_id,
+    )
+    assert record.changes() == {}

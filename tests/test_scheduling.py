@@ -37,8 +37,11 @@ class Smsc:
 
 
 class NoOutbox:
+    def __init__(self) -> None:
+        self.woken = 0
+
     def wake(self) -> None:
-        pass
+        self.woken += 1
 
 
 @pytest.fixture
@@ -102,6 +105,22 @@ async def test_one_login_watched_by_many_chats_costs_one_request(checks, smsc, s
     assert sorted(balances) == [700, 1500, 1500, 1500]
     assert samples == 4
     assert low == [-1]  # "other" is under its threshold: one alert, to its chat
+
+
+async def test_the_outbox_is_woken_only_when_checks_queued_something(
+    sessionmaker, smsc, box, clock
+):
+    guard = BalanceGuard(smsc, cache_seconds=0, now=clock)
+    monitor = Monitor(TelegramRenderer(create_i18n()), now=clock)
+    outbox = NoOutbox()
+    checks = Checks(sessionmaker, guard, box, monitor, outbox, now=clock, rng=random.Random(1))
+    await add(sessionmaker, box, -1, "shop", interval=60)
+    await run(checks)  # 1500 over 1000: nothing to tell
+    assert outbox.woken == 0
+    smsc.balances["shop"] = Decimal(10)
+    clock.advance(minutes=2)
+    await run(checks)  # under the threshold: an alert waits in the outbox
+    assert outbox.woken == 1
 
 
 async def test_each_account_is_checked_at_its_interval(checks, smsc, sessionmaker, box, clock):

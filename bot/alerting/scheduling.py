@@ -121,6 +121,7 @@ class Checks:
         self._metrics = metrics or _Uncounted()
         self._late = 0  # claims that ran short before their check could start (see _check)
         self._claims_failing = False
+        self._claiming: asyncio.Future[dict[Claim, tuple[Credentials, bool]]] | None = None
         # For /healthz: the scheduler's last look for due accounts, and the last check done.
         # Both count from the start until they first happen.
         self.last_dispatch_at = self.last_completed_at = now()
@@ -194,12 +195,14 @@ class Checks:
         room = BATCH - len(self._tasks)
         if room <= 0:
             return 0
+        self._claiming = claiming = asyncio.ensure_future(self._claim(room))
         try:
-            due = await self._claim(room)
+            due = await asyncio.shield(claiming)
         except asyncio.CancelledError:
             # The scheduler cancels a look under way when it shuts down, and would log that as
-            # the job's failure, traceback and all. Nothing was started: end quietly (a claim
-            # committed just then runs out with its lease).
+            # the job's failure, traceback and all. Nothing is started: end quietly. The claim
+            # itself finishes (`drain` waits for it), so its connection is back in the pool
+            # before the engine closes; what it claimed runs out with its lease.
             return 0
         except Exception as error:  # the database away: one line, and the next look tries again
             if not self._claims_failing:
@@ -234,9 +237,10 @@ class Checks:
         return due
 
     async def drain(self) -> None:
-        """Wait for the checks under way (tests, and a clean shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Wait for the checks under way, and a claim (tests, and a clean shutdown)."""
+        while self._tasks or (self._claiming is not None and not self._claiming.done()):
+            claiming = [] if self._claiming is None else [self._claiming]
+            await asyncio.gather(*self._tasks, *claiming, return_exceptions=True)
 
     async def _check(self, claim: Claim, creds: Credentials, known_good: bool) -> None:
         key, lease = claim
@@ -257,7 +261,6 @@ class Checks:
             # SMSC idle while a sweep's writes queued.
             self._waiting[claim] = outcome
             await self._write_waiting(claim)
-            self._outbox.wake()
             self.last_completed_at = self._now()
             self._metrics.check_done(
                 "ok" if isinstance(outcome, BalanceResult) else check_error(outcome).value
@@ -280,12 +283,18 @@ class Checks:
             outcomes = {c: self._waiting.pop(c) for c in claims}
             try:
                 async with self._sessionmaker() as session:
-                    await self._apply(session, outcomes)
+                    notified = await self._apply(session, outcomes)
             except Exception:
                 log.exception("writing checks failed logins=%s", len(outcomes))
                 await self._postpone(claims)
+                return
+        # Only then: an idle outbox woken by each check of a sweep looked for work hundreds
+        # of times a second.
+        if notified:
+            self._outbox.wake()
 
-    async def _apply(self, session: AsyncSession, outcomes: dict[Claim, Outcome]) -> None:
+    async def _apply(self, session: AsyncSession, outcomes: dict[Claim, Outcome]) -> bool:
+        """Write the outcomes; whether they queued notifications."""
         # The accounts are read now, not before the request: one removed, re-added with other
         # credentials, stopped or taken over by another process meanwhile is left alone.
         # Thousands go through here a minute, as plain rows (bot.storage.records) read and
@@ -312,10 +321,12 @@ class Checks:
         await write(connection, Account.__table__, accounts)
         queued = session.info.pop(QUEUED, [])  # issue 15: openings are flushed early
         raised = [item.kind for item in queued if item in session and item.failure is None]
+        notified = bool(queued or session.new)  # edits of alerts are new, not queued
         await session.commit()
         for kind in raised:
             self._metrics.alert_raised(kind)
         log.debug("checks written logins=%s accounts=%s", len(outcomes), len(accounts))
+        return notified
 
     async def _postpone(self, claims: list[Claim]) -> None:
         """After a failed check, come back at the usual interval, not at once, every second.

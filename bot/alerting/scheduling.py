@@ -27,19 +27,20 @@ from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.alerting.monitoring import Monitor, Outcome
 from bot.alerting.outbox import Outbox
 from bot.alerting.queue import QUEUED
+from bot.alerting.startup import prepare_checks
 from bot.smsc.check_errors import check_error
 from bot.smsc.client import Credentials, SmscError
 from bot.smsc.guard import BalanceGuard, BalanceResult
 from bot.storage.crypto import SecretBox
 from bot.storage.models import Account, AccountState, Chat
 from bot.storage.records import records, write
-from bot.storage.stats import checkable, claim_due, held, unleased
+from bot.storage.stats import checkable, claim_due, held
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,6 @@ DISPATCH_EVERY = 0.2
 BATCH = 500  # credentials claimed and not yet written, per process, at most
 JITTER = 0.05  # next checks land within ±5% of the interval, so they drift apart
 START_SPREAD = timedelta(minutes=5)  # checks nobody made for a while are spread over this
-PREPARE_BATCH = 1000  # accounts read at a time when preparing
 WRITE_BATCH = 50  # logins whose outcomes are written in one transaction, at most
 
 # What a check reads of an account: every column but its secret, already decrypted for the
@@ -136,54 +136,10 @@ class Checks:
 
     async def prepare(self) -> None:
         """At start: fill missing credential keys, and spread out the checks nobody made for a
-        while, so that they do not all go at once.
-
-        Other processes may be running. Leased accounts are theirs and left alone, and so are
-        accounts overdue by at most two leases: a running process leaves none later than that
-        (a dead one's claims wait out a lease, then the next look takes them), so only later
-        ones mean that nobody was checking. A replica that restarts while others run so leaves
-        the checks due at that moment where they are, instead of pushing them minutes back.
-        """
-        now = self._now()
-        late = (
-            Account.next_check_at.is_(None) | (Account.next_check_at < now - 2 * self._lease)
-        ) & unleased(now)
-        # Asked again as each account is moved: one claimed or checked by another process
-        # meanwhile keeps what that process gave it, and one read only for its key stays.
-        move = (
-            update(Account.__table__)
-            .where(Account.id == bindparam("account"), late)
-            .values(next_check_at=bindparam("when"))
+        while (see bot.alerting.startup)."""
+        done = await prepare_checks(
+            self._sessionmaker, self._box, self._now(), self._lease, self._spread
         )
-        done, last_id = 0, 0
-        while True:
-            # A batch at a time: loading every account at once held 10,000 of them in memory
-            # (and kept the process that much bigger) for nothing.
-            async with self._sessionmaker() as session:
-                accounts = (
-                    await session.scalars(
-                        select(Account)
-                        .where(Account.credentials_key.is_(None) | late, Account.id > last_id)
-                        .order_by(Account.id)
-                        .limit(PREPARE_BATCH)
-                    )
-                ).all()
-                if not accounts:
-                    break
-                for account in accounts:
-                    if account.credentials_key is None:  # the same key, whoever fills it
-                        secret = self._box.decrypt(account.secret)
-                        account.credentials_key = self._box.keyed_hash(
-                            account.site, account.login, secret
-                        )
-                moves = [
-                    {"account": account.id, "when": now + self._spread(account.check_interval)}
-                    for account in accounts
-                ]
-                await session.execute(move, moves)
-                await session.commit()
-            done += len(accounts)
-            last_id = accounts[-1].id
         log.info("checks ready accounts_prepared=%s", done)
 
     async def dispatch(self) -> int:

@@ -79,8 +79,10 @@ def spend_rate(samples: Sequence[Sample], now: datetime, *, days: int = 7) -> De
     start = now - timedelta(days=days)
     readings = _readings(samples)
     in_window = sum(1 for reading in readings if start <= reading.taken_at <= now)
+    if in_window < MIN_RATE_SAMPLES:
+        return None
     tally = _tally(_pairs(readings), start, now)
-    if in_window < MIN_RATE_SAMPLES or tally.seen < _seconds(MIN_RATE_HISTORY):
+    if tally.seen < _seconds(MIN_RATE_HISTORY):
         return None
     return _per_day(tally).quantize(CENT, ROUND_HALF_UP)
 
@@ -110,8 +112,10 @@ def is_anomalous(
 ) -> bool:
     """The last day spent over `factor` times the daily average of the week before, and over
     `minimum`; False while there are under two days of history before the last day."""
-    moves = list(_moves(samples))
     day_start = now - DAY
+    if not samples or min(s.taken_at for s in samples) > day_start - MIN_TRAILING_HISTORY:
+        return False  # too little history for the trailing week, whatever it shows
+    moves = list(_moves(samples))
     recent = _tally(moves, day_start, now)
     trailing = _tally(moves, day_start - TRAILING_WINDOW, day_start)
     if trailing.seen < _seconds(MIN_TRAILING_HISTORY):

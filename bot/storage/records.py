@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 class Record(SimpleNamespace):
-    """A row's columns as attributes, and what they were when read."""
+    """A row's columns as attributes, and what they were when read. A column not read may be
+    set: it counts as changed."""
 
     __slots__ = ("_read",)
 
@@ -30,7 +31,11 @@ class Record(SimpleNamespace):
 
     def changes(self) -> dict[str, Any]:
         read = self._read
-        return {name: value for name, value in vars(self).items() if read[name] != value}
+        return {
+            name: value
+            for name, value in vars(self).items()
+            if name not in read or read[name] != value
+        }
 
 
 def records(result: Result[Any]) -> list[Record]:

@@ -87,7 +87,7 @@ def scale_rows(config: Config, work: Path) -> tuple[list[Row], Point]:
         result = scenarios.sweep(bot, timeout=config.timeout)
         idle = settled_idle(bot, config)
     label = f"Sweep, {layout.accounts} accounts"
-    return sweep_rows(label, layout, result, config.latency), Point(result, idle)
+    return sweep_rows(label, layout, result, config.latency, targets=False), Point(result, idle)
 
 
 def growth_point(config: Config, work: Path) -> Point:

@@ -4,7 +4,8 @@ fan-out, sampled by py-spy (the `dev` extra) from outside the bot process, all t
 python -m bench.profile                          # 10,000 accounts; prints the tables
 python -m bench.profile --only sweep --keep DIR  # one of them; the samples kept in DIR
 
-A sample is the stack of a thread then on a CPU (py-spy leaves idle ones out). It is counted
+A sample is the stack of a thread then on a CPU (py-spy leaves idle ones out, and this
+leaves out those it takes for running while they wait: see WAITS). It is counted
 once under every group its stack passes through (so a table's shares may add up to more than
 100%), and once under its innermost frame. SQLAlchemy's async layer runs the ORM in greenlets,
 whose stacks py-spy shows without the bot's frames that called them.
@@ -13,6 +14,7 @@ whose stacks py-spy shows without the bot's frames that called them.
 from __future__ import annotations
 
 import argparse
+import inspect
 import shutil
 import signal
 import subprocess
@@ -23,6 +25,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
+
+import aiosqlite.core
 
 from bench import scenarios
 from bench.data import Layout
@@ -67,6 +71,26 @@ def sampled(pid: int, out: Path, *, rate: int = 250) -> Iterator[None]:
             raise SystemExit(f"py-spy wrote nothing: {errors.decode()[-500:]}")
 
 
+def _queue_waits() -> tuple[str, ...]:
+    """Where aiosqlite's worker threads wait for the next statement, as py-spy names it."""
+    source = inspect.getsourcelines(aiosqlite.core._connection_worker_thread)
+    lines, first = source
+    return tuple(
+        f"_connection_worker_thread (aiosqlite/core.py:{first + n})"
+        for n, line in enumerate(lines)
+        if "tx.get()" in line
+    )
+
+
+# Threads py-spy counts as running in a container although they wait: the event loop in its
+# poll, thread pools and aiosqlite's workers on their queues.
+WAITS = ("select (selectors.py:", "_worker (concurrent/futures/thread.py:", *_queue_waits())
+
+
+def waiting(leaf: str) -> bool:
+    return any(wait in leaf for wait in WAITS)
+
+
 def summary(raw: Path) -> str:
     """Tables of the samples in py-spy's collapsed stacks: by group, and by innermost function."""
     groups: Counter[str] = Counter()
@@ -76,7 +100,7 @@ def summary(raw: Path) -> str:
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")[1:]  # the first is the thread
-        if not frames:
+        if not frames or waiting(frames[-1]):
             continue
         n = int(count)
         total += n

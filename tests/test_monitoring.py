@@ -152,6 +152,19 @@ async def test_reminders_on_a_growing_quiet_period(check, clock):
     assert [round(t.total_seconds() / 3600) for t in sent_at] == [6, 18, 42]
 
 
+async def test_a_cached_answer_the_account_recorded_already_changes_nothing(check, clock):
+    await check.balance("900")  # under 1000: the alert
+    checked_at = clock()
+    clock.advance(hours=7)  # a reminder is due
+    cached = BalanceResult(
+        Balance(Decimal(900), Decimal(0), "RUB"), checked_at, age=7 * 3600, fresh=False
+    )
+    await check._record(cached)  # /balance answered from the guard's cache
+    assert await check.kinds() == ["low"]
+    await check.balance("900")  # the next check brings it
+    assert await check.kinds() == ["low", "reminder"]
+
+
 async def test_recovery_once_silently_with_amount_topped_up(check, clock):
     await check.balance("900")
     await check.balance("850")

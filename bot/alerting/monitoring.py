@@ -64,6 +64,20 @@ class Monitor:
         read once for all (a query per account was most of the cost of a check of hundreds).
         The accounts may be mapped instances or plain records (bot.storage.records), and the
         chats rows: only their columns are read and set."""
+        # A balance the account has recorded already (the cached answer to a /balance right
+        # after a check) changes nothing: nothing is set, so nothing is flushed. A reminder
+        # it could have brought comes with the next check.
+        outcomes = [
+            (account, outcome)
+            for account, outcome in outcomes
+            if not (
+                isinstance(outcome, BalanceResult)
+                and outcome.stale
+                and outcome.checked_at == account.last_checked_at
+            )
+        ]
+        if not outcomes:
+            return
         now = self._now()
         sampled = {
             account.id

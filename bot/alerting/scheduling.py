@@ -54,12 +54,12 @@ START_SPREAD = timedelta(minutes=5)  # checks nobody made for a while are spread
 WRITE_BATCH = 50  # logins whose outcomes are written in one transaction, at most
 
 # What a check reads of an account: what the monitor and the alerts look at; not the secret,
-# decrypted for the request already, nor the times a check only sets (a sweep's CPU goes on
-# every value read: an UTC datetime costs microseconds).
+# decrypted for the request already, nor the times only set (a sweep's CPU goes on every value
+# read: an UTC datetime costs microseconds).
 CHECKED = [
     column
     for column in Account.__table__.c
-    if column.key not in ("secret", "created_at", "next_check_at", "last_checked_at")
+    if column.key not in ("secret", "created_at", "next_check_at")
 ]
 
 # Credentials checked under one lease: its key, and when the lease taken for it runs out.

@@ -7,9 +7,11 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
+from functools import cache
 
+from babel import Locale
 from babel.dates import format_timedelta
-from babel.numbers import format_decimal
+from babel.numbers import parse_pattern
 
 # Spaces people and Telegram clients put between thousands: plain, no-break, narrow no-break, thin.
 _GROUP_SPACES = re.compile(r"[ \u00a0\u202f\u2009]")
@@ -18,6 +20,10 @@ _AMOUNT = re.compile(r"[0-9]+(?:[.,][0-9]+)?")
 _COUNT = re.compile(r"[0-9]{1,9}")
 MAX_AMOUNT = Decimal("1000000000")
 TEXT_LIMIT, CAPTION_LIMIT = 4096, 1024
+# Parsed once: babel parses a pattern given as text, and a locale given by its code, at every
+# call, and a /balance formats a few amounts and ages per account.
+_AMOUNT_PATTERN = parse_pattern("#,##0.00")
+_babel_locale = cache(Locale.parse)
 
 
 def parse_amount(text: str) -> Decimal:
@@ -43,7 +49,7 @@ def parse_count(text: str, most: int) -> int:
 
 def format_amount(value: Decimal, locale: str) -> str:
     """At least two decimals, every digit SMSC gave, grouped as the language groups them."""
-    return format_decimal(value, format="#,##0.00", locale=locale, decimal_quantization=False)
+    return _AMOUNT_PATTERN.apply(value, _babel_locale(locale), decimal_quantization=False)
 
 
 def format_money(value: Decimal, currency: str | None, locale: str) -> str:
@@ -54,7 +60,10 @@ def format_money(value: Decimal, currency: str | None, locale: str) -> str:
 def format_age(seconds: float, locale: str) -> str:
     """'5 minutes ago' / '5 минут назад'."""
     return format_timedelta(
-        timedelta(seconds=-max(seconds, 1)), add_direction=True, threshold=1.0, locale=locale
+        timedelta(seconds=-max(seconds, 1)),
+        add_direction=True,
+        threshold=1.0,
+        locale=_babel_locale(locale),
     )
 
 

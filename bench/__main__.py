@@ -184,6 +184,22 @@ def idle_rows(config: Config, point: Point, floor: int) -> list[Row]:
         Row(label, "bot CPU", point.idle.cpu_share * 100, "% of a core", "", 2),
         Row(label, "bot RSS", point.idle.rss / scenarios.MB, "MB", "< 200", 1),
         Row(label, "floor: a bare `import aiogram`", floor / scenarios.MB, "MB", "", 1),
+        Row(
+            label,
+            "bot RSS above the floor",
+            (point.idle.rss - floor) / scenarios.MB,
+            "MB",
+            "<= 50",
+            1,
+        ),
+        Row(
+            label,
+            "bot peak RSS above the floor, all run",
+            (point.idle.peak_rss - floor) / scenarios.MB,
+            "MB",
+            "<= 50",
+            1,
+        ),
     ]
 
 

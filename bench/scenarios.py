@@ -256,6 +256,7 @@ class Idle:
     seconds: float
     cpu: float  # bot CPU seconds over them
     rss: int  # bytes at the end
+    peak_rss: int  # bytes: the most ever resident, at start-up or any scenario before
 
     @property
     def cpu_share(self) -> float:
@@ -283,4 +284,4 @@ def idle(run: BotRun, seconds: float) -> Idle:
     before = run.sample()
     time.sleep(seconds)
     after = run.sample()
-    return Idle(seconds, after.cpu - before.cpu, after.rss)
+    return Idle(seconds, after.cpu - before.cpu, after.rss, after.peak_rss)

@@ -1,26 +1,82 @@
-"""The schema the revisions build is the one the models describe, on both databases, and
-replicas starting together migrate it once."""
+"""The schema the revisions build is the one the models describe, on both databases; an older
+schema is brought to it, replicas starting together migrate it once, and a start that finds it
+current leaves Alembic unloaded."""
 
 import asyncio
+import subprocess
+import sys
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from bot.storage.engine import alembic_config, create_engine, migrate
+from bot.storage.engine import SCHEMA_REVISION, alembic_config, create_engine, migrate
 from bot.storage.models import Base
 from tests.servers import BOTH_DATABASES
 
 
+def differences(connection):
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return compare_metadata(context, Base.metadata)
+
+
+async def revisions(engine):
+    async with engine.connect() as connection:
+        found = await connection.exec_driver_sql("SELECT version_num FROM alembic_version")
+        return found.scalars().all()
+
+
 @BOTH_DATABASES
 async def test_models_match_the_migrated_schema(engine):
-    def differences(connection):
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return compare_metadata(context, Base.metadata)
-
     async with engine.connect() as connection:
         assert await connection.run_sync(differences) == []
+
+
+def test_the_revision_the_code_expects_is_the_newest():
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head == SCHEMA_REVISION, "a new revision: move bot.storage.engine.SCHEMA_REVISION"
+
+
+@BOTH_DATABASES
+async def test_a_database_of_the_previous_version_is_migrated_at_start(database_url):
+    engine = create_engine(database_url)
+
+    def upgrade_to_previous(connection):
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head-1")
+
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(upgrade_to_previous)
+        assert await revisions(engine) != [SCHEMA_REVISION]
+        await migrate(engine)
+        assert await revisions(engine) == [SCHEMA_REVISION]
+        async with engine.connect() as connection:
+            assert await connection.run_sync(differences) == []
+    finally:
+        await engine.dispose()
+
+
+def test_a_start_on_a_current_database_does_not_load_alembic(engine, database_url):
+    # Alembic stays resident once imported (≈ 11 MB): only a migration may bring it in.
+    started = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import asyncio, sys\n"
+            "from bot.storage.engine import create_engine, migrate\n"
+            f"asyncio.run(migrate(create_engine({database_url!r})))\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert started.stdout.strip() == "[]"
 
 
 async def test_replicas_starting_together_migrate_once(postgres_url):
@@ -29,10 +85,8 @@ async def test_replicas_starting_together_migrate_once(postgres_url):
     engines = [create_engine(postgres_url) for _ in range(4)]
     try:
         await asyncio.gather(*(migrate(engine) for engine in engines))
+        assert await revisions(engines[0]) == [SCHEMA_REVISION]
         async with engines[0].connect() as connection:
-            version = await connection.exec_driver_sql("SELECT version_num FROM alembic_version")
-            head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-            assert version.scalars().all() == [head]
             tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
         assert {"chats", "accounts", "notifications", "daily_runs"} <= set(tables)
     finally:

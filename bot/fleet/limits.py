@@ -16,8 +16,10 @@ hash of a password could be tried against a word list). Every Redis failure beco
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
+import itertools
 import json
 import uuid
 from datetime import datetime
@@ -42,6 +44,8 @@ PREFIX = "smscbot:guard:"
 # Last balances are served as "stale with age" while SMSC must wait, and a replica started
 # today should know yesterday's; verdicts on credentials (refused, accepted) live as long.
 KNOWN_TTL_MS = 7 * 24 * 3600 * 1000
+# Key names remembered, so as not to compute their HMACs for each request: a few per login.
+NAMES_KEPT = 16384
 
 # Shared by the scripts: Redis's time in milliseconds, and a window's wait (seconds to go until
 # fewer than `limit` of its entries are younger than `span`), after dropping the old ones.
@@ -179,6 +183,11 @@ class RedisGuardState:
     ) -> None:
         self._redis = redis
         self._key = key
+        # Each request names its keys twice (begin, finish), a sweep's logins every minute.
+        self._name = functools.lru_cache(maxsize=NAMES_KEPT)(self._hmac_name)
+        # Tickets need only be unique in the fleet: a random prefix, then a count.
+        self._ticket_prefix = uuid.uuid4().hex
+        self._tickets = itertools.count()
         self._window_ms = round(window * 1000)
         self._auth_window_ms = round(auth_window * 1000)
         self._lease_margin = lease_margin
@@ -216,7 +225,7 @@ class RedisGuardState:
             f"{site}:auth",
             *self._askers(creds.site, askers),
         ]
-        ticket = uuid.uuid4().hex
+        ticket = self._ticket()
         args = [
             int(known_good),
             KNOWN_TTL_MS,
@@ -268,7 +277,7 @@ class RedisGuardState:
             self._name("site", creds.site) + ":auth",
             *self._askers(creds.site, askers),
         ]
-        args = [KNOWN_TTL_MS, self._auth_window_ms, uuid.uuid4().hex]
+        args = [KNOWN_TTL_MS, self._auth_window_ms, self._ticket()]
         await self._run(self._rejected, keys, args)
 
     async def retry(self, creds: Credentials) -> None:
@@ -292,7 +301,10 @@ class RedisGuardState:
         except (RedisError, OSError) as error:
             raise GuardStateUnavailable(_fault(error)) from None
 
-    def _name(self, kind: str, value: str) -> str:
+    def _ticket(self) -> str:
+        return f"{self._ticket_prefix}{next(self._tickets)}"
+
+    def _hmac_name(self, kind: str, value: str) -> str:
         digest = hmac.new(self._key, f"{kind}\n{value}".encode(), hashlib.sha256).hexdigest()
         return f"{PREFIX}{kind}:{digest}"
 

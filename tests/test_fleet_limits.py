@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -27,6 +27,7 @@ from bot.smsc.client import (
     SmscError,
     SmscIpBlocked,
     SmscRateLimited,
+    SmscUnavailable,
 )
 from bot.smsc.guard import (
     AskerPaused,
@@ -37,12 +38,14 @@ from bot.smsc.guard import (
     LoginPaused,
     SitePaused,
 )
+from bot.smsc.windows import Allowance
 
 KEY = b"fleet-test-key"
 ALICE = Credentials("smsc.ru", "alice", "alice-pw")
 BOB = Credentials("smsc.ru", "bob", "bob-pw")
 KZ = Credentials("smsc.kz", "alice", "alice-pw")
 BALANCE = Balance(Decimal("84.75"), Decimal(0), "RUB")
+ALLOWANCE = Allowance(max_per_minute=10, auth_failures_per_site=3, auth_failures_per_asker=1)
 
 
 @dataclass
@@ -209,46 +212,67 @@ async def test_error_9_pauses_the_login_for_the_fleet(replica: Replica, smsc: Sm
     assert (await second.balance(ALICE)).fresh
 
 
-HOLD_A_TURN = """
-import asyncio, sys
-from redis.asyncio import Redis
-from bot.fleet.limits import RedisGuardState
-async def main():
-    state = RedisGuardState(Redis.from_url(sys.argv[1]), sys.argv[2].encode(), lock_timeout=1.0)
-    async with state.login_turn(sys.argv[3]):
-        print("held", flush=True)
-        await asyncio.sleep(3600)
-asyncio.run(main())
-"""
-
-
 async def test_a_dead_replicas_turn_frees_itself(
     replica: Replica, smsc: Smsc, redis_url: str
 ) -> None:
-    holder = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        HOLD_A_TURN,
-        redis_url,
-        KEY.decode(),
-        ALICE.rate_key,
-        stdout=asyncio.subprocess.PIPE,
-    )
+    # A replica takes the login's turn for a request bounded to 1 s, then dies unfinished.
+    client = Redis.from_url(redis_url)
+    dead = RedisGuardState(client, KEY, lease_margin=0.2)
+    turn = await dead.begin(ALICE, (), ALLOWANCE, known_good=True, fresh_for=0, hold=1.0)
+    taken = time.monotonic()
+    await client.aclose()
+    assert turn.admission is not None and turn.admission.granted
+    assert (await asyncio.wait_for(replica().balance(ALICE), 3.0)).fresh
+    [request] = smsc.requests
+    assert 1.2 - 0.05 <= request.start - taken <= 1.2 + 0.5  # the lease, and a busy host's slack
+
+
+async def test_a_slow_request_keeps_the_turn_while_it_runs(replica: Replica, smsc: Smsc) -> None:
+    # The lease is only the request's bound and a little: 0.8 s of SMSC fill most of it.
+    options = {"request_timeout": 1.0, "state": {"lease_margin": 0.1}}
+    first, second = replica(**options), replica(**options)
+    smsc.delay = 0.8
+    asking = asyncio.create_task(first.balance(ALICE))
+    await asyncio.sleep(0.5)
+    served = await second.balance(ALICE)  # waits for the first's answer: no second request
+    assert (await asking).fresh and served.balance == BALANCE
+    assert len(smsc.requests) == 1
+
+
+async def test_an_unanswered_request_frees_the_login_for_the_fleet(
+    replica: Replica, smsc: Smsc
+) -> None:
+    first, second = replica(request_timeout=0.2), replica(request_timeout=0.2)
+    smsc.delay = 30.0
+    with pytest.raises(SmscUnavailable):
+        await first.balance(ALICE)
+    smsc.delay = 0.0
+    assert (await asyncio.wait_for(second.balance(ALICE), 1.0)).fresh  # not the lease's 5 s
+    earlier, later = smsc.requests
+    assert later.start >= earlier.end
+
+
+async def test_a_request_costs_two_round_trips(redis_url: str, smsc: Smsc) -> None:
+    client = Redis.from_url(redis_url)
+    sent: list[str] = []
+    send = client.execute_command
+
+    async def counted(*args: Any, **options: Any) -> Any:
+        sent.append(args[0])
+        return await send(*args, **options)
+
+    client.execute_command = counted  # type: ignore[method-assign]
+    guard = BalanceGuard(smsc, state=RedisGuardState(client, KEY))
     try:
-        assert holder.stdout is not None
-        assert await holder.stdout.readline() == b"held\n"
-        caller = asyncio.create_task(replica().balance(ALICE))
-        await asyncio.sleep(1.5)  # longer than the lock's timeout: a living holder renews it
-        assert not caller.done()
-        holder.kill()
-        killed = time.monotonic()
-        assert (await asyncio.wait_for(caller, 2.0)).fresh
-        assert time.monotonic() - killed <= 1.5  # the timeout, and some slack for a busy host
-        assert len(smsc.requests) == 1
+        await guard.balance(BOB)  # Redis learns the scripts
+        sent.clear()
+        assert (await guard.balance(ALICE)).fresh
+        assert sent == ["EVALSHA", "EVALSHA"]  # looked, turned and admitted; then finished
+        sent.clear()
+        assert (await guard.balance(ALICE)).stale
+        assert sent == ["EVALSHA"]  # cached for the fleet
     finally:
-        if holder.returncode is None:
-            holder.kill()
-        await holder.wait()
+        await client.aclose()
 
 
 def closed_port() -> int:

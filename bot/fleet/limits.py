@@ -4,7 +4,10 @@ budget of authorisation errors and its pause after error 4, refused credentials 
 known balances (`bot.smsc.windows.GuardState`).
 
 Windows are sorted sets changed by Lua scripts that read Redis's own clock (`TIME`), so
-replicas whose clocks differ still agree; pauses are keys that expire. Keys hold no secret:
+replicas whose clocks differ still agree; pauses are keys that expire, and so are the turns:
+leases named by the request's ticket. A request costs two scripts, two round trips: one looks
+at the credentials, takes the turns and admits, the other counts the answer, keeps the
+balance and hands the turns back. Keys hold no secret:
 credentials, logins, sites and askers appear only as HMAC-SHA256 under the bot's key (a plain
 hash of a password could be tried against a word list). Every Redis failure becomes
 `GuardStateUnavailable`, and the guard sends nothing.
@@ -13,20 +16,18 @@ hash of a password could be tried against a word list). Every Redis failure beco
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import hashlib
 import hmac
+import itertools
 import json
-import logging
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.lock import Lock
-from redis.exceptions import LockError, RedisError
+from redis.exceptions import RedisError
 
 from bot.smsc.client import Balance, Credentials
 from bot.smsc.windows import (
@@ -36,14 +37,15 @@ from bot.smsc.windows import (
     GuardStateUnavailable,
     Known,
     Standing,
+    Turn,
 )
-
-log = logging.getLogger(__name__)
 
 PREFIX = "smscbot:guard:"
 # Last balances are served as "stale with age" while SMSC must wait, and a replica started
 # today should know yesterday's; verdicts on credentials (refused, accepted) live as long.
 KNOWN_TTL_MS = 7 * 24 * 3600 * 1000
+# Key names remembered, so as not to compute their HMACs for each request: a few per login.
+NAMES_KEPT = 16384
 
 # Shared by the scripts: Redis's time in milliseconds, and a window's wait (seconds to go until
 # fewer than `limit` of its entries are younger than `span`), after dropping the old ones.
@@ -59,8 +61,17 @@ local function wait(key, limit, span)
 end
 """
 
-# KEYS: credentials. ARGV: known_good, ttl. -> state, balance JSON, age in ms (-1: none).
-_STANDING = (
+# The credentials' standing and, unless it serves the call, the turns and the admission: one
+# round trip. KEYS: credentials, login turn, site turn, site pause, login pause, login window,
+# site auth failures, askers' failures... ARGV: known_good, ttl, fresh ms, ticket, lease ms,
+# max per minute, window ms, per site, per asker, auth window ms.
+# -> state, balance JSON, age in ms (-1: none), then 'served' | 'busy' (another holds a turn) |
+# 'admitted' with the waits in ms: site paused, asker, auth, login. Granted (all waits 0): the
+# request is counted already, so a replica that dies before the answer still leaves it in the
+# window, and the turns are the ticket's for the lease. Run again with the same ticket (redis-py
+# retries a command whose answer was lost), it finds its own turns and entry, not another's.
+# With no ticket, it only looks.
+_BEGIN = (
     _COMMON
     + """
 local v = redis.call('HMGET', KEYS[1], 'state', 'balance', 'at')
@@ -71,50 +82,61 @@ if ARGV[1] == '1' and v[1] ~= 'rejected' then
 end
 local age = -1
 if v[3] then age = now - tonumber(v[3]) end
-return {v[1] or '', v[2] or '', age}
-"""
-)
-
-# KEYS: site pause, login pause, login window, site auth failures, askers' failures...
-# ARGV: max per minute, window ms, per site, per asker, auth window ms, ticket, new (0/1).
-# -> waits in ms: site paused, asker, auth, login. Granted: the request is counted already,
-# so a replica that dies before the answer still leaves it in the window.
-_ADMIT = (
-    _COMMON
-    + """
-local site = math.max(0, redis.call('PTTL', KEYS[1]))
-local login = redis.call('PTTL', KEYS[2])
-login = math.max(login, wait(KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2])))
+local found = {v[1] or '', v[2] or '', age}
+if ARGV[4] == '' or v[1] == 'rejected' or (v[2] and age < tonumber(ARGV[3])) then
+  table.insert(found, 'served')
+  return found
+end
+local new = v[1] ~= 'verified'
+local turns = {KEYS[2]}
+if new then turns[2] = KEYS[3] end
+for _, turn in ipairs(turns) do
+  local holder = redis.call('GET', turn)
+  if holder and holder ~= ARGV[4] then
+    table.insert(found, 'busy')
+    return found
+  end
+end
+redis.call('ZREM', KEYS[6], ARGV[4])
+local site = math.max(0, redis.call('PTTL', KEYS[4]))
+local login = redis.call('PTTL', KEYS[5])
+login = math.max(login, wait(KEYS[6], tonumber(ARGV[6]), tonumber(ARGV[7])))
 local asker, auth = 0, 0
-if ARGV[7] == '1' then
-  auth = wait(KEYS[4], tonumber(ARGV[3]), tonumber(ARGV[5]))
-  for i = 5, #KEYS do
-    asker = math.max(asker, wait(KEYS[i], tonumber(ARGV[4]), tonumber(ARGV[5])))
+if new then
+  auth = wait(KEYS[7], tonumber(ARGV[8]), tonumber(ARGV[10]))
+  for i = 8, #KEYS do
+    asker = math.max(asker, wait(KEYS[i], tonumber(ARGV[9]), tonumber(ARGV[10])))
   end
 end
 if site + asker + auth + login == 0 then
-  redis.call('ZADD', KEYS[3], now, ARGV[6])
-  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+  redis.call('ZADD', KEYS[6], now, ARGV[4])
+  redis.call('PEXPIRE', KEYS[6], ARGV[7])
+  for _, turn in ipairs(turns) do redis.call('SET', turn, ARGV[4], 'PX', ARGV[5]) end
+else
+  for _, turn in ipairs(turns) do
+    if redis.call('GET', turn) == ARGV[4] then redis.call('DEL', turn) end
+  end
 end
-return {site, asker, auth, login}
+for _, w in ipairs({'admitted', site, asker, auth, login}) do table.insert(found, w) end
+return found
 """
 )
 
-# KEYS: login window. ARGV: ticket, window ms. The request moves to the time of its answer.
-_ANSWERED = (
+# The granted request is over, in one round trip. KEYS: login window, credentials, turns...
+# ARGV: ticket, window ms, balance JSON ('' when SMSC gave none), ttl. The request moves to
+# the time of its answer; the turns go back unless they ran out and another took them.
+_FINISH = (
     _COMMON
     + """
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-"""
-)
-
-# KEYS: credentials. ARGV: balance JSON, ttl.
-_SUCCEEDED = (
-    _COMMON
-    + """
-redis.call('HSET', KEYS[1], 'state', 'verified', 'balance', ARGV[1], 'at', now)
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[2], 'state', 'verified', 'balance', ARGV[3], 'at', now)
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+end
+for i = 3, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
+end
 """
 )
 
@@ -143,10 +165,10 @@ class RedisGuardState:
 
     `key` (bytes from the bot's secret) keys the HMACs that name things in Redis. `window` and
     `auth_window` are the spans of the request and authorisation-error windows (seconds;
-    shorter in tests). `lock_timeout`: a turn (the per-login and per-site locks) held by a
-    replica that died frees itself this long after its last renewal; a living holder renews
-    it every third of that, however long SMSC takes to answer (the client may spend 10 s per
-    host, backups included). 10 s keeps a dead replica from stalling a login for long.
+    shorter in tests). A turn (the per-login and per-site locks) is a lease with the request's
+    ticket: taken for the `hold` the guard bounds its request by, plus `lease_margin` for the
+    round trips before and after, so a living holder never outlasts it and a dead one frees
+    the login by itself. `poll`: how often a turn another holds is looked at again.
     """
 
     def __init__(
@@ -156,76 +178,98 @@ class RedisGuardState:
         *,
         window: float = MINUTE,
         auth_window: float = 1800.0,
-        lock_timeout: float = 10.0,
-        lock_poll: float = 0.05,
+        lease_margin: float = 5.0,
+        poll: float = 0.05,
     ) -> None:
         self._redis = redis
         self._key = key
+        # Each request names its keys twice (begin, finish), a sweep's logins every minute.
+        self._name = functools.lru_cache(maxsize=NAMES_KEPT)(self._hmac_name)
+        # Tickets need only be unique in the fleet: a random prefix, then a count.
+        self._ticket_prefix = uuid.uuid4().hex
+        self._tickets = itertools.count()
         self._window_ms = round(window * 1000)
         self._auth_window_ms = round(auth_window * 1000)
-        self._lock_timeout = lock_timeout
-        self._lock_poll = lock_poll
-        scripts = (_STANDING, _ADMIT, _ANSWERED, _SUCCEEDED, _REJECTED, _RETRY)
-        (
-            self._standing,
-            self._admit,
-            self._answered,
-            self._succeeded,
-            self._rejected,
-            self._retry,
-        ) = (redis.register_script(script) for script in scripts)
+        self._lease_margin = lease_margin
+        self._poll = poll
+        scripts = (_BEGIN, _FINISH, _REJECTED, _RETRY)
+        self._begin, self._finish, self._rejected, self._retry = (
+            redis.register_script(script) for script in scripts
+        )
 
     async def standing(self, creds: Credentials, *, known_good: bool) -> Standing:
-        state, data, age = await self._run(
-            self._standing, [self._creds(creds)], [int(known_good), KNOWN_TTL_MS]
-        )
-        known = None
-        if data:  # bytes, or str when the client decodes responses
-            saved = json.loads(data)
-            amounts = Decimal(saved["balance"]), Decimal(saved["credit"])
-            checked_at = datetime.fromisoformat(saved["checked_at"])
-            known = Known(Balance(*amounts, saved["currency"]), checked_at, age / 1000)
-        state = state.decode() if isinstance(state, bytes) else state
-        return Standing(state == "rejected", state == "verified", known)
+        args = [int(known_good), KNOWN_TTL_MS, 0, ""]  # no ticket: a look only
+        return _standing(await self._run(self._begin, [self._creds(creds)], args))
 
-    def login_turn(self, rate_key: str) -> contextlib.AbstractAsyncContextManager[None]:
-        return self._turn(self._name("login", rate_key) + ":lock")
+    def at_hand(self, creds: Credentials, *, known_good: bool, fresh_for: float) -> None:
+        return None  # Redis is asked in `begin`, with the turn: one round trip for both
 
-    def new_credentials_turn(self, site: str) -> contextlib.AbstractAsyncContextManager[None]:
-        return self._turn(self._name("site", site) + ":lock")
-
-    async def admit(
-        self, creds: Credentials, askers: tuple[str, ...], limits: Allowance, *, new: bool
-    ) -> Admission:
+    async def begin(
+        self,
+        creds: Credentials,
+        askers: tuple[str, ...],
+        limits: Allowance,
+        *,
+        known_good: bool,
+        fresh_for: float,
+        hold: float,
+    ) -> Turn:
         site, login = self._name("site", creds.site), self._name("login", creds.rate_key)
-        keys = [f"{site}:paused", f"{login}:paused", f"{login}:requests"]
-        if new:
-            keys += [f"{site}:auth", *self._askers(creds.site, askers)]
-        ticket = uuid.uuid4().hex
+        keys = [
+            self._creds(creds),
+            f"{login}:lock",
+            f"{site}:lock",
+            f"{site}:paused",
+            f"{login}:paused",
+            f"{login}:requests",
+            f"{site}:auth",
+            *self._askers(creds.site, askers),
+        ]
+        ticket = self._ticket()
         args = [
+            int(known_good),
+            KNOWN_TTL_MS,
+            round(fresh_for * 1000),
+            ticket,
+            round((hold + self._lease_margin) * 1000),
             limits.max_per_minute,
             self._window_ms,
             limits.auth_failures_per_site,
             limits.auth_failures_per_asker,
             self._auth_window_ms,
-            ticket,
-            int(new),
         ]
-        waits = [ms / 1000 for ms in await self._run(self._admit, keys, args)]
-        return Admission(*waits, ticket=ticket)
+        while True:
+            found = await self._run(self._begin, keys, args)
+            outcome = found[3]
+            if outcome != b"busy" and outcome != "busy":  # bytes, or str if responses are decoded
+                break
+            await asyncio.sleep(self._poll)
+        standing = _standing(found)
+        if len(found) == 4:
+            return Turn(standing)
+        waits = [ms / 1000 for ms in found[4:]]
+        return Turn(standing, Admission(*waits), ticket, bound=hold)
 
-    async def answered(self, rate_key: str, ticket: str) -> None:
-        key = self._name("login", rate_key) + ":requests"
-        await self._run(self._answered, [key], [ticket, self._window_ms])
-
-    async def succeeded(self, creds: Credentials, balance: Balance, checked_at: datetime) -> None:
-        saved = {
-            "balance": str(balance.balance),
-            "credit": str(balance.credit),
-            "currency": balance.currency,
-            "checked_at": checked_at.isoformat(),
-        }
-        await self._run(self._succeeded, [self._creds(creds)], [json.dumps(saved), KNOWN_TTL_MS])
+    async def finish(
+        self, creds: Credentials, turn: Turn, answer: tuple[Balance, datetime] | None
+    ) -> None:
+        login = self._name("login", creds.rate_key)
+        keys = [f"{login}:requests", self._creds(creds), f"{login}:lock"]
+        if not turn.standing.verified:
+            keys.append(self._name("site", creds.site) + ":lock")
+        saved = ""
+        if answer is not None:
+            balance, checked_at = answer
+            saved = json.dumps(
+                {
+                    "balance": str(balance.balance),
+                    "credit": str(balance.credit),
+                    "currency": balance.currency,
+                    "checked_at": checked_at.isoformat(),
+                }
+            )
+        args = [turn.ticket, self._window_ms, saved, KNOWN_TTL_MS]
+        await self._run(self._finish, keys, args)
 
     async def rejected(self, creds: Credentials, askers: tuple[str, ...]) -> None:
         keys = [
@@ -233,7 +277,7 @@ class RedisGuardState:
             self._name("site", creds.site) + ":auth",
             *self._askers(creds.site, askers),
         ]
-        args = [KNOWN_TTL_MS, self._auth_window_ms, uuid.uuid4().hex]
+        args = [KNOWN_TTL_MS, self._auth_window_ms, self._ticket()]
         await self._run(self._rejected, keys, args)
 
     async def retry(self, creds: Credentials) -> None:
@@ -251,48 +295,16 @@ class RedisGuardState:
         except (RedisError, OSError) as error:
             raise GuardStateUnavailable(_fault(error)) from None
 
-    @contextlib.asynccontextmanager
-    async def _turn(self, name: str) -> AsyncIterator[None]:
-        lock = Lock(
-            self._redis,
-            name,
-            timeout=self._lock_timeout,
-            sleep=self._lock_poll,
-            thread_local=False,  # tasks of one thread take locks of their own
-        )
-        try:
-            await lock.acquire()
-        except (RedisError, OSError) as error:
-            raise GuardStateUnavailable(_fault(error)) from None
-        keeper = asyncio.create_task(self._keep(lock))
-        try:
-            yield
-        finally:
-            keeper.cancel()
-            await asyncio.wait([keeper])  # unlike `await keeper`, keeps our own cancellation
-            try:
-                await lock.release()
-            except (LockError, RedisError, OSError) as error:
-                # It expires by itself; the request it guarded is over either way.
-                log.warning("guard lock not released (%s); it expires by itself", _fault(error))
-
-    async def _keep(self, lock: Lock) -> None:
-        """Renew the lock while its holder lives, so a slow SMSC answer does not outlast it."""
-        while True:
-            await asyncio.sleep(self._lock_timeout / 3)
-            try:
-                await lock.reacquire()
-            except (LockError, RedisError, OSError) as error:
-                log.warning("guard lock not renewed: %s", _fault(error))
-                return
-
     async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         try:
             return await script(keys=keys, args=args)
         except (RedisError, OSError) as error:
             raise GuardStateUnavailable(_fault(error)) from None
 
-    def _name(self, kind: str, value: str) -> str:
+    def _ticket(self) -> str:
+        return f"{self._ticket_prefix}{next(self._tickets)}"
+
+    def _hmac_name(self, kind: str, value: str) -> str:
         digest = hmac.new(self._key, f"{kind}\n{value}".encode(), hashlib.sha256).hexdigest()
         return f"{PREFIX}{kind}:{digest}"
 
@@ -302,6 +314,19 @@ class RedisGuardState:
 
     def _askers(self, site: str, askers: tuple[str, ...]) -> list[str]:
         return [self._name("asker", f"{site}\n{asker}") for asker in askers]
+
+
+def _standing(found: list[Any]) -> Standing:
+    """The standing from a script's state, balance JSON and age in ms."""
+    state, data, age = found[:3]
+    known = None
+    if data:  # bytes, or str when the client decodes responses
+        saved = json.loads(data)
+        amounts = Decimal(saved["balance"]), Decimal(saved["credit"])
+        checked_at = datetime.fromisoformat(saved["checked_at"])
+        known = Known(Balance(*amounts, saved["currency"]), checked_at, age / 1000)
+    state = state.decode() if isinstance(state, bytes) else state
+    return Standing(state == "rejected", state == "verified", known)
 
 
 def _fault(error: BaseException) -> str:

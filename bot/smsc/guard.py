@@ -32,6 +32,7 @@ from bot.smsc.client import (
     SmscError,
     SmscIpBlocked,
     SmscRateLimited,
+    SmscUnavailable,
 )
 from bot.smsc.windows import (
     Admission,
@@ -41,6 +42,7 @@ from bot.smsc.windows import (
     Known,
     MemoryGuardState,
     Standing,
+    Turn,
 )
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,9 @@ log = logging.getLogger(__name__)
 SMSC_MAX_PER_MINUTE = 10
 # When the shared state is unreachable, callers are told to come back after this long.
 STATE_RETRY_AFTER = 5.0
+# A request's whole time, backup hosts included (`SmscClient`: 10 s per host, one backup), with
+# room: a shared state lets the login's turn go about this long after (its holder may die).
+REQUEST_TIMEOUT = 30.0
 
 
 class BalanceFetcher(Protocol):
@@ -57,7 +62,7 @@ class BalanceFetcher(Protocol):
     async def fetch_balance(self, creds: Credentials) -> Balance: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BalanceResult:
     balance: Balance
     checked_at: datetime  # UTC wall time when SMSC answered
@@ -139,6 +144,8 @@ class BalanceGuard:
     """Serves balances from a fetcher (the SMSC client) within SMSC's limits; see `balance`.
 
     `state`: where the limits are kept; None keeps them in this process (`MemoryGuardState`).
+    `request_timeout`: with a state that lets turns go by themselves (a shared one), a request
+    to SMSC taking longer is given up (`SmscUnavailable`), so that it never outlasts its turn.
     """
 
     def __init__(
@@ -153,6 +160,7 @@ class BalanceGuard:
         auth_failures_per_site: int = 3,
         auth_failures_per_asker: int = 1,
         state: GuardState | None = None,
+        request_timeout: float = REQUEST_TIMEOUT,
     ) -> None:
         if not 1 <= max_per_minute <= SMSC_MAX_PER_MINUTE:
             raise ValueError(f"max_per_minute must be 1..{SMSC_MAX_PER_MINUTE} (SMSC's limit)")
@@ -163,6 +171,7 @@ class BalanceGuard:
         self._rate_limit_pause = rate_limit_pause
         self._ip_block_pause = ip_block_pause
         self._state: GuardState = MemoryGuardState() if state is None else state
+        self._request_timeout = request_timeout
         self._retries: set[str] = set()  # fingerprints `retry` was asked for
         self._in_flight: dict[str, asyncio.Task[BalanceResult]] = {}  # by fingerprint
 
@@ -179,20 +188,19 @@ class BalanceGuard:
         balance is known.
         """
         fingerprint = creds.fingerprint
-        try:
-            if fingerprint in self._retries:
+        if fingerprint in self._retries:
+            try:
                 await self._state.retry(creds)
-                self._retries.discard(fingerprint)
-            standing = await self._state.standing(creds, known_good=known_good)
-        except GuardStateUnavailable as error:
-            raise self._unavailable(creds, error) from None
-        cached = self._cached(standing)
-        if cached is not None:
-            return cached
+            except GuardStateUnavailable as error:
+                raise self._unavailable(creds, error) from None
+            self._retries.discard(fingerprint)
+        standing = self._state.at_hand(creds, known_good=known_good, fresh_for=self._cache_seconds)
+        if standing is not None:
+            return _answered_by(standing)
         task = self._in_flight.get(fingerprint)
         if task is None:
             # A task of its own, so callers that give up (are cancelled) don't fail the others.
-            task = asyncio.create_task(self._check(creds, askers))
+            task = asyncio.create_task(self._check(creds, known_good, askers))
             # Should every caller give up (a shutdown cancels them), the request's failure is
             # nobody's news: taken here, asyncio does not report it as never retrieved.
             task.add_done_callback(_take_outcome)
@@ -205,73 +213,75 @@ class BalanceGuard:
         into account by the next `balance` call for them (the state may be remote)."""
         self._retries.add(creds.fingerprint)
 
-    def _cached(self, standing: Standing) -> BalanceResult | None:
-        """The recent balance, if any; CredentialsRejected for refused credentials."""
-        if standing.rejected:
-            raise CredentialsRejected
-        known = standing.known
-        if known is not None and known.age < self._cache_seconds:
-            return _served(known)
-        return None
-
-    async def _check(self, creds: Credentials, askers: tuple[str, ...]) -> BalanceResult:
+    async def _check(
+        self, creds: Credentials, known_good: bool, askers: tuple[str, ...]
+    ) -> BalanceResult:
         state = self._state
         try:
-            async with state.login_turn(creds.rate_key):  # one request in flight per login
-                # Looked at again: another replica may have asked, or been refused, meanwhile.
-                standing = await state.standing(creds, known_good=False)
-                cached = self._cached(standing)
-                if cached is not None:
-                    return cached
-                if standing.verified:
-                    return await self._check_locked(creds, standing, askers)
-                # New credentials one at a time per site: checked side by side, several could
-                # fail together and overshoot the site's (or an asker's) allowance of errors.
-                async with state.new_credentials_turn(creds.site):
-                    standing = await state.standing(creds, known_good=False)
-                    return await self._check_locked(creds, standing, askers)
-        except GuardStateUnavailable as error:
-            refusal = self._unavailable(creds, error)
             try:
-                return self._last_known(await state.standing(creds, known_good=False), refusal)
-            except GuardStateUnavailable:
-                raise refusal from None
+                turn = await state.begin(
+                    creds,
+                    askers,
+                    self._limits,
+                    known_good=known_good,
+                    fresh_for=self._cache_seconds,
+                    hold=self._request_timeout,
+                )
+            except GuardStateUnavailable as error:
+                refusal = self._unavailable(creds, error)
+                try:
+                    return self._last_known(await state.standing(creds, known_good=False), refusal)
+                except GuardStateUnavailable:
+                    raise refusal from None
+            if turn.admission is None:
+                return _answered_by(turn.standing)
+            if not turn.admission.granted:
+                return self._refuse(creds, turn.standing, askers, turn.admission)
+            return await self._request(creds, turn, askers)
         finally:
             del self._in_flight[creds.fingerprint]
 
-    async def _check_locked(
-        self, creds: Credentials, standing: Standing, askers: tuple[str, ...]
+    async def _request(
+        self, creds: Credentials, turn: Turn, askers: tuple[str, ...]
     ) -> BalanceResult:
-        # Other credentials of this login or site may have changed things while we waited.
-        admission = await self._state.admit(creds, askers, self._limits, new=not standing.verified)
-        if not admission.granted:
-            return self._refuse(creds, standing, askers, admission)
+        answer: tuple[Balance, datetime] | None = None
         try:
-            balance = await self._client.fetch_balance(creds)
-        except SmscAuthError:
-            await self._record(self._state.rejected(creds, askers))
-            log.warning(
-                "SMSC %s rejected credentials for %s asked by %s",
-                creds.site,
-                creds.rate_key,
-                ", ".join(askers) or "the bot",
-            )
-            raise
-        except SmscIpBlocked:
-            await self._record(self._state.pause_site(creds.site, self._ip_block_pause))
-            log.warning("SMSC %s blocked the bot's IP; pausing the site", creds.site)
-            raise
-        except SmscRateLimited:
-            await self._record(self._state.pause_login(creds.rate_key, self._rate_limit_pause))
-            log.warning("SMSC rate-limited %s; pausing that login", creds.rate_key)
-            raise
+            try:
+                balance = await self._fetch(creds, turn.bound)
+            except SmscAuthError:
+                await self._record(self._state.rejected(creds, askers))
+                log.warning(
+                    "SMSC %s rejected credentials for %s asked by %s",
+                    creds.site,
+                    creds.rate_key,
+                    ", ".join(askers) or "the bot",
+                )
+                raise
+            except SmscIpBlocked:
+                await self._record(self._state.pause_site(creds.site, self._ip_block_pause))
+                log.warning("SMSC %s blocked the bot's IP; pausing the site", creds.site)
+                raise
+            except SmscRateLimited:
+                await self._record(self._state.pause_login(creds.rate_key, self._rate_limit_pause))
+                log.warning("SMSC rate-limited %s; pausing that login", creds.rate_key)
+                raise
+            checked_at = self._now()
+            answer = balance, checked_at
+            return BalanceResult(balance, checked_at, age=0.0, fresh=True)
         finally:
             # Counted from the answer, not the sending: SMSC saw the request somewhere in
             # between, so no 60 s of SMSC's can then hold more than max_per_minute of ours.
-            await self._record(self._state.answered(creds.rate_key, admission.ticket))
-        checked_at = self._now()
-        await self._record(self._state.succeeded(creds, balance, checked_at))
-        return BalanceResult(balance, checked_at, age=0.0, fresh=True)
+            await self._record(self._state.finish(creds, turn, answer))
+
+    async def _fetch(self, creds: Credentials, bound: float | None) -> Balance:
+        if bound is None:
+            return await self._client.fetch_balance(creds)
+        try:
+            # The state lets the login's turn go after `bound`: the request must be over.
+            async with asyncio.timeout(bound):
+                return await self._client.fetch_balance(creds)
+        except TimeoutError:
+            raise SmscUnavailable(f"no answer from SMSC within {bound:g} s") from None
 
     def _refuse(
         self, creds: Credentials, standing: Standing, askers: tuple[str, ...], wait: Admission
@@ -315,6 +325,13 @@ class BalanceGuard:
 
 def _served(known: Known) -> BalanceResult:
     return BalanceResult(known.balance, known.checked_at, age=known.age, fresh=False)
+
+
+def _answered_by(standing: Standing) -> BalanceResult:
+    """The answer of a standing that serves a call: refused credentials, or a recent balance."""
+    if standing.rejected or standing.known is None:
+        raise CredentialsRejected
+    return _served(standing.known)
 
 
 def _take_outcome(task: asyncio.Task[BalanceResult]) -> None:

@@ -3,6 +3,10 @@ error 9 and its one-at-a-time turn; per site its recent authorisation errors (ov
 asker), its pause after error 4 and the turn of never-verified credentials; per credentials
 whether SMSC accepted or refused them and their last balance.
 
+A request costs the state two steps, `begin` and `finish`, so that a shared state can make
+each one round trip: looking, taking the turns and admitting go together, and so do counting
+the answer, keeping the balance and handing the turns back.
+
 `MemoryGuardState` keeps it in this process, which is all one replica needs. Several replicas
 share one state instead (`bot.fleet.limits.RedisGuardState`), so that SMSC's limits hold for
 the fleet: nothing here imports Redis, the fleet implements this Protocol.
@@ -14,7 +18,6 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -29,7 +32,7 @@ class GuardStateUnavailable(Exception):
     """The state could not be read or written (say, Redis is down): the guard must not send."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Known:
     """The last balance SMSC gave for some credentials, and how old it is (in the state's time,
     so replicas whose clocks differ agree on it)."""
@@ -39,7 +42,7 @@ class Known:
     age: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Standing:
     """What is known of one set of credentials."""
 
@@ -47,33 +50,48 @@ class Standing:
     verified: bool  # SMSC accepted them (or the caller knows it did)
     known: Known | None
 
+    def serves(self, fresh_for: float) -> bool:
+        """Answers a call without a request: refused credentials, or a balance this recent."""
+        return self.rejected or (self.known is not None and self.known.age < fresh_for)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class Admission:
     """Seconds to wait before a request may be sent, by reason; all zero: it may go now.
 
-    The auth waits are only asked about for never-verified credentials. `ticket` identifies
-    the request for `answered` (a state may count the request from its admission on).
+    The auth waits are only asked about for never-verified credentials.
     """
 
     site_paused: float  # after error 4
     asker_wait: float  # an asker's allowance of authorisation errors is spent
     auth_wait: float  # the site's allowance of authorisation errors is spent
     login_wait: float  # after error 9, or the login's requests of the last minute
-    ticket: str = ""
 
     @property
     def granted(self) -> bool:
         return max(self.site_paused, self.asker_wait, self.auth_wait, self.login_wait) <= 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Allowance:
     """The guard's limits, passed with each admission (the windows' spans belong to the state)."""
 
     max_per_minute: int
     auth_failures_per_site: int
     auth_failures_per_asker: int
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """What `GuardState.begin` found. `admission` None: `standing` serves the call, nothing is
+    held. Granted: the turns are held until `finish`. Refused: nothing is held."""
+
+    standing: Standing
+    admission: Admission | None = None
+    ticket: str = ""  # names the granted request for `finish`, where the state needs it
+    # The turns go by themselves this long after `begin` (a holder may die): the request must
+    # be over by then. None: held until `finish`, however long it takes.
+    bound: float | None = None
 
 
 class GuardState(Protocol):
@@ -83,22 +101,34 @@ class GuardState(Protocol):
     async def standing(self, creds: Credentials, *, known_good: bool) -> Standing:
         """The credentials' standing; `known_good` marks them verified unless rejected."""
 
-    def login_turn(self, rate_key: str) -> AbstractAsyncContextManager[None]:
-        """Held while a request for this login is checked and sent: one at a time."""
+    def at_hand(self, creds: Credentials, *, known_good: bool, fresh_for: float) -> Standing | None:
+        """The standing (as `standing`) if it serves the call and the state can tell without
+        waiting; else None. Spares a state in this process a task per cached answer; a shared
+        one answers None and looks in `begin`, in the same round trip as the turn."""
 
-    def new_credentials_turn(self, site: str) -> AbstractAsyncContextManager[None]:
-        """Held while never-verified credentials are checked at this site: one at a time."""
+    async def begin(
+        self,
+        creds: Credentials,
+        askers: tuple[str, ...],
+        limits: Allowance,
+        *,
+        known_good: bool,
+        fresh_for: float,
+        hold: float,
+    ) -> Turn:
+        """The credentials' standing (as `standing`); unless it serves the call, the login's
+        turn (one request at a time; and the site's for never-verified credentials: several
+        checked side by side could overshoot the allowance of authorisation errors), waited
+        for, and the request's admission. A granted request counts in its login's window from
+        now. A state that lets the turns go by themselves (their holder may die) does so no
+        sooner than `hold` seconds on, and says when in `Turn.bound`."""
 
-    async def admit(
-        self, creds: Credentials, askers: tuple[str, ...], limits: Allowance, *, new: bool
-    ) -> Admission:
-        """How long a request must wait; `new`: the credentials were never verified."""
-
-    async def answered(self, rate_key: str, ticket: str) -> None:
-        """Count a request in its login's window, from the moment of its answer."""
-
-    async def succeeded(self, creds: Credentials, balance: Balance, checked_at: datetime) -> None:
-        """SMSC accepted the credentials and gave this balance."""
+    async def finish(
+        self, creds: Credentials, turn: Turn, answer: tuple[Balance, datetime] | None
+    ) -> None:
+        """The granted request of `turn` is over: count it from now (its answer), keep its
+        balance and its time if SMSC gave one (the credentials are then verified), and hand
+        the turns back."""
 
     async def rejected(self, creds: Credentials, askers: tuple[str, ...]) -> None:
         """SMSC answered error 2: refuse the credentials, forget their balance, count the
@@ -165,7 +195,7 @@ class _Site:
             self.asker_failures.setdefault(asker, SlidingWindow(self.auth_window)).add(now)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Balance:
     balance: Balance
     checked_at: datetime
@@ -192,6 +222,56 @@ class MemoryGuardState:
         self._rejected: set[str] = set()  # fingerprints SMSC answered error 2 to
 
     async def standing(self, creds: Credentials, *, known_good: bool) -> Standing:
+        return self._standing(creds, known_good)
+
+    def at_hand(self, creds: Credentials, *, known_good: bool, fresh_for: float) -> Standing | None:
+        standing = self._standing(creds, known_good)
+        return standing if standing.serves(fresh_for) else None
+
+    async def begin(
+        self,
+        creds: Credentials,
+        askers: tuple[str, ...],
+        limits: Allowance,
+        *,
+        known_good: bool,
+        fresh_for: float,
+        hold: float,
+    ) -> Turn:
+        login = self._login(creds.rate_key)
+        # Looked at once the turn is ours, not before: `at_hand` has just looked, and the
+        # request we may wait for can answer this call.
+        await login.lock.acquire()
+        held = [login.lock]
+        try:
+            standing = self._standing(creds, known_good)
+            if standing.serves(fresh_for):
+                return Turn(standing)
+            site = self._site(creds.site)
+            if not standing.verified:
+                await site.new_credentials_lock.acquire()
+                held.append(site.new_credentials_lock)
+            admission = self._admit(login, site, askers, limits, new=not standing.verified)
+            if admission.granted:
+                held = []  # until `finish`
+            return Turn(standing, admission)
+        finally:
+            for lock in held:
+                lock.release()
+
+    async def finish(
+        self, creds: Credentials, turn: Turn, answer: tuple[Balance, datetime] | None
+    ) -> None:
+        login = self._login(creds.rate_key)
+        login.window.add(self._clock())
+        if answer is not None:
+            self._verified.add(creds.fingerprint)
+            self._balances[creds.fingerprint] = _Balance(*answer, self._clock())
+        login.lock.release()
+        if not turn.standing.verified:
+            self._site(creds.site).new_credentials_lock.release()
+
+    def _standing(self, creds: Credentials, known_good: bool) -> Standing:
         fingerprint = creds.fingerprint
         if known_good and fingerprint not in self._rejected:
             self._verified.add(fingerprint)
@@ -201,17 +281,10 @@ class MemoryGuardState:
             known = Known(last.balance, last.checked_at, age=self._clock() - last.at)
         return Standing(fingerprint in self._rejected, fingerprint in self._verified, known)
 
-    def login_turn(self, rate_key: str) -> asyncio.Lock:
-        return self._login(rate_key).lock
-
-    def new_credentials_turn(self, site: str) -> asyncio.Lock:
-        return self._site(site).new_credentials_lock
-
-    async def admit(
-        self, creds: Credentials, askers: tuple[str, ...], limits: Allowance, *, new: bool
+    def _admit(
+        self, login: _Login, site: _Site, askers: tuple[str, ...], limits: Allowance, *, new: bool
     ) -> Admission:
         now = self._clock()
-        login, site = self._login(creds.rate_key), self._site(creds.site)
         asker_wait = auth_wait = 0.0
         if new:
             asker_wait = site.asker_wait(askers, now, limits.auth_failures_per_asker)
@@ -222,13 +295,6 @@ class MemoryGuardState:
             auth_wait=auth_wait,
             login_wait=max(login.paused_until - now, login.window.wait(now, limits.max_per_minute)),
         )
-
-    async def answered(self, rate_key: str, ticket: str) -> None:
-        self._login(rate_key).window.add(self._clock())
-
-    async def succeeded(self, creds: Credentials, balance: Balance, checked_at: datetime) -> None:
-        self._verified.add(creds.fingerprint)
-        self._balances[creds.fingerprint] = _Balance(balance, checked_at, self._clock())
 
     async def rejected(self, creds: Credentials, askers: tuple[str, ...]) -> None:
         self._rejected.add(creds.fingerprint)

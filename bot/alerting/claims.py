@@ -6,6 +6,8 @@ A claim is a conditional UPDATE setting `lease_until`: of two replicas racing fo
 gets it (PostgreSQL re-checks the WHERE of a row another transaction just changed; SQLite has
 one writer). Recording an outcome ends the lease, and only while the lease is still the one
 taken: if it ran out and another replica took the notification over, that one records.
+Outcomes are written in batches (`record`, then `flush`): the outbox flushes a few times a
+second while it sends, long before any lease could run out.
 """
 
 from __future__ import annotations
@@ -14,16 +16,15 @@ import contextlib
 import logging
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import ColumnElement, Update, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.storage.chats import migrate_chat, set_active
 from bot.storage.models import Notification
 
 log = logging.getLogger(__name__)
-
 
 UNSENT = (Notification.sent_at.is_(None), Notification.failure.is_(None))  # nor given up
 
@@ -38,6 +39,25 @@ def unleased(now: datetime) -> ColumnElement[bool]:
     return or_(Notification.lease_until.is_(None), Notification.lease_until < now)
 
 
+class Outgoing(NamedTuple):
+    """A claimed notification, as the outbox sends it: plain values read by the claim, no ORM
+    instance (one per notification cost more than the rest of the bookkeeping)."""
+
+    id: int
+    chat_id: int
+    thread_id: int | None
+    kind: str
+    text: str
+    reply_markup: str | None
+    silent: bool
+    attempts: int
+    lease_until: datetime | None  # the lease taken: what recording its outcome checks
+    edit_of: int | None
+
+
+OUTGOING = tuple(getattr(Notification, field) for field in Outgoing._fields)
+
+
 class Claims:
     def __init__(
         self,
@@ -49,8 +69,11 @@ class Claims:
         """`writes`: the turn SQLite's writers take (see bot.alerting.outbox.Outbox); None
         means none."""
         self._sessionmaker = sessionmaker
+        # The hot paths run plain statements on a connection: no Session, no unit of work.
+        self._engine: AsyncEngine = sessionmaker.kw["bind"]
         self.lease = timedelta(seconds=lease_seconds)
         self._writes: AbstractAsyncContextManager[Any] = writes or contextlib.nullcontext()
+        self._outcomes: list[tuple[Outgoing, dict[str, object]]] = []  # not yet written
 
     async def candidates(self, now: datetime, limit: int) -> list[tuple[int, int]]:
         """(id, chat_id) of each chat's oldest unsent notification if it is due and nobody
@@ -58,8 +81,8 @@ class Claims:
         (sent elsewhere, or by a replica that died) and while it waits to be retried (after
         a 429 or a 5xx), so they never overtake it."""
         oldest = select(func.min(Notification.id)).where(*UNSENT).group_by(Notification.chat_id)
-        async with self._sessionmaker() as session:
-            rows = await session.execute(
+        async with self._engine.connect() as connection:
+            rows = await connection.execute(
                 select(Notification.id, Notification.chat_id)
                 .where(Notification.id.in_(oldest), *pending(now), unleased(now))
                 .order_by(Notification.id)
@@ -67,7 +90,7 @@ class Claims:
             )
             return [(id_, chat_id) for id_, chat_id in rows]
 
-    async def claim(self, ids: list[int], now: datetime) -> list[Notification]:
+    async def claim(self, ids: list[int], now: datetime) -> list[Outgoing]:
         """Lease those of `ids` still pending and unleased, in id order. SKIP LOCKED (on
         PostgreSQL) passes over rows a check is marking stale right now, instead of waiting
         for its transaction."""
@@ -77,40 +100,45 @@ class Claims:
             .where(Notification.id.in_(ids), *conditions)
             .with_for_update(skip_locked=True)
         )
-        async with self._writes, self._sessionmaker() as session:
-            claimed = (
-                await session.scalars(
-                    update(Notification)
-                    .where(Notification.id.in_(claimable), *conditions)
-                    .values(lease_until=now + self.lease)
-                    .returning(Notification),
-                    execution_options={"synchronize_session": False},
-                )
-            ).all()
-            await session.commit()
-        return sorted(claimed, key=lambda n: n.id)
-
-    async def record(self, notification: Notification, **values: object) -> None:
-        """Write what became of one notification and end its lease, if the lease is still
-        the one taken; with no `values`, the claim is just given back."""
-        async with self._writes, self._sessionmaker() as session:
-            result = await session.execute(
+        async with self._writes, self._engine.begin() as connection:
+            claimed = await connection.execute(
                 update(Notification)
-                .where(
-                    Notification.id == notification.id,
-                    Notification.lease_until == notification.lease_until,
-                )
-                .values(lease_until=None, **values)
+                .where(Notification.id.in_(claimable), *conditions)
+                .values(lease_until=now + self.lease)
+                .returning(*OUTGOING)
             )
-            await session.commit()
-        if result.rowcount == 0:  # type: ignore[attr-defined]
-            log.warning("notification lease lost id=%s: taken over elsewhere", notification.id)
+            return sorted((Outgoing(*row) for row in claimed), key=lambda n: n.id)
 
-    async def message_of(self, notification: Notification) -> int | None:
+    def record(self, notification: Outgoing, **values: object) -> None:
+        """What became of one notification, written with the next `flush`, which also ends its
+        lease if the lease is still the one taken; with no `values`, the claim is just given
+        back."""
+        self._outcomes.append((notification, values))
+
+    async def flush(self) -> None:
+        """Write the outcomes recorded so far, in one transaction. If that fails they stay for
+        the next flush, and the error is raised."""
+        batch, self._outcomes = self._outcomes, []
+        if not batch:
+            return
+        try:
+            async with self._writes, self._engine.begin() as connection:
+                kept = [
+                    (await connection.execute(_ended(notification, values))).rowcount > 0
+                    for notification, values in batch
+                ]
+        except BaseException:
+            self._outcomes[:0] = batch
+            raise
+        for (notification, _), ok in zip(batch, kept, strict=True):
+            if not ok:
+                log.warning("notification lease lost id=%s: taken over elsewhere", notification.id)
+
+    async def message_of(self, notification: Outgoing) -> int | None:
         """The Telegram message an edit is for: that of the notification it edits, if it was
         sent to the same chat; None if there is nothing to edit."""
-        async with self._sessionmaker() as session:
-            return await session.scalar(
+        async with self._engine.connect() as connection:
+            return await connection.scalar(
                 select(Notification.message_id).where(
                     Notification.id == notification.edit_of,
                     Notification.chat_id == notification.chat_id,
@@ -120,19 +148,18 @@ class Claims:
 
     async def release_all(self) -> None:
         """Every claim ended: for the only process sending, whose earlier run left them."""
-        async with self._writes, self._sessionmaker() as session:
-            await session.execute(
+        async with self._writes, self._engine.begin() as connection:
+            await connection.execute(
                 update(Notification)
                 .where(Notification.lease_until.is_not(None))
                 .values(lease_until=None)
             )
-            await session.commit()
 
-    async def migrate(self, notification: Notification, new_id: int) -> None:
+    async def migrate(self, notification: Outgoing, new_id: int) -> None:
         """The group became a supergroup: its notifications (this one too) follow it."""
         async with self._writes, self._sessionmaker() as session:
             await migrate_chat(session, notification.chat_id, new_id)
-        await self.record(notification)
+        self.record(notification)
 
     async def chat_gone(self, chat_id: int) -> None:
         """The bot was blocked or removed: nothing more goes to the chat."""
@@ -147,3 +174,15 @@ class Claims:
                 .values(failure="chat unavailable", lease_until=None)
             )
             await set_active(session, chat_id, False)
+
+
+def _ended(notification: Outgoing, values: dict[str, object]) -> Update:
+    """The outcome written and the lease ended, if the lease is still the one taken."""
+    return (
+        update(Notification)
+        .where(
+            Notification.id == notification.id,
+            Notification.lease_until == notification.lease_until,
+        )
+        .values(lease_until=None, **values)
+    )

@@ -14,7 +14,7 @@ from tests.servers import BOTH_DATABASES
 
 pytestmark = BOTH_DATABASES
 
-GAP = 0.1  # a private chat's gap here
+GAP = 0.2  # a private chat's gap here
 CHATS, PER_CHAT = (401, 402, 403), 4
 
 
@@ -58,4 +58,4 @@ async def test_a_backlog_goes_out_at_each_chats_gap_not_at_the_idle_poll(session
     assert all(texts == expected for texts in sender.texts.values())  # each once, in order
     gaps = [b - a for times in sender.times.values() for a, b in itertools.pairwise(times)]
     assert min(gaps) >= GAP  # Telegram's limit kept
-    assert statistics.median(gaps) <= 1.5 * GAP  # and no slower than it needs to be
+    assert statistics.median(gaps) <= 2 * GAP  # and no slower than it needs to be

@@ -18,8 +18,8 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Update, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import ColumnElement, Update, bindparam, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.storage.chats import migrate_chat, set_active
 from bot.storage.models import Notification
@@ -123,16 +123,13 @@ class Claims:
             return
         try:
             async with self._writes, self._engine.begin() as connection:
-                kept = [
-                    (await connection.execute(_ended(notification, values))).rowcount > 0
-                    for notification, values in batch
-                ]
+                lost = await _write(connection, batch)
         except BaseException:
             self._outcomes[:0] = batch
             raise
-        for (notification, _), ok in zip(batch, kept, strict=True):
-            if not ok:
-                log.warning("notification lease lost id=%s: taken over elsewhere", notification.id)
+        if lost:
+            ids = sorted(notification.id for notification in lost)
+            log.warning("notification lease lost in ids=%s: taken over elsewhere", ids)
 
     async def message_of(self, notification: Outgoing) -> int | None:
         """The Telegram message an edit is for: that of the notification it edits, if it was
@@ -174,6 +171,42 @@ class Claims:
                 .values(failure="chat unavailable", lease_until=None)
             )
             await set_active(session, chat_id, False)
+
+
+async def _write(
+    connection: AsyncConnection, batch: list[tuple[Outgoing, dict[str, object]]]
+) -> list[Outgoing]:
+    """Each outcome written and its lease ended, if the lease is still the one taken; returns
+    those of the outcomes among which a lease was lost. Outcomes setting the same columns go
+    in one executemany where the driver counts the rows of all (SQLite: which ones it cannot
+    tell, so the group's), else one statement each (asyncpg)."""
+    if not connection.dialect.supports_sane_multi_rowcount:
+        ended = [(n, await connection.execute(_ended(n, values))) for n, values in batch]
+        return [n for n, result in ended if result.rowcount == 0]
+    groups: dict[tuple[str, ...], list[tuple[Outgoing, dict[str, object]]]] = {}
+    for notification, values in batch:
+        groups.setdefault(tuple(sorted(values)), []).append((notification, values))
+    lost = []
+    for columns, group in groups.items():
+        statement = (
+            update(Notification)
+            .where(
+                Notification.id == bindparam("n_id"),
+                Notification.lease_until == bindparam("n_lease"),
+            )
+            .values(lease_until=None, **{c: bindparam(f"n_{c}") for c in columns})
+        )
+        params = [
+            {
+                "n_id": notification.id,
+                "n_lease": notification.lease_until,
+                **{f"n_{c}": value for c, value in values.items()},
+            }
+            for notification, values in group
+        ]
+        if (await connection.execute(statement, params)).rowcount < len(group):
+            lost += [notification for notification, _ in group]
+    return lost
 
 
 def _ended(notification: Outgoing, values: dict[str, object]) -> Update:

@@ -36,6 +36,7 @@ class TelegramSender:
 
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
+        self._send_alert = _SendAlert.model_construct(chat_id=0, text="")
 
     async def send(self, notification: Outgoing) -> Delivery:
         return await self._call(notification, None)
@@ -60,13 +61,16 @@ class TelegramSender:
                 return Delivery(Outcome.SENT, message_id=edited)
             # Unvalidated: the values come from the outbox's own rows, and the keyboard stays
             # the JSON string the session would have made of it (it passes strings through).
+            # A copy of one built once: building resolves (deep-copies) every default anew.
             message = await self._bot(
-                _SendAlert.model_construct(
-                    chat_id=notification.chat_id,
-                    text=notification.text,
-                    message_thread_id=notification.thread_id,
-                    reply_markup=notification.reply_markup,
-                    disable_notification=notification.silent,
+                self._send_alert.model_copy(
+                    update={
+                        "chat_id": notification.chat_id,
+                        "text": notification.text,
+                        "message_thread_id": notification.thread_id,
+                        "reply_markup": notification.reply_markup,
+                        "disable_notification": notification.silent,
+                    }
                 )
             )
         except TelegramRetryAfter as error:

@@ -8,7 +8,7 @@ message id alone, not built into a whole Message.
 
 from __future__ import annotations
 
-from aiogram import Bot
+from aiogram import Bot, methods
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
@@ -18,15 +18,15 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramUnauthorizedError,
 )
-from aiogram.methods import SendMessage
 from aiogram.types import InlineKeyboardMarkup, MessageId
 
 from bot.alerting.claims import Outgoing
 from bot.alerting.outbox import Delivery, Outcome
 
 
-class _SendAlert(SendMessage):
-    """sendMessage answered with what the outbox keeps of the message: its id."""
+class SendMessage(methods.SendMessage):
+    """sendMessage answered with what the outbox keeps of the message: its id. Named as
+    aiogram's: Bot API errors are counted by the method's class name (bot.telegram.observe)."""
 
     __returning__ = MessageId
 
@@ -36,7 +36,7 @@ class TelegramSender:
 
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
-        self._send_alert = _SendAlert.model_construct(chat_id=0, text="")
+        self._send_alert = SendMessage.model_construct(chat_id=0, text="")
 
     async def send(self, notification: Outgoing) -> Delivery:
         return await self._call(notification, None)

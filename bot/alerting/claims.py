@@ -6,12 +6,13 @@ A claim is a conditional UPDATE setting `lease_until`: of two replicas racing fo
 gets it (PostgreSQL re-checks the WHERE of a row another transaction just changed; SQLite has
 one writer). Recording an outcome ends the lease, and only while the lease is still the one
 taken: if it ran out and another replica took the notification over, that one records.
-Outcomes are written in batches (`record`, then `flush`): the outbox flushes a few times a
-second while it sends, long before any lease could run out.
+Outcomes are written by `flush` right after they are recorded, and those recorded while one
+write is under way (or waits for SQLite's turn) go together in the next: group commit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from contextlib import AbstractAsyncContextManager
@@ -74,6 +75,7 @@ class Claims:
         self.lease = timedelta(seconds=lease_seconds)
         self._writes: AbstractAsyncContextManager[Any] = writes or contextlib.nullcontext()
         self._outcomes: list[tuple[Outgoing, dict[str, object]]] = []  # not yet written
+        self._flushing = asyncio.Lock()
 
     async def candidates(self, now: datetime, limit: int) -> list[tuple[int, int]]:
         """(id, chat_id) of each chat's oldest unsent notification if it is due and nobody
@@ -116,17 +118,19 @@ class Claims:
         self._outcomes.append((notification, values))
 
     async def flush(self) -> None:
-        """Write the outcomes recorded so far, in one transaction. If that fails they stay for
-        the next flush, and the error is raised."""
-        batch, self._outcomes = self._outcomes, []
-        if not batch:
-            return
-        try:
-            async with self._writes, self._engine.begin() as connection:
-                lost = await _write(connection, batch)
-        except BaseException:
-            self._outcomes[:0] = batch
-            raise
+        """Write the outcomes recorded so far, in one transaction, after the write under way
+        (which may have taken them already). If it fails they stay for the next flush, and
+        the error is raised."""
+        async with self._flushing:
+            batch, self._outcomes = self._outcomes, []
+            if not batch:
+                return
+            try:
+                async with self._writes, self._engine.begin() as connection:
+                    lost = await _write(connection, batch)
+            except BaseException:
+                self._outcomes[:0] = batch
+                raise
         if lost:
             ids = sorted(notification.id for notification in lost)
             log.warning("notification lease lost in ids=%s: taken over elsewhere", ids)

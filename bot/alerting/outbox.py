@@ -8,7 +8,7 @@ sent: a conditional UPDATE sets its lease, so of several replicas only one sends
 that one dies its lease runs out and another sends it. Only a chat's oldest unsent
 notification is ever claimed, and not while it is leased or waits for its retry, so a chat's
 messages keep their order across replicas, crashes and faults. The outcome is recorded as
-soon as Telegram answers and written with those of the sends around it (RECORD_EVERY), which
+soon as Telegram answers (with those of the sends answered while it was being written), which
 also ends the lease: after a restart only the unsent ones go out. Each fault gets one log
 line: 429 waits `retry_after`; 5xx (JSON or HTML), network errors and anything unexpected back
 off with jitter and retry, every retry an attempt until MAX_ATTEMPTS gives up; 400 gives up at
@@ -43,10 +43,6 @@ FIRST_RETRY = 2.0
 LONGEST_RETRY = 300.0
 BATCH = 200
 IDLE_POLL = 1.0  # how often to look for work due later when nobody wakes us
-# While a batch goes out, its outcomes are written this often, each time in one transaction:
-# one per send cost more than the send. Sent marks are thus committed this long after
-# Telegram's answer at most - long before a lease runs out and another replica may send.
-RECORD_EVERY = 0.2
 
 
 class Outcome(Enum):
@@ -181,18 +177,10 @@ class Outbox:
         claimed = await self._claims.claim(chosen, now)
         if not claimed:
             return False
-        sending = asyncio.gather(*(self._send(n) for n in claimed))
         try:
-            while not (await asyncio.wait({sending}, timeout=RECORD_EVERY))[0]:
-                # A failure here leaves the outcomes for the flush below, which raises it.
-                with contextlib.suppress(Exception):
-                    await self._claims.flush()
-        except asyncio.CancelledError:  # a stop ran out of grace: what was sent is written
-            sending.cancel()
+            await asyncio.gather(*(self._send(n) for n in claimed))
+        finally:  # a stop out of grace too: what Telegram accepted is written
             await self._claims.flush()
-            raise
-        await self._claims.flush()
-        await sending
         return True
 
     async def _paced(self, call: Any) -> Any:
@@ -208,6 +196,12 @@ class Outbox:
             return None
 
     async def _send(self, notification: Outgoing) -> None:
+        """One attempt, its outcome written as soon as it is known: a sent mark committed
+        later than needed would be a message sent twice if the bot died meanwhile."""
+        await self._attempt(notification)
+        await self._claims.flush()
+
+    async def _attempt(self, notification: Outgoing) -> None:
         target = None
         if notification.edit_of is not None:
             # The message to edit: an older one of the same chat, so already sent or given up

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
@@ -184,22 +185,13 @@ async def _write(
     those of the outcomes among which a lease was lost. Outcomes setting the same columns go
     in one executemany where the driver counts the rows of all (SQLite: which ones it cannot
     tell, so the group's), else one statement each (asyncpg)."""
-    if not connection.dialect.supports_sane_multi_rowcount:
-        ended = [(n, await connection.execute(_ended(n, values))) for n, values in batch]
-        return [n for n, result in ended if result.rowcount == 0]
     groups: dict[tuple[str, ...], list[tuple[Outgoing, dict[str, object]]]] = {}
     for notification, values in batch:
         groups.setdefault(tuple(sorted(values)), []).append((notification, values))
+    each = not connection.dialect.supports_sane_multi_rowcount
     lost = []
     for columns, group in groups.items():
-        statement = (
-            update(Notification)
-            .where(
-                Notification.id == bindparam("n_id"),
-                Notification.lease_until == bindparam("n_lease"),
-            )
-            .values(lease_until=None, **{c: bindparam(f"n_{c}") for c in columns})
-        )
+        statement = _ended(columns)
         params = [
             {
                 "n_id": notification.id,
@@ -208,18 +200,24 @@ async def _write(
             }
             for notification, values in group
         ]
-        if (await connection.execute(statement, params)).rowcount < len(group):
+        if each:
+            for (notification, _), one in zip(group, params, strict=True):
+                if (await connection.execute(statement, one)).rowcount == 0:
+                    lost.append(notification)
+        elif (await connection.execute(statement, params)).rowcount < len(group):
             lost += [notification for notification, _ in group]
     return lost
 
 
-def _ended(notification: Outgoing, values: dict[str, object]) -> Update:
-    """The outcome written and the lease ended, if the lease is still the one taken."""
+@functools.cache
+def _ended(columns: tuple[str, ...]) -> Update:
+    """The outcome (values for `columns`) written and the lease ended, if the lease is still
+    the one taken. Built once per set of columns: building it cost more than running it."""
     return (
         update(Notification)
         .where(
-            Notification.id == notification.id,
-            Notification.lease_until == notification.lease_until,
+            Notification.id == bindparam("n_id"),
+            Notification.lease_until == bindparam("n_lease"),
         )
-        .values(lease_until=None, **values)
+        .values(lease_until=None, **{c: bindparam(f"n_{c}") for c in columns})
     )

@@ -4,8 +4,9 @@ committed is a message sent twice after the restart), and a stop that runs out o
 writes what was sent - after a restart only the unsent go out again."""
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.alerting.outbox import Delivery, Outbox, Outcome
 from bot.storage.models import Chat, Notification
@@ -74,3 +75,37 @@ async def test_a_stop_out_of_grace_writes_what_was_sent(sessionmaker):
             (await session.execute(select(Notification.chat_id, Notification.lease_until))).all()
         )
     assert leases[QUICK] is None and leases[SLOW] is not None  # SLOW goes again after a restart
+
+
+class TakenOver:
+    """Answers both chats; while QUICK's send is under way, another replica takes it over
+    (its lease ran out there): this one must not write over that claim."""
+
+    def __init__(self, sessionmaker) -> None:
+        self.sessionmaker = sessionmaker
+        self.theirs = datetime.now(UTC) + timedelta(minutes=10)
+
+    async def send(self, notification: Notification) -> Delivery:
+        if notification.chat_id == QUICK:
+            async with self.sessionmaker() as session:
+                await session.execute(
+                    update(Notification)
+                    .where(Notification.id == notification.id)
+                    .values(lease_until=self.theirs)
+                )
+                await session.commit()
+        return Delivery(Outcome.SENT, message_id=notification.chat_id)
+
+    async def edit(self, notification: Notification, message_id: int) -> Delivery:
+        raise AssertionError("no edits here")
+
+
+async def test_an_outcome_is_not_written_over_a_claim_taken_over(sessionmaker, caplog):
+    await queued(sessionmaker)
+    sender = TakenOver(sessionmaker)
+    assert await Outbox(sender, sessionmaker).deliver_pending()
+    assert await sent_chats(sessionmaker) == {SLOW}
+    async with sessionmaker() as session:
+        query = select(Notification.lease_until).where(Notification.chat_id == QUICK)
+        assert await session.scalar(query) == sender.theirs  # the other replica's, untouched
+    assert "lease lost" in caplog.text

@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 
 from bench import fleet, scenarios
+from bench.backlog import backlog_rows
 from bench.data import Layout, login_name, password
 from bench.harness import BotRun
 from bench.notes import NOTES
@@ -39,6 +40,8 @@ class Config:
     steady_count: int = 200
     idle: float = 30.0
     throttled_share: float = 0.05  # sends answered 429 once
+    backlog_chats: int = 10  # chats with alerts queued while the bot was down
+    backlog_per_chat: int = 6
     settle: float = 3.0  # wait for duplicates after the last alert
     timeout: float = 300.0
 
@@ -61,6 +64,7 @@ class Config:
             burst=10,
             steady_rate=10.0,
             steady_count=10,
+            backlog_per_chat=3,
             idle=1.0,
             settle=0.5,
             timeout=20.0,
@@ -216,11 +220,29 @@ def fan_out_rows(config: Config, work: Path) -> list[Row]:
         Row(label, "sends per second, those answered 429 included", fan.sends_per_second, "/s"),
         Row(label, "alerts delivered per second", fan.per_second, "/s"),
         Row(label, "share of Telegram's 30/s", fan.per_second / per_second * 100, "%", ">= 90", 1),
+        Row(
+            label,
+            "bot CPU per delivered notification, after the sweep",
+            fan.cpu_per_delivered * 1000,
+            "ms",
+            "<= 1.5",
+            3,
+        ),
         Row(label, "delivered", fan.delivered, "", str(layout.chats), 0),
         Row(label, "lost", fan.lost, "", "0", 0),
         Row(label, "duplicated", fan.duplicated, "", "0", 0),
         Row(label, "sends answered 429", fan.throttled, "", "", 0),
     ]
+
+
+def restart_rows(config: Config, work: Path) -> list[Row]:
+    progress(f"a backlog for {config.backlog_chats} chats after a restart")
+    return backlog_rows(
+        work,
+        chats=config.backlog_chats,
+        per_chat=config.backlog_per_chat,
+        timeout=config.timeout,
+    )
 
 
 def run(
@@ -240,6 +262,7 @@ def run(
             partial(fleet_sweeps, config, work, postgres, redis),
             partial(slow_rows, config, work),
             partial(fan_out_rows, config, work),
+            partial(restart_rows, config, work),
             partial(growth_point, config, work),
         )
         if not side_by_side:
@@ -248,10 +271,10 @@ def run(
             with ThreadPoolExecutor(len(groups)) as pool:
                 futures = [pool.submit(group) for group in groups]
                 parts = [future.result() for future in futures]
-    (scale, small), (sweep, commands, big), replicas, slow, fan_out, biggest = parts
+    (scale, small), (sweep, commands, big), replicas, slow, fan_out, restart, biggest = parts
     floor = scenarios.aiogram_floor()
     # Order of the table: sweeps (small, big, big on PostgreSQL, slow SMSC), naive, /balance,
-    # fan-out, idle, growth.
+    # fan-out, backlog after a restart, idle, growth.
     return [
         *scale,
         *sweep,
@@ -259,6 +282,7 @@ def run(
         *slow,
         *commands,
         *fan_out,
+        *restart,
         *idle_rows(config, big, floor),
         *growth_rows([small, big, biggest], floor),
     ]

@@ -197,6 +197,12 @@ class FanOut:
     duplicated: int  # alerts a chat got beyond its first
     throttled: int  # sends answered 429
     sends: int  # every sendMessage the bot made, answered 429 or not
+    delivery_cpu: float  # bot CPU seconds from the sweep's end to the last alert delivered
+    delivered_after_sweep: int  # alerts delivered meanwhile
+
+    @property
+    def cpu_per_delivered(self) -> float:
+        return self.delivery_cpu / max(self.delivered_after_sweep, 1)
 
     @property
     def floor(self) -> float:
@@ -212,13 +218,16 @@ class FanOut:
 
 
 def fan_out(run: BotRun, *, throttled_share: float, settle: float, seed: int = 1) -> FanOut:
-    """Every chat's account is found low in one sweep; some sends are answered 429 once."""
+    """Every chat's account is found low in one sweep; some sends are answered 429 once. The
+    delivery's CPU is counted from the end of the sweep (every account checked), when the
+    outbox is the only work left, over the alerts delivered from then on."""
     chats = run.layout.chat_ids
     for chat_id in random.Random(seed).sample(chats, round(len(chats) * throttled_share)):
         run.telegram.fail("sendMessage", status=429, retry_after=1, chat_id=chat_id, times=1)
     floor = len(chats) / TELEGRAM_PER_SECOND
-    assert run.probe is not None
-    run.probe.make_due()
+    probe = run.probe
+    assert probe is not None
+    due_at = probe.make_due()
     start = time.monotonic()
 
     def delivered() -> Counter[int]:
@@ -228,6 +237,12 @@ def fan_out(run: BotRun, *, throttled_share: float, settle: float, seed: int = 1
             if c.error is None and "Low balance" in c.params.get("text", "")
         )
 
+    run.wait(
+        lambda: probe.checked_since(due_at) >= run.layout.accounts,
+        timeout=floor + 60,
+        what="the fan-out's sweep",
+    )
+    swept, delivered_in_sweep = run.sample(), len(delivered())
     with contextlib.suppress(BenchError):  # what never arrived is counted as lost below
         run.wait(
             lambda: len(delivered()) >= len(chats),
@@ -235,6 +250,7 @@ def fan_out(run: BotRun, *, throttled_share: float, settle: float, seed: int = 1
             what="alert fan-out",
             every=0.2,
         )
+    done, delivered_in_all = run.sample(), len(delivered())
     time.sleep(settle)  # anything sent twice shows up now
     counts = delivered()
     sends = [c for c in run.telegram.calls_of("sendMessage") if c.time >= start]
@@ -248,6 +264,8 @@ def fan_out(run: BotRun, *, throttled_share: float, settle: float, seed: int = 1
         duplicated=sum(n - 1 for n in counts.values()),
         throttled=sum((c.error or "").startswith("429") for c in sends),
         sends=len(sends),
+        delivery_cpu=done.cpu - swept.cpu,
+        delivered_after_sweep=delivered_in_all - delivered_in_sweep,
     )
 
 

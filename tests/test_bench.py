@@ -39,7 +39,15 @@ def test_smoke_run_prints_a_table_of_numbers(tmp_path, postgres_server, redis_se
     assert done.returncode == 0, done.stderr[-3000:]
     rows = table_rows(done.stdout)
     scenarios = {row[0].split(",")[0] for row in rows}
-    assert scenarios == {"Sweep", "Naive", "/balance", "Alert fan-out", "Idle", "Growth"}
+    assert scenarios == {
+        "Sweep",
+        "Naive",
+        "/balance",
+        "Alert fan-out",
+        "Backlog after a restart",
+        "Idle",
+        "Growth",
+    }
     for scenario, measure, value, *_ in rows:
         # Memory grown from the smallest size may come out below zero at the smoke's sizes.
         least = -math.inf if measure.startswith("... grown") else 0

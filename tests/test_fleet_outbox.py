@@ -258,3 +258,13 @@ async def test_redis_down_sends_nothing_and_says_so_once(engines, telegram, capl
     assert not any(r.exc_info for r in caplog.records)
     async with create_sessionmaker(engines[0])() as session:
         assert (await session.scalar(select(Notification))).lease_until is None
+
+
+async def test_a_held_chat_tells_when_it_frees(redis_clients):
+    pacer = RedisPacer(redis_clients[0], private_gap=PRIVATE_GAP, group_gap=GROUP_GAP)
+    first = await pacer.take([6001, -6002])
+    assert first.chats == {6001, -6002} and first.next_free is None
+    # The other replica finds both held: the private chat frees first, within its gap.
+    again = await RedisPacer(redis_clients[1], private_gap=PRIVATE_GAP).take([6001, -6002, 6003])
+    assert again.chats == {6003}
+    assert again.next_free is not None and 0 < again.next_free <= PRIVATE_GAP

@@ -6,24 +6,27 @@ A claim is a conditional UPDATE setting `lease_until`: of two replicas racing fo
 gets it (PostgreSQL re-checks the WHERE of a row another transaction just changed; SQLite has
 one writer). Recording an outcome ends the lease, and only while the lease is still the one
 taken: if it ran out and another replica took the notification over, that one records.
+Outcomes are written by `flush` right after they are recorded, and those recorded while one
+write is under way (or waits for SQLite's turn) go together in the next: group commit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import ColumnElement, Update, bindparam, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.storage.chats import migrate_chat, set_active
 from bot.storage.models import Notification
 
 log = logging.getLogger(__name__)
-
 
 UNSENT = (Notification.sent_at.is_(None), Notification.failure.is_(None))  # nor given up
 
@@ -38,6 +41,25 @@ def unleased(now: datetime) -> ColumnElement[bool]:
     return or_(Notification.lease_until.is_(None), Notification.lease_until < now)
 
 
+class Outgoing(NamedTuple):
+    """A claimed notification, as the outbox sends it: plain values read by the claim, no ORM
+    instance (one per notification cost more than the rest of the bookkeeping)."""
+
+    id: int
+    chat_id: int
+    thread_id: int | None
+    kind: str
+    text: str
+    reply_markup: str | None
+    silent: bool
+    attempts: int
+    lease_until: datetime | None  # the lease taken: what recording its outcome checks
+    edit_of: int | None
+
+
+OUTGOING = tuple(getattr(Notification, field) for field in Outgoing._fields)
+
+
 class Claims:
     def __init__(
         self,
@@ -49,8 +71,12 @@ class Claims:
         """`writes`: the turn SQLite's writers take (see bot.alerting.outbox.Outbox); None
         means none."""
         self._sessionmaker = sessionmaker
+        # The hot paths run plain statements on a connection: no Session, no unit of work.
+        self._engine: AsyncEngine = sessionmaker.kw["bind"]
         self.lease = timedelta(seconds=lease_seconds)
         self._writes: AbstractAsyncContextManager[Any] = writes or contextlib.nullcontext()
+        self._outcomes: list[tuple[Outgoing, dict[str, object]]] = []  # not yet written
+        self._flushing = asyncio.Lock()
 
     async def candidates(self, now: datetime, limit: int) -> list[tuple[int, int]]:
         """(id, chat_id) of each chat's oldest unsent notification if it is due and nobody
@@ -58,8 +84,8 @@ class Claims:
         (sent elsewhere, or by a replica that died) and while it waits to be retried (after
         a 429 or a 5xx), so they never overtake it."""
         oldest = select(func.min(Notification.id)).where(*UNSENT).group_by(Notification.chat_id)
-        async with self._sessionmaker() as session:
-            rows = await session.execute(
+        async with self._engine.connect() as connection:
+            rows = await connection.execute(
                 select(Notification.id, Notification.chat_id)
                 .where(Notification.id.in_(oldest), *pending(now), unleased(now))
                 .order_by(Notification.id)
@@ -67,7 +93,7 @@ class Claims:
             )
             return [(id_, chat_id) for id_, chat_id in rows]
 
-    async def claim(self, ids: list[int], now: datetime) -> list[Notification]:
+    async def claim(self, ids: list[int], now: datetime) -> list[Outgoing]:
         """Lease those of `ids` still pending and unleased, in id order. SKIP LOCKED (on
         PostgreSQL) passes over rows a check is marking stale right now, instead of waiting
         for its transaction."""
@@ -77,40 +103,44 @@ class Claims:
             .where(Notification.id.in_(ids), *conditions)
             .with_for_update(skip_locked=True)
         )
-        async with self._writes, self._sessionmaker() as session:
-            claimed = (
-                await session.scalars(
-                    update(Notification)
-                    .where(Notification.id.in_(claimable), *conditions)
-                    .values(lease_until=now + self.lease)
-                    .returning(Notification),
-                    execution_options={"synchronize_session": False},
-                )
-            ).all()
-            await session.commit()
-        return sorted(claimed, key=lambda n: n.id)
-
-    async def record(self, notification: Notification, **values: object) -> None:
-        """Write what became of one notification and end its lease, if the lease is still
-        the one taken; with no `values`, the claim is just given back."""
-        async with self._writes, self._sessionmaker() as session:
-            result = await session.execute(
+        async with self._writes, self._engine.begin() as connection:
+            claimed = await connection.execute(
                 update(Notification)
-                .where(
-                    Notification.id == notification.id,
-                    Notification.lease_until == notification.lease_until,
-                )
-                .values(lease_until=None, **values)
+                .where(Notification.id.in_(claimable), *conditions)
+                .values(lease_until=now + self.lease)
+                .returning(*OUTGOING)
             )
-            await session.commit()
-        if result.rowcount == 0:  # type: ignore[attr-defined]
-            log.warning("notification lease lost id=%s: taken over elsewhere", notification.id)
+            return sorted((Outgoing(*row) for row in claimed), key=lambda n: n.id)
 
-    async def message_of(self, notification: Notification) -> int | None:
+    def record(self, notification: Outgoing, **values: object) -> None:
+        """What became of one notification, written with the next `flush`, which also ends its
+        lease if the lease is still the one taken; with no `values`, the claim is just given
+        back."""
+        self._outcomes.append((notification, values))
+
+    async def flush(self) -> None:
+        """Write the outcomes recorded so far, in one transaction, after the write under way
+        (which may have taken them already). If it fails they stay for the next flush, and
+        the error is raised."""
+        async with self._flushing:
+            batch, self._outcomes = self._outcomes, []
+            if not batch:
+                return
+            try:
+                async with self._writes, self._engine.begin() as connection:
+                    lost = await _write(connection, batch)
+            except BaseException:
+                self._outcomes[:0] = batch
+                raise
+        if lost:
+            ids = sorted(notification.id for notification in lost)
+            log.warning("notification lease lost in ids=%s: taken over elsewhere", ids)
+
+    async def message_of(self, notification: Outgoing) -> int | None:
         """The Telegram message an edit is for: that of the notification it edits, if it was
         sent to the same chat; None if there is nothing to edit."""
-        async with self._sessionmaker() as session:
-            return await session.scalar(
+        async with self._engine.connect() as connection:
+            return await connection.scalar(
                 select(Notification.message_id).where(
                     Notification.id == notification.edit_of,
                     Notification.chat_id == notification.chat_id,
@@ -120,19 +150,18 @@ class Claims:
 
     async def release_all(self) -> None:
         """Every claim ended: for the only process sending, whose earlier run left them."""
-        async with self._writes, self._sessionmaker() as session:
-            await session.execute(
+        async with self._writes, self._engine.begin() as connection:
+            await connection.execute(
                 update(Notification)
                 .where(Notification.lease_until.is_not(None))
                 .values(lease_until=None)
             )
-            await session.commit()
 
-    async def migrate(self, notification: Notification, new_id: int) -> None:
+    async def migrate(self, notification: Outgoing, new_id: int) -> None:
         """The group became a supergroup: its notifications (this one too) follow it."""
         async with self._writes, self._sessionmaker() as session:
             await migrate_chat(session, notification.chat_id, new_id)
-        await self.record(notification)
+        self.record(notification)
 
     async def chat_gone(self, chat_id: int) -> None:
         """The bot was blocked or removed: nothing more goes to the chat."""
@@ -147,3 +176,48 @@ class Claims:
                 .values(failure="chat unavailable", lease_until=None)
             )
             await set_active(session, chat_id, False)
+
+
+async def _write(
+    connection: AsyncConnection, batch: list[tuple[Outgoing, dict[str, object]]]
+) -> list[Outgoing]:
+    """Each outcome written and its lease ended, if the lease is still the one taken; returns
+    those of the outcomes among which a lease was lost. Outcomes setting the same columns go
+    in one executemany where the driver counts the rows of all (SQLite: which ones it cannot
+    tell, so the group's), else one statement each (asyncpg)."""
+    groups: dict[tuple[str, ...], list[tuple[Outgoing, dict[str, object]]]] = {}
+    for notification, values in batch:
+        groups.setdefault(tuple(sorted(values)), []).append((notification, values))
+    each = not connection.dialect.supports_sane_multi_rowcount
+    lost = []
+    for columns, group in groups.items():
+        statement = _ended(columns)
+        params = [
+            {
+                "n_id": notification.id,
+                "n_lease": notification.lease_until,
+                **{f"n_{c}": value for c, value in values.items()},
+            }
+            for notification, values in group
+        ]
+        if each:
+            for (notification, _), one in zip(group, params, strict=True):
+                if (await connection.execute(statement, one)).rowcount == 0:
+                    lost.append(notification)
+        elif (await connection.execute(statement, params)).rowcount < len(group):
+            lost += [notification for notification, _ in group]
+    return lost
+
+
+@functools.cache
+def _ended(columns: tuple[str, ...]) -> Update:
+    """The outcome (values for `columns`) written and the lease ended, if the lease is still
+    the one taken. Built once per set of columns: building it cost more than running it."""
+    return (
+        update(Notification)
+        .where(
+            Notification.id == bindparam("n_id"),
+            Notification.lease_until == bindparam("n_lease"),
+        )
+        .values(lease_until=None, **{c: bindparam(f"n_{c}") for c in columns})
+    )

@@ -8,12 +8,13 @@ sent: a conditional UPDATE sets its lease, so of several replicas only one sends
 that one dies its lease runs out and another sends it. Only a chat's oldest unsent
 notification is ever claimed, and not while it is leased or waits for its retry, so a chat's
 messages keep their order across replicas, crashes and faults. The outcome is recorded as
-soon as Telegram answers, which also ends the lease: after a crash or restart only the unsent
-ones go out. Each fault gets one log line: 429 waits `retry_after`; 5xx (JSON or HTML),
-network errors and anything unexpected back off with jitter and retry, every retry an attempt
-until MAX_ATTEMPTS gives up; 400 gives up at once; 403 deactivates the chat; a group upgraded
-to a supergroup moves with its accounts to the new id; 401/404 (the token revoked or wrong)
-pause sending - the session reports it and bot.app stops the bot.
+soon as Telegram answers (with those of the sends answered while it was being written), which
+also ends the lease: after a restart only the unsent ones go out. Each fault gets one log
+line: 429 waits `retry_after`; 5xx (JSON or HTML), network errors and anything unexpected back
+off with jitter and retry, every retry an attempt until MAX_ATTEMPTS gives up; 400 gives up at
+once; 403 deactivates the chat; a group upgraded to a supergroup moves with its accounts to
+the new id; 401/404 (the token revoked or wrong) pause sending - the session reports it and
+bot.app stops the bot.
 """
 
 from __future__ import annotations
@@ -32,9 +33,8 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import logs
-from bot.alerting.claims import Claims
+from bot.alerting.claims import Claims, Outgoing
 from bot.alerting.pacing import MemoryPacer, Pacer, PacingUnavailable
-from bot.storage.models import Notification
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,12 @@ class Delivery:
 
 
 class Sender(Protocol):
-    async def send(self, notification: Notification) -> Delivery:
+    async def send(self, notification: Outgoing) -> Delivery:
         """One try at delivering `notification`; Telegram's answer as a `Delivery`. Anything
         raised is an unexpected failure, retried like FAILED."""
         ...
 
-    async def edit(self, notification: Notification, message_id: int) -> Delivery:
+    async def edit(self, notification: Outgoing, message_id: int) -> Delivery:
         """One try at editing message `message_id` of the chat to `notification` (its text and
         buttons; no buttons removes them), as `send` does."""
         ...
@@ -117,6 +117,7 @@ class Outbox:
         self._rng = rng or random.Random()
         self._task: asyncio.Task[None] | None = None
         self._pacing_down = False  # the pacer's store failed: said once, until it is back
+        self._next_free: float | None = None  # the last pass's Taken.next_free
         self.paused = False  # the token was refused: nothing more is sent
 
     def start(self) -> None:
@@ -136,6 +137,9 @@ class Outbox:
 
     async def _run(self) -> None:
         while not self._stopping and not self.paused:
+            # Cleared before the pass, not after: a wake() while it runs (notifications
+            # committed meanwhile) cuts the wait after it short.
+            self._wakeup.clear()
             try:
                 if self._leftover_claims:
                     await self._claims.release_all()
@@ -149,28 +153,34 @@ class Outbox:
                 )
                 busy = False
             if not busy and not self._stopping:
-                self._wakeup.clear()
+                # Until the first held chat frees, if that comes before the next poll.
+                wait = min(IDLE_POLL, self._next_free if self._next_free is not None else IDLE_POLL)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), IDLE_POLL)
+                    await asyncio.wait_for(self._wakeup.wait(), wait)
 
     async def deliver_pending(self) -> bool:
         """Claim and send what is due and allowed now; True if anything was attempted."""
+        self._next_free = None
         if self.paused:
             return False
         now = self._now()
         candidates = await self._claims.candidates(now, BATCH)
         if not candidates:
             return False
-        free = await self._paced(self._pacer.take([chat_id for _, chat_id in candidates]))
-        if free is None:
+        taken = await self._paced(self._pacer.take([chat_id for _, chat_id in candidates]))
+        if taken is None:
             return False
-        chosen = [id_ for id_, chat_id in candidates if chat_id in free]
+        self._next_free = taken.next_free
+        chosen = [id_ for id_, chat_id in candidates if chat_id in taken.chats]
         if not chosen:
             return False
         claimed = await self._claims.claim(chosen, now)
         if not claimed:
             return False
-        await asyncio.gather(*(self._send(n) for n in claimed))
+        try:
+            await asyncio.gather(*(self._send(n) for n in claimed))
+        finally:  # a stop out of grace too: what Telegram accepted is written
+            await self._claims.flush()
         return True
 
     async def _paced(self, call: Any) -> Any:
@@ -185,7 +195,13 @@ class Outbox:
             self._pacing_down = True
             return None
 
-    async def _send(self, notification: Notification) -> None:
+    async def _send(self, notification: Outgoing) -> None:
+        """One attempt, its outcome written as soon as it is known: a sent mark committed
+        later than needed would be a message sent twice if the bot died meanwhile."""
+        await self._attempt(notification)
+        await self._claims.flush()
+
+    async def _attempt(self, notification: Outgoing) -> None:
         target = None
         if notification.edit_of is not None:
             # The message to edit: an older one of the same chat, so already sent or given up
@@ -193,7 +209,7 @@ class Outbox:
             target = await self._claims.message_of(notification)
             if target is None:
                 log.info("notification edit skipped id=%s: nothing to edit", notification.id)
-                await self._give_up(notification, "nothing to edit")
+                self._give_up(notification, "nothing to edit")
                 return
         # The slot covers the call to Telegram only: the bookkeeping below waits for its turn
         # to write, and the next sends need not wait for that.
@@ -215,7 +231,7 @@ class Outbox:
                         exc_info=logs.traceback_due(("notification send", type(error))),
                     )
         if not ready:
-            await self._claims.record(notification)  # given back for the next pass
+            self._claims.record(notification)  # given back for the next pass
             return
         # The chat's gap runs from Telegram's answer: however long this send waited for its
         # place, the chat's next message keeps the gap to it.
@@ -224,11 +240,11 @@ class Outbox:
             retry_after = delivery.retry_after
         await self._paced(self._pacer.hold(notification.chat_id, retry_after))
         if delivery is None:
-            await self._retry(notification, delay=self._backoff(notification.attempts))
+            self._retry(notification, delay=self._backoff(notification.attempts))
         else:
             await self._record(notification, delivery)
 
-    async def _ready(self, notification: Notification) -> bool:
+    async def _ready(self, notification: Outgoing) -> bool:
         """Wait for this send's place under the overall rate. Taken by a send that holds a
         sender slot, right before it goes out: places handed out before waiting for a slot
         would let the sends that waited go out together, faster than Telegram allows. A send
@@ -247,19 +263,17 @@ class Outbox:
         lease_until = notification.lease_until
         return lease_until is not None and lease_until - self._now() > self._claims.lease / 2
 
-    async def _record(self, notification: Notification, delivery: Delivery) -> None:
+    async def _record(self, notification: Outgoing, delivery: Delivery) -> None:
         chat_id, outcome = notification.chat_id, delivery.outcome
         if notification.edit_of is not None and outcome in (Outcome.REFUSED, Outcome.THREAD_GONE):
             # Too old to edit, deleted, not modified: the chat lost nothing.
             log.info(
                 "notification edit skipped id=%s: %s", notification.id, delivery.error or outcome
             )
-            await self._give_up(notification, "not editable")
+            self._give_up(notification, "not editable")
             return
         if outcome is Outcome.SENT:
-            await self._claims.record(
-                notification, sent_at=self._now(), message_id=delivery.message_id
-            )
+            self._claims.record(notification, sent_at=self._now(), message_id=delivery.message_id)
             log.info(
                 "notification sent id=%s chat_id=%s kind=%s",
                 notification.id,
@@ -272,13 +286,13 @@ class Outbox:
                 notification.id,
                 delivery.retry_after,
             )
-            await self._retry(notification, delay=delivery.retry_after)
+            self._retry(notification, delay=delivery.retry_after)
         elif outcome is Outcome.TOKEN_REFUSED:
             # Not the notification's fault: it stays as it is, for a start with a good token.
             if not self.paused:
                 log.error("sending paused: Telegram refused the bot token (%s)", delivery.error)
             self.paused = True
-            await self._claims.record(notification)
+            self._claims.record(notification)
         elif outcome is Outcome.MIGRATED and delivery.migrated_to is not None:
             await self._claims.migrate(notification, delivery.migrated_to)
             log.info("chat migrated from=%s to=%s", chat_id, delivery.migrated_to)
@@ -287,10 +301,10 @@ class Outbox:
             await self._claims.chat_gone(chat_id)
             log.info("chat inactive chat_id=%s reason=forbidden", chat_id)
         elif outcome is Outcome.THREAD_GONE:
-            await self._drop_thread(notification)
+            self._drop_thread(notification)
         elif outcome is Outcome.REFUSED:
             log.error("notification refused id=%s error=%s", notification.id, delivery.error)
-            await self._give_up(notification, "bad request")
+            self._give_up(notification, "bad request")
         else:
             log.warning(
                 "notification send failed id=%s attempt=%d error=%s",
@@ -298,7 +312,7 @@ class Outbox:
                 notification.attempts + 1,
                 delivery.error,
             )
-            await self._retry(notification, delay=self._backoff(notification.attempts))
+            self._retry(notification, delay=self._backoff(notification.attempts))
 
     def _backoff(self, attempts: int) -> float:
         """Doubling from FIRST_RETRY up to LONGEST_RETRY, jittered: notifications that failed
@@ -306,19 +320,19 @@ class Outbox:
         delay = min(FIRST_RETRY * 2.0**attempts, LONGEST_RETRY)
         return delay * self._rng.uniform(0.75, 1.25)
 
-    async def _retry(self, notification: Notification, *, delay: float) -> None:
+    def _retry(self, notification: Outgoing, *, delay: float) -> None:
         attempts = notification.attempts + 1
         if attempts >= MAX_ATTEMPTS:
             log.error("notification given up id=%s attempts=%d", notification.id, attempts)
-            await self._give_up(notification, "too many failures")
+            self._give_up(notification, "too many failures")
             return
         next_attempt_at = self._now() + timedelta(seconds=delay)
-        await self._claims.record(notification, attempts=attempts, next_attempt_at=next_attempt_at)
+        self._claims.record(notification, attempts=attempts, next_attempt_at=next_attempt_at)
 
-    async def _give_up(self, notification: Notification, reason: str) -> None:
-        await self._claims.record(notification, failure=reason)
+    def _give_up(self, notification: Outgoing, reason: str) -> None:
+        self._claims.record(notification, failure=reason)
 
-    async def _drop_thread(self, notification: Notification) -> None:
+    def _drop_thread(self, notification: Outgoing) -> None:
         # The forum topic was deleted: the chat itself still wants to know.
-        await self._claims.record(notification, thread_id=None)
+        self._claims.record(notification, thread_id=None)
         self.wake()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
 # Telegram's documented limits: ~30 messages a second in all, ~1 a second to one chat,
@@ -28,8 +29,16 @@ class PacingUnavailable(Exception):
     a send unpaced could break the limits for the whole fleet."""
 
 
+@dataclass(frozen=True)
+class Taken:
+    chats: set[int]  # free to get a message now, and now held for it
+    # Seconds until the first of the others is free again; None if none was held. The outbox
+    # sleeps that long, not a fixed poll: a backlog then goes out at the chats' own pace.
+    next_free: float | None = None
+
+
 class Pacer(Protocol):
-    async def take(self, chat_ids: Iterable[int]) -> set[int]:
+    async def take(self, chat_ids: Iterable[int]) -> Taken:
         """The chats among `chat_ids` free to get a message now; each is then held for its gap,
         so no other pass (nor replica) takes it meanwhile."""
         ...
@@ -66,14 +75,17 @@ class MemoryPacer:
         self._chat_free_at: dict[int, float] = {}  # clock time a chat may get the next message
         self._next_place = 0.0  # clock time of the next place the overall rate allows
 
-    async def take(self, chat_ids: Iterable[int]) -> set[int]:
+    async def take(self, chat_ids: Iterable[int]) -> Taken:
         now = self._clock()
-        taken = set()
+        taken, next_free = set(), None
         for chat_id in chat_ids:
-            if self._chat_free_at.get(chat_id, 0.0) <= now:
+            free_at = self._chat_free_at.get(chat_id, 0.0)
+            if free_at <= now:
                 self._hold(chat_id, None, now)
                 taken.add(chat_id)
-        return taken
+            elif next_free is None or free_at - now < next_free:
+                next_free = free_at - now
+        return Taken(taken, next_free)
 
     async def hold(self, chat_id: int, seconds: float | None = None) -> None:
         self._hold(chat_id, seconds, self._clock())

@@ -2,7 +2,8 @@
 all replicas of one bot together: Telegram counts messages per bot, not per process.
 
 A chat's gap is a key that expires (`SET NX PX`): whoever sets it has the chat's next send,
-and nobody else gets one until it expires. The overall rate is one key holding the time of
+and nobody else gets one until it expires; its time to live (`PTTL`, in the same round trip)
+tells when a held chat frees. The overall rate is one key holding the time of
 the next free place, moved on by a Lua script on Redis's own clock (`TIME`), so replicas whose
 clocks differ still space their sends; a replica only ever sleeps the delay Redis handed it.
 Every Redis failure becomes `PacingUnavailable`: the outbox then sends nothing until Redis is
@@ -23,6 +24,7 @@ from bot.alerting.pacing import (
     MESSAGES_PER_SECOND,
     PRIVATE_CHAT_GAP,
     PacingUnavailable,
+    Taken,
     chat_gap,
 )
 
@@ -57,16 +59,25 @@ class RedisPacer:
         self._private_gap, self._group_gap = private_gap, group_gap
         self._place = redis.register_script(_PLACE)
 
-    async def take(self, chat_ids: Iterable[int]) -> set[int]:
+    async def take(self, chat_ids: Iterable[int]) -> Taken:
         chats = list(chat_ids)
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for chat_id in chats:
-                    pipe.set(_chat_key(chat_id), 1, nx=True, px=self._gap_ms(chat_id, None))
-                taken = await pipe.execute()
+                    key = _chat_key(chat_id)
+                    pipe.set(key, 1, nx=True, px=self._gap_ms(chat_id, None))
+                    pipe.pttl(key)
+                answers = await pipe.execute()
         except (RedisError, OSError) as error:
             raise PacingUnavailable(repr(error)) from error
-        return {chat_id for chat_id, ok in zip(chats, taken, strict=True) if ok}
+        taken, next_free = set(), None
+        for chat_id, ok, left_ms in zip(chats, answers[::2], answers[1::2], strict=True):
+            if ok:
+                taken.add(chat_id)
+            else:  # held; gone since the SET (PTTL -2): free now
+                free_in = max(int(left_ms), 0) / 1000
+                next_free = free_in if next_free is None else min(next_free, free_in)
+        return Taken(taken, next_free)
 
     async def hold(self, chat_id: int, seconds: float | None = None) -> None:
         try:

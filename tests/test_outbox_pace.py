@@ -1,0 +1,61 @@
+"""The running delivery worker keeps Telegram's per-chat pace on its own: a backlog found at
+start (nothing wakes the worker, as after a restart) goes out one chat gap apart, not an idle
+poll apart. The gap is shortened (Telegram's is 1 s) so the test takes a moment."""
+
+import asyncio
+import itertools
+import statistics
+import time
+
+from bot.alerting.outbox import IDLE_POLL, Delivery, Outbox, Outcome
+from bot.alerting.pacing import MemoryPacer
+from bot.storage.models import Chat, Notification
+from tests.servers import BOTH_DATABASES
+
+pytestmark = BOTH_DATABASES
+
+GAP = 0.2  # a private chat's gap here
+CHATS, PER_CHAT = (401, 402, 403), 4
+
+
+class TimedSender:
+    """Accepts every message at once, noting when each chat got it."""
+
+    def __init__(self) -> None:
+        self.times: dict[int, list[float]] = {chat_id: [] for chat_id in CHATS}
+        self.texts: dict[int, list[str]] = {chat_id: [] for chat_id in CHATS}
+        self.all_sent = asyncio.Event()
+
+    async def send(self, notification: Notification) -> Delivery:
+        self.times[notification.chat_id].append(time.monotonic())
+        self.texts[notification.chat_id].append(notification.text)
+        if sum(map(len, self.texts.values())) == len(CHATS) * PER_CHAT:
+            self.all_sent.set()
+        return Delivery(Outcome.SENT, message_id=len(self.times[notification.chat_id]))
+
+    async def edit(self, notification: Notification, message_id: int) -> Delivery:
+        raise AssertionError("no edits here")
+
+
+async def test_a_backlog_goes_out_at_each_chats_gap_not_at_the_idle_poll(sessionmaker):
+    assert IDLE_POLL >= 5 * GAP  # else the old fixed poll would pass this too
+    async with sessionmaker() as session:
+        session.add_all(Chat(id=chat_id, type="private", language="en") for chat_id in CHATS)
+        session.add_all(
+            Notification(chat_id=chat_id, kind="low", text=f"alert {i}")
+            for i in range(PER_CHAT)
+            for chat_id in CHATS
+        )
+        await session.commit()
+    sender = TimedSender()
+    outbox = Outbox(sender, sessionmaker, pacer=MemoryPacer(private_gap=GAP))
+    outbox.start()
+    try:
+        await asyncio.wait_for(sender.all_sent.wait(), 10)
+    finally:
+        await outbox.stop(grace=5)
+    expected = [f"alert {i}" for i in range(PER_CHAT)]
+    assert all(texts == expected for texts in sender.texts.values())  # each once, in order
+    gaps = [b - a for times in sender.times.values() for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= GAP  # Telegram's limit kept
+    assert statistics.median(gaps) <= 2 * GAP  # and no slower than it needs to be

@@ -10,17 +10,17 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerting import forecast
+from bot.alerting import acks, forecast, levels
 from bot.alerting.events import Renderer
 from bot.alerting.queue import AlertQueue, clear_incident
 from bot.smsc.check_errors import CheckError, check_error
 from bot.smsc.client import SmscError
 from bot.smsc.guard import BalanceResult
 from bot.storage.history import Sample, histories_since
-from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
+from bot.storage.models import Account, AccountState, BalanceSample, Chat
 
 # Transient faults (network, odd answers) make an account uncheckable only when they repeat.
 FAILURES_BEFORE_CANT_CHECK = 3
@@ -157,7 +157,7 @@ class Monitor:
             self._queue.add(session, chat, account, "working")
             self._resolve(session, chat, account)
         if previous == AccountState.LOW:
-            if self._recovered(chat, account):
+            if levels.recovered(chat, account, self._now()):
                 self._queue.add(session, chat, account, "recovered", silent=True)
                 self._resolve(session, chat, account)
                 self._set_ok(account)
@@ -166,7 +166,7 @@ class Monitor:
             account.lowest_balance = balance if lowest is None else min(lowest, balance)
             if not self._judge_critical(session, chat, account, now):
                 self._maybe_remind(session, chat, account, now)
-        elif self._low(account):
+        elif levels.low(account, self._now()):
             self._open(session, chat, account, now)
             return
         else:
@@ -215,13 +215,13 @@ class Monitor:
     async def threshold_changed(self, session: AsyncSession, account: Account) -> None:
         """Re-judge the last balance. A threshold set above it is a crossing like any other
         (the alert and its buttons come at once); one lowered under it just ends the alert."""
-        if account.state == AccountState.LOW and not self._low(account):
+        if account.state == AccountState.LOW and not levels.low(account, self._now()):
             self._resolve(session, await session.get_one(Chat, account.chat_id), account)
             self._set_ok(account)
-        elif account.state == AccountState.OK and self._low(account):
+        elif account.state == AccountState.OK and levels.low(account, self._now()):
             chat = await session.get(Chat, account.chat_id)
             self._open(session, chat, account, self._now())
-        elif account.state == AccountState.LOW and self._critical(account) != (
+        elif account.state == AccountState.LOW and levels.critical(account) != (
             account.critical_since is not None
         ):
             # The critical level moved across the balance: a crossing under it alerts, one
@@ -236,43 +236,10 @@ class Monitor:
     async def acknowledge(
         self, session: AsyncSession, account: Account, user_id: int, user: str, message_id: int
     ) -> bool:
-        """`user` takes the account's open incident, if nobody has it yet (of two presses,
-        on any replica, one wins): no more reminders for it, and its alert says so (and the
-        message pressed, a reminder or an escalation, if another). False if it was taken, or
-        none is open; the account tells by whom."""
-        taken = await session.execute(
-            update(Account)
-            .where(
-                Account.id == account.id,
-                Account.alert_id.is_not(None),
-                Account.acked_at.is_(None),
-            )
-            .values(acked_by=user, acked_by_id=user_id, acked_at=self._now())
-            .execution_options(synchronize_session=False)
+        """See bot.alerting.acks.acknowledge."""
+        return await acks.acknowledge(
+            session, self._queue, account, user_id, user, message_id, self._now()
         )
-        await session.refresh(account)
-        if taken.rowcount == 0:  # type: ignore[attr-defined]
-            await session.commit()
-            return False
-        pressed = await session.scalar(
-            select(Notification.id)
-            .where(
-                Notification.chat_id == account.chat_id,
-                Notification.message_id == message_id,
-                Notification.account_id == account.id,
-                Notification.edit_of.is_(None),
-                Notification.sent_at.is_not(None),
-            )
-            .order_by(Notification.id.desc())
-            .limit(1)
-        )
-        chat = await session.get_one(Chat, account.chat_id)
-        for target in dict.fromkeys([account.alert_id, pressed]):  # a reminder's too
-            if target is not None:
-                self._queue.edit(session, chat, account, "acked", target, keep_buttons=True)
-        await self._queue.finish(session)
-        await session.commit()
-        return True
 
     def snooze(self, account: Account, hours: int) -> datetime:
         account.snoozed_until = self._now() + timedelta(hours=hours)
@@ -286,7 +253,7 @@ class Monitor:
     def _open(self, session: AsyncSession, chat: Chat, account: Account, now: datetime) -> None:
         """A crossing from OK: one alert, the critical one if the balance is under that too."""
         self._set_low(chat, account, now)
-        if self._critical(account):
+        if levels.critical(account):
             self._set_critical(session, chat, account, now)
         else:
             self._queue.add(session, chat, account, "low", buttons=True)
@@ -297,10 +264,10 @@ class Monitor:
         """While low: a crossing under the critical level alerts (once per crossing; it rings,
         and counts as the reminder due then); back above it by the chat's margin, the
         critical state ends with a quiet word, the warning stays. True when an alert went."""
-        if account.critical_since is None and self._critical(account):
+        if account.critical_since is None and levels.critical(account):
             self._set_critical(session, chat, account, now)
             return True
-        if account.critical_since is not None and self._critical_recovered(chat, account):
+        if account.critical_since is not None and levels.critical_recovered(chat, account):
             account.critical_since = None
             self._queue.add(session, chat, account, "critical_cleared", silent=True)
         return False
@@ -314,54 +281,6 @@ class Monitor:
             gap = now + timedelta(hours=chat.reminder_hours)
             account.next_reminder_at = max(account.next_reminder_at, gap)
         self._queue.add(session, chat, account, "critical", buttons=True)
-
-    @staticmethod
-    def _critical(account: Account) -> bool:
-        return (
-            account.last_balance is not None
-            and account.critical_threshold is not None
-            and account.last_balance < account.critical_threshold
-        )
-
-    @staticmethod
-    def _critical_recovered(chat: Chat, account: Account) -> bool:
-        factor = 1 + chat.hysteresis_percent / Decimal(100)
-        critical = account.critical_threshold
-        return critical is None or account.last_balance >= critical * factor
-
-    def _low(self, account: Account) -> bool:
-        """Under the amount threshold (or the critical one), or the forecast runway under the
-        runway threshold."""
-        if account.last_balance is None:
-            return False
-        if account.threshold is not None and account.last_balance < account.threshold:
-            return True
-        if self._critical(account):
-            return True
-        days = self._runway_days(account)
-        return (
-            account.runway_threshold is not None
-            and days is not None
-            and (days < account.runway_threshold)
-        )
-
-    def _recovered(self, chat: Chat, account: Account) -> bool:
-        """Clear of both thresholds by the chat's margin, so a hovering balance won't flap."""
-        factor = 1 + chat.hysteresis_percent / Decimal(100)
-        if account.threshold is not None and account.last_balance < account.threshold * factor:
-            return False
-        if not self._critical_recovered(chat, account):
-            return False
-        days = self._runway_days(account)
-        return (
-            account.runway_threshold is None
-            or days is None
-            or (days >= account.runway_threshold * factor)
-        )
-
-    def _runway_days(self, account: Account) -> Decimal | None:
-        runway = forecast.runway(account.last_balance, account.spend_rate, self._now())
-        return None if runway is None else runway.days
 
     @staticmethod
     def _set_low(chat: Chat, account: Account, now: datetime) -> None:

@@ -40,14 +40,14 @@ from bot.smsc.guard import BalanceGuard, BalanceResult
 from bot.storage.crypto import SecretBox
 from bot.storage.models import Account, AccountState, Chat
 from bot.storage.records import records, write
-from bot.storage.stats import checkable, claim_due, held
+from bot.storage.stats import any_due, checkable, claim_due, held
 
 log = logging.getLogger(__name__)
 
-# Seconds between looks for due accounts. A look finds accounts made due by others (another
-# replica, /interval) a tenth of a sweep's floor late at most, and room freed by finished
-# checks is filled again as quickly; one with nothing due is an index probe.
-DISPATCH_EVERY = 0.2
+# Seconds between looks for due accounts: what a sweep waits for at most to start, and for the
+# room its finished checks free to be filled again. A look with nothing due is an index probe,
+# ≈ 1 ms of CPU: twice a second, 0.2 % of a core.
+DISPATCH_EVERY = 0.5
 BATCH = 500  # credentials claimed and not yet written, per process, at most
 JITTER = 0.05  # next checks land within ±5% of the interval, so they drift apart
 START_SPREAD = timedelta(minutes=5)  # checks nobody made for a while are spread over this
@@ -182,11 +182,16 @@ class Checks:
         credentials with whether SMSC ever accepted them."""
         now = self._now()
         lease = now + self._lease
-        async with self._turn, self._write_turn, self._sessionmaker() as session:
+        async with self._sessionmaker() as session:
             connection = await session.connection()
-            claim = claim_due(connection.dialect.name, now, lease, limit)
-            rows = (await connection.execute(claim)).all()
-            await session.commit()
+            # A look with nothing due (most of them) reads an index, and writes nothing.
+            if (await connection.execute(any_due(), {"now": now})).first() is None:
+                return {}
+            async with self._turn, self._write_turn:
+                claim = claim_due(connection.dialect.name)
+                values = {"now": now, "lease_until": lease, "limit": limit}
+                rows = (await connection.execute(claim, values)).all()
+                await session.commit()
         due: dict[Claim, tuple[Credentials, bool]] = {}
         for key, site, login, secret, state in rows:
             good = state in (AccountState.OK, AccountState.LOW)

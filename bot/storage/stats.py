@@ -3,12 +3,24 @@ accounts are checkable, due and held by whom, for the scheduled checks."""
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, Row, Select, Update, and_, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import Account, AccountState, Chat, Notification
@@ -88,9 +100,23 @@ def unleased(now: datetime) -> ColumnElement[bool]:
     return Account.lease_until.is_(None) | (Account.lease_until < now)
 
 
-def claim_due(dialect: str, now: datetime, lease_until: datetime, limit: int) -> Update:
-    """Lease every checkable, unleased account of up to `limit` credentials due and unleased,
-    most overdue first; returns (credentials_key, site, login, secret, state) of each."""
+# The scheduled checks look for due accounts several times a second: their statements are
+# built once, with parameters, not at each look (building one cost more than running it).
+NOW, LEASE_UNTIL, LIMIT = bindparam("now"), bindparam("lease_until"), bindparam("limit")
+
+
+@functools.cache
+def any_due() -> Select:
+    """Whether a checkable account is due and unleased at `now` (parameter): an index probe."""
+    return checkable(select(Account.id)).where(Account.next_check_at <= NOW, unleased(NOW)).limit(1)
+
+
+@functools.cache
+def claim_due(dialect: str) -> Update:
+    """Lease (until `lease_until`) every checkable, unleased account of up to `limit` due
+    credentials, most overdue first, as at `now` (those three are parameters); returns
+    (credentials_key, site, login, secret, state) of each."""
+    now, lease_until, limit = NOW, LEASE_UNTIL, LIMIT
     due = checkable(select(Account.credentials_key)).where(
         Account.next_check_at <= now, unleased(now)
     )

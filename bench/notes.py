@@ -26,19 +26,25 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
 
 ## What limits each figure
 
-- **Sweep: wall time and CPU per account.** The bot's own CPU, on one core. Checks ask SMSC
-  without touching the database and queue what they learn; whichever check takes the write
-  turn next writes what is waiting, up to 50 logins, in one transaction
-  (`Checks._write_waiting`): one read of those accounts, one of their history, one INSERT of
-  the new samples and the accounts' UPDATE. What is left per account is SQLAlchemy's unit of
-  work and the spend forecast; per SMSC request, httpx over aiohttp's pool (httpcore's own
-  pool cost ≈ 2 ms of CPU a request at 50 side by side, aiohttp's ≈ 0.8 ms). A login of ten
-  accounts so costs ≈ 3 ms of CPU: with SMSC answering in 50 ms the sweep is still bounded by
-  the bot's CPU, a few times the floor that SMSC latency and the 50 concurrent checks set;
-  with SMSC answering in 200 ms, as it may to a server far from it, the sweep comes within
-  1.5 s of that floor, most of it the dispatcher's: due accounts are looked for once a
-  second, 500 logins at a time. SMSC requests are one per distinct login, however many
-  chats watch it.
+- **Sweep: wall time and CPU per account.** The bot's own CPU, on one core: the sweep is
+  CPU-bound at 50 ms (its wall time is about its CPU time), within 1.2x of the floor at 200 ms.
+  Checks ask SMSC without touching the database and queue what they learn; whichever check
+  takes the write turn next writes what is waiting, up to 50 logins, in one transaction
+  (`Checks._write_waiting`): one read of those accounts and their chats as plain rows
+  (`bot/storage/records.py`: no ORM instance, no unit of work), one of their history, one
+  INSERT of the new samples and one executemany UPDATE of the columns that changed. Per
+  account that leaves (see "Where the time goes"): SQLite's own work, ≈ 35 µs (measured with
+  the bare sqlite3 module on the same statements: the UPDATE moves the account in the
+  next-check index, and the commit writes every page a batch touched, as a batch's accounts
+  lie all over the table); SQLAlchemy's per-value type processing on the way in and out
+  (Decimal as text, UTC datetimes); the monitor's rules and the spend forecast; and per SMSC
+  request (one per ten accounts here), ≈ 0.4-0.5 ms in httpx over aiohttp's pool and the
+  guard. Together ≈ 0.2 ms an account, twice the 0.10 ms aimed at: reaching it would take
+  the monitor's rules and the writes out of Python objects altogether (raw driver calls, or
+  set-based SQL for the accounts whose state cannot change), which this round did not do.
+  Due accounts are looked for twice a second with an index probe (one with nothing due costs
+  ≈ 1 ms), 500 logins at a time. SMSC requests are one per distinct login, however many chats
+  watch it.
 - **Peak and idle RSS.** Mostly imports. aiogram builds pydantic validators and serializers for
   every Bot API type and method when imported: a bare interpreter that imports aiogram and
   nothing else holds the "floor" shown (aiogram issue 1513; pydantic 2.13 is the leanest
@@ -64,14 +70,18 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   no database work: its wall time is mostly its own CPU for ten times the requests. SMSC sees
   ten times the requests, and every login spends all ten of its requests for the minute, so any
   second look within it (a /balance, a retry) would be refused with error 9.
-- **/balance, all at once.** The throughput of the bot's one event loop: an update costs ≈ 6 ms
-  of CPU, about half of it aiogram's (parsing the update, its middlewares, the sendMessage call
-  and its answer) and the rest the chat's record and accounts read, the credentials decrypted,
-  the cached balances recorded, and the text. (aiogram also rebuilt the pydantic model of
-  sendMessage's answer after garbage collections, ≈ 5 ms each time; `bot/telegram/session.py`
-  keeps it built.) A burst's latency is queueing: the last of 200
-  waits for the 199 before it (p99 ≈ 200 / updates per second), so no burst of 200 can meet
-  50 ms on one core; the target applies to the steady rate below.
+- **/balance, all at once.** The throughput of the bot's one event loop: an update costs ≈ 6-8
+  ms of CPU, most of it in libraries: aiogram (parsing the update, its middlewares, the
+  sendMessage call and its answer), SQLAlchemy and aiosqlite (the chat's record and accounts
+  read: each statement is four trips to aiosqlite's thread), the credentials decrypted for the
+  guard's cache key, and babel wording the amounts (its patterns now parsed once). A cached
+  balance the account recorded already is no longer recorded again, so the session commits
+  nothing. (aiogram also rebuilt the pydantic model of sendMessage's answer after garbage
+  collections, ≈ 5 ms each time; `bot/telegram/session.py` keeps it built.) 250 updates a
+  second needs 4 ms an update: not reached, and no single piece is big enough to get there
+  alone. A burst's latency is queueing: the last of 200 waits for the 199 before it (p99 ≈
+  200 / updates per second), so no burst of 200 can meet 50 ms on one core; the target
+  applies to the steady rate below.
 - **/balance, steady.** Below that throughput an update waits for nobody: its latency is its own
   cost and the long poll's round trip. Full garbage collections over the ≈ 300,000 objects
   from imports took ≈ 250 ms; `gc.freeze()` after start-up takes those out of collections.
@@ -93,19 +103,18 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   wakes the outbox, so each chat's messages go out at the outbox's own pace. Telegram allows
   a private chat 1 message a second; the worker sleeps until the first chat held by that gap
   is free (the pacer tells when), not a fixed 1 s poll, which made it 1.4-1.8 s.
-- **Idle.** Two indexed queries a second (due accounts, due notifications), APScheduler's tick
-  and aiogram's long poll.
-- **PostgreSQL, one replica.** Bot CPU per account is what SQLite's is plus the fleet's shared
-  guard: without REDIS_URL the same sweep on PostgreSQL took 0.34-0.36 ms an account, on a run
-  where SQLite took 0.36-0.45 ms (the database work moves to the server, asyncpg costs about
-  what the in-process SQLite did); with REDIS_URL each SMSC request also goes through the
-  guard's state in Redis (`bot/fleet/limits.py`: the login's lock taken, kept alive by a task
-  and released, and its scripts for the standing, the place in the window and the cached
-  balance), ≈ 1 ms of the bot's CPU per login, ≈ 0.1 ms per account at ten accounts a login.
-  PostgreSQL and Redis take two thirds as much again in their own processes. The wall time is
-  the machine's: the bot, PostgreSQL, Redis and the fakes share two cores, where SQLite's sweep
-  had the bot on one core and the fakes on the other.
-- **PostgreSQL, two replicas.** Each replica claims up to 500 logins' accounts a second with a
+- **Idle.** Two index probes a second for due accounts, the outbox's look for due
+  notifications (it sleeps until the next one, or the first chat held by its gap, is due),
+  APScheduler's tick and aiogram's long poll.
+- **PostgreSQL, one replica.** The same sweep, with the database work in the server and the
+  guard's state in Redis (`bot/fleet/limits.py`): two Lua scripts per SMSC request, one that
+  looks at the credentials, takes the login's turn and admits the request, one that counts it,
+  stores the balance and hands the turn back (the turn is a lease, so no task keeps it alive),
+  ≈ 0.4-0.6 ms of the bot's CPU per login where seven round trips took 1-2 ms. PostgreSQL and
+  Redis take about as much again in their own processes. The wall time is the machine's: the
+  bot, PostgreSQL, Redis and the fakes share two cores, where SQLite's sweep had the bot on one
+  core and the fakes on the other.
+- **PostgreSQL, two replicas.** Each replica claims up to 500 logins' accounts at a look with a
   conditional UPDATE of rows locked in one order (`bot/storage/stats.py`, `claim_due`), so
   they split the sweep login by login without a double; the guard in
   Redis keeps one request per login for the fleet. On two cores two replicas cannot be faster
@@ -114,23 +123,19 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   sweep's CPU would divide between them.
 - **Growth.** CPU per account checked is flat: a check's cost is per login and per account
   written, not per account kept. Memory grows with the sweep's working set, not with the
-  accounts at rest: up to 500 logins' checks in flight, their accounts loaded 50 logins to a
-  transaction, SQLAlchemy's identity map and statement cache, and the fakes' answers; CPython
-  keeps what it freed in its arenas, so idle RSS stays near the sweep's peak. Most of the RSS
-  above the floor is fixed (the imports, ≈ 41 MB; see RSS above). Idle CPU does
-  not grow with accounts: the looks for due work are indexed and find nothing.
+  accounts at rest: up to 500 logins' checks in flight, their accounts read 50 logins to a
+  transaction, SQLAlchemy's statement cache, and the fakes' answers; CPython keeps what it
+  freed in its arenas, so idle RSS stays near the sweep's peak. Most of the RSS above the
+  floor is fixed (the imports, ≈ 41 MB; see RSS above). Idle CPU does not grow with accounts:
+  the looks for due work are indexed and find nothing.
 - **Goals for several replicas** (reported, not asserted). Two replicas: no account checked
   twice and no error 9, met (the same holds in `tests/test_e2e_fleet.py`). PostgreSQL's bot CPU
-  per account within 1.5x of SQLite's: missed with REDIS_URL (1.5-1.8x in these runs), met
-  without it (≈ 1x, above): the excess is the guard's state in Redis, a lock and several
-  scripts per SMSC request, which one Lua script per decision would shrink. At 100,000
-  accounts, idle CPU under 2 % of a core: met (< 1 %, as at 1,000). Peak RSS above the floor
-  under 100 MB: met, narrowly (≈ 95 MB): ≈ 0.3 MB per 1,000 accounts on ≈ 65 MB fixed, so
-  about 120,000 accounts on one process would reach it.
+  per account within 1.5x of SQLite's: met since the guard's state takes two scripts per SMSC
+  request (it was 1.7-1.8x with seven round trips). At 100,000 accounts, idle CPU under 2 % of
+  a core, and peak RSS above the floor under 100 MB: see the Growth rows.
 - **The fakes** run in the benchmark's own process: beside one bot, on the second core; beside
   two replicas, PostgreSQL and Redis, on a machine of two cores, they compete with them.
-- **Noise.** Other work ran on the machine during this run (other test suites: a load average
-  of 3-4 on 2 cores); CPU per account then varies by ± 15 % from run to run of the same code
-  (0.33-0.45 ms for the SQLite sweep in runs minutes apart), wall times more. Ratios of figures
-  from the same run are the sturdier ones.
+- **Noise.** CPU per account varies by ± 15 % from run to run of the same code on this
+  machine (more when other work runs beside), wall times more. Ratios of figures from the same
+  run are the sturdier ones.
 """

@@ -138,4 +138,91 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
 - **Noise.** CPU per account varies by ± 15 % from run to run of the same code on this
   machine (more when other work runs beside), wall times more. Ratios of figures from the same
   run are the sturdier ones.
+
+## Before this round (issue 16)
+
+The same `python -m bench` on this machine at 17:20 UTC, before the sweep's writes went past the
+ORM, the guard's Redis state became two scripts, the outbox slept until the next sendable chat,
+and Alembic stopped loading at start (compare with the table above; ± 15 % is noise here):
+
+| Figure | Before |
+|---|---:|
+| Sweep, 10,000 accounts: wall time (floor 1.0 s) | 4.91 s |
+| ... bot CPU per account checked | 0.319 ms |
+| ... PostgreSQL and Redis, one replica: bot CPU per account | 0.530 ms (1.66x SQLite's) |
+| ... SMSC in 200 ms: wall time (floor 4.0 s) | 5.56 s |
+| /balance from 200 chats at once | 171 a second, p99 1.15 s (127-141 later, same code) |
+| Alert fan-out: bot CPU per delivered notification | ≈ 5.5-6.4 ms (not in the table then) |
+| Backlog after a restart: seconds per chat message | 1.4-1.8 (not in the table then) |
+| Idle RSS, 10,000 accounts | 249.6 MB (83.6 MB above the floor) |
+
+The fan-out's share of Telegram's 30 a second is the pacer's: it keeps 10 % headroom (27 a
+second, issue 14) and 5 % of the sends are answered 429, so 25.7 alerts a second is the most it
+can deliver (86 %). The 92.5 % of the 17:20 run was not reproduced by the same code since
+(41.8 s for the fan-out, as now).
+
+## Where the time goes
+
+`python -m bench.profile` (py-spy at 250 samples a second, every thread of the bot) through the
+same scenarios, before this round (commit d4ddd9c) and after it. A sample counts under the
+library of its innermost Python frame: C code called from Python (SQLite's statements, the
+sqlite3 module, Decimal, datetime parsing) counts under its caller. In a container py-spy takes
+a thread that waits for the GIL for a running one: the aiosqlite worker's share includes its
+waits for the event loop's thread, more so when that thread is busy (the burst).
+
+| Sweep of 10,000 accounts | before | after |
+|---|---:|---:|
+| SQLAlchemy ORM | 27% | 0% |
+| aiosqlite worker (SQLite itself) | 18% | 21% |
+| the bot's own code | 18% | 25% |
+| SQLAlchemy Core and engine | 15% | 19% |
+| httpx / httpcore / aiohttp | 14% | 21% |
+| asyncio event loop | 5% | 8% |
+| other (stdlib, C) | 4% | 6% |
+| samples (250 a second) | 739 | 594 |
+
+| /balance from 200 chats at once | before | after |
+|---|---:|---:|
+| aiosqlite worker (SQLite itself) | 29% | 34% |
+| asyncio event loop | 19% | 21% |
+| SQLAlchemy ORM | 9% | 5% |
+| SQLAlchemy Core and engine | 8% | 8% |
+| other (stdlib, C) | 8% | 9% |
+| aiogram | 8% | 8% |
+| the bot's own code | 7% | 4% |
+| httpx / httpcore / aiohttp | 4% | 3% |
+| logging | 3% | 2% |
+| pydantic | 3% | 5% |
+| cryptography | 2% | 1% |
+| samples (250 a second) | 374 | 488 |
+
+| Alert fan-out to 1,000 chats (its sweep included) | before | after |
+|---|---:|---:|
+| SQLAlchemy Core and engine | 23% | 17% |
+| pydantic | 11% | 9% |
+| asyncio event loop | 11% | 13% |
+| SQLAlchemy ORM | 11% | 2% |
+| other (stdlib, C) | 10% | 12% |
+| httpx / httpcore / aiohttp | 10% | 17% |
+| the bot's own code | 9% | 12% |
+| aiosqlite worker (SQLite itself) | 7% | 9% |
+| aiogram | 7% | 5% |
+| logging | 1% | 4% |
+| samples (250 a second) | 1314 | 962 |
+
+- **Sweep.** The ORM is gone from it (27 % of the samples before: the unit of work flushing each
+  account's UPDATE, and loading instances). What is left is spread out: SQLite itself, the
+  bot's own rules and forecast, SQLAlchemy Core's per-value type processing (UTC datetimes,
+  Decimal as text) and statement execution, and the SMSC requests through httpx and aiohttp.
+  None is more than a quarter: the next halving needs the monitor's rules and writes out of
+  per-account Python (set-based SQL for the accounts whose state cannot change, raw driver
+  calls), and SMSC requests cheaper than httpx's layers over aiohttp.
+- **Burst.** Libraries, evenly: the chat's record and accounts read through SQLAlchemy and
+  aiosqlite (four trips to its thread a statement), aiogram's parsing, middlewares and
+  sendMessage, pydantic. What this round removed (the flush of re-recorded cached balances,
+  babel's pattern parsing, ≈ 10 %) is within the run-to-run noise of the figure.
+- **Fan-out.** The ORM is gone from the outbox too (claims read as rows, outcomes written by
+  plain statements). Per notification what is left is aiogram's call to the Bot API (pydantic
+  dumping the request, aiohttp, the answer parsed) and one transaction for its sent mark,
+  committed before the next send could repeat it: ≈ 1 ms of CPU on aiosqlite alone.
 """

@@ -140,7 +140,6 @@ async def on_startup(
 ) -> None:
     # The command menus are already set: bot.app waits for Telegram before polling.
     await checks.prepare()
-    checks.schedule(scheduler)
     digests.schedule(scheduler)
     Escalations(EscalationStore(sessionmaker), bot, i18n, outbox).schedule(scheduler)
     scheduler.add_job(
@@ -150,6 +149,7 @@ async def on_startup(
         id="thin-history",
     )
     scheduler.start()  # inside the running loop, which AsyncIOScheduler binds to
+    checks.start()
     outbox.start()
     # Hundreds of thousands of objects from imports live as long as the bot: out of the
     # collector's sight, full collections no longer stop the event loop for a quarter second.
@@ -160,6 +160,7 @@ async def on_shutdown(scheduler: AsyncIOScheduler, checks: Checks, outbox: Outbo
     # Checks under way finish and commit, unless SMSC is slow; unsent notifications stay in
     # the outbox. The SMSC client, the engine and the Bot's session are closed by bot.app.
     scheduler.shutdown(wait=False)
+    checks.stop()
     try:
         await asyncio.wait_for(checks.drain(), SHUTDOWN_STEP_TIMEOUT)
     except TimeoutError:

@@ -26,7 +26,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -46,8 +45,8 @@ log = logging.getLogger(__name__)
 
 # Seconds between looks for due accounts: what a sweep waits for at most to start, and for the
 # room its finished checks free to be filled again (SMSC answering in 200 ms, a sweep of 1,000
-# logins then takes 1.2x its floor, 1.3x at 0.5 s). A look with nothing due is an index probe:
-# with the scheduler's tick, ≈ 0.2 % of a core each look a second.
+# logins then takes 1.2x its floor, 1.3x at 0.5 s). A look with nothing due is an index probe,
+# ≈ 0.8 ms of CPU: 0.3 % of a core.
 DISPATCH_EVERY = 0.25
 BATCH = 500  # credentials claimed and not yet written, per process, at most
 JITTER = 0.05  # next checks land within ±5% of the interval, so they drift apart
@@ -128,17 +127,31 @@ class Checks:
         self._late = 0  # claims that ran short before their check could start (see _check)
         self._claims_failing = False
         self._claiming: asyncio.Future[dict[Claim, tuple[Credentials, bool]]] | None = None
+        self._looking: asyncio.Task[None] | None = None
+        self._stopped = False
         # For /healthz: the scheduler's last look for due accounts, and the last check done.
         # Both count from the start until they first happen.
         self.last_dispatch_at = self.last_completed_at = now()
 
-    def schedule(self, scheduler: AsyncIOScheduler) -> None:
-        scheduler.add_job(
-            self.dispatch,
-            IntervalTrigger(seconds=DISPATCH_EVERY),
-            id="dispatch-checks",
-            name="hand due accounts to checks",
-        )
+    def start(self) -> None:
+        """Look for due accounts every DISPATCH_EVERY seconds, in the running loop, until
+        `stop`. A loop of its own, not a scheduler job: at four looks a second the scheduler's
+        own work for each run (≈ 0.6 ms of CPU) would cost as much as the look."""
+        self._looking = asyncio.create_task(self._look_forever(), name="checks")
+
+    def stop(self) -> None:
+        """No more looks (a look under way ends quietly; `drain` waits for its claim)."""
+        self._stopped = True
+        if self._looking is not None:
+            self._looking.cancel()
+
+    async def _look_forever(self) -> None:
+        while not self._stopped:
+            await asyncio.sleep(DISPATCH_EVERY)
+            try:
+                await self.dispatch()
+            except Exception:  # the loop outlives any one bad look (/healthz tells a stall)
+                log.exception("looking for due checks failed")
 
     async def prepare(self) -> None:
         """At start: fill missing credential keys, and spread out the checks nobody made for a
@@ -161,8 +174,7 @@ class Checks:
         try:
             due = await asyncio.shield(claiming)
         except asyncio.CancelledError:
-            # The scheduler cancels a look under way when it shuts down, and would log that as
-            # the job's failure, traceback and all. Nothing is started: end quietly. The claim
+            # `stop` cancels a look under way. Nothing is started: end quietly. The claim
             # itself finishes (`drain` waits for it), so its connection is back in the pool
             # before the engine closes; what it claimed runs out with its lease.
             return 0
@@ -183,8 +195,8 @@ class Checks:
         credentials with whether SMSC ever accepted them."""
         now = self._now()
         lease = now + self._lease
-        async with self._sessionmaker() as session:
-            connection = await session.connection()
+        # On a connection of the engine, not in a session: a look costs a third less.
+        async with self._sessionmaker.kw["bind"].connect() as connection:
             # A look with nothing due (most of them) reads an index, and writes nothing.
             if (await connection.execute(any_due(), {"now": now})).first() is None:
                 return {}
@@ -192,7 +204,7 @@ class Checks:
                 claim = claim_due(connection.dialect.name)
                 values = {"now": now, "lease_until": lease, "limit": limit}
                 rows = (await connection.execute(claim, values)).all()
-                await session.commit()
+                await connection.commit()
         due: dict[Claim, tuple[Credentials, bool]] = {}
         for key, site, login, secret, state in rows:
             good = state in (AccountState.OK, AccountState.LOW)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
@@ -13,7 +14,10 @@ from types import FrameType
 
 
 def _stopped(_signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(0)
+    # Not SystemExit: raised where Python ignores exceptions (an import lock's callback, a
+    # finalizer), it was printed and the start went on. Nothing is open yet to be closed, and
+    # the files written at start hold signals off until they are whole (bot.app).
+    os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ from bot.alerting.digest import Digests
 from bot.alerting.escalation import EscalationStore
 from bot.alerting.monitoring import Monitor
 from bot.alerting.outbox import Outbox
-from bot.alerting.scheduling import Checks, create_scheduler
+from bot.alerting.scheduling import Checks
 from bot.config import Settings
 from bot.smsc.client import SmscClient
 from bot.smsc.guard import BalanceGuard
@@ -125,6 +125,15 @@ def dialog_storage(redis: Redis | None) -> tuple[BaseStorage, BaseEventIsolation
     return (
         SharedRedisStorage(redis, key_builder=keys),
         RedisEventIsolation(redis, key_builder=keys),
+    )
+
+
+def create_scheduler() -> AsyncIOScheduler:
+    """In-memory jobs, rebuilt from our tables at every start; start it inside the running
+    loop. (APScheduler's SQLAlchemy job store is synchronous and pickles jobs.)"""
+    return AsyncIOScheduler(
+        timezone=UTC,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
     )
 
 

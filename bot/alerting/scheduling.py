@@ -25,7 +25,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -327,12 +326,3 @@ class Checks:
         if retry_after is not None:
             seconds = min(seconds, retry_after + self._rng.uniform(0, 5))
         return timedelta(seconds=seconds)
-
-
-def create_scheduler() -> AsyncIOScheduler:
-    """In-memory jobs, rebuilt from our tables at every start; start it inside the running
-    loop. (APScheduler's SQLAlchemy job store is synchronous and pickles jobs.)"""
-    return AsyncIOScheduler(
-        timezone=UTC,
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
-    )

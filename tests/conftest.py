@@ -15,7 +15,7 @@ from tests.fake_telegram import FakeTelegram
 
 # The handlers' test bench (dp, bot, smsc) for every module that drives the Dispatcher.
 # Real PostgreSQL and Redis servers, and `database_url` for the engine.
-pytest_plugins = ["tests.handler_fixtures", "tests.servers"]
+pytest_plugins = ["tests.alerting_fixtures", "tests.handler_fixtures", "tests.servers"]
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from tests.test_notifications import MonotonicClock, settle
 from tests.test_outbox_edits import FakeSender
 
 pytestmark = BOTH_DATABASES
-account, clock, monitor = test_monitoring.account, test_monitoring.clock, test_monitoring.monitor
+account = test_monitoring.account
 
 
 async def notes(sessionmaker) -> list[Notification]:

@@ -6,25 +6,15 @@ from decimal import Decimal
 import pytest
 
 from bot.alerting.events import DigestContent, DigestEntry
-from bot.alerting.monitoring import Monitor
 from bot.smsc.client import SmscAuthError
 from bot.storage.models import Account, AccountState, Chat
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 from bot.telegram.texts import account_text
-from tests.test_monitoring import START, Checker, Clock
+from tests.alerting_fixtures import START
+from tests.test_monitoring import Checker
 
 WARNING, CRITICAL = Decimal(1000), Decimal(300)
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def monitor(clock):
-    return Monitor(TelegramRenderer(create_i18n()), now=clock)
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from bot.storage.engine import create_engine, create_sessionmaker
 from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
+from tests.alerting_fixtures import START, Clock
 from tests.servers import BOTH_DATABASES
-from tests.test_monitoring import START, Clock
 
 
 class Outbox:

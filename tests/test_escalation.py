@@ -19,7 +19,7 @@ from tests.servers import BOTH_DATABASES
 from tests.test_monitoring import Checker
 
 pytestmark = BOTH_DATABASES
-account, clock, monitor = test_monitoring.account, test_monitoring.clock, test_monitoring.monitor
+account = test_monitoring.account
 
 
 class Admins:

@@ -22,7 +22,7 @@ from bot.storage.engine import create_engine, create_sessionmaker, migrate
 from bot.storage.models import Account, Chat
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
-from tests.test_monitoring import START, Clock
+from tests.alerting_fixtures import START
 from tests.test_scheduling import NoOutbox
 
 INTERVAL = 60
@@ -59,11 +59,6 @@ class CountingMonitor(Monitor):
             self.written[account.id].append(self.clock())
         self.count += len(outcomes)
         await super().record(session, outcomes, chats)
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture

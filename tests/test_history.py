@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from bot.storage.engine import create_engine, create_sessionmaker
 from bot.storage.history import histories_since, samples_since, thin, thin_all
 from bot.storage.models import Account, BalanceSample, Chat
+from tests.alerting_fixtures import START
 from tests.servers import BOTH_DATABASES
-from tests.test_monitoring import START
 
 pytestmark = BOTH_DATABASES
 

@@ -24,7 +24,7 @@ from bot.storage.models import Account, Notification
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 from bot.telegram.observe import TelegramWatch
-from tests.test_monitoring import START, Clock
+from tests.alerting_fixtures import START, Clock
 from tests.test_scheduling import NoOutbox, Smsc, add, run
 
 

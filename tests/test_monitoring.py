@@ -1,12 +1,10 @@
 """Alert rules over many checks, with an injected clock: what a chat is told, and how often."""
 
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, update
 
-from bot.alerting.monitoring import Monitor
 from bot.smsc.client import (
     Balance,
     SmscAuthError,
@@ -16,34 +14,10 @@ from bot.smsc.client import (
 )
 from bot.smsc.guard import BalanceResult, LoginPaused
 from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
-from bot.telegram.alerts import TelegramRenderer
-from bot.telegram.i18n import create_i18n
+from tests.alerting_fixtures import START
 from tests.servers import BOTH_DATABASES
 
 pytestmark = BOTH_DATABASES
-
-START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def monitor(clock):
-    return Monitor(TelegramRenderer(create_i18n()), now=clock)
 
 
 @pytest.fixture

@@ -22,9 +22,9 @@ from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 from bot.telegram.sender import TelegramSender
 from bot.telegram.session import TelegramSession
+from tests.alerting_fixtures import START, Clock
 from tests.bot_process import TOKEN
 from tests.servers import BOTH_DATABASES
-from tests.test_monitoring import START, Clock
 
 pytestmark = BOTH_DATABASES
 
@@ -54,11 +54,6 @@ async def bot(telegram, refusals):
     bot = Bot(TOKEN, session=session)
     yield bot
     await bot.session.close()
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture

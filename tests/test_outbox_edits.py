@@ -13,7 +13,6 @@ from bot.storage.models import Chat, Notification
 from bot.telegram.sender import TelegramSender
 from bot.telegram.session import TelegramSession
 from tests.bot_process import TOKEN
-from tests.test_monitoring import Clock
 from tests.test_notifications import MonotonicClock, settle, stored
 
 GROUP = -100300
@@ -37,11 +36,6 @@ class FakeSender:
         if self.edit_answers:
             return self.edit_answers.pop(0)
         return Delivery(Outcome.SENT, message_id=message_id)
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture

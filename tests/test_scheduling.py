@@ -17,8 +17,8 @@ from bot.storage.crypto import SecretBox
 from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
+from tests.alerting_fixtures import START
 from tests.servers import BOTH_DATABASES
-from tests.test_monitoring import START, Clock
 
 pytestmark = BOTH_DATABASES
 
@@ -42,11 +42,6 @@ class NoOutbox:
 
     def wake(self) -> None:
         self.woken += 1
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture

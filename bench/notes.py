@@ -43,7 +43,7 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   the monitor's rules and the writes out of Python objects altogether (raw driver calls, or
   set-based SQL for the accounts whose state cannot change), which this round did not do.
   Due accounts are looked for four times a second, by a loop of the checks' own, with an index
-  probe (≈ 0.8 ms of CPU when nothing is due), 500 logins at a time. SMSC requests are one
+  probe (≈ 0.9 ms of CPU when nothing is due), 500 logins at a time. SMSC requests are one
   per distinct login, however many chats watch it.
 - **Peak and idle RSS.** Mostly imports. aiogram builds pydantic validators and serializers for
   every Bot API type and method when imported: a bare interpreter that imports aiogram and

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 # Seconds between looks for due accounts: what a sweep waits for at most to start, and for the
 # room its finished checks free to be filled again (SMSC answering in 200 ms, a sweep of 1,000
 # logins then takes 1.2x its floor, 1.3x at 0.5 s). A look with nothing due is an index probe,
-# ≈ 0.8 ms of CPU: 0.3 % of a core.
+# ≈ 0.9 ms of CPU: 0.4 % of a core.
 DISPATCH_EVERY = 0.25
 BATCH = 500  # credentials claimed and not yet written, per process, at most
 JITTER = 0.05  # next checks land within ±5% of the interval, so they drift apart
@@ -194,8 +194,8 @@ class Checks:
         credentials with whether SMSC ever accepted them."""
         now = self._now()
         lease = now + self._lease
-        # On a connection of the engine, not in a session: a look costs a third less.
-        async with self._sessionmaker.kw["bind"].connect() as connection:
+        async with self._sessionmaker() as session:
+            connection = await session.connection()
             # A look with nothing due (most of them) reads an index, and writes nothing.
             if (await connection.execute(any_due(), {"now": now})).first() is None:
                 return {}
@@ -203,7 +203,7 @@ class Checks:
                 claim = claim_due(connection.dialect.name)
                 values = {"now": now, "lease_until": lease, "limit": limit}
                 rows = (await connection.execute(claim, values)).all()
-                await connection.commit()
+                await session.commit()
         due: dict[Claim, tuple[Credentials, bool]] = {}
         for key, site, login, secret, state in rows:
             good = state in (AccountState.OK, AccountState.LOW)

@@ -109,3 +109,45 @@ async def test_an_outcome_is_not_written_over_a_claim_taken_over(sessionmaker, c
         query = select(Notification.lease_until).where(Notification.chat_id == QUICK)
         assert await session.scalar(query) == sender.theirs  # the other replica's, untouched
     assert "lease lost" in caplog.text
+
+
+class HoldingWrites:
+    """Answers three chats; the first answer takes the turn to write, so the first outcome's
+    write waits, and the two answered meanwhile are written together after it."""
+
+    def __init__(self, writes: asyncio.Lock) -> None:
+        self.writes = writes
+
+    async def send(self, notification: Notification) -> Delivery:
+        if notification.chat_id == FIRST:
+            await self.writes.acquire()
+        elif notification.chat_id == LAST:
+            asyncio.get_running_loop().call_later(0.3, self.writes.release)
+        return Delivery(Outcome.SENT, message_id=notification.chat_id + 1000)
+
+    async def edit(self, notification: Notification, message_id: int) -> Delivery:
+        raise AssertionError("no edits here")
+
+
+FIRST, LAST = QUICK, 503
+
+
+async def test_outcomes_written_alone_or_together_read_back_as_written(sessionmaker):
+    # A whole second: SQLAlchemy stores it with its microseconds, and a sent mark written any
+    # other way ("...:05" for "...:05.000000") would not match the lease it checks.
+    now = datetime(2026, 3, 1, 12, 0, 5, tzinfo=UTC)
+    chats = (FIRST, SLOW, LAST)
+    async with sessionmaker() as session:
+        session.add_all(Chat(id=c, type="private", language="en") for c in chats)
+        session.add_all(
+            Notification(chat_id=c, kind="low", text="alert", next_attempt_at=now) for c in chats
+        )
+        await session.commit()
+    writes = asyncio.Lock()
+    outbox = Outbox(HoldingWrites(writes), sessionmaker, writes=writes, now=lambda: now)
+    assert await outbox.deliver_pending()
+    async with sessionmaker() as session:
+        rows = (await session.scalars(select(Notification))).all()
+    assert {(n.chat_id, n.message_id, n.sent_at, n.lease_until) for n in rows} == {
+        (c, c + 1000, now, None) for c in chats
+    }

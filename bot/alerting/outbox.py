@@ -177,10 +177,11 @@ class Outbox:
         claimed = await self._claims.claim(chosen, now)
         if not claimed:
             return False
-        try:
-            await asyncio.gather(*(self._send(n) for n in claimed))
-        finally:  # a stop out of grace too: what Telegram accepted is written
-            await self._claims.flush()
+        async with self._claims.held():
+            try:
+                await asyncio.gather(*(self._send(n) for n in claimed))
+            finally:  # a stop out of grace too: what Telegram accepted is written
+                await self._claims.flush()
         return True
 
     async def _paced(self, call: Any) -> Any:

@@ -7,6 +7,7 @@ import enum
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -25,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeEngine
 
 
 class Money(TypeDecorator[Decimal]):
@@ -58,10 +60,10 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime()
     cache_ok = True
 
-    def load_dialect_impl(self, dialect: Dialect) -> DateTime:
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             return _SQLiteDateTime()
-        return dialect.type_descriptor(self.impl)
+        return super().load_dialect_impl(dialect)
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -4,7 +4,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import DateTime, bindparam, inspect, select, text
 
 from bot.config import SettingsError
 from bot.storage.chats import ensure_chat, migrate_chat
@@ -49,6 +49,34 @@ async def test_money_is_exact_and_times_are_utc(sessionmaker):
     assert loaded.last_balance == Decimal("123456789.01")
     assert loaded.last_checked_at == datetime(2026, 1, 1, 9, tzinfo=UTC)
     assert loaded.last_checked_at.tzinfo is UTC
+
+
+async def test_sqlite_keeps_times_as_the_text_it_always_had(sessionmaker):
+    """SQLite databases written before the bot bound times itself read and compare as ever:
+    a time is the text SQLAlchemy's own DATETIME stores, microseconds always shown."""
+    written = datetime(2026, 1, 1, 9, tzinfo=UTC)
+    async with sessionmaker() as session:
+        session.add(Chat(id=1, type="private", language="en"))
+        acc = account(1)
+        acc.last_checked_at, acc.next_check_at = written, written.replace(microsecond=123)
+        session.add(acc)
+        await session.commit()
+        stored = (
+            await session.execute(text("SELECT last_checked_at, next_check_at FROM accounts"))
+        ).one()
+        assert tuple(stored) == ("2026-01-01 09:00:00.000000", "2026-01-01 09:00:00.000123")
+        # A time written the old way (SQLAlchemy's DateTime, naive UTC) reads back, and
+        # compares in SQL with the times bound now.
+        old_way = text("UPDATE accounts SET lease_until = :at").bindparams(
+            bindparam("at", type_=DateTime())
+        )
+        await session.execute(old_way, {"at": datetime(2026, 1, 1, 8, 59, 59, 999999)})
+        await session.commit()
+        loaded = await session.scalar(select(Account))
+        assert loaded.lease_until == datetime(2026, 1, 1, 8, 59, 59, 999999, tzinfo=UTC)
+        earlier = select(Account.id).where(Account.lease_until < Account.last_checked_at)
+        assert await session.scalar(earlier) == loaded.id
+        assert await session.scalar(select(Account.id).where(Account.lease_until < written))
 
 
 @BOTH_DATABASES

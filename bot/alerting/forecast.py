@@ -76,6 +76,8 @@ def top_ups(samples: Sequence[Sample], *, min_amount: Decimal = CENT) -> list[To
 
 def spend_rate(samples: Sequence[Sample], now: datetime, *, days: int = 7) -> Decimal | None:
     """Spend per day over the last `days` days; None with under a day or three readings of it."""
+    if len(samples) < MIN_RATE_SAMPLES:
+        return None  # too few, whatever their times: a new account's first checks
     start = now - timedelta(days=days)
     readings = _readings(samples)
     in_window = sum(1 for reading in readings if start <= reading.taken_at <= now)

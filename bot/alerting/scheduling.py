@@ -61,6 +61,22 @@ CHECKED = [
     if column.key not in ("secret", "created_at", "next_check_at")
 ]
 
+# What a check reads of a chat: what the monitor's rules and the alerts' wording look at (a
+# sweep reads about one chat per account).
+CHAT_READ = [
+    Chat.__table__.c[name]
+    for name in (
+        "id",
+        "language",
+        "timezone",
+        "quiet_hours",
+        "reminder_hours",
+        "hysteresis_percent",
+        "anomaly_factor",
+        "anomaly_minimum",
+    )
+]
+
 # Credentials checked under one lease: its key, and when the lease taken for it runs out.
 Claim = tuple[str, datetime]
 
@@ -283,7 +299,7 @@ class Checks:
         chats = {
             chat.id: chat
             for chat in await connection.execute(
-                select(Chat.__table__).where(Chat.__table__.c.id.in_(chat_ids))
+                select(*CHAT_READ).where(Chat.__table__.c.id.in_(chat_ids))
             )
         }
         answers = [

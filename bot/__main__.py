@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from bot import memory
+
 
 def _stopped(_signum: int, _frame: FrameType | None) -> None:
     # Not SystemExit: raised where Python ignores exceptions (an import lock's callback, a
@@ -49,8 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     transfer.add_argument(
         "--to", required=True, metavar="URL", help="e.g. postgresql+asyncpg://bot:PASSWORD@db/bot"
     )
+    commands.add_parser(
+        "migrate",
+        help="bring the database schema to this version's (the bot also does it at start)",
+        description="Applies the schema migrations DATABASE_URL's database lacks, then exits.",
+    )
     args = parser.parse_args(argv)
     if args.command is None:
+        memory.limit_arenas()  # before the first thread
+        memory.trim_after_collections()
         # Stopped while starting (imports take seconds): a clean exit, not the death by
         # SIGTERM or the KeyboardInterrupt traceback of the defaults. The bot's loop installs
         # handlers of its own once it runs; bot.app holds these off while it writes files.
@@ -80,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
             except TransferError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
+            return 0
+        if args.command == "migrate":
+            from bot.config import DatabaseSettings, load_settings
+            from bot.storage.engine import migrate_database
+
+            asyncio.run(migrate_database(load_settings(DatabaseSettings).database_url))
             return 0
         from bot.app import run
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -94,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             from bot.config import DatabaseSettings, load_settings
             from bot.storage.engine import migrate_database
 
+            # Alembic's progress, plain: the bot logs these lines in its own format.
+            logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
             asyncio.run(migrate_database(load_settings(DatabaseSettings).database_url))
             return 0
         from bot.app import run

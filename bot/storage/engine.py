@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
 import sys
 import tempfile
@@ -27,6 +28,8 @@ from bot.config import SettingsError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+
+log = logging.getLogger(__name__)
 
 # An installed wheel carries the Alembic revisions inside the package (see pyproject.toml); a
 # checkout, editable install included, keeps them at the top level where `alembic` is run.
@@ -167,11 +170,13 @@ async def migrate_apart(engine: AsyncEngine) -> None:
         child.terminate()
         await child.wait()
         raise
+    lines = output.decode(errors="replace").strip()
     if child.returncode != 0:
         raise MigrationError(
-            f"migrating the database schema failed (exit code {child.returncode}):\n"
-            + output.decode(errors="replace").strip()
+            f"migrating the database schema failed (exit code {child.returncode}):\n{lines}"
         )
+    for line in lines.splitlines():  # Alembic's "Running upgrade ..." lines, in the bot's log
+        log.info("migration %s", line)
 
 
 class MigrationError(Exception):

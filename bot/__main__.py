@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from bot import memory
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def _stopped(_signum: int, _frame: FrameType | None) -> None:
@@ -52,20 +52,23 @@ def main(argv: list[str] | None = None) -> int:
     transfer.add_argument(
         "--to", required=True, metavar="URL", help="e.g. postgresql+asyncpg://bot:PASSWORD@db/bot"
     )
-    commands.add_parser(
+    migration = commands.add_parser(
         "migrate",
         help="bring the database schema to this version's (the bot also does it at start)",
         description="Applies the schema migrations DATABASE_URL's database lacks, then exits.",
     )
+    migration.add_argument("--log-level", default="INFO", choices=LOG_LEVELS)
     args = parser.parse_args(argv)
     if args.command is None:
-        memory.limit_arenas()  # before the first thread
-        memory.trim_after_collections()
         # Stopped while starting (imports take seconds): a clean exit, not the death by
         # SIGTERM or the KeyboardInterrupt traceback of the defaults. The bot's loop installs
         # handlers of its own once it runs; bot.app holds these off while it writes files.
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, _stopped)
+        from bot import memory
+
+        memory.limit_arenas()  # before the first thread
+        memory.trim_after_collections()
     from bot.config import SettingsError  # after the handlers: it imports pydantic & co.
 
     try:
@@ -93,10 +96,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "migrate":
             from bot.config import DatabaseSettings, load_settings
-            from bot.storage.engine import migrate_database
+            from bot.storage.engine import MIGRATION_LOG_FORMAT, migrate_database
 
-            # Alembic's progress, plain: the bot logs these lines in its own format.
-            logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+            # Alembic's progress, plain: a bot migrating through this logs the lines its way.
+            logging.basicConfig(level=args.log_level, format=MIGRATION_LOG_FORMAT)
             asyncio.run(migrate_database(load_settings(DatabaseSettings).database_url))
             return 0
         from bot.app import run

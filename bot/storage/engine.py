@@ -144,6 +144,10 @@ async def migrate(engine: AsyncEngine) -> None:
         await connection.run_sync(upgrade)
 
 
+# How `python -m bot migrate` logs, for migrate_apart to read its lines back.
+MIGRATION_LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
 async def migrate_apart(engine: AsyncEngine) -> None:
     """As `migrate`, with Alembic run in a child process (`python -m bot migrate`) when the
     schema is behind: imported here, Alembic and Mako would stay resident for the rest of the
@@ -160,6 +164,8 @@ async def migrate_apart(engine: AsyncEngine) -> None:
         "-m",
         "bot",
         "migrate",
+        "--log-level",
+        logging.getLevelName(logging.getLogger().getEffectiveLevel()),
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -175,8 +181,13 @@ async def migrate_apart(engine: AsyncEngine) -> None:
         raise MigrationError(
             f"migrating the database schema failed (exit code {child.returncode}):\n{lines}"
         )
+    levels = logging.getLevelNamesMapping()
     for line in lines.splitlines():  # Alembic's "Running upgrade ..." lines, in the bot's log
-        log.info("migration %s", line)
+        level, _, message = line.partition(" ")
+        if level in levels:
+            log.log(levels[level], "migration %s", message)
+        else:  # not a log line (a warning Python printed, say)
+            log.info("migration %s", line)
 
 
 class MigrationError(Exception):

@@ -17,9 +17,6 @@ RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels .
 # Run stage: the dependencies, then the wheel installed over them; no sources, no root.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PATH=/opt/venv/bin:$PATH
-# One malloc arena for all threads (the SQLite workers' too): an arena of each thread's own
-# keeps what a sweep freed, ≈ 3.5 MB resident for good; the threads barely contend (BENCHMARKS.md).
-ENV MALLOC_ARENA_MAX=1
 RUN useradd --uid 1000 --create-home --shell /usr/sbin/nologin bot
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /wheels /tmp/wheels

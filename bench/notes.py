@@ -55,17 +55,21 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   as the dev tools are here but not in the image: httpx then loads its command line too),
   APScheduler, prometheus-client, pydantic-settings ≈ 1 MB each, the bot's own modules ≈ 5 MB:
   ≈ 41 MB of imports; start-up makes ≈ 7 MB more (≈ 48 MB above the floor before the sweep).
-  Alembic (≈ 11 MB with Mako and Pygments) is imported only when the schema is behind
-  (bot.storage.engine.SCHEMA_REVISION); matplotlib and numpy (≈ 40 MB) only when a /history
+  Alembic (≈ 11 MB with Mako and Pygments) is never imported by the serving process: a schema
+  found behind (bot.storage.engine.SCHEMA_REVISION) is migrated by a child process (≈ 10 MB
+  less after a start on a new database); matplotlib and numpy (≈ 40 MB) only when a /history
   chart is first drawn. A tracemalloc snapshot at idle after the 10,000-account sweep, tracing
   from the end of the imports: ≈ 5 MB of Python objects in all (peak ≈ 10 MB during the
   sweep), of which ≈ 1.7 MB the SMSC guard's state per login (1,000 logins) and ≈ 1.7 MB
   SQLAlchemy's statement cache; nothing else over 0.1 MB. The sweep still adds ≈ 15 MB of RSS:
   CPython and glibc keep the arenas its short-lived objects used (CPython frees an arena only
-  when all of it is free), and SQLite's page cache (≤ 2 MB a connection). With one glibc arena
-  (MALLOC_ARENA_MAX=1, as the Docker image sets) the peak is ≈ 3.5 MB lower (60 against 63.5 MB
-  above the floor at 10,000 accounts, 3 runs each, no CPU difference through the noise); the
-  table is measured without it.
+  when all of it is free), and SQLite's page cache (≤ 2 MB a connection). bot.memory gives all
+  threads one glibc arena (a thread's own kept what it freed) and hands freed heap back to the
+  system after each full collection (malloc_trim, microseconds): after the sweep, a /balance
+  burst and idle, ≈ 68 MB above the floor against ≈ 73 (3-4 runs each, no CPU difference
+  through the noise). The burst of 200 /balance adds ≈ 8-12 MB of its own: babel's locale data
+  on first use (≈ 4 MB of objects) and up to 15 SQLite connections at once. A smaller SQLite
+  page cache (256 KiB) saved ≈ 1 MB at idle: not kept.
 - **Naive.** One request per account through the same SMSC client, the same 50 at a time, and
   no database work: its wall time is mostly its own CPU for ten times the requests. SMSC sees
   ten times the requests, and every login spends all ten of its requests for the minute, so any

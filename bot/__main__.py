@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import sys
 from pathlib import Path
 from types import FrameType
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def _stopped(_signum: int, _frame: FrameType | None) -> None:
@@ -49,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     transfer.add_argument(
         "--to", required=True, metavar="URL", help="e.g. postgresql+asyncpg://bot:PASSWORD@db/bot"
     )
+    migration = commands.add_parser(
+        "migrate",
+        help="bring the database schema to this version's (the bot also does it at start)",
+        description="Applies the schema migrations DATABASE_URL's database lacks, then exits.",
+    )
+    migration.add_argument("--log-level", default="INFO", choices=LOG_LEVELS)
     args = parser.parse_args(argv)
     if args.command is None:
         # Stopped while starting (imports take seconds): a clean exit, not the death by
@@ -56,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         # handlers of its own once it runs; bot.app holds these off while it writes files.
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, _stopped)
+        from bot import memory
+
+        memory.limit_arenas()  # before the first thread
+        memory.trim_after_collections()
     from bot.config import SettingsError  # after the handlers: it imports pydantic & co.
 
     try:
@@ -80,6 +93,14 @@ def main(argv: list[str] | None = None) -> int:
             except TransferError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
+            return 0
+        if args.command == "migrate":
+            from bot.config import DatabaseSettings, load_settings
+            from bot.storage.engine import MIGRATION_LOG_FORMAT, migrate_database
+
+            # Alembic's progress, plain: a bot migrating through this logs the lines its way.
+            logging.basicConfig(level=args.log_level, format=MIGRATION_LOG_FORMAT)
+            asyncio.run(migrate_database(load_settings(DatabaseSettings).database_url))
             return 0
         from bot.app import run
 

@@ -42,7 +42,12 @@ from bot.ops.smsc_watch import CountingFetcher, ObservedGuard
 from bot.smsc.client import SmscClient
 from bot.smsc.windows import GuardState
 from bot.storage.crypto import SecretBox
-from bot.storage.engine import create_engine, create_sessionmaker, migrate, single_instance
+from bot.storage.engine import (
+    create_engine,
+    create_sessionmaker,
+    migrate_apart,
+    single_instance,
+)
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.commands import set_commands
 from bot.telegram.i18n import create_i18n
@@ -144,7 +149,7 @@ class Runner:
                 redis = connect(settings.redis_url.get_secret_value())
                 resources.push_async_callback(redis.aclose)
             await resources.enter_async_context(single_instance(engine, fleet=redis is not None))
-            await migrate(engine)
+            await migrate_apart(engine)
             smsc = SmscClient()
             resources.push_async_callback(smsc.aclose)
             bot = create_bot(settings, on_token_refused=self._token_refused)

@@ -6,13 +6,21 @@ import asyncio
 import subprocess
 import sys
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from bot.storage.engine import SCHEMA_REVISION, alembic_config, create_engine, migrate
+from bot.storage.engine import (
+    SCHEMA_REVISION,
+    MigrationError,
+    alembic_config,
+    create_engine,
+    migrate,
+    migrate_apart,
+)
 from bot.storage.models import Base
 from tests.servers import BOTH_DATABASES
 
@@ -39,15 +47,15 @@ def test_the_revision_the_code_expects_is_the_newest():
     assert head == SCHEMA_REVISION, "a new revision: move bot.storage.engine.SCHEMA_REVISION"
 
 
+def upgrade_to_previous(connection):
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head-1")
+
+
 @BOTH_DATABASES
 async def test_a_database_of_the_previous_version_is_migrated_at_start(database_url):
     engine = create_engine(database_url)
-
-    def upgrade_to_previous(connection):
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head-1")
-
     try:
         async with engine.begin() as connection:
             await connection.run_sync(upgrade_to_previous)
@@ -92,3 +100,48 @@ async def test_replicas_starting_together_migrate_once(postgres_url):
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+@BOTH_DATABASES
+def test_the_bot_migrates_in_a_child_process_and_never_loads_alembic(database_url):
+    # The serving process (bot.runner) migrates with migrate_apart: Alembic runs in a child.
+    async def previous_version():
+        engine = create_engine(database_url)
+        async with engine.begin() as connection:
+            await connection.run_sync(upgrade_to_previous)
+        await engine.dispose()
+
+    asyncio.run(previous_version())
+    started = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import asyncio, sys\n"
+            "from bot.storage.engine import create_engine, migrate_apart\n"
+            f"asyncio.run(migrate_apart(create_engine({database_url!r})))\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert started.stdout.strip() == "[]"
+
+    async def migrated():
+        engine = create_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                return await revisions(engine), await connection.run_sync(differences)
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(migrated()) == ([SCHEMA_REVISION], [])
+
+
+async def test_a_failed_migration_in_the_child_says_why(engine):
+    # A database from a newer version of the bot: no revision here leads from there.
+    async with engine.begin() as connection:
+        await connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(MigrationError, match="9999"):
+        await migrate_apart(engine)

@@ -3,8 +3,11 @@ that keeps a second process off a database it would share without knowing."""
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
+import logging
 import os
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +28,8 @@ from bot.config import SettingsError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+
+log = logging.getLogger(__name__)
 
 # An installed wheel carries the Alembic revisions inside the package (see pyproject.toml); a
 # checkout, editable install included, keeps them at the top level where `alembic` is run.
@@ -137,6 +142,65 @@ async def migrate(engine: AsyncEngine) -> None:
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
             )
         await connection.run_sync(upgrade)
+
+
+# How `python -m bot migrate` logs, for migrate_apart to read its lines back.
+MIGRATION_LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+async def migrate_apart(engine: AsyncEngine) -> None:
+    """As `migrate`, with Alembic run in a child process (`python -m bot migrate`) when the
+    schema is behind: imported here, Alembic and Mako would stay resident for the rest of the
+    serving process's life (≈ 11 MB). MigrationError when the child fails."""
+    if await _revisions(engine) == [SCHEMA_REVISION]:
+        return
+    if engine.url.database in (None, "", ":memory:"):  # SQLite in memory: no other process sees it
+        await migrate(engine)
+        return
+    # The URL the bot runs on, whatever .env or the environment gave it, not read again.
+    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "migrate",
+        "--log-level",
+        logging.getLevelName(logging.getLogger().getEffectiveLevel()),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        output, _ = await child.communicate()
+    except asyncio.CancelledError:  # stopped while starting: the migration's transaction rolls back
+        child.terminate()
+        await child.wait()
+        raise
+    lines = output.decode(errors="replace").strip()
+    if child.returncode != 0:
+        raise MigrationError(
+            f"migrating the database schema failed (exit code {child.returncode}):\n{lines}"
+        )
+    levels = logging.getLevelNamesMapping()
+    for line in lines.splitlines():  # Alembic's "Running upgrade ..." lines, in the bot's log
+        level, _, message = line.partition(" ")
+        if level in levels:
+            log.log(levels[level], "migration %s", message)
+        else:  # not a log line (a warning Python printed, say)
+            log.info("migration %s", line)
+
+
+class MigrationError(Exception):
+    """The schema could not be brought to the newest revision; the message holds why."""
+
+
+async def migrate_database(url: str) -> None:
+    """`migrate` over an engine of its own (`python -m bot migrate`)."""
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
 
 
 async def _revisions(engine: AsyncEngine) -> list[str]:

@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from cryptography.fernet import Fernet
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.alerting.accounts import AccountService, NewAccount, named
 from bot.smsc.guard import BalanceGuard
@@ -72,3 +72,31 @@ async def test_a_cached_balance_decrypts_no_password(sessionmaker, monitor, monk
         [(_account, again)] = await accounts.balances([account])
     assert again.balance == first.balance and again.stale
     assert decrypted == [] and smsc.requests == ["shop"]
+
+
+async def test_a_cached_balance_is_recorded_once_per_account(engine, sessionmaker, monitor):
+    """Two chats watch one login: the cache's answer to the second is new to its account and
+    recorded; asked again, it changes nothing and nothing is committed."""
+    commits = []
+    event.listen(engine.sync_engine, "commit", lambda connection: commits.append(1))
+    smsc = MemorySmsc()
+    guard = BalanceGuard(smsc)
+    box = SecretBox(Fernet.generate_key())
+    async with sessionmaker() as session:
+        for chat_id in (1, 2):
+            chat = await ensure_chat(session, chat_id, "private", None, "en")
+            accounts = AccountService(session, box, guard, monitor, 900, chat=chat)
+            await accounts.add(chat_id, new("shop"))
+    async with sessionmaker() as session:
+        chat = await ensure_chat(session, 2, "private", None, "en")
+        accounts = AccountService(session, box, guard, monitor, 900, chat=chat)
+        [account] = await accounts.list(2)
+        account.last_balance = account.last_checked_at = None  # as if never checked
+        await session.commit()
+        commits.clear()
+        [(_account, cached)] = await accounts.balances([account])
+        assert cached.stale and len(commits) == 1
+        assert (account.last_balance, account.last_checked_at) == (Decimal(150), cached.checked_at)
+        await accounts.balances([account])
+        assert len(commits) == 1
+    assert smsc.requests == ["shop"]  # one request served both chats

@@ -56,6 +56,15 @@ def valid_name(name: str) -> bool:
     return NAME_PATTERN.fullmatch(name) is not None
 
 
+def _recorded(account: Account, outcome: Outcome) -> bool:
+    """The balance the account recorded last, served again from the cache."""
+    return (
+        isinstance(outcome, BalanceResult)
+        and outcome.stale
+        and outcome.checked_at == account.last_checked_at
+    )
+
+
 class AccountService:
     """Account use cases over one database session; knows nothing of Telegram.
 
@@ -179,8 +188,11 @@ class AccountService:
             if isinstance(result, BaseException) and not isinstance(result, SmscError):
                 raise result
         answers = list(zip(accounts, results, strict=True))
-        await self._monitor.record(self._session, answers)
-        await self._session.commit()
+        # Balances the accounts recorded already (the cache's answers after a check) change
+        # nothing (see Monitor.record): then there is no transaction to commit either.
+        if not all(_recorded(account, outcome) for account, outcome in answers):
+            await self._monitor.record(self._session, answers)
+            await self._session.commit()
         return answers
 
     async def _ask(self, account: Account) -> BalanceResult:

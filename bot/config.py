@@ -247,3 +247,7 @@ def configure_logging(level: str, log_format: str = "text") -> None:
             handler.setFormatter(JsonLogFormatter())
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # aiogram's line for every update handled ("Update id=... is handled. Duration ...")
+    # costs a burst of commands as much as a query each: debug output here.
+    if logging.getLevelName(level) > logging.DEBUG:
+        logging.getLogger("aiogram.event").setLevel(logging.WARNING)

@@ -1,7 +1,17 @@
-"""Which of a chat's accounts a name given in a command means."""
+"""Which of a chat's accounts a name given in a command means, and the list a chat sees."""
 
-from bot.alerting.accounts import named
-from bot.storage.models import Account
+from decimal import Decimal
+
+from cryptography.fernet import Fernet
+from sqlalchemy import event, select
+
+from bot.alerting.accounts import AccountService, NewAccount, named
+from bot.smsc.guard import BalanceGuard
+from bot.storage.chats import ensure_chat
+from bot.storage.crypto import SecretBox
+from bot.storage.models import Account, Chat
+from tests.handler_fixtures import MemorySmsc
+from tests.servers import BOTH_DATABASES
 
 
 def test_a_name_matches_in_any_letter_case_of_any_alphabet():
@@ -9,3 +19,84 @@ def test_a_name_matches_in_any_letter_case_of_any_alphabet():
     assert named(accounts, "шОП") is accounts[0]
     assert named(accounts, "SHOP") is accounts[1]
     assert named(accounts, "shop2") is None
+
+
+def service(session, chat: Chat, smsc: MemorySmsc, monitor) -> AccountService:
+    box = SecretBox(Fernet.generate_key())
+    return AccountService(session, box, BalanceGuard(smsc), monitor, 900, chat=chat)
+
+
+def new(name: str) -> NewAccount:
+    return NewAccount("https://smsc.ru", name, "right", name)
+
+
+@BOTH_DATABASES
+async def test_the_chat_read_with_its_accounts_lists_what_this_update_added_and_removed(
+    sessionmaker, monitor
+):
+    smsc = MemorySmsc()
+    smsc.accounts = {name: ("right", Decimal(10)) for name in ("b", "a", "c")}
+    async with sessionmaker() as session:
+        await ensure_chat(session, 1, "private", None, "en")
+        await ensure_chat(session, 2, "private", None, "en")
+        await service(session, None, smsc, monitor).add(2, new("c"))
+    async with sessionmaker() as session:
+        chat = await ensure_chat(session, 1, "private", None, "en")
+        accounts = service(session, chat, smsc, monitor)
+        assert await accounts.list(1) == []
+        await accounts.add(1, new("b"))
+        await accounts.add(1, new("a"))
+        assert {a.name for a in await accounts.list(1)} == {"a", "b"}
+        assert [a.name for a in await accounts.list(2)] == ["c"]  # another chat: asked for
+    async with sessionmaker() as session:
+        chat = await ensure_chat(session, 1, "private", None, "en")
+        accounts = service(session, chat, smsc, monitor)
+        listed = await accounts.list(1)
+        assert [a.name for a in listed] == ["a", "b"]  # read by name
+        await accounts.remove(listed[0])
+        assert [a.name for a in await accounts.list(1)] == ["b"]
+    async with sessionmaker() as session:
+        names = await session.scalars(select(Account.name).order_by(Account.name))
+        assert names.all() == ["b", "c"]
+
+
+async def test_a_cached_balance_decrypts_no_password(sessionmaker, monitor, monkeypatch):
+    smsc = MemorySmsc()  # knows "shop" with the password "right"
+    async with sessionmaker() as session:
+        chat = await ensure_chat(session, 1, "private", None, "en")
+        accounts = service(session, chat, smsc, monitor)
+        account, _result = await accounts.add(1, new("shop"))
+        [(_account, first)] = await accounts.balances([account])
+        decrypted = []
+        monkeypatch.setattr(SecretBox, "decrypt", lambda box, token: decrypted.append(token))
+        [(_account, again)] = await accounts.balances([account])
+    assert again.balance == first.balance and again.stale
+    assert decrypted == [] and smsc.requests == ["shop"]
+
+
+async def test_a_cached_balance_is_recorded_once_per_account(engine, sessionmaker, monitor):
+    """Two chats watch one login: the cache's answer to the second is new to its account and
+    recorded; asked again, it changes nothing and nothing is committed."""
+    commits = []
+    event.listen(engine.sync_engine, "commit", lambda connection: commits.append(1))
+    smsc = MemorySmsc()
+    guard = BalanceGuard(smsc)
+    box = SecretBox(Fernet.generate_key())
+    async with sessionmaker() as session:
+        for chat_id in (1, 2):
+            chat = await ensure_chat(session, chat_id, "private", None, "en")
+            accounts = AccountService(session, box, guard, monitor, 900, chat=chat)
+            await accounts.add(chat_id, new("shop"))
+    async with sessionmaker() as session:
+        chat = await ensure_chat(session, 2, "private", None, "en")
+        accounts = AccountService(session, box, guard, monitor, 900, chat=chat)
+        [account] = await accounts.list(2)
+        account.last_balance = account.last_checked_at = None  # as if never checked
+        await session.commit()
+        commits.clear()
+        [(_account, cached)] = await accounts.balances([account])
+        assert cached.stale and len(commits) == 1
+        assert (account.last_balance, account.last_checked_at) == (Decimal(150), cached.checked_at)
+        await accounts.balances([account])
+        assert len(commits) == 1
+    assert smsc.requests == ["shop"]  # one request served both chats

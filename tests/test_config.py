@@ -1,10 +1,11 @@
+import logging
 import re
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.config import Settings, SettingsError, load_settings
+from bot.config import QUIET_LOGGERS, Settings, SettingsError, configure_logging, load_settings
 
 TOKEN = "123456:TEST-token"
 
@@ -145,3 +146,19 @@ def test_redis_url_without_the_redis_package_says_what_to_install(monkeypatch):
         "REDIS_URL is invalid: the redis package is not installed "
         "(pip install 'smsc-balance-bot[redis]')"
     )
+
+
+@pytest.mark.parametrize(("level", "per_update"), [("INFO", False), ("DEBUG", True)])
+def test_a_line_per_update_only_at_debug(level, per_update):
+    events = logging.getLogger("aiogram.event")
+    root = logging.getLogger()
+    loggers = [root, events, *(logging.getLogger(name) for name in QUIET_LOGGERS)]
+    levels = [logger.level for logger in loggers]
+    try:
+        root.setLevel(level)  # basicConfig leaves it to pytest, whose handlers are there
+        configure_logging(level)
+        assert events.isEnabledFor(logging.INFO) is per_update  # "Update id=... is handled"
+        assert events.isEnabledFor(logging.ERROR)  # a handler's failure is always told
+    finally:
+        for logger, saved in zip(loggers, levels, strict=True):
+            logger.setLevel(saved)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.telegram.formatting import format_amount, format_money, parse_amount
+from bot.telegram.formatting import format_age, format_amount, format_money, parse_amount
 
 
 @pytest.mark.parametrize(
@@ -32,6 +32,20 @@ def test_each_language_writes_numbers_its_way():
     assert format_money(Decimal("1234.5"), "RUB", "en") == "1,234.50 RUB"
     assert format_money(Decimal("1234.5"), "RUB", "ru") == "1\u00a0234,50 RUB"
     assert format_amount(Decimal("0.125"), "en") == "0.125"
+
+
+def test_equal_amounts_written_as_they_came():
+    assert [format_amount(Decimal(text), "en") for text in ("0", "-0.00", "0.0")] == [
+        "0.00",
+        "-0.00",
+        "0.00",
+    ]
+
+
+def test_ages_in_each_language():
+    assert format_age(0.2, "en") == "1 second ago"
+    assert format_age(299.7, "en") == format_age(300, "en") == "5 minutes ago"
+    assert format_age(7200, "ru") == "2 часа назад"
 
 
 @given(st.decimals(min_value=0, max_value=10**8, places=2))

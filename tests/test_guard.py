@@ -167,6 +167,14 @@ async def test_cache(guard: BalanceGuard, fetcher: Fetcher, clock: Clock) -> Non
     assert fetcher.calls == [ALICE, ALICE]
 
 
+async def test_credentials_asked_for_under_a_key_are_found_by_it(guard: BalanceGuard) -> None:
+    assert guard.remembered("alice's key") is None
+    await guard.balance(ALICE, key="alice's key")
+    await guard.balance(BOB)
+    assert guard.remembered("alice's key") is ALICE
+    assert guard.remembered("bob's key") is None
+
+
 @BOTH_STATES
 async def test_cache_is_per_password(guard: BalanceGuard, fetcher: Fetcher) -> None:
     await guard.balance(ALICE)

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from bot.storage.models import Account, AccountState, Chat
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
-from tests.mocked_bot import callback_update
+from tests.mocked_bot import callback_update, message_update
 
 
 async def test_help_in_both_languages(dp, bot):
@@ -98,6 +98,16 @@ async def test_group_admin_and_anonymous_admin_may_change(dp, bot):
     assert "registered" in replies[-1].text
     [reply] = await say(dp, bot, GROUP, "/threshold shop 10", sender_chat=True, user_id=1087968824)
     assert "10.00" in reply.text
+
+
+async def test_a_group_become_supergroup_keeps_its_accounts(dp, bot, sessionmaker):
+    await say(dp, bot, GROUP, "/add shop right", user_id=ADMIN)
+    service = message_update(GROUP, "", user_id=ADMIN)
+    moved = service.message.model_copy(update={"text": None, "migrate_to_chat_id": GROUP - 1})
+    await dp.feed_update(bot, service.model_copy(update={"message": moved}))
+    async with sessionmaker() as session:
+        assert (await session.scalar(select(Account))).chat_id == GROUP - 1
+        assert await session.get(Chat, GROUP) is None
 
 
 async def test_group_add_offers_private_hand_off(dp, bot):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import logs
@@ -17,7 +17,7 @@ from bot.alerting.monitoring import Monitor, Outcome, checks_stopped
 from bot.smsc.client import Credentials, SmscError
 from bot.smsc.guard import BalanceGuard, BalanceResult, CredentialsRejected
 from bot.storage.crypto import SecretBox
-from bot.storage.models import Account, AccountState
+from bot.storage.models import Account, AccountState, Chat
 
 MAX_ACCOUNTS_PER_CHAT = 50
 # Labels for API-key accounts: what people type after /balance, /remove ...
@@ -56,8 +56,20 @@ def valid_name(name: str) -> bool:
     return NAME_PATTERN.fullmatch(name) is not None
 
 
+def _recorded(account: Account, outcome: Outcome) -> bool:
+    """The balance the account recorded last, served again from the cache."""
+    return (
+        isinstance(outcome, BalanceResult)
+        and outcome.stale
+        and outcome.checked_at == account.last_checked_at
+    )
+
+
 class AccountService:
-    """Account use cases over one database session; knows nothing of Telegram."""
+    """Account use cases over one database session; knows nothing of Telegram.
+
+    `chat`: the chat of the update, as `bot.storage.chats.ensure_chat` read it with its
+    accounts: its `accounts` are then the list, kept so by `add` and `remove`."""
 
     def __init__(
         self,
@@ -66,18 +78,31 @@ class AccountService:
         guard: BalanceGuard,
         monitor: Monitor,
         default_interval: int,
+        *,
+        chat: Chat | None = None,
     ) -> None:
         self._session = session
         self._box = box
         self._guard = guard
         self._monitor = monitor
         self._default_interval = default_interval
+        self._chat = chat
 
     async def list(self, chat_id: int) -> Sequence[Account]:
-        """The chat's accounts: the one rule of which accounts a chat may see or change.
-        Commands (by name) and buttons (by id) find theirs among these."""
+        """The chat's accounts, by name: the one rule of which accounts a chat may see or
+        change. Commands (by name) and buttons (by id) find theirs among these."""
+        loaded = self._loaded(chat_id)
+        if loaded is not None:
+            return [*loaded.accounts]
         query = select(Account).where(Account.chat_id == chat_id).order_by(Account.name)
         return (await self._session.scalars(query)).all()
+
+    def _loaded(self, chat_id: int) -> Chat | None:
+        """The chat, if it is `chat_id` and came with its accounts."""
+        chat = self._chat
+        if chat is None or chat.id != chat_id or "accounts" in inspect(chat).unloaded:
+            return None
+        return chat
 
     async def owned(self, chat_id: int, account_id: int) -> Account | None:
         """The chat's account with this id; None when it is gone or another chat's. Every
@@ -132,6 +157,8 @@ class AccountService:
                 thread_id=new.thread_id,
             )
             self._session.add(account)
+            if (loaded := self._loaded(chat_id)) is not None:
+                loaded.accounts.append(account)
         account.site, account.login = new.site, new.login
         logs.remember(new.secret)  # stored from now on (SecretBox.decrypt does the same)
         account.secret = self._box.encrypt(new.secret)
@@ -161,8 +188,11 @@ class AccountService:
             if isinstance(result, BaseException) and not isinstance(result, SmscError):
                 raise result
         answers = list(zip(accounts, results, strict=True))
-        await self._monitor.record(self._session, answers)
-        await self._session.commit()
+        # Balances the accounts recorded already (the cache's answers after a check) change
+        # nothing (see Monitor.record): then there is no transaction to commit either.
+        if not all(_recorded(account, outcome) for account, outcome in answers):
+            await self._monitor.record(self._session, answers)
+            await self._session.commit()
         return answers
 
     async def _ask(self, account: Account) -> BalanceResult:
@@ -171,7 +201,10 @@ class AccountService:
             raise CredentialsRejected
         # Checked fine before (maybe before a restart): not held back with never-verified ones.
         known_good = account.state in (AccountState.OK, AccountState.LOW)
-        return await self._guard.balance(self.credentials(account), known_good=known_good)
+        # The keyed hash names exactly these credentials: decrypted once, not per answer.
+        key = account.credentials_key
+        creds = (self._guard.remembered(key) if key else None) or self.credentials(account)
+        return await self._guard.balance(creds, known_good=known_good, key=key)
 
     async def set_threshold(self, account: Account, threshold: Decimal | None) -> None:
         critical = account.critical_threshold
@@ -229,5 +262,8 @@ class AccountService:
         await self._session.commit()
 
     async def remove(self, account: Account) -> None:
+        loaded = self._loaded(account.chat_id)
+        if loaded is not None and account in loaded.accounts:
+            loaded.accounts.remove(account)
         await self._session.delete(account)
         await self._session.commit()

@@ -174,19 +174,34 @@ class BalanceGuard:
         self._request_timeout = request_timeout
         self._retries: set[str] = set()  # fingerprints `retry` was asked for
         self._in_flight: dict[str, asyncio.Task[BalanceResult]] = {}  # by fingerprint
+        self._keyed: dict[str, Credentials] = {}  # by the callers' keys, see `remembered`
+
+    def remembered(self, key: str) -> Credentials | None:
+        """The credentials last asked for under `key` (see `balance`), or None. A caller
+        that keeps credentials encrypted finds them here by a key of its own instead of
+        decrypting them (and hashing them again) for every answer the cache gives."""
+        return self._keyed.get(key)
 
     async def balance(
-        self, creds: Credentials, *, known_good: bool = False, askers: tuple[str, ...] = ()
+        self,
+        creds: Credentials,
+        *,
+        known_good: bool = False,
+        askers: tuple[str, ...] = (),
+        key: str | None = None,
     ) -> BalanceResult:
         """The balance for `creds`: cached, fetched, or the last known one when SMSC must wait.
 
         `known_good`: SMSC accepted these credentials before (say, before a restart), so they
         need not wait behind never-verified ones. `askers`: who asks (keys of the caller's
         choosing); never-verified credentials are refused with `AskerPaused` while any of
-        them had such credentials rejected within the window. Raises the client's
+        them had such credentials rejected within the window. `key`: the caller's name for
+        exactly these credentials (one key, one set), for `remembered`. Raises the client's
         `SmscError`s, or one of this module's refusals when no request may be made and no
         balance is known.
         """
+        if key is not None:
+            self._keyed[key] = creds
         fingerprint = creds.fingerprint
         if fingerprint in self._retries:
             try:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import contains_eager
 
 from bot.storage.models import Account, Chat, Notification
 
@@ -17,23 +18,42 @@ def language_for(language_code: str | None) -> str:
     return code if code in LANGUAGES else "en"
 
 
+# The chat with its accounts (`Chat.accounts`, by name) in one query: most updates look at
+# them, and a second statement cost as much as the first.
+_WITH_ACCOUNTS = (
+    select(Chat)
+    .outerjoin(Chat.accounts)
+    .options(contains_eager(Chat.accounts))
+    .where(Chat.id == bindparam("chat_id"))
+    .order_by(Account.name)
+)
+
+
 async def ensure_chat(
     session: AsyncSession, chat_id: int, chat_type: str, title: str | None, language: str
 ) -> Chat:
-    """The chat's row, created on first contact in the language of whoever spoke first."""
-    chat = await session.get(Chat, chat_id)
+    """The chat's row, its accounts loaded, created on first contact in the language of
+    whoever spoke first."""
+    chat = await _with_accounts(session, chat_id)
     if chat is None:
         try:
-            chat = Chat(id=chat_id, type=chat_type, title=title, language=language, active=True)
+            chat = Chat(
+                id=chat_id, type=chat_type, title=title, language=language, active=True, accounts=[]
+            )
             session.add(chat)
             await session.commit()
         except IntegrityError:  # another update of the same chat registered it first
             await session.rollback()
-            chat = await session.get(Chat, chat_id)
+            chat = await _with_accounts(session, chat_id)
     if chat.title != title or chat.type != chat_type:
         chat.title, chat.type = title, chat_type
         await session.commit()
     return chat
+
+
+async def _with_accounts(session: AsyncSession, chat_id: int) -> Chat | None:
+    found = await session.scalars(_WITH_ACCOUNTS, {"chat_id": chat_id})
+    return found.unique().one_or_none()
 
 
 async def set_active(session: AsyncSession, chat_id: int, active: bool) -> None:

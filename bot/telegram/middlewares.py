@@ -40,7 +40,7 @@ class ChatMiddleware(BaseMiddleware):
         if chat is not None:
             user: User | None = data.get("event_from_user")
             session: Session = data["session"]
-            data["chat_record"] = await ensure_chat(
+            record = data["chat_record"] = await ensure_chat(
                 session,
                 chat.id,
                 chat.type,
@@ -53,6 +53,7 @@ class ChatMiddleware(BaseMiddleware):
                 data["guard"],
                 data["monitor"],
                 data["settings"].check_interval_seconds,
+                chat=record,
             )
             data["chats"] = ChatService(session)
         return await handler(event, data)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from aiogram import F, Router
-from aiogram.filters import JOIN_TRANSITION, LEAVE_TRANSITION, ChatMemberUpdatedFilter
+from aiogram.filters import JOIN_TRANSITION, LEAVE_TRANSITION, ChatMemberUpdatedFilter, MagicData
 from aiogram.types import ChatMemberUpdated, Message
 
 from bot.storage.chats import migrate_chat, set_active
@@ -29,7 +29,9 @@ async def added(event: ChatMemberUpdated, session: Session) -> None:
     log.info("chat active chat_id=%s", event.chat.id)
 
 
-@router.message(F.migrate_to_chat_id)
+# Every message is asked this. aiogram runs a filter that is no coroutine, a bare F among
+# them, in a thread of its pool: a hop per message, the GIL passed back and forth.
+@router.message(MagicData(F.event.migrate_to_chat_id))
 async def migrated(message: Message, session: Session) -> None:
     await migrate_chat(session, message.chat.id, message.migrate_to_chat_id)
     log.info("chat migrated from=%s to=%s", message.chat.id, message.migrate_to_chat_id)

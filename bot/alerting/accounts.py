@@ -13,7 +13,7 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import logs
-from bot.alerting.monitoring import Monitor, Outcome, checks_stopped
+from bot.alerting.monitoring import Monitor, Outcome, checks_stopped, recorded
 from bot.smsc.client import Credentials, SmscError
 from bot.smsc.guard import BalanceGuard, BalanceResult, CredentialsRejected
 from bot.storage.crypto import SecretBox
@@ -54,15 +54,6 @@ def named(accounts: Iterable[Account], name: str) -> Account | None:
 
 def valid_name(name: str) -> bool:
     return NAME_PATTERN.fullmatch(name) is not None
-
-
-def _recorded(account: Account, outcome: Outcome) -> bool:
-    """The balance the account recorded last, served again from the cache."""
-    return (
-        isinstance(outcome, BalanceResult)
-        and outcome.stale
-        and outcome.checked_at == account.last_checked_at
-    )
 
 
 class AccountService:
@@ -190,7 +181,7 @@ class AccountService:
         answers = list(zip(accounts, results, strict=True))
         # Balances the accounts recorded already (the cache's answers after a check) change
         # nothing (see Monitor.record): then there is no transaction to commit either.
-        if not all(_recorded(account, outcome) for account, outcome in answers):
+        if not all(recorded(account, outcome) for account, outcome in answers):
             await self._monitor.record(self._session, answers)
             await self._session.commit()
         return answers

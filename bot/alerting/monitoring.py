@@ -45,6 +45,16 @@ def checks_stopped(account: Account) -> bool:
     return account.state == AccountState.CANT_CHECK and account.last_error == CheckError.AUTH
 
 
+def recorded(account: Account, outcome: Outcome) -> bool:
+    """The balance the account recorded last, served again from the cache: recording it
+    again would change nothing."""
+    return (
+        isinstance(outcome, BalanceResult)
+        and outcome.stale
+        and outcome.checked_at == account.last_checked_at
+    )
+
+
 class Monitor:
     """Applies check outcomes to accounts and queues the alerts they call for. Callers commit."""
 
@@ -68,13 +78,7 @@ class Monitor:
         # after a check) changes nothing: nothing is set, so nothing is flushed. A reminder
         # it could have brought comes with the next check.
         outcomes = [
-            (account, outcome)
-            for account, outcome in outcomes
-            if not (
-                isinstance(outcome, BalanceResult)
-                and outcome.stale
-                and outcome.checked_at == account.last_checked_at
-            )
+            (account, outcome) for account, outcome in outcomes if not recorded(account, outcome)
         ]
         if not outcomes:
             return

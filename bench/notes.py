@@ -36,12 +36,18 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   account that leaves (see "Where the time goes"): SQLite's own work, ≈ 35 µs (measured with
   the bare sqlite3 module on the same statements: the UPDATE moves the account in the
   next-check index, and the commit writes every page a batch touched, as a batch's accounts
-  lie all over the table); SQLAlchemy's per-value type processing on the way in and out
-  (Decimal as text, UTC datetimes); the monitor's rules and the spend forecast; and per SMSC
-  request (one per ten accounts here), ≈ 0.4-0.5 ms in httpx over aiohttp's pool and the
-  guard. Together ≈ 0.2 ms an account, twice the 0.10 ms aimed at: reaching it would take
+  lie all over the table; replaying the sweep's own statements: reads a third, the claim's
+  UPDATE and the batched UPDATE a quarter each, the samples' INSERT and the commits a tenth
+  each); SQLAlchemy's per-value type processing on the way in and out (Decimal as text, UTC
+  datetimes: on SQLite now bound with datetime's own isoformat, the same stored text as
+  SQLAlchemy's `%` formatting of a dict, which cost twice as much); the monitor's rules and
+  the spend forecast; and per SMSC request (one per ten accounts here), ≈ 0.45 ms in httpx
+  over aiohttp's pool and the guard, ≈ 45 µs an account. SQLite and SMSC alone so take ≈ 80
+  µs of the 0.10 ms aimed at, before any of the bot's Python; the same sweep in one process
+  with no HTTP takes 0.11-0.15 ms an account. Together ≈ 0.21 ms: reaching 0.10 would take
   the monitor's rules and the writes out of Python objects altogether (raw driver calls, or
-  set-based SQL for the accounts whose state cannot change), which this round did not do.
+  set-based SQL for the accounts whose state cannot change) and SMSC requests without
+  httpx's layers, which this round did not do.
   Due accounts are looked for four times a second, by a loop of the checks' own, with an index
   probe (≈ 0.9 ms of CPU when nothing is due), 500 logins at a time. SMSC requests are one
   per distinct login, however many chats watch it.
@@ -74,16 +80,20 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   no database work: its wall time is mostly its own CPU for ten times the requests. SMSC sees
   ten times the requests, and every login spends all ten of its requests for the minute, so any
   second look within it (a /balance, a retry) would be refused with error 9.
-- **/balance, all at once.** The throughput of the bot's one event loop: an update costs ≈ 6-8
-  ms of CPU, most of it in libraries: aiogram (parsing the update, its middlewares, the
-  sendMessage call and its answer), SQLAlchemy and aiosqlite (the chat's record and accounts
-  read: each statement is four trips to aiosqlite's thread), the credentials decrypted for the
-  guard's cache key, and babel wording the amounts (its patterns now parsed once). A cached
-  balance the account recorded already is no longer recorded again, so the session commits
-  nothing. (aiogram also rebuilt the pydantic model of sendMessage's answer after garbage
-  collections, ≈ 5 ms each time; `bot/telegram/session.py` keeps it built.) 250 updates a
-  second needs 4 ms an update: not reached, and no single piece is big enough to get there
-  alone. A burst's latency is queueing: the last of 200 waits for the 199 before it (p99 ≈
+- **/balance, all at once.** The throughput of the bot's one event loop: an update costs ≈
+  3.5-4.5 ms of CPU (6-8 before this round), most of it in libraries: aiogram (parsing the
+  update, its middlewares and router walk, the sendMessage call and its answer), SQLAlchemy
+  (one query for the chat with its accounts, as ORM objects for the handlers) and pydantic.
+  This round took out: a second query for the accounts; the commit, and the pool's rollback
+  after it, of an update that changed nothing (a cached balance the account recorded
+  already); the credentials decrypted and hashed for the guard's cache key (the guard now
+  finds them by the stored `credentials_key`); a filter aiogram ran in a thread of its pool
+  for every message (a bare `F`, now a `MagicData` coroutine); aiogram's log line for every
+  update handled (now at DEBUG); babel wording the same amounts again (cached). 250 updates a
+  second needs 4 ms an update or less: at the edge, and what is left is spread over the
+  libraries. (aiogram also rebuilt the pydantic model of sendMessage's answer after garbage
+  collections, ≈ 5 ms each time; `bot/telegram/session.py` keeps it built.) A burst's
+  latency is queueing: the last of 200 waits for the 199 before it (p99 ≈
   200 / updates per second), so no burst of 200 can meet 50 ms on one core; the target
   applies to the steady rate below.
 - **/balance, steady.** Below that throughput an update waits for nobody: its latency is its own
@@ -97,12 +107,18 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   includes what the idle bot spends over those ≈ 37 s (≈ 0.3 ms a notification at 27 a
   second). Claims are read as plain rows, outcomes written by plain statements as soon as
   known (those answered during a write go together in the next), the sendMessage built
-  unvalidated from the stored row and its answer read for the message id only. What remains
-  is a transaction per send (≈ 1 ms of CPU on aiosqlite: several trips to its thread and a WAL
-  fsync at `synchronous=FULL`) and aiogram's HTTP round trip. Writing the outcomes of 0.2 s
-  together cut it to ≈ 2.6 ms, but a sent mark committed that much later is a duplicate after
-  a crash (`test_pending_alerts_survive_sigkill_and_go_out_once` caught it), so it stays one
-  commit per answer.
+  unvalidated from the stored row and its answer read for the message id only. On SQLite the
+  sent mark is one UPDATE on a connection the outbox holds in autocommit for its pass: its own
+  transaction, one trip to aiosqlite's thread (≈ 0.2-0.3 ms of CPU; through a pooled
+  SQLAlchemy transaction it took six trips, ≈ 1 ms). Writing the outcomes of 0.2 s together
+  would save more, but a sent mark committed that much later is a duplicate after a crash
+  (`test_pending_alerts_survive_sigkill_and_go_out_once` caught it), so it stays one commit
+  per answer. What remains, ≈ 3.2 ms: aiogram's call to the Bot API, ≈ 1.8 ms (0.8 ms when
+  made back to back: aiohttp ≈ 45 %, aiogram's form encoding ≈ 30 %, the answer read ≈ 10 %),
+  and the event loop waking for each step of a message (its turn under the pace, Telegram's
+  answer, aiosqlite's): on this virtual machine a wake-up from an idle wait costs ≈ 0.2 ms of
+  CPU by itself (a bare `asyncio.sleep`), at least three a message; the log line of each
+  notification sent, ≈ 0.1-0.3 ms; and the idle bot's own work meanwhile, ≈ 0.3 ms.
 - **Backlog after a restart.** Alerts queued for 10 chats while the bot was down: nothing
   wakes the outbox, so each chat's messages go out at the outbox's own pace. Telegram allows
   a private chat 1 message a second; the worker sleeps until the first chat held by that gap
@@ -147,7 +163,9 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
 
 The same `python -m bench` on this machine at 17:20 UTC, before the sweep's writes went past the
 ORM, the guard's Redis state became two scripts, the outbox slept until the next sendable chat,
-and Alembic stopped loading at start (compare with the table above; ± 15 % is noise here):
+its sent marks went to a held connection, /balance read the chat with its accounts at once and
+stopped committing nothing, and Alembic stopped loading in the serving process (compare with
+the table above; ± 15 % is noise here):
 
 | Figure | Before |
 |---|---:|
@@ -176,43 +194,43 @@ waits for the event loop's thread, more so when that thread is busy (the burst).
 
 | Sweep of 10,000 accounts | before | after |
 |---|---:|---:|
-| SQLAlchemy ORM | 27% | 0% |
-| aiosqlite worker (SQLite itself) | 18% | 21% |
-| the bot's own code | 18% | 25% |
-| SQLAlchemy Core and engine | 15% | 19% |
-| httpx / httpcore / aiohttp | 14% | 21% |
-| asyncio event loop | 5% | 8% |
+| SQLAlchemy ORM | 27% | 1% |
+| aiosqlite worker (SQLite itself) | 18% | 24% |
+| the bot's own code | 18% | 29% |
+| SQLAlchemy Core and engine | 15% | 12% |
+| httpx / httpcore / aiohttp | 14% | 19% |
+| asyncio event loop | 5% | 9% |
 | other (stdlib, C) | 4% | 6% |
-| samples (250 a second) | 739 | 594 |
+| samples (250 a second) | 739 | 485 |
 
 | /balance from 200 chats at once | before | after |
 |---|---:|---:|
-| aiosqlite worker (SQLite itself) | 29% | 34% |
-| asyncio event loop | 19% | 21% |
-| SQLAlchemy ORM | 9% | 5% |
-| SQLAlchemy Core and engine | 8% | 8% |
-| other (stdlib, C) | 8% | 9% |
-| aiogram | 8% | 8% |
-| the bot's own code | 7% | 4% |
-| httpx / httpcore / aiohttp | 4% | 3% |
-| logging | 3% | 2% |
-| pydantic | 3% | 5% |
-| cryptography | 2% | 1% |
-| samples (250 a second) | 374 | 488 |
+| aiosqlite worker (SQLite itself) | 29% | 27% |
+| asyncio event loop | 19% | 20% |
+| SQLAlchemy ORM | 9% | 6% |
+| SQLAlchemy Core and engine | 8% | 6% |
+| other (stdlib, C) | 8% | 6% |
+| aiogram | 8% | 12% |
+| the bot's own code | 7% | 6% |
+| httpx / httpcore / aiohttp | 4% | 7% |
+| logging | 3% | 0% |
+| pydantic | 3% | 7% |
+| cryptography | 2% | 2% |
+| samples (250 a second) | 374 | 230 |
 
 | Alert fan-out to 1,000 chats (its sweep included) | before | after |
 |---|---:|---:|
-| SQLAlchemy Core and engine | 23% | 17% |
-| pydantic | 11% | 9% |
-| asyncio event loop | 11% | 13% |
+| SQLAlchemy Core and engine | 23% | 6% |
+| pydantic | 11% | 11% |
+| asyncio event loop | 11% | 12% |
 | SQLAlchemy ORM | 11% | 2% |
-| other (stdlib, C) | 10% | 12% |
-| httpx / httpcore / aiohttp | 10% | 17% |
-| the bot's own code | 9% | 12% |
-| aiosqlite worker (SQLite itself) | 7% | 9% |
-| aiogram | 7% | 5% |
+| other (stdlib, C) | 10% | 15% |
+| httpx / httpcore / aiohttp | 10% | 16% |
+| the bot's own code | 9% | 8% |
+| aiosqlite worker (SQLite itself) | 7% | 15% |
+| aiogram | 7% | 10% |
 | logging | 1% | 4% |
-| samples (250 a second) | 1314 | 962 |
+| samples (250 a second) | 1314 | 792 |
 
 - **Sweep.** The ORM is gone from it (27 % of the samples before: the unit of work flushing each
   account's UPDATE, and loading instances). What is left is spread out: SQLite itself, the
@@ -221,12 +239,14 @@ waits for the event loop's thread, more so when that thread is busy (the burst).
   None is more than a quarter: the next halving needs the monitor's rules and writes out of
   per-account Python (set-based SQL for the accounts whose state cannot change, raw driver
   calls), and SMSC requests cheaper than httpx's layers over aiohttp.
-- **Burst.** Libraries, evenly: the chat's record and accounts read through SQLAlchemy and
-  aiosqlite (four trips to its thread a statement), aiogram's parsing, middlewares and
-  sendMessage, pydantic. What this round removed (the flush of re-recorded cached balances,
-  babel's pattern parsing, ≈ 10 %) is within the run-to-run noise of the figure.
-- **Fan-out.** The ORM is gone from the outbox too (claims read as rows, outcomes written by
-  plain statements). Per notification what is left is aiogram's call to the Bot API (pydantic
-  dumping the request, aiohttp, the answer parsed) and one transaction for its sent mark,
-  committed before the next send could repeat it: ≈ 1 ms of CPU on aiosqlite alone.
+- **Burst.** Half the samples of before for the same 200 updates: one query where there were
+  two, no commit, no thread hop for a filter, no decrypt. What is left is libraries, evenly:
+  aiogram's parsing, middlewares and sendMessage, pydantic, SQLAlchemy building the chat's
+  and accounts' objects, aiosqlite's trips (its worker's share is mostly its waits for the
+  event loop's thread, see above).
+- **Fan-out.** The ORM is gone from the outbox (claims read as rows, outcomes written by
+  plain statements), and SQLAlchemy Core mostly too: the sent mark goes to the driver on a
+  held connection. Per notification what is left is aiogram's call to the Bot API (pydantic
+  dumping the request, aiohttp, the answer parsed), the event loop's wake-ups, and the one
+  commit of its sent mark, made before the next send could repeat it.
 """

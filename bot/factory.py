@@ -128,9 +128,21 @@ def dialog_storage(redis: Redis | None) -> tuple[BaseStorage, BaseEventIsolation
     )
 
 
+class _CancelledAtShutdown(logging.Filter):
+    """APScheduler cancels the jobs under way at `shutdown(wait=False)` and logs each as a job
+    that raised, with a traceback: a job stopped with the bot is no error (a minute's job runs
+    again at the next start)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
+
+
 def create_scheduler() -> AsyncIOScheduler:
     """In-memory jobs, rebuilt from our tables at every start; start it inside the running
     loop. (APScheduler's SQLAlchemy job store is synchronous and pickles jobs.)"""
+    executors = logging.getLogger("apscheduler.executors.default")
+    if not any(isinstance(f, _CancelledAtShutdown) for f in executors.filters):
+        executors.addFilter(_CancelledAtShutdown())
     return AsyncIOScheduler(
         timezone=UTC,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},

@@ -1,0 +1,50 @@
+"""The wiring's scheduler (bot.factory.create_scheduler)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from bot.factory import create_scheduler
+
+
+async def test_a_job_under_way_at_shutdown_ends_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    started = asyncio.Event()
+
+    async def minute_job() -> None:
+        started.set()
+        await asyncio.sleep(30)
+
+    scheduler = create_scheduler()
+    scheduler.add_job(minute_job, id="minute")  # no trigger: runs once, now
+    scheduler.start()
+    await asyncio.wait_for(started.wait(), 5)
+    with caplog.at_level(logging.INFO, logger="apscheduler"):
+        scheduler.shutdown(wait=False)
+        for _ in range(3):  # the cancelled job's callbacks run
+            await asyncio.sleep(0)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+async def test_a_job_that_fails_is_still_logged_with_its_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    done = asyncio.Event()
+
+    async def broken_job() -> None:
+        done.set()
+        raise RuntimeError("boom")
+
+    scheduler = create_scheduler()
+    scheduler.add_job(broken_job, id="broken")
+    with caplog.at_level(logging.INFO, logger="apscheduler"):
+        scheduler.start()
+        await asyncio.wait_for(done.wait(), 5)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        scheduler.shutdown(wait=False)
+    assert any(r.exc_info and isinstance(r.exc_info[1], RuntimeError) for r in caplog.records)

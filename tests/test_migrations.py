@@ -70,21 +70,27 @@ async def test_a_database_of_the_previous_version_is_migrated_at_start(database_
 
 def test_a_start_on_a_current_database_does_not_load_alembic(engine, database_url):
     # Alembic stays resident once imported (≈ 11 MB): only a migration may bring it in.
+    assert _alembic_loaded_by("migrate", database_url) == "[]"
+
+
+def _alembic_loaded_by(function: str, database_url: str) -> str:
+    """The Alembic and Mako modules a fresh interpreter holds after running
+    bot.storage.engine's `function` on the database."""
     started = subprocess.run(
         [
             sys.executable,
             "-c",
             "import asyncio, sys\n"
-            "from bot.storage.engine import create_engine, migrate\n"
-            f"asyncio.run(migrate(create_engine({database_url!r})))\n"
+            f"from bot.storage.engine import create_engine, {function}\n"
+            f"asyncio.run({function}(create_engine({database_url!r})))\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))",
         ],
         capture_output=True,
         text=True,
         check=True,
-        timeout=60,
+        timeout=120,
     )
-    assert started.stdout.strip() == "[]"
+    return started.stdout.strip()
 
 
 async def test_replicas_starting_together_migrate_once(postgres_url):
@@ -112,21 +118,7 @@ def test_the_bot_migrates_in_a_child_process_and_never_loads_alembic(database_ur
         await engine.dispose()
 
     asyncio.run(previous_version())
-    started = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import asyncio, sys\n"
-            "from bot.storage.engine import create_engine, migrate_apart\n"
-            f"asyncio.run(migrate_apart(create_engine({database_url!r})))\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    assert started.stdout.strip() == "[]"
+    assert _alembic_loaded_by("migrate_apart", database_url) == "[]"
 
     async def migrated():
         engine = create_engine(database_url)

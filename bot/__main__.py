@@ -100,7 +100,13 @@ def main(argv: list[str] | None = None) -> int:
 
             # Alembic's progress, plain: a bot migrating through this logs the lines its way.
             logging.basicConfig(level=args.log_level, format=MIGRATION_LOG_FORMAT)
-            asyncio.run(migrate_database(load_settings(DatabaseSettings).database_url))
+            url = load_settings(DatabaseSettings).database_url
+            try:
+                asyncio.run(migrate_database(url))
+            except Exception as exc:  # one line, the last: the bot that started this quotes it
+                first = str(exc).splitlines()[:1]  # SQLAlchemy's go on with the SQL
+                print(f"error: {type(exc).__name__}: {''.join(first)}", file=sys.stderr)
+                return 1
             return 0
         from bot.app import run
 

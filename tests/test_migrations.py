@@ -135,5 +135,6 @@ async def test_a_failed_migration_in_the_child_says_why(engine):
     # A database from a newer version of the bot: no revision here leads from there.
     async with engine.begin() as connection:
         await connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
-    with pytest.raises(MigrationError, match="9999"):
+    with pytest.raises(MigrationError, match="9999") as raised:
         await migrate_apart(engine)
+    assert "\n" not in str(raised.value) and "Traceback" not in str(raised.value)

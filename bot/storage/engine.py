@@ -176,22 +176,25 @@ async def migrate_apart(engine: AsyncEngine) -> None:
         child.terminate()
         await child.wait()
         raise
-    lines = output.decode(errors="replace").strip()
+    lines = output.decode(errors="replace").strip().splitlines()
     if child.returncode != 0:
-        raise MigrationError(
-            f"migrating the database schema failed (exit code {child.returncode}):\n{lines}"
-        )
+        # The child's last line says why, in one line (bot.__main__'s `migrate`).
+        why = lines.pop() if lines else f"exit code {child.returncode}"
     levels = logging.getLevelNamesMapping()
-    for line in lines.splitlines():  # Alembic's "Running upgrade ..." lines, in the bot's log
+    for line in lines:  # Alembic's "Running upgrade ..." lines, in the bot's log
         level, _, message = line.partition(" ")
         if level in levels:
             log.log(levels[level], "migration %s", message)
         else:  # not a log line (a warning Python printed, say)
             log.info("migration %s", line)
+    if child.returncode != 0:
+        raise MigrationError(f"migrating the database schema failed: {why}")
 
 
-class MigrationError(Exception):
-    """The schema could not be brought to the newest revision; the message holds why."""
+class MigrationError(SettingsError):
+    """The schema of DATABASE_URL's database could not be brought to the newest revision (a
+    database of a newer version of the bot, say): the start stops as on a bad setting, with
+    one line saying why."""
 
 
 async def migrate_database(url: str) -> None:

@@ -251,7 +251,6 @@ class _Marks:
     def __init__(self, driver: Any, dialect: Dialect) -> None:
         self._driver = driver
         self._dialect = dialect
-        self._compiled: dict[tuple[str, ...], tuple[Any, str, Binds]] = {}
 
     async def write(self, batch: list[tuple[Outgoing, dict[str, object]]]) -> list[Outgoing]:
         """Those of the batch whose lease was lost."""
@@ -273,24 +272,23 @@ class _Marks:
 
     async def _one(self, notification: Outgoing, values: dict[str, object]) -> bool:
         """Written, and the lease ended; False if the lease was not the one taken."""
-        columns = tuple(sorted(values))
-        compiled, sql, binds = self._compiled.get(columns) or self._compile(columns)
+        compiled, sql, binds = _compiled(tuple(sorted(values)), self._dialect)
         given = compiled.construct_params(_params(notification, values))
         row = [given[name] if process is None else process(given[name]) for name, process in binds]
         cursor = await self._driver.execute(sql, row)
         return cursor.rowcount > 0
 
-    def _compile(self, columns: tuple[str, ...]) -> tuple[Any, str, Binds]:
-        compiled = _ended(columns).compile(dialect=self._dialect)
-        binds = [
-            (
-                name,
-                compiled.binds[name].type.dialect_impl(self._dialect).bind_processor(self._dialect),
-            )
-            for name in compiled.positiontup
-        ]
-        self._compiled[columns] = found = (compiled, str(compiled), binds)
-        return found
+
+@functools.cache
+def _compiled(columns: tuple[str, ...], dialect: Dialect) -> tuple[Any, str, Binds]:
+    """`_ended` compiled for the dialect, its SQL, and each positional value's name and bind
+    processor: once per set of columns, not per pass of the outbox."""
+    compiled = _ended(columns).compile(dialect=dialect)
+    binds = [
+        (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+        for name in compiled.positiontup
+    ]
+    return compiled, str(compiled), binds
 
 
 def _params(notification: Outgoing, values: dict[str, object]) -> dict[str, object]:

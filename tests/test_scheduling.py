@@ -9,10 +9,12 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
+from bot.alerting.accounts import AccountService
 from bot.alerting.monitoring import Monitor
 from bot.alerting.scheduling import WRITE_BATCH, Checks
 from bot.smsc.client import Balance, Credentials, SmscAuthError
 from bot.smsc.guard import BalanceGuard
+from bot.storage.chats import ensure_chat
 from bot.storage.crypto import SecretBox
 from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
 from bot.telegram.alerts import TelegramRenderer
@@ -116,6 +118,43 @@ async def test_the_outbox_is_woken_only_when_checks_queued_something(
     clock.advance(minutes=2)
     await run(checks)  # under the threshold: an alert waits in the outbox
     assert outbox.woken == 1
+
+
+async def test_a_password_is_decrypted_once_for_every_later_check_and_balance(
+    sessionmaker, smsc, box, clock, monkeypatch
+):
+    """The guard remembers the credentials under their keyed hash: later checks, and a
+    /balance in the chat, find them there. A new password is a new key, decrypted anew."""
+    guard = BalanceGuard(smsc, cache_seconds=0, now=clock)
+    monitor = Monitor(TelegramRenderer(create_i18n()), now=clock)
+    checks = Checks(sessionmaker, guard, box, monitor, NoOutbox(), now=clock, rng=random.Random(1))
+    await add(sessionmaker, box, -1, "shop")
+    decrypted = []
+    decrypt = SecretBox.decrypt
+    monkeypatch.setattr(
+        SecretBox, "decrypt", lambda self, token: decrypted.append(token) or decrypt(self, token)
+    )
+    await run(checks)
+    clock.advance(minutes=2)
+    await run(checks)
+    async with sessionmaker() as session:
+        chat = await ensure_chat(session, -1, "supergroup", None, "en")
+        service = AccountService(session, box, guard, monitor, 60, chat=chat)
+        [(_account, answer)] = await service.balances(await service.list(-1))
+    assert answer.balance.balance == 1500
+    assert smsc.requests == ["shop"] * 3 and len(decrypted) == 1
+
+    smsc.passwords["shop"] = "new"
+    async with sessionmaker() as session:
+        account = await session.scalar(select(Account))
+        account.secret = box.encrypt("new")
+        account.credentials_key = box.keyed_hash("https://smsc.ru", "shop", "new")
+        account.next_check_at = clock()
+        await session.commit()
+    await run(checks)
+    async with sessionmaker() as session:
+        assert (await session.scalar(select(Account))).state == AccountState.OK
+    assert smsc.requests == ["shop"] * 4 and len(decrypted) == 2
 
 
 async def test_each_account_is_checked_at_its_interval(checks, smsc, sessionmaker, box, clock):

@@ -227,7 +227,11 @@ class Checks:
                 creds, known_good = due[key, lease]
                 due[key, lease] = creds, known_good or good
             else:
-                due[key, lease] = Credentials(site, login, self._box.decrypt(secret)), good
+                # The key names exactly these credentials: decrypted at the first check only.
+                creds = self._guard.remembered(key) or Credentials(
+                    site, login, self._box.decrypt(secret)
+                )
+                due[key, lease] = creds, good
         return due
 
     async def drain(self) -> None:
@@ -247,7 +251,9 @@ class Checks:
                     self._late += 1
                     return
                 try:
-                    outcome: Outcome = await self._guard.balance(creds, known_good=known_good)
+                    outcome: Outcome = await self._guard.balance(
+                        creds, known_good=known_good, key=key
+                    )
                 except SmscError as error:
                     outcome = error
                     log.info("check failed key=%s error=%s", key[:8], error)

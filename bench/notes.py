@@ -48,9 +48,15 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   the monitor's rules and the writes out of Python objects altogether (raw driver calls, or
   set-based SQL for the accounts whose state cannot change) and SMSC requests without
   httpx's layers, which this round did not do.
+  Of the sweep's ≈ 2.2 s of CPU, ≈ 1.8 s is the event loop's thread and ≈ 0.4 s aiosqlite's
+  threads (read from /proc per thread); its wall time, ≈ 2.5 s, is the first plus the moments it
+  waits for the second (their Python parts hold the GIL). Claiming all 1,000 logins at the first
+  look instead of 500, or letting a claim go ahead of the checks' writes queued for their turn,
+  left it at 2.4-2.6 s (tried on 2026-12-02): SMSC is idle because that one thread is busy, not
+  because work is not handed out. So the wall time at 50 ms falls only with the CPU per account.
   Due accounts are looked for four times a second, by a loop of the checks' own, with an index
-  probe (≈ 0.9 ms of CPU when nothing is due), 500 logins at a time. SMSC requests are one
-  per distinct login, however many chats watch it.
+  probe (≈ 0.9 ms of CPU when nothing is due), 500 logins at a time. SMSC requests are one per
+  distinct login, however many chats watch it.
 - **Peak and idle RSS.** Mostly imports. aiogram builds pydantic validators and serializers for
   every Bot API type and method when imported: a bare interpreter that imports aiogram and
   nothing else holds the "floor" shown (aiogram issue 1513; pydantic 2.13 is the leanest
@@ -80,21 +86,24 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   no database work: its wall time is mostly its own CPU for ten times the requests. SMSC sees
   ten times the requests, and every login spends all ten of its requests for the minute, so any
   second look within it (a /balance, a retry) would be refused with error 9.
-- **/balance, all at once.** The throughput of the bot's one event loop: an update costs ≈
-  3.5-4.5 ms of CPU (6-8 before this round), most of it in libraries: aiogram (parsing the
-  update, its middlewares and router walk, the sendMessage call and its answer), SQLAlchemy
-  (one query for the chat with its accounts, as ORM objects for the handlers) and pydantic.
-  This round took out: a second query for the accounts; the commit, and the pool's rollback
-  after it, of an update that changed nothing (a cached balance the account recorded
-  already); the credentials decrypted and hashed for the guard's cache key (the guard now
-  finds them by the stored `credentials_key`); a filter aiogram ran in a thread of its pool
-  for every message (a bare `F`, now a `MagicData` coroutine); aiogram's log line for every
-  update handled (now at DEBUG); babel wording the same amounts again (cached). 250 updates a
-  second needs 4 ms an update or less: at the edge, and what is left is spread over the
-  libraries. (aiogram also rebuilt the pydantic model of sendMessage's answer after garbage
-  collections, ≈ 5 ms each time; `bot/telegram/session.py` keeps it built.) A burst's
-  latency is queueing: the last of 200 waits for the 199 before it (p99 ≈
-  200 / updates per second), so no burst of 200 can meet 50 ms on one core; the target
+- **/balance, all at once.** The throughput of the bot's one event loop: an update costs ≈ 3-4.5
+  ms of CPU (6-8 before this round), most of it in libraries: aiogram (parsing the update, its
+  middlewares and router walk, the sendMessage call and its answer), SQLAlchemy (one query for
+  the chat with its accounts, as ORM objects for the handlers) and pydantic. This round took
+  out: a second query for the accounts; the commit, and the pool's rollback after it, of an
+  update that changed nothing (a cached balance the account recorded already); the credentials
+  decrypted and hashed for the guard's cache key (the guard now finds them by the stored
+  `credentials_key`, and the scheduled checks leave there the ones they decrypted, so a burst
+  right after a sweep decrypts none, nor does any later sweep: ≈ 40 µs a login to decrypt and
+  hash, ≈ 40 ms for this burst's 1,000 logins); a filter aiogram ran in a thread of its pool for
+  every message (a bare `F`, now a `MagicData` coroutine); aiogram's log line for every update
+  handled (now at DEBUG); babel wording the same amounts again (cached). 250 updates a second
+  needs ≈ 3.3 ms an update or less (the event loop's thread is busy 80-85 % of a burst; the rest
+  it waits for aiosqlite's): at the edge, met on a fast hour of this machine and not on a slow
+  one, and what is left is spread over the libraries. (aiogram also rebuilt the pydantic model
+  of sendMessage's answer after garbage collections, ≈ 5 ms each time; `bot/telegram/session.py`
+  keeps it built.) A burst's latency is queueing: the last of 200 waits for the 199 before it
+  (p99 ≈ 200 / updates per second), so no burst of 200 can meet 50 ms on one core; the target
   applies to the steady rate below.
 - **/balance, steady.** Below that throughput an update waits for nobody: its latency is its own
   cost and the long poll's round trip. Full garbage collections over the ≈ 300,000 objects
@@ -113,7 +122,7 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   SQLAlchemy transaction it took six trips, ≈ 1 ms). Writing the outcomes of 0.2 s together
   would save more, but a sent mark committed that much later is a duplicate after a crash
   (`test_pending_alerts_survive_sigkill_and_go_out_once` caught it), so it stays one commit
-  per answer. What remains, ≈ 3.2 ms: aiogram's call to the Bot API, ≈ 1.8 ms (0.8 ms when
+  per answer. What remains, ≈ 3.2-3.8 ms: aiogram's call to the Bot API, ≈ 1.8 ms (0.8 ms when
   made back to back: aiohttp ≈ 45 %, aiogram's form encoding ≈ 30 %, the answer read ≈ 10 %),
   and the event loop waking for each step of a message (its turn under the pace, Telegram's
   answer, aiosqlite's): on this virtual machine a wake-up from an idle wait costs ≈ 0.2 ms of
@@ -156,8 +165,10 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
 - **The fakes** run in the benchmark's own process: beside one bot, on the second core; beside
   two replicas, PostgreSQL and Redis, on a machine of two cores, they compete with them.
 - **Noise.** CPU per account varies by ± 15 % from run to run of the same code on this
-  machine (more when other work runs beside), wall times more. Ratios of figures from the same
-  run are the sturdier ones.
+  machine (more when other work runs beside), wall times more, and the machine itself speeds up
+  and slows down: on 2026-12-02 the same code answered bursts of 200 /balance at 270-280 a
+  second (≈ 2.8 ms of CPU an update) and, 20 minutes later, at 190-210 (≈ 4 ms), the machine
+  otherwise idle both times. Ratios of figures from the same run are the sturdier ones.
 
 ## Before this round (issue 16)
 

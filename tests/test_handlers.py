@@ -5,6 +5,7 @@ from decimal import Decimal
 from aiogram.methods import DeleteMessage, EditMessageText
 from sqlalchemy import select
 
+from bot.smsc.guard import BalanceGuard
 from bot.storage.models import Account, AccountState, Chat
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
 from tests.mocked_bot import callback_update, message_update
@@ -84,6 +85,25 @@ async def test_balance_accounts_threshold_interval_remove(dp, bot, smsc, session
     assert "Removed" in bot.calls(EditMessageText)[-1].text
     async with sessionmaker() as session:
         assert (await session.scalars(select(Account))).all() == []
+
+
+async def test_a_chat_waiting_for_smsc_holds_no_database_connection(dp, bot, smsc, engine):
+    """While SMSC answers one chat's /add or /balance (seconds, at worst), the pool's few
+    connections stay free for every other chat's updates."""
+    pool = engine.sync_engine.pool
+    checked_out = []
+    fetch = smsc.fetch_balance
+
+    async def watched(creds):
+        checked_out.append(pool.checkedout())
+        return await fetch(creds)
+
+    smsc.fetch_balance = watched
+    dp.workflow_data["guard"] = BalanceGuard(smsc, cache_seconds=0)  # /balance asks SMSC
+    await say(dp, bot, 1, "/add shop right")
+    [reply] = await say(dp, bot, 1, "/balance")
+    assert "150.00 RUB" in reply.text
+    assert checked_out == [0, 0]
 
 
 async def test_group_member_may_read_but_not_change(dp, bot):

@@ -137,6 +137,9 @@ class AccountService:
             Account.credentials_key == key, Account.state.in_([AccountState.OK, AccountState.LOW])
         )
         known_good = await self._session.scalar(watched.limit(1)) is not None
+        # The reads end here: no pooled connection is held while SMSC answers (seconds at
+        # worst), as in bot.storage.chats.ensure_chat.
+        await self._session.commit()
         self._guard.retry(creds)
         result = await self._guard.balance(creds, known_good=known_good, askers=askers)
         if account is None:

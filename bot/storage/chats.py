@@ -33,7 +33,7 @@ async def ensure_chat(
     session: AsyncSession, chat_id: int, chat_type: str, title: str | None, language: str
 ) -> Chat:
     """The chat's row, its accounts loaded, created on first contact in the language of
-    whoever spoke first."""
+    whoever spoke first; committed, the read too (see below)."""
     chat = await _with_accounts(session, chat_id)
     if chat is None:
         try:
@@ -47,7 +47,10 @@ async def ensure_chat(
             chat = await _with_accounts(session, chat_id)
     if chat.title != title or chat.type != chat_type:
         chat.title, chat.type = title, chat_type
-        await session.commit()
+    # Even a read: its connection goes back to the pool now, not when the update is done. A
+    # /balance then holds none while it waits for SMSC and Telegram, and a burst of them is
+    # not queued for the pool's 15 connections while the event loop idles.
+    await session.commit()
     return chat
 
 

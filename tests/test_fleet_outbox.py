@@ -23,7 +23,7 @@ from redis.backoff import NoBackoff
 from sqlalchemy import select
 
 from bot.alerting.outbox import Delivery, Outbox, Outcome
-from bot.alerting.pacing import MESSAGES_PER_SECOND
+from bot.alerting.pacing import HEADROOM, MESSAGES_PER_SECOND, PLACES_AT_ONCE
 from bot.fleet.pacing import PREFIX, RedisPacer
 from bot.storage.engine import create_engine, create_sessionmaker, migrate
 from bot.storage.models import Chat, Notification
@@ -268,3 +268,24 @@ async def test_a_held_chat_tells_when_it_frees(redis_clients):
     again = await RedisPacer(redis_clients[1], private_gap=PRIVATE_GAP).take([6001, -6002, 6003])
     assert again.chats == {6003}
     assert again.next_free is not None and 0 < again.next_free <= PRIVATE_GAP
+
+
+async def test_places_go_three_to_a_moment_for_all_replicas_together(redis_clients):
+    pacers = [RedisPacer(client) for client in redis_clients]
+    span = PLACES_AT_ONCE / (MESSAGES_PER_SECOND * HEADROOM)
+
+    async def send_time(pacer: RedisPacer) -> float:
+        asked = time.monotonic()
+        return asked + await pacer.place()
+
+    times = sorted(await asyncio.gather(*(send_time(pacers[i % 2]) for i in range(15))))
+    # Places of one moment are apart by the round trips at most; moments, by the span.
+    moments: list[list[float]] = []
+    for at in times:
+        if moments and at - moments[-1][0] < span / 2:
+            moments[-1].append(at)
+        else:
+            moments.append([at])
+    assert all(len(moment) <= PLACES_AT_ONCE for moment in moments)
+    assert sum(len(moment) == PLACES_AT_ONCE for moment in moments) >= 4
+    assert all(b[0] - a[0] > span * 0.9 for a, b in itertools.pairwise(moments))

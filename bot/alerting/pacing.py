@@ -22,6 +22,15 @@ GROUP_CHAT_GAP = 3.0
 # event loop wakes late, a shared place comes back from Redis), and unevenly so. At 27 a
 # second, one send may be 0.1 s later than the 30th after it before a second holds 31.
 HEADROOM = 0.9
+# Places are handed out this many at a time, for one moment, the moments as far apart as that
+# many places: no second holds more sends than before, and the event loop wakes once for the
+# group. Each wake-up from idle costs CPU of its own: at one place a moment, a fan-out spent
+# ≈ 3.2-3.6 ms of CPU a message, at three ≈ 2.3 (bench, 1,000 alerts). A send may wait up to
+# that span for its place when the last group went just before it.
+PLACES_AT_ONCE = 3
+# A group begun when nobody waits starts this much later, so that the sends asking right
+# after it (an outbox pass sends several) go with it.
+GATHER = 0.005
 
 
 class PacingUnavailable(Exception):
@@ -49,7 +58,8 @@ class Pacer(Protocol):
         ...
 
     async def place(self) -> float:
-        """Reserve the next place under MESSAGES_PER_SECOND: the seconds to wait for it."""
+        """Reserve the next place under MESSAGES_PER_SECOND: the seconds to wait for it (see
+        PLACES_AT_ONCE)."""
         ...
 
 
@@ -70,10 +80,11 @@ class MemoryPacer:
         group_gap: float = GROUP_CHAT_GAP,
     ) -> None:
         self._clock = clock
-        self._interval = 1 / (per_second * HEADROOM)
+        self._span = PLACES_AT_ONCE / (per_second * HEADROOM)  # from one group to the next
         self._private_gap, self._group_gap = private_gap, group_gap
         self._chat_free_at: dict[int, float] = {}  # clock time a chat may get the next message
-        self._next_place = 0.0  # clock time of the next place the overall rate allows
+        self._group_at = -self._span  # clock time of the latest group of places
+        self._left = 0  # places left in it
 
     async def take(self, chat_ids: Iterable[int]) -> Taken:
         now = self._clock()
@@ -97,6 +108,8 @@ class MemoryPacer:
 
     async def place(self) -> float:
         now = self._clock()
-        slot = max(now, self._next_place)
-        self._next_place = slot + self._interval
-        return slot - now
+        if self._left == 0 or self._group_at < now:
+            self._group_at = max(now + GATHER, self._group_at + self._span)
+            self._left = PLACES_AT_ONCE
+        self._left -= 1
+        return self._group_at - now

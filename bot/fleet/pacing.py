@@ -4,8 +4,9 @@ all replicas of one bot together: Telegram counts messages per bot, not per proc
 A chat's gap is a key that expires (`SET NX PX`): whoever sets it has the chat's next send,
 and nobody else gets one until it expires; its time to live (`PTTL`, in the same round trip)
 tells when a held chat frees. The overall rate is one key holding the time of
-the next free place, moved on by a Lua script on Redis's own clock (`TIME`), so replicas whose
-clocks differ still space their sends; a replica only ever sleeps the delay Redis handed it.
+the latest group of places and how many are left in it (see PLACES_AT_ONCE), moved on by a Lua
+script on Redis's own clock (`TIME`), so replicas whose clocks differ still space their sends;
+a replica only ever sleeps the delay Redis handed it.
 Every Redis failure becomes `PacingUnavailable`: the outbox then sends nothing until Redis is
 back, rather than sending unpaced.
 """
@@ -19,9 +20,11 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot.alerting.pacing import (
+    GATHER,
     GROUP_CHAT_GAP,
     HEADROOM,
     MESSAGES_PER_SECOND,
+    PLACES_AT_ONCE,
     PRIVATE_CHAT_GAP,
     PacingUnavailable,
     Taken,
@@ -30,16 +33,26 @@ from bot.alerting.pacing import (
 
 PREFIX = "smscbot:pace:"
 
-# KEYS: the next free place. ARGV: microseconds between places.
-# -> microseconds to wait for the place just taken.
+# KEYS: the latest group of places, "<its time in microseconds>:<places left>". ARGV:
+# microseconds from one group to the next, places in a group, GATHER in microseconds.
+# -> microseconds to wait for the place just taken (as MemoryPacer.place).
 _PLACE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
-local after = slot + tonumber(ARGV[1])
-local ttl = math.ceil((after - now) / 1000) + 1000
-redis.call('SET', KEYS[1], string.format('%.0f', after), 'PX', ttl)
-return slot - now
+local span = tonumber(ARGV[1])
+local group, left = -span, 0
+local state = redis.call('GET', KEYS[1])
+if state then
+  local at, places = string.match(state, '^(%d+):(%d+)$')
+  group, left = tonumber(at), tonumber(places)
+end
+if left == 0 or group < now then
+  group = math.max(now + tonumber(ARGV[3]), group + span)
+  left = tonumber(ARGV[2])
+end
+local ttl = math.ceil((group + span - now) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.0f:%d', group, left - 1), 'PX', ttl)
+return group - now
 """
 
 
@@ -55,7 +68,7 @@ class RedisPacer:
         group_gap: float = GROUP_CHAT_GAP,
     ) -> None:
         self._redis = redis
-        self._interval_us = round(1_000_000 / (per_second * HEADROOM))
+        self._span_us = round(PLACES_AT_ONCE * 1_000_000 / (per_second * HEADROOM))
         self._private_gap, self._group_gap = private_gap, group_gap
         self._place = redis.register_script(_PLACE)
 
@@ -87,7 +100,10 @@ class RedisPacer:
 
     async def place(self) -> float:
         try:
-            wait_us = await self._place(keys=[PREFIX + "bot"], args=[self._interval_us])
+            wait_us = await self._place(
+                keys=[PREFIX + "places"],
+                args=[self._span_us, PLACES_AT_ONCE, round(GATHER * 1_000_000)],
+            )
         except (RedisError, OSError) as error:
             raise PacingUnavailable(repr(error)) from error
         return int(wait_us) / 1_000_000

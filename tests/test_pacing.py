@@ -1,0 +1,60 @@
+"""Telegram's overall rate as the outbox's pacer hands out places, on an injected clock."""
+
+import bisect
+import random
+
+import pytest
+
+from bot.alerting.pacing import (
+    GATHER,
+    HEADROOM,
+    MESSAGES_PER_SECOND,
+    PLACES_AT_ONCE,
+    MemoryPacer,
+)
+
+RATE = MESSAGES_PER_SECOND * HEADROOM  # 27 a second
+SPAN = PLACES_AT_ONCE / RATE
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def send_times(pacer: MemoryPacer, clock: Clock, count: int) -> list[float]:
+    return [clock.now + await pacer.place() for _ in range(count)]
+
+
+async def test_places_go_three_to_a_moment_the_moments_a_ninth_of_a_second_apart():
+    clock = Clock()
+    times = await send_times(MemoryPacer(clock=clock), clock, 9)
+    first = 100.0 + GATHER
+    moments = [first, first + SPAN, first + 2 * SPAN]
+    assert times == pytest.approx([moment for moment in moments for _ in range(3)])
+
+
+async def test_a_send_after_a_quiet_while_waits_only_for_others_to_join():
+    clock = Clock()
+    pacer = MemoryPacer(clock=clock)
+    assert await pacer.place() == pytest.approx(GATHER)
+    clock.now += 2
+    assert await send_times(pacer, clock, 2) == pytest.approx([102.0 + GATHER] * 2)
+
+
+async def test_no_second_holds_more_sends_than_the_rate_however_they_come():
+    rng = random.Random(16)
+    clock = Clock()
+    pacer = MemoryPacer(clock=clock)
+    times = []
+    for _ in range(600):
+        clock.now += rng.choice([0, 0, 0.001, 0.004, 0.03, 0.2, 1.5])
+        times.append(clock.now + await pacer.place())
+    times.sort()
+    # A second is taken a microsecond short: moments nine spans apart are a second apart, and
+    # adding the span up nine times may fall short of it by a rounding error.
+    busiest = max(bisect.bisect_left(times, t + 1 - 1e-6) - i for i, t in enumerate(times))
+    assert busiest == int(RATE)

@@ -97,7 +97,10 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   right after a sweep decrypts none, nor does any later sweep: ≈ 40 µs a login to decrypt and
   hash, ≈ 40 ms for this burst's 1,000 logins); a filter aiogram ran in a thread of its pool for
   every message (a bare `F`, now a `MagicData` coroutine); aiogram's log line for every update
-  handled (now at DEBUG); babel wording the same amounts again (cached). 250 updates a second
+  handled (now at DEBUG); babel wording the same amounts again (cached). The chat's read is
+  committed at once, so no update holds a pooled connection while it waits for SMSC or Telegram:
+  no faster a burst (the event loop's thread is its limit), but slow SMSC answers to some chats
+  no longer keep the others waiting for one of the pool's 15 connections. 250 updates a second
   needs ≈ 3.3 ms an update or less (the event loop's thread is busy 80-85 % of a burst; the rest
   it waits for aiosqlite's): at the edge, met on a fast hour of this machine and not on a slow
   one, and what is left is spread over the libraries. (aiogram also rebuilt the pydantic model
@@ -110,28 +113,33 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   from imports took ≈ 250 ms; `gc.freeze()` after start-up takes those out of collections.
 - **Alert fan-out.** Telegram's 30 messages a second, which the outbox paces to ("sends per
   second"). Sends answered 429 take places too, so 1,000 alerts with 5 % refused once make 1,050
-  sends (a 35 s floor, 95 % of the allowance at best); the first alerts wait for the sweep
-  that raises them. Bot CPU per delivered notification is the bot's CPU from the end of the
-  sweep (every account checked) to the last alert, over the alerts delivered meanwhile; it
-  includes what the idle bot spends over those ≈ 37 s (≈ 0.3 ms a notification at 27 a
-  second). Claims are read as plain rows, outcomes written by plain statements as soon as
-  known (those answered during a write go together in the next), the sendMessage built
-  unvalidated from the stored row and its answer read for the message id only. On SQLite the
-  sent mark is one UPDATE on a connection the outbox holds in autocommit for its pass: its own
-  transaction, one trip to aiosqlite's thread (≈ 0.2-0.3 ms of CPU; through a pooled
-  SQLAlchemy transaction it took six trips, ≈ 1 ms). Writing the outcomes of 0.2 s together
-  would save more, but a sent mark committed that much later is a duplicate after a crash
-  (`test_pending_alerts_survive_sigkill_and_go_out_once` caught it), so it stays one commit
-  per answer. What remains, ≈ 3.2-3.8 ms: aiogram's call to the Bot API, ≈ 1.8 ms (0.8 ms when
-  made back to back: aiohttp ≈ 45 %, aiogram's form encoding ≈ 30 %, the answer read ≈ 10 %),
-  and the event loop waking for each step of a message (its turn under the pace, Telegram's
-  answer, aiosqlite's): on this virtual machine a wake-up from an idle wait costs ≈ 0.2 ms of
-  CPU by itself (a bare `asyncio.sleep`), at least three a message; the log line of each
-  notification sent, ≈ 0.1-0.3 ms; and the idle bot's own work meanwhile, ≈ 0.3 ms.
+  sends (a 35 s floor, 95 % of the allowance at best); the first alerts wait for the sweep that
+  raises them. Bot CPU per delivered notification is the bot's CPU from the end of the sweep
+  (every account checked) to the last alert, over the alerts delivered meanwhile; it includes
+  what the idle bot spends over those ≈ 37 s (≈ 0.3 ms a notification at 27 a second). Claims
+  are read as plain rows, outcomes written by plain statements as soon as known (those answered
+  during a write go together in the next), the sendMessage built unvalidated from the stored row
+  and its answer read for the message id only. On SQLite the sent mark is one UPDATE on a
+  connection the outbox holds in autocommit for its pass: its own transaction, one trip to
+  aiosqlite's thread (≈ 0.2-0.3 ms of CPU; through a pooled SQLAlchemy transaction it took six
+  trips, ≈ 1 ms). Writing the outcomes of 0.2 s together would save more, but a sent mark
+  committed that much later is a duplicate after a crash
+  (`test_pending_alerts_survive_sigkill_and_go_out_once` caught it), so it stays one commit per
+  answer. On this virtual machine a wake-up of the event loop from an idle wait costs ≈ 0.2 ms
+  of CPU by itself (a bare `asyncio.sleep`), and a message paced alone took at least three (its
+  place under the pace, Telegram's answer, aiosqlite's): ≈ 3.2-3.8 ms a message. The pacer now
+  hands out places three to a moment, the moments three places apart
+  (`bot.alerting.pacing.PLACES_AT_ONCE`; no second holds more sends than before), so the loop
+  wakes once for three: ≈ 2.3 ms (A/B on the same hour, twice: 2.28-2.30 against 3.22-3.58). Six
+  to a moment measured ≈ 2.0, in bursts twice as large; three was kept. What remains: aiogram's
+  call to the Bot API (0.8 ms when made back to back: aiohttp ≈ 45 %, aiogram's form encoding ≈
+  30 %, the answer read ≈ 10 %) and its wake-ups, the log line of each notification sent (≈
+  0.1-0.3 ms), the sent mark, and the idle bot's own work meanwhile (≈ 0.3 ms).
 - **Backlog after a restart.** Alerts queued for 10 chats while the bot was down: nothing
   wakes the outbox, so each chat's messages go out at the outbox's own pace. Telegram allows
   a private chat 1 message a second; the worker sleeps until the first chat held by that gap
-  is free (the pacer tells when), not a fixed 1 s poll, which made it 1.4-1.8 s.
+  is free (the pacer tells when), not a fixed 1 s poll, which made it 1.4-1.8 s. Places
+  three to a moment (see the fan-out) add a few milliseconds: 1.010 before, 1.017 after.
 - **Idle.** Four index probes a second for due accounts, the outbox's look for due
   notifications (it sleeps until the next one, or the first chat held by its gap, is due),
   APScheduler's tick and aiogram's long poll.
@@ -205,43 +213,43 @@ waits for the event loop's thread, more so when that thread is busy (the burst).
 
 | Sweep of 10,000 accounts | before | after |
 |---|---:|---:|
-| SQLAlchemy ORM | 27% | 1% |
+| SQLAlchemy ORM | 27% | 0% |
 | aiosqlite worker (SQLite itself) | 18% | 24% |
-| the bot's own code | 18% | 29% |
+| the bot's own code | 18% | 31% |
 | SQLAlchemy Core and engine | 15% | 12% |
-| httpx / httpcore / aiohttp | 14% | 19% |
+| httpx / httpcore / aiohttp | 14% | 16% |
 | asyncio event loop | 5% | 9% |
-| other (stdlib, C) | 4% | 6% |
-| samples (250 a second) | 739 | 485 |
+| other (stdlib, C) | 4% | 8% |
+| samples (250 a second) | 739 | 472 |
 
 | /balance from 200 chats at once | before | after |
 |---|---:|---:|
-| aiosqlite worker (SQLite itself) | 29% | 27% |
-| asyncio event loop | 19% | 20% |
+| aiosqlite worker (SQLite itself) | 29% | 37% |
+| asyncio event loop | 19% | 15% |
 | SQLAlchemy ORM | 9% | 6% |
 | SQLAlchemy Core and engine | 8% | 6% |
-| other (stdlib, C) | 8% | 6% |
-| aiogram | 8% | 12% |
+| other (stdlib, C) | 8% | 8% |
+| aiogram | 8% | 7% |
 | the bot's own code | 7% | 6% |
-| httpx / httpcore / aiohttp | 4% | 7% |
+| httpx / httpcore / aiohttp | 4% | 6% |
 | logging | 3% | 0% |
-| pydantic | 3% | 7% |
-| cryptography | 2% | 2% |
-| samples (250 a second) | 374 | 230 |
+| pydantic | 3% | 8% |
+| cryptography | 2% | 0% |
+| samples (250 a second) | 374 | 268 |
 
 | Alert fan-out to 1,000 chats (its sweep included) | before | after |
 |---|---:|---:|
-| SQLAlchemy Core and engine | 23% | 6% |
+| SQLAlchemy Core and engine | 23% | 8% |
 | pydantic | 11% | 11% |
-| asyncio event loop | 11% | 12% |
-| SQLAlchemy ORM | 11% | 2% |
-| other (stdlib, C) | 10% | 15% |
-| httpx / httpcore / aiohttp | 10% | 16% |
-| the bot's own code | 9% | 8% |
-| aiosqlite worker (SQLite itself) | 7% | 15% |
-| aiogram | 7% | 10% |
-| logging | 1% | 4% |
-| samples (250 a second) | 1314 | 792 |
+| asyncio event loop | 11% | 15% |
+| SQLAlchemy ORM | 11% | 5% |
+| other (stdlib, C) | 10% | 13% |
+| httpx / httpcore / aiohttp | 10% | 13% |
+| the bot's own code | 9% | 13% |
+| aiosqlite worker (SQLite itself) | 7% | 11% |
+| aiogram | 7% | 9% |
+| logging | 1% | 3% |
+| samples (250 a second) | 1314 | 527 |
 
 - **Sweep.** The ORM is gone from it (27 % of the samples before: the unit of work flushing each
   account's UPDATE, and loading instances). What is left is spread out: SQLite itself, the
@@ -250,14 +258,17 @@ waits for the event loop's thread, more so when that thread is busy (the burst).
   None is more than a quarter: the next halving needs the monitor's rules and writes out of
   per-account Python (set-based SQL for the accounts whose state cannot change, raw driver
   calls), and SMSC requests cheaper than httpx's layers over aiohttp.
-- **Burst.** Half the samples of before for the same 200 updates: one query where there were
-  two, no commit, no thread hop for a filter, no decrypt. What is left is libraries, evenly:
-  aiogram's parsing, middlewares and sendMessage, pydantic, SQLAlchemy building the chat's
-  and accounts' objects, aiosqlite's trips (its worker's share is mostly its waits for the
-  event loop's thread, see above).
-- **Fan-out.** The ORM is gone from the outbox (claims read as rows, outcomes written by
-  plain statements), and SQLAlchemy Core mostly too: the sent mark goes to the driver on a
-  held connection. Per notification what is left is aiogram's call to the Bot API (pydantic
-  dumping the request, aiohttp, the answer parsed), the event loop's wake-ups, and the one
-  commit of its sent mark, made before the next send could repeat it.
+- **Burst.** Fewer samples than before for the same 200 updates: one query where there were two,
+  no commit, no thread hop for a filter, no decrypt. What is left is libraries, evenly:
+  aiogram's parsing, middlewares and sendMessage, pydantic, SQLAlchemy building the chat's and
+  accounts' objects, aiosqlite's trips. The aiosqlite worker's share is its waits for the event
+  loop's thread, not work: read from /proc, aiosqlite's threads spend 0.03-0.05 s of CPU in a
+  burst, the event loop's thread ≈ 0.7 s.
+- **Fan-out.** The ORM is gone from the outbox (claims read as rows, outcomes written by plain
+  statements), and SQLAlchemy Core mostly too: the sent mark goes to the driver on a held
+  connection. Places three to a moment took out a third of the samples since the last round (792
+  to 527, the sweep that raises the alerts included). Per notification what is left is aiogram's
+  call to the Bot API (pydantic dumping the request, aiohttp, the answer parsed), the event
+  loop's wake-ups, and the one commit of its sent mark, made before the next send could repeat
+  it.
 """

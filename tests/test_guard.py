@@ -168,11 +168,18 @@ async def test_cache(guard: BalanceGuard, fetcher: Fetcher, clock: Clock) -> Non
 
 
 async def test_credentials_asked_for_under_a_key_are_found_by_it(guard: BalanceGuard) -> None:
-    assert guard.remembered("alice's key") is None
+    def decrypt() -> Credentials:
+        decrypted.append(BOB)
+        return BOB
+
+    decrypted: list[Credentials] = []
+    assert guard.remembered("alice's key", decrypt) is BOB  # not asked for yet
     await guard.balance(ALICE, key="alice's key")
     await guard.balance(BOB)
-    assert guard.remembered("alice's key") is ALICE
-    assert guard.remembered("bob's key") is None
+    assert guard.remembered("alice's key", decrypt) is ALICE
+    assert guard.remembered("bob's key", decrypt) is BOB
+    assert guard.remembered(None, decrypt) is BOB  # no key: nothing to find by
+    assert len(decrypted) == 3
 
 
 @BOTH_STATES

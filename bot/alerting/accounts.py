@@ -8,8 +8,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
+from typing import Any
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import Row, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import logs
@@ -54,6 +56,12 @@ def named(accounts: Iterable[Account], name: str) -> Account | None:
 
 def valid_name(name: str) -> bool:
     return NAME_PATTERN.fullmatch(name) is not None
+
+
+def decrypted(box: SecretBox, account: Account | Row[Any]) -> Credentials:
+    """An account's credentials, its secret decrypted: of a mapped account, or of a row with
+    its `site`, `login` and `secret` (the scheduled checks')."""
+    return Credentials(account.site, account.login, box.decrypt(account.secret))
 
 
 class AccountService:
@@ -103,9 +111,6 @@ class AccountService:
 
     async def find(self, chat_id: int, name: str) -> Account | None:
         return named(await self.list(chat_id), name)
-
-    def credentials(self, account: Account) -> Credentials:
-        return Credentials(account.site, account.login, self._box.decrypt(account.secret))
 
     async def add(
         self,
@@ -197,7 +202,7 @@ class AccountService:
         known_good = account.state in (AccountState.OK, AccountState.LOW)
         # The keyed hash names exactly these credentials: decrypted once, not per answer.
         key = account.credentials_key
-        creds = (self._guard.remembered(key) if key else None) or self.credentials(account)
+        creds = self._guard.remembered(key, partial(decrypted, self._box, account))
         return await self._guard.balance(creds, known_good=known_good, key=key)
 
     async def set_threshold(self, account: Account, threshold: Decimal | None) -> None:

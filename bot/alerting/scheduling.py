@@ -23,11 +23,13 @@ import logging
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.alerting.accounts import decrypted
 from bot.alerting.monitoring import Monitor, Outcome
 from bot.alerting.outbox import Outbox
 from bot.alerting.queue import QUEUED
@@ -221,16 +223,14 @@ class Checks:
                 rows = (await connection.execute(claim, values)).all()
                 await session.commit()
         due: dict[Claim, tuple[Credentials, bool]] = {}
-        for key, site, login, secret, state in rows:
-            good = state in (AccountState.OK, AccountState.LOW)
+        for row in rows:
+            key, good = row.credentials_key, row.state in (AccountState.OK, AccountState.LOW)
             if (key, lease) in due:
                 creds, known_good = due[key, lease]
                 due[key, lease] = creds, known_good or good
             else:
                 # The key names exactly these credentials: decrypted at the first check only.
-                creds = self._guard.remembered(key) or Credentials(
-                    site, login, self._box.decrypt(secret)
-                )
+                creds = self._guard.remembered(key, partial(decrypted, self._box, row))
                 due[key, lease] = creds, good
         return due
 

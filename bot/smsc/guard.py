@@ -176,11 +176,12 @@ class BalanceGuard:
         self._in_flight: dict[str, asyncio.Task[BalanceResult]] = {}  # by fingerprint
         self._keyed: dict[str, Credentials] = {}  # by the callers' keys, see `remembered`
 
-    def remembered(self, key: str) -> Credentials | None:
-        """The credentials last asked for under `key` (see `balance`), or None. A caller
-        that keeps credentials encrypted finds them here by a key of its own instead of
-        decrypting them (and hashing them again) for every answer the cache gives."""
-        return self._keyed.get(key)
+    def remembered(self, key: str | None, credentials: Callable[[], Credentials]) -> Credentials:
+        """The credentials last asked for under `key` (see `balance`), else `credentials()`.
+        A caller that keeps credentials encrypted passes their decryption: it runs once per
+        key, not for every answer the cache gives (nor is the fingerprint hashed again)."""
+        known = None if key is None else self._keyed.get(key)
+        return credentials() if known is None else known
 
     async def balance(
         self,

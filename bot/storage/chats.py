@@ -48,8 +48,8 @@ async def ensure_chat(
     if chat.title != title or chat.type != chat_type:
         chat.title, chat.type = title, chat_type
     # Even a read: its connection goes back to the pool now, not when the update is done. A
-    # /balance then holds none while it waits for SMSC and Telegram, and a burst of them is
-    # not queued for the pool's 15 connections while the event loop idles.
+    # /balance then holds none while SMSC answers it (seconds, at worst), and the chats that
+    # wait for a slow SMSC do not keep the others waiting for the pool's few connections.
     await session.commit()
     return chat
 

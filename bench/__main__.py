@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from bench import fleet, scenarios
+from bench import alone, fleet, scenarios
 from bench.backlog import backlog_rows
 from bench.data import Layout, login_name, password
 from bench.harness import BotRun
@@ -42,6 +42,7 @@ class Config:
     throttled_share: float = 0.05  # sends answered 429 once
     backlog_chats: int = 10  # chats with alerts queued while the bot was down
     backlog_per_chat: int = 6
+    alone_sends: int = 270  # sent by aiogram alone at the outbox's pace: ten seconds' worth
     settle: float = 3.0  # wait for duplicates after the last alert
     timeout: float = 300.0
 
@@ -65,6 +66,7 @@ class Config:
             steady_rate=10.0,
             steady_count=10,
             backlog_per_chat=3,
+            alone_sends=27,
             idle=1.0,
             settle=0.5,
             timeout=20.0,
@@ -179,7 +181,24 @@ def main_rows(config: Config, work: Path) -> tuple[list[Row], list[Row], Point]:
             Row(label, "latency p95", result.p95 * 1000, "ms", "", 1),
             Row(label, "latency p99", result.p99 * 1000, "ms", target, 1),
         ]
+        if result is burst:
+            rows.append(Row(label, "bot CPU per update", burst.cpu / burst.updates * 1000, "ms"))
     return sweep, rows, Point(big, idle)
+
+
+def alone_rows(config: Config) -> tuple[list[Row], list[Row]]:
+    """aiogram alone (bench.alone): rows of the same burst, and of sends at the outbox's pace."""
+    progress(f"aiogram alone: /balance from {config.burst} chats, {config.alone_sends} sends")
+    with alone.Alone() as bare:
+        burst = scenarios.burst(bare, config.main.chat_ids[: config.burst], timeout=config.timeout)
+    label = f"/balance, {config.burst} chats at once, aiogram alone (no database)"
+    sends = "Alerts at the outbox's pace, aiogram alone (no database)"
+    per_send = alone.sends_cpu(config.alone_sends)
+    return [
+        Row(label, "updates handled per second", burst.per_second, "/s", "", 1),
+        Row(label, "latency p99", burst.p99 * 1000, "ms", "", 1),
+        Row(label, "CPU per update", burst.cpu / burst.updates * 1000, "ms"),
+    ], [Row(sends, f"CPU per send, {config.alone_sends} sends", per_send * 1000, "ms", "", 3)]
 
 
 def idle_rows(config: Config, point: Point, floor: int) -> list[Row]:
@@ -264,6 +283,7 @@ def run(
             partial(fan_out_rows, config, work),
             partial(restart_rows, config, work),
             partial(growth_point, config, work),
+            partial(alone_rows, config),
         )
         if not side_by_side:
             parts = [group() for group in groups]
@@ -271,17 +291,28 @@ def run(
             with ThreadPoolExecutor(len(groups)) as pool:
                 futures = [pool.submit(group) for group in groups]
                 parts = [future.result() for future in futures]
-    (scale, small), (sweep, commands, big), replicas, slow, fan_out, restart, biggest = parts
+    (
+        (scale, small),
+        (sweep, commands, big),
+        replicas,
+        slow,
+        fan_out,
+        restart,
+        biggest,
+        (bare_burst, bare_sends),
+    ) = parts
     floor = scenarios.aiogram_floor()
-    # Order of the table: sweeps (small, big, big on PostgreSQL, slow SMSC), naive, /balance,
-    # fan-out, backlog after a restart, idle, growth.
+    # Order of the table: sweeps (small, big, big on PostgreSQL, slow SMSC), naive, /balance and
+    # aiogram's alone, fan-out and aiogram's sends alone, backlog after a restart, idle, growth.
     return [
         *scale,
         *sweep,
         *fleet_rows(config.main, replicas, big.sweep, config.latency),
         *slow,
         *commands,
+        *bare_burst,
         *fan_out,
+        *bare_sends,
         *restart,
         *idle_rows(config, big, floor),
         *growth_rows([small, big, biggest], floor),

@@ -122,9 +122,12 @@ class Latencies:
     p50: float  # seconds, update queued -> answer at the Bot API
     p95: float
     p99: float
+    cpu: float = 0.0  # CPU seconds of the process answering, where measured (burst)
 
 
-def _latencies(run: BotRun, pushes: list[tuple[int, float]], done_at: float) -> Latencies:
+def _latencies(
+    run: BotRun, pushes: list[tuple[int, float]], done_at: float, cpu: float = 0.0
+) -> Latencies:
     by_chat: dict[int, list[float]] = {}
     for chat_id, pushed in pushes:
         by_chat.setdefault(chat_id, []).append(pushed)
@@ -149,6 +152,7 @@ def _latencies(run: BotRun, pushes: list[tuple[int, float]], done_at: float) -> 
         p50=percentile(latencies, 50),
         p95=percentile(latencies, 95),
         p99=percentile(latencies, 99),
+        cpu=cpu,
     )
 
 
@@ -163,13 +167,15 @@ def _answered(run: BotRun, pushes: list[tuple[int, float]]) -> bool:
 
 
 def burst(run: BotRun, chats: list[int], *, timeout: float) -> Latencies:
-    """Every chat sends /balance at the same moment."""
+    """Every chat sends /balance at the same moment. `run` may be bench.alone.Alone: aiogram
+    alone, answering the same way."""
+    before = run.sample()
     pushes = []
     for chat_id in chats:
         pushes.append((chat_id, time.monotonic()))
         run.telegram.message(chat_id, "/balance")
     done = run.wait(lambda: _answered(run, pushes), timeout=timeout, what="/balance burst")
-    return _latencies(run, pushes, done)
+    return _latencies(run, pushes, done, cpu=run.sample().cpu - before.cpu)
 
 
 def steady(run: BotRun, chats: list[int], *, rate: float, count: int, timeout: float) -> Latencies:

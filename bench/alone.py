@@ -1,0 +1,133 @@
+"""aiogram alone, in the bench's conditions: what the library itself costs for a /balance burst
+and for sends at the outbox's pace, with no database and none of the bot's code. The bot's own
+figures are read against these, taken on the same machine in the same run (its speed varies
+from hour to hour by a third).
+
+python -m bench.alone poll URL          # a bare bot polling URL, /balance answered with a text
+python -m bench.alone send URL COUNT    # COUNT alerts sent at the outbox's pace; prints CPU s
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from types import TracebackType
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.filters import Command
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bench import proc
+from bench.harness import BotRun
+from bot.alerting.pacing import MemoryPacer
+from tests.bot_process import TOKEN
+from tests.fake_telegram import FakeTelegram
+
+# As long as the bot's answers: five accounts a chat, an alert with two buttons.
+BALANCES = "\n".join(f"<b>acct-{i}</b> (user0000{i}): 1000.00 RUB, ≈ 30 days" for i in range(5))
+ALERT = "⚠️ <b>acct-1</b> (user00001): 50.00 RUB, under the threshold 100.00 RUB."
+BUTTONS = InlineKeyboardMarkup(
+    inline_keyboard=[
+        [
+            InlineKeyboardButton(text="Acknowledge", callback_data="ack:1"),
+            InlineKeyboardButton(text="Snooze", callback_data="snooze:1"),
+        ]
+    ]
+)
+CHAT_BASE = 10_000_000
+
+router = Router(name=__name__)
+
+
+@router.message(Command("balance"))
+async def balance(message: Message) -> None:
+    await message.answer(BALANCES, parse_mode="HTML")
+
+
+def _bot(url: str) -> Bot:
+    return Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(url)))
+
+
+async def poll(url: str) -> None:
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    bot = _bot(url)
+    # No signal handling: the bench ends it with SIGTERM, quietly.
+    await dispatcher.start_polling(
+        bot, allowed_updates=dispatcher.resolve_used_update_types(), handle_signals=False
+    )
+
+
+async def send(url: str, count: int) -> float:
+    """CPU seconds for `count` alerts to as many chats, each waiting for its place from the
+    outbox's own pacer (so woken as the outbox's sends are)."""
+    pacer = MemoryPacer()
+    async with _bot(url) as bot:
+        await bot.get_me()  # the session's connection made before counting
+
+        async def one(chat_id: int) -> None:
+            await asyncio.sleep(await pacer.place())
+            await bot.send_message(chat_id, ALERT, parse_mode="HTML", reply_markup=BUTTONS)
+
+        start = time.process_time()
+        await asyncio.gather(*(one(CHAT_BASE + i) for i in range(count)))
+        return time.process_time() - start
+
+
+class Alone:
+    """A fake Bot API with a bare aiogram bot polling it; `with` starts and stops both. Has
+    what bench.scenarios.burst asks of a BotRun."""
+
+    wait = BotRun.wait  # polls as the bot's runs are polled
+
+    def __init__(self) -> None:
+        self.telegram = FakeTelegram()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Alone:
+        self.telegram.start()
+        command = [sys.executable, "-m", "bench.alone", "poll", self.telegram.url]
+        self._process = subprocess.Popen(command)
+        # Started once it polls: importing aiogram takes seconds.
+        self.wait(lambda: self.telegram.calls_of("getUpdates"), timeout=60, what="aiogram start")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=30)
+        self.telegram.stop()
+
+    def check_alive(self) -> None:
+        assert self._process is not None
+        if self._process.poll() is not None:
+            raise RuntimeError("the bare aiogram bot died")
+
+    def sample(self) -> proc.Sample:
+        assert self._process is not None
+        return proc.sample(self._process.pid)
+
+
+def sends_cpu(count: int) -> float:
+    """CPU seconds per alert sent by aiogram alone at the outbox's pace (see `send`)."""
+    with FakeTelegram() as telegram:
+        command = [sys.executable, "-m", "bench.alone", "send", telegram.url, str(count)]
+        done = subprocess.run(command, capture_output=True, check=True, text=True, timeout=600)
+    return float(done.stdout) / count
+
+
+if __name__ == "__main__":
+    mode, url, *rest = sys.argv[1:]
+    if mode == "poll":
+        asyncio.run(poll(url))
+    else:
+        print(asyncio.run(send(url, int(rest[0]))))

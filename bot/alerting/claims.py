@@ -16,15 +16,14 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
-    Dialect,
-    QueuePool,
+    Select,
     Update,
     bindparam,
     func,
@@ -34,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.storage import direct
 from bot.storage.chats import migrate_chat, set_active
 from bot.storage.models import Notification
 
@@ -42,12 +42,12 @@ log = logging.getLogger(__name__)
 UNSENT = (Notification.sent_at.is_(None), Notification.failure.is_(None))  # nor given up
 
 
-def pending(now: datetime) -> list[ColumnElement[bool]]:
-    """Unsent, not given up, due."""
+def pending(now: datetime | ColumnElement[datetime]) -> list[ColumnElement[bool]]:
+    """Unsent, not given up, due (`now` a time, or a parameter)."""
     return [*UNSENT, Notification.next_attempt_at <= now]
 
 
-def unleased(now: datetime) -> ColumnElement[bool]:
+def unleased(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
     """Nobody is sending it: never claimed, or its claimer's lease ran out."""
     return or_(Notification.lease_until.is_(None), Notification.lease_until < now)
 
@@ -95,15 +95,13 @@ class Claims:
         is sending it, oldest first. The chat's later ones wait for it: while it is leased
         (sent elsewhere, or by a replica that died) and while it waits to be retried (after
         a 429 or a 5xx), so they never overtake it."""
-        oldest = select(func.min(Notification.id)).where(*UNSENT).group_by(Notification.chat_id)
-        async with self._engine.connect() as connection:
-            rows = await connection.execute(
-                select(Notification.id, Notification.chat_id)
-                .where(Notification.id.in_(oldest), *pending(now), unleased(now))
-                .order_by(Notification.id)
-                .limit(limit)
-            )
-            return [(id_, chat_id) for id_, chat_id in rows]
+        values = {"now": now, "limit": limit}
+        if self._marks is not None:
+            rows = await self._marks.held.rows(_candidates(), values)
+        else:
+            async with self._engine.connect() as connection:
+                rows = list(await connection.execute(_candidates(), values))
+        return [(id_, chat_id) for id_, chat_id in rows]
 
     async def claim(self, ids: list[int], now: datetime) -> list[Outgoing]:
         """Lease those of `ids` still pending and unleased, in id order. SKIP LOCKED (on
@@ -154,21 +152,19 @@ class Claims:
 
     @contextlib.asynccontextmanager
     async def held(self) -> AsyncIterator[None]:
-        """While in it, on SQLite, outcomes are written on a connection held for the purpose, by
-        the driver itself, in autocommit: one flushed alone (the usual: one per answer from
-        Telegram) is one statement that is its own transaction, committed as durably as a
-        COMMIT, in one trip to aiosqlite's thread. Through a pooled connection it took six
-        (checkout, cursor, execute, close, commit, the pool's reset), more CPU than the rest
-        of a send. Elsewhere (PostgreSQL; an in-memory SQLite, whose one connection all share
-        and whose transactions a switch to autocommit would commit) nothing changes."""
-        engine = self._engine
-        if engine.dialect.name != "sqlite" or not isinstance(engine.sync_engine.pool, QueuePool):
+        """While in it, on SQLite, outcomes are written and candidates read by the driver
+        itself on a connection held for the purpose (bot.storage.direct): one outcome flushed
+        alone (the usual: one per answer from Telegram) is one statement that is its own
+        transaction, committed as durably as a COMMIT, in one trip to aiosqlite's thread.
+        Through a pooled connection it took six, more CPU than the rest of a send, and an idle
+        outbox's look for work each second took 0.3 % of a core. Elsewhere nothing changes.
+        Within it, `held` again holds nothing more (the outbox's loop holds it for its life,
+        and a pass holds it too when run alone)."""
+        if self._marks is not None:
             yield
             return
-        async with engine.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            raw = await connection.get_raw_connection()
-            self._marks = _Marks(raw.driver_connection, engine.dialect)
+        async with direct.held(self._engine) as held:
+            self._marks = None if held is None else _Marks(held)
             try:
                 yield
             finally:
@@ -240,55 +236,34 @@ async def _write(
     return lost
 
 
-Binds = list[tuple[str, Callable[[Any], Any] | None]]
-
-
 class _Marks:
-    """Outcomes written through an aiosqlite connection in autocommit mode, with the SQL and
-    the value processing SQLAlchemy compiles for `_ended` (so stored as it stores): one alone
-    as its own transaction, several in one."""
+    """Outcomes written through a held connection (bot.storage.direct): one alone as its own
+    transaction, several in one."""
 
-    def __init__(self, driver: Any, dialect: Dialect) -> None:
-        self._driver = driver
-        self._dialect = dialect
+    def __init__(self, held: direct.Direct) -> None:
+        self.held = held
 
     async def write(self, batch: list[tuple[Outgoing, dict[str, object]]]) -> list[Outgoing]:
         """Those of the batch whose lease was lost."""
         if len(batch) == 1:
             return [] if await self._one(*batch[0]) else [batch[0][0]]
         try:
-            await self._driver.execute("BEGIN")
+            await self.held.begin()
             lost = [
                 notification
                 for notification, values in batch
                 if not await self._one(notification, values)
             ]
-            await self._driver.execute("COMMIT")
+            await self.held.commit()
         except BaseException:
-            if self._driver.in_transaction:
-                await self._driver.execute("ROLLBACK")
+            await self.held.rollback()
             raise
         return lost
 
     async def _one(self, notification: Outgoing, values: dict[str, object]) -> bool:
         """Written, and the lease ended; False if the lease was not the one taken."""
-        compiled, sql, binds = _compiled(tuple(sorted(values)), self._dialect)
-        given = compiled.construct_params(_params(notification, values))
-        row = [given[name] if process is None else process(given[name]) for name, process in binds]
-        cursor = await self._driver.execute(sql, row)
-        return cursor.rowcount > 0
-
-
-@functools.cache
-def _compiled(columns: tuple[str, ...], dialect: Dialect) -> tuple[Any, str, Binds]:
-    """`_ended` compiled for the dialect, its SQL, and each positional value's name and bind
-    processor: once per set of columns, not per pass of the outbox."""
-    compiled = _ended(columns).compile(dialect=dialect)
-    binds = [
-        (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
-        for name in compiled.positiontup
-    ]
-    return compiled, str(compiled), binds
+        statement = _ended(tuple(sorted(values)))
+        return await self.held.rowcount(statement, _params(notification, values)) > 0
 
 
 def _params(notification: Outgoing, values: dict[str, object]) -> dict[str, object]:
@@ -298,6 +273,20 @@ def _params(notification: Outgoing, values: dict[str, object]) -> dict[str, obje
         "n_lease": notification.lease_until,
         **{f"n_{c}": value for c, value in values.items()},
     }
+
+
+@functools.cache
+def _candidates() -> Select:
+    """See Claims.candidates: `now` and `limit` are parameters. Built once: building it cost
+    more than running it."""
+    now = bindparam("now")
+    oldest = select(func.min(Notification.id)).where(*UNSENT).group_by(Notification.chat_id)
+    return (
+        select(Notification.id, Notification.chat_id)
+        .where(Notification.id.in_(oldest), *pending(now), unleased(now))
+        .order_by(Notification.id)
+        .limit(bindparam("limit"))
+    )
 
 
 @functools.cache

@@ -136,6 +136,10 @@ class Outbox:
                 await asyncio.wait_for(self._task, grace)
 
     async def _run(self) -> None:
+        async with self._claims.held():  # for the loop's life: its looks for work too
+            await self._passes()
+
+    async def _passes(self) -> None:
         while not self._stopping and not self.paused:
             # Cleared before the pass, not after: a wake() while it runs (notifications
             # committed meanwhile) cuts the wait after it short.

@@ -32,16 +32,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.alerting.accounts import decrypted
 from bot.alerting.monitoring import Monitor, Outcome
 from bot.alerting.outbox import Outbox
-from bot.alerting.queue import QUEUED
+from bot.alerting.outcomes import Claim, write_outcomes
 from bot.alerting.startup import prepare_checks
 from bot.smsc.check_errors import check_error
 from bot.smsc.client import Credentials, SmscError
 from bot.smsc.guard import BalanceGuard, BalanceResult
 from bot.storage import direct
 from bot.storage.crypto import SecretBox
-from bot.storage.models import Account, AccountState, Chat
-from bot.storage.records import records, write
-from bot.storage.stats import any_due, checkable, claim_due, held
+from bot.storage.models import Account, AccountState
+from bot.storage.stats import any_due, claim_due, held
 
 log = logging.getLogger(__name__)
 
@@ -54,34 +53,6 @@ BATCH = 500  # credentials claimed and not yet written, per process, at most
 JITTER = 0.05  # next checks land within ±5% of the interval, so they drift apart
 START_SPREAD = timedelta(minutes=5)  # checks nobody made for a while are spread over this
 WRITE_BATCH = 50  # logins whose outcomes are written in one transaction, at most
-
-# What a check reads of an account: what the monitor and the alerts look at; not the secret,
-# decrypted for the request already, nor the times only set (a sweep's CPU goes on every value
-# read: an UTC datetime costs microseconds).
-CHECKED = [
-    column
-    for column in Account.__table__.c
-    if column.key not in ("secret", "created_at", "next_check_at")
-]
-
-# What a check reads of a chat: what the monitor's rules and the alerts' wording look at (a
-# sweep reads about one chat per account).
-CHAT_READ = [
-    Chat.__table__.c[name]
-    for name in (
-        "id",
-        "language",
-        "timezone",
-        "quiet_hours",
-        "reminder_hours",
-        "hysteresis_percent",
-        "anomaly_factor",
-        "anomaly_minimum",
-    )
-]
-
-# Credentials checked under one lease: its key, and when the lease taken for it runs out.
-Claim = tuple[str, datetime]
 
 
 class Counts(Protocol):
@@ -309,50 +280,19 @@ class Checks:
             outcomes = {c: self._waiting.pop(c) for c in claims}
             try:
                 async with self._sessionmaker() as session:
-                    notified = await self._apply(session, outcomes)
+                    notified, raised = await write_outcomes(
+                        session, outcomes, self._monitor, self._now(), self._next_gap
+                    )
             except Exception:
                 log.exception("writing checks failed logins=%s", len(outcomes))
                 await self._postpone(claims)
                 return
+        for kind in raised:
+            self._metrics.alert_raised(kind)
         # Only then: an idle outbox woken by each check of a sweep looked for work hundreds
         # of times a second.
         if notified:
             self._outbox.wake()
-
-    async def _apply(self, session: AsyncSession, outcomes: dict[Claim, Outcome]) -> bool:
-        """Write the outcomes; whether they queued notifications."""
-        # The accounts are read now, not before the request: one removed, re-added with other
-        # credentials, stopped or taken over by another process meanwhile is left alone.
-        # Thousands go through here a minute, as plain rows (bot.storage.records) read and
-        # written on the session's connection, past the ORM.
-        connection = await session.connection()
-        accounts = records(await connection.execute(held(checkable(select(*CHECKED)), outcomes)))
-        chat_ids = {account.chat_id for account in accounts}
-        chats = {
-            chat.id: chat
-            for chat in await connection.execute(
-                select(*CHAT_READ).where(Chat.__table__.c.id.in_(chat_ids))
-            )
-        }
-        answers = [
-            (account, outcomes[account.credentials_key, account.lease_until])
-            for account in accounts
-        ]
-        await self._monitor.record(session, answers, chats)
-        now = self._now()
-        for account, outcome in answers:
-            retry = getattr(outcome, "retry_after", None)  # the guard's refusals say when
-            account.next_check_at = now + self._next_gap(account, retry)
-            account.lease_until = None
-        await write(connection, Account.__table__, accounts)
-        queued = session.info.pop(QUEUED, [])  # issue 15: openings are flushed early
-        raised = [item.kind for item in queued if item in session and item.failure is None]
-        notified = bool(queued or session.new)  # edits of alerts are new, not queued
-        await session.commit()
-        for kind in raised:
-            self._metrics.alert_raised(kind)
-        log.debug("checks written logins=%s accounts=%s", len(outcomes), len(accounts))
-        return notified
 
     async def _postpone(self, claims: list[Claim]) -> None:
         """After a failed check, come back at the usual interval, not at once, every second.

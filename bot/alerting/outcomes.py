@@ -1,0 +1,89 @@
+"""What scheduled checks learned, written: the accounts of a batch of claims read as plain rows,
+the monitor's rules applied to them, and what changed written in the caller's transaction.
+
+Thousands of accounts go through here a minute, so past the ORM (bot.storage.records): no
+mapped instance, no unit of work. The accounts are read now, not before the request: one
+removed, re-added with other credentials, stopped or taken over by another process meanwhile
+is left alone (bot.storage.stats.held).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.alerting.monitoring import Monitor, Outcome
+from bot.alerting.queue import QUEUED
+from bot.storage.models import Account, Chat
+from bot.storage.records import Record, records, write
+from bot.storage.stats import checkable, held
+
+log = logging.getLogger(__name__)
+
+# Credentials checked under one lease: its key, and when the lease taken for it runs out.
+Claim = tuple[str, datetime]
+
+# What a check reads of an account: what the monitor and the alerts look at; not the secret,
+# decrypted for the request already, nor the times only set (a sweep's CPU goes on every value
+# read: an UTC datetime costs microseconds).
+CHECKED = [
+    column
+    for column in Account.__table__.c
+    if column.key not in ("secret", "created_at", "next_check_at")
+]
+
+# What a check reads of a chat: what the monitor's rules and the alerts' wording look at (a
+# sweep reads about one chat per account).
+CHAT_READ = [
+    Chat.__table__.c[name]
+    for name in (
+        "id",
+        "language",
+        "timezone",
+        "quiet_hours",
+        "reminder_hours",
+        "hysteresis_percent",
+        "anomaly_factor",
+        "anomaly_minimum",
+    )
+]
+
+
+async def write_outcomes(
+    session: AsyncSession,
+    outcomes: Mapping[Claim, Outcome],
+    monitor: Monitor,
+    now: datetime,
+    next_gap: Callable[[Record, float | None], timedelta],
+) -> tuple[bool, list[str]]:
+    """Apply the outcomes to the accounts still under their claims, each next checked
+    `next_gap(account, retry_after)` from `now`, and commit; whether notifications were
+    queued, and the kinds of the alerts raised."""
+    connection = await session.connection()
+    accounts = records(await connection.execute(held(checkable(select(*CHECKED)), outcomes)))
+    chat_ids = {account.chat_id for account in accounts}
+    chats = {
+        chat.id: chat
+        for chat in await connection.execute(
+            select(*CHAT_READ).where(Chat.__table__.c.id.in_(chat_ids))
+        )
+    }
+    answers = [
+        (account, outcomes[account.credentials_key, account.lease_until]) for account in accounts
+    ]
+    await monitor.record(session, answers, chats)
+    for account, outcome in answers:
+        retry = getattr(outcome, "retry_after", None)  # the guard's refusals say when
+        account.next_check_at = now + next_gap(account, retry)
+        account.lease_until = None
+    await write(connection, Account.__table__, accounts)
+    queued = session.info.pop(QUEUED, [])  # issue 15: openings are flushed early
+    raised = [item.kind for item in queued if item in session and item.failure is None]
+    notified = bool(queued or session.new)  # edits of alerts are new, not queued
+    await session.commit()
+    log.debug("checks written logins=%s accounts=%s", len(outcomes), len(accounts))
+    return notified, raised

@@ -13,6 +13,14 @@ when every account has a new `last_checked_at`. CPU and RSS are the bot process'
 `/proc`. Latencies run from the moment an update is queued at the fake Bot API to the moment
 the answer reaches it. The naive way is `bench/naive.py`, in a process of its own.
 
+The rows "aiogram alone" (`bench/alone.py`) are what the library itself costs, measured in the
+same run, so on the same hour of this machine (whose speed varies by a third from hour to hour):
+a bare aiogram bot (one router, /balance answered with a text as long as the bot's answer for
+five accounts; no database, no middleware) answering the same burst from the same fake Bot API,
+and 270 alerts as long as the bot's, with two buttons, sent through aiogram's `Bot` at the
+outbox's own pace (its pacer, `bot.alerting.pacing.MemoryPacer`: places three to a moment, 27
+a second). The bot's figure less aiogram's is what the bot's own work costs.
+
 The PostgreSQL sweeps run the same 10,000 accounts on a real PostgreSQL and Redis started from
 their wheels (`tests/real_servers.py`, as the tests do), a new database and an emptied Redis for
 each: one replica, then two, each in webhook mode with the same DATABASE_URL and REDIS_URL and
@@ -107,7 +115,13 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   of sendMessage's answer after garbage collections, ≈ 5 ms each time; `bot/telegram/session.py`
   keeps it built.) A burst's latency is queueing: the last of 200 waits for the 199 before it
   (p99 ≈ 200 / updates per second), so no burst of 200 can meet 50 ms on one core; the target
-  applies to the steady rate below.
+  applies to the steady rate below. aiogram alone answers the same burst three to four times
+  as fast, at ≈ 1.1 ms of CPU an update (the "aiogram alone" rows): the other ≈ 2-3.5 ms of an
+  update is the bot's. A warm profile of the event loop's thread (py-spy, 1,000 samples a
+  second, four bursts) puts ≈ 20 % of it in SQLAlchemy's ORM (the chat and its accounts read
+  as objects for the handlers, ≈ 9 % building them; the chat's commit), ≈ 17 % in the
+  sendMessage call (aiohttp, the form, the answer read), and the rest over aiogram's middleware
+  and router walk and the bot's own middlewares (the session, the chat, i18n, the timers).
 - **/balance, steady.** Below that throughput an update waits for nobody: its latency is its own
   cost and the long poll's round trip. Full garbage collections over the ≈ 300,000 objects
   from imports took ≈ 250 ms; `gc.freeze()` after start-up takes those out of collections.
@@ -116,11 +130,11 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   sends (a 35 s floor, 95 % of the allowance at best); the first alerts wait for the sweep that
   raises them. Bot CPU per delivered notification is the bot's CPU from the end of the sweep
   (every account checked) to the last alert, over the alerts delivered meanwhile; it includes
-  what the idle bot spends over those ≈ 37 s (≈ 0.3 ms a notification at 27 a second). Claims
+  what the idle bot spends over those ≈ 37 s (≈ 0.25 ms a notification at 25 a second). Claims
   are read as plain rows, outcomes written by plain statements as soon as known (those answered
   during a write go together in the next), the sendMessage built unvalidated from the stored row
   and its answer read for the message id only. On SQLite the sent mark is one UPDATE on a
-  connection the outbox holds in autocommit for its pass: its own transaction, one trip to
+  connection the outbox holds in autocommit for its life: its own transaction, one trip to
   aiosqlite's thread (≈ 0.2-0.3 ms of CPU; through a pooled SQLAlchemy transaction it took six
   trips, ≈ 1 ms). Writing the outcomes of 0.2 s together would save more, but a sent mark
   committed that much later is a duplicate after a crash
@@ -134,15 +148,31 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   to a moment measured ≈ 2.0, in bursts twice as large; three was kept. What remains: aiogram's
   call to the Bot API (0.8 ms when made back to back: aiohttp ≈ 45 %, aiogram's form encoding ≈
   30 %, the answer read ≈ 10 %) and its wake-ups, the log line of each notification sent (≈
-  0.1-0.3 ms), the sent mark, and the idle bot's own work meanwhile (≈ 0.3 ms).
+  0.1-0.3 ms), the sent mark, and the idle bot's own work meanwhile (≈ 0.25 ms). aiogram alone,
+  at the outbox's own pace and with nothing else to do, takes ≈ 1.25 ms a send on this machine
+  (0.8-0.95 back to back; 2.9 with one place a moment): 1.5 ms a notification leaves ≈ 0.25 ms
+  for the claim, the sent mark, the log line, the 5 % of sends answered 429 and sent again, and
+  the idle bot's own work, which take ≈ 0.9 ms. The looks for work and the sent marks of one
+  trip each to aiosqlite's thread are what this round took out of that.
 - **Backlog after a restart.** Alerts queued for 10 chats while the bot was down: nothing
   wakes the outbox, so each chat's messages go out at the outbox's own pace. Telegram allows
   a private chat 1 message a second; the worker sleeps until the first chat held by that gap
   is free (the pacer tells when), not a fixed 1 s poll, which made it 1.4-1.8 s. Places
-  three to a moment (see the fan-out) add a few milliseconds: 1.010 before, 1.017 after.
+  three to a moment (see the fan-out) add a few milliseconds: 1.010 before, 1.017 after. The
+  worker wakes a moment (`GATHER`, 5 ms) after that first chat frees: the chats sent at its
+  moment were answered, so freed, within milliseconds of it. Woken at its very moment, with
+  the look for work down to one trip to aiosqlite's thread, a pass took it alone, and the
+  others missed its group of places by a pass: some runs showed gaps of 1.13 s (tried on
+  2026-12-02; now 1.02-1.03 in every run).
 - **Idle.** Four index probes a second for due accounts, the outbox's look for due
-  notifications (it sleeps until the next one, or the first chat held by its gap, is due),
-  APScheduler's tick and aiogram's long poll.
+  notifications (it sleeps until the next one, or the first chat held by its gap, is due, or a
+  second), APScheduler's tick and aiogram's long poll (a bare aiogram bot polling takes 0.05 %
+  of a core). Each look is one statement on a connection its loop holds for its life
+  (`bot/storage/direct.py`), one trip to aiosqlite's thread. Through the pool a look took five
+  or six trips, and on this machine a trip from idle costs ≈ 0.4 ms of CPU in wake-ups alone
+  (a bare `asyncio.sleep` from idle ≈ 0.3 ms): 1.4-1.8 % of a core before (2026-12-02), ≈ 0.6 %
+  now. What is left is mostly the four wake-ups a second themselves; looking less often would
+  start a sweep, or take over a dead replica's checks, up to that much later.
 - **PostgreSQL, one replica.** The same sweep, with the database work in the server and the
   guard's state in Redis (`bot/fleet/limits.py`): two Lua scripts per SMSC request, one that
   looks at the credentials, takes the login's turn and admits the request, one that counts it,

@@ -115,13 +115,14 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   of sendMessage's answer after garbage collections, ≈ 5 ms each time; `bot/telegram/session.py`
   keeps it built.) A burst's latency is queueing: the last of 200 waits for the 199 before it
   (p99 ≈ 200 / updates per second), so no burst of 200 can meet 50 ms on one core; the target
-  applies to the steady rate below. aiogram alone answers the same burst three to four times
-  as fast, at ≈ 1.1 ms of CPU an update (the "aiogram alone" rows): the other ≈ 2-3.5 ms of an
-  update is the bot's. A warm profile of the event loop's thread (py-spy, 1,000 samples a
-  second, four bursts) puts ≈ 20 % of it in SQLAlchemy's ORM (the chat and its accounts read
-  as objects for the handlers, ≈ 9 % building them; the chat's commit), ≈ 17 % in the
-  sendMessage call (aiohttp, the form, the answer read), and the rest over aiogram's middleware
-  and router walk and the bot's own middlewares (the session, the chat, i18n, the timers).
+  applies to the steady rate below. aiogram alone answers the same burst four to seven times as
+  fast (900-1,050 a second in two runs on 2026-12-02), at ≈ 1 ms of CPU an update (the "aiogram
+  alone" rows): the other ≈ 3.5-4.5 ms of an update is the bot's. A warm profile of the event
+  loop's thread (py-spy, 1,000 samples a second, four bursts) puts ≈ 20 % of it in SQLAlchemy's
+  ORM (the chat and its accounts read as objects for the handlers, ≈ 9 % building them; the chat's
+  commit), ≈ 17 % in the sendMessage call (aiohttp, the form, the answer read), and the rest over
+  aiogram's middleware and router walk and the bot's own middlewares (the session, the chat, i18n,
+  the timers).
 - **/balance, steady.** Below that throughput an update waits for nobody: its latency is its own
   cost and the long poll's round trip. Full garbage collections over the ≈ 300,000 objects
   from imports took ≈ 250 ms; `gc.freeze()` after start-up takes those out of collections.
@@ -148,11 +149,11 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   to a moment measured ≈ 2.0, in bursts twice as large; three was kept. What remains: aiogram's
   call to the Bot API (0.8 ms when made back to back: aiohttp ≈ 45 %, aiogram's form encoding ≈
   30 %, the answer read ≈ 10 %) and its wake-ups, the log line of each notification sent (≈
-  0.1-0.3 ms), the sent mark, and the idle bot's own work meanwhile (≈ 0.25 ms). aiogram alone,
-  at the outbox's own pace and with nothing else to do, takes ≈ 1.25 ms a send on this machine
-  (0.8-0.95 back to back; 2.9 with one place a moment): 1.5 ms a notification leaves ≈ 0.25 ms
+  0.1-0.3 ms), the sent mark, and the idle bot's own work meanwhile (≈ 0.25 ms). aiogram alone, at
+  the outbox's own pace and with nothing else to do, takes ≈ 1.25-1.4 ms a send on this machine
+  (0.8-0.95 back to back; 2.9 with one place a moment): 1.5 ms a notification leaves 0.1-0.25 ms
   for the claim, the sent mark, the log line, the 5 % of sends answered 429 and sent again, and
-  the idle bot's own work, which take ≈ 0.9 ms. The looks for work and the sent marks of one
+  the idle bot's own work, which take ≈ 0.8-0.9 ms. The looks for work and the sent marks of one
   trip each to aiosqlite's thread are what this round took out of that.
 - **Backlog after a restart.** Alerts queued for 10 chats while the bot was down: nothing
   wakes the outbox, so each chat's messages go out at the outbox's own pace. Telegram allows
@@ -206,7 +207,9 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   machine (more when other work runs beside), wall times more, and the machine itself speeds up
   and slows down: on 2026-12-02 the same code answered bursts of 200 /balance at 270-280 a
   second (≈ 2.8 ms of CPU an update) and, 20 minutes later, at 190-210 (≈ 4 ms), the machine
-  otherwise idle both times. Ratios of figures from the same run are the sturdier ones.
+  otherwise idle both times. Two full runs of `python -m bench` 20 minutes apart, later that
+  day and on the same code: sweep 0.218 and 0.275 ms an account, /balance bursts 222 and 155 a
+  second (the table is the second). Ratios of figures from the same run are the sturdier ones.
 
 ## Before this round (issue 16)
 

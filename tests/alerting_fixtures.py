@@ -1,8 +1,12 @@
-"""The alerting tests' injected clock and monitor (a pytest plugin: tests/conftest.py)."""
+"""The alerting tests' injected clock and monitor (a pytest plugin: tests/conftest.py), and
+what the tests of the checks' and the outbox's loops count with."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.alerting.monitoring import Monitor
 from bot.telegram.alerts import TelegramRenderer
@@ -30,3 +34,35 @@ def clock():
 @pytest.fixture
 def monitor(clock):
     return Monitor(TelegramRenderer(create_i18n()), now=clock)
+
+
+class Counted:
+    """Counts the calls of a coroutine method (a loop's look for work), and waits for more."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> None:
+        self.calls, self._wanted, self._reached = 0, 0, asyncio.Event()
+        method = getattr(owner, name)
+
+        async def counted(*args, **kwargs):
+            self.calls += 1
+            if self.calls >= self._wanted:
+                self._reached.set()
+            return await method(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, counted)
+
+    async def more(self, count: int) -> None:
+        self._wanted = self.calls + count
+        self._reached.clear()
+        await asyncio.wait_for(self._reached.wait(), 10)
+
+
+async def looks_hold_their_connection(engine: AsyncEngine, looks: Counted) -> bool:
+    """Whether ten looks of a running loop, after its first five (those at its start may write),
+    took no connection from the pool: on SQLite its loop holds one (bot.storage.direct); on
+    other databases there is nothing to tell."""
+    await looks.more(5)
+    taken: list[object] = []
+    event.listen(engine.sync_engine, "checkout", lambda connection, *_: taken.append(connection))
+    await looks.more(10)
+    return engine.dialect.name != "sqlite" or not taken

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from aiogram import Bot
 from aiogram.client.telegram import TelegramAPIServer
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from bot.alerting import outbox as outbox_module
 from bot.alerting.monitoring import Monitor
@@ -23,7 +23,7 @@ from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 from bot.telegram.sender import TelegramSender
 from bot.telegram.session import TelegramSession
-from tests.alerting_fixtures import START, Clock
+from tests.alerting_fixtures import START, Clock, Counted, looks_hold_their_connection
 from tests.bot_process import TOKEN
 from tests.servers import BOTH_DATABASES
 
@@ -385,25 +385,10 @@ async def test_an_idle_outbox_keeps_to_one_connection_and_sends_what_comes(
     # Through the pool, each look for work on SQLite took a connection and five trips to
     # aiosqlite's thread: one look a second kept 0.3 % of a core busy on an idle bot.
     monkeypatch.setattr(outbox_module, "IDLE_POLL", 0.01)
-    passes, deliver, counted_passes = [], outbox.deliver_pending, asyncio.Event()
-
-    async def counted() -> bool:
-        passes.append(1)
-        if len(passes) in (5, 15):
-            counted_passes.set()
-        return await deliver()
-
-    monkeypatch.setattr(outbox, "deliver_pending", counted)
-    checkouts = []
-    event.listen(engine.sync_engine, "checkout", lambda *_: checkouts.append(1))
+    passes = Counted(monkeypatch, outbox, "deliver_pending")
     outbox.start()
     try:
-        await asyncio.wait_for(counted_passes.wait(), 10)  # five: those at the start are done
-        counted_passes.clear()
-        taken = len(checkouts)
-        await asyncio.wait_for(counted_passes.wait(), 10)
-        if engine.dialect.name == "sqlite":
-            assert len(checkouts) == taken  # held by the outbox; nothing to send
+        assert await looks_hold_their_connection(engine, passes)
         await queue(sessionmaker, clock, PRIVATE)
         outbox.wake()
         await telegram.await_for(lambda: telegram.sent(PRIVATE), timeout=10)

@@ -37,23 +37,29 @@ class TimedSender:
         raise AssertionError("no edits here")
 
 
-async def test_a_backlog_goes_out_at_each_chats_gap_not_at_the_idle_poll(sessionmaker):
-    assert IDLE_POLL >= 5 * GAP  # else the old fixed poll would pass this too
+async def delivered(sessionmaker, sender, chats, per_chat: int) -> None:
+    """`per_chat` alerts queued for each of `chats`, then the running worker, until `sender`
+    has them all."""
     async with sessionmaker() as session:
-        session.add_all(Chat(id=chat_id, type="private", language="en") for chat_id in CHATS)
+        session.add_all(Chat(id=chat_id, type="private", language="en") for chat_id in chats)
         session.add_all(
             Notification(chat_id=chat_id, kind="low", text=f"alert {i}")
-            for i in range(PER_CHAT)
-            for chat_id in CHATS
+            for i in range(per_chat)
+            for chat_id in chats
         )
         await session.commit()
-    sender = TimedSender()
     outbox = Outbox(sender, sessionmaker, pacer=MemoryPacer(private_gap=GAP))
     outbox.start()
     try:
         await asyncio.wait_for(sender.all_sent.wait(), 10)
     finally:
         await outbox.stop(grace=5)
+
+
+async def test_a_backlog_goes_out_at_each_chats_gap_not_at_the_idle_poll(sessionmaker):
+    assert IDLE_POLL >= 5 * GAP  # else the old fixed poll would pass this too
+    sender = TimedSender()
+    await delivered(sessionmaker, sender, CHATS, PER_CHAT)
     expected = [f"alert {i}" for i in range(PER_CHAT)]
     assert all(texts == expected for texts in sender.texts.values())  # each once, in order
     gaps = [b - a for times in sender.times.values() for a, b in itertools.pairwise(times)]
@@ -84,21 +90,8 @@ class AnsweredApart:
 
 
 async def test_chats_answered_together_get_their_next_messages_together(sessionmaker):
-    async with sessionmaker() as session:
-        session.add_all(Chat(id=c, type="private", language="en") for c in ANSWERED_AFTER)
-        session.add_all(
-            Notification(chat_id=c, kind="low", text=f"alert {i}")
-            for i in range(2)
-            for c in ANSWERED_AFTER
-        )
-        await session.commit()
     sender = AnsweredApart()
-    outbox = Outbox(sender, sessionmaker, pacer=MemoryPacer(private_gap=GAP))
-    outbox.start()
-    try:
-        await asyncio.wait_for(sender.all_sent.wait(), 10)
-    finally:
-        await outbox.stop(grace=5)
+    await delivered(sessionmaker, sender, ANSWERED_AFTER, 2)
     # Woken the moment the first chat freed, the outbox sent it alone, and the others a pass
     # later, in the next group of places: a ninth of a second on.
     seconds = [times[1] for times in sender.times.values()]

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from bot.alerting import scheduling
 from bot.alerting.accounts import AccountService
@@ -21,7 +21,7 @@ from bot.storage.crypto import SecretBox
 from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
-from tests.alerting_fixtures import START
+from tests.alerting_fixtures import START, Counted, looks_hold_their_connection
 from tests.servers import BOTH_DATABASES
 
 pytestmark = BOTH_DATABASES
@@ -419,25 +419,10 @@ async def test_the_looks_for_due_checks_keep_to_one_connection_and_find_what_is_
     # Through the pool, each look on SQLite took a connection and five trips to aiosqlite's
     # thread: four looks a second kept 1.3 % of a core busy on a bot with nothing due.
     monkeypatch.setattr(scheduling, "DISPATCH_EVERY", 0.01)
-    looks, look, counted_looks = [], checks.dispatch, asyncio.Event()
-
-    async def counted() -> int:
-        looks.append(1)
-        if len(looks) in (5, 15):
-            counted_looks.set()
-        return await look()
-
-    monkeypatch.setattr(checks, "dispatch", counted)
-    checkouts = []
-    event.listen(engine.sync_engine, "checkout", lambda *_: checkouts.append(1))
+    looks = Counted(monkeypatch, checks, "dispatch")
     checks.start()
     try:
-        await asyncio.wait_for(counted_looks.wait(), 10)  # five: those at the start are done
-        counted_looks.clear()
-        taken = len(checkouts)
-        await asyncio.wait_for(counted_looks.wait(), 10)
-        if engine.dialect.name == "sqlite":
-            assert len(checkouts) == taken  # held by the looks; nothing was due
+        assert await looks_hold_their_connection(engine, looks)
         await add(sessionmaker, box, -1, "shop")
         await asyncio.wait_for(smsc.asked.wait(), 10)
     finally:

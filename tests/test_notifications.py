@@ -18,6 +18,7 @@ from bot.alerting.outbox import MAX_ATTEMPTS, Outbox
 from bot.alerting.pacing import MemoryPacer, PacingUnavailable
 from bot.smsc.client import Balance, SmscAuthError
 from bot.smsc.guard import BalanceResult
+from bot.storage import direct
 from bot.storage.models import Account, Chat, Notification
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
@@ -396,3 +397,28 @@ async def test_an_idle_outbox_keeps_to_one_connection_and_sends_what_comes(
         await outbox.stop(grace=5)
     assert [m["text"] for m in telegram.sent(PRIVATE)] == ["alert 0"]
     assert engine.sync_engine.pool.checkedout() == 0  # the outbox's connection is back
+
+
+async def test_an_outbox_that_cannot_hold_its_connection_yet_still_sends(
+    outbox, sessionmaker, clock, telegram, monkeypatch, caplog
+):
+    monkeypatch.setattr(outbox_module, "IDLE_POLL", 0.01)
+    held, refusals = direct.held, []
+
+    @contextlib.asynccontextmanager
+    async def refused_at_first(engine):
+        if len(refusals) < 3:
+            refusals.append(1)
+            raise OSError("unable to open database file")
+        async with held(engine) as connection:
+            yield connection
+
+    monkeypatch.setattr(direct, "held", refused_at_first)
+    await queue(sessionmaker, clock, PRIVATE)
+    outbox.start()
+    try:
+        await telegram.await_for(lambda: telegram.sent(PRIVATE), timeout=10)
+    finally:
+        await outbox.stop(grace=5)
+    assert [m["text"] for m in telegram.sent(PRIVATE)] == ["alert 0"]
+    assert caplog.text.count("outbox pass failed") == 3

@@ -88,7 +88,7 @@ class Claims:
         self._writes: AbstractAsyncContextManager[Any] = writes or contextlib.nullcontext()
         self._outcomes: list[tuple[Outgoing, dict[str, object]]] = []  # not yet written
         self._flushing = asyncio.Lock()
-        self._marks: _Marks | None = None  # while `held`
+        self._held: direct.Direct | None = None  # while `held`, on SQLite
 
     async def candidates(self, now: datetime, limit: int) -> list[tuple[int, int]]:
         """(id, chat_id) of each chat's oldest unsent notification if it is due and nobody
@@ -96,8 +96,8 @@ class Claims:
         (sent elsewhere, or by a replica that died) and while it waits to be retried (after
         a 429 or a 5xx), so they never overtake it."""
         values = {"now": now, "limit": limit}
-        if self._marks is not None:
-            rows = await self._marks.held.rows(_candidates(), values)
+        if self._held is not None:
+            rows = await self._held.rows(_candidates(), values)
         else:
             async with self._engine.connect() as connection:
                 rows = list(await connection.execute(_candidates(), values))
@@ -138,8 +138,8 @@ class Claims:
                 return
             try:
                 async with self._writes:
-                    if self._marks is not None:
-                        lost = await self._marks.write(batch)
+                    if self._held is not None:
+                        lost = await _marked(self._held, batch)
                     else:
                         async with self._engine.begin() as connection:
                             lost = await _write(connection, batch)
@@ -160,15 +160,15 @@ class Claims:
         outbox's look for work each second took 0.3 % of a core. Elsewhere nothing changes.
         Within it, `held` again holds nothing more (the outbox's loop holds it for its life,
         and a pass holds it too when run alone)."""
-        if self._marks is not None:
+        if self._held is not None:
             yield
             return
         async with direct.held(self._engine) as held:
-            self._marks = None if held is None else _Marks(held)
+            self._held = held
             try:
                 yield
             finally:
-                self._marks = None
+                self._held = None
 
     async def message_of(self, notification: Outgoing) -> int | None:
         """The Telegram message an edit is for: that of the notification it edits, if it was
@@ -236,34 +236,28 @@ async def _write(
     return lost
 
 
-class _Marks:
+async def _marked(
+    held: direct.Direct, batch: list[tuple[Outgoing, dict[str, object]]]
+) -> list[Outgoing]:
     """Outcomes written through a held connection (bot.storage.direct): one alone as its own
-    transaction, several in one."""
+    transaction, several in one; returns those whose lease was lost."""
 
-    def __init__(self, held: direct.Direct) -> None:
-        self.held = held
-
-    async def write(self, batch: list[tuple[Outgoing, dict[str, object]]]) -> list[Outgoing]:
-        """Those of the batch whose lease was lost."""
-        if len(batch) == 1:
-            return [] if await self._one(*batch[0]) else [batch[0][0]]
-        try:
-            await self.held.begin()
-            lost = [
-                notification
-                for notification, values in batch
-                if not await self._one(notification, values)
-            ]
-            await self.held.commit()
-        except BaseException:
-            await self.held.rollback()
-            raise
-        return lost
-
-    async def _one(self, notification: Outgoing, values: dict[str, object]) -> bool:
-        """Written, and the lease ended; False if the lease was not the one taken."""
+    async def one(notification: Outgoing, values: dict[str, object]) -> bool:
         statement = _ended(tuple(sorted(values)))
-        return await self.held.rowcount(statement, _params(notification, values)) > 0
+        return await held.rowcount(statement, _params(notification, values)) > 0
+
+    if len(batch) == 1:
+        return [] if await one(*batch[0]) else [batch[0][0]]
+    try:
+        await held.begin()
+        lost = [
+            notification for notification, values in batch if not await one(notification, values)
+        ]
+        await held.commit()
+    except BaseException:
+        await held.rollback()
+        raise
+    return lost
 
 
 def _params(notification: Outgoing, values: dict[str, object]) -> dict[str, object]:

@@ -136,38 +136,41 @@ class Outbox:
                 await asyncio.wait_for(self._task, grace)
 
     async def _run(self) -> None:
-        async with self._claims.held():  # for the loop's life: its looks for work too
-            await self._passes()
+        # The claims' connection (Claims.held) is held for the loop's life, from the first pass
+        # that gets it: its looks for work are then one trip each to aiosqlite's thread.
+        async with contextlib.AsyncExitStack() as holding:
+            held = False
+            while not self._stopping and not self.paused:
+                # Cleared before the pass, not after: a wake() while it runs (notifications
+                # committed meanwhile) cuts the wait after it short.
+                self._wakeup.clear()
+                try:
+                    if not held:
+                        await holding.enter_async_context(self._claims.held())
+                        held = True
+                    if self._leftover_claims:
+                        await self._claims.release_all()
+                        self._leftover_claims = False
+                    busy = await self.deliver_pending()
+                except Exception as error:  # the worker outlives any one bad pass
+                    log.error(
+                        "outbox pass failed error=%r",
+                        error,
+                        exc_info=logs.traceback_due(("outbox pass", type(error))),
+                    )
+                    busy = False
+                if not busy and not self._stopping:
+                    await self._wait()
 
-    async def _passes(self) -> None:
-        while not self._stopping and not self.paused:
-            # Cleared before the pass, not after: a wake() while it runs (notifications
-            # committed meanwhile) cuts the wait after it short.
-            self._wakeup.clear()
-            try:
-                if self._leftover_claims:
-                    await self._claims.release_all()
-                    self._leftover_claims = False
-                busy = await self.deliver_pending()
-            except Exception as error:  # the worker outlives any one bad pass
-                log.error(
-                    "outbox pass failed error=%r",
-                    error,
-                    exc_info=logs.traceback_due(("outbox pass", type(error))),
-                )
-                busy = False
-            if not busy and not self._stopping:
-                # Until the first held chat frees, if that comes before the next poll, and a
-                # moment more (GATHER): the chats sent with it were answered, so freed, within
-                # milliseconds of it. Woken at its very moment, a pass took it alone, the
-                # others came a pass later and missed its group of places (1.13 s between two
-                # messages to a chat, not 1.02).
-                if self._next_free is None:
-                    wait = IDLE_POLL
-                else:
-                    wait = min(IDLE_POLL, self._next_free + GATHER)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), wait)
+    async def _wait(self) -> None:
+        """Until woken, or the first held chat frees if that comes before the next poll, and a
+        moment more (GATHER): the chats sent with it were answered, so freed, within
+        milliseconds of it. Woken at its very moment, a pass took it alone, the others came a
+        pass later and missed its group of places (1.13 s between two messages to a chat, not
+        1.02)."""
+        wait = IDLE_POLL if self._next_free is None else min(IDLE_POLL, self._next_free + GATHER)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), wait)
 
     async def deliver_pending(self) -> bool:
         """Claim and send what is due and allowed now; True if anything was attempted."""

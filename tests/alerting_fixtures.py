@@ -2,6 +2,7 @@
 what the tests of the checks' and the outbox's loops count with."""
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -66,3 +67,19 @@ async def looks_hold_their_connection(engine: AsyncEngine, looks: Counted) -> bo
     event.listen(engine.sync_engine, "checkout", lambda connection, *_: taken.append(connection))
     await looks.more(10)
     return engine.dialect.name != "sqlite" or not taken
+
+
+def refusing(held, times: int):
+    """`held` (bot.storage.direct.held) failing its first `times` calls, as a database file
+    that cannot be opened would."""
+    refusals = []
+
+    @contextlib.asynccontextmanager
+    async def refused_at_first(engine):
+        if len(refusals) < times:
+            refusals.append(1)
+            raise OSError("unable to open database file")
+        async with held(engine) as connection:
+            yield connection
+
+    return refused_at_first

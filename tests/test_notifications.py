@@ -24,7 +24,7 @@ from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 from bot.telegram.sender import TelegramSender
 from bot.telegram.session import TelegramSession
-from tests.alerting_fixtures import START, Clock, Counted, looks_hold_their_connection
+from tests.alerting_fixtures import START, Clock, Counted, looks_hold_their_connection, refusing
 from tests.bot_process import TOKEN
 from tests.servers import BOTH_DATABASES
 
@@ -403,17 +403,7 @@ async def test_an_outbox_that_cannot_hold_its_connection_yet_still_sends(
     outbox, sessionmaker, clock, telegram, monkeypatch, caplog
 ):
     monkeypatch.setattr(outbox_module, "IDLE_POLL", 0.01)
-    held, refusals = direct.held, []
-
-    @contextlib.asynccontextmanager
-    async def refused_at_first(engine):
-        if len(refusals) < 3:
-            refusals.append(1)
-            raise OSError("unable to open database file")
-        async with held(engine) as connection:
-            yield connection
-
-    monkeypatch.setattr(direct, "held", refused_at_first)
+    monkeypatch.setattr(direct, "held", refusing(direct.held, 3))
     await queue(sessionmaker, clock, PRIVATE)
     outbox.start()
     try:

@@ -1,7 +1,6 @@
 """Scheduled checks with an injected clock: who is checked when, and at what cost to SMSC."""
 
 import asyncio
-import contextlib
 import random
 from datetime import timedelta
 from decimal import Decimal
@@ -21,7 +20,7 @@ from bot.storage.crypto import SecretBox
 from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
-from tests.alerting_fixtures import START, Counted, looks_hold_their_connection
+from tests.alerting_fixtures import START, Counted, looks_hold_their_connection, refusing
 from tests.servers import BOTH_DATABASES
 
 pytestmark = BOTH_DATABASES
@@ -436,17 +435,7 @@ async def test_no_connection_to_look_with_is_said_once_and_looked_for_again(
     checks, smsc, sessionmaker, box, monkeypatch, caplog
 ):
     monkeypatch.setattr(scheduling, "DISPATCH_EVERY", 0.01)
-    held, refusals = scheduling.direct.held, []
-
-    @contextlib.asynccontextmanager
-    async def refused_at_first(engine):
-        if len(refusals) < 5:
-            refusals.append(1)
-            raise OSError("unable to open database file")
-        async with held(engine) as direct:
-            yield direct
-
-    monkeypatch.setattr(scheduling.direct, "held", refused_at_first)
+    monkeypatch.setattr(scheduling.direct, "held", refusing(scheduling.direct.held, 5))
     await add(sessionmaker, box, -1, "shop")
     checks.start()
     try:

@@ -115,14 +115,14 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   of sendMessage's answer after garbage collections, ≈ 5 ms each time; `bot/telegram/session.py`
   keeps it built.) A burst's latency is queueing: the last of 200 waits for the 199 before it
   (p99 ≈ 200 / updates per second), so no burst of 200 can meet 50 ms on one core; the target
-  applies to the steady rate below. aiogram alone answers the same burst four to seven times as
-  fast (900-1,050 a second in two runs on 2026-12-02), at ≈ 1 ms of CPU an update (the "aiogram
-  alone" rows): the other ≈ 3.5-4.5 ms of an update is the bot's. A warm profile of the event
-  loop's thread (py-spy, 1,000 samples a second, four bursts) puts ≈ 20 % of it in SQLAlchemy's
-  ORM (the chat and its accounts read as objects for the handlers, ≈ 9 % building them; the chat's
-  commit), ≈ 17 % in the sendMessage call (aiohttp, the form, the answer read), and the rest over
-  aiogram's middleware and router walk and the bot's own middlewares (the session, the chat, i18n,
-  the timers).
+  applies to the steady rate below. aiogram alone answers the same burst three to seven times as
+  fast (730-1,050 a second in three runs on 2026-12-02), at ≈ 1-1.35 ms of CPU an update (the
+  "aiogram alone" rows): the other ≈ 3.5-4.75 ms of an update is the bot's. A warm profile of the
+  event loop's thread (py-spy, 1,000 samples a second, four bursts) puts ≈ 20 % of it in
+  SQLAlchemy's ORM (the chat and its accounts read as objects for the handlers, ≈ 9 % building
+  them; the chat's commit), ≈ 17 % in the sendMessage call (aiohttp, the form, the answer read),
+  and the rest over aiogram's middleware and router walk and the bot's own middlewares (the
+  session, the chat, i18n, the timers).
 - **/balance, steady.** Below that throughput an update waits for nobody: its latency is its own
   cost and the long poll's round trip. Full garbage collections over the ≈ 300,000 objects
   from imports took ≈ 250 ms; `gc.freeze()` after start-up takes those out of collections.
@@ -203,13 +203,14 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   a core, and peak RSS above the floor under 100 MB: see the Growth rows.
 - **The fakes** run in the benchmark's own process: beside one bot, on the second core; beside
   two replicas, PostgreSQL and Redis, on a machine of two cores, they compete with them.
-- **Noise.** CPU per account varies by ± 15 % from run to run of the same code on this
-  machine (more when other work runs beside), wall times more, and the machine itself speeds up
-  and slows down: on 2026-12-02 the same code answered bursts of 200 /balance at 270-280 a
-  second (≈ 2.8 ms of CPU an update) and, 20 minutes later, at 190-210 (≈ 4 ms), the machine
-  otherwise idle both times. Two full runs of `python -m bench` 20 minutes apart, later that
-  day and on the same code: sweep 0.218 and 0.275 ms an account, /balance bursts 222 and 155 a
-  second (the table is the second). Ratios of figures from the same run are the sturdier ones.
+- **Noise.** CPU per account varies by ± 15 % from run to run of the same code on this machine
+  (more when other work runs beside), wall times more, and the machine itself speeds up and slows
+  down: on 2026-12-02 the same code answered bursts of 200 /balance at 270-280 a second (≈ 2.8 ms
+  of CPU an update) and, 20 minutes later, at 190-210 (≈ 4 ms), the machine otherwise idle both
+  times. Three full runs of `python -m bench` within the hour, later that day, on the same code
+  but for changes that run the same statements: sweep 0.218, 0.275 and 0.242 ms an account,
+  /balance bursts 222, 155 and 201 a second (the table is the third). Ratios of figures from the
+  same run are the sturdier ones.
 
 ## Before this round (issue 16)
 

@@ -8,6 +8,7 @@ import pytest
 from bot.alerting.pacing import (
     GATHER,
     HEADROOM,
+    JOIN,
     MESSAGES_PER_SECOND,
     PLACES_AT_ONCE,
     MemoryPacer,
@@ -58,3 +59,25 @@ async def test_no_second_holds_more_sends_than_the_rate_however_they_come():
     # adding the span up nine times may fall short of it by a rounding error.
     busiest = max(bisect.bisect_left(times, t + 1 - 1e-6) - i for i, t in enumerate(times))
     assert busiest == int(RATE)
+
+
+async def test_a_send_just_after_its_group_went_joins_it_and_the_next_keeps_its_distance():
+    # Chats sent at one moment free a few milliseconds apart: the first one freed goes alone,
+    # and the others, asking a pass later, still go in its group, at once.
+    clock = Clock()
+    pacer = MemoryPacer(clock=clock)
+    assert await pacer.place() == pytest.approx(GATHER)
+    clock.now += GATHER + JOIN / 2
+    assert await pacer.place() == 0
+    clock.now += 0.001
+    assert await pacer.place() == 0
+    latest = clock.now
+    assert await send_times(pacer, clock, 1) == pytest.approx([latest + SPAN])
+
+
+async def test_a_send_long_after_its_group_went_waits_for_the_next():
+    clock = Clock()
+    pacer = MemoryPacer(clock=clock)
+    moment = clock.now + await pacer.place()
+    clock.now = moment + JOIN * 2  # places are left in it, but it is gone
+    assert await send_times(pacer, clock, 1) == pytest.approx([moment + SPAN])

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import logs
 from bot.alerting.claims import Claims, Outgoing
-from bot.alerting.pacing import GATHER, MemoryPacer, Pacer, PacingUnavailable
+from bot.alerting.pacing import MemoryPacer, Pacer, PacingUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -163,12 +163,9 @@ class Outbox:
                     await self._wait()
 
     async def _wait(self) -> None:
-        """Until woken, or the first held chat frees if that comes before the next poll, and a
-        moment more (GATHER): the chats sent with it were answered, so freed, within
-        milliseconds of it. Woken at its very moment, a pass took it alone, the others came a
-        pass later and missed its group of places (1.13 s between two messages to a chat, not
-        1.02)."""
-        wait = IDLE_POLL if self._next_free is None else min(IDLE_POLL, self._next_free + GATHER)
+        """Until woken, or the first held chat frees if that comes before the next poll (the
+        chats freed with it a moment later still join its group of places: see JOIN)."""
+        wait = IDLE_POLL if self._next_free is None else min(IDLE_POLL, self._next_free)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), wait)
 

@@ -4,7 +4,8 @@ all replicas of one bot together: Telegram counts messages per bot, not per proc
 A chat's gap is a key that expires (`SET NX PX`): whoever sets it has the chat's next send,
 and nobody else gets one until it expires; its time to live (`PTTL`, in the same round trip)
 tells when a held chat frees. The overall rate is one key holding the time of
-the latest group of places and how many are left in it (see PLACES_AT_ONCE), moved on by a Lua
+the latest group of places, how many are left in it and its latest place (see PLACES_AT_ONCE
+and JOIN), moved on by a Lua
 script on Redis's own clock (`TIME`), so replicas whose clocks differ still space their sends;
 a replica only ever sleeps the delay Redis handed it.
 Every Redis failure becomes `PacingUnavailable`: the outbox then sends nothing until Redis is
@@ -23,6 +24,7 @@ from bot.alerting.pacing import (
     GATHER,
     GROUP_CHAT_GAP,
     HEADROOM,
+    JOIN,
     MESSAGES_PER_SECOND,
     PLACES_AT_ONCE,
     PRIVATE_CHAT_GAP,
@@ -33,26 +35,28 @@ from bot.alerting.pacing import (
 
 PREFIX = "smscbot:pace:"
 
-# KEYS: the latest group of places, "<its time in microseconds>:<places left>". ARGV:
-# microseconds from one group to the next, places in a group, GATHER in microseconds.
-# -> microseconds to wait for the place just taken (as MemoryPacer.place).
+# KEYS: the latest group of places, "<its time>:<places left>:<its latest place>", times in
+# microseconds. ARGV: microseconds from one group to the next, places in a group, GATHER and
+# JOIN in microseconds. -> microseconds to wait for the place just taken (as MemoryPacer.place).
 _PLACE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local span = tonumber(ARGV[1])
-local group, left = -span, 0
+local group, left, last = -span, 0, -span
 local state = redis.call('GET', KEYS[1])
 if state then
-  local at, places = string.match(state, '^(%d+):(%d+)$')
-  group, left = tonumber(at), tonumber(places)
+  local at, places, latest = string.match(state, '^(%d+):(%d+):(%d+)$')
+  group, left, last = tonumber(at), tonumber(places), tonumber(latest)
 end
-if left == 0 or group < now then
-  group = math.max(now + tonumber(ARGV[3]), group + span)
+if left == 0 or group + tonumber(ARGV[4]) < now then
+  group = math.max(now + tonumber(ARGV[3]), last + span)
+  last = group
   left = tonumber(ARGV[2])
 end
-local ttl = math.ceil((group + span - now) / 1000) + 1000
-redis.call('SET', KEYS[1], string.format('%.0f:%d', group, left - 1), 'PX', ttl)
-return group - now
+last = math.max(last, now)
+local ttl = math.ceil((last + span - now) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.0f:%d:%.0f', group, left - 1, last), 'PX', ttl)
+return math.max(0, group - now)
 """
 
 
@@ -101,8 +105,13 @@ class RedisPacer:
     async def place(self) -> float:
         try:
             wait_us = await self._place(
-                keys=[PREFIX + "places"],
-                args=[self._span_us, PLACES_AT_ONCE, round(GATHER * 1_000_000)],
+                keys=[PREFIX + "group"],
+                args=[
+                    self._span_us,
+                    PLACES_AT_ONCE,
+                    round(GATHER * 1_000_000),
+                    round(JOIN * 1_000_000),
+                ],
             )
         except (RedisError, OSError) as error:
             raise PacingUnavailable(repr(error)) from error

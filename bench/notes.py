@@ -160,11 +160,13 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   a private chat 1 message a second; the worker sleeps until the first chat held by that gap
   is free (the pacer tells when), not a fixed 1 s poll, which made it 1.4-1.8 s. Places
   three to a moment (see the fan-out) add a few milliseconds: 1.010 before, 1.017 after. The
-  worker wakes a moment (`GATHER`, 5 ms) after that first chat frees: the chats sent at its
-  moment were answered, so freed, within milliseconds of it. Woken at its very moment, with
-  the look for work down to one trip to aiosqlite's thread, a pass took it alone, and the
-  others missed its group of places by a pass: some runs showed gaps of 1.13 s (tried on
-  2026-12-02; now 1.02-1.03 in every run).
+  chats sent at one moment were answered, so freed, milliseconds apart: with the look for work
+  down to one trip to aiosqlite's thread, a pass took the first one freed alone, and the others
+  missed its group of places by a pass (some runs showed gaps of 1.13 s, 2026-12-02). A group's
+  places left now still go at once for 50 ms after its moment, the next group a span after the
+  latest of them (`bot.alerting.pacing.JOIN`): 1.02-1.03 in every run since (the table's
+  figures are from before this, with a 5 ms wake slack in the outbox instead; it failed under
+  load).
 - **Idle.** Four index probes a second for due accounts, the outbox's look for due
   notifications (it sleeps until the next one, or the first chat held by its gap, is due, or a
   second), APScheduler's tick and aiogram's long poll (a bare aiogram bot polling takes 0.05 %

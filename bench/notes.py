@@ -116,8 +116,8 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   keeps it built.) A burst's latency is queueing: the last of 200 waits for the 199 before it
   (p99 ≈ 200 / updates per second), so no burst of 200 can meet 50 ms on one core; the target
   applies to the steady rate below. aiogram alone answers the same burst three to seven times as
-  fast (730-1,050 a second in three runs on 2026-12-02), at ≈ 1-1.35 ms of CPU an update (the
-  "aiogram alone" rows): the other ≈ 3.5-4.75 ms of an update is the bot's. A warm profile of the
+  fast (650-1,050 a second in four runs on 2026-12-02), at ≈ 1-1.55 ms of CPU an update (the
+  "aiogram alone" rows): the other ≈ 3.4-4.75 ms of an update is the bot's. A warm profile of the
   event loop's thread (py-spy, 1,000 samples a second, four bursts) puts ≈ 20 % of it in
   SQLAlchemy's ORM (the chat and its accounts read as objects for the handlers, ≈ 9 % building
   them; the chat's commit), ≈ 17 % in the sendMessage call (aiohttp, the form, the answer read),
@@ -153,8 +153,8 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   the outbox's own pace and with nothing else to do, takes ≈ 1.25-1.4 ms a send on this machine
   (0.8-0.95 back to back; 2.9 with one place a moment): 1.5 ms a notification leaves 0.1-0.25 ms
   for the claim, the sent mark, the log line, the 5 % of sends answered 429 and sent again, and
-  the idle bot's own work, which take ≈ 0.8-0.9 ms. The looks for work and the sent marks of one
-  trip each to aiosqlite's thread are what this round took out of that.
+  the idle bot's own work, which take ≈ 0.8-1.4 ms (four runs). The looks for work and the
+  sent marks of one trip each to aiosqlite's thread are what this round took out of that.
 - **Backlog after a restart.** Alerts queued for 10 chats while the bot was down: nothing
   wakes the outbox, so each chat's messages go out at the outbox's own pace. Telegram allows
   a private chat 1 message a second; the worker sleeps until the first chat held by that gap
@@ -164,9 +164,8 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   down to one trip to aiosqlite's thread, a pass took the first one freed alone, and the others
   missed its group of places by a pass (some runs showed gaps of 1.13 s, 2026-12-02). A group's
   places left now still go at once for 50 ms after its moment, the next group a span after the
-  latest of them (`bot.alerting.pacing.JOIN`): 1.02-1.03 in every run since (the table's
-  figures are from before this, with a 5 ms wake slack in the outbox instead; it failed under
-  load).
+  latest of them (`bot.alerting.pacing.JOIN`): 1.02-1.05 in every run since. (A 5 ms wake
+  slack in the outbox did as much on an idle machine, and failed under load.)
 - **Idle.** Four index probes a second for due accounts, the outbox's look for due
   notifications (it sleeps until the next one, or the first chat held by its gap, is due, or a
   second), APScheduler's tick and aiogram's long poll (a bare aiogram bot polling takes 0.05 %
@@ -209,9 +208,10 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   (more when other work runs beside), wall times more, and the machine itself speeds up and slows
   down: on 2026-12-02 the same code answered bursts of 200 /balance at 270-280 a second (≈ 2.8 ms
   of CPU an update) and, 20 minutes later, at 190-210 (≈ 4 ms), the machine otherwise idle both
-  times. Three full runs of `python -m bench` within the hour, later that day, on the same code
-  but for changes that run the same statements: sweep 0.218, 0.275 and 0.242 ms an account,
-  /balance bursts 222, 155 and 201 a second (the table is the third). Ratios of figures from the
+  times. Four full runs of `python -m bench` within 90 minutes, later that day, on code that
+  changed only in ways that run the same statements: sweep 0.218, 0.275, 0.242 and 0.246 ms
+  an account, /balance bursts 222, 155, 201 and 185 a second, 2.17-2.75 ms of CPU a
+  notification (the table is the fourth). Ratios of figures from the
   same run are the sturdier ones.
 
 ## Before this round (issue 16)

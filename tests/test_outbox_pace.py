@@ -93,8 +93,9 @@ async def test_chats_answered_together_get_their_next_messages_together(sessionm
     sender = AnsweredApart()
     await delivered(sessionmaker, sender, ANSWERED_AFTER, 2)
     # Woken the moment the first chat freed, the outbox sent it alone, and the others a pass
-    # later, in the next group of places: a ninth of a second on.
+    # later, in the next group of places: a ninth of a second on. (The bounds leave a busy
+    # machine's event loop some lateness.)
     seconds = [times[1] for times in sender.times.values()]
-    assert max(seconds) - min(seconds) < 0.05
+    assert max(seconds) - min(seconds) < 0.08
     gaps = [later - first for first, later in sender.times.values()]
-    assert all(GAP <= gap < GAP + 0.05 for gap in gaps), gaps
+    assert all(GAP <= gap < GAP + 0.08 for gap in gaps), gaps

@@ -125,9 +125,7 @@ class Latencies:
     cpu: float = 0.0  # CPU seconds of the process answering, where measured (burst)
 
 
-def _latencies(
-    run: BotRun, pushes: list[tuple[int, float]], done_at: float, cpu: float = 0.0
-) -> Latencies:
+def _latencies(run: BotRun, pushes: list[tuple[int, float]], cpu: float = 0.0) -> Latencies:
     by_chat: dict[int, list[float]] = {}
     for chat_id, pushed in pushes:
         by_chat.setdefault(chat_id, []).append(pushed)
@@ -174,8 +172,8 @@ def burst(run: BotRun, chats: list[int], *, timeout: float) -> Latencies:
     for chat_id in chats:
         pushes.append((chat_id, time.monotonic()))
         run.telegram.message(chat_id, "/balance")
-    done = run.wait(lambda: _answered(run, pushes), timeout=timeout, what="/balance burst")
-    return _latencies(run, pushes, done, cpu=run.sample().cpu - before.cpu)
+    run.wait(lambda: _answered(run, pushes), timeout=timeout, what="/balance burst")
+    return _latencies(run, pushes, cpu=run.sample().cpu - before.cpu)
 
 
 def steady(run: BotRun, chats: list[int], *, rate: float, count: int, timeout: float) -> Latencies:
@@ -189,8 +187,8 @@ def steady(run: BotRun, chats: list[int], *, rate: float, count: int, timeout: f
         chat_id = chats[i % len(chats)]
         pushes.append((chat_id, time.monotonic()))
         run.telegram.message(chat_id, "/balance")
-    done = run.wait(lambda: _answered(run, pushes), timeout=timeout, what="steady /balance")
-    return _latencies(run, pushes, done)
+    run.wait(lambda: _answered(run, pushes), timeout=timeout, what="steady /balance")
+    return _latencies(run, pushes)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from bot.config import Settings
 from bot.smsc.client import SmscClient
 from bot.smsc.guard import BalanceGuard
 from bot.storage.crypto import SecretBox
+from bot.storage.direct import Direct
 from bot.storage.history import thin_all
 from bot.telegram.admins import AdminRights
 from bot.telegram.escalation import Escalations
@@ -74,8 +75,10 @@ def create_dispatcher(
     checks: Checks,
     digests: Digests,
     redis: Redis | None = None,
+    reader: Direct | None = None,
 ) -> Dispatcher:
-    """Everything handlers and hooks need goes in as workflow data: no module globals."""
+    """Everything handlers and hooks need goes in as workflow data: no module globals.
+    `reader`: a held connection (bot.storage.direct) for the chat each update reads."""
     storage, isolation = dialog_storage(redis)
     dp = Dispatcher(
         storage=storage,
@@ -95,6 +98,7 @@ def create_dispatcher(
         admin_rights=AdminRights(),
         history_budget=history_budget(),
         redis=redis,  # for /healthz; None on one process
+        reader=reader,
     )
     dp.update.outer_middleware(DbSessionMiddleware())
     dp.update.outer_middleware(ChatMiddleware())

@@ -42,6 +42,7 @@ from bot.ops.smsc_watch import CountingFetcher, ObservedGuard
 from bot.smsc.client import SmscClient
 from bot.smsc.windows import GuardState
 from bot.storage.crypto import SecretBox
+from bot.storage.direct import held
 from bot.storage.engine import (
     create_engine,
     create_sessionmaker,
@@ -150,6 +151,7 @@ class Runner:
                 resources.push_async_callback(redis.aclose)
             await resources.enter_async_context(single_instance(engine, fleet=redis is not None))
             await migrate_apart(engine)
+            reader = await resources.enter_async_context(held(engine))
             smsc = SmscClient()
             resources.push_async_callback(smsc.aclose)
             bot = create_bot(settings, on_token_refused=self._token_refused)
@@ -186,6 +188,7 @@ class Runner:
                 checks=checks,
                 digests=Digests(sessionmaker, TelegramRenderer(i18n), outbox),
                 redis=redis,
+                reader=reader,
             )
             log.info(
                 "starting telegram_api=%s smsc=%s",

@@ -18,6 +18,7 @@ from bot.factory import create_dispatcher
 from bot.smsc.client import Balance, Credentials, SmscAuthError
 from bot.smsc.guard import BalanceGuard
 from bot.storage.crypto import SecretBox
+from bot.storage.direct import held
 from bot.telegram.admins import AdminRights
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.handlers.history import history_budget
@@ -78,11 +79,19 @@ def shared_dispatcher():
 
 
 @pytest.fixture
-def dp(engine, sessionmaker, smsc):
+async def reader(engine):
+    """The held connection the bot reads each update's chat through (None off SQLite files)."""
+    async with held(engine) as direct:
+        yield direct
+
+
+@pytest.fixture
+def dp(engine, sessionmaker, smsc, reader):
     dispatcher = shared_dispatcher()
     dispatcher.workflow_data.update(
         engine=engine,
         sessionmaker=sessionmaker,
+        reader=reader,
         guard=BalanceGuard(smsc),
         admin_rights=AdminRights(),
         history_budget=history_budget(),

@@ -4,12 +4,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import DateTime, bindparam, inspect, select, text
+from sqlalchemy import DateTime, bindparam, event, inspect, select, text
 
 from bot.config import SettingsError
 from bot.storage.chats import ensure_chat, migrate_chat
+from bot.storage.direct import held
 from bot.storage.engine import create_database_file, create_engine, migrate, prepare_data_dir
-from bot.storage.models import Account, BalanceSample, Chat
+from bot.storage.models import Account, AccountState, BalanceSample, Chat
 from tests.servers import BOTH_DATABASES
 
 
@@ -174,3 +175,42 @@ def test_unwritable_data_folder_is_one_line_naming_the_setting():
         prepare_data_dir(locked)
     with pytest.raises(SettingsError, match=r"^DATABASE_URL: cannot create"):
         prepare_data_dir(locked / "data")
+
+
+async def test_a_chat_read_through_the_reader_is_the_one_the_orm_loads(engine, sessionmaker):
+    """The bot reads each update's chat through a held connection (bot.storage.direct): the
+    same values, of the same types, as the ORM's own query, and objects the session writes."""
+    async with sessionmaker() as session:
+        session.add(Chat(id=1, type="group", title="Ops", language="ru", quiet_hours="23-07"))
+        low = account(1, "b-low")
+        low.state, low.threshold = AccountState.LOW, Decimal("10.50")
+        low.last_balance, low.low_since = Decimal("3.25"), datetime(2026, 1, 1, 9, tzinfo=UTC)
+        session.add_all([account(1, "a-new"), low])
+        await session.commit()
+    async with held(engine) as reader, sessionmaker() as session:
+        taken = []
+        event.listen(engine.sync_engine, "checkout", lambda *_: taken.append(1))
+        read = await ensure_chat(session, 1, "group", "Ops", "ru", reader)
+        assert taken == []  # nothing from the pool for a chat read that changes nothing
+        async with sessionmaker() as orm_session:
+            loaded = await ensure_chat(orm_session, 1, "group", "Ops", "ru")
+        for got, expected in [(read, loaded), *zip(read.accounts, loaded.accounts, strict=True)]:
+            columns = inspect(type(got)).columns.keys()
+            assert [getattr(got, c) for c in columns] == [getattr(expected, c) for c in columns]
+            assert [type(getattr(got, c)) for c in columns] == [
+                type(getattr(expected, c)) for c in columns
+            ]
+        assert [a.name for a in read.accounts] == ["a-new", "b-low"]
+        assert read.accounts[1].chat is read and not session.dirty
+
+        read.accounts[1].threshold = Decimal("20")
+        await session.commit()
+        renamed = await ensure_chat(session, 1, "supergroup", "Ops team", "ru", reader)
+        assert renamed is read  # the session's objects: the ORM reads, and keeps them
+    async with held(engine) as reader, sessionmaker() as session:
+        again = await ensure_chat(session, 1, "group", "Ops team", "ru", reader)
+        assert (again.type, again.accounts[1].threshold) == ("group", Decimal("20"))
+        new = await ensure_chat(session, 2, "private", None, "en", reader)
+    async with sessionmaker() as session:
+        assert (await session.get(Chat, 2)).language == new.language == "en"
+        assert (await session.get(Chat, 1)).title == "Ops team"

@@ -9,7 +9,8 @@ second through a pooled connection, kept 1.3 % of a core busy with nothing due.
 The connection is in autocommit: a statement alone is its own transaction (a read holds no
 snapshot after it), several go in one between `begin` and `commit`. Statements are compiled by
 SQLAlchemy for the engine's dialect, values bound with its type processing, so stored and
-compared exactly as the ORM's own statements store them.
+compared exactly as the ORM's own statements store them; `records` reads values back with the
+same processing (Decimal, aware datetimes, enums), as the ORM would load them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Dialect, Executable, QueuePool
+from sqlalchemy import Dialect, Executable, QueuePool, Select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 Binds = list[tuple[str, Callable[[Any], Any] | None]]
@@ -40,6 +41,17 @@ class Direct:
     async def rows(self, statement: Executable, values: Mapping[str, Any]) -> list[Any]:
         """Run a read: its rows as the driver gives them (no result processing)."""
         return list(await self._driver.execute_fetchall(*self._bound(statement, values)))
+
+    async def records(self, statement: Select[Any], values: Mapping[str, Any]) -> list[list[Any]]:
+        """Run a read: its rows with each column's result processing."""
+        processors = _result_processors(statement, self._dialect)
+        return [
+            [
+                value if process is None else process(value)
+                for process, value in zip(processors, row, strict=True)
+            ]
+            for row in await self.rows(statement, values)
+        ]
 
     async def begin(self) -> None:
         await self._driver.execute("BEGIN")
@@ -68,6 +80,16 @@ def _compiled(statement: Executable, dialect: Dialect) -> tuple[Any, str, Binds]
         for name in compiled.positiontup
     ]
     return compiled, str(compiled), binds
+
+
+@functools.cache
+def _result_processors(
+    statement: Select[Any], dialect: Dialect
+) -> list[Callable[[Any], Any] | None]:
+    return [
+        column.type.dialect_impl(dialect).result_processor(dialect, None)
+        for column in statement.selected_columns
+    ]
 
 
 @asynccontextmanager

@@ -46,6 +46,7 @@ class ChatMiddleware(BaseMiddleware):
                 chat.type,
                 chat.title,
                 language_for(user.language_code if user else None),
+                data["reader"],
             )
             data["accounts"] = AccountService(
                 session,

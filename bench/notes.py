@@ -89,40 +89,49 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   burst and idle, ≈ 68 MB above the floor against ≈ 73 (3-4 runs each, no CPU difference
   through the noise). The burst of 200 /balance adds ≈ 8-12 MB of its own: babel's locale data
   on first use (≈ 4 MB of objects) and up to 15 SQLite connections at once. A smaller SQLite
-  page cache (256 KiB) saved ≈ 1 MB at idle: not kept.
+  page cache (256 KiB) saved ≈ 1 MB at idle: not kept. Since the chat reader (see /balance)
+  the burst opens no pooled connection, but answers twice as fast, so more at once: aiohttp
+  keeps 70-120 connections to the Bot API open after it where it kept 40. Idle RSS in the two
+  runs of 2026-12-02 with it: 72.1 MB above the floor (67.4-68.5 in the four before it); in
+  seven paired runs of a sweep, the burst and idle, new against old, -1 to +9 MB, within
+  1.5 MB in four.
+  Neither a 128 KiB page cache for the reader nor 20 connections to the Bot API at most
+  (aiogram's default is 100) moved it beyond that noise (two pairs each): not kept.
 - **Naive.** One request per account through the same SMSC client, the same 50 at a time, and
   no database work: its wall time is mostly its own CPU for ten times the requests. SMSC sees
   ten times the requests, and every login spends all ten of its requests for the minute, so any
   second look within it (a /balance, a retry) would be refused with error 9.
-- **/balance, all at once.** The throughput of the bot's one event loop: an update costs ≈ 3-4.5
-  ms of CPU (6-8 before this round), most of it in libraries: aiogram (parsing the update, its
-  middlewares and router walk, the sendMessage call and its answer), SQLAlchemy (one query for
-  the chat with its accounts, as ORM objects for the handlers) and pydantic. This round took
-  out: a second query for the accounts; the commit, and the pool's rollback after it, of an
-  update that changed nothing (a cached balance the account recorded already); the credentials
-  decrypted and hashed for the guard's cache key (the guard now finds them by the stored
-  `credentials_key`, and the scheduled checks leave there the ones they decrypted, so a burst
-  right after a sweep decrypts none, nor does any later sweep: ≈ 40 µs a login to decrypt and
-  hash, ≈ 40 ms for this burst's 1,000 logins); a filter aiogram ran in a thread of its pool for
-  every message (a bare `F`, now a `MagicData` coroutine); aiogram's log line for every update
-  handled (now at DEBUG); babel wording the same amounts again (cached). The chat's read is
-  committed at once, so no update holds a pooled connection while it waits for SMSC or Telegram:
-  no faster a burst (the event loop's thread is its limit), but slow SMSC answers to some chats
-  no longer keep the others waiting for one of the pool's 15 connections. 250 updates a second
-  needs ≈ 3.3 ms an update or less (the event loop's thread is busy 80-85 % of a burst; the rest
-  it waits for aiosqlite's): at the edge, met on a fast hour of this machine and not on a slow
-  one, and what is left is spread over the libraries. (aiogram also rebuilt the pydantic model
-  of sendMessage's answer after garbage collections, ≈ 5 ms each time; `bot/telegram/session.py`
-  keeps it built.) A burst's latency is queueing: the last of 200 waits for the 199 before it
-  (p99 ≈ 200 / updates per second), so no burst of 200 can meet 50 ms on one core; the target
-  applies to the steady rate below. aiogram alone answers the same burst three to seven times as
-  fast (650-1,050 a second in four runs on 2026-12-02), at ≈ 1-1.55 ms of CPU an update (the
-  "aiogram alone" rows): the other ≈ 3.4-4.75 ms of an update is the bot's. A warm profile of the
-  event loop's thread (py-spy, 1,000 samples a second, four bursts) puts ≈ 20 % of it in
-  SQLAlchemy's ORM (the chat and its accounts read as objects for the handlers, ≈ 9 % building
-  them; the chat's commit), ≈ 17 % in the sendMessage call (aiohttp, the form, the answer read),
-  and the rest over aiogram's middleware and router walk and the bot's own middlewares (the
-  session, the chat, i18n, the timers).
+- **/balance, all at once.** The throughput of the bot's one event loop, so about one over the
+  CPU an update costs: ≈ 2.5-4 ms now (≈ 4.5-5.7 before the chat reader below, 6-8 before the
+  round before). Earlier rounds took out: a second query for the accounts; the commit, and the
+  pool's rollback after it, of an update that changed nothing (a cached balance the account
+  recorded already); the credentials decrypted and hashed for the guard's cache key (the guard
+  finds them by the stored `credentials_key`, which the scheduled checks decrypted already: ≈ 40
+  µs a login); a filter aiogram ran in a thread of its pool for every message (a bare `F`, now a
+  `MagicData` coroutine); aiogram's log line for every update handled (now at DEBUG); babel
+  wording the same amounts again (cached); pydantic rebuilding the model of sendMessage's answer
+  after garbage collections, ≈ 5 ms each time (`bot/telegram/session.py` keeps it built). The
+  chat's read is committed at once, so no update holds a pooled connection while it waits for
+  SMSC or Telegram. **The chat reader** (2026-12-02): every update reads its chat with the
+  chat's accounts, as objects for the handlers. Through a pooled ORM session that read took
+  ≈ 1.5 ms of CPU one at a time and 2.7-3.4 ms with a burst's 200 in flight (measured in one
+  process on the benchmark's database; 1.3-1.9 with a pool of one connection): six trips to
+  aiosqlite's thread (checkout, cursor, execute, fetch, close, the pool's rollback), SQLAlchemy's
+  execution and loading around each, and the waits for the pool's 15 connections, each a thread
+  of its own. On SQLite it now goes through a connection held for the bot's life
+  (`bot/storage/direct.py`): one statement, one trip, the rows made the session's objects as if
+  its query had loaded them (`bot/storage/chats.py`), ≈ 0.7-1.0 ms at the same concurrency.
+  A/B on the same hour, twice each: 179-186 updates a second at 5.35-5.6 ms an update before,
+  332-411 at 2.5-2.95 after; sixteen bursts since, 243-425 a second (the slowest on an hour
+  when the code before answered 187-249); `python -m bench` at 05:46 and 06:17 UTC, 423 and 251
+  a second (2.45 and 4.10 ms an update, aiogram alone 884 and 619 in the same runs). On
+  PostgreSQL the ORM reads as before (asyncpg makes no thread
+  trips). A burst's latency is queueing: the last of 200 waits for the 199 before it (p99 ≈ 200
+  / updates per second), so no burst of 200 can meet 50 ms on one core; the target applies to
+  the steady rate below. aiogram alone answers the same burst two to three times as fast
+  (619-1,052 a second in six runs on 2026-12-02), at ≈ 1-1.65 ms of CPU an update (the
+  "aiogram alone" rows): the bot's own part is now ≈ 1.25-2.45 ms an update (the chat's read,
+  the session, the services, i18n, the timers, the wording of five balances).
 - **/balance, steady.** Below that throughput an update waits for nobody: its latency is its own
   cost and the long poll's round trip. Full garbage collections over the ≈ 300,000 objects
   from imports took ≈ 250 ms; `gc.freeze()` after start-up takes those out of collections.
@@ -211,8 +220,9 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   times. Four full runs of `python -m bench` within 90 minutes, later that day, on code that
   changed only in ways that run the same statements: sweep 0.218, 0.275, 0.242 and 0.246 ms
   an account, /balance bursts 222, 155, 201 and 185 a second, 2.17-2.75 ms of CPU a
-  notification (the table is the fourth). Ratios of figures from the
-  same run are the sturdier ones.
+  notification (the table is the fourth). Two more at 05:46 and 06:17, after the chat reader:
+  sweep 0.211 and 0.268 ms an account, bursts 423 and 251 a second (aiogram alone 884 and 619),
+  2.14 and 2.21 ms a notification. Ratios of figures from the same run are the sturdier ones.
 
 ## Before this round (issue 16)
 
@@ -295,7 +305,11 @@ waits for the event loop's thread, more so when that thread is busy (the burst).
   per-account Python (set-based SQL for the accounts whose state cannot change, raw driver
   calls), and SMSC requests cheaper than httpx's layers over aiohttp.
 - **Burst.** Fewer samples than before for the same 200 updates: one query where there were two,
-  no commit, no thread hop for a filter, no decrypt. What is left is libraries, evenly:
+  no commit, no thread hop for a filter, no decrypt. With the chat reader (2026-12-02, same
+  profile, one burst each, 40 minutes apart): 341 samples before, 179 after; the aiosqlite
+  workers' share 46 % and 14 %. What is left: aiogram's call to sendMessage ≈ a quarter, the
+  chat's one statement and its objects ≈ a quarter (with the worker's), and aiogram's update
+  parsing and router walk, the bot's middlewares and the wording of the answer. What is left is libraries, evenly:
   aiogram's parsing, middlewares and sendMessage, pydantic, SQLAlchemy building the chat's and
   accounts' objects, aiosqlite's trips. The aiosqlite worker's share is its waits for the event
   loop's thread, not work: read from /proc, aiosqlite's threads spend 0.03-0.05 s of CPU in a

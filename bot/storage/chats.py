@@ -33,8 +33,8 @@ _WITH_ACCOUNTS = (
     .order_by(Account.name)
 )
 # The same as columns, for a held connection (bot.storage.direct): one trip to aiosqlite's
-# thread, where a pooled session takes six. Most updates make this read and nothing else, so
-# it was half the CPU of a /balance answered from the cache, a third of it in those trips.
+# thread, where a pooled session takes six. Most updates make this read and nothing else:
+# through the pool it took about half the CPU of a /balance answered from the cache.
 _CHATS, _ACCOUNTS = Chat.__table__, Account.__table__
 _AS_COLUMNS = (
     select(*_CHATS.c, *_ACCOUNTS.c)
@@ -95,7 +95,8 @@ async def _with_accounts(session: AsyncSession, chat_id: int, reader: Direct | N
 
 def _loaded(model: type[Model], values: list[Any]) -> Model:
     """An object of `model` from its table's row, as a query would have loaded it: values set
-    as committed, with none of the change events of the model's constructor (half the cost)."""
+    as committed, with none of the change events of the model's constructor (which cost more
+    than the read itself)."""
     instance = inspect(model).class_manager.new_instance()
     instance_dict(instance).update(zip(_keys(model), values, strict=True))
     make_transient_to_detached(instance)  # the key from its primary key; no attribute history

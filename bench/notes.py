@@ -305,15 +305,15 @@ waits for the event loop's thread, more so when that thread is busy (the burst).
   per-account Python (set-based SQL for the accounts whose state cannot change, raw driver
   calls), and SMSC requests cheaper than httpx's layers over aiohttp.
 - **Burst.** Fewer samples than before for the same 200 updates: one query where there were two,
-  no commit, no thread hop for a filter, no decrypt. With the chat reader (2026-12-02, same
-  profile, one burst each, 40 minutes apart): 341 samples before, 179 after; the aiosqlite
-  workers' share 46 % and 14 %. What is left: aiogram's call to sendMessage ≈ a quarter, the
-  chat's one statement and its objects ≈ a quarter (with the worker's), and aiogram's update
-  parsing and router walk, the bot's middlewares and the wording of the answer. What is left is libraries, evenly:
+  no commit, no thread hop for a filter, no decrypt. What is left is libraries, evenly:
   aiogram's parsing, middlewares and sendMessage, pydantic, SQLAlchemy building the chat's and
   accounts' objects, aiosqlite's trips. The aiosqlite worker's share is its waits for the event
   loop's thread, not work: read from /proc, aiosqlite's threads spend 0.03-0.05 s of CPU in a
-  burst, the event loop's thread ≈ 0.7 s.
+  burst, the event loop's thread ≈ 0.7 s. With the chat reader (2026-12-02, the same profile,
+  one burst each, 40 minutes apart): 341 samples before, 179 after, the aiosqlite workers'
+  share 46 % and 14 %; of the 179, aiogram's call to sendMessage ≈ a quarter, the chat's one
+  statement and its objects ≈ an eighth, the rest aiogram's update parsing and router walk,
+  the bot's middlewares and the wording of the answer.
 - **Fan-out.** The ORM is gone from the outbox (claims read as rows, outcomes written by plain
   statements), and SQLAlchemy Core mostly too: the sent mark goes to the driver on a held
   connection. Places three to a moment took out a third of the samples since the last round (792

@@ -22,7 +22,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from sqlalchemy import select
 
-from bot.alerting.outbox import Delivery, Outbox, Outcome
+from bot.alerting.delivery import Delivery, Outcome
+from bot.alerting.outbox import Outbox
 from bot.alerting.pacing import HEADROOM, MESSAGES_PER_SECOND, PLACES_AT_ONCE
 from bot.fleet.pacing import PREFIX, RedisPacer
 from bot.storage.engine import create_engine, create_sessionmaker, migrate

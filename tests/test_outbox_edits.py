@@ -8,7 +8,8 @@ import pytest
 from aiogram import Bot
 from aiogram.client.telegram import TelegramAPIServer
 
-from bot.alerting.outbox import Delivery, Outbox, Outcome
+from bot.alerting.delivery import Delivery, Outcome
+from bot.alerting.outbox import Outbox
 from bot.storage.models import Chat, Notification
 from bot.telegram.sender import TelegramSender
 from bot.telegram.session import TelegramSession

@@ -7,7 +7,8 @@ import itertools
 import statistics
 import time
 
-from bot.alerting.outbox import IDLE_POLL, Delivery, Outbox, Outcome
+from bot.alerting.delivery import Delivery, Outcome
+from bot.alerting.outbox import IDLE_POLL, Outbox
 from bot.alerting.pacing import MemoryPacer
 from bot.storage.models import Chat, Notification
 from tests.servers import BOTH_DATABASES

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
-from bot.alerting.outbox import Delivery, Outbox, Outcome
+from bot.alerting.delivery import Delivery, Outcome
+from bot.alerting.outbox import Outbox
 from bot.storage.models import Chat, Notification
 from tests.servers import BOTH_DATABASES
 

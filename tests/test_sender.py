@@ -10,7 +10,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
 
 from bot.alerting.claims import Outgoing
-from bot.alerting.outbox import Outcome
+from bot.alerting.delivery import Outcome
 from bot.ops.metrics import Metrics
 from bot.telegram.observe import TelegramWatch
 from bot.telegram.sender import TelegramSender

@@ -2,7 +2,7 @@
 Telegram's limits, however many processes share the database.
 
 The bookkeeping lives here (what is due, claims, sent / retry / give up); the call to Telegram
-is the `Sender`'s (bot.telegram.sender), which turns each Bot API answer into a `Delivery`;
+is the `Sender`'s (bot.alerting.delivery), which turns each Bot API answer into a `Delivery`;
 the limits are the `Pacer`'s (bot.alerting.pacing). A notification is claimed before it is
 sent: a conditional UPDATE sets its lease, so of several replicas only one sends it, and if
 that one dies its lease runs out and another sends it. Only a chat's oldest unsent
@@ -25,15 +25,14 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import Enum
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import logs
 from bot.alerting.claims import Claims, Outgoing
+from bot.alerting.delivery import Delivery, Outcome, Sender
 from bot.alerting.pacing import MemoryPacer, Pacer, PacingUnavailable
 
 log = logging.getLogger(__name__)
@@ -43,38 +42,6 @@ FIRST_RETRY = 2.0
 LONGEST_RETRY = 300.0
 BATCH = 200
 IDLE_POLL = 1.0  # how often to look for work due later when nobody wakes us
-
-
-class Outcome(Enum):
-    SENT = "sent"
-    RETRY_AFTER = "retry after"  # 429: `retry_after` seconds
-    TOKEN_REFUSED = "token refused"  # 401/404: nothing more can be sent
-    MIGRATED = "migrated"  # the group is now the supergroup `migrated_to`
-    CHAT_GONE = "chat gone"  # 403: blocked or removed
-    THREAD_GONE = "thread gone"  # the forum topic was deleted
-    REFUSED = "refused"  # 400: this message will never go
-    FAILED = "failed"  # 5xx, network, codes no one expects: try again later
-
-
-@dataclass(frozen=True)
-class Delivery:
-    outcome: Outcome
-    message_id: int | None = None
-    retry_after: float = 0.0
-    migrated_to: int | None = None
-    error: str = ""  # what to log: the Bot API's description, never a secret
-
-
-class Sender(Protocol):
-    async def send(self, notification: Outgoing) -> Delivery:
-        """One try at delivering `notification`; Telegram's answer as a `Delivery`. Anything
-        raised is an unexpected failure, retried like FAILED."""
-        ...
-
-    async def edit(self, notification: Outgoing, message_id: int) -> Delivery:
-        """One try at editing message `message_id` of the chat to `notification` (its text and
-        buttons; no buttons removes them), as `send` does."""
-        ...
 
 
 class Outbox:

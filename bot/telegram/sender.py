@@ -21,7 +21,7 @@ from aiogram.exceptions import (
 from aiogram.types import InlineKeyboardMarkup, MessageId
 
 from bot.alerting.claims import Outgoing
-from bot.alerting.outbox import Delivery, Outcome
+from bot.alerting.delivery import Delivery, Outcome
 
 
 class SendMessage(methods.SendMessage):
@@ -32,7 +32,7 @@ class SendMessage(methods.SendMessage):
 
 
 class TelegramSender:
-    """bot.alerting.outbox.Sender through aiogram."""
+    """bot.alerting.delivery.Sender through aiogram."""
 
     def __init__(self, bot: Bot) -> None:
         self._bot = bot

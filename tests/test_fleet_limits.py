@@ -29,10 +29,10 @@ from bot.smsc.client import (
     SmscRateLimited,
     SmscUnavailable,
 )
-from bot.smsc.guard import (
+from bot.smsc.guard import BalanceGuard
+from bot.smsc.refusals import (
     AskerPaused,
     AuthChecksPaused,
-    BalanceGuard,
     CredentialsRejected,
     GuardUnavailable,
     LoginPaused,

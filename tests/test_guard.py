@@ -30,11 +30,10 @@ from bot.smsc.client import (
     SmscRateLimited,
     SmscUnavailable,
 )
-from bot.smsc.guard import (
+from bot.smsc.guard import BalanceGuard, BalanceResult
+from bot.smsc.refusals import (
     AskerPaused,
     AuthChecksPaused,
-    BalanceGuard,
-    BalanceResult,
     CredentialsRejected,
     LoginPaused,
     SitePaused,

@@ -12,7 +12,8 @@ from bot.smsc.client import (
     SmscProtocolError,
     SmscUnavailable,
 )
-from bot.smsc.guard import BalanceResult, LoginPaused
+from bot.smsc.guard import BalanceResult
+from bot.smsc.refusals import LoginPaused
 from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
 from tests.alerting_fixtures import START
 from tests.servers import BOTH_DATABASES

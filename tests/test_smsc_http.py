@@ -20,13 +20,8 @@ from bot.smsc.client import (
     SmscProtocolError,
     SmscUnavailable,
 )
-from bot.smsc.guard import (
-    AuthChecksPaused,
-    BalanceGuard,
-    BalanceResult,
-    CredentialsRejected,
-    SitePaused,
-)
+from bot.smsc.guard import BalanceGuard, BalanceResult
+from bot.smsc.refusals import AuthChecksPaused, CredentialsRejected, SitePaused
 from tests.fake_smsc import FakeSmsc
 
 PASSWORD = "alice-s3cret&psw="

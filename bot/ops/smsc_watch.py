@@ -14,15 +14,8 @@ from bot.smsc.client import (
     SmscProtocolError,
     SmscUnavailable,
 )
-from bot.smsc.guard import (
-    AuthChecksPaused,
-    BalanceFetcher,
-    BalanceGuard,
-    BalanceResult,
-    CredentialsRejected,
-    LoginPaused,
-    SitePaused,
-)
+from bot.smsc.guard import BalanceFetcher, BalanceGuard, BalanceResult
+from bot.smsc.refusals import AuthChecksPaused, CredentialsRejected, LoginPaused, SitePaused
 
 
 class CountingFetcher:

@@ -11,7 +11,7 @@ from bot.smsc.client import (
     SmscRateLimited,
     SmscUnavailable,
 )
-from bot.smsc.guard import AuthChecksPaused
+from bot.smsc.refusals import AuthChecksPaused
 
 
 class CheckError(enum.StrEnum):

@@ -111,7 +111,7 @@ class SmscApiError(SmscError):
     """SMSC answered with an error code; subclasses name the codes the bot acts on."""
 
     def __init__(self, code: int, description: str, message: str | None = None) -> None:
-        # `message` replaces the default text when the bot itself refuses (see bot.smsc.guard).
+        # `message` replaces the default text when the bot itself refuses (see bot.smsc.refusals).
         super().__init__(message or f"SMSC error {code}: {description}")
         self.code = code
         self.description = description

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +32,14 @@ from bot.smsc.client import (
     SmscIpBlocked,
     SmscRateLimited,
     SmscUnavailable,
+)
+from bot.smsc.refusals import (
+    AskerPaused,
+    AuthChecksPaused,
+    CredentialsRejected,
+    GuardUnavailable,
+    LoginPaused,
+    SitePaused,
 )
 from bot.smsc.windows import (
     Admission,
@@ -73,71 +80,6 @@ class BalanceResult:
     def stale(self) -> bool:
         """Served from the cache or the last known balance, not from a request for this call."""
         return not self.fresh
-
-
-class CredentialsRejected(SmscAuthError):
-    """SMSC refused these exact credentials before; none is sent again until they change."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            2, "rejected before", "SMSC rejected these credentials; not retried until they change"
-        )
-
-
-class AuthChecksPaused(SmscError):
-    """Too many authorisation errors at this site lately; never-verified credentials must wait.
-
-    Checking them could be the error that gets the bot's IP blocked. `until` is the UTC time
-    they may be checked again.
-    """
-
-    reason = "too many rejected credentials at this SMSC site lately"
-
-    def __init__(self, retry_after: float, until: datetime) -> None:
-        super().__init__(
-            f"{self.reason}; new credentials can be checked in {math.ceil(retry_after)} s"
-        )
-        self.retry_after = retry_after
-        self.until = until
-
-
-class AskerPaused(AuthChecksPaused):
-    """The one asking already had never-verified credentials rejected at this site lately."""
-
-    reason = "credentials of this asker were rejected at this SMSC site lately"
-
-
-class SitePaused(SmscIpBlocked):
-    """The site answered error 4 (IP blocked) recently; no request goes there for a while."""
-
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(
-            4,
-            "ip blocked earlier",
-            f"SMSC blocked the bot's IP; requests paused for {math.ceil(retry_after)} s",
-        )
-        self.retry_after = retry_after
-
-
-class LoginPaused(SmscRateLimited):
-    """The login's requests for this minute are used up, or SMSC answered error 9 lately.
-
-    Raised only when there is no last known balance to serve instead.
-    """
-
-    what = "balance requests for this login paused"
-
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(9, "rate limited", f"{self.what} for {math.ceil(retry_after)} s")
-        self.retry_after = retry_after
-
-
-class GuardUnavailable(LoginPaused):
-    """The guard's shared state (Redis) cannot be reached, so nothing is sent to SMSC: without
-    it the fleet's limits cannot be kept. Temporary, like a paused login, and told apart from
-    SMSC's own answers by its text only."""
-
-    what = "the bot cannot coordinate its SMSC requests right now; balance requests paused"
 
 
 class BalanceGuard:

@@ -21,7 +21,7 @@ from bot.alerting.accounts import AccountExists, AccountLimitReached, AccountSer
 from bot.config import Settings
 from bot.smsc.check_errors import check_error
 from bot.smsc.client import SmscError
-from bot.smsc.guard import AskerPaused, AuthChecksPaused
+from bot.smsc.refusals import AskerPaused, AuthChecksPaused
 from bot.smsc.sites import SITES, site_url
 from bot.telegram import texts
 

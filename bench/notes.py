@@ -122,8 +122,8 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   (`bot/storage/direct.py`): one statement, one trip, the rows made the session's objects as if
   its query had loaded them (`bot/storage/chats.py`), ≈ 0.7-1.0 ms at the same concurrency.
   A/B on the same hour, twice each: 179-186 updates a second at 5.35-5.6 ms an update before,
-  332-411 at 2.5-2.95 after; sixteen bursts since, 243-425 a second (the slowest on an hour
-  when the code before answered 187-249); `python -m bench` at 05:46 and 06:17 UTC, 423 and 251
+  332-411 at 2.5-2.95 after; about thirty bursts since, 242-429 a second (the slowest on an
+  hour when the code before answered 187-249); `python -m bench` at 05:46 and 06:17 UTC, 423 and 251
   a second (2.45 and 4.10 ms an update, aiogram alone 884 and 619 in the same runs). On
   PostgreSQL the ORM reads as before (asyncpg makes no thread
   trips). A burst's latency is queueing: the last of 200 waits for the 199 before it (p99 ≈ 200

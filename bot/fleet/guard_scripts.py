@@ -1,0 +1,115 @@
+"""The Lua scripts behind the SMSC guard's state in Redis (bot.fleet.limits). Each runs whole,
+alone in Redis, on Redis's own clock: what one replica reads and what it writes back cannot be
+interleaved with another's, and replicas whose clocks differ still agree on the windows."""
+
+# Shared by the scripts: Redis's time in milliseconds, and a window's wait (seconds to go until
+# fewer than `limit` of its entries are younger than `span`), after dropping the old ones.
+_COMMON = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function wait(key, limit, span)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span)
+  local excess = redis.call('ZCARD', key) - limit
+  if excess < 0 then return 0 end
+  local entry = redis.call('ZRANGE', key, excess, excess, 'WITHSCORES')
+  return math.max(0, tonumber(entry[2]) + span - now)
+end
+"""
+
+# The credentials' standing and, unless it serves the call, the turns and the admission: one
+# round trip. KEYS: credentials, login turn, site turn, site pause, login pause, login window,
+# site auth failures, askers' failures... ARGV: known_good, ttl, fresh ms, ticket, lease ms,
+# max per minute, window ms, per site, per asker, auth window ms.
+# -> state, balance JSON, age in ms (-1: none), then 'served' | 'busy' (another holds a turn) |
+# 'admitted' with the waits in ms: site paused, asker, auth, login. Granted (all waits 0): the
+# request is counted already, so a replica that dies before the answer still leaves it in the
+# window, and the turns are the ticket's for the lease. Run again with the same ticket (redis-py
+# retries a command whose answer was lost), it finds its own turns and entry, not another's.
+# With no ticket, it only looks.
+BEGIN = (
+    _COMMON
+    + """
+local v = redis.call('HMGET', KEYS[1], 'state', 'balance', 'at')
+if ARGV[1] == '1' and v[1] ~= 'rejected' then
+  redis.call('HSET', KEYS[1], 'state', 'verified')
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  v[1] = 'verified'
+end
+local age = -1
+if v[3] then age = now - tonumber(v[3]) end
+local found = {v[1] or '', v[2] or '', age}
+if ARGV[4] == '' or v[1] == 'rejected' or (v[2] and age < tonumber(ARGV[3])) then
+  table.insert(found, 'served')
+  return found
+end
+local new = v[1] ~= 'verified'
+local turns = {KEYS[2]}
+if new then turns[2] = KEYS[3] end
+for _, turn in ipairs(turns) do
+  local holder = redis.call('GET', turn)
+  if holder and holder ~= ARGV[4] then
+    table.insert(found, 'busy')
+    return found
+  end
+end
+redis.call('ZREM', KEYS[6], ARGV[4])
+local site = math.max(0, redis.call('PTTL', KEYS[4]))
+local login = redis.call('PTTL', KEYS[5])
+login = math.max(login, wait(KEYS[6], tonumber(ARGV[6]), tonumber(ARGV[7])))
+local asker, auth = 0, 0
+if new then
+  auth = wait(KEYS[7], tonumber(ARGV[8]), tonumber(ARGV[10]))
+  for i = 8, #KEYS do
+    asker = math.max(asker, wait(KEYS[i], tonumber(ARGV[9]), tonumber(ARGV[10])))
+  end
+end
+if site + asker + auth + login == 0 then
+  redis.call('ZADD', KEYS[6], now, ARGV[4])
+  redis.call('PEXPIRE', KEYS[6], ARGV[7])
+  for _, turn in ipairs(turns) do redis.call('SET', turn, ARGV[4], 'PX', ARGV[5]) end
+else
+  for _, turn in ipairs(turns) do
+    if redis.call('GET', turn) == ARGV[4] then redis.call('DEL', turn) end
+  end
+end
+for _, w in ipairs({'admitted', site, asker, auth, login}) do table.insert(found, w) end
+return found
+"""
+)
+
+# The granted request is over, in one round trip. KEYS: login window, credentials, turns...
+# ARGV: ticket, window ms, balance JSON ('' when SMSC gave none), ttl. The request moves to
+# the time of its answer; the turns go back unless they ran out and another took them.
+FINISH = (
+    _COMMON
+    + """
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[2], 'state', 'verified', 'balance', ARGV[3], 'at', now)
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+end
+for i = 3, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
+end
+"""
+)
+
+# KEYS: credentials, site auth failures, askers' failures... ARGV: ttl, auth window ms, ticket.
+REJECTED = (
+    _COMMON
+    + """
+redis.call('HDEL', KEYS[1], 'balance', 'at')
+redis.call('HSET', KEYS[1], 'state', 'rejected')
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+for i = 2, #KEYS do
+  redis.call('ZADD', KEYS[i], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[i], ARGV[2])
+end
+"""
+)
+
+# KEYS: credentials. Accepted credentials stay accepted.
+RETRY = """
+if redis.call('HGET', KEYS[1], 'state') == 'rejected' then redis.call('HDEL', KEYS[1], 'state') end
+"""

@@ -185,7 +185,8 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   now. What is left is mostly the four wake-ups a second themselves; looking less often would
   start a sweep, or take over a dead replica's checks, up to that much later.
 - **PostgreSQL, one replica.** The same sweep, with the database work in the server and the
-  guard's state in Redis (`bot/fleet/limits.py`): two Lua scripts per SMSC request, one that
+  guard's state in Redis (`bot/fleet/limits.py`): two Lua scripts per SMSC request
+  (`bot/fleet/guard_scripts.py`), one that
   looks at the credentials, takes the login's turn and admits the request, one that counts it,
   stores the balance and hands the turn back (the turn is a lease, so no task keeps it alive),
   ≈ 0.4-0.6 ms of the bot's CPU per login where seven round trips took 1-2 ms. PostgreSQL and

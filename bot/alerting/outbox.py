@@ -2,19 +2,19 @@
 Telegram's limits, however many processes share the database.
 
 The bookkeeping lives here (what is due, claims, sent / retry / give up); the call to Telegram
-is the `Sender`'s (bot.alerting.delivery), which turns each Bot API answer into a `Delivery`;
-the limits are the `Pacer`'s (bot.alerting.pacing). A notification is claimed before it is
-sent: a conditional UPDATE sets its lease, so of several replicas only one sends it, and if
-that one dies its lease runs out and another sends it. Only a chat's oldest unsent
-notification is ever claimed, and not while it is leased or waits for its retry, so a chat's
-messages keep their order across replicas, crashes and faults. The outcome is recorded as
-soon as Telegram answers (with those of the sends answered while it was being written), which
-also ends the lease: after a restart only the unsent ones go out. Each fault gets one log
-line: 429 waits `retry_after`; 5xx (JSON or HTML), network errors and anything unexpected back
-off with jitter and retry, every retry an attempt until MAX_ATTEMPTS gives up; 400 gives up at
-once; 403 deactivates the chat; a group upgraded to a supergroup moves with its accounts to
-the new id; 401/404 (the token revoked or wrong) pause sending - the session reports it and
-bot.app stops the bot.
+is the `Sender`'s (bot.alerting.delivery; aiogram's is bot.telegram.sender), which turns each
+Bot API answer into a `Delivery`; the limits are the `Pacer`'s (bot.alerting.pacing). A
+notification is claimed before it is sent: a conditional UPDATE sets its lease, so of several
+replicas only one sends it, and if that one dies its lease runs out and another sends it. Only
+a chat's oldest unsent notification is ever claimed, and not while it is leased or waits for
+its retry, so a chat's messages keep their order across replicas, crashes and faults. The
+outcome is recorded as soon as Telegram answers (with those of the sends answered while it was
+being written), which also ends the lease: after a restart only the unsent ones go out. Each
+fault gets one log line: 429 waits `retry_after`; 5xx (JSON or HTML), network errors and
+anything unexpected back off with jitter and retry, every retry an attempt until MAX_ATTEMPTS
+gives up; 400 gives up at once; 403 deactivates the chat; a group upgraded to a supergroup
+moves with its accounts to the new id; 401/404 (the token revoked or wrong) pause sending - the
+session reports it and bot.app stops the bot.
 """
 
 from __future__ import annotations

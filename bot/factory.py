@@ -138,7 +138,9 @@ class _CancelledAtShutdown(logging.Filter):
     again at the next start)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
+        # bot.logs has taken `exc_info` off the record when it was made, and left its class.
+        raised = record.exc_info[0] if record.exc_info else getattr(record, "exc_class", None)
+        return not (raised is not None and issubclass(raised, asyncio.CancelledError))
 
 
 def create_scheduler() -> AsyncIOScheduler:

@@ -1,6 +1,8 @@
+import logging
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot import logs
 from bot.storage.engine import create_engine, create_sessionmaker, migrate
 from tests.bot_process import BotProcess
 from tests.fake_smsc import FakeSmsc
@@ -16,6 +19,17 @@ from tests.fake_telegram import FakeTelegram
 # The handlers' test bench (dp, bot, smsc) for every module that drives the Dispatcher.
 # Real PostgreSQL and Redis servers, and `database_url` for the engine.
 pytest_plugins = ["tests.alerting_fixtures", "tests.handler_fixtures", "tests.servers"]
+
+
+@pytest.fixture
+def installed(monkeypatch):
+    """logs.install() for one test, as the running bot has it: every record masked when it is
+    made. The record factory and hooks are put back after it."""
+    monkeypatch.setattr(logging, "_logRecordFactory", logging.getLogRecordFactory())
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    logs.install()
+    logs.install()  # idempotent: one masking layer
 
 
 @pytest.fixture

@@ -4,26 +4,13 @@ import asyncio
 import json
 import logging
 import sys
-import threading
 import time
-
-import pytest
 
 from bot import logs
 from bot.jsonlog import JsonLogFormatter
 from bot.logs import MASK, SecretMask
 
 TOKEN = "7000001:TEST-token-abcdef"
-
-
-@pytest.fixture
-def installed(monkeypatch):
-    """logs.install() for one test: the record factory and hooks are put back after it."""
-    monkeypatch.setattr(logging, "_logRecordFactory", logging.getLogRecordFactory())
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
-    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
-    logs.install()
-    logs.install()  # idempotent: one masking layer
 
 
 def test_every_occurrence_and_every_form_is_masked():

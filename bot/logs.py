@@ -147,7 +147,8 @@ def _masking_factory(factory):  # type: ignore[no-untyped-def]
         if record.exc_info:
             record.exc_text = mask("".join(traceback.format_exception(*record.exc_info)).rstrip())
             # Filters may still ask what was raised (bot.factory's, of jobs cancelled at
-            # shutdown): the exception's class stays, its text is in `exc_text` only.
+            # shutdown): the exception's class stays, its text is in `exc_text` only. JSON
+            # lines show it as a field of its own ("exc_class": "ZeroDivisionError").
             record.exc_class = record.exc_info[0]
             record.exc_info = None
         if record.stack_info:

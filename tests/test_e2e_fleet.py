@@ -80,6 +80,8 @@ def test_thirty_users_asking_for_one_login_at_once_cost_one_request(
     for chat_id in layout.chat_ids:
         telegram.message(chat_id, "/balance")
     telegram.wait_for(lambda: all(telegram.sent(c) for c in layout.chat_ids), timeout=30)
+    # A delivery is recorded once its replica has answered it, after the reply went out.
+    telegram.wait_for(lambda: len([d for d in telegram.deliveries if d.error is None]) == 30)
 
     for chat_id in layout.chat_ids:
         assert "1,000.00 RUB" in telegram.sent(chat_id)[-1]["text"]

@@ -20,6 +20,7 @@ from pathlib import Path
 from bench import alone, fleet, scenarios
 from bench.backlog import backlog_rows
 from bench.data import Layout, login_name, password
+from bench.floor import floor_sweep
 from bench.harness import BotRun
 from bench.notes import NOTES
 from bench.report import Row, table, write
@@ -192,13 +193,31 @@ def alone_rows(config: Config) -> tuple[list[Row], list[Row]]:
     with alone.Alone() as bare:
         burst = scenarios.burst(bare, config.main.chat_ids[: config.burst], timeout=config.timeout)
     label = f"/balance, {config.burst} chats at once, aiogram alone (no database)"
-    sends = "Alerts at the outbox's pace, aiogram alone (no database)"
-    per_send = alone.sends_cpu(config.alone_sends)
+    sends = "Alerts at the outbox's pace, aiogram alone"
+    measure = f"CPU per send, {config.alone_sends} sends"
+    bare = alone.sends_cpu(config.alone_sends)
+    marked = alone.sends_cpu(config.alone_sends, marked=True)
     return [
         Row(label, "updates handled per second", burst.per_second, "/s", "", 1),
         Row(label, "latency p99", burst.p99 * 1000, "ms", "", 1),
         Row(label, "CPU per update", burst.cpu / burst.updates * 1000, "ms"),
-    ], [Row(sends, f"CPU per send, {config.alone_sends} sends", per_send * 1000, "ms", "", 3)]
+    ], [
+        Row(f"{sends} (no database)", measure, bare * 1000, "ms", "", 3),
+        Row(f"{sends}, each marked sent in SQLite", measure, marked * 1000, "ms", "", 3),
+    ]
+
+
+def floor_rows(config: Config) -> list[Row]:
+    """The big sweep's I/O alone (bench.floor): what the stack costs with none of the bot."""
+    layout, latency = config.main, config.latency
+    progress(f"sweep of {layout.accounts} accounts, its I/O alone")
+    result = floor_sweep(layout, latency)
+    wall_floor = layout.logins * latency / CHECK_CONCURRENCY
+    label = f"Sweep, {layout.accounts} accounts, its I/O alone (httpx, aiosqlite; no bot)"
+    return [
+        Row(label, "wall time / floor", result["wall"] / wall_floor, "x"),
+        Row(label, "CPU per account checked", result["cpu"] / layout.accounts * 1000, "ms", "", 3),
+    ]
 
 
 def idle_rows(config: Config, point: Point, floor: int) -> list[Row]:
@@ -284,6 +303,7 @@ def run(
             partial(restart_rows, config, work),
             partial(growth_point, config, work),
             partial(alone_rows, config),
+            partial(floor_rows, config),
         )
         if not side_by_side:
             parts = [group() for group in groups]
@@ -300,13 +320,16 @@ def run(
         restart,
         biggest,
         (bare_burst, bare_sends),
+        stack_sweep,
     ) = parts
     floor = scenarios.aiogram_floor()
-    # Order of the table: sweeps (small, big, big on PostgreSQL, slow SMSC), naive, /balance and
-    # aiogram's alone, fan-out and aiogram's sends alone, backlog after a restart, idle, growth.
+    # Order of the table: sweeps (small, big, its I/O alone, big on PostgreSQL, slow SMSC),
+    # naive, /balance and aiogram's alone, fan-out and aiogram's sends alone, backlog after a
+    # restart, idle, growth.
     return [
         *scale,
         *sweep,
+        *stack_sweep,
         *fleet_rows(config.main, replicas, big.sweep, config.latency),
         *slow,
         *commands,

@@ -5,6 +5,7 @@ from hour to hour by a third).
 
 python -m bench.alone poll URL          # a bare bot polling URL, /balance answered with a text
 python -m bench.alone send URL COUNT    # COUNT alerts sent at the outbox's pace; prints CPU s
+python -m bench.alone mark URL COUNT    # ... each answer marked sent in SQLite, as it commits
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from types import TracebackType
 
+import aiosqlite
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -62,20 +66,33 @@ async def poll(url: str) -> None:
     )
 
 
-async def send(url: str, count: int) -> float:
+async def send(url: str, count: int, *, marked: bool = False) -> float:
     """CPU seconds for `count` alerts to as many chats, each waiting for its place from the
-    outbox's own pacer (so woken as the outbox's sends are)."""
+    outbox's own pacer (so woken as the outbox's sends are). `marked`: each answer is then
+    written to an SQLite file as sent, its own commit, on one connection held in autocommit
+    (as the outbox marks them: what keeps a crash from sending an alert twice)."""
     pacer = MemoryPacer()
-    async with _bot(url) as bot:
-        await bot.get_me()  # the session's connection made before counting
+    with tempfile.TemporaryDirectory(prefix="smsc-alone-") as tmp:
+        # In autocommit, each statement is its own transaction.
+        database = aiosqlite.connect(Path(tmp) / "sent.db", isolation_level=None)
+        async with _bot(url) as bot, database as db:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("CREATE TABLE sent (id INTEGER PRIMARY KEY, message_id INTEGER)")
+            await db.executemany("INSERT INTO sent (id) VALUES (?)", [(i,) for i in range(count)])
+            await bot.get_me()  # the session's connection made before counting
 
-        async def one(chat_id: int) -> None:
-            await asyncio.sleep(await pacer.place())
-            await bot.send_message(chat_id, ALERT, parse_mode="HTML", reply_markup=BUTTONS)
+            async def one(index: int) -> None:
+                await asyncio.sleep(await pacer.place())
+                message = await bot.send_message(
+                    CHAT_BASE + index, ALERT, parse_mode="HTML", reply_markup=BUTTONS
+                )
+                if marked:
+                    mark = "UPDATE sent SET message_id = ? WHERE id = ?"
+                    await db.execute(mark, (message.message_id, index))
 
-        start = time.process_time()
-        await asyncio.gather(*(one(CHAT_BASE + i) for i in range(count)))
-        return time.process_time() - start
+            start = time.process_time()
+            await asyncio.gather(*(one(i) for i in range(count)))
+            return time.process_time() - start
 
 
 class Alone:
@@ -117,10 +134,11 @@ class Alone:
         return proc.sample(self._process.pid)
 
 
-def sends_cpu(count: int) -> float:
+def sends_cpu(count: int, *, marked: bool = False) -> float:
     """CPU seconds per alert sent by aiogram alone at the outbox's pace (see `send`)."""
     with FakeTelegram() as telegram:
-        command = [sys.executable, "-m", "bench.alone", "send", telegram.url, str(count)]
+        mode = "mark" if marked else "send"
+        command = [sys.executable, "-m", "bench.alone", mode, telegram.url, str(count)]
         done = subprocess.run(command, capture_output=True, check=True, text=True, timeout=600)
     return float(done.stdout) / count
 
@@ -130,4 +148,4 @@ if __name__ == "__main__":
     if mode == "poll":
         asyncio.run(poll(url))
     else:
-        print(asyncio.run(send(url, int(rest[0]))))
+        print(asyncio.run(send(url, int(rest[0]), marked=mode == "mark")))

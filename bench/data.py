@@ -11,6 +11,7 @@ the SECRET_KEY the bot is then started with, exactly as `/add` would have left t
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -117,6 +118,17 @@ async def seed(url: str, secret_key: str, site: str, layout: Layout) -> None:
                 await connection.execute(insert(Account), accounts[start : start + 2000])
     finally:
         await engine.dispose()
+
+
+# Alembic loads the migration scripts as modules: one seeding at a time (--smoke runs its
+# scenarios side by side, in threads).
+_SEEDING = threading.Lock()
+
+
+def seed_now(url: str, secret_key: str, site: str, layout: Layout) -> None:
+    """`seed`, from a thread with no event loop running, one at a time in the process."""
+    with _SEEDING:
+        asyncio.run(seed(url, secret_key, site, layout))
 
 
 class Probe:

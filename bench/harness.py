@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
-import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -12,14 +10,10 @@ from types import TracebackType
 from redis import Redis
 
 from bench import proc
-from bench.data import BALANCE, LOW_BALANCE, Layout, Probe, login_name, password, seed
+from bench.data import BALANCE, LOW_BALANCE, Layout, Probe, login_name, password, seed_now
 from tests.bot_process import BotProcess
 from tests.fake_smsc import FakeSmsc
 from tests.fake_telegram import FakeTelegram
-
-# Alembic loads the migration scripts as modules: one seeding at a time (--smoke runs bots
-# side by side).
-_SEEDING = threading.Lock()
 
 
 class BenchError(Exception):
@@ -79,10 +73,7 @@ class BotRun:
                 folder = self.workdir / f"replica-{replica + 1}"
                 folder.mkdir(exist_ok=True)
                 self.bots.append(first.replica(folder))
-            with _SEEDING:
-                asyncio.run(
-                    seed(self.database, first.env["SECRET_KEY"], self.smsc.url, self.layout)
-                )
+            seed_now(self.database, first.env["SECRET_KEY"], self.smsc.url, self.layout)
             self.probe = Probe(self.database)
             if self.counts_checks:
                 self.probe.count_checks()

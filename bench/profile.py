@@ -3,6 +3,7 @@ fan-out, sampled by py-spy (the `dev` extra) from outside the bot process, all t
 
 python -m bench.profile                          # 10,000 accounts; prints the tables
 python -m bench.profile --only sweep --keep DIR  # one of them; the samples kept in DIR
+python -m bench.profile --only floor             # the sweep's I/O alone (bench/floor.py)
 
 A sample is the stack of a thread then on a CPU (py-spy leaves idle ones out, and this
 leaves out those it takes for running while they wait: see WAITS). It is counted
@@ -30,6 +31,7 @@ import aiosqlite.core
 
 from bench import scenarios
 from bench.data import Layout
+from bench.floor import floor_sweep
 from bench.harness import BotRun
 
 # What a frame belongs to, by the file it runs in: first match wins.
@@ -155,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.profile", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--accounts", type=int, default=10_000)
-    parser.add_argument("--only", choices=("sweep", "burst", "fan-out"))
+    parser.add_argument("--only", choices=("sweep", "floor", "burst", "fan-out"))
     parser.add_argument("--keep", type=Path, help="a folder to keep the runs and samples in")
     args = parser.parse_args(argv)
     layout = Layout(args.accounts, args.accounts // 5, args.accounts // 10)
@@ -169,8 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     def fan_out(bot: BotRun) -> object:
         return scenarios.fan_out(bot, throttled_share=0.05, settle=1.0)
 
+    def floor(work: Path) -> str:
+        raw = work / "floor.txt"
+        result = floor_sweep(layout, 0.05, watch=partial(sampled, out=raw))
+        return f"### floor: the sweep's I/O alone\n\n{result}\n\n{summary(raw)}\n"
+
     runs = {
         "sweep": partial(profile, name="sweep", layout=layout, act=sweep),
+        "floor": floor,
         # After a sweep, as in `python -m bench`: answered from the balances it cached.
         "burst": partial(profile, name="burst", layout=layout, act=burst, before=sweep),
         "fan-out": partial(
@@ -179,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="smsc-profile-") as tmp:
         work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         for name, run in runs.items():
             if args.only in (None, name):
                 print(run(work), flush=True)

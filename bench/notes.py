@@ -21,6 +21,17 @@ and 270 alerts as long as the bot's, with two buttons, sent through aiogram's `B
 outbox's own pace (its pacer, `bot.alerting.pacing.MemoryPacer`: places three to a moment, 27
 a second). The bot's figure less aiogram's is what the bot's own work costs.
 
+Two more rows are floors of the same kind. "Its I/O alone" (`bench/floor.py`) is the big
+sweep done with the least any bot keeping the same guarantees must do on this stack, in a
+process of its own, on a database seeded as the bot's: the due accounts leased 500 logins at a
+time (one UPDATE ... RETURNING), SMSC asked once per login (a POST through httpx over aiohttp,
+50 at a time), and each account's balance, times and next check written with a history
+sample (executemany), 50 logins to a transaction. Raw aiosqlite statements on one connection:
+no SQLAlchemy, no rules, no guard, no alerts, no decryption, no logging. "Each marked sent in
+SQLite" is aiogram's sends as above, each answer then marked sent by one UPDATE in autocommit
+on a held aiosqlite connection, as the outbox marks it: the one commit per answer that keeps a
+crash from sending an alert twice.
+
 The PostgreSQL sweeps run the same 10,000 accounts on a real PostgreSQL and Redis started from
 their wheels (`tests/real_servers.py`, as the tests do), a new database and an emptied Redis for
 each: one replica, then two, each in webhook mode with the same DATABASE_URL and REDIS_URL and
@@ -50,12 +61,18 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   datetimes: on SQLite now bound with datetime's own isoformat, the same stored text as
   SQLAlchemy's `%` formatting of a dict, which cost twice as much); the monitor's rules and
   the spend forecast; and per SMSC request (one per ten accounts here), ≈ 0.45 ms in httpx
-  over aiohttp's pool and the guard, ≈ 45 µs an account. SQLite and SMSC alone so take ≈ 80
-  µs of the 0.10 ms aimed at, before any of the bot's Python; the same sweep in one process
-  with no HTTP takes 0.11-0.15 ms an account. Together ≈ 0.21 ms: reaching 0.10 would take
-  the monitor's rules and the writes out of Python objects altogether (raw driver calls, or
-  set-based SQL for the accounts whose state cannot change) and SMSC requests without
-  httpx's layers, which this round did not do.
+  over aiohttp's pool and the guard, ≈ 45 µs an account.
+  **The floor.** The sweep's I/O alone, with none of the bot ("its I/O alone", see above),
+  costs 0.102 ms of CPU an account in the table's run, 0.098-0.117 in six runs on 2026-12-02:
+  the 0.10 ms target is what httpx and aiosqlite cost by themselves for these requests and
+  writes, before any rule, guard, alert, decryption or SQLAlchemy. No bot on this stack meets
+  it on this machine; the bot's sweep is ≈ 2.1-2.7 times that floor. Its profile (`python -m
+  bench.profile --only floor`, 473 samples): httpx and aiohttp in 57 % of the samples, SQLite's
+  worker thread 34 %, the rest asyncio. The floor's own wall time is 1.22-1.27 times the
+  sweep's floor at 50 ms: for the bot's to be within 1.5, all it does beyond that I/O (the
+  guard, the rules and forecast, the alerts, SQLAlchemy's execution and type processing) would
+  have to fit in ≈ 25 µs an account on the event loop's thread; it takes ≈ 110-170 (its CPU
+  an account less the floor's).
   Of the sweep's ≈ 2.2 s of CPU, ≈ 1.8 s is the event loop's thread and ≈ 0.4 s aiosqlite's
   threads (read from /proc per thread); its wall time, ≈ 2.5 s, is the first plus the moments it
   waits for the second (their Python parts hold the GIL). Claiming all 1,000 logins at the first
@@ -159,11 +176,16 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   call to the Bot API (0.8 ms when made back to back: aiohttp ≈ 45 %, aiogram's form encoding ≈
   30 %, the answer read ≈ 10 %) and its wake-ups, the log line of each notification sent (≈
   0.1-0.3 ms), the sent mark, and the idle bot's own work meanwhile (≈ 0.25 ms). aiogram alone, at
-  the outbox's own pace and with nothing else to do, takes ≈ 1.25-1.4 ms a send on this machine
-  (0.8-0.95 back to back; 2.9 with one place a moment): 1.5 ms a notification leaves 0.1-0.25 ms
-  for the claim, the sent mark, the log line, the 5 % of sends answered 429 and sent again, and
-  the idle bot's own work, which take ≈ 0.8-1.4 ms (four runs). The looks for work and the
-  sent marks of one trip each to aiosqlite's thread are what this round took out of that.
+  the outbox's own pace and with nothing else to do, takes ≈ 1.2-1.4 ms a send on this machine
+  (0.8-0.95 back to back; 2.9 with one place a moment). The looks for work and the sent marks
+  of one trip each to aiosqlite's thread are what this round took out of the rest.
+  **The floor.** With each answer marked sent as the outbox marks it ("each marked sent in
+  SQLite"), aiogram alone takes 1.55 ms a send in the table's run (1.52-1.76 in five runs on
+  2026-12-02), and the fan-out sends 1,050 times for 1,000 alerts delivered (5 % answered 429
+  are sent again): ≈ 1.6 ms a delivered notification before the bot's claim, its log line and
+  the idle bot's own work. The 1.5 ms target is under what aiogram and the one commit per
+  answer that keeps alerts from doubling after a crash cost together on this machine; the bot
+  takes ≈ 0.6-0.7 ms a notification above that floor.
 - **Backlog after a restart.** Alerts queued for 10 chats while the bot was down: nothing
   wakes the outbox, so each chat's messages go out at the outbox's own pace. Telegram allows
   a private chat 1 message a second; the worker sleeps until the first chat held by that gap
@@ -223,7 +245,10 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   an account, /balance bursts 222, 155, 201 and 185 a second, 2.17-2.75 ms of CPU a
   notification (the table is the fourth). Two more at 05:46 and 06:17, after the chat reader:
   sweep 0.211 and 0.268 ms an account, bursts 423 and 251 a second (aiogram alone 884 and 619),
-  2.14 and 2.21 ms a notification. Ratios of figures from the same run are the sturdier ones.
+  2.14 and 2.21 ms a notification. The table's run, at 08:15 (the floors' rows new): sweep 0.249
+  ms an account (its I/O alone 0.102), a burst of 293 a second (aiogram alone 643), 2.29 ms a
+  notification (aiogram's sends each marked sent 1.55). Ratios of figures from the same run are
+  the sturdier ones.
 
 ## Before this round (issue 16)
 
@@ -304,7 +329,12 @@ waits for the event loop's thread, more so when that thread is busy (the burst).
   Decimal as text) and statement execution, and the SMSC requests through httpx and aiohttp.
   None is more than a quarter: the next halving needs the monitor's rules and writes out of
   per-account Python (set-based SQL for the accounts whose state cannot change, raw driver
-  calls), and SMSC requests cheaper than httpx's layers over aiohttp.
+  calls), and SMSC requests cheaper than httpx's layers over aiohttp. The same sweep's I/O
+  alone (`python -m bench.profile --only floor`, 2026-12-02: 473 samples, against 576 for
+  the bot's sweep that hour): httpx / httpcore / aiohttp 57 %, aiosqlite worker 34 %, asyncio
+  event loop 55 % (it runs the HTTP client's callbacks, so the shares overlap). py-spy counts
+  a thread waiting for the GIL as running here, so the sample counts are closer than the CPU
+  (/proc: 0.10 against 0.25 ms an account).
 - **Burst.** Fewer samples than before for the same 200 updates: one query where there were two,
   no commit, no thread hop for a filter, no decrypt. What is left is libraries, evenly:
   aiogram's parsing, middlewares and sendMessage, pydantic, SQLAlchemy building the chat's and

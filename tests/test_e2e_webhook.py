@@ -55,6 +55,8 @@ def test_updates_come_through_the_webhook_and_never_through_get_updates(webhook_
     say(telegram, USER, "/add shop s3cret! 1000")
     _, reply = say(telegram, USER, "/balance")
     assert "1,500.00 RUB" in reply["text"]
+    # A delivery is recorded once the bot has answered it, after its reply and its metrics.
+    telegram.wait_for(lambda: len(telegram.deliveries) == 3)
     assert {(d.address, d.error) for d in telegram.deliveries} == {(webhook_bot.http, None)}
 
     # /healthz and /metrics are served on the webhook's port.

@@ -1,10 +1,11 @@
 """A sweep's I/O with none of the bot: what httpx and aiosqlite alone cost to check every
 account once, as any bot keeping the same guarantees must. Due accounts are leased 500 logins
-at a time, SMSC is asked once per login (50 at a time, a POST as the bot's), and each
-account's balance, times and next check are written with a history sample, 50 logins' worth
-to a transaction. Nothing else: no rules, no alerts, no guard, no decryption, no SQLAlchemy,
-no logging; raw statements on one connection. The bot's sweep CPU is read against this,
-taken on the same machine in the same run.
+at a time, their thresholds read as they are leased; SMSC is asked once per login (50 at a
+time, a POST as the bot's); each account's balance, state against its threshold, times and
+next check are written with a history sample, 50 logins' worth to a transaction. Nothing
+else: no other rule, no alerts, no guard, no decryption, no SQLAlchemy, no logging; raw
+statements on one connection. The bot's sweep CPU is read against this, taken on the same
+machine in the same run.
 
 python -m bench.floor DATABASE SMSC_URL   # prints {"cpu": s, "wall": s, "accounts": n}
 """
@@ -36,6 +37,7 @@ CLAIM_LOGINS = 500  # as a look of bot.alerting.scheduling.Checks
 WRITE_LOGINS = 50  # answers written together
 LEASE = timedelta(minutes=5)
 NEXT_CHECK = timedelta(hours=1)
+STATES = {False: "ok", True: "low"}  # as bot.storage.models.AccountState stores them
 
 CLAIM = """
 UPDATE accounts SET lease_until = :lease
@@ -44,11 +46,11 @@ WHERE lease_until IS NULL AND credentials_key IN (
     WHERE next_check_at <= :now AND lease_until IS NULL
     ORDER BY next_check_at LIMIT :limit
 )
-RETURNING id, login
+RETURNING id, login, threshold
 """
 WRITE = """
-UPDATE accounts SET last_balance = ?, last_credit = ?, currency = ?, last_checked_at = ?,
-    last_sample_at = ?, next_check_at = ?, lease_until = NULL, failures = 0
+UPDATE accounts SET state = ?, last_balance = ?, last_credit = ?, currency = ?,
+    last_checked_at = ?, last_sample_at = ?, next_check_at = ?, lease_until = NULL, failures = 0
 WHERE id = ?
 """
 SAMPLE = "INSERT INTO balance_samples (account_id, taken_at, balance, credit) VALUES (?, ?, ?, ?)"
@@ -63,7 +65,7 @@ async def sweep(database: str, url: str) -> dict[str, float]:
     endpoint = f"{url}/sys/balance.php"
     slots = asyncio.Semaphore(CHECK_CONCURRENCY)
     turn = asyncio.Lock()  # SQLite's one writer
-    answered: list[tuple[list[int], dict[str, str]]] = []
+    answered: list[tuple[list[tuple[int, str]], dict[str, str]]] = []
     accounts = 0
     async with aiosqlite.connect(database) as db, HttpxAiohttpClient() as http:
         await db.execute("PRAGMA journal_mode=WAL")
@@ -74,19 +76,23 @@ async def sweep(database: str, url: str) -> dict[str, float]:
             now = datetime.now(UTC)
             stamp, next_check = _text(now), _text(now + NEXT_CHECK)
             rows, samples = [], []
-            for ids, answer in batch:
-                balance = str(Decimal(answer["balance"]))
+            for accounts_of_login, answer in batch:
+                balance = Decimal(answer["balance"])
                 credit = str(Decimal(answer.get("credit", "0")))
-                for account_id in ids:
-                    currency = answer.get("currency")
-                    rows.append((balance, credit, currency, stamp, stamp, next_check, account_id))
-                    samples.append((account_id, stamp, balance, credit))
+                currency = answer.get("currency")
+                for account_id, threshold in accounts_of_login:
+                    # The one rule no bot can go without: under the threshold, it alerts.
+                    low = threshold is not None and balance < Decimal(threshold)
+                    state = STATES[low]
+                    values = (str(balance), credit, currency, stamp, stamp, next_check)
+                    rows.append((state, *values, account_id))
+                    samples.append((account_id, stamp, str(balance), credit))
             async with turn:
                 await db.executemany(WRITE, rows)
                 await db.executemany(SAMPLE, samples)
                 await db.commit()
 
-        async def check(login: str, ids: list[int]) -> None:
+        async def check(login: str, ids: list[tuple[int, str]]) -> None:
             form = {"login": login, "psw": password(int(login[4:])), "fmt": "3", "cur": "1"}
             async with slots:
                 response = await http.post(endpoint, data=form)
@@ -109,8 +115,8 @@ async def sweep(database: str, url: str) -> dict[str, float]:
                 break
             accounts += len(claimed)
             by_login = defaultdict(list)
-            for account_id, login in claimed:
-                by_login[login].append(account_id)
+            for account_id, login, threshold in claimed:
+                by_login[login].append((account_id, threshold))
             tasks += [asyncio.create_task(check(*item)) for item in by_login.items()]
         await asyncio.gather(*tasks)
         if answered:

@@ -24,10 +24,11 @@ a second). The bot's figure less aiogram's is what the bot's own work costs.
 Two more rows are floors of the same kind. "Its I/O alone" (`bench/floor.py`) is the big
 sweep done with the least any bot keeping the same guarantees must do on this stack, in a
 process of its own, on a database seeded as the bot's: the due accounts leased 500 logins at a
-time (one UPDATE ... RETURNING), SMSC asked once per login (a POST through httpx over aiohttp,
-50 at a time), and each account's balance, times and next check written with a history
-sample (executemany), 50 logins to a transaction. Raw aiosqlite statements on one connection:
-no SQLAlchemy, no rules, no guard, no alerts, no decryption, no logging. "Each marked sent in
+time (one UPDATE ... RETURNING, which reads their thresholds too), SMSC asked once per login (a
+POST through httpx over aiohttp, 50 at a time), and each account's balance, its state against
+its threshold, its times and next check written with a history sample (executemany), 50
+logins to a transaction. Raw aiosqlite statements on one connection: no SQLAlchemy, no other
+rule, no guard, no alerts, no decryption, no logging. "Each marked sent in
 SQLite" is aiogram's sends as above, each answer then marked sent by one UPDATE in autocommit
 on a held aiosqlite connection, as the outbox marks it: the one commit per answer that keeps a
 crash from sending an alert twice.
@@ -63,16 +64,16 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   the spend forecast; and per SMSC request (one per ten accounts here), ≈ 0.45 ms in httpx
   over aiohttp's pool and the guard, ≈ 45 µs an account.
   **The floor.** The sweep's I/O alone, with none of the bot ("its I/O alone", see above),
-  costs 0.102 ms of CPU an account in the table's run, 0.098-0.117 in six runs on 2026-12-02:
-  the 0.10 ms target is what httpx and aiosqlite cost by themselves for these requests and
-  writes, before any rule, guard, alert, decryption or SQLAlchemy. No bot on this stack meets
-  it on this machine; the bot's sweep is ≈ 2.1-2.7 times that floor. Its profile (`python -m
-  bench.profile --only floor`, 473 samples): httpx and aiohttp in 57 % of the samples, SQLite's
-  worker thread 34 %, the rest asyncio. The floor's own wall time is 1.22-1.27 times the
-  sweep's floor at 50 ms: for the bot's to be within 1.5, all it does beyond that I/O (the
-  guard, the rules and forecast, the alerts, SQLAlchemy's execution and type processing) would
-  have to fit in ≈ 25 µs an account on the event loop's thread; it takes ≈ 110-170 (its CPU
-  an account less the floor's).
+  costs 0.082 ms of CPU an account in the table's run, 0.082-0.111 in nine runs on
+  2026-12-02: the 0.10 ms target is about what httpx and aiosqlite cost by themselves for
+  these requests and writes. On the fastest hour it leaves ≈ 18 µs an account for all the bot
+  does beyond them (the guard that keeps error 9 away, decryption, the monitor's rules and
+  forecast, the alerts, SQLAlchemy's execution and type processing), on a slow one nothing.
+  The bot's sweep takes 2.4-2.9 times the floor of the same run (≈ 0.14-0.16 ms an account
+  above it). Its profile (`python -m bench.profile --only floor`): httpx, httpcore and aiohttp
+  in 64 % of the samples, SQLite's worker thread 27 %. The floor's own wall time is 1.20-1.30
+  times the sweep's floor at 50 ms: for the bot's to be within 1.5, what it does beyond that
+  I/O would have to fit in ≈ 25 µs an account on the event loop's thread.
   Of the sweep's ≈ 2.2 s of CPU, ≈ 1.8 s is the event loop's thread and ≈ 0.4 s aiosqlite's
   threads (read from /proc per thread); its wall time, ≈ 2.5 s, is the first plus the moments it
   waits for the second (their Python parts hold the GIL). Claiming all 1,000 logins at the first
@@ -180,12 +181,13 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   (0.8-0.95 back to back; 2.9 with one place a moment). The looks for work and the sent marks
   of one trip each to aiosqlite's thread are what this round took out of the rest.
   **The floor.** With each answer marked sent as the outbox marks it ("each marked sent in
-  SQLite"), aiogram alone takes 1.55 ms a send in the table's run (1.52-1.76 in five runs on
+  SQLite"), aiogram alone takes 1.24 ms a send in the table's run (1.24-1.76 in seven runs on
   2026-12-02), and the fan-out sends 1,050 times for 1,000 alerts delivered (5 % answered 429
-  are sent again): ≈ 1.6 ms a delivered notification before the bot's claim, its log line and
-  the idle bot's own work. The 1.5 ms target is under what aiogram and the one commit per
-  answer that keeps alerts from doubling after a crash cost together on this machine; the bot
-  takes ≈ 0.6-0.7 ms a notification above that floor.
+  are sent again): 1.3-1.85 ms a delivered notification before the bot's claim, its log line
+  and the idle bot's own work. The 1.5 ms target lies inside that range: aiogram's send and the
+  one commit per answer that keeps alerts from doubling after a crash leave ≈ 0.2 ms a
+  notification for the rest on the fastest hour, nothing on slower ones. The bot takes ≈
+  0.64-0.67 ms a notification above the floor of the same run (two runs).
 - **Backlog after a restart.** Alerts queued for 10 chats while the bot was down: nothing
   wakes the outbox, so each chat's messages go out at the outbox's own pace. Telegram allows
   a private chat 1 message a second; the worker sleeps until the first chat held by that gap
@@ -245,10 +247,10 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   an account, /balance bursts 222, 155, 201 and 185 a second, 2.17-2.75 ms of CPU a
   notification (the table is the fourth). Two more at 05:46 and 06:17, after the chat reader:
   sweep 0.211 and 0.268 ms an account, bursts 423 and 251 a second (aiogram alone 884 and 619),
-  2.14 and 2.21 ms a notification. The table's run, at 08:15 (the floors' rows new): sweep 0.249
-  ms an account (its I/O alone 0.102), a burst of 293 a second (aiogram alone 643), 2.29 ms a
-  notification (aiogram's sends each marked sent 1.55). Ratios of figures from the same run are
-  the sturdier ones.
+  2.14 and 2.21 ms a notification. With the floors' rows, at 08:15 and 08:41 (the table):
+  sweep 0.249 and 0.241 ms an account (its I/O alone 0.102 and 0.082), bursts 293 and 292 a
+  second (aiogram alone 643 and 971), 2.29 and 1.94 ms a notification (aiogram's sends each
+  marked sent 1.55 and 1.24). Ratios of figures from the same run are the sturdier ones.
 
 ## Before this round (issue 16)
 
@@ -330,11 +332,11 @@ waits for the event loop's thread, more so when that thread is busy (the burst).
   None is more than a quarter: the next halving needs the monitor's rules and writes out of
   per-account Python (set-based SQL for the accounts whose state cannot change, raw driver
   calls), and SMSC requests cheaper than httpx's layers over aiohttp. The same sweep's I/O
-  alone (`python -m bench.profile --only floor`, 2026-12-02: 473 samples, against 576 for
-  the bot's sweep that hour): httpx / httpcore / aiohttp 57 %, aiosqlite worker 34 %, asyncio
-  event loop 55 % (it runs the HTTP client's callbacks, so the shares overlap). py-spy counts
-  a thread waiting for the GIL as running here, so the sample counts are closer than the CPU
-  (/proc: 0.10 against 0.25 ms an account).
+  alone (`python -m bench.profile --only floor`, 2026-12-02): httpx / httpcore / aiohttp 64 %
+  of the samples, aiosqlite worker 27 %, asyncio event loop 46 % (it runs the HTTP client's
+  callbacks, so the shares overlap). py-spy counts a thread waiting for the GIL as running
+  here, so compare CPU from /proc across the two (0.08-0.11 against 0.21-0.27 ms an account),
+  not sample counts.
 - **Burst.** Fewer samples than before for the same 200 updates: one query where there were two,
   no commit, no thread hop for a filter, no decrypt. What is left is libraries, evenly:
   aiogram's parsing, middlewares and sendMessage, pydantic, SQLAlchemy building the chat's and

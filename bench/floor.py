@@ -7,7 +7,8 @@ else: no other rule, no alerts, no guard, no decryption, no SQLAlchemy, no loggi
 statements on one connection. The bot's sweep CPU is read against this, taken on the same
 machine in the same run.
 
-python -m bench.floor DATABASE SMSC_URL   # prints {"cpu": s, "wall": s, "accounts": n}
+python -m bench.floor DATABASE SMSC_URL   # prints "ready", starts at a line on stdin, then
+                                          # prints {"cpu": s, "wall": s, "accounts": n}
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ async def sweep(database: str, url: str) -> dict[str, float]:
     endpoint = f"{url}/sys/balance.php"
     slots = asyncio.Semaphore(CHECK_CONCURRENCY)
     turn = asyncio.Lock()  # SQLite's one writer
-    answered: list[tuple[list[tuple[int, str]], dict[str, str]]] = []
+    # Each login's accounts (id, threshold), and SMSC's answer for it.
+    answered: list[tuple[list[tuple[int, str | None]], dict[str, str]]] = []
     accounts = 0
     async with aiosqlite.connect(database) as db, HttpxAiohttpClient() as http:
         await db.execute("PRAGMA journal_mode=WAL")
@@ -92,11 +94,11 @@ async def sweep(database: str, url: str) -> dict[str, float]:
                 await db.executemany(SAMPLE, samples)
                 await db.commit()
 
-        async def check(login: str, ids: list[tuple[int, str]]) -> None:
+        async def check(login: str, accounts_of_login: list[tuple[int, str | None]]) -> None:
             form = {"login": login, "psw": password(int(login[4:])), "fmt": "3", "cur": "1"}
             async with slots:
                 response = await http.post(endpoint, data=form)
-            answered.append((ids, json.loads(response.content)))
+            answered.append((accounts_of_login, json.loads(response.content)))
             if len(answered) >= WRITE_LOGINS:
                 await write()
 

@@ -15,6 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -66,33 +68,41 @@ async def poll(url: str) -> None:
     )
 
 
-async def send(url: str, count: int, *, marked: bool = False) -> float:
-    """CPU seconds for `count` alerts to as many chats, each waiting for its place from the
-    outbox's own pacer (so woken as the outbox's sends are). `marked`: each answer is then
-    written to an SQLite file as sent, its own commit, on one connection held in autocommit
-    (as the outbox marks them: what keeps a crash from sending an alert twice)."""
-    pacer = MemoryPacer()
+@asynccontextmanager
+async def _sent_table(count: int) -> AsyncIterator[aiosqlite.Connection]:
+    """An SQLite file with a row for each of `count` alerts, on one connection in autocommit
+    (each statement its own transaction), as the outbox holds its own."""
     with tempfile.TemporaryDirectory(prefix="smsc-alone-") as tmp:
-        # In autocommit, each statement is its own transaction.
-        database = aiosqlite.connect(Path(tmp) / "sent.db", isolation_level=None)
-        async with _bot(url) as bot, database as db:
+        async with aiosqlite.connect(Path(tmp) / "sent.db", isolation_level=None) as db:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("CREATE TABLE sent (id INTEGER PRIMARY KEY, message_id INTEGER)")
             await db.executemany("INSERT INTO sent (id) VALUES (?)", [(i,) for i in range(count)])
-            await bot.get_me()  # the session's connection made before counting
+            yield db
 
-            async def one(index: int) -> None:
-                await asyncio.sleep(await pacer.place())
-                message = await bot.send_message(
-                    CHAT_BASE + index, ALERT, parse_mode="HTML", reply_markup=BUTTONS
-                )
-                if marked:
-                    mark = "UPDATE sent SET message_id = ? WHERE id = ?"
-                    await db.execute(mark, (message.message_id, index))
 
-            start = time.process_time()
-            await asyncio.gather(*(one(i) for i in range(count)))
-            return time.process_time() - start
+async def send(url: str, count: int, *, marked: bool = False) -> float:
+    """CPU seconds for `count` alerts to as many chats, each waiting for its place from the
+    outbox's own pacer (so woken as the outbox's sends are). `marked`: each answer is then
+    marked sent in SQLite, its own commit (as the outbox marks them: what keeps a crash from
+    sending an alert twice)."""
+    pacer = MemoryPacer()
+    async with AsyncExitStack() as stack:
+        bot = await stack.enter_async_context(_bot(url))
+        db = await stack.enter_async_context(_sent_table(count)) if marked else None
+        await bot.get_me()  # the session's connection made before counting
+
+        async def one(index: int) -> None:
+            await asyncio.sleep(await pacer.place())
+            message = await bot.send_message(
+                CHAT_BASE + index, ALERT, parse_mode="HTML", reply_markup=BUTTONS
+            )
+            if db is not None:
+                mark = "UPDATE sent SET message_id = ? WHERE id = ?"
+                await db.execute(mark, (message.message_id, index))
+
+        start = time.process_time()
+        await asyncio.gather(*(one(i) for i in range(count)))
+        return time.process_time() - start
 
 
 class Alone:

@@ -2,10 +2,10 @@
 account once, as any bot keeping the same guarantees must. Due accounts are leased 500 logins
 at a time, their thresholds read as they are leased; SMSC is asked once per login (50 at a
 time, a POST as the bot's); each account's balance, state against its threshold, times and
-next check are written with a history sample, 50 logins' worth to a transaction. Nothing
-else: no other rule, no alerts, no guard, no decryption, no SQLAlchemy, no logging; raw
-statements on one connection. The bot's sweep CPU is read against this, taken on the same
-machine in the same run.
+next check are written with a history sample, 50 logins' worth to a transaction (the sizes
+are the bot's checks', bot.alerting.scheduling). Nothing else: no other rule, no alerts, no
+guard, no decryption, no SQLAlchemy, no logging; raw statements on one connection. The bot's
+sweep CPU is read against this, taken on the same machine in the same run.
 
 python -m bench.floor DATABASE SMSC_URL   # prints "ready", starts at a line on stdin, then
                                           # prints {"cpu": s, "wall": s, "accounts": n}
@@ -32,10 +32,9 @@ from httpx_aiohttp import HttpxAiohttpClient
 
 from bench.data import BALANCE, Layout, Probe, login_name, password, seed_now
 from bench.rows import CHECK_CONCURRENCY
+from bot.alerting.scheduling import BATCH, WRITE_BATCH
 from tests.fake_smsc import FakeSmsc
 
-CLAIM_LOGINS = 500  # as a look of bot.alerting.scheduling.Checks
-WRITE_LOGINS = 50  # answers written together
 LEASE = timedelta(minutes=5)
 NEXT_CHECK = timedelta(hours=1)
 STATES = {False: "ok", True: "low"}  # as bot.storage.models.AccountState stores them
@@ -99,7 +98,7 @@ async def sweep(database: str, url: str) -> dict[str, float]:
             async with slots:
                 response = await http.post(endpoint, data=form)
             answered.append((accounts_of_login, json.loads(response.content)))
-            if len(answered) >= WRITE_LOGINS:
+            if len(answered) >= WRITE_BATCH:
                 await write()
 
         # Started: the caller may now watch (bench.profile) and say go.
@@ -109,7 +108,7 @@ async def sweep(database: str, url: str) -> dict[str, float]:
         tasks = []
         while True:
             now = datetime.now(UTC)
-            values = {"lease": _text(now + LEASE), "now": _text(now), "limit": CLAIM_LOGINS}
+            values = {"lease": _text(now + LEASE), "now": _text(now), "limit": BATCH}
             async with turn:
                 claimed = await db.execute_fetchall(CLAIM, values)
                 await db.commit()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -147,7 +146,9 @@ class SlidingWindow:
 
     def __init__(self, span: float) -> None:
         self._span = span
-        self._times: deque[float] = deque()
+        # A list, not a deque: a window holds a few times (a login's at most ten), and an
+        # empty deque alone takes ≈ 0.7 KB, 0.7 MB for every 1,000 logins watched.
+        self._times: list[float] = []
 
     def add(self, now: float) -> None:
         self._forget(now)
@@ -160,8 +161,10 @@ class SlidingWindow:
         return 0.0 if excess < 0 else self._times[excess] + self._span - now
 
     def _forget(self, now: float) -> None:
-        while self._times and now - self._times[0] >= self._span:
-            self._times.popleft()
+        times, gone = self._times, 0
+        while gone < len(times) and now - times[gone] >= self._span:
+            gone += 1
+        del times[:gone]
 
 
 class _Login:

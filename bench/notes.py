@@ -64,22 +64,46 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   the spend forecast; and per SMSC request (one per ten accounts here), ≈ 0.45 ms in httpx
   over aiohttp's pool and the guard, ≈ 45 µs an account.
   **The floor.** The sweep's I/O alone, with none of the bot ("its I/O alone", see above),
-  costs 0.082 ms of CPU an account in the table's run, 0.082-0.111 in nine runs on
+  costs 0.065 ms of CPU an account in the table's run, 0.065-0.111 in eleven runs on
   2026-12-02: the 0.10 ms target is about what httpx and aiosqlite cost by themselves for
-  these requests and writes. On the fastest hour it leaves ≈ 18 µs an account for all the bot
-  does beyond them (the guard that keeps error 9 away, decryption, the monitor's rules and
-  forecast, the alerts, SQLAlchemy's execution and type processing), on a slow one nothing.
-  The bot's sweep takes 2.4-2.9 times the floor of the same run (≈ 0.14-0.16 ms an account
-  above it). Its profile (`python -m bench.profile --only floor`): httpx, httpcore and aiohttp
-  in 64 % of the samples, SQLite's worker thread 27 %. The floor's own wall time is 1.20-1.30
-  times the sweep's floor at 50 ms: for the bot's to be within 1.5, what it does beyond that
-  I/O would have to fit in ≈ 25 µs an account on the event loop's thread.
-  Of the sweep's ≈ 2.2 s of CPU, ≈ 1.8 s is the event loop's thread and ≈ 0.4 s aiosqlite's
-  threads (read from /proc per thread); its wall time, ≈ 2.5 s, is the first plus the moments it
-  waits for the second (their Python parts hold the GIL). Claiming all 1,000 logins at the first
-  look instead of 500, or letting a claim go ahead of the checks' writes queued for their turn,
-  left it at 2.4-2.6 s (tried on 2026-12-02): SMSC is idle because that one thread is busy, not
-  because work is not handed out. So the wall time at 50 ms falls only with the CPU per account.
+  these requests and writes. The bot's sweep takes 1.8-2.9 times the floor of the same run.
+  The floor's profile (`python -m bench.profile --only floor`): httpx, httpcore and aiohttp in
+  64 % of the samples, SQLite's worker thread 27 %. Its wall time is 1.20-1.30 times the
+  sweep's floor at 50 ms.
+  **The rest, measured apart** (2026-12-02, 10,000 accounts of 1,000 logins, each part alone in
+  a process): SMSC requests through the bot's guard and client cost 0.66-0.68 ms of CPU a
+  request, the same POST through httpx alone 0.52 (50 at a time, the fake SMSC in another
+  process): the guard's limits, cache and metrics, ≈ 14 µs an account. Writing the outcomes
+  (`write_outcomes` alone, 50 logins a call, no HTTP) costs 0.081-0.092 ms an account, ≈ 53 µs
+  of it on the event loop's thread: the monitor's rules, forecast and anomaly test ≈ 8 (7.6 on
+  records in memory), the accounts' and chats' read ≈ 18 (the statements 7, the plain records
+  with every value converted 11: 34 columns an account, 11 of them times and 7 Money), the
+  UPDATE ≈ 14 (working out what changed 5, the executemany 9), the samples' INSERT ≈ 5, the
+  history's read ≈ 3, the rest (session, next checks) ≈ 5. A claim of 500 logins (5,000
+  accounts) costs 45-60 ms, most of it in SQLite's thread, and decrypting their passwords
+  (Fernet) ≈ 20 ms: ≈ 2 µs an account on the event loop's thread. Since this round Money and
+  UTC times convert each value with one function, not TypeDecorator's wrapper around the
+  type's methods around SQLAlchemy's own conversion: `write_outcomes` alone 0.081-0.092 ms an
+  account against 0.090-0.092 (four runs each).
+  **What stands in the way.** On the event loop's thread the sweep is ≈ 0.67 s of requests and
+  ≈ 0.55 s of writes (≈ 1.2 s read from /proc), the floor ≈ 0.6 s in all, and the wall time at
+  50 ms follows that thread: 1.78-1.85 s in four runs of the table's hour, the floor's
+  1.19-1.22. Within 1.5 times the floor, ≈ 0.3 s would have to go from that thread: ≈ 30 µs an
+  account, about all of SQLAlchemy's part of the writes (the statements' execution and the
+  values' conversion, ≈ 35 µs) once the rules (8), the guard (14) and the decryption are
+  paid. The same holds for the CPU target: the floor and that work (≈ 24 µs) come to 0.09-0.13
+  ms an account, leaving ≈ 10 µs on the fastest hour, nothing on a slow one. Either target
+  would take the sweep's statements past SQLAlchemy's execution to the drivers, with
+  conversions of the bot's own, on both databases (as `bot.storage.direct` does for the looks
+  and the outbox's sent marks, on SQLite only); not done: SQLAlchemy Core is the stack's and
+  the issue's own suggestion, and the drivers' own calls and conversions would cost a part of
+  what they save.
+  aiosqlite's threads run beside it, and hold it up only where their Python parts need the
+  GIL. Claiming all 1,000 logins at the first look instead of 500, or letting a claim go ahead
+  of the checks' writes queued for their turn, left the wall time where it was (tried on
+  2026-12-02): SMSC is idle because that one thread is busy, not because work is not handed
+  out. 200 logins in flight instead of 500 saved ≈ 1 MB through the sweep (10.2-10.7 MB against
+  11.1-11.5) and cost ≈ 0.4 s of wall time: not kept.
   Due accounts are looked for four times a second, by a loop of the checks' own, with an index
   probe (≈ 0.9 ms of CPU when nothing is due), 500 logins at a time. SMSC requests are one per
   distinct login, however many chats watch it.
@@ -98,7 +122,8 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   less after a start on a new database); matplotlib and numpy (≈ 40 MB) only when a /history
   chart is first drawn. A tracemalloc snapshot at idle after the 10,000-account sweep, tracing
   from the end of the imports: ≈ 5 MB of Python objects in all (peak ≈ 10 MB during the
-  sweep), of which ≈ 1.7 MB the SMSC guard's state per login (1,000 logins) and ≈ 1.7 MB
+  sweep), of which ≈ 1.7 MB the SMSC guard's state per login (1,000 logins; ≈ 0.65 MB since
+  its sliding windows are lists: an empty deque alone took ≈ 0.7 KB) and ≈ 1.7 MB
   SQLAlchemy's statement cache; nothing else over 0.1 MB. The sweep still adds ≈ 15 MB of RSS:
   CPython and glibc keep the arenas its short-lived objects used (CPython frees an arena only
   when all of it is free), and SQLite's page cache (≤ 2 MB a connection). bot.memory gives all
@@ -115,6 +140,19 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   1.5 MB in four.
   Neither a 128 KiB page cache for the reader nor 20 connections to the Bot API at most
   (aiogram's default is 100) moved it beyond that noise (two pairs each): not kept.
+  **What stands in the way** (2026-12-02). Started, before any check, the bot is ≈ 48 MB above
+  the floor: 34.8 MB of imports of the stack (RSS deltas after aiogram), 8.3 MB of the bot's own
+  modules with what only they load (aiohttp's web server for /healthz and /metrics 2.5 MB,
+  babel, the JSON log formatter), the rest start-up (≈ 2 MB of it SQLite's page cache). The
+  sweep's I/O alone grows its own process by ≈ 8 MB (`bench/floor.py`, peak, two runs): with
+  that the bot would be ≈ 56 MB above the floor before its guard's state, SQLAlchemy's
+  statement cache, babel's locale data (≈ 1.2 MB for English, ≈ 5 MB more for Russian, loaded
+  on first use) or a burst. Tried and not kept: aiogram's `tasks_concurrency_limit=32` for
+  polling held the burst's growth to 4-5 MB (8-14 without; two pairs, 400-415 updates a second
+  against 439-454), but a cap for all chats lets 32 slow updates (a /balance waiting on a
+  hanging SMSC, up to its 10 s timeout) hold up every other chat's; a 256 KiB page cache saved
+  ≈ 1.8 MB at start and ≈ 1 MB through the sweep (two pairs), too little to decide the figure
+  for a cost to reads at 100,000 accounts not measured.
 - **Naive.** One request per account through the same SMSC client, the same 50 at a time, and
   no database work: its wall time is mostly its own CPU for ten times the requests. SMSC sees
   ten times the requests, and every login spends all ten of its requests for the minute, so any
@@ -182,13 +220,14 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   (0.8-0.95 back to back; 2.9 with one place a moment). The looks for work and the sent marks
   of one trip each to aiosqlite's thread are what this round took out of the rest.
   **The floor.** With each answer marked sent as the outbox marks it ("each marked sent in
-  SQLite"), aiogram alone takes 1.24 ms a send in the table's run (1.24-1.76 in seven runs on
+  SQLite"), aiogram alone takes 1.06 ms a send in the table's run (1.06-1.76 in nine runs on
   2026-12-02), and the fan-out sends 1,050 times for 1,000 alerts delivered (5 % answered 429
-  are sent again): 1.3-1.85 ms a delivered notification before the bot's claim, its log line
+  are sent again): 1.1-1.85 ms a delivered notification before the bot's claim, its log line
   and the idle bot's own work. The 1.5 ms target lies inside that range: aiogram's send and the
-  one commit per answer that keeps alerts from doubling after a crash leave ≈ 0.2 ms a
-  notification for the rest on the fastest hour, nothing on slower ones. The bot takes ≈
-  0.64-0.67 ms a notification above the floor of the same run (two runs).
+  one commit per answer that keeps alerts from doubling after a crash leave ≈ 0.4 ms a
+  notification for the rest on the fastest hour, nothing on slower ones. The bot met it in the
+  table's run (1.37 ms, 0.26 above the floor of that run); in the three runs before, 1.61-2.29
+  ms, 0.05-0.67 above.
 - **Backlog after a restart.** Alerts queued for 10 chats while the bot was down: nothing
   wakes the outbox, so each chat's messages go out at the outbox's own pace. Telegram allows
   a private chat 1 message a second; the worker sleeps until the first chat held by that gap
@@ -251,7 +290,11 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   2.14 and 2.21 ms a notification. With the floors' rows, at 08:15 and 08:41 (the table):
   sweep 0.249 and 0.241 ms an account (its I/O alone 0.102 and 0.082), bursts 293 and 292 a
   second (aiogram alone 643 and 971), 2.29 and 1.94 ms a notification (aiogram's sends each
-  marked sent 1.55 and 1.24). Ratios of figures from the same run are the sturdier ones.
+  marked sent 1.55 and 1.24). At 10:26, on another machine of the same size (an AMD EPYC, the runs
+  before on an Intel Xeon), with the same code: sweep 0.170 (0.094), burst 366 (889), 1.61 ms a
+  notification (1.48); at 11:01, after this round's conversions and guard windows (the table):
+  0.146 (0.065), 435 (1144), 1.37 (1.06). Ratios of figures from the same run are the sturdier
+  ones.
 
 ## Before this round (issue 16)
 
@@ -337,7 +380,11 @@ waits for the event loop's thread, more so when that thread is busy (the burst).
   of the samples, aiosqlite worker 27 %, asyncio event loop 46 % (it runs the HTTP client's
   callbacks, so the shares overlap). py-spy counts a thread waiting for the GIL as running
   here, so compare CPU from /proc across the two (0.08-0.11 against 0.21-0.27 ms an account),
-  not sample counts.
+  not sample counts. After this round's conversions (one profile, 2026-12-02 11:00, 252
+  samples): aiosqlite worker 24 %, httpx / httpcore / aiohttp 23 %, SQLAlchemy Core and engine
+  16 %; innermost, the times' two conversions 10 % (formatting and parsing text, which
+  SQLite's storage needs) and the plain records 5 %. "The rest, measured apart" under "What
+  limits each figure" splits the same sweep by part, in CPU.
 - **Burst.** Fewer samples than before for the same 200 updates: one query where there were two,
   no commit, no thread hop for a filter, no decrypt. What is left is libraries, evenly:
   aiogram's parsing, middlewares and sendMessage, pydantic, SQLAlchemy building the chat's and

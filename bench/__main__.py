@@ -107,11 +107,12 @@ def growth_point(config: Config, work: Path) -> Point:
 
 def fleet_sweeps(
     config: Config, work: Path, postgres: str | None, redis: str | None
-) -> dict[int, scenarios.Sweep]:
+) -> tuple[dict[int, scenarios.Sweep], dict[str, float]]:
+    """The sweeps by replicas, and the same sweep's I/O alone on PostgreSQL."""
     layout = config.main
     progress(f"sweep of {layout.accounts} accounts on PostgreSQL and Redis, 1 and 2 replicas")
     with fleet.servers(postgres, redis) as (postgres_url, redis_url):
-        return fleet.sweeps(
+        sweeps = fleet.sweeps(
             work,
             layout,
             latency=config.latency,
@@ -120,6 +121,9 @@ def fleet_sweeps(
             postgres=postgres_url,
             redis=redis_url,
         )
+        progress(f"sweep of {layout.accounts} accounts on PostgreSQL, its I/O alone")
+        with fleet.fresh(postgres_url, redis_url) as database:
+            return sweeps, floor_sweep(layout, config.latency, database=database)
 
 
 def slow_rows(config: Config, work: Path) -> list[Row]:
@@ -207,13 +211,21 @@ def alone_rows(config: Config) -> tuple[list[Row], list[Row]]:
     ]
 
 
-def floor_rows(config: Config) -> list[Row]:
+def sqlite_floor(config: Config) -> dict[str, float]:
+    progress(f"sweep of {config.main.accounts} accounts, its I/O alone")
+    return floor_sweep(config.main, config.latency)
+
+
+def floor_rows(config: Config, result: dict[str, float], postgres: bool = False) -> list[Row]:
     """The big sweep's I/O alone (bench.floor): what the stack costs with none of the bot."""
     layout, latency = config.main, config.latency
-    progress(f"sweep of {layout.accounts} accounts, its I/O alone")
-    result = floor_sweep(layout, latency)
     wall_floor = layout.logins * latency / CHECK_CONCURRENCY
-    label = f"Sweep, {layout.accounts} accounts, its I/O alone (httpx, aiosqlite; no bot)"
+    where = (
+        "PostgreSQL, its I/O alone (httpx, asyncpg"
+        if postgres
+        else "its I/O alone (httpx, aiosqlite"
+    )
+    label = f"Sweep, {layout.accounts} accounts, {where}; no bot)"
     return [
         Row(label, "wall time / floor", result["wall"] / wall_floor, "x"),
         Row(label, "CPU per account checked", result["cpu"] / layout.accounts * 1000, "ms", "", 3),
@@ -303,7 +315,7 @@ def run(
             partial(restart_rows, config, work),
             partial(growth_point, config, work),
             partial(alone_rows, config),
-            partial(floor_rows, config),
+            partial(sqlite_floor, config),
         )
         if not side_by_side:
             parts = [group() for group in groups]
@@ -314,23 +326,24 @@ def run(
     (
         (scale, small),
         (sweep, commands, big),
-        replicas,
+        (replicas, postgres_floor),
         slow,
         fan_out,
         restart,
         biggest,
         (bare_burst, bare_sends),
-        stack_sweep,
+        sqlite_floor_result,
     ) = parts
     floor = scenarios.aiogram_floor()
-    # Order of the table: sweeps (small, big, its I/O alone, big on PostgreSQL, slow SMSC),
-    # naive, /balance and aiogram's alone, fan-out and aiogram's sends alone, backlog after a
-    # restart, idle, growth.
+    # Order of the table: sweeps (small, big, its I/O alone, big on PostgreSQL and its I/O
+    # alone there, slow SMSC), naive, /balance and aiogram's alone, fan-out and aiogram's
+    # sends alone, backlog after a restart, idle, growth.
     return [
         *scale,
         *sweep,
-        *stack_sweep,
+        *floor_rows(config, sqlite_floor_result),
         *fleet_rows(config.main, replicas, big.sweep, config.latency),
+        *floor_rows(config, postgres_floor, postgres=True),
         *slow,
         *commands,
         *bare_burst,

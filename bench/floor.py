@@ -1,14 +1,16 @@
-"""A sweep's I/O with none of the bot: what httpx and aiosqlite alone cost to check every
-account once, as any bot keeping the same guarantees must. Due accounts are leased 500 logins
-at a time, their thresholds read as they are leased; SMSC is asked once per login (50 at a
-time, a POST as the bot's); each account's balance, state against its threshold, times and
-next check are written with a history sample, 50 logins' worth to a transaction (the sizes
-are the bot's checks', bot.alerting.scheduling). Nothing else: no other rule, no alerts, no
-guard, no decryption, no SQLAlchemy, no logging; raw statements on one connection. The bot's
-sweep CPU is read against this, taken on the same machine in the same run.
+"""A sweep's I/O with none of the bot: what httpx and the database's driver (aiosqlite, or
+asyncpg on PostgreSQL) alone cost to check every account once, as any bot keeping the same
+guarantees must. Due accounts are leased 500 logins at a time, their thresholds read as they
+are leased; SMSC is asked once per login (50 at a time, a POST as the bot's); each account's
+balance, state against its threshold, times and next check are written with a history
+sample, 50 logins' worth to a transaction (the sizes are the bot's checks',
+bot.alerting.scheduling). Nothing else: no other rule, no alerts, no guard, no decryption, no
+SQLAlchemy, no logging; raw statements on one connection. The bot's sweep CPU is read against
+this, taken on the same machine in the same run.
 
-python -m bench.floor DATABASE SMSC_URL   # prints "ready", starts at a line on stdin, then
-                                          # prints {"cpu": s, "wall": s, "accounts": n}
+python -m bench.floor DATABASE SMSC_URL   # an SQLite file or a PostgreSQL URL; prints
+                                          # "ready", starts at a line on stdin, then prints
+                                          # {"cpu": s, "wall": s, "accounts": n}
 """
 
 from __future__ import annotations
@@ -19,14 +21,16 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from subprocess import PIPE, Popen
+from typing import Any
 
 import aiosqlite
+import asyncpg
 from cryptography.fernet import Fernet
 from httpx_aiohttp import HttpxAiohttpClient
 
@@ -39,12 +43,14 @@ LEASE = timedelta(minutes=5)
 NEXT_CHECK = timedelta(hours=1)
 STATES = {False: "ok", True: "low"}  # as bot.storage.models.AccountState stores them
 
+# SQLite's statements, then PostgreSQL's: the same but for placeholders, and the claim's
+# order (PostgreSQL refuses ORDER BY a column DISTINCT leaves out: bot.storage.stats).
 CLAIM = """
-UPDATE accounts SET lease_until = :lease
+UPDATE accounts SET lease_until = ?
 WHERE lease_until IS NULL AND credentials_key IN (
     SELECT DISTINCT credentials_key FROM accounts
-    WHERE next_check_at <= :now AND lease_until IS NULL
-    ORDER BY next_check_at LIMIT :limit
+    WHERE next_check_at <= ? AND lease_until IS NULL
+    ORDER BY next_check_at LIMIT ?
 )
 RETURNING id, login, threshold
 """
@@ -54,28 +60,96 @@ UPDATE accounts SET state = ?, last_balance = ?, last_credit = ?, currency = ?,
 WHERE id = ?
 """
 SAMPLE = "INSERT INTO balance_samples (account_id, taken_at, balance, credit) VALUES (?, ?, ?, ?)"
+PG_CLAIM = """
+UPDATE accounts SET lease_until = $1
+WHERE lease_until IS NULL AND credentials_key IN (
+    SELECT credentials_key FROM accounts
+    WHERE next_check_at <= $2 AND lease_until IS NULL
+    GROUP BY credentials_key ORDER BY min(next_check_at) LIMIT $3
+)
+RETURNING id, login, threshold
+"""
+PG_WRITE = """
+UPDATE accounts SET state = $1, last_balance = $2, last_credit = $3, currency = $4,
+    last_checked_at = $5, last_sample_at = $6, next_check_at = $7, lease_until = NULL,
+    failures = 0
+WHERE id = $8
+"""
+PG_SAMPLE = (
+    "INSERT INTO balance_samples (account_id, taken_at, balance, credit) VALUES ($1, $2, $3, $4)"
+)
+
+Rows = list[tuple[Any, ...]]
 
 
-def _text(moment: datetime) -> str:
-    """As the bot stores times on SQLite (bot.storage.models.UTCDateTime)."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+class _SQLite:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    @staticmethod
+    def time(moment: datetime) -> Any:
+        """As the bot stores times on SQLite (bot.storage.models.UTCDateTime)."""
+        return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+    async def claim(self, lease: datetime, now: datetime, limit: int) -> Rows:
+        claimed = await self._db.execute_fetchall(CLAIM, (self.time(lease), self.time(now), limit))
+        await self._db.commit()
+        return list(claimed)
+
+    async def write(self, rows: Rows, samples: Rows) -> None:
+        await self._db.executemany(WRITE, rows)
+        await self._db.executemany(SAMPLE, samples)
+        await self._db.commit()
+
+
+class _Postgres:
+    def __init__(self, db: asyncpg.Connection) -> None:
+        self._db = db
+
+    @staticmethod
+    def time(moment: datetime) -> Any:
+        """As the bot stores times on PostgreSQL: naive UTC timestamps."""
+        return moment.astimezone(UTC).replace(tzinfo=None)
+
+    async def claim(self, lease: datetime, now: datetime, limit: int) -> Rows:
+        claimed = await self._db.fetch(PG_CLAIM, self.time(lease), self.time(now), limit)
+        return [tuple(row) for row in claimed]
+
+    async def write(self, rows: Rows, samples: Rows) -> None:
+        async with self._db.transaction():
+            await self._db.executemany(PG_WRITE, rows)
+            await self._db.executemany(PG_SAMPLE, samples)
+
+
+@asynccontextmanager
+async def _connected(database: str) -> AsyncIterator[_SQLite | _Postgres]:
+    """One connection: to an SQLite file, or to a PostgreSQL database (SQLAlchemy's URL)."""
+    if database.startswith("postgresql"):
+        db = await asyncpg.connect(database.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            yield _Postgres(db)
+        finally:
+            await db.close()
+        return
+    async with aiosqlite.connect(database) as lite:
+        await lite.execute("PRAGMA journal_mode=WAL")
+        yield _SQLite(lite)
 
 
 async def sweep(database: str, url: str) -> dict[str, float]:
     endpoint = f"{url}/sys/balance.php"
     slots = asyncio.Semaphore(CHECK_CONCURRENCY)
-    turn = asyncio.Lock()  # SQLite's one writer
+    turn = asyncio.Lock()  # one connection: SQLite's one writer
     # Each login's accounts (id, threshold), and SMSC's answer for it.
     answered: list[tuple[list[tuple[int, str | None]], dict[str, str]]] = []
     accounts = 0
-    async with aiosqlite.connect(database) as db, HttpxAiohttpClient() as http:
-        await db.execute("PRAGMA journal_mode=WAL")
+    async with _connected(database) as db, HttpxAiohttpClient() as http:
 
         async def write() -> None:
             batch = answered[:]
             answered.clear()
             now = datetime.now(UTC)
-            stamp, next_check = _text(now), _text(now + NEXT_CHECK)
+            stamp, next_check = db.time(now), db.time(now + NEXT_CHECK)
             rows, samples = [], []
             for accounts_of_login, answer in batch:
                 balance = Decimal(answer["balance"])
@@ -89,9 +163,7 @@ async def sweep(database: str, url: str) -> dict[str, float]:
                     rows.append((state, *values, account_id))
                     samples.append((account_id, stamp, str(balance), credit))
             async with turn:
-                await db.executemany(WRITE, rows)
-                await db.executemany(SAMPLE, samples)
-                await db.commit()
+                await db.write(rows, samples)
 
         async def check(login: str, accounts_of_login: list[tuple[int, str | None]]) -> None:
             form = {"login": login, "psw": password(int(login[4:])), "fmt": "3", "cur": "1"}
@@ -108,10 +180,8 @@ async def sweep(database: str, url: str) -> dict[str, float]:
         tasks = []
         while True:
             now = datetime.now(UTC)
-            values = {"lease": _text(now + LEASE), "now": _text(now), "limit": BATCH}
             async with turn:
-                claimed = await db.execute_fetchall(CLAIM, values)
-                await db.commit()
+                claimed = await db.claim(now + LEASE, now, BATCH)
             if not claimed:
                 break
             accounts += len(claimed)
@@ -133,23 +203,26 @@ def floor_sweep(
     layout: Layout,
     latency: float,
     watch: Callable[[int], AbstractContextManager[object]] = lambda pid: nullcontext(),
+    *,
+    database: str | None = None,
 ) -> dict[str, float]:
     """The bench's sweep of `layout` (every account due, SMSC answering in `latency`), done by
-    `sweep` in a process of its own on a database seeded as the bot's, `watch`ed by its pid
-    from its start to its end."""
+    `sweep` in a process of its own on a database seeded as the bot's (`database`, an empty
+    PostgreSQL database's URL, else an SQLite file of its own), `watch`ed by its pid from its
+    start to its end."""
     with tempfile.TemporaryDirectory(prefix="smsc-floor-") as tmp, FakeSmsc() as smsc:
         smsc.latency = latency
         for login in range(layout.logins):
             smsc.add_account(login_name(login), password(login), balance=BALANCE)
-        database = Path(tmp) / "floor.db"
-        url = f"sqlite+aiosqlite:///{database}"
+        file = Path(tmp) / "floor.db"
+        url = database or f"sqlite+aiosqlite:///{file}"
         seed_now(url, Fernet.generate_key().decode(), smsc.url, layout)
         probe = Probe(url)
         try:
             probe.make_due()
         finally:
             probe.close()
-        command = [sys.executable, "-m", "bench.floor", str(database), smsc.url]
+        command = [sys.executable, "-m", "bench.floor", database or str(file), smsc.url]
         with Popen(command, stdin=PIPE, stdout=PIPE, text=True) as process:
             assert process.stdin is not None and process.stdout is not None
             if process.stdout.readline() != "ready\n":

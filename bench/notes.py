@@ -28,10 +28,11 @@ time (one UPDATE ... RETURNING, which reads their thresholds too), SMSC asked on
 POST through httpx over aiohttp, 50 at a time), and each account's balance, its state against
 its threshold, its times and next check written with a history sample (executemany), 50
 logins to a transaction. Raw aiosqlite statements on one connection: no SQLAlchemy, no other
-rule, no guard, no alerts, no decryption, no logging. "Each marked sent in
-SQLite" is aiogram's sends as above, each answer then marked sent by one UPDATE in autocommit
-on a held aiosqlite connection, as the outbox marks it: the one commit per answer that keeps a
-crash from sending an alert twice.
+rule, no guard, no alerts, no decryption, no logging. On PostgreSQL the same through asyncpg,
+on a new database of the same server as the replicas' (its CPU the floor process's alone, as
+the bot's is). "Each marked sent in SQLite" is aiogram's sends as above, each answer then marked
+sent by one UPDATE in autocommit on a held aiosqlite connection, as the outbox marks it: the one
+commit per answer that keeps a crash from sending an alert twice.
 
 The PostgreSQL sweeps run the same 10,000 accounts on a real PostgreSQL and Redis started from
 their wheels (`tests/real_servers.py`, as the tests do), a new database and an emptied Redis for

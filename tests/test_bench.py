@@ -54,10 +54,14 @@ def test_smoke_run_prints_a_table_of_numbers(tmp_path, postgres_server, redis_se
         least = -math.inf if measure.startswith("... grown") else 0
         assert math.isfinite(float(value)) and float(value) >= least, f"{scenario}: {measure}"
     by_measure = {(row[0], row[1]): float(row[2]) for row in rows}
-    # The floors the bot's figures are read against: the sweep's I/O alone (bench/floor.py),
-    # aiogram's sends each marked sent (bench/alone.py).
+    # The floors the bot's figures are read against: the sweep's I/O alone on either database
+    # (bench/floor.py), aiogram's sends each marked sent (bench/alone.py).
     floors = {s.partition(", ")[2].partition(", ")[2] for s, m in by_measure if "CPU per" in m}
-    assert {"its I/O alone (httpx, aiosqlite; no bot)", "each marked sent in SQLite"} <= floors
+    assert {
+        "its I/O alone (httpx, aiosqlite; no bot)",
+        "PostgreSQL, its I/O alone (httpx, asyncpg; no bot)",
+        "each marked sent in SQLite",
+    } <= floors
     fan_out = next(s for s, _ in by_measure if s.startswith("Alert fan-out"))
     assert by_measure[fan_out, "lost"] == 0 and by_measure[fan_out, "duplicated"] == 0
     replicas = [s for s, m in by_measure if m == "accounts checked more than once"]

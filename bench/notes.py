@@ -65,7 +65,7 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   the spend forecast; and per SMSC request (one per ten accounts here), ≈ 0.45 ms in httpx
   over aiohttp's pool and the guard, ≈ 45 µs an account.
   **The floor.** The sweep's I/O alone, with none of the bot ("its I/O alone", see above),
-  costs 0.065 ms of CPU an account in the table's run, 0.065-0.111 in eleven runs on
+  costs 0.076 ms of CPU an account in the table's run, 0.065-0.111 in twelve runs on
   2026-12-02: the 0.10 ms target is about what httpx and aiosqlite cost by themselves for
   these requests and writes. The bot's sweep takes 1.8-2.9 times the floor of the same run.
   The floor's profile (`python -m bench.profile --only floor`): httpx, httpcore and aiohttp in
@@ -88,8 +88,8 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   account against 0.090-0.092 (four runs each).
   **What stands in the way.** On the event loop's thread the sweep is ≈ 0.67 s of requests and
   ≈ 0.55 s of writes (≈ 1.2 s read from /proc), the floor ≈ 0.6 s in all, and the wall time at
-  50 ms follows that thread: 1.78-1.85 s in four runs of the table's hour, the floor's
-  1.19-1.22. Within 1.5 times the floor, ≈ 0.3 s would have to go from that thread: ≈ 30 µs an
+  50 ms follows that thread: 1.77-1.85 s in nine runs of the table's hour, the floor's
+  1.18-1.22. Within 1.5 times the floor, ≈ 0.3 s would have to go from that thread: ≈ 30 µs an
   account, about all of SQLAlchemy's part of the writes (the statements' execution and the
   values' conversion, ≈ 35 µs) once the rules (8), the guard (14) and the decryption are
   paid. The same holds for the CPU target: the floor and that work (≈ 24 µs) come to 0.09-0.13
@@ -221,14 +221,14 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   (0.8-0.95 back to back; 2.9 with one place a moment). The looks for work and the sent marks
   of one trip each to aiosqlite's thread are what this round took out of the rest.
   **The floor.** With each answer marked sent as the outbox marks it ("each marked sent in
-  SQLite"), aiogram alone takes 1.06 ms a send in the table's run (1.06-1.76 in nine runs on
+  SQLite"), aiogram alone takes 1.21 ms a send in the table's run (1.06-1.76 in ten runs on
   2026-12-02), and the fan-out sends 1,050 times for 1,000 alerts delivered (5 % answered 429
   are sent again): 1.1-1.85 ms a delivered notification before the bot's claim, its log line
   and the idle bot's own work. The 1.5 ms target lies inside that range: aiogram's send and the
   one commit per answer that keeps alerts from doubling after a crash leave ≈ 0.4 ms a
   notification for the rest on the fastest hour, nothing on slower ones. The bot met it in the
-  table's run (1.37 ms, 0.26 above the floor of that run); in the three runs before, 1.61-2.29
-  ms, 0.05-0.67 above.
+  table's run and the one before (1.33 and 1.37 ms, 0.06 and 0.26 above the floor of each); in
+  the three runs before those, 1.61-2.29 ms, 0.05-0.67 above.
 - **Backlog after a restart.** Alerts queued for 10 chats while the bot was down: nothing
   wakes the outbox, so each chat's messages go out at the outbox's own pace. Telegram allows
   a private chat 1 message a second; the worker sleeps until the first chat held by that gap
@@ -258,6 +258,13 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   Redis take about as much again in their own processes. The wall time is the machine's: the
   bot, PostgreSQL, Redis and the fakes share two cores, where SQLite's sweep had the bot on one
   core and the fakes on the other.
+  **The floor.** The same sweep's I/O alone through asyncpg ("PostgreSQL, its I/O alone")
+  costs 0.057 ms of CPU an account in the table's run, its wall time 1.31 times the sweep's
+  floor. The bot takes three times that CPU: beyond the floor the guard's two scripts in Redis
+  (≈ 40-60 µs an account, one request serving ten accounts), the rules, the decryption and the
+  claim as on SQLite (≈ 10 µs), and SQLAlchemy's execution over asyncpg. The floor and the
+  fleet's guard alone come to ≈ 0.10-0.12 ms an account: the guard that keeps every replica
+  inside SMSC's limits is what the target leaves no room for.
 - **PostgreSQL, two replicas.** Each replica claims up to 500 logins' accounts at a look with a
   conditional UPDATE of rows locked in one order (`bot/storage/stats.py`, `claim_due`), so
   they split the sweep login by login without a double; the guard in
@@ -291,10 +298,11 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   2.14 and 2.21 ms a notification. With the floors' rows, at 08:15 and 08:41 (the table):
   sweep 0.249 and 0.241 ms an account (its I/O alone 0.102 and 0.082), bursts 293 and 292 a
   second (aiogram alone 643 and 971), 2.29 and 1.94 ms a notification (aiogram's sends each
-  marked sent 1.55 and 1.24). At 10:26, on another machine of the same size (an AMD EPYC, the runs
-  before on an Intel Xeon), with the same code: sweep 0.170 (0.094), burst 366 (889), 1.61 ms a
-  notification (1.48); at 11:01, after this round's conversions and guard windows (the table):
-  0.146 (0.065), 435 (1144), 1.37 (1.06). Ratios of figures from the same run are the sturdier
+  marked sent 1.55 and 1.24). At 10:26, on another machine of the same size (an AMD EPYC, the
+  runs before on an Intel Xeon), with the same code: sweep 0.170 (0.094), burst 366 (889), 1.61
+  ms a notification (1.48); at 11:01, after this round's conversions and guard windows: 0.146
+  (0.065), 435 (1144), 1.37 (1.06); at 11:30, with the floor on PostgreSQL too (the table):
+  0.143 (0.076), 492 (1109), 1.33 (1.21). Ratios of figures from the same run are the sturdier
   ones.
 
 ## Before this round (issue 16)

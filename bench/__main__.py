@@ -24,7 +24,7 @@ from bench.floor import floor_sweep
 from bench.harness import BotRun
 from bench.notes import NOTES
 from bench.report import Row, table, write
-from bench.rows import CHECK_CONCURRENCY, Point, fleet_rows, growth_rows, sweep_rows
+from bench.rows import CHECK_CONCURRENCY, Point, fleet_rows, floor_rows, growth_rows, sweep_rows
 from tests.fake_smsc import FakeSmsc
 
 
@@ -216,22 +216,6 @@ def sqlite_floor(config: Config) -> dict[str, float]:
     return floor_sweep(config.main, config.latency)
 
 
-def floor_rows(config: Config, result: dict[str, float], postgres: bool = False) -> list[Row]:
-    """The big sweep's I/O alone (bench.floor): what the stack costs with none of the bot."""
-    layout, latency = config.main, config.latency
-    wall_floor = layout.logins * latency / CHECK_CONCURRENCY
-    where = (
-        "PostgreSQL, its I/O alone (httpx, asyncpg"
-        if postgres
-        else "its I/O alone (httpx, aiosqlite"
-    )
-    label = f"Sweep, {layout.accounts} accounts, {where}; no bot)"
-    return [
-        Row(label, "wall time / floor", result["wall"] / wall_floor, "x"),
-        Row(label, "CPU per account checked", result["cpu"] / layout.accounts * 1000, "ms", "", 3),
-    ]
-
-
 def idle_rows(config: Config, point: Point, floor: int) -> list[Row]:
     label = f"Idle, {point.sweep.accounts} accounts, {config.idle:g} s"
     return [
@@ -341,9 +325,9 @@ def run(
     return [
         *scale,
         *sweep,
-        *floor_rows(config, sqlite_floor_result),
+        *floor_rows(config.main, config.latency, sqlite_floor_result),
         *fleet_rows(config.main, replicas, big.sweep, config.latency),
-        *floor_rows(config, postgres_floor, postgres=True),
+        *floor_rows(config.main, config.latency, postgres_floor, postgres=True),
         *slow,
         *commands,
         *bare_burst,

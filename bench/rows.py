@@ -1,5 +1,5 @@
-"""Rows of the table from what the scenarios measured: sweeps, the fleet's beside SQLite's, and
-how the cost grows with the number of accounts."""
+"""Rows of the table from what the scenarios measured: sweeps, the fleet's beside SQLite's, their
+I/O alone, and how the cost grows with the number of accounts."""
 
 from __future__ import annotations
 
@@ -67,6 +67,19 @@ def fleet_rows(layout: Layout, fleet: dict[int, Sweep], sqlite: Sweep, latency: 
             ),
         ]
     return rows
+
+
+def floor_rows(
+    layout: Layout, latency: float, result: dict[str, float], *, postgres: bool = False
+) -> list[Row]:
+    """The big sweep's I/O alone (bench.floor): what the stack costs with none of the bot."""
+    wall_floor = layout.logins * latency / CHECK_CONCURRENCY
+    where, driver = ("PostgreSQL, ", "asyncpg") if postgres else ("", "aiosqlite")
+    label = f"Sweep, {layout.accounts} accounts, {where}its I/O alone (httpx, {driver}; no bot)"
+    return [
+        Row(label, "wall time / floor", result["wall"] / wall_floor, "x"),
+        Row(label, "CPU per account checked", result["cpu"] / layout.accounts * 1000, "ms", "", 3),
+    ]
 
 
 @dataclass(frozen=True)

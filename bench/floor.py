@@ -43,8 +43,9 @@ LEASE = timedelta(minutes=5)
 NEXT_CHECK = timedelta(hours=1)
 STATES = {False: "ok", True: "low"}  # as bot.storage.models.AccountState stores them
 
-# SQLite's statements, then PostgreSQL's: the same but for placeholders, and the claim's
-# order (PostgreSQL refuses ORDER BY a column DISTINCT leaves out: bot.storage.stats).
+# SQLite's statements. PostgreSQL's are the same with its placeholders (`_numbered`), but for
+# the claim's order: PostgreSQL refuses ORDER BY a column DISTINCT leaves out (as
+# bot.storage.stats.claim_due).
 CLAIM = """
 UPDATE accounts SET lease_until = ?
 WHERE lease_until IS NULL AND credentials_key IN (
@@ -69,17 +70,17 @@ WHERE lease_until IS NULL AND credentials_key IN (
 )
 RETURNING id, login, threshold
 """
-PG_WRITE = """
-UPDATE accounts SET state = $1, last_balance = $2, last_credit = $3, currency = $4,
-    last_checked_at = $5, last_sample_at = $6, next_check_at = $7, lease_until = NULL,
-    failures = 0
-WHERE id = $8
-"""
-PG_SAMPLE = (
-    "INSERT INTO balance_samples (account_id, taken_at, balance, credit) VALUES ($1, $2, $3, $4)"
-)
-
 Rows = list[tuple[Any, ...]]
+
+
+def _numbered(sql: str) -> str:
+    """The statement with asyncpg's placeholders ($1, $2, ...) for SQLite's (?)."""
+    *parts, last = sql.split("?")
+    return "".join(f"{part}${n}" for n, part in enumerate(parts, 1)) + last
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 class _SQLite:
@@ -89,7 +90,7 @@ class _SQLite:
     @staticmethod
     def time(moment: datetime) -> Any:
         """As the bot stores times on SQLite (bot.storage.models.UTCDateTime)."""
-        return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        return _naive_utc(moment).isoformat(" ", "microseconds")
 
     async def claim(self, lease: datetime, now: datetime, limit: int) -> Rows:
         claimed = await self._db.execute_fetchall(CLAIM, (self.time(lease), self.time(now), limit))
@@ -103,13 +104,15 @@ class _SQLite:
 
 
 class _Postgres:
+    WRITE, SAMPLE = _numbered(WRITE), _numbered(SAMPLE)
+
     def __init__(self, db: asyncpg.Connection) -> None:
         self._db = db
 
     @staticmethod
     def time(moment: datetime) -> Any:
         """As the bot stores times on PostgreSQL: naive UTC timestamps."""
-        return moment.astimezone(UTC).replace(tzinfo=None)
+        return _naive_utc(moment)
 
     async def claim(self, lease: datetime, now: datetime, limit: int) -> Rows:
         claimed = await self._db.fetch(PG_CLAIM, self.time(lease), self.time(now), limit)
@@ -117,8 +120,8 @@ class _Postgres:
 
     async def write(self, rows: Rows, samples: Rows) -> None:
         async with self._db.transaction():
-            await self._db.executemany(PG_WRITE, rows)
-            await self._db.executemany(PG_SAMPLE, samples)
+            await self._db.executemany(self.WRITE, rows)
+            await self._db.executemany(self.SAMPLE, samples)
 
 
 @asynccontextmanager

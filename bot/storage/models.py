@@ -43,6 +43,7 @@ class Money(TypeDecorator[Decimal]):
     ) -> Callable[[str | None], Decimal | None]:
         return _money_value
 
+    # Still what SQLAlchemy uses where it writes a value into the SQL text (literal_binds).
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
         return _money_text(value)
 

@@ -31,8 +31,9 @@ from typing import Any
 
 import aiosqlite
 import asyncpg
+import httpx
 from cryptography.fernet import Fernet
-from httpx_aiohttp import HttpxAiohttpClient
+from httpx_aiohttp import AiohttpTransport
 
 from bench.data import BALANCE, Layout, Probe, login_name, password, seed_now
 from bench.rows import CHECK_CONCURRENCY
@@ -146,7 +147,7 @@ async def sweep(database: str, url: str) -> dict[str, float]:
     # Each login's accounts (id, threshold), and SMSC's answer for it.
     answered: list[tuple[list[tuple[int, str | None]], dict[str, str]]] = []
     accounts = 0
-    async with _connected(database) as db, HttpxAiohttpClient() as http:
+    async with _connected(database) as db, AiohttpTransport() as http:
 
         async def write() -> None:
             batch = answered[:]
@@ -170,9 +171,14 @@ async def sweep(database: str, url: str) -> dict[str, float]:
 
         async def check(login: str, accounts_of_login: list[tuple[int, str | None]]) -> None:
             form = {"login": login, "psw": password(int(login[4:])), "fmt": "3", "cur": "1"}
-            async with slots:
-                response = await http.post(endpoint, data=form)
-            answered.append((accounts_of_login, json.loads(response.content)))
+            request = httpx.Request("POST", endpoint, data=form)  # through httpx's transport,
+            async with slots:  # as the bot's client sends
+                response = await http.handle_async_request(request)
+                try:
+                    body = await response.aread()
+                finally:
+                    await response.aclose()
+            answered.append((accounts_of_login, json.loads(body)))
             if len(answered) >= WRITE_BATCH:
                 await write()
 

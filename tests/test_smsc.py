@@ -56,8 +56,7 @@ class Recorder:
         return [request.url.host for request in self.requests]
 
     def client(self, **kwargs: object) -> SmscClient:
-        http = httpx.AsyncClient(transport=httpx.MockTransport(self))
-        return SmscClient(http, **kwargs)  # type: ignore[arg-type]
+        return SmscClient(httpx.MockTransport(self), **kwargs)  # type: ignore[arg-type]
 
 
 def reply(body: object, status: int = 200) -> Handler:
@@ -438,17 +437,23 @@ async def test_no_secret_in_errors_or_logs(
     with pytest.raises(SmscError) as caught:
         await fetch(handler, creds)
     assert_no_secret(caught.value)
-    assert caplog.records  # httpx logs each request; the failover is logged too
+    assert caplog.records  # the client logs each answer; the failover is logged too
     for record in caplog.records:
         assert creds.secret not in record.getMessage()
 
 
-async def test_the_injected_client_stays_open() -> None:
-    http = httpx.AsyncClient(transport=httpx.MockTransport(reply({"balance": "1"})))
-    async with SmscClient(http) as client:
+class ClosingTracked(httpx.MockTransport):
+    closed = False
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_an_injected_transport_stays_open() -> None:
+    transport = ClosingTracked(reply({"balance": "1"}))
+    async with SmscClient(transport) as client:
         await client.fetch_balance(CREDS)
-    assert not http.is_closed
-    await http.aclose()
+    assert not transport.closed
 
 
 async def test_an_owned_client_is_closed() -> None:

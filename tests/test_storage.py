@@ -83,6 +83,9 @@ async def test_sqlite_keeps_times_as_the_text_it_always_had(sessionmaker):
 @BOTH_DATABASES
 async def test_naive_time_refused(sessionmaker):
     async with sessionmaker() as session:
+        # The same wall time, aware, written just before (SQLite's times are remembered).
+        session.add(Chat(id=2, type="private", created_at=datetime(2026, 1, 1, tzinfo=UTC)))
+        await session.commit()
         session.add(Chat(id=1, type="private", language="en", created_at=datetime(2026, 1, 1)))
         with pytest.raises(Exception, match="naive"):
             await session.commit()

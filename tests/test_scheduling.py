@@ -431,6 +431,30 @@ async def test_the_looks_for_due_checks_keep_to_one_connection_and_find_what_is_
     assert engine.sync_engine.pool.checkedout() == 0  # the looks' connection is back
 
 
+async def test_a_sweep_larger_than_its_room_is_claimed_on_as_checks_end(
+    checks, smsc, sessionmaker, box, monkeypatch
+):
+    # Looked for again only at the next tick, the rest of a large sweep waited up to
+    # DISPATCH_EVERY for its room, and SMSC's slots stood idle meanwhile.
+    monkeypatch.setattr(scheduling, "DISPATCH_EVERY", 60)
+    monkeypatch.setattr(scheduling, "BATCH", 4)
+    monkeypatch.setattr(scheduling, "CLAIM_PART", 2)
+    logins = [f"login{n}" for n in range(10)]
+    for login in logins:
+        smsc.balances[login], smsc.passwords[login] = Decimal(1500), "pw"
+        await add(sessionmaker, box, -1, login)
+    checks.start()  # its first look is a minute away
+    try:
+        assert await checks.dispatch() == 4
+        async with asyncio.timeout(10):
+            while len(smsc.requests) < len(logins):
+                await asyncio.sleep(0.01)
+    finally:
+        checks.stop()
+        await checks.drain()
+    assert sorted(smsc.requests) == logins
+
+
 async def test_no_connection_to_look_with_is_said_once_and_looked_for_again(
     checks, smsc, sessionmaker, box, monkeypatch, caplog
 ):

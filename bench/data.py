@@ -152,11 +152,12 @@ class Probe:
         self._loop.run_until_complete(self._engine.dispose())
         self._loop.close()
 
-    def make_due(self) -> datetime:
-        """Every account due now (not overdue): the next look for due accounts takes them all."""
-        now = datetime.now(UTC)
-        self.run(update(Account).values(next_check_at=now))
-        return now
+    def make_due(self, after: float = 0.0) -> datetime:
+        """Every account due `after` seconds from now (not overdue): the first look for due
+        accounts from then takes them all. Returns when they fall due."""
+        due = datetime.now(UTC) + timedelta(seconds=after)
+        self.run(update(Account).values(next_check_at=due))
+        return due
 
     def checked_since(self, since: datetime) -> int:
         query = select(func.count()).where(Account.last_checked_at >= since)

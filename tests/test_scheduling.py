@@ -448,11 +448,33 @@ async def test_a_sweep_larger_than_its_room_is_claimed_on_as_checks_end(
         assert await checks.dispatch() == 4
         async with asyncio.timeout(10):
             while len(smsc.requests) < len(logins):
-                await asyncio.sleep(0.01)
+                smsc.asked.clear()
+                await smsc.asked.wait()
     finally:
         checks.stop()
         await checks.drain()
     assert sorted(smsc.requests) == logins
+
+
+async def test_a_check_due_before_the_next_tick_starts_when_due(
+    checks, smsc, sessionmaker, box, clock, monkeypatch
+):
+    # A look every DISPATCH_EVERY alone started a sweep up to one look after it fell due.
+    monkeypatch.setattr(scheduling, "DISPATCH_EVERY", 60)
+    await add(sessionmaker, box, -1, "shop")
+    async with sessionmaker() as session:
+        account = await session.scalar(select(Account))
+        account.next_check_at = START + timedelta(seconds=0.3)
+        await session.commit()
+    assert await checks.dispatch() == 0  # not due yet; the look saw when it will be
+    checks.start()
+    try:
+        clock.advance(seconds=0.3)
+        await asyncio.wait_for(smsc.asked.wait(), 10)
+    finally:
+        checks.stop()
+        await checks.drain()
+    assert smsc.requests == ["shop"]
 
 
 async def test_no_connection_to_look_with_is_said_once_and_looked_for_again(

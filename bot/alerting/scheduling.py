@@ -40,7 +40,7 @@ from bot.smsc.guard import BalanceGuard, BalanceResult
 from bot.storage import direct
 from bot.storage.crypto import SecretBox
 from bot.storage.models import Account, AccountState
-from bot.storage.stats import any_due, claim_due, held
+from bot.storage.stats import claim_due, held, next_due
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,7 @@ class Checks:
         # look then comes at once, not at the next tick (see _look_forever).
         self._room = asyncio.Event()
         self._more_due = False
+        self._next_due: datetime | None = None  # when the last look saw the first due
         self._metrics = metrics or _Uncounted()
         self._late = 0  # claims that ran short before their check could start (see _check)
         self._claims_failing = False
@@ -151,7 +152,7 @@ class Checks:
                     self._direct = held
                     while not self._stopped:
                         with contextlib.suppress(TimeoutError):
-                            async with asyncio.timeout(DISPATCH_EVERY):
+                            async with asyncio.timeout(self._pause()):
                                 await self._room.wait()
                         self._room.clear()
                         try:
@@ -165,6 +166,13 @@ class Checks:
                 await asyncio.sleep(DISPATCH_EVERY)
             finally:
                 self._direct = None
+
+    def _pause(self) -> float:
+        """Seconds to the next look: DISPATCH_EVERY, or less when the first account due falls
+        due sooner (a sweep then starts on time, not up to a look late)."""
+        if self._next_due is None:
+            return DISPATCH_EVERY
+        return max(0.0, min((self._next_due - self._now()).total_seconds(), DISPATCH_EVERY))
 
     async def prepare(self) -> None:
         """At start: fill missing credential keys, and spread out the checks nobody made for a
@@ -181,7 +189,10 @@ class Checks:
             log.warning("checks ran out of lease before their turn claims=%s", self._late)
             self._late = 0
         room, started = BATCH - len(self._tasks), 0
-        self._more_due = room <= 0  # not looked: maybe
+        # No room, no look: maybe more is due, and the next look waits for room.
+        self._more_due = room <= 0
+        if self._more_due:
+            self._next_due = None
         while room > 0:
             # Claimed a part at a time, each part's checks started before the next is claimed:
             # a claim of 500 logins held the loop for ≈ 70 ms (its rows, 500 decryptions)
@@ -225,7 +236,10 @@ class Checks:
         now = self._now()
         lease = now + self._lease
         # A look with nothing due (most of them) reads an index, and writes nothing.
-        if not await self._any_due(now):
+        self._next_due = None
+        first = await self._first_due(now)
+        if first is None or first > now:
+            self._next_due = first
             return {}
         async with self._sessionmaker() as session:
             connection = await session.connection()
@@ -246,11 +260,12 @@ class Checks:
                 due[key, lease] = creds, good
         return due
 
-    async def _any_due(self, now: datetime) -> bool:
+    async def _first_due(self, now: datetime) -> datetime | None:
         if self._direct is not None:
-            return bool(await self._direct.rows(any_due(), {"now": now}))
+            first = await self._direct.records(next_due(), {"now": now})
+            return first[0][0] if first else None
         async with self._engine.connect() as connection:
-            return (await connection.execute(any_due(), {"now": now})).first() is not None
+            return (await connection.execute(next_due(), {"now": now})).scalar()
 
     async def drain(self) -> None:
         """Wait for the checks under way, a claim, and once stopped the looks' end, which

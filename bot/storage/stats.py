@@ -106,9 +106,14 @@ NOW, LEASE_UNTIL, LIMIT = bindparam("now"), bindparam("lease_until"), bindparam(
 
 
 @functools.cache
-def any_due() -> Select:
-    """Whether a checkable account is due and unleased at `now` (parameter): an index probe."""
-    return checkable(select(Account.id)).where(Account.next_check_at <= NOW, unleased(NOW)).limit(1)
+def next_due() -> Select:
+    """When the first checkable account unleased at `now` (parameter) is due: an index probe."""
+    return (
+        checkable(select(Account.next_check_at))
+        .where(Account.next_check_at.is_not(None), unleased(NOW))
+        .order_by(Account.next_check_at)
+        .limit(1)
+    )
 
 
 @functools.cache

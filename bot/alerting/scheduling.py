@@ -168,8 +168,10 @@ class Checks:
                 self._direct = None
 
     def _pause(self) -> float:
-        """Seconds to the next look: DISPATCH_EVERY, or less when the first account due falls
-        due sooner (a sweep then starts on time, not up to a look late)."""
+        """Seconds to the next look: DISPATCH_EVERY, or less when the last look found nothing
+        due and saw the first account fall due sooner (a sweep then starts on time, not up
+        to a look late). A look that claimed something knows no next time: a bot with checks
+        falling due all the time keeps to DISPATCH_EVERY, one claim for each look."""
         if self._next_due is None:
             return DISPATCH_EVERY
         return max(0.0, min((self._next_due - self._now()).total_seconds(), DISPATCH_EVERY))

@@ -8,10 +8,12 @@ Each scenario starts the real bot (`python -m bot`) against loopback fakes of SM
 with a database seeded beforehand by the project's migrations and models: account j belongs to
 chat j / 5 and uses login j mod (accounts / 10), every account last checked an hour ago and
 found OK, its last history sample two hours old (so each check takes a sample and studies the
-history, the costlier path). A sweep starts when every account is made due at once, and ends
-when every account has a new `last_checked_at`. CPU and RSS are the bot process's, read from
-`/proc`. Latencies run from the moment an update is queued at the fake Bot API to the moment
-the answer reaches it. The naive way is `bench/naive.py`, in a process of its own.
+history, the costlier path). In a sweep every account falls due at once, half a second after the
+benchmark sets it so (as scheduled checks fall due: the bot has looked meanwhile and knows
+when); it runs from that moment until every account has a new `last_checked_at`. CPU and RSS are
+the bot process's, read from `/proc`. Latencies run from the moment an update is queued at the
+fake Bot API to the moment the answer reaches it. The naive way is `bench/naive.py`, in a
+process of its own.
 
 The rows "aiogram alone" (`bench/alone.py`) are what the library itself costs, measured in the
 same run, so on the same hour of this machine (whose speed varies by a third from hour to hour):
@@ -21,18 +23,19 @@ and 270 alerts as long as the bot's, with two buttons, sent through aiogram's `B
 outbox's own pace (its pacer, `bot.alerting.pacing.MemoryPacer`: places three to a moment, 27
 a second). The bot's figure less aiogram's is what the bot's own work costs.
 
-Two more rows are floors of the same kind. "Its I/O alone" (`bench/floor.py`) is the big
-sweep done with the least any bot keeping the same guarantees must do on this stack, in a
-process of its own, on a database seeded as the bot's: the due accounts leased 500 logins at a
-time (one UPDATE ... RETURNING, which reads their thresholds too), SMSC asked once per login (a
-POST through httpx over aiohttp, 50 at a time), and each account's balance, its state against
-its threshold, its times and next check written with a history sample (executemany), 50
-logins to a transaction. Raw aiosqlite statements on one connection: no SQLAlchemy, no other
-rule, no guard, no alerts, no decryption, no logging. On PostgreSQL the same through asyncpg,
-on a new database of the same server as the replicas' (its CPU the floor process's alone, as
-the bot's is). "Each marked sent in SQLite" is aiogram's sends as above, each answer then marked
-sent by one UPDATE in autocommit on a held aiosqlite connection, as the outbox marks it: the one
-commit per answer that keeps a crash from sending an alert twice.
+Two more rows are floors of the same kind. "Its I/O alone" (`bench/floor.py`) is the big sweep
+done with the least any bot keeping the same guarantees must do on this stack, in a process of
+its own, on a database seeded as the bot's: the due accounts leased 500 logins at a time (one
+UPDATE ... RETURNING, which reads their thresholds too), SMSC asked once per login (a POST
+through httpx's transport over aiohttp, as the bot's client sends, 50 at a time), and each
+account's balance, its state against its threshold, its times and next check written with a
+history sample (executemany), 50 logins to a transaction. Raw aiosqlite statements on one
+connection: no SQLAlchemy, no other rule, no guard, no alerts, no decryption, no logging. On
+PostgreSQL the same through asyncpg, on a new database of the same server as the replicas' (its
+CPU the floor process's alone, as the bot's is). "Each marked sent in SQLite" is aiogram's sends
+as above, each answer then marked sent by one UPDATE in autocommit on a held aiosqlite
+connection, as the outbox marks it: the one commit per answer that keeps a crash from sending an
+alert twice.
 
 The PostgreSQL sweeps run the same 10,000 accounts on a real PostgreSQL and Redis started from
 their wheels (`tests/real_servers.py`, as the tests do), a new database and an emptied Redis for
@@ -47,67 +50,71 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
 
 ## What limits each figure
 
-- **Sweep: wall time and CPU per account.** The bot's own CPU, on one core: the sweep is
-  CPU-bound at 50 ms (its wall time is about its CPU time), within 1.2x of the floor at 200 ms.
-  Checks ask SMSC without touching the database and queue what they learn; whichever check
-  takes the write turn next writes what is waiting, up to 50 logins, in one transaction
-  (`Checks._write_waiting`): one read of those accounts and their chats as plain rows
-  (`bot/storage/records.py`: no ORM instance, no unit of work), one of their history, one
-  INSERT of the new samples and one executemany UPDATE of the columns that changed. Per
-  account that leaves (see "Where the time goes"): SQLite's own work, ≈ 35 µs (measured with
-  the bare sqlite3 module on the same statements: the UPDATE moves the account in the
-  next-check index, and the commit writes every page a batch touched, as a batch's accounts
-  lie all over the table; replaying the sweep's own statements: reads a third, the claim's
-  UPDATE and the batched UPDATE a quarter each, the samples' INSERT and the commits a tenth
-  each); SQLAlchemy's per-value type processing on the way in and out (Decimal as text, UTC
-  datetimes: on SQLite now bound with datetime's own isoformat, the same stored text as
-  SQLAlchemy's `%` formatting of a dict, which cost twice as much); the monitor's rules and
-  the spend forecast; and per SMSC request (one per ten accounts here), ≈ 0.45 ms in httpx
-  over aiohttp's pool and the guard, ≈ 45 µs an account.
+- **Sweep: wall time and CPU per account.** The bot's own CPU, on one core, and how soon each
+  SMSC slot is used again. Checks ask SMSC without touching the database and queue what they
+  learn; whichever check takes the write turn next writes what is waiting, up to 50 logins, in
+  one transaction (`Checks._write_waiting`): one read of those accounts and their chats as
+  plain rows (`bot/storage/records.py`: no ORM instance, no unit of work), one of their
+  history, one INSERT of the new samples and one executemany UPDATE of the columns that
+  changed. Per account that leaves (see "Where the time goes"): SQLite's own work, ≈ 30-35 µs
+  (the UPDATE moves the account in the next-check index, and the commit writes every page a
+  batch touched, as a batch's accounts lie all over the table); SQLAlchemy's execution and
+  per-value type processing on the way in and out (Decimal as text, UTC datetimes); the
+  monitor's rules and the spend forecast; and per SMSC request (one per ten accounts here),
+  ≈ 0.5 ms in the client and the guard, ≈ 50 µs an account.
   **The floor.** The sweep's I/O alone, with none of the bot ("its I/O alone", see above),
-  costs 0.076 ms of CPU an account in the table's run, 0.065-0.111 in twelve runs on
-  2026-12-02: the 0.10 ms target is about what httpx and aiosqlite cost by themselves for
-  these requests and writes. The bot's sweep takes 1.8-2.9 times the floor of the same run.
-  The floor's profile (`python -m bench.profile --only floor`): httpx, httpcore and aiohttp in
-  64 % of the samples, SQLite's worker thread 27 %. Its wall time is 1.20-1.30 times the
-  sweep's floor at 50 ms.
-  **The rest, measured apart** (2026-12-02, 10,000 accounts of 1,000 logins, each part alone in
-  a process): SMSC requests through the bot's guard and client cost 0.66-0.68 ms of CPU a
-  request, the same POST through httpx alone 0.52 (50 at a time, the fake SMSC in another
-  process): the guard's limits, cache and metrics, ≈ 14 µs an account. Writing the outcomes
-  (`write_outcomes` alone, 50 logins a call, no HTTP) costs 0.081-0.092 ms an account, ≈ 53 µs
-  of it on the event loop's thread: the monitor's rules, forecast and anomaly test ≈ 8 (7.6 on
-  records in memory), the accounts' and chats' read ≈ 18 (the statements 7, the plain records
-  with every value converted 11: 34 columns an account, 11 of them times and 7 Money), the
-  UPDATE ≈ 14 (working out what changed 5, the executemany 9), the samples' INSERT ≈ 5, the
-  history's read ≈ 3, the rest (session, next checks) ≈ 5. A claim of 500 logins (5,000
-  accounts) costs 45-60 ms, most of it in SQLite's thread, and decrypting their passwords
-  (Fernet) ≈ 20 ms: ≈ 2 µs an account on the event loop's thread. Since this round Money and
-  UTC times convert each value with one function, not TypeDecorator's wrapper around the
-  type's methods around SQLAlchemy's own conversion: `write_outcomes` alone 0.081-0.092 ms an
-  account against 0.090-0.092 (four runs each).
-  **What stands in the way.** On the event loop's thread the sweep is ≈ 0.67 s of requests and
-  ≈ 0.55 s of writes (≈ 1.2 s read from /proc), the floor ≈ 0.6 s in all, and the wall time at
-  50 ms follows that thread: 1.77-1.85 s in nine runs of the table's hour, the floor's
-  1.18-1.22. Within 1.5 times the floor, ≈ 0.3 s would have to go from that thread: ≈ 30 µs an
-  account, about all of SQLAlchemy's part of the writes (the statements' execution and the
-  values' conversion, ≈ 35 µs) once the rules (8), the guard (14) and the decryption are
-  paid. The same holds for the CPU target: the floor and that work (≈ 24 µs) come to 0.09-0.13
-  ms an account, leaving ≈ 10 µs on the fastest hour, nothing on a slow one. Either target
-  would take the sweep's statements past SQLAlchemy's execution to the drivers, with
-  conversions of the bot's own, on both databases (as `bot.storage.direct` does for the looks
-  and the outbox's sent marks, on SQLite only); not done: SQLAlchemy Core is the stack's and
-  the issue's own suggestion, and the drivers' own calls and conversions would cost a part of
-  what they save.
-  aiosqlite's threads run beside it, and hold it up only where their Python parts need the
-  GIL. Claiming all 1,000 logins at the first look instead of 500, or letting a claim go ahead
-  of the checks' writes queued for their turn, left the wall time where it was (tried on
-  2026-12-02): SMSC is idle because that one thread is busy, not because work is not handed
-  out. 200 logins in flight instead of 500 saved ≈ 1 MB through the sweep (10.2-10.7 MB against
-  11.1-11.5) and cost ≈ 0.4 s of wall time: not kept.
+  costs 0.060 ms of CPU an account in the table's run (0.049-0.060 in five runs on 2026-12-02
+  since it sends as the bot's client does, through httpx's transport; 0.065-0.111 before,
+  through an httpx client). Its wall time is 1.26-1.32 times the sweep's floor at 50 ms.
+  **This round** (2026-12-02, after 11:30): the wall time at 50 ms went from 1.77-1.85 times
+  the floor to 1.31 in the table's run (1.30-1.36 in six single sweeps on the same hour), the
+  floor's own ratio; CPU from 0.143-0.146 to 0.123 ms an account. Side by side on one slower
+  hour (three sweeps each, alternating): 2.03-2.20 s and 0.163-0.179 ms before, 1.61-1.74 s and
+  0.145-0.160 after. What changed, and what each was for:
+  - SMSC's client sends through httpx's transport (over aiohttp's pool), not through an httpx
+    client over it: the client's cookie jar, header merging, redirect and auth flows cost
+    ≈ 0.2 ms of CPU a request (0.61 to 0.39 ms a request at 50 side by side; the guard adds
+    ≈ 0.14, mostly the task and the wake-ups that keep a caller who gives up from failing the
+    others). In the bot's sweep, 0.152-0.157 to 0.134-0.141 ms an account (A/B, three each).
+  - SQLite's times: the text of a time written is remembered (`functools.lru_cache`, 1,024
+    times: a batch writes a few distinct times, and `isoformat` cost ≈ 1.3 µs), and a time
+    read is parsed with its zone (≈ 0.25 µs, where parsing and then `replace(tzinfo=UTC)` took
+    ≈ 1.2). `write_outcomes` alone: 0.081-0.085 to 0.073-0.079 ms an account, 42-46 µs of it
+    on the event loop's thread.
+  - Claims of 50 logins, each part's checks started before the next is claimed: a claim of
+    500 (5,000 accounts) held the event loop ≈ 70 ms, 500 decryptions included, before the
+    first request went out.
+  - Looks when room frees: a sweep larger than the 500 logins in flight was looked for again
+    only at the next tick, and SMSC's slots ran dry meanwhile (0.1-0.2 s with no request, seen
+    in the fake SMSC's arrival times). And claims take the write turn only, not the checks'
+    queue for it: behind every check waiting to write, a claim waited 0.1-0.2 s.
+  - Looks when the first account falls due: a look that finds nothing due reads when the first
+    account will be (the same index probe), and the next look comes then if sooner than the
+    tick. Accounts set due "now" from outside still wait for the next look (≤ 0.25 s): the
+    benchmark now sets a sweep's accounts due half a second ahead, as scheduled checks fall
+    due, and times the sweep from that moment (the first request then goes out ≈ 0.05 s after
+    it, ≈ 0.25-0.3 s before).
+  **What stands in the way of 0.10 ms** (the CPU target, missed: 0.123 in the table's run,
+  0.12-0.165 on slower hours). Measured apart, each part alone in a process: requests through
+  the guard and the client ≈ 0.53 ms of CPU a request, ≈ 53 µs an account (the floor's POST
+  0.39 of it); `write_outcomes` 0.073-0.079 ms an account (the rules ≈ 8 µs of it, 7.6 on
+  records in memory; the plain records with every value converted ≈ 7, 34 columns an account;
+  the UPDATE ≈ 11; the statements' execution ≈ 16; SQLite's own thread ≈ 30); the claim and
+  the decryption ≈ 2-3 µs. The floor (0.05-0.06) and what no check can skip (the guard ≈ 14
+  µs, the rules ≈ 8, the decryption) come to ≈ 0.08 ms an account, leaving ≈ 20 µs for
+  SQLAlchemy's part of the writes, which is ≈ 30 µs. Closing that would take the sweep's
+  statements past SQLAlchemy to the drivers, with conversions of the bot's own, on both
+  databases (as `bot.storage.direct` does for the looks and the outbox's sent marks, on
+  SQLite only): not done, as SQLAlchemy Core is the stack's and the issue's own suggestion,
+  and the drivers' calls and conversions would cost a part of what they save.
+  Tried and not kept (2026-12-02): 1,000 logins in flight instead of 500, and 20 logins a
+  write instead of 50, moved nothing beyond the noise (three pairs each; 20 cost more CPU); 200
+  logins in flight saved ≈ 1 MB and cost ≈ 0.4 s of wall time. Working out a record's changes
+  by identity before equality saves ≈ 0.3 µs an account: not worth the line.
   Due accounts are looked for four times a second, by a loop of the checks' own, with an index
-  probe (≈ 0.9 ms of CPU when nothing is due), 500 logins at a time. SMSC requests are one per
-  distinct login, however many chats watch it.
+  probe (≈ 0.9 ms of CPU when nothing is due), sooner when the first due account falls due
+  sooner, and again as soon as 50 logins' room frees while more is due. SMSC requests are one
+  per distinct login, however many chats watch it.
 - **Peak and idle RSS.** Mostly imports. aiogram builds pydantic validators and serializers for
   every Bot API type and method when imported: a bare interpreter that imports aiogram and
   nothing else holds the "floor" shown (aiogram issue 1513; pydantic 2.13 is the leanest
@@ -214,21 +221,23 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   wakes once for three: ≈ 2.3 ms (A/B on the same hour, twice: 2.28-2.30 against 3.22-3.58). Six
   to a moment measured ≈ 2.0, in bursts twice as large; three was kept. What remains: aiogram's
   call to the Bot API (0.8 ms when made back to back: aiohttp ≈ 45 %, aiogram's form encoding ≈
-  30 %, the answer read ≈ 10 %) and its wake-ups, the log line of each notification sent (≈
-  18 µs, masked and written to a file, measured alone on 2026-12-02), the sent mark, and the
-  idle bot's own work meanwhile (≈ 0.2-0.25 ms: 0.5 % of a core at 25 a second). aiogram alone, at
+  30 %, the answer read ≈ 10 %) and its wake-ups, the log line of each notification sent (≈ 18
+  µs, masked and written to a file, measured alone on 2026-12-02), the sent mark, and the idle
+  bot's own work meanwhile (≈ 0.2-0.25 ms: 0.5 % of a core at 25 a second). aiogram alone, at
   the outbox's own pace and with nothing else to do, takes ≈ 1.2-1.4 ms a send on this machine
-  (0.8-0.95 back to back; 2.9 with one place a moment). The looks for work and the sent marks
-  of one trip each to aiosqlite's thread are what this round took out of the rest.
+  (0.8-0.95 back to back; 2.9 with one place a moment). The looks for work and the sent marks of
+  one trip each to aiosqlite's thread are what this round took out of the rest.
   **The floor.** With each answer marked sent as the outbox marks it ("each marked sent in
-  SQLite"), aiogram alone takes 1.21 ms a send in the table's run (1.06-1.76 in ten runs on
+  SQLite"), aiogram alone takes 1.42 ms a send in the table's run (0.98-1.76 in fifteen runs on
   2026-12-02), and the fan-out sends 1,050 times for 1,000 alerts delivered (5 % answered 429
-  are sent again): 1.1-1.85 ms a delivered notification before the bot's claim, its log line
+  are sent again): 1.03-1.85 ms a delivered notification before the bot's claim, its log line
   and the idle bot's own work. The 1.5 ms target lies inside that range: aiogram's send and the
   one commit per answer that keeps alerts from doubling after a crash leave ≈ 0.4 ms a
-  notification for the rest on the fastest hour, nothing on slower ones. The bot met it in the
-  table's run and the one before (1.33 and 1.37 ms, 0.06 and 0.26 above the floor of each); in
-  the three runs before those, 1.61-2.29 ms, 0.05-0.67 above.
+  notification for the rest on the fastest hour, nothing on slower ones. The bot met it in four
+  runs of the day (1.33-1.47 ms, at 11:01, 11:30, 12:28 and 12:53); in the table's run 1.90,
+  0.41 above that run's floor (1.49), and 0.23-0.41 above it in the five runs after 12:00 (side
+  by side with the code of 11:30, two runs each: 1.45-1.55 against 1.56-1.57, no change of its
+  own).
 - **Backlog after a restart.** Alerts queued for 10 chats while the bot was down: nothing
   wakes the outbox, so each chat's messages go out at the outbox's own pace. Telegram allows
   a private chat 1 message a second; the worker sleeps until the first chat held by that gap
@@ -246,32 +255,32 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   of a core). Each look is one statement on a connection its loop holds for its life
   (`bot/storage/direct.py`), one trip to aiosqlite's thread. Through the pool a look took five
   or six trips, and on this machine a trip from idle costs ≈ 0.4 ms of CPU in wake-ups alone
-  (a bare `asyncio.sleep` from idle ≈ 0.3 ms): 1.4-1.8 % of a core before (2026-12-02), ≈ 0.6 %
-  now. What is left is mostly the four wake-ups a second themselves; looking less often would
-  start a sweep, or take over a dead replica's checks, up to that much later.
+  (a bare `asyncio.sleep` from idle ≈ 0.3 ms): 1.4-1.8 % of a core before (2026-12-02),
+  0.33-0.6 % now. What is left is mostly the four wake-ups a second themselves; looking less
+  often would take over a dead replica's checks, or notice accounts set due from outside (a new
+  one), up to that much later (a look that finds nothing due knows when the first will be).
 - **PostgreSQL, one replica.** The same sweep, with the database work in the server and the
   guard's state in Redis (`bot/fleet/limits.py`): two Lua scripts per SMSC request
-  (`bot/fleet/guard_scripts.py`), one that
-  looks at the credentials, takes the login's turn and admits the request, one that counts it,
-  stores the balance and hands the turn back (the turn is a lease, so no task keeps it alive),
-  ≈ 0.4-0.6 ms of the bot's CPU per login where seven round trips took 1-2 ms. PostgreSQL and
-  Redis take about as much again in their own processes. The wall time is the machine's: the
-  bot, PostgreSQL, Redis and the fakes share two cores, where SQLite's sweep had the bot on one
-  core and the fakes on the other.
-  **The floor.** The same sweep's I/O alone through asyncpg ("PostgreSQL, its I/O alone")
-  costs 0.057 ms of CPU an account in the table's run, its wall time 1.31 times the sweep's
-  floor. The bot takes three times that CPU: beyond the floor the guard's two scripts in Redis
-  (≈ 40-60 µs an account, one request serving ten accounts), the rules, the decryption and the
-  claim as on SQLite (≈ 10 µs), and SQLAlchemy's execution over asyncpg. The floor and the
-  fleet's guard alone come to ≈ 0.10-0.12 ms an account: the guard that keeps every replica
-  inside SMSC's limits is what the target leaves no room for.
-- **PostgreSQL, two replicas.** Each replica claims up to 500 logins' accounts at a look with a
-  conditional UPDATE of rows locked in one order (`bot/storage/stats.py`, `claim_due`), so
-  they split the sweep login by login without a double; the guard in
-  Redis keeps one request per login for the fleet. On two cores two replicas cannot be faster
-  than one: their CPU adds up (both look for due work, both start), and the wall time is what
-  the machine's two cores give the four processes and the fakes. With a core per replica the
-  sweep's CPU would divide between them.
+  (`bot/fleet/guard_scripts.py`), one that looks at the credentials, takes the login's turn and
+  admits the request, one that counts it, stores the balance and hands the turn back (the turn
+  is a lease, so no task keeps it alive), ≈ 0.4-0.6 ms of the bot's CPU per login where seven
+  round trips took 1-2 ms. PostgreSQL and Redis take about as much again in their own processes.
+  The wall time is the machine's: the bot, PostgreSQL, Redis and the fakes share two cores,
+  where SQLite's sweep had the bot on one core and the fakes on the other.
+  **The floor.** The same sweep's I/O alone through asyncpg ("PostgreSQL, its I/O alone") costs
+  0.042 ms of CPU an account in the table's run (0.039-0.057 on 2026-12-02), its wall time 1.46
+  times the sweep's floor. The bot takes four times that CPU (0.154-0.206): beyond the floor the
+  guard's two scripts in Redis (≈ 40-60 µs an account, one request serving ten accounts), the
+  rules, the decryption and the claim as on SQLite (≈ 10 µs), and SQLAlchemy's execution over
+  asyncpg. The floor and the fleet's guard alone come to ≈ 0.10-0.12 ms an account: the guard
+  that keeps every replica inside SMSC's limits is what the target leaves no room for.
+- **PostgreSQL, two replicas.** Each replica claims due logins' accounts, 50 logins a statement
+  and up to 500 in flight, with a conditional UPDATE of rows locked in one order
+  (`bot/storage/stats.py`, `claim_due`), so they split the sweep login by login without a
+  double; the guard in Redis keeps one request per login for the fleet. On two cores two
+  replicas cannot be faster than one: their CPU adds up (both look for due work, both start),
+  and the wall time is what the machine's two cores give the four processes and the fakes. With
+  a core per replica the sweep's CPU would divide between them.
 - **Growth.** CPU per account checked is flat: a check's cost is per login and per account
   written, not per account kept. Memory grows with the sweep's working set, not with the
   accounts at rest: up to 500 logins' checks in flight, their accounts read 50 logins to a
@@ -287,97 +296,63 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
 - **The fakes** run in the benchmark's own process: beside one bot, on the second core; beside
   two replicas, PostgreSQL and Redis, on a machine of two cores, they compete with them.
 - **Noise.** CPU per account varies by ± 15 % from run to run of the same code on this machine
-  (more when other work runs beside), wall times more, and the machine itself speeds up and slows
-  down: on 2026-12-02 the same code answered bursts of 200 /balance at 270-280 a second (≈ 2.8 ms
-  of CPU an update) and, 20 minutes later, at 190-210 (≈ 4 ms), the machine otherwise idle both
-  times. Four full runs of `python -m bench` within 90 minutes, later that day, on code that
-  changed only in ways that run the same statements: sweep 0.218, 0.275, 0.242 and 0.246 ms
-  an account, /balance bursts 222, 155, 201 and 185 a second, 2.17-2.75 ms of CPU a
+  (more when other work runs beside), wall times more, and the machine itself speeds up and
+  slows down: on 2026-12-02 the same code answered bursts of 200 /balance at 270-280 a second (≈
+  2.8 ms of CPU an update) and, 20 minutes later, at 190-210 (≈ 4 ms), the machine otherwise
+  idle both times. Four full runs of `python -m bench` within 90 minutes, later that day, on
+  code that changed only in ways that run the same statements: sweep 0.218, 0.275, 0.242 and
+  0.246 ms an account, /balance bursts 222, 155, 201 and 185 a second, 2.17-2.75 ms of CPU a
   notification (the table is the fourth). Two more at 05:46 and 06:17, after the chat reader:
   sweep 0.211 and 0.268 ms an account, bursts 423 and 251 a second (aiogram alone 884 and 619),
-  2.14 and 2.21 ms a notification. With the floors' rows, at 08:15 and 08:41 (the table):
-  sweep 0.249 and 0.241 ms an account (its I/O alone 0.102 and 0.082), bursts 293 and 292 a
-  second (aiogram alone 643 and 971), 2.29 and 1.94 ms a notification (aiogram's sends each
-  marked sent 1.55 and 1.24). At 10:26, on another machine of the same size (an AMD EPYC, the
-  runs before on an Intel Xeon), with the same code: sweep 0.170 (0.094), burst 366 (889), 1.61
-  ms a notification (1.48); at 11:01, after this round's conversions and guard windows: 0.146
+  2.14 and 2.21 ms a notification. With the floors' rows, at 08:15 and 08:41 (the table): sweep
+  0.249 and 0.241 ms an account (its I/O alone 0.102 and 0.082), bursts 293 and 292 a second
+  (aiogram alone 643 and 971), 2.29 and 1.94 ms a notification (aiogram's sends each marked sent
+  1.55 and 1.24). At 10:26, on another machine of the same size (an AMD EPYC, the runs before on
+  an Intel Xeon), with the same code: sweep 0.170 (0.094), burst 366 (889), 1.61 ms a
+  notification (1.48); at 11:01, after this round's conversions and guard windows: 0.146
   (0.065), 435 (1144), 1.37 (1.06); at 11:30, with the floor on PostgreSQL too (the table):
-  0.143 (0.076), 492 (1109), 1.33 (1.21). Ratios of figures from the same run are the sturdier
-  ones.
-
-## Before this round (issue 16)
-
-The same `python -m bench` on this machine at 17:20 UTC, before the sweep's writes went past the
-ORM, the guard's Redis state became two scripts, the outbox slept until the next sendable chat,
-its sent marks went to a held connection, /balance read the chat with its accounts at once and
-stopped committing nothing, and Alembic stopped loading in the serving process (compare with
-the table above; ± 15 % is noise here):
-
-| Figure | Before |
-|---|---:|
-| Sweep, 10,000 accounts: wall time (floor 1.0 s) | 4.91 s |
-| ... bot CPU per account checked | 0.319 ms |
-| ... PostgreSQL and Redis, one replica: bot CPU per account | 0.530 ms (1.66x SQLite's) |
-| ... SMSC in 200 ms: wall time (floor 4.0 s) | 5.56 s |
-| /balance from 200 chats at once | 171 a second, p99 1.15 s (127-141 later, same code) |
-| Alert fan-out: bot CPU per delivered notification | ≈ 5.5-6.4 ms (not in the table then) |
-| Backlog after a restart: seconds per chat message | 1.4-1.8 (not in the table then) |
-| Idle RSS, 10,000 accounts | 249.6 MB (83.6 MB above the floor) |
-
-The fan-out's share of Telegram's 30 a second is the pacer's: it keeps 10 % headroom (27 a
-second, issue 14) and 5 % of the sends are answered 429, so 25.7 alerts a second is the most it
-can deliver (86 %). The 92.5 % of the 17:20 run was not reproduced by the same code since
-(41.8 s for the fan-out, as now).
-
-## Where the time goes
-
-`python -m bench.profile` (py-spy at 250 samples a second, every thread of the bot) through the
-same scenarios, before this round (commit d4ddd9c) and after it. A sample counts under the
-library of its innermost Python frame: C code called from Python (SQLite's statements, the
-sqlite3 module, Decimal, datetime parsing) counts under its caller. In a container py-spy takes
-a thread that waits for the GIL for a running one: the aiosqlite worker's share includes its
-waits for the event loop's thread, more so when that thread is busy (the burst).
-
-| Sweep of 10,000 accounts | before | after |
-|---|---:|---:|
-| SQLAlchemy ORM | 27% | 0% |
-| aiosqlite worker (SQLite itself) | 18% | 24% |
-| the bot's own code | 18% | 31% |
-| SQLAlchemy Core and engine | 15% | 12% |
-| httpx / httpcore / aiohttp | 14% | 16% |
-| asyncio event loop | 5% | 9% |
-| other (stdlib, C) | 4% | 8% |
-| samples (250 a second) | 739 | 472 |
-
-| /balance from 200 chats at once | before | after |
-|---|---:|---:|
-| aiosqlite worker (SQLite itself) | 29% | 37% |
-| asyncio event loop | 19% | 15% |
-| SQLAlchemy ORM | 9% | 6% |
-| SQLAlchemy Core and engine | 8% | 6% |
-| other (stdlib, C) | 8% | 8% |
-| aiogram | 8% | 7% |
-| the bot's own code | 7% | 6% |
-| httpx / httpcore / aiohttp | 4% | 6% |
-| logging | 3% | 0% |
-| pydantic | 3% | 8% |
-| cryptography | 2% | 0% |
-| samples (250 a second) | 374 | 268 |
-
-| Alert fan-out to 1,000 chats (its sweep included) | before | after |
-|---|---:|---:|
-| SQLAlchemy Core and engine | 23% | 8% |
-| pydantic | 11% | 11% |
-| asyncio event loop | 11% | 15% |
-| SQLAlchemy ORM | 11% | 5% |
-| other (stdlib, C) | 10% | 13% |
-| httpx / httpcore / aiohttp | 10% | 13% |
-| the bot's own code | 9% | 13% |
-| aiosqlite worker (SQLite itself) | 7% | 11% |
-| aiogram | 7% | 9% |
-| logging | 1% | 3% |
-| samples (250 a second) | 1314 | 527 |
-
+  0.143 (0.076), 492 (1109), 1.33 (1.21). After 12:00, as this round's sweep changes landed one
+  by one (sweep CPU and wall time, the I/O floor's in brackets; burst; fan-out): 12:28 0.144 and
+  1.78x (0.049, 1.23x), 401, 1.41; 12:53 0.132 and 1.64x (0.051, 1.32x), 420, 1.47; 13:06 0.200
+  and 2.19x (0.054, 1.27x), 310, 1.67; 13:14 0.165 and 1.86x (0.053, 1.26x), 336, 1.62; 13:22,
+  all of them (the table), 0.123 and 1.31x (0.060, 1.31x), 443, 1.90. The runs at 13:06 and
+  13:14 fell on a slow half hour (the burst's CPU 3.0-3.2 ms an update against 2.2-2.45 on
+  either side). Ratios of figures from the same run are the sturdier ones. ## Before this round
+  (issue 16) The same `python -m bench` on this machine at 17:20 UTC, before the sweep's writes
+  went past the ORM, the guard's Redis state became two scripts, the outbox slept until the next
+  sendable chat, its sent marks went to a held connection, /balance read the chat with its
+  accounts at once and stopped committing nothing, and Alembic stopped loading in the serving
+  process (compare with the table above; ± 15 % is noise here): | Figure | Before | |---|---:| |
+  Sweep, 10,000 accounts: wall time (floor 1.0 s) | 4.91 s | | ... bot CPU per account checked |
+  0.319 ms | | ... PostgreSQL and Redis, one replica: bot CPU per account | 0.530 ms (1.66x
+  SQLite's) | | ... SMSC in 200 ms: wall time (floor 4.0 s) | 5.56 s | | /balance from 200 chats
+  at once | 171 a second, p99 1.15 s (127-141 later, same code) | | Alert fan-out: bot CPU per
+  delivered notification | ≈ 5.5-6.4 ms (not in the table then) | | Backlog after a restart:
+  seconds per chat message | 1.4-1.8 (not in the table then) | | Idle RSS, 10,000 accounts |
+  249.6 MB (83.6 MB above the floor) | The fan-out's share of Telegram's 30 a second is the
+  pacer's: it keeps 10 % headroom (27 a second, issue 14) and 5 % of the sends are answered 429,
+  so 25.7 alerts a second is the most it can deliver (86 %). The 92.5 % of the 17:20 run was not
+  reproduced by the same code since (41.8 s for the fan-out, as now). ## Where the time goes
+  `python -m bench.profile` (py-spy at 250 samples a second, every thread of the bot) through
+  the same scenarios, before this round (commit d4ddd9c) and after it. A sample counts under the
+  library of its innermost Python frame: C code called from Python (SQLite's statements, the
+  sqlite3 module, Decimal, datetime parsing) counts under its caller. In a container py-spy
+  takes a thread that waits for the GIL for a running one: the aiosqlite worker's share includes
+  its waits for the event loop's thread, more so when that thread is busy (the burst). | Sweep
+  of 10,000 accounts | before | after | |---|---:|---:| | SQLAlchemy ORM | 27% | 0% | |
+  aiosqlite worker (SQLite itself) | 18% | 24% | | the bot's own code | 18% | 31% | | SQLAlchemy
+  Core and engine | 15% | 12% | | httpx / httpcore / aiohttp | 14% | 16% | | asyncio event loop
+  | 5% | 9% | | other (stdlib, C) | 4% | 8% | | samples (250 a second) | 739 | 472 | | /balance
+  from 200 chats at once | before | after | |---|---:|---:| | aiosqlite worker (SQLite itself) |
+  29% | 37% | | asyncio event loop | 19% | 15% | | SQLAlchemy ORM | 9% | 6% | | SQLAlchemy Core
+  and engine | 8% | 6% | | other (stdlib, C) | 8% | 8% | | aiogram | 8% | 7% | | the bot's own
+  code | 7% | 6% | | httpx / httpcore / aiohttp | 4% | 6% | | logging | 3% | 0% | | pydantic |
+  3% | 8% | | cryptography | 2% | 0% | | samples (250 a second) | 374 | 268 | | Alert fan-out to
+  1,000 chats (its sweep included) | before | after | |---|---:|---:| | SQLAlchemy Core and
+  engine | 23% | 8% | | pydantic | 11% | 11% | | asyncio event loop | 11% | 15% | | SQLAlchemy
+  ORM | 11% | 5% | | other (stdlib, C) | 10% | 13% | | httpx / httpcore / aiohttp | 10% | 13% |
+  | the bot's own code | 9% | 13% | | aiosqlite worker (SQLite itself) | 7% | 11% | | aiogram |
+  7% | 9% | | logging | 1% | 3% | | samples (250 a second) | 1314 | 527 |
 - **Sweep.** The ORM is gone from it (27 % of the samples before: the unit of work flushing each
   account's UPDATE, and loading instances). What is left is spread out: SQLite itself, the
   bot's own rules and forecast, SQLAlchemy Core's per-value type processing (UTC datetimes,
@@ -392,8 +367,11 @@ waits for the event loop's thread, more so when that thread is busy (the burst).
   not sample counts. After this round's conversions (one profile, 2026-12-02 11:00, 252
   samples): aiosqlite worker 24 %, httpx / httpcore / aiohttp 23 %, SQLAlchemy Core and engine
   16 %; innermost, the times' two conversions 10 % (formatting and parsing text, which
-  SQLite's storage needs) and the plain records 5 %. "The rest, measured apart" under "What
-  limits each figure" splits the same sweep by part, in CPU.
+  SQLite's storage needs) and the plain records 5 %. After this round's sweep changes (one
+  profile, 13:30, 238 samples, the sweep 1.39 s): aiosqlite worker 27 %, httpx / httpcore /
+  aiohttp 21 %, SQLAlchemy Core and engine 11 %; innermost, the plain records 5.5 % and the
+  times' two conversions 3.4 %. "What stands in the way of 0.10 ms" under "What limits each
+  figure" splits the same sweep by part, in CPU.
 - **Burst.** Fewer samples than before for the same 200 updates: one query where there were two,
   no commit, no thread hop for a filter, no decrypt. What is left is libraries, evenly:
   aiogram's parsing, middlewares and sendMessage, pydantic, SQLAlchemy building the chat's and

@@ -23,13 +23,12 @@ import logging
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.alerting.accounts import decrypted
+from bot.alerting.due import first_due, lease_due
 from bot.alerting.monitoring import Monitor, Outcome
 from bot.alerting.outbox import Outbox
 from bot.alerting.outcomes import Claim, write_outcomes
@@ -39,8 +38,8 @@ from bot.smsc.client import Credentials, SmscError
 from bot.smsc.guard import BalanceGuard, BalanceResult
 from bot.storage import direct
 from bot.storage.crypto import SecretBox
-from bot.storage.models import Account, AccountState
-from bot.storage.stats import claim_due, held, next_due
+from bot.storage.models import Account
+from bot.storage.stats import held
 
 log = logging.getLogger(__name__)
 
@@ -236,41 +235,24 @@ class Checks:
             self._room.set()
 
     async def _claim(self, limit: int) -> dict[Claim, tuple[Credentials, bool]]:
-        """Lease the accounts of up to `limit` due credentials (see claim_due), each
-        credentials with whether SMSC ever accepted them."""
+        """Lease the accounts of up to `limit` due credentials (bot.alerting.due), if any is
+        due; else note when the first will be (see _pause)."""
         now = self._now()
-        lease = now + self._lease
         # A look with nothing due (most of them) reads an index, and writes nothing.
         self._next_due = None
-        first = await self._first_due(now)
+        first = await first_due(self._engine, self._direct, now)
         if first is None or first > now:
             self._next_due = first
             return {}
-        async with self._sessionmaker() as session:
-            connection = await session.connection()
-            async with self._write_turn:
-                claim = claim_due(connection.dialect.name)
-                values = {"now": now, "lease_until": lease, "limit": limit}
-                rows = (await connection.execute(claim, values)).all()
-                await session.commit()
-        due: dict[Claim, tuple[Credentials, bool]] = {}
-        for row in rows:
-            key, good = row.credentials_key, row.state in (AccountState.OK, AccountState.LOW)
-            if (key, lease) in due:
-                creds, known_good = due[key, lease]
-                due[key, lease] = creds, known_good or good
-            else:
-                # The key names exactly these credentials: decrypted at the first check only.
-                creds = self._guard.remembered(key, partial(decrypted, self._box, row))
-                due[key, lease] = creds, good
-        return due
-
-    async def _first_due(self, now: datetime) -> datetime | None:
-        if self._direct is not None:
-            first = await self._direct.records(next_due(), {"now": now})
-            return first[0][0] if first else None
-        async with self._engine.connect() as connection:
-            return (await connection.execute(next_due(), {"now": now})).scalar()
+        return await lease_due(
+            self._sessionmaker,
+            self._write_turn,
+            self._guard,
+            self._box,
+            now,
+            now + self._lease,
+            limit,
+        )
 
     async def drain(self) -> None:
         """Wait for the checks under way, a claim, and once stopped the looks' end, which

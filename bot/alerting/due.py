@@ -1,0 +1,61 @@
+"""Due accounts for the scheduled checks (bot.alerting.scheduling): when the first falls due,
+and the accounts of the first due credentials, leased to the process that claims them."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.alerting.accounts import decrypted
+from bot.alerting.outcomes import Claim
+from bot.smsc.client import Credentials
+from bot.smsc.guard import BalanceGuard
+from bot.storage.crypto import SecretBox
+from bot.storage.direct import Direct
+from bot.storage.models import AccountState
+from bot.storage.stats import claim_due, next_due
+
+
+async def first_due(engine: AsyncEngine, held: Direct | None, now: datetime) -> datetime | None:
+    """When the first checkable account unleased at `now` is due: an index probe, on the looks'
+    held connection where there is one (bot.storage.direct)."""
+    if held is not None:
+        first = await held.records(next_due(), {"now": now})
+        return first[0][0] if first else None
+    async with engine.connect() as connection:
+        return (await connection.execute(next_due(), {"now": now})).scalar()
+
+
+async def lease_due(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    turn: AbstractAsyncContextManager[Any],
+    guard: BalanceGuard,
+    box: SecretBox,
+    now: datetime,
+    lease: datetime,
+    limit: int,
+) -> dict[Claim, tuple[Credentials, bool]]:
+    """Lease until `lease` the accounts of up to `limit` credentials due at `now` (see
+    claim_due), in `turn` to write; each credentials with whether SMSC ever accepted them."""
+    async with sessionmaker() as session:
+        connection = await session.connection()
+        async with turn:
+            claim = claim_due(connection.dialect.name)
+            values = {"now": now, "lease_until": lease, "limit": limit}
+            rows = (await connection.execute(claim, values)).all()
+            await session.commit()
+    due: dict[Claim, tuple[Credentials, bool]] = {}
+    for row in rows:
+        key, good = row.credentials_key, row.state in (AccountState.OK, AccountState.LOW)
+        if (key, lease) in due:
+            creds, known_good = due[key, lease]
+            due[key, lease] = creds, known_good or good
+        else:
+            # The key names exactly these credentials: decrypted at the first check only.
+            creds = guard.remembered(key, partial(decrypted, box, row))
+            due[key, lease] = creds, good
+    return due

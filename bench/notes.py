@@ -63,12 +63,13 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   monitor's rules and the spend forecast; and per SMSC request (one per ten accounts here),
   ≈ 0.5 ms in the client and the guard, ≈ 50 µs an account.
   **The floor.** The sweep's I/O alone, with none of the bot ("its I/O alone", see above),
-  costs 0.060 ms of CPU an account in the table's run (0.049-0.060 in five runs on 2026-12-02
+  costs 0.051 ms of CPU an account in the table's run (0.049-0.060 in six runs on 2026-12-02
   since it sends as the bot's client does, through httpx's transport; 0.065-0.111 before,
   through an httpx client). Its wall time is 1.26-1.32 times the sweep's floor at 50 ms.
   **This round** (2026-12-02, after 11:30): the wall time at 50 ms went from 1.77-1.85 times
-  the floor to 1.31 in the table's run (1.30-1.36 in six single sweeps on the same hour), the
-  floor's own ratio; CPU from 0.143-0.146 to 0.123 ms an account. Side by side on one slower
+  the floor to 1.31 and 1.39 in the two full runs of this code (13:22, and 13:53 the table's;
+  1.30-1.36 in six single sweeps at 13:20), within 0.13 of the floor's own ratio; CPU from
+  0.143-0.146 to 0.123-0.128 ms an account. Side by side on one slower
   hour (three sweeps each, alternating): 2.03-2.20 s and 0.163-0.179 ms before, 1.61-1.74 s and
   0.145-0.160 after. What changed, and what each was for:
   - SMSC's client sends through httpx's transport (over aiohttp's pool), not through an httpx
@@ -94,8 +95,8 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
     benchmark now sets a sweep's accounts due half a second ahead, as scheduled checks fall
     due, and times the sweep from that moment (the first request then goes out ≈ 0.05 s after
     it, ≈ 0.25-0.3 s before).
-  **What stands in the way of 0.10 ms** (the CPU target, missed: 0.123 in the table's run,
-  0.12-0.165 on slower hours). Measured apart, each part alone in a process: requests through
+  **What stands in the way of 0.10 ms** (the CPU target, missed: 0.128 in the table's run,
+  0.120-0.165 on slower hours). Measured apart, each part alone in a process: requests through
   the guard and the client ≈ 0.53 ms of CPU a request, ≈ 53 µs an account (the floor's POST
   0.39 of it); `write_outcomes` 0.073-0.079 ms an account (the rules ≈ 8 µs of it, 7.6 on
   records in memory; the plain records with every value converted ≈ 7, 34 columns an account;
@@ -228,16 +229,16 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   (0.8-0.95 back to back; 2.9 with one place a moment). The looks for work and the sent marks of
   one trip each to aiosqlite's thread are what this round took out of the rest.
   **The floor.** With each answer marked sent as the outbox marks it ("each marked sent in
-  SQLite"), aiogram alone takes 1.42 ms a send in the table's run (0.98-1.76 in fifteen runs on
+  SQLite"), aiogram alone takes 1.23 ms a send in the table's run (0.98-1.76 in sixteen runs on
   2026-12-02), and the fan-out sends 1,050 times for 1,000 alerts delivered (5 % answered 429
   are sent again): 1.03-1.85 ms a delivered notification before the bot's claim, its log line
   and the idle bot's own work. The 1.5 ms target lies inside that range: aiogram's send and the
   one commit per answer that keeps alerts from doubling after a crash leave ≈ 0.4 ms a
-  notification for the rest on the fastest hour, nothing on slower ones. The bot met it in four
-  runs of the day (1.33-1.47 ms, at 11:01, 11:30, 12:28 and 12:53); in the table's run 1.90,
-  0.41 above that run's floor (1.49), and 0.23-0.41 above it in the five runs after 12:00 (side
-  by side with the code of 11:30, two runs each: 1.45-1.55 against 1.56-1.57, no change of its
-  own).
+  notification for the rest on the fastest hour, nothing on slower ones. The bot met it in five
+  runs of the day (1.33-1.47 ms: at 11:01, 11:30, 12:28, 12:53, and 13:53 the table's, 1.44,
+  0.15 above that run's floor of 1.29) and missed it in three after 12:00 (1.62-1.90, at 13:06,
+  13:14 and 13:22); 0.15-0.41 above each run's floor in the six runs after 12:00 (side by side
+  with the code of 11:30, two runs each: 1.45-1.55 against 1.56-1.57, no change of its own).
 - **Backlog after a restart.** Alerts queued for 10 chats while the bot was down: nothing
   wakes the outbox, so each chat's messages go out at the outbox's own pace. Telegram allows
   a private chat 1 message a second; the worker sleeps until the first chat held by that gap
@@ -268,7 +269,7 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   The wall time is the machine's: the bot, PostgreSQL, Redis and the fakes share two cores,
   where SQLite's sweep had the bot on one core and the fakes on the other.
   **The floor.** The same sweep's I/O alone through asyncpg ("PostgreSQL, its I/O alone") costs
-  0.042 ms of CPU an account in the table's run (0.039-0.057 on 2026-12-02), its wall time 1.46
+  0.042 ms of CPU an account in the table's run (0.039-0.057 on 2026-12-02), its wall time 1.38
   times the sweep's floor. The bot takes four times that CPU (0.154-0.206): beyond the floor the
   guard's two scripts in Redis (≈ 40-60 µs an account, one request serving ten accounts), the
   rules, the decryption and the claim as on SQLite (≈ 10 µs), and SQLAlchemy's execution over
@@ -315,44 +316,84 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   by one (sweep CPU and wall time, the I/O floor's in brackets; burst; fan-out): 12:28 0.144 and
   1.78x (0.049, 1.23x), 401, 1.41; 12:53 0.132 and 1.64x (0.051, 1.32x), 420, 1.47; 13:06 0.200
   and 2.19x (0.054, 1.27x), 310, 1.67; 13:14 0.165 and 1.86x (0.053, 1.26x), 336, 1.62; 13:22,
-  all of them (the table), 0.123 and 1.31x (0.060, 1.31x), 443, 1.90. The runs at 13:06 and
-  13:14 fell on a slow half hour (the burst's CPU 3.0-3.2 ms an update against 2.2-2.45 on
-  either side). Ratios of figures from the same run are the sturdier ones. ## Before this round
-  (issue 16) The same `python -m bench` on this machine at 17:20 UTC, before the sweep's writes
-  went past the ORM, the guard's Redis state became two scripts, the outbox slept until the next
-  sendable chat, its sent marks went to a held connection, /balance read the chat with its
-  accounts at once and stopped committing nothing, and Alembic stopped loading in the serving
-  process (compare with the table above; ± 15 % is noise here): | Figure | Before | |---|---:| |
-  Sweep, 10,000 accounts: wall time (floor 1.0 s) | 4.91 s | | ... bot CPU per account checked |
-  0.319 ms | | ... PostgreSQL and Redis, one replica: bot CPU per account | 0.530 ms (1.66x
-  SQLite's) | | ... SMSC in 200 ms: wall time (floor 4.0 s) | 5.56 s | | /balance from 200 chats
-  at once | 171 a second, p99 1.15 s (127-141 later, same code) | | Alert fan-out: bot CPU per
-  delivered notification | ≈ 5.5-6.4 ms (not in the table then) | | Backlog after a restart:
-  seconds per chat message | 1.4-1.8 (not in the table then) | | Idle RSS, 10,000 accounts |
-  249.6 MB (83.6 MB above the floor) | The fan-out's share of Telegram's 30 a second is the
-  pacer's: it keeps 10 % headroom (27 a second, issue 14) and 5 % of the sends are answered 429,
-  so 25.7 alerts a second is the most it can deliver (86 %). The 92.5 % of the 17:20 run was not
-  reproduced by the same code since (41.8 s for the fan-out, as now). ## Where the time goes
-  `python -m bench.profile` (py-spy at 250 samples a second, every thread of the bot) through
-  the same scenarios, before this round (commit d4ddd9c) and after it. A sample counts under the
-  library of its innermost Python frame: C code called from Python (SQLite's statements, the
-  sqlite3 module, Decimal, datetime parsing) counts under its caller. In a container py-spy
-  takes a thread that waits for the GIL for a running one: the aiosqlite worker's share includes
-  its waits for the event loop's thread, more so when that thread is busy (the burst). | Sweep
-  of 10,000 accounts | before | after | |---|---:|---:| | SQLAlchemy ORM | 27% | 0% | |
-  aiosqlite worker (SQLite itself) | 18% | 24% | | the bot's own code | 18% | 31% | | SQLAlchemy
-  Core and engine | 15% | 12% | | httpx / httpcore / aiohttp | 14% | 16% | | asyncio event loop
-  | 5% | 9% | | other (stdlib, C) | 4% | 8% | | samples (250 a second) | 739 | 472 | | /balance
-  from 200 chats at once | before | after | |---|---:|---:| | aiosqlite worker (SQLite itself) |
-  29% | 37% | | asyncio event loop | 19% | 15% | | SQLAlchemy ORM | 9% | 6% | | SQLAlchemy Core
-  and engine | 8% | 6% | | other (stdlib, C) | 8% | 8% | | aiogram | 8% | 7% | | the bot's own
-  code | 7% | 6% | | httpx / httpcore / aiohttp | 4% | 6% | | logging | 3% | 0% | | pydantic |
-  3% | 8% | | cryptography | 2% | 0% | | samples (250 a second) | 374 | 268 | | Alert fan-out to
-  1,000 chats (its sweep included) | before | after | |---|---:|---:| | SQLAlchemy Core and
-  engine | 23% | 8% | | pydantic | 11% | 11% | | asyncio event loop | 11% | 15% | | SQLAlchemy
-  ORM | 11% | 5% | | other (stdlib, C) | 10% | 13% | | httpx / httpcore / aiohttp | 10% | 13% |
-  | the bot's own code | 9% | 13% | | aiosqlite worker (SQLite itself) | 7% | 11% | | aiogram |
-  7% | 9% | | logging | 1% | 3% | | samples (250 a second) | 1314 | 527 |
+  all of them, 0.123 and 1.31x (0.060, 1.31x), 443, 1.90; 13:53, the same code with the claim in
+  a module of its own (the table), 0.128 and 1.39x (0.051, 1.26x), 422, 1.44. The runs at 13:06
+  and 13:14 fell on a slow half hour (the burst's CPU 3.0-3.2 ms an update against 2.2-2.45 on
+  either side). Ratios of figures from the same run are the sturdier ones.
+
+## Before this round (issue 16)
+
+The same `python -m bench` on this machine at 17:20 UTC, before the sweep's writes went past the
+ORM, the guard's Redis state became two scripts, the outbox slept until the next sendable chat,
+its sent marks went to a held connection, /balance read the chat with its accounts at once and
+stopped committing nothing, and Alembic stopped loading in the serving process (compare with
+the table above; ± 15 % is noise here):
+
+| Figure | Before |
+|---|---:|
+| Sweep, 10,000 accounts: wall time (floor 1.0 s) | 4.91 s |
+| ... bot CPU per account checked | 0.319 ms |
+| ... PostgreSQL and Redis, one replica: bot CPU per account | 0.530 ms (1.66x SQLite's) |
+| ... SMSC in 200 ms: wall time (floor 4.0 s) | 5.56 s |
+| /balance from 200 chats at once | 171 a second, p99 1.15 s (127-141 later, same code) |
+| Alert fan-out: bot CPU per delivered notification | ≈ 5.5-6.4 ms (not in the table then) |
+| Backlog after a restart: seconds per chat message | 1.4-1.8 (not in the table then) |
+| Idle RSS, 10,000 accounts | 249.6 MB (83.6 MB above the floor) |
+
+The fan-out's share of Telegram's 30 a second is the pacer's: it keeps 10 % headroom (27 a
+second, issue 14) and 5 % of the sends are answered 429, so 25.7 alerts a second is the most it
+can deliver (86 %). The 92.5 % of the 17:20 run was not reproduced by the same code since
+(41.8 s for the fan-out, as now).
+
+## Where the time goes
+
+`python -m bench.profile` (py-spy at 250 samples a second, every thread of the bot) through the
+same scenarios, before this round (commit d4ddd9c) and after it. A sample counts under the
+library of its innermost Python frame: C code called from Python (SQLite's statements, the
+sqlite3 module, Decimal, datetime parsing) counts under its caller. In a container py-spy takes
+a thread that waits for the GIL for a running one: the aiosqlite worker's share includes its
+waits for the event loop's thread, more so when that thread is busy (the burst).
+
+| Sweep of 10,000 accounts | before | after |
+|---|---:|---:|
+| SQLAlchemy ORM | 27% | 0% |
+| aiosqlite worker (SQLite itself) | 18% | 24% |
+| the bot's own code | 18% | 31% |
+| SQLAlchemy Core and engine | 15% | 12% |
+| httpx / httpcore / aiohttp | 14% | 16% |
+| asyncio event loop | 5% | 9% |
+| other (stdlib, C) | 4% | 8% |
+| samples (250 a second) | 739 | 472 |
+
+| /balance from 200 chats at once | before | after |
+|---|---:|---:|
+| aiosqlite worker (SQLite itself) | 29% | 37% |
+| asyncio event loop | 19% | 15% |
+| SQLAlchemy ORM | 9% | 6% |
+| SQLAlchemy Core and engine | 8% | 6% |
+| other (stdlib, C) | 8% | 8% |
+| aiogram | 8% | 7% |
+| the bot's own code | 7% | 6% |
+| httpx / httpcore / aiohttp | 4% | 6% |
+| logging | 3% | 0% |
+| pydantic | 3% | 8% |
+| cryptography | 2% | 0% |
+| samples (250 a second) | 374 | 268 |
+
+| Alert fan-out to 1,000 chats (its sweep included) | before | after |
+|---|---:|---:|
+| SQLAlchemy Core and engine | 23% | 8% |
+| pydantic | 11% | 11% |
+| asyncio event loop | 11% | 15% |
+| SQLAlchemy ORM | 11% | 5% |
+| other (stdlib, C) | 10% | 13% |
+| httpx / httpcore / aiohttp | 10% | 13% |
+| the bot's own code | 9% | 13% |
+| aiosqlite worker (SQLite itself) | 7% | 11% |
+| aiogram | 7% | 9% |
+| logging | 1% | 3% |
+| samples (250 a second) | 1314 | 527 |
+
 - **Sweep.** The ORM is gone from it (27 % of the samples before: the unit of work flushing each
   account's UPDATE, and loading instances). What is left is spread out: SQLite itself, the
   bot's own rules and forecast, SQLAlchemy Core's per-value type processing (UTC datetimes,

@@ -1,10 +1,11 @@
 """Scheduled balance checks.
 
 When each account is next due lives in the database (`Account.next_check_at`), so a restart
-neither skips accounts nor checks them all at once. APScheduler runs one short job every
-second that claims due accounts and hands them to checks; accounts with the same credentials
-(the same login watched by several chats) are checked with one request, and every request goes
-through the shared per-login guard.
+neither skips accounts nor checks them all at once. A loop of the checks' own looks for due
+accounts four times a second (sooner when the first falls due, or when a large sweep's checks
+free room), claims them (bot.alerting.due) and hands them to checks; accounts with the same
+credentials (the same login watched by several chats) are checked with one request, and every
+request goes through the shared per-login guard.
 
 Several processes may share one database (replicas on PostgreSQL), so due accounts are claimed,
 not read: one conditional UPDATE leases them (`lease_until`) and returns them. A leased account

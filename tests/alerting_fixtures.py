@@ -10,10 +10,24 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.alerting.monitoring import Monitor
+from bot.storage.models import Account
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def stored_account(chat_id: int, name: str = "shop", **fields: object) -> Account:
+    """An account of `chat_id` logging in as `name`, its secret a placeholder nothing decrypts."""
+    return Account(
+        chat_id=chat_id,
+        name=name,
+        site="https://smsc.ru",
+        login=name,
+        secret=b"token",
+        check_interval=900,
+        **fields,
+    )
 
 
 class Clock:

@@ -11,18 +11,8 @@ from bot.storage.chats import ensure_chat, migrate_chat
 from bot.storage.direct import held
 from bot.storage.engine import create_database_file, create_engine, migrate, prepare_data_dir
 from bot.storage.models import Account, AccountState, BalanceSample, Chat
+from tests.alerting_fixtures import stored_account
 from tests.servers import BOTH_DATABASES
-
-
-def account(chat_id: int, name: str = "shop") -> Account:
-    return Account(
-        chat_id=chat_id,
-        name=name,
-        site="https://smsc.ru",
-        login=name,
-        secret=b"token",
-        check_interval=900,
-    )
 
 
 @BOTH_DATABASES
@@ -38,7 +28,7 @@ async def test_money_is_exact_and_times_are_utc(sessionmaker):
     moscow = timezone(timedelta(hours=3))
     async with sessionmaker() as session:
         session.add(Chat(id=1, type="private", language="en"))
-        acc = account(1)
+        acc = stored_account(1)
         acc.threshold = Decimal("0.10")
         acc.last_balance = Decimal("123456789.01")
         acc.last_checked_at = datetime(2026, 1, 1, 12, tzinfo=moscow)
@@ -58,7 +48,7 @@ async def test_sqlite_keeps_times_as_the_text_it_always_had(sessionmaker):
     written = datetime(2026, 1, 1, 9, tzinfo=UTC)
     async with sessionmaker() as session:
         session.add(Chat(id=1, type="private", language="en"))
-        acc = account(1)
+        acc = stored_account(1)
         acc.last_checked_at, acc.next_check_at = written, written.replace(microsecond=123)
         session.add(acc)
         await session.commit()
@@ -95,7 +85,7 @@ async def test_naive_time_refused(sessionmaker):
 async def test_removing_account_removes_history(sessionmaker):
     async with sessionmaker() as session:
         session.add(Chat(id=1, type="private", language="en"))
-        acc = account(1)
+        acc = stored_account(1)
         session.add(acc)
         await session.flush()
         session.add(
@@ -110,14 +100,14 @@ async def test_removing_account_removes_history(sessionmaker):
 
 
 async def test_account_repr_has_no_secret():
-    assert "token" not in repr(account(1))
+    assert "token" not in repr(stored_account(1))
 
 
 @BOTH_DATABASES
 async def test_group_upgraded_to_supergroup_keeps_accounts(sessionmaker):
     async with sessionmaker() as session:
         await ensure_chat(session, -5, "group", "Ops", "ru")
-        session.add(account(-5))
+        session.add(stored_account(-5))
         await session.commit()
         await migrate_chat(session, -5, -1005)
     async with sessionmaker() as session:
@@ -131,7 +121,7 @@ async def test_group_upgraded_to_supergroup_keeps_accounts(sessionmaker):
 async def test_migration_into_already_known_supergroup(sessionmaker):
     async with sessionmaker() as session:
         await ensure_chat(session, -5, "group", "Ops", "ru")
-        session.add(account(-5))
+        session.add(stored_account(-5))
         await session.commit()
         await ensure_chat(session, -1005, "supergroup", "Ops", "en")
         await migrate_chat(session, -5, -1005)
@@ -185,10 +175,10 @@ async def test_a_chat_read_through_the_reader_is_the_one_the_orm_loads(engine, s
     same values, of the same types, as the ORM's own query, and objects the session writes."""
     async with sessionmaker() as session:
         session.add(Chat(id=1, type="group", title="Ops", language="ru", quiet_hours="23-07"))
-        low = account(1, "b-low")
+        low = stored_account(1, "b-low")
         low.state, low.threshold = AccountState.LOW, Decimal("10.50")
         low.last_balance, low.low_since = Decimal("3.25"), datetime(2026, 1, 1, 9, tzinfo=UTC)
-        session.add_all([account(1, "a-new"), low])
+        session.add_all([stored_account(1, "a-new"), low])
         await session.commit()
     async with held(engine) as reader, sessionmaker() as session:
         taken = []

@@ -203,7 +203,7 @@ class Checks:
             # a claim of 500 logins held the loop for ≈ 70 ms (its rows, 500 decryptions)
             # before the first request went out, and SMSC's slots stood idle meanwhile.
             asked = min(room, CLAIM_PART)
-            self._claiming = claiming = asyncio.ensure_future(self._claim(asked))
+            self._claiming = claiming = asyncio.ensure_future(self._claim(asked, probe=not started))
             try:
                 due = await asyncio.shield(claiming)
             except asyncio.CancelledError:
@@ -235,16 +235,18 @@ class Checks:
         if self._more_due and BATCH - len(self._tasks) >= CLAIM_PART:
             self._room.set()
 
-    async def _claim(self, limit: int) -> dict[Claim, tuple[Credentials, bool]]:
-        """Lease the accounts of up to `limit` due credentials (bot.alerting.due), if any is
-        due; else note when the first will be (see _pause)."""
+    async def _claim(self, limit: int, *, probe: bool) -> dict[Claim, tuple[Credentials, bool]]:
+        """Lease the accounts of up to `limit` due credentials (bot.alerting.due). With `probe`,
+        only if one is due; else note when the first will be (see _pause). Without, as for the
+        parts after a full one, the claim itself finds what is due."""
         now = self._now()
-        # A look with nothing due (most of them) reads an index, and writes nothing.
-        self._next_due = None
-        first = await first_due(self._engine, self._direct, now)
-        if first is None or first > now:
-            self._next_due = first
-            return {}
+        if probe:
+            # A look with nothing due (most of them) reads an index, and writes nothing.
+            self._next_due = None
+            first = await first_due(self._engine, self._direct, now)
+            if first is None or first > now:
+                self._next_due = first
+                return {}
         return await lease_due(
             self._sessionmaker,
             self._write_turn,

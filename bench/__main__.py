@@ -325,7 +325,7 @@ def run(
     return [
         *scale,
         *sweep,
-        *floor_rows(config.main, config.latency, sqlite_floor_result),
+        *floor_rows(config.main, config.latency, sqlite_floor_result, aiogram_floor=floor),
         *fleet_rows(config.main, replicas, big.sweep, config.latency),
         *floor_rows(config.main, config.latency, postgres_floor, postgres=True),
         *slow,

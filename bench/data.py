@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Executable, Row, func, insert, select, text, update
 
+from bench.names import login_name, password
 from bot.smsc.sites import site_url
 from bot.storage.crypto import SecretBox
 from bot.storage.engine import create_engine, migrate
@@ -57,14 +58,6 @@ class Layout:
 
     def login_of(self, account: int) -> int:
         return account % self.logins
-
-
-def login_name(login: int) -> str:
-    return f"user{login:05d}"
-
-
-def password(login: int) -> str:
-    return f"pw-{login:05d}"
 
 
 async def seed(url: str, secret_key: str, site: str, layout: Layout) -> None:

@@ -70,16 +70,26 @@ def fleet_rows(layout: Layout, fleet: dict[int, Sweep], sqlite: Sweep, latency: 
 
 
 def floor_rows(
-    layout: Layout, latency: float, result: dict[str, float], *, postgres: bool = False
+    layout: Layout,
+    latency: float,
+    result: dict[str, float],
+    *,
+    postgres: bool = False,
+    aiogram_floor: int | None = None,
 ) -> list[Row]:
-    """The big sweep's I/O alone (bench.floor): what the stack costs with none of the bot."""
+    """The big sweep's I/O alone (bench.floor): what the stack costs with none of the bot; its
+    memory too, given the bare aiogram's (`aiogram_floor`, bytes)."""
     wall_floor = layout.logins * latency / CHECK_CONCURRENCY
     where, driver = ("PostgreSQL, ", "asyncpg") if postgres else ("", "aiosqlite")
     label = f"Sweep, {layout.accounts} accounts, {where}its I/O alone (httpx, {driver}; no bot)"
-    return [
+    rows = [
         Row(label, "wall time / floor", result["wall"] / wall_floor, "x"),
         Row(label, "CPU per account checked", result["cpu"] / layout.accounts * 1000, "ms", "", 3),
     ]
+    if aiogram_floor is not None:
+        above = (result["peak_rss"] - aiogram_floor) / MB
+        rows.append(Row(label, "peak RSS above the floor, the stack imported", above, "MB", "", 1))
+    return rows
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,8 @@ def test_smoke_run_prints_a_table_of_numbers(tmp_path, postgres_server, redis_se
         "PostgreSQL, its I/O alone (httpx, asyncpg; no bot)",
         "each marked sent in SQLite",
     } <= floors
+    # What any bot on the stack holds: the I/O alone, in a process importing the stack.
+    assert any(m == "peak RSS above the floor, the stack imported" for _, m in by_measure)
     fan_out = next(s for s, _ in by_measure if s.startswith("Alert fan-out"))
     assert by_measure[fan_out, "lost"] == 0 and by_measure[fan_out, "duplicated"] == 0
     replicas = [s for s, m in by_measure if m == "accounts checked more than once"]

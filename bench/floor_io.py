@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-import resource
+import os
 import sys
 import time
 from collections import defaultdict
@@ -30,6 +30,7 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 
 from bench.names import password
+from bench.proc import sample
 
 # What the bot loads at start on SQLite beside its own modules: aiogram (the bare-import floor
 # the bench reads RSS against), its i18n (babel) and aiohttp's web server (health and metrics),
@@ -225,8 +226,8 @@ async def sweep(database: str, url: str, sizes: Sizes) -> dict[str, float]:
             "cpu": time.process_time() - cpu,
             "wall": time.monotonic() - wall,
             "accounts": accounts,
-            # The most this process ever held, in bytes (Linux counts KiB).
-            "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            # VmHWM: getrusage's ru_maxrss would count the parent's memory before the exec too.
+            "peak_rss": sample(os.getpid()).peak_rss,
         }
 
 

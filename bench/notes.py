@@ -23,19 +23,22 @@ and 270 alerts as long as the bot's, with two buttons, sent through aiogram's `B
 outbox's own pace (its pacer, `bot.alerting.pacing.MemoryPacer`: places three to a moment, 27
 a second). The bot's figure less aiogram's is what the bot's own work costs.
 
-Two more rows are floors of the same kind. "Its I/O alone" (`bench/floor.py`) is the big sweep
-done with the least any bot keeping the same guarantees must do on this stack, in a process of
-its own, on a database seeded as the bot's: the due accounts leased 500 logins at a time (one
-UPDATE ... RETURNING, which reads their thresholds too), SMSC asked once per login (a POST
-through httpx's transport over aiohttp, as the bot's client sends, 50 at a time), and each
-account's balance, its state against its threshold, its times and next check written with a
-history sample (executemany), 50 logins to a transaction. Raw aiosqlite statements on one
-connection: no SQLAlchemy, no other rule, no guard, no alerts, no decryption, no logging. On
-PostgreSQL the same through asyncpg, on a new database of the same server as the replicas' (its
-CPU the floor process's alone, as the bot's is). "Each marked sent in SQLite" is aiogram's sends
-as above, each answer then marked sent by one UPDATE in autocommit on a held aiosqlite
-connection, as the outbox marks it: the one commit per answer that keeps a crash from sending an
-alert twice.
+Two more rows are floors of the same kind. "Its I/O alone" (`bench/floor.py`) is the big sweep done
+with the least any bot keeping the same guarantees must do on this stack, in a process of its own,
+on a database seeded as the bot's: the due accounts leased 500 logins at a time (one UPDATE ...
+RETURNING, which reads their thresholds too), SMSC asked once per login (a POST through httpx's
+transport over aiohttp, as the bot's client sends, 50 at a time), and each account's balance, its
+state against its threshold, its times and next check written with a history sample (executemany),
+50 logins to a transaction. Raw aiosqlite statements on one connection: no SQLAlchemy, no other
+rule, no guard, no alerts, no decryption, no logging. Its process (`bench/floor_io.py`) imports,
+before the sweep, the stack the bot loads at start beside its own modules (aiogram with its i18n,
+aiohttp's web server, SQLAlchemy's ORM and asyncio layer with the aiosqlite dialect, cryptography,
+httpx, APScheduler, prometheus-client, pydantic-settings), and none of the bot: its peak RSS ("the
+stack imported") is what any bot on this stack holds through this sweep. On PostgreSQL the same
+through asyncpg, on a new database of the same server as the replicas' (its CPU the floor process's
+alone, as the bot's is). "Each marked sent in SQLite" is aiogram's sends as above, each answer then
+marked sent by one UPDATE in autocommit on a held aiosqlite connection, as the outbox marks it: the
+one commit per answer that keeps a crash from sending an alert twice.
 
 The PostgreSQL sweeps run the same 10,000 accounts on a real PostgreSQL and Redis started from
 their wheels (`tests/real_servers.py`, as the tests do), a new database and an emptied Redis for
@@ -63,13 +66,13 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   monitor's rules and the spend forecast; and per SMSC request (one per ten accounts here),
   ≈ 0.5 ms in the client and the guard, ≈ 50 µs an account.
   **The floor.** The sweep's I/O alone, with none of the bot ("its I/O alone", see above),
-  costs 0.051 ms of CPU an account in the table's run (0.049-0.060 in six runs on 2026-12-02
+  costs 0.048 ms of CPU an account in the table's run (0.048-0.060 in eight runs on 2026-12-02
   since it sends as the bot's client does, through httpx's transport; 0.065-0.111 before,
-  through an httpx client). Its wall time is 1.26-1.32 times the sweep's floor at 50 ms.
+  through an httpx client). Its wall time is 1.25-1.32 times the sweep's floor at 50 ms.
   **This round** (2026-12-02, after 11:30): the wall time at 50 ms went from 1.77-1.85 times
-  the floor to 1.31 and 1.39 in the two full runs of this code (13:22, and 13:53 the table's;
-  1.30-1.36 in six single sweeps at 13:20), within 0.13 of the floor's own ratio; CPU from
-  0.143-0.146 to 0.123-0.128 ms an account. Side by side on one slower
+  the floor to 1.31-1.47 in the four full runs of this code (13:22, 13:53, 14:37, and 14:54
+  the table's, 1.41; 1.30-1.36 in six single sweeps at 13:20), within 0.18 of the floor's own
+  ratio; CPU from 0.143-0.146 to 0.123-0.130 ms an account. Side by side on one slower
   hour (three sweeps each, alternating): 2.03-2.20 s and 0.163-0.179 ms before, 1.61-1.74 s and
   0.145-0.160 after. What changed, and what each was for:
   - SMSC's client sends through httpx's transport (over aiohttp's pool), not through an httpx
@@ -95,7 +98,7 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
     benchmark now sets a sweep's accounts due half a second ahead, as scheduled checks fall
     due, and times the sweep from that moment (the first request then goes out ≈ 0.05 s after
     it, ≈ 0.25-0.3 s before).
-  **What stands in the way of 0.10 ms** (the CPU target, missed: 0.128 in the table's run,
+  **What stands in the way of 0.10 ms** (the CPU target, missed: 0.127 in the table's run,
   0.120-0.165 on slower hours). Measured apart, each part alone in a process: requests through
   the guard and the client ≈ 0.53 ms of CPU a request, ≈ 53 µs an account (the floor's POST
   0.39 of it); `write_outcomes` 0.073-0.079 ms an account (the rules ≈ 8 µs of it, 7.6 on
@@ -107,7 +110,14 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   statements past SQLAlchemy to the drivers, with conversions of the bot's own, on both
   databases (as `bot.storage.direct` does for the looks and the outbox's sent marks, on
   SQLite only): not done, as SQLAlchemy Core is the stack's and the issue's own suggestion,
-  and the drivers' calls and conversions would cost a part of what they save.
+  and the drivers' calls and conversions would cost a part of what they save. Measured for the
+  UPDATE (2026-12-02 at 14:30, `write_outcomes` alone, four pairs): the same executemany handed
+  to aiosqlite, compiled once and its values converted by SQLAlchemy's own bind processors,
+  saves ≈ 3 µs an account of its ≈ 11 (0.073-0.075 to 0.070-0.071 ms); the conversions stay.
+  The reads and the samples' INSERT would save a few µs more: the sweep near 0.12, not 0.10.
+  Nor does SQLite's own part move: a commit writes every page its batch touched (≈ 10 µs an
+  account); without an fsync a commit (`synchronous=NORMAL`) the CPU was the same, and
+  checkpoints held back moved their cost to the reads (A/B, three and two pairs).
   Tried and not kept (2026-12-02): 1,000 logins in flight instead of 500, and 20 logins a
   write instead of 50, moved nothing beyond the noise (three pairs each; 20 cost more CPU); 200
   logins in flight saved ≈ 1 MB and cost ≈ 0.4 s of wall time. Working out a record's changes
@@ -149,19 +159,24 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   1.5 MB in four.
   Neither a 128 KiB page cache for the reader nor 20 connections to the Bot API at most
   (aiogram's default is 100) moved it beyond that noise (two pairs each): not kept.
-  **What stands in the way** (2026-12-02). Started, before any check, the bot is ≈ 48 MB above
-  the floor: 34.8 MB of imports of the stack (RSS deltas after aiogram), 8.3 MB of the bot's own
-  modules with what only they load (aiohttp's web server for /healthz and /metrics 2.5 MB,
-  babel, the JSON log formatter), the rest start-up (≈ 2 MB of it SQLite's page cache). The
-  sweep's I/O alone grows its own process by ≈ 8 MB (`bench/floor.py`, peak, two runs): with
-  that the bot would be ≈ 56 MB above the floor before its guard's state, SQLAlchemy's
-  statement cache, babel's locale data (≈ 1.2 MB for English, ≈ 5 MB more for Russian, loaded
-  on first use) or a burst. Tried and not kept: aiogram's `tasks_concurrency_limit=32` for
-  polling held the burst's growth to 4-5 MB (8-14 without; two pairs, 400-415 updates a second
-  against 439-454), but a cap for all chats lets 32 slow updates (a /balance waiting on a
-  hanging SMSC, up to its 10 s timeout) hold up every other chat's; a 256 KiB page cache saved
-  ≈ 1.8 MB at start and ≈ 1 MB through the sweep (two pairs), too little to decide the figure
-  for a cost to reads at 100,000 accounts not measured.
+  **What stands in the way** (2026-12-02). The stack alone: the sweep's I/O in a process that
+  imports what the bot loads at start and none of the bot ("its I/O alone", "peak RSS above the
+  floor, the stack imported") peaks at 48.2 MB above the floor in the table's run (48.0-48.5 in
+  seven runs that day): ≈ 39 MB of imports, ≈ 9 MB of the sweep's own I/O (aiohttp's connections and
+  buffers, SQLite's page cache). The target leaves 2 MB past that for the bot itself: its own
+  modules alone take more (5.1 MB imported after the stack, with what only they load: babel's date
+  and number formats, the JSON log formatter, the log masking's automaton), before its guard's state
+  (≈ 1.7 MB for 1,000 logins), SQLAlchemy's statement cache (≈ 1.7 MB), babel's locale data (≈ 1.2
+  MB for English, ≈ 5 MB more for Russian, loaded on first use) or a burst. The bot peaks at 59.4 MB
+  above the floor through the sweep (11 MB past the stack's own), and holds 70.8 after the /balance
+  burst and at idle. Both figures count ≈ 4 MB that only a checkout with the `dev` extra has: httpx
+  loads its command line (click, rich, pygments) where those are installed; `pip install .` and the
+  image hold that much less, the stack's figure as much as the bot's. Tried and not kept: aiogram's
+  `tasks_concurrency_limit=32` for polling held the burst's growth to 4-5 MB (8-14 without; two
+  pairs, 400-415 updates a second against 439-454), but a cap for all chats lets 32 slow updates (a
+  /balance waiting on a hanging SMSC, up to its 10 s timeout) hold up every other chat's; a 256 KiB
+  page cache saved ≈ 1.8 MB at start and ≈ 1 MB through the sweep (two pairs), too little to decide
+  the figure for a cost to reads at 100,000 accounts not measured.
 - **Naive.** One request per account through the same SMSC client, the same 50 at a time, and
   no database work: its wall time is mostly its own CPU for ten times the requests. SMSC sees
   ten times the requests, and every login spends all ten of its requests for the minute, so any
@@ -228,17 +243,17 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   the outbox's own pace and with nothing else to do, takes ≈ 1.2-1.4 ms a send on this machine
   (0.8-0.95 back to back; 2.9 with one place a moment). The looks for work and the sent marks of
   one trip each to aiosqlite's thread are what this round took out of the rest.
-  **The floor.** With each answer marked sent as the outbox marks it ("each marked sent in
-  SQLite"), aiogram alone takes 1.23 ms a send in the table's run (0.98-1.76 in sixteen runs on
-  2026-12-02), and the fan-out sends 1,050 times for 1,000 alerts delivered (5 % answered 429
-  are sent again): 1.03-1.85 ms a delivered notification before the bot's claim, its log line
-  and the idle bot's own work. The 1.5 ms target lies inside that range: aiogram's send and the
-  one commit per answer that keeps alerts from doubling after a crash leave ≈ 0.4 ms a
-  notification for the rest on the fastest hour, nothing on slower ones. The bot met it in five
-  runs of the day (1.33-1.47 ms: at 11:01, 11:30, 12:28, 12:53, and 13:53 the table's, 1.44,
-  0.15 above that run's floor of 1.29) and missed it in three after 12:00 (1.62-1.90, at 13:06,
-  13:14 and 13:22); 0.15-0.41 above each run's floor in the six runs after 12:00 (side by side
-  with the code of 11:30, two runs each: 1.45-1.55 against 1.56-1.57, no change of its own).
+  **The floor.** With each answer marked sent as the outbox marks it ("each marked sent in SQLite"),
+  aiogram alone takes 0.99 ms a send in the table's run (0.98-1.76 in eighteen runs on 2026-12-02),
+  and the fan-out sends 1,050 times for 1,000 alerts delivered (5 % answered 429 are sent again):
+  1.03-1.85 ms a delivered notification before the bot's claim, its log line and the idle bot's own
+  work. The 1.5 ms target lies inside that range: aiogram's send and the one commit per answer that
+  keeps alerts from doubling after a crash leave ≈ 0.4 ms a notification for the rest on the fastest
+  hour, nothing on slower ones. The bot met it in six runs of the day (1.23-1.47 ms: at 11:01,
+  11:30, 12:28, 12:53, 13:53, and 14:54 the table's, 1.23, 0.24 above that run's floor of 0.99) and
+  missed it in four after 12:00 (1.61-1.90, at 13:06, 13:14, 13:22 and 14:37); 0.15-0.41 above each
+  run's floor in the eight runs after 12:00 (side by side with the code of 11:30, two runs each:
+  1.45-1.55 against 1.56-1.57, no change of its own).
 - **Backlog after a restart.** Alerts queued for 10 chats while the bot was down: nothing
   wakes the outbox, so each chat's messages go out at the outbox's own pace. Telegram allows
   a private chat 1 message a second; the worker sleeps until the first chat held by that gap
@@ -269,7 +284,7 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   The wall time is the machine's: the bot, PostgreSQL, Redis and the fakes share two cores,
   where SQLite's sweep had the bot on one core and the fakes on the other.
   **The floor.** The same sweep's I/O alone through asyncpg ("PostgreSQL, its I/O alone") costs
-  0.042 ms of CPU an account in the table's run (0.039-0.057 on 2026-12-02), its wall time 1.38
+  0.039 ms of CPU an account in the table's run (0.039-0.057 on 2026-12-02), its wall time 1.37
   times the sweep's floor. The bot takes four times that CPU (0.154-0.206): beyond the floor the
   guard's two scripts in Redis (≈ 40-60 µs an account, one request serving ten accounts), the
   rules, the decryption and the claim as on SQLite (≈ 10 µs), and SQLAlchemy's execution over
@@ -317,9 +332,11 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   1.78x (0.049, 1.23x), 401, 1.41; 12:53 0.132 and 1.64x (0.051, 1.32x), 420, 1.47; 13:06 0.200
   and 2.19x (0.054, 1.27x), 310, 1.67; 13:14 0.165 and 1.86x (0.053, 1.26x), 336, 1.62; 13:22,
   all of them, 0.123 and 1.31x (0.060, 1.31x), 443, 1.90; 13:53, the same code with the claim in
-  a module of its own (the table), 0.128 and 1.39x (0.051, 1.26x), 422, 1.44. The runs at 13:06
-  and 13:14 fell on a slow half hour (the burst's CPU 3.0-3.2 ms an update against 2.2-2.45 on
-  either side). Ratios of figures from the same run are the sturdier ones.
+  a module of its own, 0.128 and 1.39x (0.051, 1.26x), 422, 1.44; 14:37 and 14:54 (the table),
+  the same bot with the floor's process importing the stack, 0.130 and 1.47x (0.056, 1.29x),
+  434, 1.61, and 0.127 and 1.41x (0.048, 1.25x), 463, 1.23. The runs at 13:06 and 13:14 fell on
+  a slow half hour (the burst's CPU 3.0-3.2 ms an update against 2.2-2.45 on either side).
+  Ratios of figures from the same run are the sturdier ones.
 
 ## Before this round (issue 16)
 

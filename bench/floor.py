@@ -1,13 +1,14 @@
-"""A sweep's I/O with none of the bot: what httpx and the database's driver (aiosqlite, or
-asyncpg on PostgreSQL) alone cost to check every account once, as any bot keeping the same
-guarantees must. Due accounts are leased 500 logins at a time, their thresholds read as they
-are leased; SMSC is asked once per login (50 at a time, a POST as the bot's); each account's
-balance, state against its threshold, times and next check are written with a history
-sample, 50 logins' worth to a transaction (the sizes are the bot's checks',
+"""A sweep's I/O with none of the bot: what httpx and the database's driver (aiosqlite, or asyncpg
+on PostgreSQL) alone cost to check every account once, as any bot must that leases what it
+checks and asks SMSC once per login. Due accounts are leased 500 logins at a time, their
+thresholds read as they are leased; SMSC is asked once per login (50 at a time, a POST as the
+bot's); each account's balance, state against its threshold, times and next check are written
+with a history sample, 50 logins' worth to a transaction (the sizes are the bot's checks',
 bot.alerting.scheduling). Nothing else: no other rule, no alerts, no guard, no decryption, no
-SQLAlchemy, no logging; raw statements on one connection. The bot's sweep CPU and memory are
-read against this, taken on the same machine in the same run. The sweep runs in a process of
-its own (bench.floor_io), which imports the bot's stack but none of the bot.
+second read of the accounts at the write (the bot's, which leaves alone what changed during the
+request), no SQLAlchemy, no logging; raw statements on one connection. The bot's sweep CPU and
+memory are read against this, taken on the same machine in the same run. The sweep runs in a
+process of its own (bench.floor_io), which imports the bot's stack but none of the bot.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The process of the sweep's I/O alone (see bench.floor, which starts it): the least any bot
-keeping the bot's guarantees must do, and what it must hold in memory to do it.
+"""The process of the sweep's I/O alone (see bench.floor, which starts it): the least a bot
+that leases what it checks must do, and what it must hold in memory to do it.
 
 It imports the stack the bot is built on as the bot does at start (`STACK`), and none of the
 bot's own code, so its peak RSS is what any bot on this stack holds through the same sweep.

@@ -24,21 +24,22 @@ outbox's own pace (its pacer, `bot.alerting.pacing.MemoryPacer`: places three to
 a second). The bot's figure less aiogram's is what the bot's own work costs.
 
 Two more rows are floors of the same kind. "Its I/O alone" (`bench/floor.py`) is the big sweep done
-with the least any bot keeping the same guarantees must do on this stack, in a process of its own,
+with the least any bot that leases what it checks must do on this stack, in a process of its own,
 on a database seeded as the bot's: the due accounts leased 500 logins at a time (one UPDATE ...
 RETURNING, which reads their thresholds too), SMSC asked once per login (a POST through httpx's
 transport over aiohttp, as the bot's client sends, 50 at a time), and each account's balance, its
 state against its threshold, its times and next check written with a history sample (executemany),
-50 logins to a transaction. Raw aiosqlite statements on one connection: no SQLAlchemy, no other
-rule, no guard, no alerts, no decryption, no logging. Its process (`bench/floor_io.py`) imports,
-before the sweep, the stack the bot loads at start beside its own modules (aiogram with its i18n,
-aiohttp's web server, SQLAlchemy's ORM and asyncio layer with the aiosqlite dialect, cryptography,
-httpx, APScheduler, prometheus-client, pydantic-settings), and none of the bot: its peak RSS ("the
-stack imported") is what any bot on this stack holds through this sweep. On PostgreSQL the same
-through asyncpg, on a new database of the same server as the replicas' (its CPU the floor process's
-alone, as the bot's is). "Each marked sent in SQLite" is aiogram's sends as above, each answer then
-marked sent by one UPDATE in autocommit on a held aiosqlite connection, as the outbox marks it: the
-one commit per answer that keeps a crash from sending an alert twice.
+50 logins to a transaction. Raw aiosqlite statements on one connection: no second read at the
+write, no SQLAlchemy, no other rule, no guard, no alerts, no decryption, no logging. Its process
+(`bench/floor_io.py`) imports, before the sweep, the stack the bot loads at start beside its own
+modules (aiogram with its i18n, aiohttp's web server, SQLAlchemy's ORM and asyncio layer with the
+aiosqlite dialect, cryptography, httpx, APScheduler, prometheus-client, pydantic-settings), and
+none of the bot: its peak RSS ("the stack imported") is what any bot on this stack holds through
+this sweep. On PostgreSQL the same through asyncpg, on a new database of the same server as the
+replicas' (its CPU the floor process's alone, as the bot's is). "Each marked sent in SQLite" is
+aiogram's sends as above, each answer then marked sent by one UPDATE in autocommit on a held
+aiosqlite connection, as the outbox marks it: the one commit per answer that keeps a crash from
+sending an alert twice.
 
 The PostgreSQL sweeps run the same 10,000 accounts on a real PostgreSQL and Redis started from
 their wheels (`tests/real_servers.py`, as the tests do), a new database and an emptied Redis for

@@ -115,7 +115,9 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   UPDATE (2026-12-02 at 14:30, `write_outcomes` alone, four pairs): the same executemany handed
   to aiosqlite, compiled once and its values converted by SQLAlchemy's own bind processors,
   saves ≈ 3 µs an account of its ≈ 11 (0.073-0.075 to 0.070-0.071 ms); the conversions stay.
-  The reads and the samples' INSERT would save a few µs more: the sweep near 0.12, not 0.10.
+  With the accounts' read and the samples' INSERT handed over too (15:30, four pairs), ≈ 3 µs
+  in all (0.069-0.070 to 0.066-0.068 ms). What SQLAlchemy costs there is mostly the values'
+  conversions, which any path needs: past it the sweep would be near 0.12, not 0.10.
   Nor does SQLite's own part move: a commit writes every page its batch touched (≈ 10 µs an
   account); without an fsync a commit (`synchronous=NORMAL`) the CPU was the same, and
   checkpoints held back moved their cost to the reads (A/B, three and two pairs). Timed

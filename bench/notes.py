@@ -106,19 +106,18 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   records in memory; the plain records with every value converted ≈ 7, 34 columns an account;
   the UPDATE ≈ 11; the statements' execution ≈ 16; SQLite's own thread ≈ 30); the claim and
   the decryption ≈ 2-3 µs. The floor (0.05-0.06) and what no check can skip (the guard ≈ 14
-  µs, the rules ≈ 8, the decryption) come to ≈ 0.08 ms an account, leaving ≈ 20 µs for
-  SQLAlchemy's part of the writes, which is ≈ 30 µs. Closing that would take the sweep's
-  statements past SQLAlchemy to the drivers, with conversions of the bot's own, on both
-  databases (as `bot.storage.direct` does for the looks and the outbox's sent marks, on
-  SQLite only): not done, as SQLAlchemy Core is the stack's and the issue's own suggestion,
-  and the drivers' calls and conversions would cost a part of what they save. Measured for the
-  UPDATE (2026-12-02 at 14:30, `write_outcomes` alone, four pairs): the same executemany handed
-  to aiosqlite, compiled once and its values converted by SQLAlchemy's own bind processors,
-  saves ≈ 3 µs an account of its ≈ 11 (0.073-0.075 to 0.070-0.071 ms); the conversions stay.
-  With the accounts' read and the samples' INSERT handed over too (15:30, four pairs), ≈ 3 µs
-  in all (0.069-0.070 to 0.066-0.068 ms). What SQLAlchemy costs there is mostly the values'
-  conversions, which any path needs: past it the sweep would be near 0.12, not 0.10.
-  Nor does SQLite's own part move: a commit writes every page its batch touched (≈ 10 µs an
+  µs, the rules ≈ 8, the decryption) come to ≈ 0.08 ms an account, leaving ≈ 20 µs for the
+  writes' execution through SQLAlchemy, the re-read of the accounts under lease and its
+  records, which take ≈ 30-40. SQLAlchemy itself is little of that. Measured with the sweep's
+  statements handed to aiosqlite, compiled once and their values converted by SQLAlchemy's own
+  processors (as `bot.storage.direct` does for the looks and the outbox's sent marks;
+  `write_outcomes` alone, four pairs each): the UPDATE alone saved ≈ 3 µs an account (14:30,
+  0.073-0.075 to 0.070-0.071 ms), the UPDATE, the accounts' read and the samples' INSERT
+  together ≈ 3 µs too (15:30, 0.069-0.070 to 0.066-0.068). What is left is the values'
+  conversions (Decimal as text, UTC datetimes, 34 columns read an account), which any path
+  needs: past SQLAlchemy the sweep would be near 0.12, not 0.10. Not kept: a second path to
+  the database for ≈ 2 %.
+  Nor does SQLite's own part move: a commit writes every page its batch touched (≈ 3.5 µs an
   account); without an fsync a commit (`synchronous=NORMAL`) the CPU was the same, and
   checkpoints held back moved their cost to the reads (A/B, three and two pairs). Timed
   statement by statement in aiosqlite's thread (one sweep each, 15:10): 29.7 µs an account in

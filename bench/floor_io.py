@@ -36,6 +36,8 @@ from bench.proc import sample
 # the bench reads RSS against), its i18n (babel) and aiohttp's web server (health and metrics),
 # SQLAlchemy's ORM and asyncio layer with the aiosqlite dialect, cryptography's Fernet,
 # APScheduler, prometheus-client and pydantic-settings. httpx and aiosqlite are imported above.
+# What only the bot's own modules bring (python-json-logger, pyahocorasick, babel's formats)
+# counts as the bot's. tests/test_bench.py checks that the bot loads all of this.
 STACK = (
     "aiogram",
     "aiogram.utils.i18n",

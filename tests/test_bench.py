@@ -86,3 +86,26 @@ def test_smoke_run_prints_a_table_of_numbers(tmp_path, postgres_server, redis_se
     assert "Machine:" in written and "cores" in written and "Python" in written
     table = written[written.index("| Scenario") :].split("\n\n")[0]  # the notes have tables too
     assert table_rows(table) == rows
+
+
+def loaded_by(code: str) -> set[str]:
+    """The modules outside the standard library (and this repository's bench) that a fresh
+    interpreter has loaded once it has run `code`."""
+    code += "\nimport sys; print(' '.join(sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, check=True, text=True
+    )
+    own = set(sys.stdlib_module_names) | {"bench", "__main__"}
+    return {m for m in done.stdout.split() if m.partition(".")[0].lstrip("_") not in own}
+
+
+def test_the_floor_loads_the_bots_stack_and_none_of_the_bot():
+    # Its memory is read as what any bot on the stack must hold: it loads nothing the bot does
+    # not load at start (its engine made), and nothing of the bot.
+    floor = loaded_by("from bench.floor_io import STACK\nfor module in STACK: __import__(module)")
+    bot = loaded_by(
+        "import bot.runner\nfrom bot.storage.engine import create_engine\n"
+        "create_engine('sqlite+aiosqlite:///bot.db')"
+    )
+    assert not any(m == "bot" or m.startswith("bot.") for m in floor)
+    assert floor <= bot, floor - bot

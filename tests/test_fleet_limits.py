@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio import Connection, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -252,27 +252,69 @@ async def test_an_unanswered_request_frees_the_login_for_the_fleet(
     assert later.start >= earlier.end
 
 
-async def test_a_request_costs_two_round_trips(redis_url: str, smsc: Smsc) -> None:
-    client = Redis.from_url(redis_url)
-    sent: list[str] = []
-    send = client.execute_command
+class CountedConnection(Connection):
+    """A Redis connection noting what each write to Redis carries: one write, one round trip."""
 
-    async def counted(*args: Any, **options: Any) -> Any:
-        sent.append(args[0])
-        return await send(*args, **options)
+    writes: list[bytes]
 
-    client.execute_command = counted  # type: ignore[method-assign]
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        packed = command if isinstance(command, bytes) else b"".join(command)
+        self.writes.append(packed)
+        await super().send_packed_command(command, check_health)
+
+
+@pytest.fixture
+async def counted(redis_url: str) -> AsyncIterator[tuple[Redis, list[bytes]]]:
+    """A Redis client, and what it wrote to Redis (each item a round trip)."""
+    writes: list[bytes] = []
+    connection = type("Counted", (CountedConnection,), {"writes": writes})
+    client = Redis.from_url(redis_url, connection_class=connection)
+    yield client, writes
+    await client.aclose()
+
+
+async def test_a_request_costs_two_round_trips(
+    counted: tuple[Redis, list[bytes]], smsc: Smsc
+) -> None:
+    client, writes = counted
     guard = BalanceGuard(smsc, state=RedisGuardState(client, KEY))
-    try:
-        await guard.balance(BOB)  # Redis learns the scripts
-        sent.clear()
-        assert (await guard.balance(ALICE)).fresh
-        assert sent == ["EVALSHA", "EVALSHA"]  # looked, turned and admitted; then finished
-        sent.clear()
-        assert (await guard.balance(ALICE)).stale
-        assert sent == ["EVALSHA"]  # cached for the fleet
-    finally:
-        await client.aclose()
+    await guard.balance(BOB)  # Redis learns the scripts
+    writes.clear()
+    assert (await guard.balance(ALICE)).fresh
+    # Looked, turned and admitted; then finished: a script each.
+    assert [write.count(b"EVALSHA") for write in writes] == [1, 1]
+    writes.clear()
+    assert (await guard.balance(ALICE)).stale
+    assert [write.count(b"EVALSHA") for write in writes] == [1]  # cached for the fleet
+
+
+async def test_checks_at_once_share_round_trips(
+    counted: tuple[Redis, list[bytes]], smsc: Smsc
+) -> None:
+    client, writes = counted
+    guard = BalanceGuard(smsc, state=RedisGuardState(client, KEY))
+    await guard.balance(BOB)  # Redis learns the scripts
+    writes.clear()
+    logins = [Credentials("smsc.ru", f"login{n}", "pw") for n in range(50)]
+    # Known good, as a sweep's are: new credentials take a site's turn one at a time.
+    results = await asyncio.gather(*(guard.balance(c, known_good=True) for c in logins))
+    assert all(result.fresh for result in results)
+    assert len(smsc.requests) == 51  # each login asked SMSC once
+    assert sum(write.count(b"EVALSHA") for write in writes) == 100
+    assert len(writes) <= 4  # not a hundred: those called together went together
+
+
+async def test_scripts_redis_forgot_are_taught_again(
+    counted: tuple[Redis, list[bytes]], smsc: Smsc
+) -> None:
+    client, _ = counted
+    guard = BalanceGuard(smsc, state=RedisGuardState(client, KEY), cache_seconds=0)
+    await guard.balance(ALICE)
+    await client.script_flush()  # as a restarted Redis would
+    assert (await guard.balance(ALICE)).fresh
+    assert len(smsc.requests) == 2
+    standing = RedisGuardState(client, KEY)
+    assert (await standing.standing(ALICE, known_good=False)).verified
 
 
 def closed_port() -> int:

@@ -67,13 +67,13 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   monitor's rules and the spend forecast; and per SMSC request (one per ten accounts here),
   ≈ 0.5 ms in the client and the guard, ≈ 50 µs an account.
   **The floor.** The sweep's I/O alone, with none of the bot ("its I/O alone", see above),
-  costs 0.048 ms of CPU an account in the table's run (0.048-0.060 in eight runs on 2026-12-02
+  costs 0.063 ms of CPU an account in the table's run (0.048-0.063 in nine runs on 2026-12-02
   since it sends as the bot's client does, through httpx's transport; 0.065-0.111 before,
-  through an httpx client). Its wall time is 1.25-1.32 times the sweep's floor at 50 ms.
+  through an httpx client). Its wall time is 1.24-1.32 times the sweep's floor at 50 ms.
   **This round** (2026-12-02, after 11:30): the wall time at 50 ms went from 1.77-1.85 times
-  the floor to 1.31-1.47 in the four full runs of this code (13:22, 13:53, 14:37, and 14:54
-  the table's, 1.41; 1.30-1.36 in six single sweeps at 13:20), within 0.18 of the floor's own
-  ratio; CPU from 0.143-0.146 to 0.123-0.130 ms an account. Side by side on one slower
+  the floor to 1.31-1.47 in the five full runs of this code (13:22, 13:53, 14:37, 14:54, and
+  16:15 the table's, 1.38; 1.30-1.36 in six single sweeps at 13:20), within 0.18 of the floor's
+  own ratio; CPU from 0.143-0.146 to 0.123-0.130 ms an account. Side by side on one slower
   hour (three sweeps each, alternating): 2.03-2.20 s and 0.163-0.179 ms before, 1.61-1.74 s and
   0.145-0.160 after. What changed, and what each was for:
   - SMSC's client sends through httpx's transport (over aiohttp's pool), not through an httpx
@@ -99,7 +99,7 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
     benchmark now sets a sweep's accounts due half a second ahead, as scheduled checks fall
     due, and times the sweep from that moment (the first request then goes out ≈ 0.05 s after
     it, ≈ 0.25-0.3 s before).
-  **What stands in the way of 0.10 ms** (the CPU target, missed: 0.127 in the table's run,
+  **What stands in the way of 0.10 ms** (the CPU target, missed: 0.128 in the table's run,
   0.120-0.165 on slower hours). Measured apart, each part alone in a process: requests through
   the guard and the client ≈ 0.53 ms of CPU a request, ≈ 53 µs an account (the floor's POST
   0.39 of it); `write_outcomes` 0.073-0.079 ms an account (the rules ≈ 8 µs of it, 7.6 on
@@ -129,7 +129,14 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   Tried and not kept (2026-12-02): 1,000 logins in flight instead of 500, and 20 logins a
   write instead of 50, moved nothing beyond the noise (three pairs each; 20 cost more CPU); 200
   logins in flight saved ≈ 1 MB and cost ≈ 0.4 s of wall time. Working out a record's changes
-  by identity before equality saves ≈ 0.3 µs an account: not worth the line.
+  by identity before equality saves ≈ 0.3 µs an account: not worth the line; as the difference
+  of two dicts' items (in C) it costs more than the comprehension (4.1 against 2.8 µs a record:
+  every value is hashed). uvloop as the event loop: a trip to aiosqlite's thread costs 25 µs of
+  CPU there against 43, but a sweep makes ≈ 1,100 of them; 0.120-0.123 against 0.121-0.126 ms an
+  account (two pairs of two sweeps), within the noise, for a loop beyond the stack. The sweeps a
+  running bot makes later (every balance moved, so every account takes a sample again) cost
+  what the first after a start does (0.129-0.134 against 0.124-0.140, three pairs): the
+  first-time work (the secrets decrypted, the credentials hashed) is not what stands in the way.
   Due accounts are looked for four times a second, by a loop of the checks' own, with an index
   probe (≈ 0.9 ms of CPU when nothing is due), sooner when the first due account falls due
   sooner, and again as soon as 50 logins' room frees while more is due. SMSC requests are one
@@ -170,13 +177,13 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   **What stands in the way** (2026-12-02). The stack alone: the sweep's I/O in a process that
   imports what the bot loads at start and none of the bot ("its I/O alone", "peak RSS above the
   floor, the stack imported") peaks at 48.2 MB above the floor in the table's run (48.0-48.5 in
-  seven runs that day): ≈ 39 MB of imports, ≈ 9 MB of the sweep's own I/O (aiohttp's connections and
+  eight runs that day): ≈ 39 MB of imports, ≈ 9 MB of the sweep's own I/O (aiohttp's connections and
   buffers, SQLite's page cache). The target leaves 2 MB past that for the bot itself: its own
   modules alone take more (5.1 MB imported after the stack, with what only they load: babel's date
   and number formats, the JSON log formatter, the log masking's automaton), before its guard's state
   (≈ 1.7 MB for 1,000 logins), SQLAlchemy's statement cache (≈ 1.7 MB), babel's locale data (≈ 1.2
   MB for English, ≈ 5 MB more for Russian, loaded on first use) or a burst. The bot peaks at 59.4 MB
-  above the floor through the sweep (11 MB past the stack's own), and holds 70.8 after the /balance
+  above the floor through the sweep (11 MB past the stack's own), and holds 68.6 after the /balance
   burst and at idle. Both figures count ≈ 4 MB that only a checkout with the `dev` extra has: httpx
   loads its command line (click, rich, pygments) where those are installed; `pip install .` and the
   image hold that much less, the stack's figure as much as the bot's. Tried and not kept: aiogram's
@@ -252,16 +259,16 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   (0.8-0.95 back to back; 2.9 with one place a moment). The looks for work and the sent marks of
   one trip each to aiosqlite's thread are what this round took out of the rest.
   **The floor.** With each answer marked sent as the outbox marks it ("each marked sent in SQLite"),
-  aiogram alone takes 0.99 ms a send in the table's run (0.98-1.76 in eighteen runs on 2026-12-02),
+  aiogram alone takes 1.34 ms a send in the table's run (0.98-1.76 in 19 runs on 2026-12-02),
   and the fan-out sends 1,050 times for 1,000 alerts delivered (5 % answered 429 are sent again):
   1.03-1.85 ms a delivered notification before the bot's claim, its log line and the idle bot's own
   work. The 1.5 ms target lies inside that range: aiogram's send and the one commit per answer that
   keeps alerts from doubling after a crash leave ≈ 0.4 ms a notification for the rest on the fastest
-  hour, nothing on slower ones. The bot met it in six runs of the day (1.23-1.47 ms: at 11:01,
-  11:30, 12:28, 12:53, 13:53, and 14:54 the table's, 1.23, 0.24 above that run's floor of 0.99) and
-  missed it in four after 12:00 (1.61-1.90, at 13:06, 13:14, 13:22 and 14:37); 0.15-0.41 above each
-  run's floor in the eight runs after 12:00 (side by side with the code of 11:30, two runs each:
-  1.45-1.55 against 1.56-1.57, no change of its own).
+  hour, nothing on slower ones. The bot met it in seven runs of the day (1.23-1.47 ms: at 11:01,
+  11:30, 12:28, 12:53, 13:53, 14:54, and 16:15 the table's, 1.30, 0.04 under that run's floor) and
+  missed it in four after 12:00 (1.61-1.90, at 13:06, 13:14, 13:22 and 14:37); from 0.04 under to
+  0.41 above each run's floor in the nine runs after 12:00 (side by side with the code of 11:30,
+  two runs each: 1.45-1.55 against 1.56-1.57, no change of its own).
 - **Backlog after a restart.** Alerts queued for 10 chats while the bot was down: nothing
   wakes the outbox, so each chat's messages go out at the outbox's own pace. Telegram allows
   a private chat 1 message a second; the worker sleeps until the first chat held by that gap
@@ -287,17 +294,24 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   guard's state in Redis (`bot/fleet/limits.py`): two Lua scripts per SMSC request
   (`bot/fleet/guard_scripts.py`), one that looks at the credentials, takes the login's turn and
   admits the request, one that counts it, stores the balance and hands the turn back (the turn
-  is a lease, so no task keeps it alive), ≈ 0.4-0.6 ms of the bot's CPU per login where seven
-  round trips took 1-2 ms. PostgreSQL and Redis take about as much again in their own processes.
-  The wall time is the machine's: the bot, PostgreSQL, Redis and the fakes share two cores,
-  where SQLite's sweep had the bot on one core and the fakes on the other.
+  is a lease, so no task keeps it alive). Scripts called together, or while a pipeline is on its
+  way, go to Redis in one pipeline: measured apart against the same Redis, a script called
+  alone costs the bot ≈ 120 µs of CPU, one of fifty sent together ≈ 30. Before (2026-12-02,
+  each script a round trip of its own) the guard's state took ≈ 16 % of a py-spy profile of the
+  sweep and ≈ 0.3 ms of CPU per login; after, ≈ 7 %, and the sweep's CPU went from 0.163-0.164
+  to 0.133-0.141 ms an account (A/B, three sweeps each, then two more), its wall time from
+  2.82-2.89 s to 2.57-2.71. PostgreSQL and Redis take about as much CPU again in their own
+  processes. The wall time is the machine's: the bot, PostgreSQL, Redis and the fakes share two
+  cores, where SQLite's sweep had the bot on one core and the fakes on the other. Not kept:
+  hiredis (redis-py's parser in C), 0.129-0.143 against 0.133-0.141 with the pipelines, and
+  0.161-0.172 against 0.167-0.176 without them: within the noise.
   **The floor.** The same sweep's I/O alone through asyncpg ("PostgreSQL, its I/O alone") costs
-  0.039 ms of CPU an account in the table's run (0.039-0.057 on 2026-12-02), its wall time 1.37
-  times the sweep's floor. The bot takes four times that CPU (0.154-0.206): beyond the floor the
-  guard's two scripts in Redis (≈ 40-60 µs an account, one request serving ten accounts), the
-  rules, the decryption and the claim as on SQLite (≈ 10 µs), and SQLAlchemy's execution over
-  asyncpg. The floor and the fleet's guard alone come to ≈ 0.10-0.12 ms an account: the guard
-  that keeps every replica inside SMSC's limits is what the target leaves no room for.
+  0.038 ms of CPU an account in the table's run (0.038-0.057 on 2026-12-02), its wall time 1.36
+  times the sweep's floor. Beyond the floor the bot spends what it does on SQLite (the guard,
+  now ≈ 10 µs an account with its Redis scripts; the rules; the accounts' records and the
+  writes' conversions, UTC datetimes here through SQLAlchemy's TypeDecorator), and SQLAlchemy's
+  execution over asyncpg, which runs its synchronous core in greenlets (≈ 11 % of the samples).
+  As on SQLite, no one part stands in the way of 0.10, and none is a physical limit.
 - **PostgreSQL, two replicas.** Each replica claims due logins' accounts, 50 logins a statement
   and up to 500 in flight, with a conditional UPDATE of rows locked in one order
   (`bot/storage/stats.py`, `claim_due`), so they split the sweep login by login without a
@@ -315,8 +329,9 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
 - **Goals for several replicas** (reported, not asserted). Two replicas: no account checked
   twice and no error 9, met (the same holds in `tests/test_e2e_fleet.py`). PostgreSQL's bot CPU
   per account within 1.5x of SQLite's: met since the guard's state takes two scripts per SMSC
-  request (it was 1.7-1.8x with seven round trips). At 100,000 accounts, idle CPU under 2 % of
-  a core, and peak RSS above the floor under 100 MB: see the Growth rows.
+  request (it was 1.7-1.8x with seven round trips), sent together with other checks' scripts.
+  At 100,000 accounts, idle CPU under 2 % of a core, and peak RSS above the floor under 100 MB:
+  see the Growth rows.
 - **The fakes** run in the benchmark's own process: beside one bot, on the second core; beside
   two replicas, PostgreSQL and Redis, on a machine of two cores, they compete with them.
 - **Noise.** CPU per account varies by ± 15 % from run to run of the same code on this machine
@@ -328,21 +343,22 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   0.246 ms an account, /balance bursts 222, 155, 201 and 185 a second, 2.17-2.75 ms of CPU a
   notification (the table is the fourth). Two more at 05:46 and 06:17, after the chat reader:
   sweep 0.211 and 0.268 ms an account, bursts 423 and 251 a second (aiogram alone 884 and 619),
-  2.14 and 2.21 ms a notification. With the floors' rows, at 08:15 and 08:41 (the table): sweep
+  2.14 and 2.21 ms a notification. With the floors' rows, at 08:15 and 08:41 (the table then): sweep
   0.249 and 0.241 ms an account (its I/O alone 0.102 and 0.082), bursts 293 and 292 a second
   (aiogram alone 643 and 971), 2.29 and 1.94 ms a notification (aiogram's sends each marked sent
   1.55 and 1.24). At 10:26, on another machine of the same size (an AMD EPYC, the runs before on
   an Intel Xeon), with the same code: sweep 0.170 (0.094), burst 366 (889), 1.61 ms a
   notification (1.48); at 11:01, after this round's conversions and guard windows: 0.146
-  (0.065), 435 (1144), 1.37 (1.06); at 11:30, with the floor on PostgreSQL too (the table):
+  (0.065), 435 (1144), 1.37 (1.06); at 11:30, with the floor on PostgreSQL too (the table then):
   0.143 (0.076), 492 (1109), 1.33 (1.21). After 12:00, as this round's sweep changes landed one
   by one (sweep CPU and wall time, the I/O floor's in brackets; burst; fan-out): 12:28 0.144 and
   1.78x (0.049, 1.23x), 401, 1.41; 12:53 0.132 and 1.64x (0.051, 1.32x), 420, 1.47; 13:06 0.200
   and 2.19x (0.054, 1.27x), 310, 1.67; 13:14 0.165 and 1.86x (0.053, 1.26x), 336, 1.62; 13:22,
   all of them, 0.123 and 1.31x (0.060, 1.31x), 443, 1.90; 13:53, the same code with the claim in
-  a module of its own, 0.128 and 1.39x (0.051, 1.26x), 422, 1.44; 14:37 and 14:54 (the table),
-  the same bot with the floor's process importing the stack, 0.130 and 1.47x (0.056, 1.29x),
-  434, 1.61, and 0.127 and 1.41x (0.048, 1.25x), 463, 1.23. The runs at 13:06 and 13:14 fell on
+  a module of its own, 0.128 and 1.39x (0.051, 1.26x), 422, 1.44; 14:37 and 14:54, the same bot
+  with the floor's process importing the stack, 0.130 and 1.47x (0.056, 1.29x), 434, 1.61, and
+  0.127 and 1.41x (0.048, 1.25x), 463, 1.23; 16:15 (the table), with the fleet's Redis scripts
+  pipelined, 0.128 and 1.38x (0.063, 1.24x), 444, 1.30. The runs at 13:06 and 13:14 fell on
   a slow half hour (the burst's CPU 3.0-3.2 ms an update against 2.2-2.45 on either side).
   Ratios of figures from the same run are the sturdier ones.
 

@@ -273,13 +273,20 @@ async def counted(redis_url: str) -> AsyncIterator[tuple[Redis, list[bytes]]]:
     await client.aclose()
 
 
+async def guard_taught(counted: tuple[Redis, list[bytes]], smsc: Smsc) -> BalanceGuard:
+    """A guard on the counted client, Redis taught its scripts, the writes so far forgotten."""
+    client, writes = counted
+    guard = BalanceGuard(smsc, state=RedisGuardState(client, KEY))
+    await guard.balance(BOB)
+    writes.clear()
+    return guard
+
+
 async def test_a_request_costs_two_round_trips(
     counted: tuple[Redis, list[bytes]], smsc: Smsc
 ) -> None:
-    client, writes = counted
-    guard = BalanceGuard(smsc, state=RedisGuardState(client, KEY))
-    await guard.balance(BOB)  # Redis learns the scripts
-    writes.clear()
+    _, writes = counted
+    guard = await guard_taught(counted, smsc)
     assert (await guard.balance(ALICE)).fresh
     # Looked, turned and admitted; then finished: a script each.
     assert [write.count(b"EVALSHA") for write in writes] == [1, 1]
@@ -291,10 +298,8 @@ async def test_a_request_costs_two_round_trips(
 async def test_checks_at_once_share_round_trips(
     counted: tuple[Redis, list[bytes]], smsc: Smsc
 ) -> None:
-    client, writes = counted
-    guard = BalanceGuard(smsc, state=RedisGuardState(client, KEY))
-    await guard.balance(BOB)  # Redis learns the scripts
-    writes.clear()
+    _, writes = counted
+    guard = await guard_taught(counted, smsc)
     logins = [Credentials("smsc.ru", f"login{n}", "pw") for n in range(50)]
     # Known good, as a sweep's are: new credentials take a site's turn one at a time.
     results = await asyncio.gather(*(guard.balance(c, known_good=True) for c in logins))

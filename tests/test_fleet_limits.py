@@ -322,6 +322,21 @@ async def test_scripts_redis_forgot_are_taught_again(
     assert (await standing.standing(ALICE, known_good=False)).verified
 
 
+async def test_a_call_given_up_before_it_went_takes_no_turn(redis_url: str) -> None:
+    client = Redis.from_url(redis_url)
+    state = RedisGuardState(client, KEY)
+    options = {"known_good": True, "fresh_for": 0.0, "hold": 10.0}
+    try:
+        given_up = asyncio.create_task(state.begin(ALICE, (), ALLOWANCE, **options))
+        await asyncio.sleep(0)  # called: its script waits for the next pipeline
+        given_up.cancel()
+        # Made, it would hold the login's turn for its lease (15 s here).
+        turn = await asyncio.wait_for(state.begin(ALICE, (), ALLOWANCE, **options), 1.0)
+    finally:
+        await client.aclose()
+    assert turn.admission is not None and turn.admission.granted
+
+
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

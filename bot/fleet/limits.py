@@ -242,13 +242,16 @@ class _Pipelined:
 
     async def _send(self) -> None:
         while self._waiting:
-            calls, self._waiting = self._waiting, []
+            # A call whose caller gave up before it went is not made (it would take turns).
+            calls = [call for call in self._waiting if not call[3].done()]
+            self._waiting = []
             try:
                 results: list[Any] = await self._execute(calls)
             except (RedisError, OSError) as error:
                 results = [error] * len(calls)
             except asyncio.CancelledError:  # a shutdown: nobody waits for an answer
-                for *_, answer in calls + self._waiting:
+                waiting, self._waiting = self._waiting, []
+                for *_, answer in calls + waiting:
                     answer.cancel()
                 raise
             except Exception as error:  # the callers' to report, not a task's nobody awaits

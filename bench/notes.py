@@ -309,9 +309,12 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   0.038 ms of CPU an account in the table's run (0.038-0.057 on 2026-12-02), its wall time 1.36
   times the sweep's floor. Beyond the floor the bot spends what it does on SQLite (the guard,
   now ≈ 10 µs an account with its Redis scripts; the rules; the accounts' records and the
-  writes' conversions, UTC datetimes here through SQLAlchemy's TypeDecorator), and SQLAlchemy's
-  execution over asyncpg, which runs its synchronous core in greenlets (≈ 11 % of the samples).
-  As on SQLite, no one part stands in the way of 0.10, and none is a physical limit.
+  writes' conversions), and SQLAlchemy's execution over asyncpg, which runs its synchronous core
+  in greenlets (≈ 11 % of the samples). As on SQLite, no one part stands in the way of 0.10, and
+  none is a physical limit. After the table's run, UTC datetimes are converted for asyncpg by
+  remembered functions, as they are for SQLite (an `astimezone` or a `replace` costs ≈ 1 µs, and
+  a batch's times are mostly a few): 0.150-0.157 against 0.156-0.163 ms an account (two pairs
+  of two sweeps, on a slow hour).
 - **PostgreSQL, two replicas.** Each replica claims due logins' accounts, 50 logins a statement
   and up to 500 in flight, with a conditional UPDATE of rows locked in one order
   (`bot/storage/stats.py`, `claim_due`), so they split the sweep login by login without a

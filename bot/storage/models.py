@@ -48,9 +48,6 @@ class Money(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
         return _money_text(value)
 
-    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
-        return _money_value(value)
-
 
 def _money_text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
@@ -84,9 +81,6 @@ class UTCDateTime(TypeDecorator[datetime]):
     # Still what SQLAlchemy uses where it writes a value into the SQL text (literal_binds).
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return _naive_utc(value)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return _aware_utc(value)
 
 
 def _utc(value: datetime) -> datetime:

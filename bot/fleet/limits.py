@@ -218,7 +218,7 @@ def _standing(found: list[Any]) -> Standing:
     return Standing(state == "rejected", state == "verified", known)
 
 
-Call = tuple[AsyncScript, list[str], list[Any], "asyncio.Future[Any]"]
+_Call = tuple[AsyncScript, list[str], list[Any], "asyncio.Future[Any]"]
 
 
 class _Pipelined:
@@ -230,7 +230,7 @@ class _Pipelined:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._waiting: list[Call] = []
+        self._waiting: list[_Call] = []
         self._sender: asyncio.Task[None] | None = None
 
     async def run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
@@ -266,7 +266,7 @@ class _Pipelined:
                 else:
                     answer.set_result(result)
 
-    async def _execute(self, calls: list[Call]) -> list[Any]:
+    async def _execute(self, calls: list[_Call]) -> list[Any]:
         """The scripts' answers, or the errors Redis gave for some of them."""
         results = await self._pipeline(calls)
         lost = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
@@ -280,7 +280,7 @@ class _Pipelined:
                 results[i] = result
         return results
 
-    async def _pipeline(self, calls: list[Call]) -> list[Any]:
+    async def _pipeline(self, calls: list[_Call]) -> list[Any]:
         pipe = self._redis.pipeline(transaction=False)
         for script, keys, args, _ in calls:
             pipe.evalsha(script.sha, len(keys), *keys, *args)

@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
         memory.limit_arenas()  # before the first thread
         memory.trim_after_collections()
+        memory.collect_less_often()
     from bot.config import SettingsError  # after the handlers: it imports pydantic & co.
 
     try:

@@ -65,3 +65,16 @@ async def test_a_record_reads_like_the_mapped_row(sessionmaker):
         mapped.chat_id,
     )
     assert record.changes() == {}
+
+
+async def test_only_values_that_differ_are_changes(sessionmaker):
+    await add_accounts(sessionmaker, 1)
+    async with sessionmaker() as session:
+        connection = await session.connection()
+        await connection.execute(update(Account).values(last_balance=Decimal("5.00")))
+        [record] = await read_all(connection)
+    record.last_balance = Decimal("5")  # equal, another object: no change
+    record.name = "a0"  # the same text again
+    record.failures = 2
+    record.secret_hint = "x"  # not read, set since: a change
+    assert record.changes() == {"failures": 2, "secret_hint": "x"}

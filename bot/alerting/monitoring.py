@@ -19,6 +19,7 @@ from bot.alerting.queue import AlertQueue, clear_incident
 from bot.smsc.check_errors import CheckError, check_error
 from bot.smsc.client import SmscError
 from bot.smsc.guard import BalanceResult
+from bot.storage.direct import executemany
 from bot.storage.history import Sample, histories_since
 from bot.storage.models import Account, AccountState, BalanceSample, Chat
 
@@ -35,6 +36,10 @@ TOP_UP_SHARE = Decimal(2)
 HISTORY_STUDIED = timedelta(days=8)
 # Reminders come after reminder_hours, then twice as long each time, but at least weekly.
 LONGEST_REMINDER_GAP = timedelta(days=7)
+
+# A history sample's columns, as the checks write it.
+SAMPLE_COLUMNS = ("account_id", "taken_at", "balance", "credit")
+_NEW_SAMPLE = insert(BalanceSample.__table__)
 
 # What a check ended with: a balance, or why there is none.
 Outcome = BalanceResult | SmscError
@@ -121,8 +126,8 @@ class Monitor:
                 self._study_history(session, chat, account, samples, now)
             self._record_balance(session, chat, account, outcome, now)
         if new_samples:
-            # One INSERT for them all, past the ORM (nothing reads them back).
-            await connection.execute(insert(BalanceSample.__table__), new_samples)
+            # One statement for them all, past the ORM (nothing reads them back).
+            await executemany(connection, _NEW_SAMPLE, SAMPLE_COLUMNS, new_samples)
         await self._queue.drop_stale(
             session, {account.id: account for account, _ in outcomes}, chats
         )

@@ -10,13 +10,16 @@ with one executemany per set of changed columns.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Result, Table, bindparam, update
+from sqlalchemy import Result, Table, Update, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.storage.direct import executemany
 
 
 class Record(SimpleNamespace):
@@ -25,23 +28,29 @@ class Record(SimpleNamespace):
 
     __slots__ = ("_read",)
 
-    def __init__(self, row: Mapping[str, Any]) -> None:
-        super().__init__(**row)
-        self._read = row
+    def __init__(self, keys: Iterable[str], values: Sequence[Any]) -> None:
+        super().__init__()
+        vars(self).update(zip(keys, values, strict=True))
+        self._read = values
 
     def changes(self) -> dict[str, Any]:
-        read = self._read
-        return {
+        # The attributes keep the order of their first setting: the columns read come first,
+        # in the order of their values. A value never set again is the one read (`is`: no
+        # comparison of Decimals or datetimes), as most are.
+        current = iter(vars(self).items())
+        changed = {
             name: value
-            for name, value in vars(self).items()
-            if name not in read or read[name] != value
+            for was, (name, value) in zip(self._read, current, strict=False)
+            if value is not was and value != was
         }
+        changed.update(current)  # the columns not read, set since
+        return changed
 
 
 def records(result: Result[Any]) -> list[Record]:
     """Records of a result's rows."""
     keys = tuple(result.keys())
-    return [Record(dict(zip(keys, row, strict=True))) for row in result]
+    return [Record(keys, row) for row in result]
 
 
 async def write(connection: AsyncConnection, table: Table, changed: Iterable[Record]) -> int:
@@ -51,8 +60,14 @@ async def write(connection: AsyncConnection, table: Table, changed: Iterable[Rec
     for record in changed:
         if changes := record.changes():
             by_columns[tuple(sorted(changes))].append({"record_id": record.id, **changes})
-    statement = update(table).where(table.c.id == bindparam("record_id"))
-    for rows in by_columns.values():
+    statement = _by_id(table)
+    for columns, rows in by_columns.items():
         # The SET clause comes from the parameters' keys: one statement per set of columns.
-        await connection.execute(statement, rows)
+        await executemany(connection, statement, ("record_id", *columns), rows)
     return sum(len(rows) for rows in by_columns.values())
+
+
+@functools.cache
+def _by_id(table: Table) -> Update:
+    """UPDATE of a row by `id`: built once per table, so compiled once per set of columns."""
+    return update(table).where(table.c.id == bindparam("record_id"))

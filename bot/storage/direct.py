@@ -87,7 +87,8 @@ async def executemany(
     await connection.exec_driver_sql(
         sql,
         [
-            tuple(row[name] if process is None else process(row[name]) for name, process in binds)
+            # Tuples: SQLAlchemy refuses a list of lists ("only of tuples or dictionaries").
+            tuple([row[name] if process is None else process(row[name]) for name, process in binds])
             for row in rows
         ],
     )

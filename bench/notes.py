@@ -60,19 +60,20 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   one transaction (`Checks._write_waiting`): one read of those accounts and their chats as
   plain rows (`bot/storage/records.py`: no ORM instance, no unit of work), one of their
   history, one INSERT of the new samples and one executemany UPDATE of the columns that
-  changed. Per account that leaves (see "Where the time goes"): SQLite's own work, ≈ 30-35 µs
-  (the UPDATE moves the account in the next-check index, and the commit writes every page a
-  batch touched, as a batch's accounts lie all over the table); SQLAlchemy's execution and
-  per-value type processing on the way in and out (Decimal as text, UTC datetimes); the
+  changed, the last two at the driver (`bot/storage/direct.py`). Per account that leaves (see
+  "Where the time goes"): SQLite's own work, ≈ 25-35 µs (the UPDATE moves the account in the
+  next-check index, and the commit writes every page a batch touched, as a batch's accounts lie
+  all over the table); SQLAlchemy's execution of the reads, and per-value type processing on
+  the way in and out (Decimal as text, UTC datetimes); the
   monitor's rules and the spend forecast; and per SMSC request (one per ten accounts here),
   ≈ 0.5 ms in the client and the guard, ≈ 50 µs an account.
   **The floor.** The sweep's I/O alone, with none of the bot ("its I/O alone", see above),
-  costs 0.063 ms of CPU an account in the table's run (0.048-0.063 in nine runs on 2026-12-02
+  costs 0.057 ms of CPU an account in the table's run (0.047-0.063 in eleven runs on 2026-12-02
   since it sends as the bot's client does, through httpx's transport; 0.065-0.111 before,
   through an httpx client). Its wall time is 1.24-1.32 times the sweep's floor at 50 ms.
   **This round** (2026-12-02, after 11:30): the wall time at 50 ms went from 1.77-1.85 times
   the floor to 1.31-1.47 in the five full runs of this code (13:22, 13:53, 14:37, 14:54, and
-  16:15 the table's, 1.38; 1.30-1.36 in six single sweeps at 13:20), within 0.18 of the floor's
+  16:15, 1.38; 1.30-1.36 in six single sweeps at 13:20), within 0.18 of the floor's
   own ratio; CPU from 0.143-0.146 to 0.123-0.130 ms an account. Side by side on one slower
   hour (three sweeps each, alternating): 2.03-2.20 s and 0.163-0.179 ms before, 1.61-1.74 s and
   0.145-0.160 after. What changed, and what each was for:
@@ -99,24 +100,47 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
     benchmark now sets a sweep's accounts due half a second ahead, as scheduled checks fall
     due, and times the sweep from that moment (the first request then goes out ≈ 0.05 s after
     it, ≈ 0.25-0.3 s before).
-  **What stands in the way of 0.10 ms** (the CPU target, missed: 0.128 in the table's run,
-  0.120-0.165 on slower hours). Measured apart, each part alone in a process: requests through
-  the guard and the client ≈ 0.53 ms of CPU a request, ≈ 53 µs an account (the floor's POST
-  0.39 of it); `write_outcomes` 0.073-0.079 ms an account (the rules ≈ 8 µs of it, 7.6 on
-  records in memory; the plain records with every value converted ≈ 7, 34 columns an account;
-  the UPDATE ≈ 11; the statements' execution ≈ 16; SQLite's own thread ≈ 30); the claim and
-  the decryption ≈ 2-3 µs. The floor (0.05-0.06) and what no check can skip (the guard ≈ 14
-  µs, the rules ≈ 8, the decryption) come to ≈ 0.08 ms an account, leaving ≈ 20 µs for the
-  writes' execution through SQLAlchemy, the re-read of the accounts under lease and its
-  records, which take ≈ 30-40. SQLAlchemy itself is little of that. Measured with the sweep's
-  statements handed to aiosqlite, compiled once and their values converted by SQLAlchemy's own
-  processors (as `bot.storage.direct` does for the looks and the outbox's sent marks;
-  `write_outcomes` alone, four pairs each): the UPDATE alone saved ≈ 3 µs an account (14:30,
-  0.073-0.075 to 0.070-0.071 ms), the UPDATE, the accounts' read and the samples' INSERT
-  together ≈ 3 µs too (15:30, 0.069-0.070 to 0.066-0.068). What is left is the values'
-  conversions (Decimal as text, UTC datetimes, 34 columns read an account), which any path
-  needs: past SQLAlchemy the sweep would be near 0.12, not 0.10. Not kept: a second path to
-  the database for ≈ 2 %.
+  **What stands in the way of 0.10 ms** (the CPU target, missed: 0.108 in the table's run,
+  0.112 in the run before it at 18:49; single sweeps of the same code 0.100-0.140 within the
+  hour). Measured apart earlier that day, before this session's changes, each part alone in a
+  process: requests through the guard and the client ≈ 0.53 ms of CPU a request, ≈ 53 µs an
+  account (the floor's POST 0.39 of it); `write_outcomes` 0.073-0.079 ms an account (the rules
+  ≈ 8 µs of it, 7.6 on records in memory; the plain records with every value converted ≈ 7, 34
+  columns an account; the UPDATE ≈ 11; the statements' execution ≈ 16; SQLite's own thread
+  ≈ 30); the claim and the decryption ≈ 2-3 µs. The floor (0.05-0.06) and what no check can
+  skip (the guard ≈ 14 µs, the rules ≈ 8, the decryption) come to ≈ 0.08 ms an account. Then
+  (14:30 and 15:30, `write_outcomes` alone, four pairs each) the UPDATE, the accounts' read and
+  the samples' INSERT handed to aiosqlite, compiled once, saved ≈ 3 µs an account, and a second
+  path to the database was not kept for that.
+  **This session** (2026-12-02, after 18:10), two changes, measured apart and then together:
+  - The garbage collector's young generation is collected every 10,000 container objects, not
+    every 700 (`bot.memory.collect_less_often`). Counted in the bot process by `gc.callbacks`
+    through a sweep: ≈ 165-185 young collections, 15 middle ones and a full one, 58-154 ms of
+    CPU (6-15 µs an account, eight sweeps); now 3 young ones, 10-26 ms. A write of 50 logins
+    holds 500 accounts' rows alive at once, and each young collection walked them again. Peak
+    RSS through the sweep 224.4-224.5 against 223.7-223.8 MB (two pairs); the fan-out's CPU a
+    notification did not move (1.73-1.97 against 1.78-1.95 ms, two pairs).
+  - The UPDATE of the accounts and the INSERT of the samples go to the driver, on both databases
+    and in the session's transaction (`executemany` in `bot/storage/direct.py`): each statement
+    compiled once per set of columns, each value through its column's bind processor alone,
+    where SQLAlchemy's own executemany worked out every row's parameters through its compiler.
+    A record keeps the row it was read from and compares by position, identity first (a value
+    never set again is the one read). The claims and `write_outcomes` alone, in one process on
+    the benchmark's database (three pairs of three runs): 46-61 to 41-55 µs an account. Unlike
+    the handing over to aiosqlite tried at 15:30 (which kept SQLAlchemy's per-row work), this
+    takes SQLAlchemy's compiler out of the rows, on PostgreSQL too, and opens no second path:
+    the same connection and transaction.
+  - Whole sweeps, this session's code against the code before it (fc33e5b), alternating on one
+    hour: SQLite, eight pairs, 0.112-0.164 ms an account (mean 0.137) before and 0.114-0.140
+    (mean 0.131) after, a change no larger than the noise; PostgreSQL, three pairs, 0.110-0.125
+    before and 0.099-0.106 after, wall time 1.97-2.24 s before and 1.98-2.07 after.
+  What is left past the floor is spread thin. A py-spy profile of three sweeps (`--gil`: the
+  samples of the thread that holds the GIL, 19:00): `write_outcomes` 30 % of them, in it the
+  records and their changes ≈ 7 %, the values' conversions for the driver ≈ 5 %, the rules ≈ 5
+  %; the SMSC requests through the guard ≈ 10 %; SQLAlchemy ≈ 15 % innermost (the IN lists
+  expanded for each batch ≈ 2.5 %, the rows read ≈ 2 %); the event loop ≈ 11 %. No part is
+  more than a few µs an account, and none is a physical limit: the target lies inside this
+  machine's swing for the same code (0.100-0.140), so the figure is met or missed by the hour.
   Nor does SQLite's own part move: a commit writes every page its batch touched (≈ 3.5 µs an
   account); without an fsync a commit (`synchronous=NORMAL`) the CPU was the same, and
   checkpoints held back moved their cost to the reads (A/B, three and two pairs). Timed
@@ -129,7 +153,8 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   Tried and not kept (2026-12-02): 1,000 logins in flight instead of 500, and 20 logins a
   write instead of 50, moved nothing beyond the noise (three pairs each; 20 cost more CPU); 200
   logins in flight saved ≈ 1 MB and cost ≈ 0.4 s of wall time. Working out a record's changes
-  by identity before equality saves ≈ 0.3 µs an account: not worth the line; as the difference
+  by identity before equality alone saved ≈ 0.3 µs an account (kept since, with the comparison
+  by position above); as the difference
   of two dicts' items (in C) it costs more than the comprehension (4.1 against 2.8 µs a record:
   every value is hashed). uvloop as the event loop: a trip to aiosqlite's thread costs 25 µs of
   CPU there against 43, but a sweep makes ≈ 1,100 of them; 0.120-0.123 against 0.121-0.126 ms an
@@ -176,14 +201,14 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   (aiogram's default is 100) moved it beyond that noise (two pairs each): not kept.
   **What stands in the way** (2026-12-02). The stack alone: the sweep's I/O in a process that
   imports what the bot loads at start and none of the bot ("its I/O alone", "peak RSS above the
-  floor, the stack imported") peaks at 48.2 MB above the floor in the table's run (48.0-48.5 in
-  eight runs that day): ≈ 39 MB of imports, ≈ 9 MB of the sweep's own I/O (aiohttp's connections and
-  buffers, SQLite's page cache). The target leaves 2 MB past that for the bot itself: its own
+  floor, the stack imported") peaks at 46.6 MB above the floor in the table's run (46.6-48.5 in
+  ten runs that day): ≈ 39 MB of imports, ≈ 8-9 MB of the sweep's own I/O (aiohttp's connections
+  and buffers, SQLite's page cache). The target leaves 2-3 MB past that for the bot itself: its own
   modules alone take more (5.1 MB imported after the stack, with what only they load: babel's date
   and number formats, the JSON log formatter, the log masking's automaton), before its guard's state
   (≈ 1.7 MB for 1,000 logins), SQLAlchemy's statement cache (≈ 1.7 MB), babel's locale data (≈ 1.2
-  MB for English, ≈ 5 MB more for Russian, loaded on first use) or a burst. The bot peaks at 59.4 MB
-  above the floor through the sweep (11 MB past the stack's own), and holds 68.6 after the /balance
+  MB for English, ≈ 5 MB more for Russian, loaded on first use) or a burst. The bot peaks at 59.5 MB
+  above the floor through the sweep (13 MB past the stack's own), and holds 69.9 after the /balance
   burst and at idle. Both figures count ≈ 4 MB that only a checkout with the `dev` extra has: httpx
   loads its command line (click, rich, pygments) where those are installed; `pip install .` and the
   image hold that much less, the stack's figure as much as the bot's. Tried and not kept: aiogram's
@@ -197,7 +222,7 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   ten times the requests, and every login spends all ten of its requests for the minute, so any
   second look within it (a /balance, a retry) would be refused with error 9.
 - **/balance, all at once.** The throughput of the bot's one event loop, so about one over the
-  CPU an update costs: ≈ 2.5-4 ms now (≈ 4.5-5.7 before the chat reader below, 6-8 before the
+  CPU an update costs: ≈ 1.5-4 ms now (≈ 4.5-5.7 before the chat reader below, 6-8 before the
   round before). Earlier rounds took out: a second query for the accounts; the commit, and the
   pool's rollback after it, of an update that changed nothing (a cached balance the account
   recorded already); the credentials decrypted and hashed for the guard's cache key (the guard
@@ -259,16 +284,20 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   (0.8-0.95 back to back; 2.9 with one place a moment). The looks for work and the sent marks of
   one trip each to aiosqlite's thread are what this round took out of the rest.
   **The floor.** With each answer marked sent as the outbox marks it ("each marked sent in SQLite"),
-  aiogram alone takes 1.34 ms a send in the table's run (0.98-1.76 in 19 runs on 2026-12-02),
+  aiogram alone takes 1.82 ms a send in the table's run (0.98-1.82 in 21 runs on 2026-12-02),
   and the fan-out sends 1,050 times for 1,000 alerts delivered (5 % answered 429 are sent again):
   1.03-1.85 ms a delivered notification before the bot's claim, its log line and the idle bot's own
   work. The 1.5 ms target lies inside that range: aiogram's send and the one commit per answer that
   keeps alerts from doubling after a crash leave ≈ 0.4 ms a notification for the rest on the fastest
   hour, nothing on slower ones. The bot met it in seven runs of the day (1.23-1.47 ms: at 11:01,
-  11:30, 12:28, 12:53, 13:53, 14:54, and 16:15 the table's, 1.30, 0.04 under that run's floor) and
-  missed it in four after 12:00 (1.61-1.90, at 13:06, 13:14, 13:22 and 14:37); from 0.04 under to
-  0.41 above each run's floor in the nine runs after 12:00 (side by side with the code of 11:30,
-  two runs each: 1.45-1.55 against 1.56-1.57, no change of its own).
+  11:30, 12:28, 12:53, 13:53, 14:54, and 16:15, 1.30, 0.04 under that run's floor) and missed it
+  in four after 12:00 (1.61-1.90, at 13:06, 13:14, 13:22 and 14:37); from 0.04 under to 0.41 above
+  each run's floor in the nine runs after 12:00 (side by side with the code of 11:30, two runs
+  each: 1.45-1.55 against 1.56-1.57, no change of its own). After 18:10, on a slower hour for
+  aiogram's sends, it missed it in both runs: 2.15 at 18:49 (that run's floor 1.42) and 1.77 in
+  the table's (floor 1.82, so 0.05 under it). Side by side with the code before this session
+  (fc33e5b), two pairs: 1.85-1.96 against 2.01-2.06 ms, so the miss is the hour's, not the
+  code's.
 - **Backlog after a restart.** Alerts queued for 10 chats while the bot was down: nothing
   wakes the outbox, so each chat's messages go out at the outbox's own pace. Telegram allows
   a private chat 1 message a second; the worker sleeps until the first chat held by that gap
@@ -306,15 +335,19 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   hiredis (redis-py's parser in C), 0.129-0.143 against 0.133-0.141 with the pipelines, and
   0.161-0.172 against 0.167-0.176 without them: within the noise.
   **The floor.** The same sweep's I/O alone through asyncpg ("PostgreSQL, its I/O alone") costs
-  0.038 ms of CPU an account in the table's run (0.038-0.057 on 2026-12-02), its wall time 1.36
+  0.039 ms of CPU an account in the table's run (0.038-0.057 on 2026-12-02), its wall time 1.39
   times the sweep's floor. Beyond the floor the bot spends what it does on SQLite (the guard,
   now ≈ 10 µs an account with its Redis scripts; the rules; the accounts' records and the
   writes' conversions), and SQLAlchemy's execution over asyncpg, which runs its synchronous core
   in greenlets (≈ 11 % of the samples). As on SQLite, no one part stands in the way of 0.10, and
-  none is a physical limit. After the table's run, UTC datetimes are converted for asyncpg by
-  remembered functions, as they are for SQLite (an `astimezone` or a `replace` costs ≈ 1 µs, and
-  a batch's times are mostly a few): 0.150-0.157 against 0.156-0.163 ms an account (two pairs
-  of two sweeps, on a slow hour).
+  none is a physical limit. Since 17:00, UTC datetimes are converted for asyncpg by remembered
+  functions, as they are for SQLite (an `astimezone` or a `replace` costs ≈ 1 µs, and a batch's
+  times are mostly a few): 0.150-0.157 against 0.156-0.163 ms an account (two pairs of two
+  sweeps, on a slow hour). Since 18:40 the writes go to the driver, and young collections come
+  less often (see the sweep above): 0.099-0.106 against 0.110-0.125 in single sweeps, side by
+  side; in the two full runs, 0.154 (18:49) and 0.148 (the table), where two replicas took
+  0.156 and 0.114 together. In `python -m bench` the one-replica sweep comes first on servers
+  just started, and its wall time was 2.73-2.90 times the floor against 1.98-2.24 s alone.
 - **PostgreSQL, two replicas.** Each replica claims due logins' accounts, 50 logins a statement
   and up to 500 in flight, with a conditional UPDATE of rows locked in one order
   (`bot/storage/stats.py`, `claim_due`), so they split the sweep login by login without a
@@ -360,8 +393,11 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   all of them, 0.123 and 1.31x (0.060, 1.31x), 443, 1.90; 13:53, the same code with the claim in
   a module of its own, 0.128 and 1.39x (0.051, 1.26x), 422, 1.44; 14:37 and 14:54, the same bot
   with the floor's process importing the stack, 0.130 and 1.47x (0.056, 1.29x), 434, 1.61, and
-  0.127 and 1.41x (0.048, 1.25x), 463, 1.23; 16:15 (the table), with the fleet's Redis scripts
-  pipelined, 0.128 and 1.38x (0.063, 1.24x), 444, 1.30. The runs at 13:06 and 13:14 fell on
+  0.127 and 1.41x (0.048, 1.25x), 463, 1.23; 16:15, with the fleet's Redis scripts
+  pipelined, 0.128 and 1.38x (0.063, 1.24x), 444, 1.30. After 18:10, on another machine of
+  the same size, with young collections less often and the writes at the driver: 18:49 0.112 and
+  1.21x (0.047, 1.27x), 560 (1123), 2.15 (1.42); 19:14 (the table) 0.108 and 1.27x (0.057,
+  1.27x), 672 (926), 1.77 (1.82). The runs at 13:06 and 13:14 fell on
   a slow half hour (the burst's CPU 3.0-3.2 ms an update against 2.2-2.45 on either side).
   Ratios of figures from the same run are the sturdier ones.
 

@@ -53,7 +53,8 @@ def collect_less_often() -> None:
     """Young collections every YOUNG_COLLECTION_EVERY objects, not every 700. The bot's objects
     are freed by their reference counts, so the collector finds little garbage, yet a sweep
     of 10,000 accounts holds thousands of rows alive at a time: with the default, it ran ≈ 170
-    young and 15 middle collections through each sweep, 60-110 ms of CPU (6-11 µs an account);
-    now 3, 10-25 ms. The older generations keep their thresholds, relative to this one."""
+    young and 15 middle collections through each sweep, 58-154 ms of CPU (6-15 µs an account);
+    now 3, 10-26 ms (BENCHMARKS.md). The older generations keep their thresholds, relative to
+    this one."""
     _young, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_COLLECTION_EVERY, middle, old)

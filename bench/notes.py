@@ -346,8 +346,10 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   sweeps, on a slow hour). Since 18:40 the writes go to the driver, and young collections come
   less often (see the sweep above): 0.099-0.106 against 0.110-0.125 in single sweeps, side by
   side; in the two full runs, 0.154 (18:49) and 0.148 (the table), where two replicas took
-  0.156 and 0.114 together. In `python -m bench` the one-replica sweep comes first on servers
-  just started, and its wall time was 2.73-2.90 times the floor against 1.98-2.24 s alone.
+  0.156 and 0.114 together. That is this machine's swing, not the sweep's place in the run:
+  the benchmark's own function for these sweeps, run alone twice in a row (19:45), gave 0.101
+  and then 0.142 ms an account for one replica, while the floor's I/O gave 0.030 and then
+  0.041; the ratio to the floor held (3.4 and 3.5).
 - **PostgreSQL, two replicas.** Each replica claims due logins' accounts, 50 logins a statement
   and up to 500 in flight, with a conditional UPDATE of rows locked in one order
   (`bot/storage/stats.py`, `claim_due`), so they split the sweep login by login without a

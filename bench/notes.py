@@ -127,9 +127,9 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
     A record keeps the row it was read from and compares by position, identity first (a value
     never set again is the one read). The claims and `write_outcomes` alone, in one process on
     the benchmark's database (three pairs of three runs): 46-61 to 41-55 µs an account. Unlike
-    the handing over to aiosqlite tried at 15:30 (which kept SQLAlchemy's per-row work), this
-    takes SQLAlchemy's compiler out of the rows, on PostgreSQL too, and opens no second path:
-    the same connection and transaction.
+    the hand-over to aiosqlite tried at 15:30, this opens no second path (the same connection
+    and transaction, on PostgreSQL too), and takes each row's values by name, past the compiled
+    statement's building of every row's parameters.
   - Whole sweeps, this session's code against the code before it (fc33e5b), alternating on one
     hour: SQLite, eight pairs, 0.112-0.164 ms an account (mean 0.137) before and 0.114-0.140
     (mean 0.131) after, a change no larger than the noise; PostgreSQL, three pairs, 0.110-0.125

@@ -170,6 +170,31 @@ async def test_each_account_is_checked_at_its_interval(checks, smsc, sessionmake
     assert 2 <= smsc.requests.count("other") <= 3
 
 
+async def test_one_logins_accounts_stay_due_together_and_logins_drift_apart(
+    checks, smsc, sessionmaker, box
+):
+    for chat_id in (-1, -2):
+        await add(sessionmaker, box, chat_id, "shop")
+        await add(sessionmaker, box, chat_id, "other")
+    await add(sessionmaker, box, -3, "shop", interval=300)
+    await run(checks)
+    async with sessionmaker() as session:
+        rows = (
+            await session.execute(
+                select(Account.login, Account.check_interval, Account.next_check_at)
+            )
+        ).all()
+    due = {(login, interval): set() for login, interval, _ in rows}
+    for login, interval, next_check in rows:
+        due[login, interval].add(next_check)
+    # One answer serves a login's accounts: checked together, they fall due together again.
+    assert all(len(times) == 1 for times in due.values()), due
+    # The jitter keeps logins apart, and each interval is kept.
+    (shop,), (other,), (shop_later,) = due["shop", 60], due["other", 60], due["shop", 300]
+    assert shop != other
+    assert (shop_later - shop).total_seconds() > 200
+
+
 async def test_nothing_due_nothing_asked(checks, smsc, sessionmaker, box, clock):
     await add(sessionmaker, box, -1, "shop")
     await run(checks)

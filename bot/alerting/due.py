@@ -50,7 +50,10 @@ async def lease_due(
             await session.commit()
     due: dict[Claim, tuple[Credentials, bool]] = {}
     for row in rows:
-        key, good = row.credentials_key, row.state in (AccountState.OK, AccountState.LOW)
+        # By position: a row's attribute costs ten times as much (SQLAlchemy looks it up after
+        # the attribute lookup has failed), and there is one row an account.
+        key, _site, _login, _secret, state = row
+        good = state in (AccountState.OK, AccountState.LOW)
         if (key, lease) in due:
             creds, known_good = due[key, lease]
             due[key, lease] = creds, known_good or good

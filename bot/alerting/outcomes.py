@@ -66,19 +66,26 @@ async def write_outcomes(
     connection = await session.connection()
     accounts = records(await connection.execute(held(checkable(select(*CHECKED)), outcomes)))
     chat_ids = {account.chat_id for account in accounts}
+    # Records, not rows: the rules read the chat's columns by name, for each of its accounts.
     chats = {
         chat.id: chat
-        for chat in await connection.execute(
-            select(*CHAT_READ).where(Chat.__table__.c.id.in_(chat_ids))
+        for chat in records(
+            await connection.execute(select(*CHAT_READ).where(Chat.__table__.c.id.in_(chat_ids)))
         )
     }
     answers = [
         (account, outcomes[account.credentials_key, account.lease_until]) for account in accounts
     ]
     await monitor.record(session, answers, chats)
+    # One next check for the accounts of one login with the same interval: they are claimed
+    # and checked together in any case, and the jitter keeps logins apart, not accounts.
+    next_checks: dict[tuple[str, int], datetime] = {}
     for account, outcome in answers:
-        retry = getattr(outcome, "retry_after", None)  # the guard's refusals say when
-        account.next_check_at = now + next_gap(account, retry)
+        group = account.credentials_key, account.check_interval
+        if (next_check := next_checks.get(group)) is None:
+            retry = getattr(outcome, "retry_after", None)  # the guard's refusals say when
+            next_check = next_checks[group] = now + next_gap(account, retry)
+        account.next_check_at = next_check
         account.lease_until = None
     await write(connection, Account.__table__, accounts)
     queued = session.info.pop(QUEUED, [])  # issue 15: openings are flushed early

@@ -134,6 +134,33 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
     hour: SQLite, eight pairs, 0.112-0.164 ms an account (mean 0.137) before and 0.114-0.140
     (mean 0.131) after, a change no larger than the noise; PostgreSQL, three pairs, 0.110-0.125
     before and 0.099-0.106 after, wall time 1.97-2.24 s before and 1.98-2.07 after.
+  **2026-12-03** (after 01:50; the table above is still the 19:14 run of the code before).
+  Timings on this machine swung by a third within minutes (the same phase of the write path,
+  in process, 45 then 73 µs an account), too much to see a change of a few per cent, so the
+  write path was measured by the instructions it runs (valgrind's callgrind, the claims and
+  `write_outcomes` of 2,000 accounts on a copy of one seeded database, less the same process
+  without them): the same code gives the same count within 0.1 %. Four changes took it from
+  953 to 859 million instructions (-10 %, 477,000 to 430,000 an account):
+  - An attribute of a SQLAlchemy `Row` is looked up only after Python's own lookup has failed
+    and formatted its AttributeError (0.36 µs, against 0.03 by position): the claim read two
+    of them for each account, the rules several of each account's chat. The claim's rows are
+    unpacked, the chats read as records.
+  - Records are made past `__init__` (1.4 µs against 2.5).
+  - A login's accounts, claimed and checked together, fall due together again: one next check
+    for the login and interval, where each account drew its own (a login's accounts then came
+    due apart, and the first one due brought them all in).
+  - History samples are NamedTuples, not frozen dataclasses (0.19 µs against 0.28 to make; a
+    check that takes a sample reads the account's week of them, hundreds in a running bot).
+  Of the 430,000 instructions an account, SQLite runs ≈ 91,000 (its VM rebuilds a 40-column
+  row for the claim's UPDATE and again for the write's), libc ≈ 41,000 (half of it SQLite's
+  mutexes, taken for each column read), CPython ≈ 237,000. A request through the guard and
+  the client, counted the same way against a fake SMSC in another process, runs ≈ 1.39
+  million instructions in the bot's process (a tenth of them an account here), 78 % of them
+  in CPython (httpx and aiohttp), with the kernel's loopback TCP on top. In `python -m bench`
+  at 03:10 (an hour on which the sweep at 200 ms cost 0.228 ms an account, 0.165 in the
+  table): SQLite 0.116 ms an account (floor 0.039), PostgreSQL 0.130 with one replica and
+  0.111 with two, fan-out 1.74 ms a notification, idle RSS 67.3 MB above the floor (peak in
+  the sweep 57.8; the stack alone 46.5).
   What is left past the floor is spread thin. A py-spy profile of three sweeps (`--gil`: the
   samples of the thread that holds the GIL, 19:00): `write_outcomes` 30 % of them, in it the
   records and their changes ≈ 7 %, the values' conversions for the driver ≈ 5 %, the rules ≈ 5

@@ -68,9 +68,10 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   monitor's rules and the spend forecast; and per SMSC request (one per ten accounts here),
   ≈ 0.5 ms in the client and the guard, ≈ 50 µs an account.
   **The floor.** The sweep's I/O alone, with none of the bot ("its I/O alone", see above),
-  costs 0.057 ms of CPU an account in the table's run (0.047-0.063 in eleven runs on 2026-12-02
-  since it sends as the bot's client does, through httpx's transport; 0.065-0.111 before,
-  through an httpx client). Its wall time is 1.24-1.32 times the sweep's floor at 50 ms.
+  costs 0.043 ms of CPU an account in the table's run (0.039 at 03:15 that day; 0.047-0.063 in
+  eleven runs on 2026-12-02 since it sends as the bot's client does, through httpx's transport;
+  0.065-0.111 before, through an httpx client). Its wall time is 1.24-1.32 times the sweep's
+  floor at 50 ms.
   **This round** (2026-12-02, after 11:30): the wall time at 50 ms went from 1.77-1.85 times
   the floor to 1.31-1.47 in the five full runs of this code (13:22, 13:53, 14:37, 14:54, and
   16:15, 1.38; 1.30-1.36 in six single sweeps at 13:20), within 0.18 of the floor's
@@ -100,9 +101,10 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
     benchmark now sets a sweep's accounts due half a second ahead, as scheduled checks fall
     due, and times the sweep from that moment (the first request then goes out ≈ 0.05 s after
     it, ≈ 0.25-0.3 s before).
-  **What stands in the way of 0.10 ms** (the CPU target, missed: 0.108 in the table's run,
-  0.112 in the run before it at 18:49; single sweeps of the same code 0.100-0.140 within the
-  hour). Measured apart earlier that day, before this session's changes, each part alone in a
+  **What stands in the way of 0.10 ms** (the CPU target: met at 0.098 in the table's run of
+  2026-12-03 03:27, missed at 0.116 in the run at 03:15 and at 0.108 and 0.112 in the two runs
+  of 2026-12-02 at 19:14 and 18:49; single sweeps of that day's code 0.100-0.140 within the
+  hour). Measured apart on 2026-12-02, before this session's changes, each part alone in a
   process: requests through the guard and the client ≈ 0.53 ms of CPU a request, ≈ 53 µs an
   account (the floor's POST 0.39 of it); `write_outcomes` 0.073-0.079 ms an account (the rules
   ≈ 8 µs of it, 7.6 on records in memory; the plain records with every value converted ≈ 7, 34
@@ -134,7 +136,7 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
     hour: SQLite, eight pairs, 0.112-0.164 ms an account (mean 0.137) before and 0.114-0.140
     (mean 0.131) after, a change no larger than the noise; PostgreSQL, three pairs, 0.110-0.125
     before and 0.099-0.106 after, wall time 1.97-2.24 s before and 1.98-2.07 after.
-  **2026-12-03** (after 01:50; the table above is still the 19:14 run of the code before).
+  **2026-12-03** (after 01:50; the table above is this code's run at 03:27).
   Timings on this machine swung by a third within minutes (the same phase of the write path,
   in process, 45 then 73 µs an account), too much to see a change of a few per cent, so the
   write path was measured by the instructions it runs (valgrind's callgrind, the claims and
@@ -157,10 +159,11 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   the client, counted the same way against a fake SMSC in another process, runs ≈ 1.39
   million instructions in the bot's process (a tenth of them an account here), 78 % of them
   in CPython (httpx and aiohttp), with the kernel's loopback TCP on top. In `python -m bench`
-  at 03:10 (an hour on which the sweep at 200 ms cost 0.228 ms an account, 0.165 in the
+  at 03:15 (an hour on which the sweep at 200 ms cost 0.228 ms an account, 0.152 in the
   table): SQLite 0.116 ms an account (floor 0.039), PostgreSQL 0.130 with one replica and
   0.111 with two, fan-out 1.74 ms a notification, idle RSS 67.3 MB above the floor (peak in
-  the sweep 57.8; the stack alone 46.5).
+  the sweep 57.8; the stack alone 46.5). At 03:27 (the table): 0.098 (floor 0.043), 0.116 and
+  0.126, 1.72, 69.0 (57.5; 46.3).
   What is left past the floor is spread thin. A py-spy profile of three sweeps (`--gil`: the
   samples of the thread that holds the GIL, 19:00): `write_outcomes` 30 % of them, in it the
   records and their changes ≈ 7 %, the values' conversions for the driver ≈ 5 %, the rules ≈ 5
@@ -228,14 +231,15 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   (aiogram's default is 100) moved it beyond that noise (two pairs each): not kept.
   **What stands in the way** (2026-12-02). The stack alone: the sweep's I/O in a process that
   imports what the bot loads at start and none of the bot ("its I/O alone", "peak RSS above the
-  floor, the stack imported") peaks at 46.6 MB above the floor in the table's run (46.6-48.5 in
-  ten runs that day): ≈ 39 MB of imports, ≈ 8-9 MB of the sweep's own I/O (aiohttp's connections
-  and buffers, SQLite's page cache). The target leaves 2-3 MB past that for the bot itself: its own
+  floor, the stack imported") peaks at 46.3 MB above the floor in the table's run (46.5 at 03:15;
+  46.6-48.5 in ten runs on 2026-12-02): ≈ 39 MB of imports, ≈ 8-9 MB of the sweep's own I/O
+  (aiohttp's connections and buffers, SQLite's page cache). The target leaves 2-3 MB past that
+  for the bot itself: its own
   modules alone take more (5.1 MB imported after the stack, with what only they load: babel's date
   and number formats, the JSON log formatter, the log masking's automaton), before its guard's state
   (≈ 1.7 MB for 1,000 logins), SQLAlchemy's statement cache (≈ 1.7 MB), babel's locale data (≈ 1.2
-  MB for English, ≈ 5 MB more for Russian, loaded on first use) or a burst. The bot peaks at 59.5 MB
-  above the floor through the sweep (13 MB past the stack's own), and holds 69.9 after the /balance
+  MB for English, ≈ 5 MB more for Russian, loaded on first use) or a burst. The bot peaks at 57.5 MB
+  above the floor through the sweep (11 MB past the stack's own), and holds 69.0 after the /balance
   burst and at idle. Both figures count ≈ 4 MB that only a checkout with the `dev` extra has: httpx
   loads its command line (click, rich, pygments) where those are installed; `pip install .` and the
   image hold that much less, the stack's figure as much as the bot's. Tried and not kept: aiogram's
@@ -311,7 +315,8 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   (0.8-0.95 back to back; 2.9 with one place a moment). The looks for work and the sent marks of
   one trip each to aiosqlite's thread are what this round took out of the rest.
   **The floor.** With each answer marked sent as the outbox marks it ("each marked sent in SQLite"),
-  aiogram alone takes 1.82 ms a send in the table's run (0.98-1.82 in 21 runs on 2026-12-02),
+  aiogram alone takes 1.40 ms a send in the table's run (1.30 at 03:15; 0.98-1.82 in 21 runs
+  on 2026-12-02),
   and the fan-out sends 1,050 times for 1,000 alerts delivered (5 % answered 429 are sent again):
   1.03-1.85 ms a delivered notification before the bot's claim, its log line and the idle bot's own
   work. The 1.5 ms target lies inside that range: aiogram's send and the one commit per answer that
@@ -321,10 +326,11 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   in four after 12:00 (1.61-1.90, at 13:06, 13:14, 13:22 and 14:37); from 0.04 under to 0.41 above
   each run's floor in the nine runs after 12:00 (side by side with the code of 11:30, two runs
   each: 1.45-1.55 against 1.56-1.57, no change of its own). After 18:10, on a slower hour for
-  aiogram's sends, it missed it in both runs: 2.15 at 18:49 (that run's floor 1.42) and 1.77 in
-  the table's (floor 1.82, so 0.05 under it). Side by side with the code before this session
-  (fc33e5b), two pairs: 1.85-1.96 against 2.01-2.06 ms, so the miss is the hour's, not the
-  code's.
+  aiogram's sends, it missed it in both runs: 2.15 at 18:49 (that run's floor 1.42) and 1.77 at
+  19:14 (floor 1.82, so 0.05 under it). Side by side with the code before that session
+  (fc33e5b), two pairs: 1.85-1.96 against 2.01-2.06 ms, so that miss was the hour's, not the
+  code's. On 2026-12-03 it missed it again: 1.74 at 03:15 (floor 1.30) and 1.72 in the table's
+  run (floor 1.40), 0.3-0.45 ms above the floor.
 - **Backlog after a restart.** Alerts queued for 10 chats while the bot was down: nothing
   wakes the outbox, so each chat's messages go out at the outbox's own pace. Telegram allows
   a private chat 1 message a second; the worker sleeps until the first chat held by that gap
@@ -425,8 +431,10 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   0.127 and 1.41x (0.048, 1.25x), 463, 1.23; 16:15, with the fleet's Redis scripts
   pipelined, 0.128 and 1.38x (0.063, 1.24x), 444, 1.30. After 18:10, on another machine of
   the same size, with young collections less often and the writes at the driver: 18:49 0.112 and
-  1.21x (0.047, 1.27x), 560 (1123), 2.15 (1.42); 19:14 (the table) 0.108 and 1.27x (0.057,
-  1.27x), 672 (926), 1.77 (1.82). The runs at 13:06 and 13:14 fell on
+  1.21x (0.047, 1.27x), 560 (1123), 2.15 (1.42); 19:14 0.108 and 1.27x (0.057,
+  1.27x), 672 (926), 1.77 (1.82). On 2026-12-03, with the write path of that session: 03:15
+  0.116 and 1.28x (0.039, 1.21x), 460 (1433), 1.74 (1.30); 03:27 (the table) 0.098 and 1.18x
+  (0.043, 1.23x), 648 (1616), 1.72 (1.40). The runs at 13:06 and 13:14 fell on
   a slow half hour (the burst's CPU 3.0-3.2 ms an update against 2.2-2.45 on either side).
   Ratios of figures from the same run are the sturdier ones.
 

@@ -104,7 +104,7 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   **What stands in the way of 0.10 ms** (the CPU target: met at 0.098 in the table's run of
   2026-12-03 03:27, missed at 0.116 in the run at 03:15 and at 0.108 and 0.112 in the two runs
   of 2026-12-02 at 19:14 and 18:49; single sweeps of that day's code 0.100-0.140 within the
-  hour). Measured apart on 2026-12-02, before this session's changes, each part alone in a
+  hour). Measured apart on 2026-12-02, before that evening's changes, each part alone in a
   process: requests through the guard and the client ≈ 0.53 ms of CPU a request, ≈ 53 µs an
   account (the floor's POST 0.39 of it); `write_outcomes` 0.073-0.079 ms an account (the rules
   ≈ 8 µs of it, 7.6 on records in memory; the plain records with every value converted ≈ 7, 34

@@ -2,6 +2,7 @@
 
 import asyncio
 import random
+from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
 
@@ -184,7 +185,7 @@ async def test_one_logins_accounts_stay_due_together_and_logins_drift_apart(
                 select(Account.login, Account.check_interval, Account.next_check_at)
             )
         ).all()
-    due = {(login, interval): set() for login, interval, _ in rows}
+    due = defaultdict(set)
     for login, interval, next_check in rows:
         due[login, interval].add(next_check)
     # One answer serves a login's accounts: checked together, they fall due together again.

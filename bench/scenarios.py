@@ -17,7 +17,7 @@ from tests.fake_smsc import FakeSmsc
 
 MB = 2**20
 TELEGRAM_PER_SECOND = 30  # Telegram's allowance for a bot's messages, all chats together
-FALLS_DUE_IN = 0.5  # s from setting a sweep's accounts due to their falling due
+FALLS_DUE_IN = 1.5  # s from setting a sweep's accounts due to their falling due
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -51,7 +51,7 @@ def sweep(run: BotRun, *, timeout: float, settle: float = 0.0) -> Sweep:
     first_request = len(run.smsc.requests)
     before, servers_before = run.sample(), run.servers_cpu()
     # Due a moment ahead, as scheduled checks fall due: the bot has looked by then and knows
-    # when. Set due "now" from outside, a sweep waited for the next look as well (≤ 0.25 s).
+    # when. Set due "now" from outside, a sweep waited for the next look as well (≤ 1 s).
     start = time.monotonic() + FALLS_DUE_IN
     due_at = probe.make_due(after=FALLS_DUE_IN)
     end = run.wait(
@@ -234,8 +234,8 @@ def fan_out(run: BotRun, *, throttled_share: float, settle: float, seed: int = 1
     floor = len(chats) / TELEGRAM_PER_SECOND
     probe = run.probe
     assert probe is not None
-    due_at = probe.make_due()
-    start = time.monotonic()
+    start = time.monotonic() + FALLS_DUE_IN  # as in `sweep`
+    due_at = probe.make_due(after=FALLS_DUE_IN)
 
     def delivered() -> Counter[int]:
         return Counter(

@@ -1,10 +1,11 @@
+import asyncio
 import stat
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import DateTime, bindparam, event, inspect, select, text
+from sqlalchemy import DateTime, bindparam, event, func, inspect, select, text
 
 from bot.config import SettingsError
 from bot.storage.chats import ensure_chat, migrate_chat
@@ -101,6 +102,19 @@ async def test_removing_account_removes_history(sessionmaker):
 
 async def test_account_repr_has_no_secret():
     assert "token" not in repr(stored_account(1))
+
+
+@BOTH_DATABASES
+async def test_a_new_chat_speaking_twice_at_once_is_registered_once(sessionmaker):
+    async def first_contact(language: str) -> Chat:
+        async with sessionmaker() as session:
+            return await ensure_chat(session, -7, "group", "Ops", language)
+
+    chats = await asyncio.gather(first_contact("ru"), first_contact("en"))
+    assert [chat.id for chat in chats] == [-7, -7]
+    assert chats[0].language == chats[1].language  # whoever came first chose it, for both
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Chat)) == 1
 
 
 @BOTH_DATABASES

@@ -6,12 +6,12 @@ import functools
 from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, delete, inspect, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 
 from bot.storage.direct import Direct
+from bot.storage.engine import upsert
 from bot.storage.models import Account, Base, Chat, Notification
 
 LANGUAGES = ("en", "ru")
@@ -57,16 +57,13 @@ async def ensure_chat(
     whoever spoke first; committed, the read too (see below). With a `reader`, the read goes
     through it and its rows become the session's objects as if it had loaded them."""
     chat = await _with_accounts(session, chat_id, reader)
-    if chat is None:
-        try:
-            chat = Chat(
-                id=chat_id, type=chat_type, title=title, language=language, active=True, accounts=[]
-            )
-            session.add(chat)
-            await session.commit()
-        except IntegrityError:  # another update of the same chat registered it first
-            await session.rollback()
-            chat = await _with_accounts(session, chat_id, reader)
+    while chat is None:  # read again until found: the row can go (a migration) in between
+        # Another update of the same chat may register it first: then this one changes nothing.
+        values = {"id": chat_id, "type": chat_type, "title": title, "language": language}
+        register = upsert(session.bind.dialect.name, Chat).values(values)
+        await session.execute(register.on_conflict_do_nothing(index_elements=[Chat.id]))
+        await session.commit()
+        chat = await _with_accounts(session, chat_id, reader)
     if chat.title != title or chat.type != chat_type:
         chat.title, chat.type = title, chat_type
     # Even a read: its connection goes back to the pool now, not when the update is done. A

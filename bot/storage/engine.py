@@ -14,7 +14,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, event, inspect, text
+from sqlalchemy import Connection, Table, event, inspect, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -89,6 +90,18 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def upsert(dialect: str, table: Table | type[object]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say ON CONFLICT, for the engine's dialect (both spell it alike).
+
+    A race to insert the same key is settled by the statement, never by a caught
+    IntegrityError on SQLite: pysqlite keeps the failed statement marked in use, and
+    SQLAlchemy's aiosqlite cursor, left to the garbage collector, resets it there - on the
+    event loop's thread, which then waits for that connection's lock. When the connection's
+    own thread was itself waiting to write (for a writer that needs the loop to commit), the
+    whole bot stood still for busy_timeout (5 s), and the write failed "database is locked"."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 # The unit of work as the layers above name it: they hold sessions, the queries stay below.

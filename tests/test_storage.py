@@ -1,5 +1,7 @@
 import asyncio
 import stat
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -102,6 +104,22 @@ async def test_removing_account_removes_history(sessionmaker):
 
 async def test_account_repr_has_no_secret():
     assert "token" not in repr(stored_account(1))
+
+
+def test_a_bot_on_sqlite_does_not_load_postgresqls_dialect():
+    # ≈ 2 MB resident for the process's life, for nothing.
+    code = (
+        "import sys, bot.runner\n"
+        "from bot.storage.engine import create_engine, upsert\n"
+        "from bot.storage.models import Chat\n"
+        "upsert(create_engine('sqlite+aiosqlite:///bot.db').dialect.name, Chat)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('sqlalchemy.dialects.')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert "sqlalchemy.dialects.sqlite" in done.stdout
+    assert "postgresql" not in done.stdout
 
 
 @BOTH_DATABASES

@@ -246,7 +246,15 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   above the floor through the sweep (11 MB past the stack's own), and holds 69.0 after the /balance
   burst and at idle. Both figures count ≈ 4 MB that only a checkout with the `dev` extra has: httpx
   loads its command line (click, rich, pygments) where those are installed; `pip install .` and the
-  image hold that much less, the stack's figure as much as the bot's. Tried and not kept: aiogram's
+  image hold that much less, the stack's figure as much as the bot's. What the burst adds, by
+  tracemalloc in the bot (2026-12-03, traced from after the start, a snapshot after the sweep
+  and one after the burst): 5.4 MB of objects, ≈ 10 MB of RSS. babel's data, 3.6 MB of it: the
+  first number formatted loads babel's global data whole (2.2 MB; it looks up the locale's
+  parent there), then English's own (1.4). The burst's last answer to getUpdates, 200 updates
+  as aiogram's models (1.1 MB), which aiogram's polling loop holds until the next answer. The
+  runs at 06:55 and 07:05 that day count 2.2 MB more: SQLAlchemy's PostgreSQL dialect, which an
+  SQLite bot imported with the ON CONFLICT statements for an hour (see the sweep's notes). Tried
+  and not kept: aiogram's
   `tasks_concurrency_limit=32` for polling held the burst's growth to 4-5 MB (8-14 without; two
   pairs, 400-415 updates a second against 439-454), but a cap for all chats lets 32 slow updates (a
   /balance waiting on a hanging SMSC, up to its 10 s timeout) hold up every other chat's; a 256 KiB
@@ -346,16 +354,19 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   places left now still go at once for 50 ms after its moment, the next group a span after the
   latest of them (`bot.alerting.pacing.JOIN`): 1.02-1.05 in every run since. (A 5 ms wake
   slack in the outbox did as much on an idle machine, and failed under load.)
-- **Idle.** Four index probes a second for due accounts, the outbox's look for due
-  notifications (it sleeps until the next one, or the first chat held by its gap, is due, or a
-  second), APScheduler's tick and aiogram's long poll (a bare aiogram bot polling takes 0.05 %
-  of a core). Each look is one statement on a connection its loop holds for its life
+- **Idle.** One index probe a second for due accounts (four before 2026-12-03), the outbox's
+  look for due notifications (it sleeps until the next one, or the first chat held by its gap,
+  is due, or a second), APScheduler's tick and aiogram's long poll (a bare aiogram bot polling
+  takes 0.05 % of a core). Each look is one statement on a connection its loop holds for its life
   (`bot/storage/direct.py`), one trip to aiosqlite's thread. Through the pool a look took five
   or six trips, and on this machine a trip from idle costs ≈ 0.4 ms of CPU in wake-ups alone
   (a bare `asyncio.sleep` from idle ≈ 0.3 ms): 1.4-1.8 % of a core before (2026-12-02),
-  0.33-0.6 % now. What is left is mostly the four wake-ups a second themselves; looking less
-  often would take over a dead replica's checks, or notice accounts set due from outside (a new
-  one), up to that much later (a look that finds nothing due knows when the first will be).
+  0.33-0.6 % with four looks a second. Since 2026-12-03 the looks come once a second: 0.17-0.23 %
+  in the full runs of that morning, against 0.70 in the one before; at 1,000 accounts, 0.10-0.30
+  % against 0.40-0.50 (four pairs of 20 s). A dead replica's checks are taken over, and accounts
+  set due from outside found, up to a second later (0.25 s before): every change the bot makes
+  itself sets the next check an interval ahead, and a look that finds nothing due knows when
+  the first will be, and looks again then.
 - **PostgreSQL, one replica.** The same sweep, with the database work in the server and the
   guard's state in Redis (`bot/fleet/limits.py`): two Lua scripts per SMSC request
   (`bot/fleet/guard_scripts.py`), one that looks at the credentials, takes the login's turn and

@@ -68,9 +68,10 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   monitor's rules and the spend forecast; and per SMSC request (one per ten accounts here),
   ≈ 0.5 ms in the client and the guard, ≈ 50 µs an account.
   **The floor.** The sweep's I/O alone, with none of the bot ("its I/O alone", see above),
-  costs 0.043 ms of CPU an account in the table's run (0.039 at 03:15 that day; 0.047-0.063 in
-  eleven runs on 2026-12-02 since it sends as the bot's client does, through httpx's transport;
-  0.065-0.111 before, through an httpx client). Its wall time is 1.24-1.32 times the sweep's
+  costs 0.043 ms of CPU an account in the run of 2026-12-03 03:27 (0.039 at 03:15, 0.052-0.059
+  that morning; 0.047-0.063 in eleven runs on 2026-12-02 since it sends as the bot's client does,
+  through httpx's transport; 0.065-0.111 before, through an httpx client). Its wall time is
+  1.24-1.32 times the sweep's
   floor at 50 ms.
   **This round** (2026-12-02, after 11:30): the wall time at 50 ms went from 1.77-1.85 times
   the floor to 1.31-1.47 in the five full runs of this code (13:22, 13:53, 14:37, 14:54, and
@@ -101,7 +102,7 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
     2026-12-03; ≤ 0.25 s before): the benchmark sets a sweep's accounts due 1.5 s ahead (half a
     second before), as scheduled checks fall due, and times the sweep from that moment (the
     first request then goes out ≈ 0.05 s after it, ≈ 0.25-0.3 s before).
-  **What stands in the way of 0.10 ms** (the CPU target: met at 0.098 in the table's run of
+  **What stands in the way of 0.10 ms** (the CPU target: met at 0.098 in the run of
   2026-12-03 03:27, missed at 0.116 in the run at 03:15 and at 0.108 and 0.112 in the two runs
   of 2026-12-02 at 19:14 and 18:49; single sweeps of that day's code 0.100-0.140 within the
   hour). Measured apart on 2026-12-02, before that evening's changes, each part alone in a
@@ -136,7 +137,7 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
     hour: SQLite, eight pairs, 0.112-0.164 ms an account (mean 0.137) before and 0.114-0.140
     (mean 0.131) after, a change no larger than the noise; PostgreSQL, three pairs, 0.110-0.125
     before and 0.099-0.106 after, wall time 1.97-2.24 s before and 1.98-2.07 after.
-  **2026-12-03** (after 01:50; the table above is this code's run at 03:27).
+  **2026-12-03** (after 01:50; this code's runs at 03:15 and 03:27).
   Timings on this machine swung by a third within minutes (the same phase of the write path,
   in process, 45 then 73 µs an account), too much to see a change of a few per cent, so the
   write path was measured by the instructions it runs (valgrind's callgrind, the claims and
@@ -153,7 +154,7 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
     due apart, and the first one due brought them all in).
   - History samples are NamedTuples, not frozen dataclasses (0.19 µs against 0.28 to make; a
     check that takes a sample reads the account's week of them, hundreds in a running bot).
-  After the table's run, amounts and SQLite's times are read through remembered functions, as
+  After the run at 03:27, amounts and SQLite's times are read through remembered functions, as
   times were already written: each value read, None included, cost a call of a Python function
   and is now mostly a lookup in C (859 to 834 million, 417,000 an account). Of the 430,000
   instructions an account before that, SQLite runs ≈ 91,000 (its VM rebuilds a 40-column
@@ -162,10 +163,10 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   the client, counted the same way against a fake SMSC in another process, runs ≈ 1.39
   million instructions in the bot's process (a tenth of them an account here), 78 % of them
   in CPython (httpx and aiohttp), with the kernel's loopback TCP on top. In `python -m bench`
-  at 03:15 (an hour on which the sweep at 200 ms cost 0.228 ms an account, 0.152 in the
-  table): SQLite 0.116 ms an account (floor 0.039), PostgreSQL 0.130 with one replica and
+  at 03:15 (an hour on which the sweep at 200 ms cost 0.228 ms an account, 0.152 at
+  03:27): SQLite 0.116 ms an account (floor 0.039), PostgreSQL 0.130 with one replica and
   0.111 with two, fan-out 1.74 ms a notification, idle RSS 67.3 MB above the floor (peak in
-  the sweep 57.8; the stack alone 46.5). At 03:27 (the table): 0.098 (floor 0.043), 0.116 and
+  the sweep 57.8; the stack alone 46.5). At 03:27: 0.098 (floor 0.043), 0.116 and
   0.126, 1.72, 69.0 (57.5; 46.3).
   What is left past the floor is spread thin. A py-spy profile of three sweeps (`--gil`: the
   samples of the thread that holds the GIL, 19:00): `write_outcomes` 30 % of them, in it the
@@ -183,6 +184,24 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   accounts still under lease read again at the write, with their chats and history (≈ 3.6 µs
   to run, most of 7.8 µs spent fetching rows), which keep a check from overwriting what a
   user or another process changed during its request.
+  **2026-12-03, morning** (after 06:10; the table above is the run at 07:39). Nothing on the
+  sweep's own path changed. The looks for due accounts come once a second (see Idle). A race to
+  insert one key (a daily job's claim, a new chat's first two updates) is settled by INSERT ...
+  ON CONFLICT, not by a failed INSERT: SQLAlchemy's aiosqlite adapter leaves a failed
+  statement's cursor to the garbage collector, pysqlite keeps that statement in use, and the
+  collector reset it on the event loop's thread, which waited there for the connection's lock
+  while the connection's own thread waited in SQLite's busy handler for a writer the loop had to
+  commit: the whole bot stopped for busy_timeout (5 s), and that write failed "database is
+  locked" (py-spy of a stalled round: the loop's thread in `sqlite3_reset` under
+  `gc_collect_main`). From 06:50 to 07:12 an SQLite bot imported SQLAlchemy's PostgreSQL dialect
+  with it (2.2 MB, in the runs at 06:58 and 07:10). The morning was slow on this machine: the
+  sweep's floor 0.052-0.060 ms an account, against 0.039-0.043 at 03:15 and 03:27. Four runs
+  (SQLite and its floor; PostgreSQL with one replica and two; the fan-out and its floor; idle
+  CPU; idle RSS above the floor, the sweep's peak): 06:58 0.113 (0.052); 0.120, 0.098; 1.74
+  (1.53); 0.17 %; 72.9 MB (61.8). 07:10 0.124 (0.059); 0.142, 0.144; 1.75 (1.46); 0.23 %; 74.5
+  (62.6). 07:25 0.137 (0.052); 0.142, 0.170; 2.11 (1.87); 0.30 %; 68.8 (57.2). 07:39 (the
+  table) 0.132 (0.060); 0.130, 0.109; 2.01 (1.51); 0.30 %; 71.7 (57.7). The bot's CPU over the
+  floor's held at 2.1-2.6 for SQLite (2.3 at 03:27, 3.0 at 03:15): the misses are the hour's.
   Tried and not kept (2026-12-02): 1,000 logins in flight instead of 500, and 20 logins a
   write instead of 50, moved nothing beyond the noise (three pairs each; 20 cost more CPU); 200
   logins in flight saved ≈ 1 MB and cost ≈ 0.4 s of wall time. Working out a record's changes
@@ -235,9 +254,10 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   (aiogram's default is 100) moved it beyond that noise (two pairs each): not kept.
   **What stands in the way** (2026-12-02). The stack alone: the sweep's I/O in a process that
   imports what the bot loads at start and none of the bot ("its I/O alone", "peak RSS above the
-  floor, the stack imported") peaks at 46.3 MB above the floor in the table's run (46.5 at 03:15;
-  46.6-48.5 in ten runs on 2026-12-02): ≈ 39 MB of imports, ≈ 8-9 MB of the sweep's own I/O
-  (aiohttp's connections and buffers, SQLite's page cache). The target leaves 2-3 MB past that
+  floor, the stack imported") peaks at 46.3 MB above the floor in the run of 2026-12-03 03:27
+  (46.5 at 03:15, 46.4-46.7 that morning; 46.6-48.5 in ten runs on 2026-12-02): ≈ 39 MB of
+  imports, ≈ 8-9 MB of the sweep's own I/O (aiohttp's connections and buffers, SQLite's page
+  cache). The target leaves 2-3 MB past that
   for the bot itself: its own
   modules alone take more (5.1 MB imported after the stack, with what only they load: babel's date
   and number formats, the JSON log formatter, the log masking's automaton), before its guard's state
@@ -252,7 +272,7 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   first number formatted loads babel's global data whole (2.2 MB; it looks up the locale's
   parent there), then English's own (1.4). The burst's last answer to getUpdates, 200 updates
   as aiogram's models (1.1 MB), which aiogram's polling loop holds until the next answer. The
-  runs at 06:55 and 07:05 that day count 2.2 MB more: SQLAlchemy's PostgreSQL dialect, which an
+  runs at 06:58 and 07:10 that day count 2.2 MB more: SQLAlchemy's PostgreSQL dialect, which an
   SQLite bot imported with the ON CONFLICT statements for an hour (see the sweep's notes). Tried
   and not kept: aiogram's
   `tasks_concurrency_limit=32` for polling held the burst's growth to 4-5 MB (8-14 without; two
@@ -327,9 +347,9 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   (0.8-0.95 back to back; 2.9 with one place a moment). The looks for work and the sent marks of
   one trip each to aiosqlite's thread are what this round took out of the rest.
   **The floor.** With each answer marked sent as the outbox marks it ("each marked sent in SQLite"),
-  aiogram alone takes 1.40 ms a send in the table's run (1.30 at 03:15; 0.98-1.82 in 21 runs
-  on 2026-12-02),
-  and the fan-out sends 1,050 times for 1,000 alerts delivered (5 % answered 429 are sent again):
+  aiogram alone takes 1.40 ms a send in the run of 2026-12-03 03:27 (1.30 at 03:15, 1.46-1.87 that
+  morning; 0.98-1.82 in 21 runs on 2026-12-02), and the fan-out sends 1,050 times for 1,000 alerts
+  delivered (5 % answered 429 are sent again):
   1.03-1.85 ms a delivered notification before the bot's claim, its log line and the idle bot's own
   work. The 1.5 ms target lies inside that range: aiogram's send and the one commit per answer that
   keeps alerts from doubling after a crash leave ≈ 0.4 ms a notification for the rest on the fastest
@@ -341,8 +361,12 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   aiogram's sends, it missed it in both runs: 2.15 at 18:49 (that run's floor 1.42) and 1.77 at
   19:14 (floor 1.82, so 0.05 under it). Side by side with the code before that session
   (fc33e5b), two pairs: 1.85-1.96 against 2.01-2.06 ms, so that miss was the hour's, not the
-  code's. On 2026-12-03 it missed it again: 1.74 at 03:15 (floor 1.30) and 1.72 in the table's
-  run (floor 1.40), 0.3-0.45 ms above the floor.
+  code's. On 2026-12-03 it missed it again: 1.74 at 03:15 (floor 1.30) and 1.72 at 03:27
+  (floor 1.40), 0.3-0.45 ms above the floor. That morning, with the looks for due accounts
+  once a second (by the idle rows, the idle bot's own work through the fan-out's ≈ 40 s came
+  from ≈ 0.28 to ≈ 0.07-0.12 ms a notification), on a slow hour for the floor too: 1.74, 1.75,
+  2.11 and 2.01 at 06:58, 07:10, 07:25 and 07:39 (floors 1.53, 1.46, 1.87 and 1.51), 0.21-0.50
+  above them.
 - **Backlog after a restart.** Alerts queued for 10 chats while the bot was down: nothing
   wakes the outbox, so each chat's messages go out at the outbox's own pace. Telegram allows
   a private chat 1 message a second; the worker sleeps until the first chat held by that gap
@@ -361,7 +385,7 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   (`bot/storage/direct.py`), one trip to aiosqlite's thread. Through the pool a look took five
   or six trips, and on this machine a trip from idle costs ≈ 0.4 ms of CPU in wake-ups alone
   (a bare `asyncio.sleep` from idle ≈ 0.3 ms): 1.4-1.8 % of a core before (2026-12-02),
-  0.33-0.6 % with four looks a second. Since 2026-12-03 the looks come once a second: 0.17-0.23 %
+  0.33-0.6 % with four looks a second. Since 2026-12-03 the looks come once a second: 0.17-0.30 %
   in the full runs of that morning, against 0.70 in the one before; at 1,000 accounts, 0.10-0.30
   % against 0.40-0.50 (four pairs of 20 s). A dead replica's checks are taken over, and accounts
   set due from outside found, up to a second later (0.25 s before): every change the bot makes
@@ -383,7 +407,8 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   hiredis (redis-py's parser in C), 0.129-0.143 against 0.133-0.141 with the pipelines, and
   0.161-0.172 against 0.167-0.176 without them: within the noise.
   **The floor.** The same sweep's I/O alone through asyncpg ("PostgreSQL, its I/O alone") costs
-  0.039 ms of CPU an account in the table's run (0.038-0.057 on 2026-12-02), its wall time 1.39
+  0.037 ms of CPU an account in the run of 2026-12-03 03:27 (0.038-0.057 on 2026-12-02,
+  0.045-0.047 on the morning of 2026-12-03), its wall time 1.39
   times the sweep's floor. Beyond the floor the bot spends what it does on SQLite (the guard,
   now ≈ 10 µs an account with its Redis scripts; the rules; the accounts' records and the
   writes' conversions), and SQLAlchemy's execution over asyncpg, which runs its synchronous core
@@ -393,7 +418,7 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   times are mostly a few): 0.150-0.157 against 0.156-0.163 ms an account (two pairs of two
   sweeps, on a slow hour). Since 18:40 the writes go to the driver, and young collections come
   less often (see the sweep above): 0.099-0.106 against 0.110-0.125 in single sweeps, side by
-  side; in the two full runs, 0.154 (18:49) and 0.148 (the table), where two replicas took
+  side; in the two full runs, 0.154 (18:49) and 0.148 (19:14), where two replicas took
   0.156 and 0.114 together. That is this machine's swing, not the sweep's place in the run:
   the benchmark's own function for these sweeps, run alone twice in a row (19:45), gave 0.101
   and then 0.142 ms an account for one replica, while the floor's I/O gave 0.030 and then
@@ -448,8 +473,12 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   the same size, with young collections less often and the writes at the driver: 18:49 0.112 and
   1.21x (0.047, 1.27x), 560 (1123), 2.15 (1.42); 19:14 0.108 and 1.27x (0.057,
   1.27x), 672 (926), 1.77 (1.82). On 2026-12-03, with the write path of that session: 03:15
-  0.116 and 1.28x (0.039, 1.21x), 460 (1433), 1.74 (1.30); 03:27 (the table) 0.098 and 1.18x
-  (0.043, 1.23x), 648 (1616), 1.72 (1.40). The runs at 13:06 and 13:14 fell on
+  0.116 and 1.28x (0.039, 1.21x), 460 (1433), 1.74 (1.30); 03:27 0.098 and 1.18x
+  (0.043, 1.23x), 648 (1616), 1.72 (1.40). That morning, with the looks once a second (see the
+  sweep's notes): 06:58 0.113 and 1.23x (0.052, 1.21x), 542 (1316), 1.74 (1.53); 07:10 0.124
+  and 1.30x (0.059, 1.33x), 516 (1669), 1.75 (1.46); 07:25 0.137 and 1.44x (0.052, 1.23x), 466
+  (874), 2.11 (1.87); 07:39 (the table) 0.132 and 1.44x (0.060, 1.28x), 486 (1211), 2.01
+  (1.51). The runs at 13:06 and 13:14 fell on
   a slow half hour (the burst's CPU 3.0-3.2 ms an update against 2.2-2.45 on either side).
   Ratios of figures from the same run are the sturdier ones.
 

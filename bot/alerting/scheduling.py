@@ -49,8 +49,8 @@ log = logging.getLogger(__name__)
 # as its checks end (see Checks._ended). So this is only how late an account set due from
 # outside (another replica's claim run out, a hand-edited database) can be found: every change
 # the bot makes itself sets the next check an interval ahead. A look with nothing due is an
-# index probe, ≈ 0.8 ms of CPU: four looks a second kept 0.25 % of a core more busy on an idle
-# bot, and through an alert fan-out (27 sends a second) ≈ 0.1 ms of CPU a notification.
+# index probe, ≈ 0.8 ms of CPU: four looks a second kept an idle bot busy for 0.25 % of a core
+# more, and cost an alert fan-out (27 sends a second) ≈ 0.1 ms of CPU a notification.
 DISPATCH_EVERY = 1.0
 BATCH = 500  # credentials claimed and not yet written, per process, at most
 CLAIM_PART = 50  # credentials claimed by one statement, at most (see dispatch)

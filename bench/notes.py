@@ -68,11 +68,10 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   monitor's rules and the spend forecast; and per SMSC request (one per ten accounts here),
   ≈ 0.5 ms in the client and the guard, ≈ 50 µs an account.
   **The floor.** The sweep's I/O alone, with none of the bot ("its I/O alone", see above),
-  costs 0.043 ms of CPU an account in the run of 2026-12-03 03:27 (0.039 at 03:15, 0.052-0.059
+  costs 0.043 ms of CPU an account in the run of 2026-12-03 03:27 (0.039 at 03:15, 0.052-0.060
   that morning; 0.047-0.063 in eleven runs on 2026-12-02 since it sends as the bot's client does,
   through httpx's transport; 0.065-0.111 before, through an httpx client). Its wall time is
-  1.24-1.32 times the sweep's
-  floor at 50 ms.
+  1.24-1.32 times the sweep's floor at 50 ms.
   **This round** (2026-12-02, after 11:30): the wall time at 50 ms went from 1.77-1.85 times
   the floor to 1.31-1.47 in the five full runs of this code (13:22, 13:53, 14:37, 14:54, and
   16:15, 1.38; 1.30-1.36 in six single sweeps at 13:20), within 0.18 of the floor's
@@ -257,14 +256,14 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   floor, the stack imported") peaks at 46.3 MB above the floor in the run of 2026-12-03 03:27
   (46.5 at 03:15, 46.4-46.7 that morning; 46.6-48.5 in ten runs on 2026-12-02): ≈ 39 MB of
   imports, ≈ 8-9 MB of the sweep's own I/O (aiohttp's connections and buffers, SQLite's page
-  cache). The target leaves 2-3 MB past that
-  for the bot itself: its own
-  modules alone take more (5.1 MB imported after the stack, with what only they load: babel's date
-  and number formats, the JSON log formatter, the log masking's automaton), before its guard's state
-  (≈ 1.7 MB for 1,000 logins), SQLAlchemy's statement cache (≈ 1.7 MB), babel's locale data (≈ 1.2
-  MB for English, ≈ 5 MB more for Russian, loaded on first use) or a burst. The bot peaks at 57.5 MB
-  above the floor through the sweep (11 MB past the stack's own), and holds 69.0 after the /balance
-  burst and at idle. Both figures count ≈ 4 MB that only a checkout with the `dev` extra has: httpx
+  cache). The target leaves 2-3 MB past that for the bot itself: its own modules alone take more
+  (5.1 MB imported after the stack, with what only they load: babel's date and number formats, the
+  JSON log formatter, the log masking's automaton), before its guard's state (≈ 1.7 MB for 1,000
+  logins), SQLAlchemy's statement cache (≈ 1.7 MB), babel's data (≈ 3.6 MB for English, its global
+  data included, ≈ 5 MB more for Russian, loaded on first use) or a burst. At 03:27 the bot peaked
+  at 57.5 MB above the floor through the sweep (11 MB past the stack's own), and held 69.0 after
+  the /balance burst and at idle (57.7 and 71.7 in the table's run, at 07:39). Both figures count
+  ≈ 4 MB that only a checkout with the `dev` extra has: httpx
   loads its command line (click, rich, pygments) where those are installed; `pip install .` and the
   image hold that much less, the stack's figure as much as the bot's. What the burst adds, by
   tracemalloc in the bot (2026-12-03, traced from after the start, a snapshot after the sweep

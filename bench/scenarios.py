@@ -13,11 +13,14 @@ from collections import Counter
 from dataclasses import dataclass
 
 from bench.harness import BenchError, BotRun
+from bot.alerting.scheduling import DISPATCH_EVERY
 from tests.fake_smsc import FakeSmsc
 
 MB = 2**20
 TELEGRAM_PER_SECOND = 30  # Telegram's allowance for a bot's messages, all chats together
-FALLS_DUE_IN = 1.5  # s from setting a sweep's accounts due to their falling due
+# Seconds from setting a sweep's accounts due to their falling due: a look for due accounts
+# comes between, as it does before scheduled checks fall due.
+FALLS_DUE_IN = DISPATCH_EVERY + 0.5
 
 
 def percentile(values: list[float], p: float) -> float:

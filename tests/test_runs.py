@@ -13,11 +13,8 @@ pytestmark = BOTH_DATABASES
 
 
 async def test_a_lost_claim_leaves_nothing_that_stalls_the_next_race(sessionmaker, database_url):
-    # A lost claim used to be an INSERT failing on the key. On SQLite its statement stayed
-    # marked in use, in a cursor only the garbage collector freed: on the event loop's thread,
-    # where it waited for its connection's lock. When that connection was waiting to write
-    # behind a writer that needed the loop to commit, everything stood still for busy_timeout
-    # (5 s), and the waiting write failed "database is locked".
+    # A lost claim used to be a failed INSERT, whose cursor the garbage collector froze the
+    # bot with on SQLite (see bot.storage.engine.upsert): here it collects mid-race.
     other = create_sessionmaker(create_engine(database_url))  # another replica's connections
     gc.disable()  # the collection comes where it hurts, not earlier
     try:

@@ -1,6 +1,8 @@
+import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +15,7 @@ from bot.alerting.forecast import (
     runway,
     spend_between,
     spend_rate,
+    study,
     top_ups,
 )
 from bot.storage.history import Sample
@@ -236,3 +239,53 @@ def test_runway_ends_days_from_now(balance, rate):
     assert Decimal(micros) / 86_400_000_000 == forecast.days
     if forecast.days < MAX_RUNWAY_DAYS:
         assert forecast.days <= balance / rate < forecast.days + Decimal("0.1")
+
+
+@given(
+    gaps=minutes_apart,
+    cents=st.lists(st.integers(-(10**8), 10**8), min_size=61, max_size=61),
+    start_minutes=st.integers(0, 10 * 24 * 60),
+    length_minutes=st.integers(1, 10 * 24 * 60),
+)
+def test_spend_is_each_falls_share_of_its_time_in_the_window(
+    gaps, cents, start_minutes, length_minutes
+):
+    samples = readings(gaps, [Decimal(c) / 100 for c in cents[: len(gaps) + 1]])
+    start = NOW - timedelta(minutes=start_minutes)
+    end = start + timedelta(minutes=length_minutes)
+    # The definition, in exact fractions, over the readings the rule keeps (the moves of
+    # top_ups' kind, but every one): a fall's share is the part of its time in the window.
+    kept = [samples[0]]
+    for i, sample in enumerate(samples[1:-1], 1):
+        move_in, move_out = (
+            sample.balance - kept[-1].balance,
+            samples[i + 1].balance - sample.balance,
+        )
+        back = abs(samples[i + 1].balance - kept[-1].balance) <= abs(move_in) / 10
+        if not (move_in * move_out < 0 and back):
+            kept.append(sample)
+    kept.append(samples[-1])
+    spend = Fraction(0)
+    for before, after in itertools.pairwise(kept):
+        overlap = min(after.taken_at, end) - max(before.taken_at, start)
+        if after.balance < before.balance and overlap > timedelta(0):
+            share = Fraction(overlap / timedelta(minutes=1)) / Fraction(
+                (after.taken_at - before.taken_at) / timedelta(minutes=1)
+            )
+            spend += Fraction(before.balance - after.balance) * share
+    expected = Decimal(spend.numerator) / Decimal(spend.denominator)
+    assert spend_between(samples, start, end) == expected.quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
+@given(
+    gaps=st.lists(st.integers(30, 360), min_size=10, max_size=80),
+    cents=st.lists(st.integers(0, 10**6), min_size=81, max_size=81),
+    minimum=st.none() | st.integers(0, 10**4),
+)
+def test_a_study_is_the_rate_and_the_anomaly_asked_apart(gaps, cents, minimum):
+    samples = readings(gaps, [Decimal(c) / 100 for c in cents[: len(gaps) + 1]])
+    found = study(samples, NOW, factor=Decimal(3), minimum=minimum)
+    assert found.rate == spend_rate(samples, NOW)
+    anomalous = minimum is not None and is_anomalous(samples, NOW, minimum=Decimal(minimum))
+    last_day = spend_between(samples, NOW - timedelta(days=1), NOW)
+    assert found.anomaly == (last_day if anomalous else None)

@@ -1,9 +1,11 @@
 """Alert rules over many checks, with an injected clock: what a chat is told, and how often."""
 
+import itertools
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from bot.smsc.client import (
     Balance,
@@ -221,6 +223,27 @@ async def test_samples_when_balance_changes_and_at_least_hourly(check, clock, se
     async with sessionmaker() as session:
         samples = (await session.scalars(select(BalanceSample))).all()
     assert [str(s.balance) for s in samples] == ["1500", "1500", "1499"]
+
+
+async def test_a_busy_account_studies_its_history_once_an_hour(check, clock, engine):
+    """A balance that moves is sampled at every check, but its week of history is read (and
+    the spend rate worked out again) once an hour, not at every check."""
+    reads = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        if statement.lstrip().startswith("SELECT") and "FROM balance_samples" in statement:
+            reads.append(clock())
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        for minute in range(0, 3 * 60, 5):  # three hours, every five minutes
+            await check.balance(str(100000 - minute))
+            clock.advance(minutes=5)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(reads)]
+    assert len(reads) in (3, 4) and all(gap == timedelta(hours=1) for gap in gaps)
+    assert (await check.state()).last_sample_at == clock() - timedelta(minutes=5)
 
 
 async def test_alert_in_the_chats_language(check, sessionmaker):

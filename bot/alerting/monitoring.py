@@ -39,6 +39,8 @@ HISTORY_STUDIED = timedelta(days=8)
 # one every 15 minutes): a day's trend or anomaly is no worse for an hour's delay.
 STUDY_EVERY = timedelta(hours=1)
 STUDY_HOURS_FROM = datetime(1970, 1, 1, tzinfo=UTC)
+# Accounts whose histories are read and studied together (a query each).
+STUDIED_AT_ONCE = 50
 # Reminders come after reminder_hours, then twice as long each time, but at least weekly.
 LONGEST_REMINDER_GAP = timedelta(days=7)
 
@@ -120,25 +122,27 @@ class Monitor:
                     chat_id: await session.get_one(Chat, chat_id)
                     for chat_id in {account.chat_id for account, _outcome in outcomes}
                 }
-        studied = {
-            account.id
-            for account, _outcome in outcomes
-            if account.id in sampled and _study_due(account, now)
-        }
         connection = await session.connection()
-        histories = (
-            await histories_since(connection, studied, now - HISTORY_STUDIED) if studied else {}
-        )
+        studied = [
+            (account, outcome)
+            for account, outcome in outcomes
+            if account.id in sampled and _study_due(account, now)
+        ]
+        # A few accounts' weeks at a time: a batch's all at once held ≈ 25 MB of samples.
+        for start in range(0, len(studied), STUDIED_AT_ONCE):
+            part = studied[start : start + STUDIED_AT_ONCE]
+            since = now - HISTORY_STUDIED
+            histories = await histories_since(connection, [a.id for a, _ in part], since)
+            for account, outcome in part:
+                samples = histories.get(account.id, [])
+                samples.append(Sample(outcome.checked_at, outcome.balance.balance))
+                self._study_history(session, chats[account.chat_id], account, samples, now)
         new_samples = []
         for account, outcome in outcomes:
             chat = chats[account.chat_id]
             if isinstance(outcome, SmscError):
                 self._record_failure(session, chat, account, outcome)
                 continue
-            if account.id in studied:
-                samples = histories.get(account.id, [])
-                samples.append(Sample(outcome.checked_at, outcome.balance.balance))
-                self._study_history(session, chat, account, samples, now)
             if account.id in sampled:
                 new_samples.append(
                     {

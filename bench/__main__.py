@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -34,6 +34,7 @@ class Config:
     scale: Layout  # a tenth of it, to show how cost grows
     fan_out: Layout  # one account per chat, each found low in the same sweep
     growth: Layout  # ten times the big sweep: how cost grows with `scale` and `main`
+    history: int = 192  # hours of samples each account has in the history sweep: a study's 8 days
     latency: float = 0.05  # SMSC's answer time
     slow_latency: float = 0.2  # ... and as it may be from a server far from SMSC
     burst: int = 200  # chats sending /balance at once
@@ -63,6 +64,7 @@ class Config:
             scale=Layout(50, 10, 5),
             fan_out=Layout(20, 20, 2),
             growth=Layout(200, 40, 20),
+            history=24,
             burst=10,
             steady_rate=10.0,
             steady_count=10,
@@ -124,6 +126,16 @@ def fleet_sweeps(
         progress(f"sweep of {layout.accounts} accounts on PostgreSQL, its I/O alone")
         with fleet.fresh(postgres_url, redis_url) as database:
             return sweeps, floor_sweep(layout, config.latency, database=database)
+
+
+def history_rows(config: Config, work: Path) -> list[Row]:
+    """The big sweep again, every account with a history to study (a sample an hour)."""
+    layout = replace(config.main, history=config.history)
+    progress(f"sweep of {layout.accounts} accounts, {config.history} hours of history each")
+    with BotRun(work / "history", layout, latency=config.latency) as bot:
+        result = scenarios.sweep(bot, timeout=config.timeout)
+    label = f"Sweep, {layout.accounts} accounts, each studying {config.history} hourly samples"
+    return sweep_rows(label, layout, result, config.latency)
 
 
 def slow_rows(config: Config, work: Path) -> list[Row]:
@@ -295,6 +307,7 @@ def run(
             partial(main_rows, config, work),
             partial(fleet_sweeps, config, work, postgres, redis),
             partial(slow_rows, config, work),
+            partial(history_rows, config, work),
             partial(fan_out_rows, config, work),
             partial(restart_rows, config, work),
             partial(growth_point, config, work),
@@ -312,6 +325,7 @@ def run(
         (sweep, commands, big),
         (replicas, postgres_floor),
         slow,
+        history,
         fan_out,
         restart,
         biggest,
@@ -320,8 +334,8 @@ def run(
     ) = parts
     floor = scenarios.aiogram_floor()
     # Order of the table: sweeps (small, big, its I/O alone, big on PostgreSQL and its I/O
-    # alone there, slow SMSC), naive, /balance and aiogram's alone, fan-out and aiogram's
-    # sends alone, backlog after a restart, idle, growth.
+    # alone there, slow SMSC, with history), naive, /balance and aiogram's alone, fan-out and
+    # aiogram's sends alone, backlog after a restart, idle, growth.
     return [
         *scale,
         *sweep,
@@ -329,6 +343,7 @@ def run(
         *fleet_rows(config.main, replicas, big.sweep, config.latency),
         *floor_rows(config.main, config.latency, postgres_floor, postgres=True),
         *slow,
+        *history,
         *commands,
         *bare_burst,
         *fan_out,

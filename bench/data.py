@@ -23,7 +23,7 @@ from bench.names import login_name, password
 from bot.smsc.sites import site_url
 from bot.storage.crypto import SecretBox
 from bot.storage.engine import create_engine, migrate
-from bot.storage.models import Account, AccountState, Chat
+from bot.storage.models import Account, AccountState, BalanceSample, Chat
 
 CHAT_BASE = 10_000_000  # private chats: positive ids
 THRESHOLD = Decimal(100)
@@ -37,6 +37,7 @@ class Layout:
     accounts: int
     chats: int
     logins: int
+    history: int = 0  # hours of history each account has, a sample an hour
 
     def __post_init__(self) -> None:
         if self.accounts % self.chats or self.per_chat > self.logins:
@@ -64,9 +65,9 @@ async def seed(url: str, secret_key: str, site: str, layout: Layout) -> None:
     """Chats and accounts, none due yet (a day away, so the start-up spread leaves them be).
 
     Every account was checked an hour ago and found OK (so SMSC accepted its credentials, as
-    it did at /add), its last history sample two hours ago: the next check takes a sample
-    and studies the history, the costlier path. Whether the next balance is low is up to
-    the fake SMSC (BALANCE or LOW_BALANCE).
+    it did at /add), its last history sample two hours ago (after `layout.history` hours of
+    them, one an hour): the next check takes a sample and studies the history, the costlier
+    path. Whether the next balance is low is up to the fake SMSC (BALANCE or LOW_BALANCE).
     """
     box = SecretBox(secret_key)
     site = site_url(site)
@@ -109,8 +110,22 @@ async def seed(url: str, secret_key: str, site: str, layout: Layout) -> None:
             await connection.execute(insert(Chat), chats)
             for start in range(0, len(accounts), 2000):
                 await connection.execute(insert(Account), accounts[start : start + 2000])
+            ids = (await connection.execute(select(Account.id))).scalars().all()
+            for hours_ago in range(layout.history):
+                await connection.execute(insert(BalanceSample), _samples(ids, now, hours_ago))
     finally:
         await engine.dispose()
+
+
+def _samples(ids: list[int], now: datetime, hours_ago: int) -> list[dict[str, Any]]:
+    """Each account's sample `hours_ago` hours before its last (two hours ago): spending one a
+    day, steadily, so that the next check's balance (BALANCE) is no anomaly."""
+    taken_at = now - timedelta(hours=2 + hours_ago)
+    balance = Decimal(BALANCE) + Decimal(hours_ago) / 24
+    return [
+        {"account_id": id_, "taken_at": taken_at, "balance": balance, "credit": Decimal(0)}
+        for id_ in ids
+    ]
 
 
 # Alembic loads the migration scripts as modules: one seeding at a time (--smoke runs its

@@ -19,6 +19,7 @@ happens to match the previous reading's spend within 10 % is also taken for nois
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -57,12 +58,6 @@ class Runway:
     until: datetime  # now + days: when the balance reaches 0 at the current rate (or a bit before)
 
 
-# A move between consecutive readings: its start and end in microseconds since EPOCH, and the
-# change of the balance. A study tallies a week of moves three times: datetime arithmetic on
-# each, and making a named tuple or a dataclass of each, cost most of a check's CPU.
-_Move = tuple[int, int, Decimal]
-
-
 class _Tally(NamedTuple):
     spend: Decimal
     seen: int  # microseconds of history that could show spend: no top-up in them
@@ -91,15 +86,14 @@ def study(
     """`spend_rate` and `is_anomalous` (None `minimum`: not looked for) at once: a check that
     takes a sample asks both of the same week, whose readings are worked out once."""
     readings = _readings(samples)
-    moves = _pairs(readings)
+    moves = _Moves(readings)
     anomaly = None if minimum is None else _anomaly(readings, moves, now, factor, minimum)
-    return Study(_rate(readings, moves, now, 7), anomaly)
+    return Study(_rate(moves, now, 7), anomaly)
 
 
 def spend_rate(samples: Sequence[Sample], now: datetime, *, days: int = 7) -> Decimal | None:
     """Spend per day over the last `days` days; None with under a day or three readings of it."""
-    readings = _readings(samples)
-    return _rate(readings, _pairs(readings), now, days)
+    return _rate(_Moves(_readings(samples)), now, days)
 
 
 def runway(balance: Decimal, rate: Decimal | None, now: datetime) -> Runway | None:
@@ -115,7 +109,7 @@ def runway(balance: Decimal, rate: Decimal | None, now: datetime) -> Runway | No
 
 def spend_between(samples: Sequence[Sample], start: datetime, end: datetime) -> Decimal:
     """Money spent between `start` and `end`: the falls, without top-ups or bad readings."""
-    return _tally(_pairs(_readings(samples)), start, end).spend.quantize(CENT, ROUND_HALF_UP)
+    return _Moves(_readings(samples)).tally(start, end).spend.quantize(CENT, ROUND_HALF_UP)
 
 
 def is_anomalous(
@@ -128,29 +122,28 @@ def is_anomalous(
     """The last day spent over `factor` times the daily average of the week before, and over
     `minimum`; False while there are under two days of history before the last day."""
     readings = _readings(samples)
-    return _anomaly(readings, _pairs(readings), now, factor, minimum) is not None
+    return _anomaly(readings, _Moves(readings), now, factor, minimum) is not None
 
 
-def _rate(readings: list[Sample], moves: list[_Move], now: datetime, days: int) -> Decimal | None:
+def _rate(moves: _Moves, now: datetime, days: int) -> Decimal | None:
     start = now - timedelta(days=days)
-    in_window = sum(1 for reading in readings if start <= reading.taken_at <= now)
-    if in_window < MIN_RATE_SAMPLES:
+    if moves.readings_between(start, now) < MIN_RATE_SAMPLES:
         return None  # a new account's first checks, or a week with hardly a reading
-    tally = _tally(moves, start, now)
+    tally = moves.tally(start, now)
     if tally.seen < MIN_RATE_HISTORY // MICROSECOND:
         return None
     return _per_day(tally).quantize(CENT, ROUND_HALF_UP)
 
 
 def _anomaly(
-    readings: list[Sample], moves: list[_Move], now: datetime, factor: Decimal, minimum: Decimal
+    readings: list[Sample], moves: _Moves, now: datetime, factor: Decimal, minimum: Decimal
 ) -> Decimal | None:
     """The last day's spend if an anomaly (see `is_anomalous`), else None."""
     day_start = now - DAY
     if not readings or readings[0].taken_at > day_start - MIN_TRAILING_HISTORY:
         return None  # too little history for the trailing week, whatever it shows
-    recent = _tally(moves, day_start, now)
-    trailing = _tally(moves, day_start - TRAILING_WINDOW, day_start)
+    recent = moves.tally(day_start, now)
+    trailing = moves.tally(day_start - TRAILING_WINDOW, day_start)
     if trailing.seen < MIN_TRAILING_HISTORY // MICROSECOND:
         return None
     if recent.spend > factor * _per_day(trailing) and recent.spend > minimum:
@@ -164,45 +157,61 @@ def _readings(samples: Sequence[Sample]) -> list[Sample]:
     ordered = list(by_time.values())
     kept: list[Sample] = []
     for i, sample in enumerate(ordered):
-        if 0 < i < len(ordered) - 1 and _is_reversed(kept[-1], sample, ordered[i + 1]):
+        if 0 < i < len(ordered) - 1 and _is_reversed(
+            kept[-1].balance, sample.balance, ordered[i + 1].balance
+        ):
             continue
         kept.append(sample)
     return kept
 
 
-def _is_reversed(before: Sample, sample: Sample, after: Sample) -> bool:
-    move_in = sample.balance - before.balance
-    move_out = after.balance - sample.balance
-    if move_in * move_out >= 0:
+def _is_reversed(before: Decimal, balance: Decimal, after: Decimal) -> bool:
+    # Compared first: most readings go on in the direction of the one before.
+    if not (before < balance > after or before > balance < after):
         return False
-    return abs(after.balance - before.balance) <= REVERSAL_TOLERANCE * abs(move_in)
+    return abs(after - before) <= REVERSAL_TOLERANCE * abs(balance - before)
 
 
-def _pairs(readings: list[Sample]) -> list[_Move]:
-    times = [_micros(reading.taken_at) for reading in readings]
-    return [
-        (times[i - 1], times[i], readings[i].balance - readings[i - 1].balance)
-        for i in range(1, len(readings))
-    ]
+class _Moves:
+    """The moves between consecutive readings, with running totals of their falls: a window's
+    tally is then the difference of two totals with its edge moves' shares, where a study asks
+    three windows of a week of moves. Times are microseconds since EPOCH: datetime arithmetic
+    for each move cost most of a check's CPU."""
 
+    def __init__(self, readings: list[Sample]) -> None:
+        self._times = [_micros(reading.taken_at) for reading in readings]
+        self._starts, self._ends = self._times[:-1], self._times[1:]
+        self._changes = [after.balance - before.balance for before, after in pairwise(readings)]
+        # What fell and over how long, before each move: a rise hides whatever was spent
+        # during it, so its time counts no more than its change.
+        self._spent, self._seen = [Decimal(0)], [0]
+        for start, end, change in zip(self._starts, self._ends, self._changes, strict=True):
+            fell = change <= 0
+            self._spent.append(self._spent[-1] - change if fell else self._spent[-1])
+            self._seen.append(self._seen[-1] + (end - start) if fell else self._seen[-1])
 
-def _tally(moves: list[_Move], start: datetime, end: datetime) -> _Tally:
-    """Spend and spend-showing time inside [start, end], moves on its edges shared by time.
-    A move wholly inside adds its fall as it is; only the edges' shares take a division."""
-    window_start, window_end = _micros(start), _micros(end)
-    spend = Decimal(0)
-    seen = 0
-    for move_start, move_end, change in moves:
-        if change > 0:
-            continue
-        low = move_start if move_start > window_start else window_start
-        high = move_end if move_end < window_end else window_end
-        if high <= low:
-            continue
-        inside, whole = high - low, move_end - move_start
-        spend -= change if inside == whole else change * inside / whole
-        seen += inside
-    return _Tally(spend=spend, seen=seen)
+    def readings_between(self, start: datetime, end: datetime) -> int:
+        return bisect_right(self._times, _micros(end)) - bisect_left(self._times, _micros(start))
+
+    def tally(self, start: datetime, end: datetime) -> _Tally:
+        """Spend and spend-showing time inside [start, end], moves on its edges shared by
+        time."""
+        low, high = _micros(start), _micros(end)
+        first = bisect_right(self._ends, low)  # the first move to end inside
+        last = bisect_left(self._starts, high)  # past the last to start inside
+        if high <= low or first >= last:
+            return _Tally(spend=Decimal(0), seen=0)
+        spend = self._spent[last] - self._spent[first]
+        seen = self._seen[last] - self._seen[first]
+        for edge in {first, last - 1}:
+            change = self._changes[edge]
+            move_start, move_end = self._starts[edge], self._ends[edge]
+            whole = move_end - move_start
+            inside = min(move_end, high) - max(move_start, low)
+            if change <= 0 and inside < whole:  # counted whole above: its share only
+                spend += change - change * inside / whole
+                seen -= whole - inside
+        return _Tally(spend=spend, seen=seen)
 
 
 def _per_day(tally: _Tally) -> Decimal:

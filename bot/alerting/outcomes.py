@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerting.monitoring import Monitor, Outcome
@@ -52,6 +52,9 @@ CHAT_READ = [
     )
 ]
 
+# Built once, with parameters: building a statement cost more than running it.
+_CHATS = select(*CHAT_READ).where(Chat.__table__.c.id.in_(bindparam("ids", expanding=True)))
+
 
 async def write_outcomes(
     session: AsyncSession,
@@ -67,12 +70,7 @@ async def write_outcomes(
     accounts = records(await connection.execute(held(checkable(select(*CHECKED)), outcomes)))
     chat_ids = {account.chat_id for account in accounts}
     # Records, not rows: the rules read the chat's columns by name, for each of its accounts.
-    chats = {
-        chat.id: chat
-        for chat in records(
-            await connection.execute(select(*CHAT_READ).where(Chat.__table__.c.id.in_(chat_ids)))
-        )
-    }
+    chats = {chat.id: chat for chat in records(await connection.execute(_CHATS, {"ids": chat_ids}))}
     answers = [
         (account, outcomes[account.credentials_key, account.lease_until]) for account in accounts
     ]

@@ -238,9 +238,11 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
     default interval, not at each.
   - The samples' index carries the balance (migration 0007): the week is read from the index
     alone, SQLite's part 130-160 µs an account against 360-400.
-  - Histories are read 50 accounts at a time (a write's 500 at once held ≈ 20 MB of samples), by
-    a statement built once: built for each query, it cost ≈ 1 ms of CPU, and took the plain
-    sweep from 0.126-0.149 to 0.154-0.234 ms an account until it was built once.
+  - Histories are read 100 accounts at a time, by a statement built once. A write's 500 at
+    once held ≈ 20 MB of samples (peak RSS 204 against 187 MB in process, 2,000 accounts with
+    192 samples each; 184 at 50 a time, which cost ≈ 10 µs of CPU an account more, a query
+    each). Built for each query, the statement cost ≈ 1 ms of CPU, and took the plain sweep
+    from 0.126-0.149 to 0.154-0.234 ms an account at 50 a time.
   Where the 1 ms goes now (py-spy and per-thread CPU, one sweep): SQLite's thread 0.25 ms
   (192 rows an account, from the index); the rows into `Sample`s on the event loop ≈ 0.28
   (SQLAlchemy's rows and type processing, a datetime parsed and a Decimal made per row; read

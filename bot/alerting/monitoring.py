@@ -39,8 +39,9 @@ HISTORY_STUDIED = timedelta(days=8)
 # one every 15 minutes): a day's trend or anomaly is no worse for an hour's delay.
 STUDY_EVERY = timedelta(hours=1)
 STUDY_HOURS_FROM = datetime(1970, 1, 1, tzinfo=UTC)
-# Accounts whose histories are read and studied together (a query each).
-STUDIED_AT_ONCE = 50
+# Accounts whose histories are read and studied together, a query each (50: ≈ 10 µs of CPU an
+# account more in a sweep, for 3 MB less at its peak).
+STUDIED_AT_ONCE = 100
 # Reminders come after reminder_hours, then twice as long each time, but at least weekly.
 LONGEST_REMINDER_GAP = timedelta(days=7)
 
@@ -128,7 +129,7 @@ class Monitor:
             for account, outcome in outcomes
             if account.id in sampled and _study_due(account, now)
         ]
-        # A few accounts' weeks at a time: a batch's all at once held ≈ 25 MB of samples.
+        # A hundred accounts' weeks at a time: a write's 500 at once held ≈ 20 MB of samples.
         for start in range(0, len(studied), STUDIED_AT_ONCE):
             part = studied[start : start + STUDIED_AT_ONCE]
             since = now - HISTORY_STUDIED

@@ -33,7 +33,7 @@ async def samples_since(session: AsyncSession, account_id: int, since: datetime)
 async def histories_since(
     session: AsyncSession | AsyncConnection, account_ids: Collection[int], since: datetime
 ) -> dict[int, list[Sample]]:
-    """Samples of many accounts in one query (the checks study fifty accounts' at a time),
+    """Samples of many accounts in one query (the checks study a hundred accounts' at a time),
     oldest first; an account without samples is missing from the answer. On a connection,
     the query skips the ORM's bookkeeping (the scheduled checks)."""
     rows = await session.execute(_HISTORIES, {"ids": account_ids, "since": since})
@@ -44,7 +44,7 @@ async def histories_since(
 
 
 # Built once, with parameters: building it for each query cost more than running it (the
-# checks read histories fifty accounts at a time).
+# checks read histories a hundred accounts at a time).
 _HISTORIES = (
     select(BalanceSample.account_id, BalanceSample.taken_at, BalanceSample.balance)
     .where(

@@ -185,7 +185,7 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   accounts still under lease read again at the write, with their chats and history (≈ 3.6 µs
   to run, most of 7.8 µs spent fetching rows), which keep a check from overwriting what a
   user or another process changed during its request.
-  **2026-12-03, morning** (after 06:10; the table above is the run at 07:39). Nothing on the
+  **2026-12-03, morning** (after 06:10; the table of then was the run at 07:39). Nothing on the
   sweep's own path changed. The looks for due accounts come once a second (see Idle). A race to
   insert one key (a daily job's claim, a new chat's first two updates) is settled by INSERT ...
   ON CONFLICT, not by a failed INSERT: SQLAlchemy's aiosqlite adapter leaves a failed
@@ -227,7 +227,7 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   the default 15 minutes). With 192, the code of that morning: 2.57 ms of CPU an account, 26.1
   s for the sweep, peak RSS 254 MB (one sweep; in process, the write alone 2.6 ms an account,
   9.6 at 768 samples). Decimal seconds for every move, in three windows walked apart, were most
-  of it. Now (1.00-1.27 ms in four single sweeps, 1.02 in the table's run, peak 228 MB):
+  of it. Now (1.00-1.27 ms in four single sweeps, 0.85 in the table's run, peak 228 MB):
   - The forecast counts time in integer microseconds and keeps running totals of the falls,
     so a window's tally is two totals and its edge moves' shares; the rate and the anomaly
     share one pass over the readings (`forecast.study`). A study of 192 samples: ≈ 860 µs
@@ -298,7 +298,7 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   logins), SQLAlchemy's statement cache (≈ 1.7 MB), babel's data (≈ 3.6 MB for English, its global
   data included, ≈ 5 MB more for Russian, loaded on first use) or a burst. At 03:27 the bot peaked
   at 57.5 MB above the floor through the sweep (11 MB past the stack's own), and held 69.0 after
-  the /balance burst and at idle (57.7 and 71.7 in the table's run, at 07:39). Both figures count
+  the /balance burst and at idle (57.7 and 71.7 at 07:39, 56.6 and 67.1 at 09:43). Both count
   ≈ 4 MB that only a checkout with the `dev` extra has: httpx
   loads its command line (click, rich, pygments) where those are installed; `pip install .` and the
   image hold that much less, the stack's figure as much as the bot's. What the burst adds, by
@@ -512,8 +512,13 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   (0.043, 1.23x), 648 (1616), 1.72 (1.40). That morning, with the looks once a second (see the
   sweep's notes): 06:58 0.113 and 1.23x (0.052, 1.21x), 542 (1316), 1.74 (1.53); 07:10 0.124
   and 1.30x (0.059, 1.33x), 516 (1669), 1.75 (1.46); 07:25 0.137 and 1.44x (0.052, 1.23x), 466
-  (874), 2.11 (1.87); 07:39 (the table) 0.132 and 1.44x (0.060, 1.28x), 486 (1211), 2.01
-  (1.51). The runs at 13:06 and 13:14 fell on
+  (874), 2.11 (1.87); 07:39 0.132 and 1.44x (0.060, 1.28x), 486 (1211), 2.01 (1.51). With
+  the histories' changes and the history sweep (its CPU an account last): 09:16 0.212 and
+  3.06x (0.063, 1.31x), 281 (793), 2.49 (2.02), 1.019; 09:32 0.196 and 2.24x (0.052, 1.26x),
+  320 (1208), 1.99 (1.74), 0.922; 09:43 (the table, a hundred histories a query) 0.113 and
+  1.26x (0.050, 1.24x), 367 (1195), 1.93 (1.71), 0.851. Side by side at 09:35, five single
+  sweeps each, alternating: 0.112-0.154 ms an account for the code of 07:39, 0.116-0.181 for
+  that of 09:16. The runs at 13:06 and 13:14 fell on
   a slow half hour (the burst's CPU 3.0-3.2 ms an update against 2.2-2.45 on either side).
   Ratios of figures from the same run are the sturdier ones.
 

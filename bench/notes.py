@@ -213,8 +213,9 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   CPU there against 43, but a sweep makes ≈ 1,100 of them; 0.120-0.123 against 0.121-0.126 ms an
   account (two pairs of two sweeps), within the noise, for a loop beyond the stack. The sweeps a
   running bot makes later (every balance moved, so every account takes a sample again) cost
-  what the first after a start does (0.129-0.134 against 0.124-0.140, three pairs): the
-  first-time work (the secrets decrypted, the credentials hashed) is not what stands in the way.
+  what the first after a start does (0.129-0.134 against 0.124-0.140, three pairs, with little
+  history to study: see the next paragraph): the first-time work (the secrets decrypted, the
+  credentials hashed) is not what stands in the way.
   Due accounts are looked for once a second (four times before 2026-12-03), by a loop of the
   checks' own, with an index probe (≈ 0.8 ms of CPU when nothing is due), sooner when the first
   due account falls due before the next look, and again as soon as 50 logins' room frees while

@@ -13,14 +13,13 @@ from decimal import Decimal
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerting import acks, forecast, levels
+from bot.alerting import acks, levels, studies
 from bot.alerting.events import Renderer
 from bot.alerting.queue import AlertQueue, clear_incident
 from bot.smsc.check_errors import CheckError, check_error
 from bot.smsc.client import SmscError
 from bot.smsc.guard import BalanceResult
 from bot.storage.direct import executemany
-from bot.storage.history import Sample, histories_since
 from bot.storage.models import Account, AccountState, BalanceSample, Chat
 
 # Transient faults (network, odd answers) make an account uncheckable only when they repeat.
@@ -31,17 +30,6 @@ SAMPLE_EVERY = timedelta(hours=1)
 # ones are refunds of undelivered SMS.
 TOP_UP_MINIMUM = Decimal(1)
 TOP_UP_SHARE = Decimal(2)
-# Samples read to work out the spend rate (a week) and anomalies (a day against the week
-# before it).
-HISTORY_STUDIED = timedelta(days=8)
-# How often an account's history is studied at most. A balance that moves is sampled at every
-# check, and a study reads and tallies the whole week (≈ 1 ms of CPU at a sample an hour, 3 at
-# one every 15 minutes): a day's trend or anomaly is no worse for an hour's delay.
-STUDY_EVERY = timedelta(hours=1)
-STUDY_HOURS_FROM = datetime(1970, 1, 1, tzinfo=UTC)
-# Accounts whose histories are read and studied together, a query each (50: ≈ 10 µs of CPU an
-# account more in a sweep, for 3 MB less at its peak).
-STUDIED_AT_ONCE = 100
 # Reminders come after reminder_hours, then twice as long each time, but at least weekly.
 LONGEST_REMINDER_GAP = timedelta(days=7)
 
@@ -66,20 +54,6 @@ def recorded(account: Account, outcome: Outcome) -> bool:
         and outcome.stale
         and outcome.checked_at == account.last_checked_at
     )
-
-
-def _study_due(account: Account, now: datetime) -> bool:
-    """Whether a sample taken now is the account's first in an hour of its own (the hours
-    offset by account, so that the accounts of a sweep take turns, not all at the hour's
-    start). A balance at rest is sampled hourly, so each of its samples is."""
-    if account.last_sample_at is None:
-        return True
-    offset = timedelta(minutes=account.id % 60)
-    return _slot(now + offset) != _slot(account.last_sample_at + offset)
-
-
-def _slot(moment: datetime) -> int:
-    return (moment - STUDY_HOURS_FROM) // STUDY_EVERY
 
 
 class Monitor:
@@ -127,17 +101,9 @@ class Monitor:
         studied = [
             (account, outcome)
             for account, outcome in outcomes
-            if account.id in sampled and _study_due(account, now)
+            if account.id in sampled and studies.study_due(account, now)
         ]
-        # A hundred accounts' weeks at a time: a write's 500 at once held ≈ 20 MB of samples.
-        for start in range(0, len(studied), STUDIED_AT_ONCE):
-            part = studied[start : start + STUDIED_AT_ONCE]
-            since = now - HISTORY_STUDIED
-            histories = await histories_since(connection, [a.id for a, _ in part], since)
-            for account, outcome in part:
-                samples = histories.get(account.id, [])
-                samples.append(Sample(outcome.checked_at, outcome.balance.balance))
-                self._study_history(session, chats[account.chat_id], account, samples, now)
+        await studies.study(session, connection, self._queue, studied, chats, now)
         new_samples = []
         for account, outcome in outcomes:
             chat = chats[account.chat_id]
@@ -212,27 +178,6 @@ class Monitor:
             account.state = AccountState.OK
         if topped_up:
             self._queue.add(session, chat, account, "topup", silent=True, amount=rise)
-
-    def _study_history(
-        self,
-        session: AsyncSession,
-        chat: Chat,
-        account: Account,
-        samples: list[Sample],
-        now: datetime,
-    ) -> None:
-        """A new sample: update the spend rate, and look for a spending anomaly."""
-        found = forecast.study(
-            samples, now, factor=chat.anomaly_factor, minimum=chat.anomaly_minimum
-        )
-        account.spend_rate = found.rate
-        if found.anomaly is None:
-            if account.anomaly_since is not None and account.state == AccountState.OK:
-                clear_incident(account)  # the anomaly's incident, if one was open, is over
-            account.anomaly_since = None
-        elif account.anomaly_since is None:  # one alert per episode
-            account.anomaly_since = now
-            self._queue.add(session, chat, account, "anomaly", buttons=True, amount=found.anomaly)
 
     def _record_failure(
         self, session: AsyncSession, chat: Chat, account: Account, error: SmscError

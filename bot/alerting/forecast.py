@@ -85,9 +85,8 @@ def study(
 ) -> Study:
     """`spend_rate` and `is_anomalous` (None `minimum`: not looked for) at once: a check that
     takes a sample asks both of the same week, whose readings are worked out once."""
-    readings = _readings(samples)
-    moves = _Moves(readings)
-    anomaly = None if minimum is None else _anomaly(readings, moves, now, factor, minimum)
+    moves = _Moves(_readings(samples))
+    anomaly = None if minimum is None else _anomaly(moves, now, factor, minimum)
     return Study(_rate(moves, now, 7), anomaly)
 
 
@@ -121,8 +120,7 @@ def is_anomalous(
 ) -> bool:
     """The last day spent over `factor` times the daily average of the week before, and over
     `minimum`; False while there are under two days of history before the last day."""
-    readings = _readings(samples)
-    return _anomaly(readings, _Moves(readings), now, factor, minimum) is not None
+    return _anomaly(_Moves(_readings(samples)), now, factor, minimum) is not None
 
 
 def _rate(moves: _Moves, now: datetime, days: int) -> Decimal | None:
@@ -135,12 +133,10 @@ def _rate(moves: _Moves, now: datetime, days: int) -> Decimal | None:
     return _per_day(tally).quantize(CENT, ROUND_HALF_UP)
 
 
-def _anomaly(
-    readings: list[Sample], moves: _Moves, now: datetime, factor: Decimal, minimum: Decimal
-) -> Decimal | None:
+def _anomaly(moves: _Moves, now: datetime, factor: Decimal, minimum: Decimal) -> Decimal | None:
     """The last day's spend if an anomaly (see `is_anomalous`), else None."""
     day_start = now - DAY
-    if not readings or readings[0].taken_at > day_start - MIN_TRAILING_HISTORY:
+    if moves.readings_between(EPOCH, day_start - MIN_TRAILING_HISTORY) == 0:
         return None  # too little history for the trailing week, whatever it shows
     recent = moves.tally(day_start, now)
     trailing = moves.tally(day_start - TRAILING_WINDOW, day_start)

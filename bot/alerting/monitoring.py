@@ -103,7 +103,7 @@ class Monitor:
             for account, outcome in outcomes
             if account.id in sampled and studies.study_due(account, now)
         ]
-        await studies.study(session, connection, self._queue, studied, chats, now)
+        await studies.study(session, self._queue, studied, chats, now)
         new_samples = []
         for account, outcome in outcomes:
             chat = chats[account.chat_id]

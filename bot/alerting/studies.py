@@ -10,9 +10,9 @@ studied, as before.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerting import forecast
 from bot.alerting.queue import AlertQueue, clear_incident
@@ -23,9 +23,8 @@ from bot.storage.models import Account, AccountState, Chat
 # Samples read to work out the spend rate (a week) and anomalies (a day against the week
 # before it).
 HISTORY_STUDIED = timedelta(days=8)
-# How often an account's history is studied at most, in hours of its own counted from here.
+# How often an account's history is studied at most, in hours of its own.
 STUDY_EVERY = timedelta(hours=1)
-STUDY_HOURS_FROM = datetime(1970, 1, 1, tzinfo=UTC)
 # Accounts whose histories are read and studied together, a query each. A write's 500 at once
 # held ≈ 20 MB of samples; 50 cost ≈ 10 µs of CPU an account more in a sweep, for 3 MB less.
 STUDIED_AT_ONCE = 100
@@ -43,7 +42,6 @@ def study_due(account: Account, now: datetime) -> bool:
 
 async def study(
     session: AsyncSession,
-    connection: AsyncConnection,
     queue: AlertQueue,
     checked: Sequence[tuple[Account, BalanceResult]],
     chats: Mapping[int, Chat],
@@ -51,6 +49,7 @@ async def study(
 ) -> None:
     """Study each account's history with the balance just checked: its spend rate, and an
     anomaly alert queued when its spending turns anomalous (one per episode)."""
+    connection = await session.connection()
     for start in range(0, len(checked), STUDIED_AT_ONCE):
         part = checked[start : start + STUDIED_AT_ONCE]
         ids = [account.id for account, _result in part]
@@ -81,4 +80,4 @@ def _study_one(
 
 
 def _slot(moment: datetime) -> int:
-    return (moment - STUDY_HOURS_FROM) // STUDY_EVERY
+    return (moment - forecast.EPOCH) // STUDY_EVERY

@@ -231,10 +231,12 @@ def sqlite_floor(config: Config) -> dict[str, float]:
 
 def idle_rows(config: Config, point: Point, floor: int) -> list[Row]:
     label = f"Idle, {point.sweep.accounts} accounts, {config.idle:g} s"
+    as_the_bot = scenarios.aiogram_floor(as_the_bot=True) / scenarios.MB
     return [
         Row(label, "bot CPU", point.idle.cpu_share * 100, "% of a core", "", 2),
         Row(label, "bot RSS", point.idle.rss / scenarios.MB, "MB", "< 200", 1),
         Row(label, "floor: a bare `import aiogram`", floor / scenarios.MB, "MB", "", 1),
+        Row(label, "aiogram imported as the bot does, models built when used", as_the_bot, "MB"),
         Row(
             label,
             "bot RSS above the floor",

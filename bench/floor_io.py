@@ -31,11 +31,13 @@ from httpx_aiohttp import AiohttpTransport
 
 from bench.names import password
 from bench.proc import sample
+from bot.telegram.lazy_models import import_aiogram
 
-# What the bot loads at start on SQLite beside its own modules: aiogram (the bare-import floor
-# the bench reads RSS against), its i18n (babel) and aiohttp's web server (health and metrics),
-# SQLAlchemy's ORM and asyncio layer with the aiosqlite dialect, cryptography's Fernet,
-# APScheduler, prometheus-client and pydantic-settings. httpx and aiosqlite are imported above.
+# What the bot loads at start on SQLite beside its own modules: aiogram (imported as the bot
+# imports it, its models built when used), its i18n (babel) and aiohttp's web server (health
+# and metrics), SQLAlchemy's ORM and asyncio layer with the aiosqlite dialect, cryptography's
+# Fernet, APScheduler, prometheus-client and pydantic-settings. httpx and aiosqlite are
+# imported above.
 # What only the bot's own modules bring (python-json-logger, pyahocorasick, babel's formats)
 # counts as the bot's. tests/test_bench.py checks that the bot loads all of this.
 STACK = (
@@ -234,6 +236,7 @@ async def sweep(database: str, url: str, sizes: Sizes) -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    import_aiogram()  # as the bot imports it
     for module in STACK:
         importlib.import_module(module)
     database, url, *sizes = sys.argv[1:]

@@ -291,14 +291,20 @@ class Idle:
         return self.cpu / self.seconds
 
 
-def aiogram_floor() -> int:
-    """Bytes resident in a bare interpreter that imports aiogram and nothing else: no bot built
-    on it can be smaller (aiogram builds pydantic validators for the whole Bot API at import)."""
+def aiogram_floor(*, as_the_bot: bool = False) -> int:
+    """Bytes resident in a bare interpreter that imports aiogram and nothing else, which builds
+    pydantic validators for the whole Bot API at import; `as_the_bot`: imported as the bot
+    imports it, each model built when first used (bot.telegram.lazy_models)."""
+    load = (
+        "from bot.telegram.lazy_models import import_aiogram; import_aiogram()"
+        if as_the_bot
+        else "import aiogram"
+    )
     out = subprocess.run(
         [
             sys.executable,
             "-c",
-            "import os, aiogram; from bench.proc import sample; print(sample(os.getpid()).rss)",
+            f"import os; {load}; from bench.proc import sample; print(sample(os.getpid()).rss)",
         ],
         capture_output=True,
         check=True,

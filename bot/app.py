@@ -37,7 +37,11 @@ async def run() -> int:
         create_database_file(settings.database_url)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-    from bot.runner import Runner  # the heavy imports (aiogram...), once settings are good
+    # The heavy imports (aiogram...), once settings are good; aiogram's models built as used.
+    from bot.telegram.lazy_models import import_aiogram
+
+    import_aiogram()
+    from bot.runner import Runner
 
     try:
         return await Runner(settings, box).run()

@@ -50,8 +50,10 @@ def test_smoke_run_prints_a_table_of_numbers(tmp_path, postgres_server, redis_se
         "Growth",
     }
     for scenario, measure, value, *_ in rows:
-        # Memory grown from the smallest size may come out below zero at the smoke's sizes.
-        least = -math.inf if measure.startswith("... grown") else 0
+        # Memory grown from the smallest size may come out below zero at the smoke's sizes, and
+        # memory above a bare aiogram's below it: the bot builds aiogram's models as used.
+        below_zero = measure.startswith("... grown") or "above the floor" in measure
+        least = -math.inf if below_zero else 0
         assert math.isfinite(float(value)) and float(value) >= least, f"{scenario}: {measure}"
     by_measure = {(row[0], row[1]): float(row[2]) for row in rows}
     # The floors the bot's figures are read against: the sweep's I/O alone on either database
@@ -71,7 +73,7 @@ def test_smoke_run_prints_a_table_of_numbers(tmp_path, postgres_server, redis_se
             "bot peak RSS above the floor, all run",
         )
     )
-    assert 0 < stack < bot
+    assert stack < bot
     fan_out = next(s for s, _ in by_measure if s.startswith("Alert fan-out"))
     assert by_measure[fan_out, "lost"] == 0 and by_measure[fan_out, "duplicated"] == 0
     replicas = [s for s, m in by_measure if m == "accounts checked more than once"]
@@ -104,8 +106,11 @@ def test_the_floor_loads_the_bots_stack_and_none_of_the_bot():
     # not load at start (its engine made), and nothing of the bot.
     floor = loaded_by("from bench.floor_io import STACK\nfor module in STACK: __import__(module)")
     bot = loaded_by(
+        "from bot.telegram.lazy_models import import_aiogram\nimport_aiogram()\n"
         "import bot.runner\nfrom bot.storage.engine import create_engine\n"
         "create_engine('sqlite+aiosqlite:///bot.db')"
     )
-    assert not any(m == "bot" or m.startswith("bot.") for m in floor)
+    # Of the bot, only how it imports aiogram (its models built when first used).
+    how = {"bot", "bot.telegram", "bot.telegram.lazy_models"}
+    assert not any(m.partition(".")[0] == "bot" for m in floor - how)
     assert floor <= bot, floor - bot

@@ -9,11 +9,15 @@ the outbox and polling retry with back-off.
 aiogram validates every answer with `Response[<the method's result type>]`, a generic pydantic
 model. Pydantic caches such models only weakly, so after a garbage collection the next call
 builds its model again: about 5 ms of CPU for a sendMessage, most of what a /balance costs.
-Holding each one the bot has needed (a dozen or so) makes that lookup a dictionary hit.
+Holding each one the bot has needed (a dozen or so) makes that lookup a dictionary hit. Those
+of the methods every chat's command or button brings are built with the session: aiogram's
+models are built as first used (bot.telegram.lazy_models), ≈ 0.1 s for a sendMessage and its
+answer, which the first chat to ask would wait for.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -27,7 +31,7 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.methods import TelegramMethod
+from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from pydantic import ValidationError
 
@@ -40,8 +44,10 @@ class TelegramSession(AiohttpSession):
         self, *args: Any, on_token_refused: Callable[[str], None] | None = None, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
-        self._response_models: dict[type[TelegramMethod[Any]], type[Response[Any]]] = {}
         self._on_token_refused = on_token_refused
+        for kind in (SendMessage, EditMessageText, AnswerCallbackQuery):
+            kind.model_rebuild()
+            _response_model(kind)
 
     async def make_request(
         self,
@@ -59,9 +65,7 @@ class TelegramSession(AiohttpSession):
     def check_response(
         self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int, content: str
     ) -> Response[TelegramType]:
-        kind = type(method)
-        if kind not in self._response_models:
-            self._response_models[kind] = Response[method.__returning__]
+        _response_model(type(method))
         try:
             return super().check_response(bot, method, status_code, content)
         except ClientDecodeError as error:
@@ -71,6 +75,11 @@ class TelegramSession(AiohttpSession):
             if status_code >= HTTPStatus.INTERNAL_SERVER_ERROR:
                 raise TelegramServerError(method, what) from None
             raise TelegramNetworkError(method, what) from None
+
+
+@functools.cache  # held for the process: pydantic's own cache of generic models is weak
+def _response_model(kind: type[TelegramMethod[Any]]) -> type[Response[Any]]:
+    return Response[kind.__returning__]
 
 
 def _phrase(status_code: int) -> str:

@@ -9,10 +9,11 @@ the outbox and polling retry with back-off.
 aiogram validates every answer with `Response[<the method's result type>]`, a generic pydantic
 model. Pydantic caches such models only weakly, so after a garbage collection the next call
 builds its model again: about 5 ms of CPU for a sendMessage, most of what a /balance costs.
-Holding each one the bot has needed (a dozen or so) makes that lookup a dictionary hit. Those
-of the methods every chat's command or button brings are built with the session: aiogram's
-models are built as first used (bot.telegram.lazy_models), ≈ 0.1 s for a sendMessage and its
-answer, which the first chat to ask would wait for.
+Holding each one the bot has needed (a dozen or so) makes that lookup a dictionary hit.
+
+aiogram's models are built as first used (bot.telegram.lazy_models). Those every chat's command
+or button brings (an Update, a message sent or edited, a button acknowledged, and their answers)
+are built with the session, ≈ 0.1 s, not by the first updates to come, which would wait for it.
 """
 
 from __future__ import annotations
@@ -31,8 +32,15 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage, TelegramMethod
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    EditMessageText,
+    GetUpdates,
+    SendMessage,
+    TelegramMethod,
+)
 from aiogram.methods.base import Response, TelegramType
+from aiogram.types import Message, Update
 from pydantic import ValidationError
 
 
@@ -45,7 +53,11 @@ class TelegramSession(AiohttpSession):
     ) -> None:
         super().__init__(*args, **kwargs)
         self._on_token_refused = on_token_refused
-        for kind in (SendMessage, EditMessageText, AnswerCallbackQuery):
+        # A model reuses the schema of a model built before it, and builds its own copy of one
+        # not built yet: the message first, in all the rest.
+        Message.model_rebuild()
+        Update.model_rebuild()  # a webhook's body
+        for kind in (GetUpdates, SendMessage, EditMessageText, AnswerCallbackQuery):
             kind.model_rebuild()
             _response_model(kind)
 

@@ -34,7 +34,8 @@ state against its threshold, its times and next check written with a history sam
 50 logins to a transaction. Raw aiosqlite statements on one connection: no second read at the
 write, no SQLAlchemy, no other rule, no guard, no alerts, no decryption, no logging. Its process
 (`bench/floor_io.py`) imports, before the sweep, the stack the bot loads at start beside its own
-modules (aiogram with its i18n, aiohttp's web server, SQLAlchemy's ORM and asyncio layer with the
+modules (aiogram with its i18n, imported as the bot imports it, its models built when first
+used; aiohttp's web server, SQLAlchemy's ORM and asyncio layer with the
 aiosqlite dialect, cryptography, httpx, APScheduler, prometheus-client, pydantic-settings), and
 none of the bot: its peak RSS ("the stack imported") is what any bot on this stack holds through
 this sweep. On PostgreSQL the same through asyncpg, on a new database of the same server as the
@@ -53,6 +54,8 @@ lease cleared), so an account written twice shows even when its balance, unchang
 second history sample (samples are taken at most once an hour for the same balance). Growth
 is one bot on SQLite at 1,000, 10,000 (the runs above) and 100,000 accounts: its sweep, then
 idle with nothing due; memory is the peak through the sweep, less the bare-import floor.
+Since 2026-12-03 11:00 the bot imports aiogram with its models built when first used (see Peak
+and idle RSS), so its memory above that floor comes out below zero.
 
 ## What limits each figure
 
@@ -255,10 +258,37 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   0.13: the target of 0.10 a check holds for a history no dearer to study than an empty one,
   which takes running totals kept with each account (a schema of its own) in place of the week
   read again every hour. Not started.
-- **Peak and idle RSS.** Mostly imports. aiogram builds pydantic validators and serializers for
-  every Bot API type and method when imported: a bare interpreter that imports aiogram and
-  nothing else holds the "floor" shown (aiogram issue 1513; pydantic 2.13 is the leanest
-  version aiogram allows, 2.12 takes ≈ 40 MB more and 2.10 twice as much), aiohttp included.
+- **Peak and idle RSS** (since 2026-12-03, 11:00). aiogram declares its 450-odd Bot API types
+  with pydantic's `defer_build`, then builds every one at import (`aiogram/types/__init__.py`
+  rebuilds each with the names their annotations import only for type checkers): ≈ 110 MB of
+  pydantic-core validators and serializers, ≈ 42 MB of them Python objects (tracemalloc), the
+  rest pydantic-core's own. That is most of the floor shown, a bare `import aiogram` (aiogram
+  issue 1513, open). The bot imports aiogram through `bot.telegram.lazy_models`: those rebuilds
+  skipped, and each aiogram module given the names its models' annotations use, so a model is
+  built when first validated or dumped, from whichever model asks first (an Update, a method, a
+  method's `Response[...]`), as it would have been at import. aiogram imported so holds ≈ 59
+  MB (the row "aiogram imported as the bot does"); what every chat's update brings (the Update
+  and all it holds, a message sent or edited, a button acknowledged, and their answers) is built
+  with the bot's Bot API session at start, the message first (a model reuses a built model's
+  schema and builds its own copy of one not yet built): ≈ 0.12 s and ≈ 8 MB. Any other model
+  (a rare command's method, an update of a kind not seen yet) is built at its first use, once,
+  in 1-60 ms. `tests/test_lazy_models.py` builds every aiogram model, and the bot's own made of
+  them, on first use in a fresh interpreter, and checks that the running bot holds less than a
+  bare `import aiogram`. In the run of 11:24: idle after the sweep and the burst 141.3 MB,
+  24.2 below the bare-import floor (232.6, 67.1 above it, at 09:43), peak through the 100,000
+  accounts' sweep 20.5 below it; the stack alone, imported as the bot imports it, peaks 59.9
+  below. Against aiogram imported as the bot does (≈ 59 MB) the bot holds ≈ 80 MB more: the
+  stack's other imports and the bot's own, as below. Side by side with the code before (three
+  pairs of a 2,000-account sweep and two bursts): idle 134-138 MB against 230-234; the first
+  burst after a start, once the session builds those models, 1.30-2.25 ms of CPU an update
+  against 1.40-1.55 (2.25-3.05 while getUpdates' first answer still built the Update on the
+  event loop); and four pairs of the 10,000-account sweep, 0.105-0.121 ms an account against
+  0.103-0.125, peak RSS 126 MB against 222-224.
+  Before (the rest of this paragraph, with "the floor" a bare `import aiogram` and the bot
+  importing aiogram as that does): mostly imports. aiogram builds pydantic validators and
+  serializers for every Bot API type and method when imported: a bare interpreter that imports
+  aiogram and nothing else holds the "floor" shown (pydantic 2.13 is the leanest version
+  aiogram allows, 2.12 takes ≈ 40 MB more and 2.10 twice as much), aiohttp included.
   Above it (RSS deltas of importing each after aiogram): SQLAlchemy with its ORM and asyncio
   layer ≈ 18 MB, aiosqlite and its dialect ≈ 2 MB, cryptography ≈ 7 MB (its Rust extension,
   which carries an OpenSSL of its own), httpx ≈ 1 MB (≈ 5 MB where click and rich are installed,
@@ -519,7 +549,10 @@ idle with nothing due; memory is the peak through the sweep, less the bare-impor
   320 (1208), 1.99 (1.74), 0.922; 09:43 (the table, a hundred histories a query) 0.113 and
   1.26x (0.050, 1.24x), 367 (1195), 1.93 (1.71), 0.851. Side by side at 09:35, five single
   sweeps each, alternating: 0.112-0.154 ms an account for the code of 07:39, 0.116-0.181 for
-  that of 09:16. The runs at 13:06 and 13:14 fell on
+  that of 09:16. With aiogram's models built when first used: 11:09 0.153 and 1.61x (0.062,
+  1.34x), 278 (1216), 1.77 (1.47), 0.630, idle RSS 139.0 MB (26.7 below the bare-import
+  floor), the first burst still building the Update; 11:24 (the table) 0.123 and 1.33x (0.051,
+  1.27x), 631 (1618), 1.70 (1.25), 0.735, 141.3 MB (24.2 below). The runs at 13:06 and 13:14 fell on
   a slow half hour (the burst's CPU 3.0-3.2 ms an update against 2.2-2.45 on either side).
   Ratios of figures from the same run are the sturdier ones.
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 import matplotlib.pyplot as plt
 import pytest
 
-from bot.alerting.forecast import runway, spend_rate, top_ups
+from bot.alerting.forecast import runway, study, top_ups
 from bot.storage.history import Sample
 from bot.telegram.charts import ChartLabels, Series, render_history
 
@@ -39,7 +39,7 @@ def account(name: str, per_day: int, *, days: int = 10, top_up: int = 0) -> Seri
         samples=samples,
         threshold=Decimal("1000.50"),
         top_ups=top_ups(samples),
-        runway=runway(samples[-1].balance, spend_rate(samples, NOW), NOW),
+        runway=runway(samples[-1].balance, study(samples, NOW).rate, NOW),
     )
 
 

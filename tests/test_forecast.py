@@ -11,10 +11,8 @@ from bot.alerting.forecast import (
     MAX_RUNWAY_DAYS,
     Runway,
     TopUp,
-    is_anomalous,
     runway,
     spend_between,
-    spend_rate,
     study,
     top_ups,
 )
@@ -41,7 +39,7 @@ def with_balance(samples: list[Sample], index: int, balance: Decimal) -> list[Sa
 
 
 def test_steady_spend_gives_its_rate_and_runway():
-    rate = spend_rate(steady(100), NOW)
+    rate = study(steady(100), NOW).rate
     assert rate == 100
     assert runway(Decimal(1234), rate, NOW) == Runway(
         days=Decimal("12.3"), until=NOW + timedelta(days=12, hours=7, minutes=12)
@@ -58,7 +56,7 @@ def test_top_ups_are_listed_and_leave_the_rate_alone():
         Sample(s.taken_at, s.balance + (700 if s.taken_at >= NOW - 30 * HOUR else 0))
         for s in topped
     ]
-    assert spend_rate(topped, NOW) == 240
+    assert study(topped, NOW).rate == 240
     assert top_ups(topped) == [
         TopUp(at=NOW - 72 * HOUR, amount=Decimal(4990)),
         TopUp(at=NOW - 30 * HOUR, amount=Decimal(690)),
@@ -73,7 +71,7 @@ def test_a_hole_in_the_history_changes_nothing():
     samples = steady(100)
     hole = [s for s in samples if not NOW - 5 * 24 * HOUR < s.taken_at < NOW - 3 * 24 * HOUR]
     assert len(hole) == len(samples) - 47
-    assert spend_rate(hole, NOW) == 100
+    assert study(hole, NOW).rate == 100
     assert spend_between(hole, NOW - 6 * 24 * HOUR, NOW) == 600
 
 
@@ -82,7 +80,7 @@ def test_one_bad_reading_is_not_spend():
     dip = with_balance(samples, 200, Decimal(10))
     spike = with_balance(samples, 200, Decimal(99999))
     for noisy in (dip, spike):
-        assert spend_rate(noisy, NOW) == 100
+        assert study(noisy, NOW).rate == 100
         assert top_ups(noisy) == []
         assert spend_between(noisy, NOW - 2 * 24 * HOUR, NOW) == 200
 
@@ -92,7 +90,7 @@ def test_the_example_flat_series_with_a_dip():
         Sample(NOW - h * 12 * HOUR, b)
         for h, b in zip(range(3, -1, -1), (1000, 1000, 10, 1000), strict=True)
     ]
-    assert spend_rate(samples, NOW) == 0
+    assert study(samples, NOW).rate == 0
     assert top_ups(samples) == []
 
 
@@ -113,21 +111,21 @@ def test_spend_is_shared_by_time_across_window_edges():
 
 def test_order_of_the_samples_does_not_matter():
     samples = steady(100)
-    assert spend_rate(samples[::-1], NOW) == 100
+    assert study(samples[::-1], NOW).rate == 100
 
 
 def test_too_little_history_gives_no_rate():
-    assert spend_rate(steady(100, hours=20), NOW) is None
+    assert study(steady(100, hours=20), NOW).rate is None
     two_readings = [Sample(NOW - 3 * 24 * HOUR, START), Sample(NOW, START - 300)]
-    assert spend_rate(two_readings, NOW) is None
-    assert spend_rate([], NOW) is None
+    assert study(two_readings, NOW).rate is None
+    assert study([], NOW).rate is None
     old = steady(100)
-    assert spend_rate(old, NOW + 30 * 24 * HOUR) is None
+    assert study(old, NOW + 30 * 24 * HOUR).rate is None
 
 
 def test_nothing_spent_means_no_forecast():
     flat = hourly(lambda h: START, 72)
-    assert spend_rate(flat, NOW) == 0
+    assert study(flat, NOW).rate == 0
     assert runway(START, Decimal(0), NOW) is None
     assert runway(START, None, NOW) is None
 
@@ -153,26 +151,26 @@ def burst(last_day_spend: int) -> list[Sample]:
 
 
 def test_a_burst_of_spend_is_an_anomaly_when_over_the_minimum():
-    assert is_anomalous(burst(500), NOW, minimum=Decimal(200))
-    assert not is_anomalous(burst(500), NOW, minimum=Decimal(1000))
-    assert not is_anomalous(burst(250), NOW, minimum=Decimal(200))
-    assert is_anomalous(burst(250), NOW, factor=Decimal(2), minimum=Decimal(200))
+    assert study(burst(500), NOW, minimum=Decimal(200)).anomaly is not None
+    assert study(burst(500), NOW, minimum=Decimal(1000)).anomaly is None
+    assert study(burst(250), NOW, minimum=Decimal(200)).anomaly is None
+    assert study(burst(250), NOW, factor=Decimal(2), minimum=Decimal(200)).anomaly is not None
 
 
 def test_steady_spend_is_no_anomaly():
-    assert not is_anomalous(steady(100), NOW, minimum=Decimal(0))
+    assert study(steady(100), NOW, minimum=Decimal(0)).anomaly is None
 
 
 def test_no_anomaly_without_two_days_before_the_last_day():
     short = [s for s in burst(500) if s.taken_at > NOW - 60 * HOUR]
-    assert not is_anomalous(short, NOW, minimum=Decimal(200))
+    assert study(short, NOW, minimum=Decimal(200)).anomaly is None
     longer = [s for s in burst(500) if s.taken_at >= NOW - 72 * HOUR]
-    assert is_anomalous(longer, NOW, minimum=Decimal(200))
+    assert study(longer, NOW, minimum=Decimal(200)).anomaly is not None
 
 
 def test_spend_after_a_quiet_week_is_an_anomaly():
     quiet_then_spend = hourly(lambda h: START - 10 * Decimal(max(h - 192, 0)), 216)
-    assert is_anomalous(quiet_then_spend, NOW, minimum=Decimal(200))
+    assert study(quiet_then_spend, NOW, minimum=Decimal(200)).anomaly is not None
 
 
 # --- properties ---------------------------------------------------------------------------
@@ -206,9 +204,9 @@ def test_a_top_up_never_changes_the_rate(gaps, cents_a_minute, at, extra):
     amount = 2 * (balances[0] - balances[-1]) + extra
     k = 1 + at % (len(balances) - 1)
     after = readings(gaps, [b + (amount if i >= k else 0) for i, b in enumerate(balances)])
-    rate = spend_rate(after, NOW)
+    rate = study(after, NOW).rate
     # Its move no longer shows spend, which may leave too little history to tell.
-    assert rate is None or rate == spend_rate(before, NOW) == per_minute * 1440
+    assert rate is None or rate == study(before, NOW).rate == per_minute * 1440
     assert [t.at for t in top_ups(after)] == [after[k].taken_at]
 
 
@@ -221,10 +219,10 @@ def test_spend_is_never_negative_and_order_does_not_matter(gaps, cents, data):
     samples = readings(gaps, [Decimal(c) / 100 for c in cents[: len(gaps) + 1]])
     start = NOW - timedelta(minutes=data.draw(st.integers(0, 30 * 24 * 60)))
     assert spend_between(samples, start, NOW) >= 0
-    rate = spend_rate(samples, NOW)
+    rate = study(samples, NOW).rate
     assert rate is None or rate >= 0
     shuffled = data.draw(st.permutations(samples))
-    assert spend_rate(shuffled, NOW) == rate
+    assert study(shuffled, NOW).rate == rate
     assert all(t.amount > 0 for t in top_ups(samples))
 
 
@@ -282,10 +280,14 @@ def test_spend_is_each_falls_share_of_its_time_in_the_window(
     cents=st.lists(st.integers(0, 10**6), min_size=81, max_size=81),
     minimum=st.none() | st.integers(0, 10**4),
 )
-def test_a_study_is_the_rate_and_the_anomaly_asked_apart(gaps, cents, minimum):
+def test_an_anomaly_is_the_last_days_spend_and_is_looked_for_only_with_a_minimum(
+    gaps, cents, minimum
+):
     samples = readings(gaps, [Decimal(c) / 100 for c in cents[: len(gaps) + 1]])
-    found = study(samples, NOW, factor=Decimal(3), minimum=minimum)
-    assert found.rate == spend_rate(samples, NOW)
-    anomalous = minimum is not None and is_anomalous(samples, NOW, minimum=Decimal(minimum))
+    found = study(samples, NOW, minimum=None if minimum is None else Decimal(minimum))
+    assert found.rate == study(samples, NOW).rate  # whatever the anomaly's settings
     last_day = spend_between(samples, NOW - timedelta(days=1), NOW)
-    assert found.anomaly == (last_day if anomalous else None)
+    if minimum is None:
+        assert found.anomaly is None
+    else:
+        assert found.anomaly is None or found.anomaly == last_day > minimum

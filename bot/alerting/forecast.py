@@ -42,6 +42,7 @@ REVERSAL_TOLERANCE = Decimal("0.1")
 MAX_RUNWAY_DAYS = Decimal(36500)
 MIN_RATE_HISTORY = DAY
 MIN_RATE_SAMPLES = 3
+RATE_WINDOW = 7 * DAY
 MIN_TRAILING_HISTORY = 2 * DAY
 TRAILING_WINDOW = 7 * DAY
 
@@ -73,26 +74,29 @@ def top_ups(samples: Sequence[Sample], *, min_amount: Decimal = CENT) -> list[To
 
 
 class Study(NamedTuple):
-    """What a week of history says: the spend rate (see `spend_rate`), and the last day's spend
-    when it is an anomaly (see `is_anomalous`), else None."""
+    """What a week of history says.
+
+    `rate`: spend per day over the last week; None with under a day or three readings of it.
+    `anomaly`: the last day's spend when it is over `factor` times the daily average of the
+    week before, and over `minimum`; None otherwise, while there are under two days of history
+    before the last day, and when `minimum` is None (not looked for)."""
 
     rate: Decimal | None
     anomaly: Decimal | None
 
 
 def study(
-    samples: Sequence[Sample], now: datetime, *, factor: Decimal, minimum: Decimal | None
+    samples: Sequence[Sample],
+    now: datetime,
+    *,
+    factor: Decimal = Decimal(3),
+    minimum: Decimal | None = None,
 ) -> Study:
-    """`spend_rate` and `is_anomalous` (None `minimum`: not looked for) at once: a check that
-    takes a sample asks both of the same week, whose readings are worked out once."""
+    """The rate and the anomaly at once (see `Study`): a check that takes a sample asks both
+    of the same week, whose readings are worked out once."""
     moves = _Moves(_readings(samples))
     anomaly = None if minimum is None else _anomaly(moves, now, factor, minimum)
-    return Study(_rate(moves, now, 7), anomaly)
-
-
-def spend_rate(samples: Sequence[Sample], now: datetime, *, days: int = 7) -> Decimal | None:
-    """Spend per day over the last `days` days; None with under a day or three readings of it."""
-    return _rate(_Moves(_readings(samples)), now, days)
+    return Study(_rate(moves, now), anomaly)
 
 
 def runway(balance: Decimal, rate: Decimal | None, now: datetime) -> Runway | None:
@@ -111,20 +115,8 @@ def spend_between(samples: Sequence[Sample], start: datetime, end: datetime) -> 
     return _Moves(_readings(samples)).tally(start, end).spend.quantize(CENT, ROUND_HALF_UP)
 
 
-def is_anomalous(
-    samples: Sequence[Sample],
-    now: datetime,
-    *,
-    factor: Decimal = Decimal(3),
-    minimum: Decimal,
-) -> bool:
-    """The last day spent over `factor` times the daily average of the week before, and over
-    `minimum`; False while there are under two days of history before the last day."""
-    return _anomaly(_Moves(_readings(samples)), now, factor, minimum) is not None
-
-
-def _rate(moves: _Moves, now: datetime, days: int) -> Decimal | None:
-    start = now - timedelta(days=days)
+def _rate(moves: _Moves, now: datetime) -> Decimal | None:
+    start = now - RATE_WINDOW
     if moves.readings_between(start, now) < MIN_RATE_SAMPLES:
         return None  # a new account's first checks, or a week with hardly a reading
     tally = moves.tally(start, now)
@@ -134,7 +126,7 @@ def _rate(moves: _Moves, now: datetime, days: int) -> Decimal | None:
 
 
 def _anomaly(moves: _Moves, now: datetime, factor: Decimal, minimum: Decimal) -> Decimal | None:
-    """The last day's spend if an anomaly (see `is_anomalous`), else None."""
+    """The last day's spend if an anomaly (see `Study`), else None."""
     day_start = now - DAY
     if moves.readings_between(EPOCH, day_start - MIN_TRAILING_HISTORY) == 0:
         return None  # too little history for the trailing week, whatever it shows

@@ -28,15 +28,17 @@ _NAME = re.compile(r"[A-Za-z_]\w*")
 def import_aiogram() -> None:
     if "aiogram" in sys.modules:
         return
-    namespaces: list[dict[str, Any]] = []
+    namespace: dict[str, Any] | None = None  # the one aiogram passes to each type's rebuild
     rebuild = BaseModel.__dict__["model_rebuild"]
 
     def keep_namespace(
         cls: type[BaseModel], *, _types_namespace: dict[str, Any] | None = None, **kwargs: Any
     ) -> bool | None:
-        if _types_namespace is None:
-            return rebuild.__func__(cls, **kwargs)
-        namespaces.append(_types_namespace)
+        nonlocal namespace
+        if _types_namespace is None or not cls.__module__.startswith("aiogram.types."):
+            # Any other rebuild (pydantic's own, of generic models) goes on as it would.
+            return rebuild.__func__(cls, _types_namespace=_types_namespace, **kwargs)
+        namespace = _types_namespace
         return None
 
     BaseModel.model_rebuild = classmethod(keep_namespace)  # type: ignore[method-assign,assignment]
@@ -44,8 +46,8 @@ def import_aiogram() -> None:
         importlib.import_module("aiogram")
     finally:
         BaseModel.model_rebuild = rebuild  # type: ignore[method-assign]
-    if namespaces:
-        _resolvable(namespaces[0])
+    if namespace is not None:
+        _resolvable(namespace)
 
 
 def _resolvable(namespace: dict[str, Any]) -> None:

@@ -94,7 +94,7 @@ async def test_chats_answered_together_get_their_next_messages_together(sessionm
     sender = AnsweredApart()
     await delivered(sessionmaker, sender, ANSWERED_AFTER, 2)
     # Woken the moment the first chat freed, the outbox sent it alone, and the others a pass
-    # later, in the next group of places: a ninth of a second on. (The bounds leave a busy
+    # later, in the next group of places: 2/9 of a second on. (The bounds leave a busy
     # machine's event loop some lateness.)
     seconds = [times[1] for times in sender.times.values()]
     assert max(seconds) - min(seconds) < 0.08

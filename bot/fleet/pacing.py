@@ -71,8 +71,8 @@ class RedisPacer:
         group_gap: float = GROUP_CHAT_GAP,
     ) -> None:
         self._redis = redis
-        # Rounded up: rounded to the nearest (111,111 µs for 3 at 27 a second), nine spans fell a
-        # microsecond short of a second, and a tenth group, 30 places, fit in one.
+        # Rounded up: rounded to the nearest (222,222 µs for 6 at 27 a second), five spans fell a
+        # microsecond short of the second and a ninth a group may be late by (see HEADROOM).
         self._span_us = math.ceil(PLACES_AT_ONCE * 1_000_000 / (per_second * HEADROOM))
         self._private_gap, self._group_gap = private_gap, group_gap
         self._place = redis.register_script(_PLACE)

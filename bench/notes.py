@@ -400,11 +400,16 @@ and idle RSS), so its memory above that floor comes out below zero.
   (`test_pending_alerts_survive_sigkill_and_go_out_once` caught it), so it stays one commit per
   answer. On this virtual machine a wake-up of the event loop from an idle wait costs ≈ 0.2 ms
   of CPU by itself (a bare `asyncio.sleep`), and a message paced alone took at least three (its
-  place under the pace, Telegram's answer, aiosqlite's): ≈ 3.2-3.8 ms a message. The pacer now
-  hands out places three to a moment, the moments three places apart
-  (`bot.alerting.pacing.PLACES_AT_ONCE`; no second holds more sends than before), so the loop
-  wakes once for three: ≈ 2.3 ms (A/B on the same hour, twice: 2.28-2.30 against 3.22-3.58). Six
-  to a moment measured ≈ 2.0, in bursts twice as large; three was kept. What remains: aiogram's
+  place under the pace, Telegram's answer, aiosqlite's): ≈ 3.2-3.8 ms a message. The pacer
+  hands out places in groups, the moments a group's places apart
+  (`bot.alerting.pacing.PLACES_AT_ONCE`), so the loop wakes once for a group: three to a moment
+  took it to ≈ 2.3 ms (A/B on the same hour, twice: 2.28-2.30 against 3.22-3.58). Six (since
+  2026-12-03, 13:20): 1.12-1.24 ms against 1.46-1.90 with three, five alternating pairs of the
+  fan-out alone, the wall time the same (40.5 s), the backlog's pace too (1.016 s a chat message
+  against 1.014). Six divides 30, as three does: a second from a group holds five groups,
+  Telegram's 30, and the sixth comes a second and a ninth after the first, so a send may be as
+  late as before until a second holds 31 (nine, tried too, put the fourth group a second after
+  the first, 36 sends in a second: not kept). What remains: aiogram's
   call to the Bot API (0.8 ms when made back to back: aiohttp ≈ 45 %, aiogram's form encoding ≈
   30 %, the answer read ≈ 10 %) and its wake-ups, the log line of each notification sent (≈ 18
   µs, masked and written to a file, measured alone on 2026-12-02), the sent mark, and the idle
@@ -661,7 +666,11 @@ waits for the event loop's thread, more so when that thread is busy (the burst).
 - **Fan-out.** The ORM is gone from the outbox (claims read as rows, outcomes written by plain
   statements), and SQLAlchemy Core mostly too: the sent mark goes to the driver on a held
   connection. Places three to a moment took out a third of the samples since the last round (792
-  to 527, the sweep that raises the alerts included). Per notification what is left is aiogram's
+  to 527, the sweep that raises the alerts included). Six to a moment (2026-12-03) shows no
+  change under py-spy: two profiles each, alternating, 432 and 516 samples against 426 and 468,
+  1.43-1.59 ms a notification against 1.50-1.55. What grouping saves is the CPU's wake-ups from
+  idle, and a sampler running beside the bot keeps the machine from idling; without one, three
+  more pairs the same hour: 1.31-1.54 against 2.05-2.21. Per notification what is left is aiogram's
   call to the Bot API (pydantic dumping the request, aiohttp, the answer parsed), the event
   loop's wake-ups, and the one commit of its sent mark, made before the next send could repeat
   it.

@@ -404,7 +404,7 @@ and idle RSS), so its memory above that floor comes out below zero.
   hands out places in groups, the moments a group's places apart
   (`bot.alerting.pacing.PLACES_AT_ONCE`), so the loop wakes once for a group: three to a moment
   took it to ≈ 2.3 ms (A/B on the same hour, twice: 2.28-2.30 against 3.22-3.58). Six (since
-  2026-12-03, 13:20): 1.12-1.24 ms against 1.46-1.90 with three, five alternating pairs of the
+  2026-12-03, 13:03): 1.12-1.24 ms against 1.46-1.90 with three, five alternating pairs of the
   fan-out alone, the wall time the same (40.5 s), the backlog's pace too (1.016 s a chat message
   against 1.014). Six divides 30, as three does: a second from a group holds five groups,
   Telegram's 30, and the sixth comes a second and a ninth after the first, so a send may be as
@@ -437,7 +437,9 @@ and idle RSS), so its memory above that floor comes out below zero.
   once a second (by the idle rows, the idle bot's own work through the fan-out's ≈ 40 s came
   from ≈ 0.28 to ≈ 0.07-0.12 ms a notification), on a slow hour for the floor too: 1.74, 1.75,
   2.11 and 2.01 at 06:58, 07:10, 07:25 and 07:39 (floors 1.53, 1.46, 1.87 and 1.51), 0.21-0.50
-  above them.
+  above them. With places six to a moment (the floor's sends wait for places from the same
+  pacer, so they go in groups too): 1.35 at 13:20 (floor 1.12) and 1.41 at 13:39 (floor 1.27),
+  met on an hour slow for the sweeps, and 1.31-1.54 in the pairs above.
 - **Backlog after a restart.** Alerts queued for 10 chats while the bot was down: nothing
   wakes the outbox, so each chat's messages go out at the outbox's own pace. Telegram allows
   a private chat 1 message a second; the worker sleeps until the first chat held by that gap
@@ -516,49 +518,50 @@ and idle RSS), so its memory above that floor comes out below zero.
   see the Growth rows.
 - **The fakes** run in the benchmark's own process: beside one bot, on the second core; beside
   two replicas, PostgreSQL and Redis, on a machine of two cores, they compete with them.
-- **Noise.** CPU per account varies by ± 15 % from run to run of the same code on this machine
-  (more when other work runs beside), wall times more, and the machine itself speeds up and
-  slows down: on 2026-12-02 the same code answered bursts of 200 /balance at 270-280 a second (≈
-  2.8 ms of CPU an update) and, 20 minutes later, at 190-210 (≈ 4 ms), the machine otherwise
-  idle both times. Four full runs of `python -m bench` within 90 minutes, later that day, on
-  code that changed only in ways that run the same statements: sweep 0.218, 0.275, 0.242 and
-  0.246 ms an account, /balance bursts 222, 155, 201 and 185 a second, 2.17-2.75 ms of CPU a
-  notification (the table is the fourth). Two more at 05:46 and 06:17, after the chat reader:
-  sweep 0.211 and 0.268 ms an account, bursts 423 and 251 a second (aiogram alone 884 and 619),
-  2.14 and 2.21 ms a notification. With the floors' rows, at 08:15 and 08:41 (the table then): sweep
-  0.249 and 0.241 ms an account (its I/O alone 0.102 and 0.082), bursts 293 and 292 a second
-  (aiogram alone 643 and 971), 2.29 and 1.94 ms a notification (aiogram's sends each marked sent
-  1.55 and 1.24). At 10:26, on another machine of the same size (an AMD EPYC, the runs before on
-  an Intel Xeon), with the same code: sweep 0.170 (0.094), burst 366 (889), 1.61 ms a
-  notification (1.48); at 11:01, after this round's conversions and guard windows: 0.146
-  (0.065), 435 (1144), 1.37 (1.06); at 11:30, with the floor on PostgreSQL too (the table then):
-  0.143 (0.076), 492 (1109), 1.33 (1.21). After 12:00, as this round's sweep changes landed one
-  by one (sweep CPU and wall time, the I/O floor's in brackets; burst; fan-out): 12:28 0.144 and
-  1.78x (0.049, 1.23x), 401, 1.41; 12:53 0.132 and 1.64x (0.051, 1.32x), 420, 1.47; 13:06 0.200
-  and 2.19x (0.054, 1.27x), 310, 1.67; 13:14 0.165 and 1.86x (0.053, 1.26x), 336, 1.62; 13:22,
-  all of them, 0.123 and 1.31x (0.060, 1.31x), 443, 1.90; 13:53, the same code with the claim in
-  a module of its own, 0.128 and 1.39x (0.051, 1.26x), 422, 1.44; 14:37 and 14:54, the same bot
-  with the floor's process importing the stack, 0.130 and 1.47x (0.056, 1.29x), 434, 1.61, and
-  0.127 and 1.41x (0.048, 1.25x), 463, 1.23; 16:15, with the fleet's Redis scripts
-  pipelined, 0.128 and 1.38x (0.063, 1.24x), 444, 1.30. After 18:10, on another machine of
-  the same size, with young collections less often and the writes at the driver: 18:49 0.112 and
-  1.21x (0.047, 1.27x), 560 (1123), 2.15 (1.42); 19:14 0.108 and 1.27x (0.057,
-  1.27x), 672 (926), 1.77 (1.82). On 2026-12-03, with the write path of that session: 03:15
-  0.116 and 1.28x (0.039, 1.21x), 460 (1433), 1.74 (1.30); 03:27 0.098 and 1.18x
-  (0.043, 1.23x), 648 (1616), 1.72 (1.40). That morning, with the looks once a second (see the
-  sweep's notes): 06:58 0.113 and 1.23x (0.052, 1.21x), 542 (1316), 1.74 (1.53); 07:10 0.124
-  and 1.30x (0.059, 1.33x), 516 (1669), 1.75 (1.46); 07:25 0.137 and 1.44x (0.052, 1.23x), 466
-  (874), 2.11 (1.87); 07:39 0.132 and 1.44x (0.060, 1.28x), 486 (1211), 2.01 (1.51). With
-  the histories' changes and the history sweep (its CPU an account last): 09:16 0.212 and
-  3.06x (0.063, 1.31x), 281 (793), 2.49 (2.02), 1.019; 09:32 0.196 and 2.24x (0.052, 1.26x),
-  320 (1208), 1.99 (1.74), 0.922; 09:43 (the table, a hundred histories a query) 0.113 and
-  1.26x (0.050, 1.24x), 367 (1195), 1.93 (1.71), 0.851. Side by side at 09:35, five single
-  sweeps each, alternating: 0.112-0.154 ms an account for the code of 07:39, 0.116-0.181 for
-  that of 09:16. With aiogram's models built when first used: 11:09 0.153 and 1.61x (0.062,
-  1.34x), 278 (1216), 1.77 (1.47), 0.630, idle RSS 139.0 MB (26.7 below the bare-import
-  floor), the first burst still building the Update; 11:24 (the table) 0.123 and 1.33x (0.051,
-  1.27x), 631 (1618), 1.70 (1.25), 0.735, 141.3 MB (24.2 below). The runs at 13:06 and 13:14 fell on
-  a slow half hour (the burst's CPU 3.0-3.2 ms an update against 2.2-2.45 on either side).
+- **Noise.** CPU per account varies by ± 15 % from run to run of the same code on this machine (more
+  when other work runs beside), wall times more, and the machine itself speeds up and slows down: on
+  2026-12-02 the same code answered bursts of 200 /balance at 270-280 a second (≈ 2.8 ms of CPU an
+  update) and, 20 minutes later, at 190-210 (≈ 4 ms), the machine otherwise idle both times. Four
+  full runs of `python -m bench` within 90 minutes, later that day, on code that changed only in
+  ways that run the same statements: sweep 0.218, 0.275, 0.242 and 0.246 ms an account, /balance
+  bursts 222, 155, 201 and 185 a second, 2.17-2.75 ms of CPU a notification (the table is the
+  fourth). Two more at 05:46 and 06:17, after the chat reader: sweep 0.211 and 0.268 ms an account,
+  bursts 423 and 251 a second (aiogram alone 884 and 619), 2.14 and 2.21 ms a notification. With the
+  floors' rows, at 08:15 and 08:41 (the table then): sweep 0.249 and 0.241 ms an account (its I/O
+  alone 0.102 and 0.082), bursts 293 and 292 a second (aiogram alone 643 and 971), 2.29 and 1.94 ms
+  a notification (aiogram's sends each marked sent 1.55 and 1.24). At 10:26, on another machine of
+  the same size (an AMD EPYC, the runs before on an Intel Xeon), with the same code: sweep 0.170
+  (0.094), burst 366 (889), 1.61 ms a notification (1.48); at 11:01, after this round's conversions
+  and guard windows: 0.146 (0.065), 435 (1144), 1.37 (1.06); at 11:30, with the floor on PostgreSQL
+  too (the table then): 0.143 (0.076), 492 (1109), 1.33 (1.21). After 12:00, as this round's sweep
+  changes landed one by one (sweep CPU and wall time, the I/O floor's in brackets; burst; fan-out):
+  12:28 0.144 and 1.78x (0.049, 1.23x), 401, 1.41; 12:53 0.132 and 1.64x (0.051, 1.32x), 420, 1.47;
+  13:06 0.200 and 2.19x (0.054, 1.27x), 310, 1.67; 13:14 0.165 and 1.86x (0.053, 1.26x), 336, 1.62;
+  13:22, all of them, 0.123 and 1.31x (0.060, 1.31x), 443, 1.90; 13:53, the same code with the claim
+  in a module of its own, 0.128 and 1.39x (0.051, 1.26x), 422, 1.44; 14:37 and 14:54, the same bot
+  with the floor's process importing the stack, 0.130 and 1.47x (0.056, 1.29x), 434, 1.61, and 0.127
+  and 1.41x (0.048, 1.25x), 463, 1.23; 16:15, with the fleet's Redis scripts pipelined, 0.128 and
+  1.38x (0.063, 1.24x), 444, 1.30. After 18:10, on another machine of the same size, with young
+  collections less often and the writes at the driver: 18:49 0.112 and 1.21x (0.047, 1.27x), 560
+  (1123), 2.15 (1.42); 19:14 0.108 and 1.27x (0.057, 1.27x), 672 (926), 1.77 (1.82). On 2026-12-03,
+  with the write path of that session: 03:15 0.116 and 1.28x (0.039, 1.21x), 460 (1433), 1.74
+  (1.30); 03:27 0.098 and 1.18x (0.043, 1.23x), 648 (1616), 1.72 (1.40). That morning, with the
+  looks once a second (see the sweep's notes): 06:58 0.113 and 1.23x (0.052, 1.21x), 542 (1316),
+  1.74 (1.53); 07:10 0.124 and 1.30x (0.059, 1.33x), 516 (1669), 1.75 (1.46); 07:25 0.137 and 1.44x
+  (0.052, 1.23x), 466 (874), 2.11 (1.87); 07:39 0.132 and 1.44x (0.060, 1.28x), 486 (1211), 2.01
+  (1.51). With the histories' changes and the history sweep (its CPU an account last): 09:16 0.212
+  and 3.06x (0.063, 1.31x), 281 (793), 2.49 (2.02), 1.019; 09:32 0.196 and 2.24x (0.052, 1.26x), 320
+  (1208), 1.99 (1.74), 0.922; 09:43 (the table, a hundred histories a query) 0.113 and 1.26x (0.050,
+  1.24x), 367 (1195), 1.93 (1.71), 0.851. Side by side at 09:35, five single sweeps each,
+  alternating: 0.112-0.154 ms an account for the code of 07:39, 0.116-0.181 for that of 09:16. With
+  aiogram's models built when first used: 11:09 0.153 and 1.61x (0.062, 1.34x), 278 (1216), 1.77
+  (1.47), 0.630, idle RSS 139.0 MB (26.7 below the bare-import floor), the first burst still
+  building the Update; 11:24 (the table) 0.123 and 1.33x (0.051, 1.27x), 631 (1618), 1.70 (1.25),
+  0.735, 141.3 MB (24.2 below). The runs at 13:06 and 13:14 of 2026-12-02 fell on a slow half hour
+  (the burst's CPU 3.0-3.2 ms an update against 2.2-2.45 on either side). With places six to a
+  moment: 13:20 0.154 and 1.64x (0.063, 1.55x), 386 (946), 1.35 (1.12), 0.653, 138.9 MB (26.6
+  below); 13:39 (the table) 0.152 and 1.64x (0.074, 1.34x), 435 (1094), 1.41 (1.27), 0.888, 138.5 MB
+  (27.0 below): a slow hour for the sweeps, their floor's CPU 0.063-0.074 against 0.051 at 11:24.
   Ratios of figures from the same run are the sturdier ones.
 
 ## Before this round (issue 16)

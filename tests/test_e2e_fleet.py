@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bench.data import BALANCE, LOW_BALANCE, Layout, Probe, login_name, password, seed
+from bot.alerting.outbox import SENDS_AT_ONCE
 from bot.storage.models import Account, Notification
 from tests.bot_process import BotProcess
 from tests.test_e2e_private import say
 
 LEASE_SECONDS = 5
-SENDS_AT_ONCE = 8  # the outbox's concurrency (bot.alerting.outbox.Outbox)
 LOW_ALERT = re.compile(r"⚠️ Low balance on (\w+):")
 
 

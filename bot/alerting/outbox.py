@@ -42,6 +42,9 @@ FIRST_RETRY = 2.0
 LONGEST_RETRY = 300.0
 BATCH = 200
 IDLE_POLL = 1.0  # how often to look for work due later when nobody wakes us
+# Sends under way at once, at most: more than a group of places (pacing.PLACES_AT_ONCE), which
+# goes out together, and the most that a process killed mid-send can leave to be sent again.
+SENDS_AT_ONCE = 8
 
 
 class Outbox:
@@ -55,7 +58,7 @@ class Outbox:
         *,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        concurrency: int = 8,
+        concurrency: int = SENDS_AT_ONCE,
         pacer: Pacer | None = None,
         lease_seconds: float = 60,
         writes: asyncio.Lock | None = None,

@@ -24,12 +24,12 @@ GROUP_CHAT_GAP = 3.0
 HEADROOM = 0.9
 # Places are handed out this many at a time, for one moment, the moments as far apart as that
 # many places (2/9 s): the event loop wakes once for the group. Each wake-up from idle costs CPU
-# of its own: a fan-out spent ≈ 3.2-3.6 ms of CPU a message at one place a moment, 1.5-2.0 at
-# three, 1.1-1.3 at six (bench, 1,000 alerts). A divisor of 30: a second from a group holds
+# of its own: a fan-out spent ≈ 3.2-3.6 ms of CPU a message at one place a moment, 1.5-2.2 at
+# three, 1.1-1.5 at six (bench, 1,000 alerts). A divisor of 30: a second from a group holds
 # five, Telegram's 30, and the sixth comes a second and a ninth after the first, the lateness
 # HEADROOM leaves, as with groups of three (with nine the fourth group would come a second after
-# the first: 36 sends in a second). The outbox sends more than this many at once. A send may
-# wait up to a span for its place when a group just went.
+# the first: 36 sends in a second). The outbox sends more at once (outbox.SENDS_AT_ONCE). A
+# send may wait up to a span for its place when a group just went.
 PLACES_AT_ONCE = 6
 # A group begun when nobody waits starts this much later, so that the sends asking right
 # after it (an outbox pass sends several) go with it.

@@ -168,6 +168,15 @@ def test_no_anomaly_without_two_days_before_the_last_day():
     assert study(longer, NOW, minimum=Decimal(200)).anomaly is not None
 
 
+def test_two_readings_show_an_anomaly_only_with_one_three_days_old():
+    # A new account's history is studied at its first checks too: too short, it says nothing.
+    fresh = [Sample(NOW - 2 * HOUR, START), Sample(NOW, START - 300)]
+    assert study(fresh, NOW, factor=Decimal("0.5"), minimum=Decimal(0)) == (None, None)
+    # One move of four days: its last day against the three before it.
+    old = [Sample(NOW - 4 * 24 * HOUR, START), Sample(NOW, START - 4000)]
+    assert study(old, NOW, factor=Decimal("0.5"), minimum=Decimal(0)) == (None, Decimal(1000))
+
+
 def test_spend_after_a_quiet_week_is_an_anomaly():
     quiet_then_spend = hourly(lambda h: START - 10 * Decimal(max(h - 192, 0)), 216)
     assert study(quiet_then_spend, NOW, minimum=Decimal(200)).anomaly is not None

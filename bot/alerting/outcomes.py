@@ -53,6 +53,7 @@ CHAT_READ = [
 ]
 
 # Built once, with parameters: building a statement cost more than running it.
+_ACCOUNTS = held(checkable(select(*CHECKED)))
 _CHATS = select(*CHAT_READ).where(Chat.__table__.c.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -67,7 +68,7 @@ async def write_outcomes(
     `next_gap(account, retry_after)` from `now`, and commit; whether notifications were
     queued, and the kinds of the alerts raised."""
     connection = await session.connection()
-    accounts = records(await connection.execute(held(checkable(select(*CHECKED)), outcomes)))
+    accounts = records(await connection.execute(_ACCOUNTS, {"claims": list(outcomes)}))
     chat_ids = {account.chat_id for account in accounts}
     # Records, not rows: the rules read the chat's columns by name, for each of its accounts.
     chats = {chat.id: chat for chat in records(await connection.execute(_CHATS, {"ids": chat_ids}))}

@@ -57,6 +57,7 @@ CLAIM_PART = 50  # credentials claimed by one statement, at most (see dispatch)
 JITTER = 0.05  # next checks land within ±5% of the interval, so they drift apart
 START_SPREAD = timedelta(minutes=5)  # checks nobody made for a while are spread over this
 WRITE_BATCH = 50  # logins whose outcomes are written in one transaction, at most
+_HELD = held(select(Account))
 
 
 class Counts(Protocol):
@@ -332,7 +333,8 @@ class Checks:
         Callers hold the turn."""
         try:
             async with self._sessionmaker() as session:
-                for account in await session.scalars(held(select(Account), claims)):
+                postponed = await session.scalars(_HELD, {"claims": claims})
+                for account in postponed:
                     account.next_check_at = self._now() + self._next_gap(account)
                     account.lease_until = None
                 await session.commit()

@@ -4,8 +4,7 @@ accounts are checkable, due and held by whom, for the scheduled checks."""
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -14,11 +13,10 @@ from sqlalchemy import (
     Row,
     Select,
     Update,
-    and_,
     bindparam,
     func,
-    or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -173,18 +171,15 @@ def claim_due(dialect: str) -> Update:
     )
 
 
-def held(query: Select, claims: Iterable[tuple[str, datetime]]) -> Select:
-    """`query` of accounts narrowed to those of these (credentials_key, lease_until) claims
-    still under that lease (one whose lease ran out and was claimed again is the new holder's),
-    locked until the commit (PostgreSQL) so that the lease cannot change hands meanwhile."""
-    by_lease: dict[datetime, list[str]] = defaultdict(list)
-    for key, lease_until in claims:
-        by_lease[lease_until].append(key)
-    still_held = or_(
-        *(
-            and_(Account.lease_until == lease_until, Account.credentials_key.in_(keys))
-            for lease_until, keys in by_lease.items()
-        )
-    )
+def held(query: Select) -> Select:
+    """`query` of accounts narrowed to those of the (credentials_key, lease_until) pairs bound
+    as `claims` still under that lease (one whose lease ran out and was claimed again is the
+    new holder's), locked until the commit (PostgreSQL) so that the lease cannot change hands
+    meanwhile. Built once by its callers: building it for each write cost more than running it."""
+    pairs = tuple_(Account.credentials_key, Account.lease_until)
     # Locked in one order everywhere: two writers never wait for each other in a circle.
-    return query.where(still_held).order_by(Account.id).with_for_update(of=Account)
+    return (
+        query.where(pairs.in_(bindparam("claims", expanding=True)))
+        .order_by(Account.id)
+        .with_for_update(of=Account)
+    )

@@ -22,7 +22,7 @@ same run, so on the same hour of this machine (whose speed varies by a third fro
 a bare aiogram bot (one router, /balance answered with a text as long as the bot's answer for
 five accounts; no database, no middleware) answering the same burst from the same fake Bot API,
 and 270 alerts as long as the bot's, with two buttons, sent through aiogram's `Bot` at the
-outbox's own pace (its pacer, `bot.alerting.pacing.MemoryPacer`: places three to a moment, 27
+outbox's own pace (its pacer, `bot.alerting.pacing.MemoryPacer`: places six to a moment, 27
 a second). The bot's figure less aiogram's is what the bot's own work costs.
 
 Two more rows are floors of the same kind. "Its I/O alone" (`bench/floor.py`) is the big sweep done
@@ -224,6 +224,28 @@ and idle RSS), so its memory above that floor comes out below zero.
   due account falls due before the next look, and again as soon as 50 logins' room frees while
   more is due. SMSC requests are one
   per distinct login, however many chats watch it.
+  **2026-12-03, afternoon.** Counted in instructions (valgrind's cachegrind: the same on every
+  run, where this machine's time swings by a third), the write path alone in process (2,000
+  accounts of the bench's layout, four writes of 50 logins, less the same process with none):
+  361,000 instructions an account before, 328,000 after two changes. The held accounts' read is
+  built once, a tuple IN of the claims (it was an OR of the leases built at every write): ≈ 1 %.
+  A study of a history too short for a rate (under three readings) and with none three days old
+  (so no anomaly) answers at once, without working out its moves: 8.0 µs a study to 2.6, ≈ 8 %
+  of the write path here, where every account's history is one sample (with 192 samples the
+  readings' times and turns, worked out inline, save 5-10 % of ≈ 130-140 µs). Of what is left,
+  CPython's interpreter runs 64 % of the instructions, SQLite 13-20 %, mutexes and the GIL's
+  hand-offs to aiosqlite's thread 9 %; by time (py-spy, 2 kHz, three runs), the UPDATE's
+  changes and parameters 26 %, the records read 20 %, the studies 18 % (33 % before), the rules
+  ≈ 10 %. Reading the accounts at the driver instead, with no SQLAlchemy result, took 3.6 % of
+  the instructions off: not kept for a second path beside Core's. In the full sweep, five
+  single sweeps side by side with the code before showed no difference through the noise
+  (0.139-0.174 against 0.149-0.163 ms an account); the table's run (15:01) has the bot at 1.69
+  times its floor (0.125 against 0.074), against 2.0-2.4 times in the runs of 11:24-13:39. A
+  sweep that takes no sample (the same 10,000 swept again, every balance as it was, the
+  guard's cache set to 1 s so that SMSC is asked): 0.129-0.130 ms an account against 0.159 for
+  the first sweep, on an hour the floor took 0.074. So on this hour neither kind meets 0.10:
+  the floor takes three quarters of it, and the guard, the rules, the re-read of what is held
+  and the records take the rest and more.
 - **Sweep with history** (new on 2026-12-03, 08:30). The other sweeps' accounts have no
   history, so the study a sample brings (the account's eight days of samples read, and its
   spend rate and anomaly worked out) cost them nothing. After eight days every account has at
@@ -496,6 +518,20 @@ and idle RSS), so its memory above that floor comes out below zero.
   the benchmark's own function for these sweeps, run alone twice in a row (19:45), gave 0.101
   and then 0.142 ms an account for one replica, while the floor's I/O gave 0.030 and then
   0.041; the ratio to the floor held (3.4 and 3.5).
+  **The servers' side** (pg_stat_statements, one sweep, 2026-12-03 14:40). PostgreSQL spent
+  0.61 s on the 26 claims (≈ 23 ms each: a claim groups every due account by login to pick the
+  50 most overdue, so a sweep of 10,000 due at once costs it in proportion to what is still
+  due, each time), 0.40 s on the accounts' UPDATEs (40 µs a row), 0.30 s on the held accounts'
+  reads with their row locks (19 of ≈ 500 rows, 16 ms each), 0.12 s on the samples' INSERTs,
+  and 0.35 s on the benchmark's own statements: its counts while it waits for the sweep (every
+  50 ms, each a scan of the accounts) and its UPDATE that sets every account due. Since 14:50
+  those two are no longer counted as the servers' (0.035 ms an account less). The floor's
+  statements cost the server 0.08-0.09 ms an account, the bot's 0.15-0.19. With the bot's own
+  CPU, 0.27-0.37 ms an account of CPU then has to share the machine's two cores with the fakes:
+  1.35-1.85 s at the least for 10,000 accounts, against the 1.5 s the wall time target allows.
+  A claim that takes only what it leases would need the due accounts picked without grouping
+  them all (SQLite's walks the next-check index instead, which PostgreSQL's DISTINCT does not
+  allow): not done.
 - **PostgreSQL, two replicas.** Each replica claims due logins' accounts, 50 logins a statement
   and up to 500 in flight, with a conditional UPDATE of rows locked in one order
   (`bot/storage/stats.py`, `claim_due`), so they split the sweep login by login without a
@@ -562,6 +598,9 @@ and idle RSS), so its memory above that floor comes out below zero.
   moment: 13:20 0.154 and 1.64x (0.063, 1.55x), 386 (946), 1.35 (1.12), 0.653, 138.9 MB (26.6
   below); 13:39 (the table) 0.152 and 1.64x (0.074, 1.34x), 435 (1094), 1.41 (1.27), 0.888, 138.5 MB
   (27.0 below): a slow hour for the sweeps, their floor's CPU 0.063-0.074 against 0.051 at 11:24.
+  With the held accounts' statement built once and short histories' studies answered at once:
+  15:01 (the table) 0.125 and 1.32x (0.074, 1.43x), 479 (1085), 1.32 (1.20), 0.805, 141.8 MB
+  (23.7 below), PostgreSQL 0.127 and 0.181 with one replica and two (its floor 0.057).
   Ratios of figures from the same run are the sturdier ones.
 
 ## Before this round (issue 16)

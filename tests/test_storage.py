@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import DateTime, bindparam, event, func, inspect, select, text
 
 from bot.config import SettingsError
+from bot.storage import stats
 from bot.storage.chats import ensure_chat, migrate_chat
 from bot.storage.direct import held
 from bot.storage.engine import create_database_file, create_engine, migrate, prepare_data_dir
@@ -239,3 +240,21 @@ async def test_a_chat_read_through_the_reader_is_the_one_the_orm_loads(engine, s
     async with sessionmaker() as session:
         assert (await session.get(Chat, 2)).language == new.language == "en"
         assert (await session.get(Chat, 1)).title == "Ops team"
+
+
+async def test_a_checks_write_finds_the_accounts_it_holds_by_their_index(engine):
+    # Scanning the accounts for each write of 50 logins made a sweep's cost grow with the
+    # square of the accounts (SQLite did, for the (credentials_key, lease_until) pairs alone).
+    lease = datetime(2026, 1, 1, tzinfo=UTC)
+    statement = stats.held(stats.checkable(select(Account.id))).params(
+        **stats.held_values([("key-1", lease), ("key-2", lease)])
+    )
+    expanded = {"render_postcompile": True}
+    compiled = statement.compile(dialect=engine.dialect, compile_kwargs=expanded)
+    async with engine.connect() as connection:
+        plan = await connection.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {compiled}", (None,) * len(compiled.positiontup)
+        )
+        steps = [row[-1] for row in plan]
+    assert any(step.startswith("SEARCH accounts USING INDEX") for step in steps), steps
+    assert not any(step.startswith("SCAN accounts") for step in steps), steps

@@ -20,7 +20,7 @@ from bot.alerting.monitoring import Monitor, Outcome
 from bot.alerting.queue import QUEUED
 from bot.storage.models import Account, Chat
 from bot.storage.records import Record, records, write
-from bot.storage.stats import checkable, held
+from bot.storage.stats import checkable, held, held_values
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ async def write_outcomes(
     `next_gap(account, retry_after)` from `now`, and commit; whether notifications were
     queued, and the kinds of the alerts raised."""
     connection = await session.connection()
-    accounts = records(await connection.execute(_ACCOUNTS, {"claims": list(outcomes)}))
+    accounts = records(await connection.execute(_ACCOUNTS, held_values(outcomes)))
     chat_ids = {account.chat_id for account in accounts}
     # Records, not rows: the rules read the chat's columns by name, for each of its accounts.
     chats = {chat.id: chat for chat in records(await connection.execute(_CHATS, {"ids": chat_ids}))}

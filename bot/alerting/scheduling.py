@@ -40,7 +40,7 @@ from bot.smsc.guard import BalanceGuard, BalanceResult
 from bot.storage import direct
 from bot.storage.crypto import SecretBox
 from bot.storage.models import Account
-from bot.storage.stats import held
+from bot.storage.stats import held, held_values
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +333,7 @@ class Checks:
         Callers hold the turn."""
         try:
             async with self._sessionmaker() as session:
-                postponed = await session.scalars(_HELD, {"claims": claims})
+                postponed = await session.scalars(_HELD, held_values(claims))
                 for account in postponed:
                     account.next_check_at = self._now() + self._next_gap(account)
                     account.lease_until = None

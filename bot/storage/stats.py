@@ -4,9 +4,10 @@ accounts are checkable, due and held by whom, for the scheduled checks."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -172,14 +173,24 @@ def claim_due(dialect: str) -> Update:
 
 
 def held(query: Select) -> Select:
-    """`query` of accounts narrowed to those of the (credentials_key, lease_until) pairs bound
-    as `claims` still under that lease (one whose lease ran out and was claimed again is the
-    new holder's), locked until the commit (PostgreSQL) so that the lease cannot change hands
-    meanwhile. Built once by its callers: building it for each write cost more than running it."""
-    pairs = tuple_(Account.credentials_key, Account.lease_until)
-    # Locked in one order everywhere: two writers never wait for each other in a circle.
+    """`query` of accounts narrowed to those of the claims bound by `held_values` still under the
+    lease taken for them (one whose lease ran out and was claimed again is the new holder's),
+    locked until the commit (PostgreSQL) so that the lease cannot change hands meanwhile. Built
+    once by its callers: building it for each write cost more than running it."""
     return (
-        query.where(pairs.in_(bindparam("claims", expanding=True)))
+        query.where(
+            # The keys find the rows by their index: for the pairs alone SQLite scans the table.
+            Account.credentials_key.in_(bindparam("keys", expanding=True)),
+            tuple_(Account.credentials_key, Account.lease_until).in_(
+                bindparam("claims", expanding=True)
+            ),
+        )
+        # Locked in one order everywhere: two writers never wait for each other in a circle.
         .order_by(Account.id)
         .with_for_update(of=Account)
     )
+
+
+def held_values(claims: Collection[tuple[str, datetime]]) -> dict[str, list[Any]]:
+    """The values of `held`'s statement for these (credentials_key, lease_until) claims."""
+    return {"keys": [key for key, _lease in claims], "claims": list(claims)}

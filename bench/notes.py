@@ -228,7 +228,11 @@ and idle RSS), so its memory above that floor comes out below zero.
   run, where this machine's time swings by a third), the write path alone in process (2,000
   accounts of the bench's layout, four writes of 50 logins, less the same process with none):
   361,000 instructions an account before, 328,000 after two changes. The held accounts' read is
-  built once, a tuple IN of the claims (it was an OR of the leases built at every write): ≈ 1 %.
+  built once, the claims' keys and their (key, lease) pairs as two IN lists (it was an OR of the
+  leases built at every write): ≈ 1 %. With the pairs alone (15:00-15:08, the run at 15:01)
+  SQLite scanned every account at each write, seen by timing each statement in aiosqlite's
+  thread: that read took 142 ms of a sweep, 83 with the keys' index (`tests/test_storage.py`
+  reads its query plan now); PostgreSQL uses the index either way.
   A study of a history too short for a rate (under three readings) and with none three days old
   (so no anomaly) answers at once, without working out its moves: 8.0 µs a study to 2.6, ≈ 8 %
   of the write path here, where every account's history is one sample (with 192 samples the
@@ -239,13 +243,15 @@ and idle RSS), so its memory above that floor comes out below zero.
   ≈ 10 %. Reading the accounts at the driver instead, with no SQLAlchemy result, took 3.6 % of
   the instructions off: not kept for a second path beside Core's. In the full sweep, five
   single sweeps side by side with the code before showed no difference through the noise
-  (0.139-0.174 against 0.149-0.163 ms an account); the table's run (15:01) has the bot at 1.69
-  times its floor (0.125 against 0.074), against 2.0-2.4 times in the runs of 11:24-13:39. A
+  (0.139-0.174 against 0.149-0.163 ms an account); the runs at 15:01 and 15:09 (the table) have
+  the bot at 1.69 and 1.95 times its floor (0.125 against 0.074, 0.119 against 0.061), against
+  2.0-2.4 times in the runs of 11:24-13:39. A
   sweep that takes no sample (the same 10,000 swept again, every balance as it was, the
   guard's cache set to 1 s so that SMSC is asked): 0.129-0.130 ms an account against 0.159 for
-  the first sweep, on an hour the floor took 0.074. So on this hour neither kind meets 0.10:
+  the first sweep, on an hour the floor took 0.074. So on such an hour neither kind meets 0.10:
   the floor takes three quarters of it, and the guard, the rules, the re-read of what is held
-  and the records take the rest and more.
+  and the records take the rest and more. On the faster hour of 15:09 the floor took 0.061 and
+  the bot 0.119: the same gap of ≈ 0.06 ms an account, which 0.10 leaves ≈ 0.04 for.
 - **Sweep with history** (new on 2026-12-03, 08:30). The other sweeps' accounts have no
   history, so the study a sample brings (the account's eight days of samples read, and its
   spend rate and anomaly worked out) cost them nothing. After eight days every account has at
@@ -526,12 +532,20 @@ and idle RSS), so its memory above that floor comes out below zero.
   and 0.35 s on the benchmark's own statements: its counts while it waits for the sweep (every
   50 ms, each a scan of the accounts) and its UPDATE that sets every account due. Since 14:50
   those two are no longer counted as the servers' (0.035 ms an account less). The floor's
-  statements cost the server 0.08-0.09 ms an account, the bot's 0.15-0.19. With the bot's own
-  CPU, 0.27-0.37 ms an account of CPU then has to share the machine's two cores with the fakes:
-  1.35-1.85 s at the least for 10,000 accounts, against the 1.5 s the wall time target allows.
+  statements cost the server 0.08-0.09 ms an account, the bot's 0.10-0.19 (0.147 and 0.102 in
+  the runs of 15:01 and 15:09). With the bot's own CPU, 0.2-0.37 ms an account of CPU shares
+  the machine's two cores with the fakes: 1.0-1.85 s at the least for 10,000 accounts, against
+  the 1.5 s the wall time target allows; the rest of the wall time is the writes (below).
   A claim that takes only what it leases would need the due accounts picked without grouping
   them all (SQLite's walks the next-check index instead, which PostgreSQL's DISTINCT does not
   allow): not done.
+  Writes are one at a time in a process (the checks' turn), so a sweep on PostgreSQL waits on
+  them: two at a time, tried in three pairs of single sweeps, 1.93, 1.57 and 1.68 s against
+  2.31, 1.44 and 1.89 with one, through a machine whose speed changed within the pairs (the
+  bot's CPU 0.090-0.146 ms an account). Not kept: nothing clear, and the monitor's alert queue
+  is one per process, written by one write at a time. In the fastest of those sweeps one
+  replica met both targets (0.090 ms an account, 1.44 times the floor); the table's run at
+  15:09 has 0.103 and 1.66.
 - **PostgreSQL, two replicas.** Each replica claims due logins' accounts, 50 logins a statement
   and up to 500 in flight, with a conditional UPDATE of rows locked in one order
   (`bot/storage/stats.py`, `claim_due`), so they split the sweep login by login without a
@@ -599,8 +613,10 @@ and idle RSS), so its memory above that floor comes out below zero.
   below); 13:39 (the table) 0.152 and 1.64x (0.074, 1.34x), 435 (1094), 1.41 (1.27), 0.888, 138.5 MB
   (27.0 below): a slow hour for the sweeps, their floor's CPU 0.063-0.074 against 0.051 at 11:24.
   With the held accounts' statement built once and short histories' studies answered at once:
-  15:01 (the table) 0.125 and 1.32x (0.074, 1.43x), 479 (1085), 1.32 (1.20), 0.805, 141.8 MB
-  (23.7 below), PostgreSQL 0.127 and 0.181 with one replica and two (its floor 0.057).
+  15:01 0.125 and 1.32x (0.074, 1.43x), 479 (1085), 1.32 (1.20), 0.805, 141.8 MB (23.7 below),
+  PostgreSQL 0.127 and 0.181 with one replica and two (its floor 0.057); 15:09 (the table), the
+  held accounts found by their index again, 0.119 and 1.27x (0.061, 1.36x), 523 (1281), 0.91
+  (0.90), 0.594, 137.9 MB (27.6 below), PostgreSQL 0.103 and 0.125 (0.037).
   Ratios of figures from the same run are the sturdier ones.
 
 ## Before this round (issue 16)

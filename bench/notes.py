@@ -232,7 +232,8 @@ and idle RSS), so its memory above that floor comes out below zero.
   leases built at every write): ≈ 1 %. With the pairs alone (15:00-15:08, the run at 15:01)
   SQLite scanned every account at each write, seen by timing each statement in aiosqlite's
   thread: that read took 142 ms of a sweep, 83 with the keys' index (`tests/test_storage.py`
-  reads its query plan now); PostgreSQL uses the index either way.
+  reads its query plan now), and the sweep of 100,000 accounts 0.180 ms of CPU an account, 0.121
+  with it; PostgreSQL uses the index either way.
   A study of a history too short for a rate (under three readings) and with none three days old
   (so no anomaly) answers at once, without working out its moves: 8.0 µs a study to 2.6, ≈ 8 %
   of the write path here, where every account's history is one sample (with 192 samples the

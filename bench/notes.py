@@ -541,12 +541,13 @@ and idle RSS), so its memory above that floor comes out below zero.
   them all (SQLite's walks the next-check index instead, which PostgreSQL's DISTINCT does not
   allow): not done.
   Writes are one at a time in a process (the checks' turn), so a sweep on PostgreSQL waits on
-  them: two at a time, tried in three pairs of single sweeps, 1.93, 1.57 and 1.68 s against
-  2.31, 1.44 and 1.89 with one, through a machine whose speed changed within the pairs (the
-  bot's CPU 0.090-0.146 ms an account). Not kept: nothing clear, and the monitor's alert queue
-  is one per process, written by one write at a time. In the fastest of those sweeps one
-  replica met both targets (0.090 ms an account, 1.44 times the floor); the table's run at
-  15:09 has 0.103 and 1.66.
+  them: two at a time, tried in eight pairs of single sweeps (15:10 and 15:30), took 0.93 of
+  the wall time on average, better in five pairs and worse in three (1.93, 1.57, 1.68, 2.78,
+  2.87, 2.60, 2.26 and 2.78 s against 2.31, 1.44, 1.89, 3.45, 2.81, 3.37, 2.54 and 2.30), as the
+  machine's speed changed within the pairs (the bot's CPU 0.090-0.181 ms an account). Not
+  kept: a gain within the noise, for writers of one process waiting on each other's row locks
+  to reason about. In the fastest of those sweeps one replica met both targets (0.090 ms an
+  account, 1.44 times the floor); the table's run at 15:09 has 0.103 and 1.66.
 - **PostgreSQL, two replicas.** Each replica claims due logins' accounts, 50 logins a statement
   and up to 500 in flight, with a conditional UPDATE of rows locked in one order
   (`bot/storage/stats.py`, `claim_due`), so they split the sweep login by login without a

@@ -242,7 +242,11 @@ and idle RSS), so its memory above that floor comes out below zero.
   hand-offs to aiosqlite's thread 9 %; by time (py-spy, 2 kHz, three runs), the UPDATE's
   changes and parameters 26 %, the records read 20 %, the studies 18 % (33 % before), the rules
   ≈ 10 %. Reading the accounts at the driver instead, with no SQLAlchemy result, took 3.6 % of
-  the instructions off: not kept for a second path beside Core's. In the full sweep, five
+  the instructions off: not kept for a second path beside Core's. SQLite's commits without
+  waiting for the disk (`synchronous=NORMAL` in WAL mode, which a power cut can undo): three
+  pairs of sweeps and three of fan-outs, nothing clear through the noise (0.108-0.156 against
+  0.118-0.128 ms an account; 1.01-1.17 against 1.10-1.46 ms a notification), so every commit
+  still waits for the disk. In the full sweep, five
   single sweeps side by side with the code before showed no difference through the noise
   (0.139-0.174 against 0.149-0.163 ms an account); the runs at 15:01 and 15:09 (the table) have
   the bot at 1.69 and 1.95 times its floor (0.125 against 0.074, 0.119 against 0.061), against

@@ -95,14 +95,19 @@ def study(
     """The rate and the anomaly at once (see `Study`): a check that takes a sample asks both
     of the same week, whose readings are worked out once."""
     readings = _readings(samples)
-    if len(readings) < MIN_RATE_SAMPLES and (
-        minimum is None or not readings or readings[0].taken_at > now - DAY - MIN_TRAILING_HISTORY
-    ):
-        # Too few readings for a rate, and none old enough for an anomaly: an account's
-        # first days, whose every check may take a sample and be studied.
+    # An anomaly is looked for with a minimum, and only with a reading from before the two days
+    # ahead of the last one: with none, the trailing week cannot show its two days of history.
+    anomalies = (
+        minimum is not None
+        and bool(readings)
+        and readings[0].taken_at <= now - DAY - MIN_TRAILING_HISTORY
+    )
+    if len(readings) < MIN_RATE_SAMPLES and not anomalies:
+        # An account's first days, whose every check may take a sample and be studied: no
+        # moves to work out for no answer.
         return Study(None, None)
     moves = _Moves(readings)
-    anomaly = None if minimum is None else _anomaly(moves, now, factor, minimum)
+    anomaly = _anomaly(moves, now, factor, minimum) if anomalies else None
     return Study(_rate(moves, now), anomaly)
 
 
@@ -135,8 +140,6 @@ def _rate(moves: _Moves, now: datetime) -> Decimal | None:
 def _anomaly(moves: _Moves, now: datetime, factor: Decimal, minimum: Decimal) -> Decimal | None:
     """The last day's spend if an anomaly (see `Study`), else None."""
     day_start = now - DAY
-    if moves.readings_between(EPOCH, day_start - MIN_TRAILING_HISTORY) == 0:
-        return None  # too little history for the trailing week, whatever it shows
     recent = moves.tally(day_start, now)
     trailing = moves.tally(day_start - TRAILING_WINDOW, day_start)
     if trailing.seen < MIN_TRAILING_HISTORY // MICROSECOND:

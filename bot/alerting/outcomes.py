@@ -27,13 +27,13 @@ log = logging.getLogger(__name__)
 # Credentials checked under one lease: its key, and when the lease taken for it runs out.
 Claim = tuple[str, datetime]
 
-# What a check reads of an account: what the monitor and the alerts look at; not the secret,
-# decrypted for the request already, nor the times only set (a sweep's CPU goes on every value
-# read: an UTC datetime costs microseconds).
+# What a check reads of an account: what the monitor and the alerts look at; not the
+# credentials, used for the request already, nor the times only set (a sweep's CPU goes on
+# every value read: an UTC datetime costs microseconds).
 CHECKED = [
     column
     for column in Account.__table__.c
-    if column.key not in ("secret", "created_at", "next_check_at")
+    if column.key not in ("login", "secret", "created_at", "next_check_at")
 ]
 
 # What a check reads of a chat: what the monitor's rules and the alerts' wording look at (a

@@ -212,3 +212,18 @@ async def test_an_answer_after_the_lease_was_claimed_again_is_not_written(
     taking_over.answer.set()
     await second.drain()
     assert len(written) == 6 and all(len(times) == 1 for times in written.values())
+
+
+async def test_a_look_claims_on_past_logins_watched_by_many_chats(
+    replicas, database, box, clock, monkeypatch
+):
+    # A claim picks its logins among the first due accounts only (a few for each login it may
+    # take): finding fewer logins there than it asked for is not the end of what is due.
+    monkeypatch.setattr(scheduling, "CLAIM_PART", 3)
+    await add_accounts(database, box, logins=6, chats=30)
+    smsc = Smsc()
+    replica, _idle = replicas(smsc, Smsc())
+    clock.advance(seconds=INTERVAL)  # all due
+    assert await replica.dispatch() == 6
+    await replica.drain()
+    assert smsc.requests == Counter({f"login{n}": 1 for n in range(6)})

@@ -17,7 +17,10 @@ from bot.smsc.guard import BalanceGuard
 from bot.storage.crypto import SecretBox
 from bot.storage.direct import Direct
 from bot.storage.models import AccountState
-from bot.storage.stats import claim_due, next_due
+from bot.storage.stats import DUE_READ_PER_CLAIMED, claim_due, next_due
+
+# Claimed credentials, each with whether SMSC ever accepted them.
+Due = dict[Claim, tuple[Credentials, bool]]
 
 
 async def first_due(engine: AsyncEngine, held: Direct | None, now: datetime) -> datetime | None:
@@ -38,17 +41,19 @@ async def lease_due(
     now: datetime,
     lease: datetime,
     limit: int,
-) -> dict[Claim, tuple[Credentials, bool]]:
+) -> tuple[Due, bool]:
     """Lease until `lease` the accounts of up to `limit` credentials due at `now` (see
-    claim_due), in `turn` to write; each credentials with whether SMSC ever accepted them."""
+    claim_due), in `turn` to write; each credentials with whether SMSC ever accepted them,
+    and whether more may be due."""
+    window = limit * DUE_READ_PER_CLAIMED
     async with sessionmaker() as session:
         connection = await session.connection()
         async with turn:
             claim = claim_due(connection.dialect.name)
-            values = {"now": now, "lease_until": lease, "limit": limit}
+            values = {"now": now, "lease_until": lease, "limit": limit, "window": window}
             rows = (await connection.execute(claim, values)).all()
             await session.commit()
-    due: dict[Claim, tuple[Credentials, bool]] = {}
+    due: Due = {}
     for row in rows:
         # By position: a row's attribute costs ten times as much (SQLAlchemy looks it up after
         # the attribute lookup has failed), and there is one row an account.
@@ -61,4 +66,6 @@ async def lease_due(
             # The key names exactly these credentials: decrypted at the first check only.
             creds = guard.remembered(key, partial(decrypted, box, row))
             due[key, lease] = creds, good
-    return due
+    # Fewer credentials than asked is the end of what is due, unless as many accounts as the
+    # claim looked at were leased: the credentials of those it did not see may be due too.
+    return due, len(due) >= limit or len(rows) >= window

@@ -29,7 +29,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.alerting.due import first_due, lease_due
+from bot.alerting.due import Due, first_due, lease_due
 from bot.alerting.monitoring import Monitor, Outcome
 from bot.alerting.outbox import Outbox
 from bot.alerting.outcomes import Claim, write_outcomes
@@ -130,7 +130,7 @@ class Checks:
         self._metrics = metrics or _Uncounted()
         self._late = 0  # claims that ran short before their check could start (see _check)
         self._claims_failing = False
-        self._claiming: asyncio.Future[dict[Claim, tuple[Credentials, bool]]] | None = None
+        self._claiming: asyncio.Future[tuple[Due, bool]] | None = None
         self._looking: asyncio.Task[None] | None = None
         self._stopped = False
         # For /healthz: the scheduler's last look for due accounts, and the last check done.
@@ -210,7 +210,7 @@ class Checks:
             asked = min(room, CLAIM_PART)
             self._claiming = claiming = asyncio.ensure_future(self._claim(asked, probe=not started))
             try:
-                due = await asyncio.shield(claiming)
+                due, more = await asyncio.shield(claiming)
             except asyncio.CancelledError:
                 # `stop` cancels a look under way. Nothing more is started: end quietly. The
                 # claim itself finishes (`drain` waits for it), so its connection is back in
@@ -227,7 +227,7 @@ class Checks:
                 self._tasks.add(task)
                 task.add_done_callback(self._ended)
             started += len(due)
-            if len(due) < asked:  # nothing more is due
+            if not more:
                 break
             room -= len(due)
             self._more_due = room <= 0
@@ -240,10 +240,11 @@ class Checks:
         if self._more_due and BATCH - len(self._tasks) >= CLAIM_PART:
             self._room.set()
 
-    async def _claim(self, limit: int, *, probe: bool) -> dict[Claim, tuple[Credentials, bool]]:
-        """Lease the accounts of up to `limit` due credentials (bot.alerting.due). With `probe`,
-        only if one is due; else note when the first will be (see _pause). Without, as for the
-        parts after a full one, the claim itself finds what is due."""
+    async def _claim(self, limit: int, *, probe: bool) -> tuple[Due, bool]:
+        """Lease the accounts of up to `limit` due credentials, and say whether more may be due
+        (bot.alerting.due). With `probe`, only if one is due; else note when the first will be
+        (see _pause). Without, as for the parts after a full one, the claim itself finds what
+        is due."""
         now = self._now()
         if probe:
             # A look with nothing due (most of them) reads an index, and writes nothing.
@@ -251,7 +252,7 @@ class Checks:
             first = await first_due(self._engine, self._direct, now)
             if first is None or first > now:
                 self._next_due = first
-                return {}
+                return {}, False
         return await lease_due(
             self._sessionmaker,
             self._write_turn,

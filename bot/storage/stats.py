@@ -102,6 +102,11 @@ def unleased(now: datetime) -> ColumnElement[bool]:
 # The scheduled checks look for due accounts several times a second: their statements are
 # built once, with parameters, not at each look (building one cost more than running it).
 NOW, LEASE_UNTIL, LIMIT = bindparam("now"), bindparam("lease_until"), bindparam("limit")
+# On PostgreSQL a claim picks its credentials among the first due accounts only, this many for
+# each credentials it may take (the parameter `window`): grouping every due account by its
+# credentials cost each claim in proportion to all that was due, ≈ 90 ms of the server's at
+# 100,000 due (after an outage, or an import), against ≈ 2 ms.
+DUE_READ_PER_CLAIMED = 20
 
 
 @functools.cache
@@ -118,8 +123,8 @@ def next_due() -> Select:
 @functools.cache
 def claim_due(dialect: str) -> Update:
     """Lease (until `lease_until`) every checkable, unleased account of up to `limit` due
-    credentials, most overdue first, as at `now` (those three are parameters); returns
-    (credentials_key, site, login, secret, state) of each."""
+    credentials, most overdue first, as at `now` (those three are parameters, with `window`:
+    see DUE_READ_PER_CLAIMED); returns (credentials_key, site, login, secret, state) of each."""
     now, lease_until, limit = NOW, LEASE_UNTIL, LIMIT
     due = checkable(select(Account.credentials_key)).where(
         Account.next_check_at <= now, unleased(now)
@@ -133,8 +138,19 @@ def claim_due(dialect: str) -> Update:
         keys = due.distinct().order_by(Account.next_check_at).limit(limit)
         wanted = wanted.where(Account.credentials_key.in_(keys))
     else:
-        # Others refuse ORDER BY a column DISTINCT leaves out; this reads the index too.
-        keys = due.group_by(Account.credentials_key).order_by(func.min(Account.next_check_at))
+        # Others refuse ORDER BY a column DISTINCT leaves out: the credentials of the first
+        # due accounts (read from the next_check_at index), grouped.
+        first = (
+            due.add_columns(Account.next_check_at)
+            .order_by(Account.next_check_at)
+            .limit(bindparam("window"))
+            .subquery()
+        )
+        keys = (
+            select(first.c.credentials_key)
+            .group_by(first.c.credentials_key)
+            .order_by(func.min(first.c.next_check_at))
+        )
         # PostgreSQL runs a statement on a snapshot of its start. The due rows are locked, and
         # so asked again as they are now: one read as due, then claimed, checked and written
         # by another process before this statement reached it, is due no more, and its

@@ -257,6 +257,16 @@ and idle RSS), so its memory above that floor comes out below zero.
   the floor takes three quarters of it, and the guard, the rules, the re-read of what is held
   and the records take the rest and more. On the faster hour of 15:09 the floor took 0.061 and
   the bot 0.119: the same gap of ≈ 0.06 ms an account, which 0.10 leaves ≈ 0.04 for.
+  **The requests, counted in instructions** (2026-12-03 16:20: cachegrind on a process that
+  sends 500 requests 50 at a time, the fake SMSC in a process of its own): a bare aiohttp POST
+  0.73-0.75 million instructions a request; the same through httpx's transport over aiohttp,
+  as the floor sends, 1.06-1.07; the bot's client 1.13; through the guard 1.35. That is 0.6
+  million a request above a bare POST (≈ 0.2 ms, ≈ 20 µs an account at ten accounts a login):
+  httpx's request and response objects ≈ 0.3 million (the transport's glue, replaced by one of
+  a few lines, only 0.03 of it), the client's form, timeout and parse 0.07, the guard 0.22 (its
+  task of its own 0.08 of that). The client keeps httpx, as the stack has it and the client's
+  tests stand on it (`httpx.MockTransport`): aiohttp itself, which aiogram brings, would take
+  ≈ 10 µs an account off, not the 20 that 0.10 needs on the faster hours.
 - **Sweep with history** (new on 2026-12-03, 08:30). The other sweeps' accounts have no
   history, so the study a sample brings (the account's eight days of samples read, and its
   spend rate and anomaly worked out) cost them nothing. After eight days every account has at
@@ -541,9 +551,20 @@ and idle RSS), so its memory above that floor comes out below zero.
   the runs of 15:01 and 15:09). With the bot's own CPU, 0.2-0.37 ms an account of CPU shares
   the machine's two cores with the fakes: 1.0-1.85 s at the least for 10,000 accounts, against
   the 1.5 s the wall time target allows; the rest of the wall time is the writes (below).
-  A claim that takes only what it leases would need the due accounts picked without grouping
-  them all (SQLite's walks the next-check index instead, which PostgreSQL's DISTINCT does not
-  allow): not done.
+  **Claims since 2026-12-03 16:40** pick their logins among the first due accounts only, 20 for
+  each login a claim may take, read from the next-check index (`DUE_READ_PER_CLAIMED` in
+  `bot/storage/stats.py`); SQLite's claim walked that index already. A claim's keys, measured
+  alone on a database with every account due: 8-10 ms before and ≈ 2 ms after at 10,000
+  accounts, 88-101 ms and 1.5-2 ms at 100,000, where a sweep makes a claim for every 50
+  logins. In sweeps of 10,000 accounts the gain is within this machine's noise (three pairs:
+  the servers' CPU 0.139, 0.109, 0.101 before against 0.118, 0.099, 0.102 after). At 50,000
+  accounts (5,000 logins, four pairs, 16:35-17:00), the servers' CPU 0.240, 0.204, 0.236 and
+  0.234 ms an account before against 0.157, 0.191, 0.170 and 0.241 after, the wall time 13.4,
+  10.7, 12.5 and 12.9 s against 9.7, 12.4, 10.3 and 14.3 (the last with the bot's CPU at 0.152
+  ms an account against 0.119-0.126 in the others: a slow moment). A claim that finds fewer
+  logins than it asked for among the accounts it looked at, having leased as many accounts as
+  it looked at, says that more may be due, and the look claims on (a login watched by many
+  chats has that many accounts).
   Writes are one at a time in a process (the checks' turn), so a sweep on PostgreSQL waits on
   them: two at a time, tried in eight pairs of single sweeps (15:10 and 15:30), took 0.93 of
   the wall time on average, better in five pairs and worse in three (1.93, 1.57, 1.68, 2.78,

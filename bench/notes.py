@@ -248,7 +248,7 @@ and idle RSS), so its memory above that floor comes out below zero.
   0.118-0.128 ms an account; 1.01-1.17 against 1.10-1.46 ms a notification), so every commit
   still waits for the disk. In the full sweep, five
   single sweeps side by side with the code before showed no difference through the noise
-  (0.139-0.174 against 0.149-0.163 ms an account); the runs at 15:01 and 15:09 (the table) have
+  (0.139-0.174 against 0.149-0.163 ms an account); the runs at 15:01 and 15:09 had
   the bot at 1.69 and 1.95 times its floor (0.125 against 0.074, 0.119 against 0.061), against
   2.0-2.4 times in the runs of 11:24-13:39. A
   sweep that takes no sample (the same 10,000 swept again, every balance as it was, the
@@ -274,7 +274,7 @@ and idle RSS), so its memory above that floor comes out below zero.
   the default 15 minutes). With 192, the code of that morning: 2.57 ms of CPU an account, 26.1
   s for the sweep, peak RSS 254 MB (one sweep; in process, the write alone 2.6 ms an account,
   9.6 at 768 samples). Decimal seconds for every move, in three windows walked apart, were most
-  of it. Now (1.00-1.27 ms in four single sweeps, 0.85 in the table's run, peak 228 MB):
+  of it. Now (1.00-1.27 ms in four single sweeps, 0.59-0.85 in the full runs since, peak 228 MB):
   - The forecast counts time in integer microseconds and keeps running totals of the falls,
     so a window's tally is two totals and its edge moves' shares; the rate and the anomaly
     share one pass over the readings (`forecast.study`). A study of 192 samples: ≈ 860 µs
@@ -572,7 +572,8 @@ and idle RSS), so its memory above that floor comes out below zero.
   machine's speed changed within the pairs (the bot's CPU 0.090-0.181 ms an account). Not
   kept: a gain within the noise, for writers of one process waiting on each other's row locks
   to reason about. In the fastest of those sweeps one replica met both targets (0.090 ms an
-  account, 1.44 times the floor); the table's run at 15:09 has 0.103 and 1.66.
+  account, 1.44 times the floor); the run at 15:09 had 0.103 and 1.66, the table's (17:07)
+  0.125 and 2.00.
 - **PostgreSQL, two replicas.** Each replica claims due logins' accounts, 50 logins a statement
   and up to 500 in flight, with a conditional UPDATE of rows locked in one order
   (`bot/storage/stats.py`, `claim_due`), so they split the sweep login by login without a
@@ -641,9 +642,15 @@ and idle RSS), so its memory above that floor comes out below zero.
   (27.0 below): a slow hour for the sweeps, their floor's CPU 0.063-0.074 against 0.051 at 11:24.
   With the held accounts' statement built once and short histories' studies answered at once:
   15:01 0.125 and 1.32x (0.074, 1.43x), 479 (1085), 1.32 (1.20), 0.805, 141.8 MB (23.7 below),
-  PostgreSQL 0.127 and 0.181 with one replica and two (its floor 0.057); 15:09 (the table), the
-  held accounts found by their index again, 0.119 and 1.27x (0.061, 1.36x), 523 (1281), 0.91
-  (0.90), 0.594, 137.9 MB (27.6 below), PostgreSQL 0.103 and 0.125 (0.037).
+  PostgreSQL 0.127 and 0.181 with one replica and two (its floor 0.057); 15:09, the held
+  accounts found by their index again, 0.119 and 1.27x (0.061, 1.36x), 523 (1281), 0.91 (0.90),
+  0.594, 137.9 MB (27.6 below), PostgreSQL 0.103 and 0.125 (0.037). With PostgreSQL's claims
+  reading the first due accounts only: 16:56 0.176 and 2.26x (0.059, 1.30x), 331 (1093), 1.51
+  (1.02), 0.831, 145.2 MB (20.3 below), PostgreSQL 0.157 and 0.156 (0.058), a slow run (its
+  sweep three times its floor's CPU, the bot's part unchanged in single sweeps side by side:
+  0.116 and 0.125 against 0.126 and 0.139 for the code before); 17:07 (the table) 0.115 and
+  1.27x (0.062, 1.36x), 461 (1046), 1.31 (1.10), 0.716, 135.4 MB (30.1 below), PostgreSQL 0.125
+  and 0.112 (0.050), 2.00x and 1.70x.
   Ratios of figures from the same run are the sturdier ones.
 
 ## Before this round (issue 16)

@@ -561,7 +561,10 @@ and idle RSS), so its memory above that floor comes out below zero.
   accounts (5,000 logins, four pairs, 16:35-17:00), the servers' CPU 0.240, 0.204, 0.236 and
   0.234 ms an account before against 0.157, 0.191, 0.170 and 0.241 after, the wall time 13.4,
   10.7, 12.5 and 12.9 s against 9.7, 12.4, 10.3 and 14.3 (the last with the bot's CPU at 0.152
-  ms an account against 0.119-0.126 in the others: a slow moment). A claim that finds fewer
+  ms an account against 0.119-0.126 in the others: a slow moment). At 100,000 accounts (10,000
+  logins, two pairs, 17:05-17:18): the servers' CPU 0.484 and 0.400 ms an account before
+  against 0.184 and 0.248 after, the wall time 52.0 and 42.9 s against 23.5 and 27.7 (the
+  floor 10 s), the bot's CPU 0.152-0.158 against 0.117-0.118. A claim that finds fewer
   logins than it asked for among the accounts it looked at, having leased as many accounts as
   it looked at, says that more may be due, and the look claims on (a login watched by many
   chats has that many accounts).

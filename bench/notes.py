@@ -246,7 +246,11 @@ and idle RSS), so its memory above that floor comes out below zero.
   waiting for the disk (`synchronous=NORMAL` in WAL mode, which a power cut can undo): three
   pairs of sweeps and three of fan-outs, nothing clear through the noise (0.108-0.156 against
   0.118-0.128 ms an account; 1.01-1.17 against 1.10-1.46 ms a notification), so every commit
-  still waits for the disk. In the full sweep, five
+  still waits for the disk. A larger page cache for SQLite (2026-12-03 17:20, single sweeps):
+  at 10,000 accounts nothing through the noise (16 and 64 MB a connection against the default
+  2 MB); at 100,000, 64 MB took 0.100-0.105 ms an account against 0.123-0.124 in two pairs,
+  then 0.143 against 0.151 in a slow moment, for 79 MB more peak RSS (each connection keeps a
+  cache of its own), and 16 MB nothing. Not kept. In the full sweep, five
   single sweeps side by side with the code before showed no difference through the noise
   (0.139-0.174 against 0.149-0.163 ms an account); the runs at 15:01 and 15:09 had
   the bot at 1.69 and 1.95 times its floor (0.125 against 0.074, 0.119 against 0.061), against

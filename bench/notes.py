@@ -271,6 +271,12 @@ and idle RSS), so its memory above that floor comes out below zero.
   task of its own 0.08 of that). The client keeps httpx, as the stack has it and the client's
   tests stand on it (`httpx.MockTransport`): aiohttp itself, which aiogram brings, would take
   ≈ 10 µs an account off, not the 20 that 0.10 needs on the faster hours.
+  **The sweep at 200 ms costs more an account** (0.107-0.236 in the full runs of 2026-12-03,
+  against 0.115-0.152 at 50 ms) because its checks end spread over four seconds, not packed
+  into one: counted in the bot's log (17:25, one sweep each), 113 writes of 8.8 logins on
+  average at 200 ms, against 20 writes of 50 at 50 ms. Each write's statements and commit, and
+  each wake-up of the event loop from idle, serve fewer accounts. Holding each write back for
+  more to come would trade the checks' latency for fewer writes: not tried.
 - **Sweep with history** (new on 2026-12-03, 08:30). The other sweeps' accounts have no
   history, so the study a sample brings (the account's eight days of samples read, and its
   spend rate and anomaly worked out) cost them nothing. After eight days every account has at

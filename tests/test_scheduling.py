@@ -334,6 +334,33 @@ async def test_checks_answered_together_are_all_recorded(slow_checks, sessionmak
     assert await run(checks) == 0
 
 
+async def test_checks_ending_a_little_apart_are_written_together(
+    checks, smsc, sessionmaker, box, monkeypatch
+):
+    # Written as each ended, checks whose answers came spread out (SMSC far away) made a write
+    # each: ≈ 20 % more CPU an account in a sweep at 200 ms a request.
+    monkeypatch.setattr(scheduling, "WRITE_LINGER", 0.3)
+    logins = [f"login{i}" for i in range(5)]
+    answered = smsc.fetch_balance
+
+    async def spread(creds):
+        await asyncio.sleep(0.01 * logins.index(creds.login))  # 10 ms apart
+        return await answered(creds)
+
+    monkeypatch.setattr(smsc, "fetch_balance", spread)
+    for login in logins:
+        smsc.balances[login], smsc.passwords[login] = Decimal(1500), "pw"
+        await add(sessionmaker, box, -1, login)
+    writes = Counted(monkeypatch, scheduling, "write_outcomes")
+    assert await run(checks) == len(logins)
+    assert writes.calls == 1
+    async with sessionmaker() as session:
+        checked = await session.scalar(
+            select(func.count()).select_from(Account).where(Account.last_balance == 1500)
+        )
+    assert checked == len(logins)
+
+
 async def test_an_account_removed_during_its_check_stays_removed(slow_checks, sessionmaker, box):
     checks, smsc = slow_checks
     await add(sessionmaker, box, -1, "shop")

@@ -275,8 +275,17 @@ and idle RSS), so its memory above that floor comes out below zero.
   against 0.115-0.152 at 50 ms) because its checks end spread over four seconds, not packed
   into one: counted in the bot's log (17:25, one sweep each), 113 writes of 8.8 logins on
   average at 200 ms, against 20 writes of 50 at 50 ms. Each write's statements and commit, and
-  each wake-up of the event loop from idle, serve fewer accounts. Holding each write back for
-  more to come would trade the checks' latency for fewer writes: not tried.
+  each wake-up of the event loop from idle, serve fewer accounts. Since 17:35 a check that
+  ends while no write is under way, with fewer than 50 logins' outcomes waiting, holds its
+  write back 50 ms (`WRITE_LINGER` in `bot/alerting/scheduling.py`), so that the checks ending
+  about then go in the same write. Single sweeps side by side at 200 ms, on a slow hour:
+  0.178-0.195 ms an account against 0.216-0.232 (three pairs), the wall time the same. Held
+  back whether or not a write was under way, four pairs gave 0.108-0.136 against 0.148-0.171,
+  but the sweep at 50 ms, whose writes follow one another, took longer in three pairs; held
+  back only while no write is under way, it is unchanged at 50 ms (four pairs, 0.156-0.181
+  against 0.166-0.176) and on PostgreSQL (three pairs, 0.105-0.133 against 0.105-0.126). In the
+  full runs since, the sweep at 200 ms took 0.147-0.176 ms an account, against 0.187-0.228 in
+  the two runs of that afternoon before it.
 - **Sweep with history** (new on 2026-12-03, 08:30). The other sweeps' accounts have no
   history, so the study a sample brings (the account's eight days of samples read, and its
   spend rate and anomaly worked out) cost them nothing. After eight days every account has at
@@ -663,7 +672,11 @@ and idle RSS), so its memory above that floor comes out below zero.
   sweep three times its floor's CPU, the bot's part unchanged in single sweeps side by side:
   0.116 and 0.125 against 0.126 and 0.139 for the code before); 17:07 (the table) 0.115 and
   1.27x (0.062, 1.36x), 461 (1046), 1.31 (1.10), 0.716, 135.4 MB (30.1 below), PostgreSQL 0.125
-  and 0.112 (0.050), 2.00x and 1.70x.
+  and 0.112 (0.050), 2.00x and 1.70x. With writes held back for company (the sweep at 200 ms
+  after the floor): 17:42 0.135 and 1.46x (0.065, 1.34x), 0.176, 474 (827), 1.43 (1.42), 0.953,
+  138.1 MB (27.5 below), PostgreSQL 0.178 and 0.165 (0.058), 2.99x and 2.18x; 17:48 0.149 and
+  1.62x (0.078, 1.53x: a slow hour, whose floor alone missed 1.5x), 0.147, 402 (902), 1.25
+  (1.32), 0.919, 138.6 MB (26.9 below), PostgreSQL 0.109 and 0.126 (0.045), 1.73x and 1.87x.
   Ratios of figures from the same run are the sturdier ones.
 
 ## Before this round (issue 16)

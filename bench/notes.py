@@ -594,8 +594,8 @@ and idle RSS), so its memory above that floor comes out below zero.
   machine's speed changed within the pairs (the bot's CPU 0.090-0.181 ms an account). Not
   kept: a gain within the noise, for writers of one process waiting on each other's row locks
   to reason about. In the fastest of those sweeps one replica met both targets (0.090 ms an
-  account, 1.44 times the floor); the run at 15:09 had 0.103 and 1.66, the table's (17:07)
-  0.125 and 2.00.
+  account, 1.44 times the floor); the run at 15:09 had 0.103 and 1.66, the table's (18:00)
+  0.115 and 1.77.
 - **PostgreSQL, two replicas.** Each replica claims due logins' accounts, 50 logins a statement
   and up to 500 in flight, with a conditional UPDATE of rows locked in one order
   (`bot/storage/stats.py`, `claim_due`), so they split the sweep login by login without a
@@ -670,7 +670,7 @@ and idle RSS), so its memory above that floor comes out below zero.
   reading the first due accounts only: 16:56 0.176 and 2.26x (0.059, 1.30x), 331 (1093), 1.51
   (1.02), 0.831, 145.2 MB (20.3 below), PostgreSQL 0.157 and 0.156 (0.058), a slow run (its
   sweep three times its floor's CPU, the bot's part unchanged in single sweeps side by side:
-  0.116 and 0.125 against 0.126 and 0.139 for the code before); 17:07 (the table) 0.115 and
+  0.116 and 0.125 against 0.126 and 0.139 for the code before); 17:07 0.115 and
   1.27x (0.062, 1.36x), 461 (1046), 1.31 (1.10), 0.716, 135.4 MB (30.1 below), PostgreSQL 0.125
   and 0.112 (0.050), 2.00x and 1.70x. With writes held back for company (the sweep at 200 ms
   after the floor): 17:42 0.135 and 1.46x (0.065, 1.34x), 0.176, 474 (827), 1.43 (1.42), 0.953,
@@ -679,7 +679,9 @@ and idle RSS), so its memory above that floor comes out below zero.
   (1.32), 0.919, 138.6 MB (26.9 below), PostgreSQL 0.109 and 0.126 (0.045), 1.73x and 1.87x;
   17:54 0.164 and 1.99x (0.068, 1.37x), 0.222 and 1.21x, 389 (877), 1.57 (1.12), 1.025, 144.7
   MB (20.8 below), PostgreSQL 0.173 and 0.169 (0.058), 2.89x and 2.17x: the slowest hour of
-  the day, aiogram alone answering 877 updates a second against 1,281 at 15:09.
+  the day, aiogram alone answering 877 updates a second against 1,281 at 15:09; 18:00 (the
+  table) 0.117 and 1.25x (0.064, 1.37x), 0.161 and 1.08x, 554 (888), 1.29 (1.11), 0.792, 139.5
+  MB (26.0 below), PostgreSQL 0.115 and 0.093 (0.041), 1.77x and 1.54x.
   Ratios of figures from the same run are the sturdier ones.
 
 ## Before this round (issue 16)

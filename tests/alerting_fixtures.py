@@ -18,15 +18,11 @@ START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def stored_account(chat_id: int, name: str = "shop", **fields: object) -> Account:
-    """An account of `chat_id` logging in as `name`, its secret a placeholder nothing decrypts."""
+    """An account of `chat_id` logging in as `name`, its secret a placeholder nothing decrypts
+    unless `secret` is given."""
+    fields = {"secret": b"token", **fields}
     return Account(
-        chat_id=chat_id,
-        name=name,
-        site="https://smsc.ru",
-        login=name,
-        secret=b"token",
-        check_interval=900,
-        **fields,
+        chat_id=chat_id, name=name, site="https://smsc.ru", login=name, check_interval=900, **fields
     )
 
 

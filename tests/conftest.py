@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiosqlite
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -19,6 +20,21 @@ from tests.fake_telegram import FakeTelegram
 # The handlers' test bench (dp, bot, smsc) for every module that drives the Dispatcher.
 # Real PostgreSQL and Redis servers, and `database_url` for the engine.
 pytest_plugins = ["tests.alerting_fixtures", "tests.handler_fixtures", "tests.servers"]
+
+
+@pytest.fixture
+def trips(monkeypatch) -> list[object]:
+    """Each call run on an aiosqlite connection's thread from now on: a trip there and back,
+    which wakes that thread and then the event loop (bot.storage.direct)."""
+    made: list[object] = []
+    execute = aiosqlite.Connection._execute
+
+    async def counted(self, function, *args, **kwargs):
+        made.append(function)
+        return await execute(self, function, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return made
 
 
 @pytest.fixture

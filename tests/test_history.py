@@ -4,10 +4,11 @@ import asyncio
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.storage.engine import create_engine, create_sessionmaker
-from bot.storage.history import histories_since, samples_since, thin, thin_all
+from bot.storage.history import Sample, histories_since, samples_since, thin, thin_all
 from bot.storage.models import Account, BalanceSample, Chat
 from tests.alerting_fixtures import START
 from tests.servers import BOTH_DATABASES
@@ -46,7 +47,9 @@ async def test_thinning_keeps_raw_recent_and_daily_old(sessionmaker):
         assert len(recent) == 24 and recent[-1].balance == Decimal(100000 - days * 24 + 1)
 
 
-async def test_histories_of_many_accounts_in_one_read(sessionmaker):
+@pytest.mark.parametrize("through", ["session", "connection"])
+async def test_histories_of_many_accounts_in_one_read(sessionmaker, request, through):
+    # Through a connection (the checks' studies) on SQLite: one trip to aiosqlite's thread.
     async with sessionmaker() as session:
         session.add(Chat(id=1, type="private", language="en"))
         accounts = [
@@ -67,8 +70,14 @@ async def test_histories_of_many_accounts_in_one_read(sessionmaker):
                     )
                 )
         await session.commit()
-        histories = await histories_since(session, [a, b, c], START + timedelta(hours=2))
+        reader = session if through == "session" else await session.connection()
+        trips = request.getfixturevalue("trips")
+        histories = await histories_since(reader, [a, b, c], START + timedelta(hours=2))
+        read = len(trips)
     assert {k: [s.balance for s in v] for k, v in histories.items()} == {a: [2, 3], b: [5, 30]}
+    assert histories[a][0] == Sample(START + timedelta(hours=2), Decimal(2))  # aware, exact
+    if through == "connection" and sessionmaker.kw["bind"].dialect.name == "sqlite":
+        assert read == 1
 
 
 async def test_thinning_runs_once_a_day_for_all_replicas(sessionmaker, database_url):

@@ -5,8 +5,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
+from bot.alerting import studies
 from bot.smsc.client import (
     Balance,
     SmscAuthError,
@@ -16,6 +17,7 @@ from bot.smsc.client import (
 )
 from bot.smsc.guard import BalanceResult
 from bot.smsc.refusals import LoginPaused
+from bot.storage.history import histories_since
 from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
 from tests.alerting_fixtures import START
 from tests.servers import BOTH_DATABASES
@@ -225,22 +227,19 @@ async def test_samples_when_balance_changes_and_at_least_hourly(check, clock, se
     assert [str(s.balance) for s in samples] == ["1500", "1500", "1499"]
 
 
-async def test_a_busy_account_studies_its_history_once_an_hour(check, clock, engine):
+async def test_a_busy_account_studies_its_history_once_an_hour(check, clock, monkeypatch):
     """A balance that moves is sampled at every check, but its week of history is read (and
     the spend rate worked out again) once an hour, not at every check."""
     reads = []
 
-    def count(_conn, _cursor, statement, *_args) -> None:
-        if statement.lstrip().startswith("SELECT") and "FROM balance_samples" in statement:
-            reads.append(clock())
+    async def read(*args):
+        reads.append(clock())
+        return await histories_since(*args)
 
-    event.listen(engine.sync_engine, "before_cursor_execute", count)
-    try:
-        for minute in range(0, 3 * 60, 5):  # three hours, every five minutes
-            await check.balance(str(100000 - minute))
-            clock.advance(minutes=5)
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    monkeypatch.setattr(studies, "histories_since", read)
+    for minute in range(0, 3 * 60, 5):  # three hours, every five minutes
+        await check.balance(str(100000 - minute))
+        clock.advance(minutes=5)
     gaps = [later - earlier for earlier, later in itertools.pairwise(reads)]
     assert len(reads) in (3, 4) and all(gap == timedelta(hours=1) for gap in gaps)
     assert (await check.state()).last_sample_at == clock() - timedelta(minutes=5)

@@ -298,3 +298,22 @@ async def test_a_claim_on_postgresql_reads_only_the_first_due_accounts(postgres_
         if node.get("Relation Name") == "accounts":
             read.append(node["Actual Rows"] * node["Actual Loops"])
     assert read and max(read) <= 100, read  # the window, not the 2,000 due
+
+
+async def test_a_connection_given_back_is_rolled_back_only_while_in_a_transaction(
+    engine, sessionmaker, request
+):
+    # The pool's own reset rolled back every connection given back, a trip to aiosqlite's
+    # thread after each commit. One given back in a transaction is still rolled back.
+    async with sessionmaker() as session:
+        session.add(Chat(id=1, type="private"))
+        await session.commit()
+        trips = request.getfixturevalue("trips")
+    assert [trip.__name__ for trip in trips] == []  # given back: no rollback
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        # Written past SQLAlchemy, which knows of no transaction to end: the pool's reset must.
+        await raw.driver_connection.execute("UPDATE chats SET title = 'renamed'")
+    assert [trip.__name__ for trip in trips][-1] == "rollback"
+    async with sessionmaker() as session:
+        assert (await session.get_one(Chat, 1)).title is None

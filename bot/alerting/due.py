@@ -6,7 +6,7 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -35,6 +35,7 @@ async def first_due(engine: AsyncEngine, held: Direct | None, now: datetime) -> 
 
 async def lease_due(
     sessionmaker: async_sessionmaker[AsyncSession],
+    held: Direct | None,
     turn: AbstractAsyncContextManager[Any],
     guard: BalanceGuard,
     box: SecretBox,
@@ -43,20 +44,26 @@ async def lease_due(
     limit: int,
 ) -> tuple[Due, bool]:
     """Lease until `lease` the accounts of up to `limit` credentials due at `now` (see
-    claim_due), in `turn` to write; each credentials with whether SMSC ever accepted them,
-    and whether more may be due."""
+    claim_due), in `turn` to write, on the looks' held connection where there is one (one
+    statement, its own transaction: one trip to aiosqlite's thread where a session's took six);
+    each credentials with whether SMSC ever accepted them, and whether more may be due."""
     window = limit * DUE_READ_PER_CLAIMED
-    async with sessionmaker() as session:
-        connection = await session.connection()
+    values = {"now": now, "lease_until": lease, "limit": limit, "window": window}
+    if held is not None:
         async with turn:
-            claim = claim_due(connection.dialect.name)
-            values = {"now": now, "lease_until": lease, "limit": limit, "window": window}
-            rows = (await connection.execute(claim, values)).all()
-            await session.commit()
+            rows = await held.rows(claim_due("sqlite"), values)
+    else:
+        async with sessionmaker() as session:
+            connection = await session.connection()
+            async with turn:
+                claim = claim_due(connection.dialect.name)
+                rows = (await connection.execute(claim, values)).all()
+                await session.commit()
     due: Due = {}
     for row in rows:
         # By position: a row's attribute costs ten times as much (SQLAlchemy looks it up after
-        # the attribute lookup has failed), and there is one row an account.
+        # the attribute lookup has failed), and there is one row an account. The state is
+        # compared as the text it is stored as (a StrEnum is equal to its text).
         key, _site, _login, _secret, state = row
         good = state in (AccountState.OK, AccountState.LOW)
         if (key, lease) in due:
@@ -64,8 +71,18 @@ async def lease_due(
             due[key, lease] = creds, known_good or good
         else:
             # The key names exactly these credentials: decrypted at the first check only.
-            creds = guard.remembered(key, partial(decrypted, box, row))
+            creds = guard.remembered(key, partial(decrypted, box, _Leased._make(row)))
             due[key, lease] = creds, good
     # Fewer credentials than asked is the end of what is due, unless as many accounts as the
     # claim looked at were leased: the credentials of those it did not see may be due too.
     return due, len(due) >= limit or len(rows) >= window
+
+
+class _Leased(NamedTuple):
+    """A claimed account's row, as `decrypted` reads it (the driver's rows have no names)."""
+
+    credentials_key: str
+    site: str
+    login: str | None
+    secret: bytes
+    state: str

@@ -9,6 +9,7 @@ is left alone (bot.storage.stats.held).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -18,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerting.monitoring import Monitor, Outcome
 from bot.alerting.queue import QUEUED
+from bot.storage import direct, records
 from bot.storage.models import Account, Chat
-from bot.storage.records import Record, records, write
+from bot.storage.records import Record, write
 from bot.storage.stats import checkable, held, held_values
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,15 @@ CHAT_READ = [
 # Built once, with parameters: building a statement cost more than running it.
 _ACCOUNTS = held(checkable(select(*CHECKED)))
 _CHATS = select(*CHAT_READ).where(Chat.__table__.c.id.in_(bindparam("ids", expanding=True)))
+# On SQLite both are read by the driver itself, one trip to aiosqlite's thread each where
+# SQLAlchemy's cursor took four (bot.storage.direct.listed); the accounts by their credentials
+# alone, whose leases are matched to the claims' here (SQLite has one writer: nothing to lock).
+_ACCOUNTS_LISTED = (
+    checkable(select(*CHECKED))
+    .where(Account.credentials_key.in_(direct.listed("keys")))
+    .order_by(Account.id)
+)
+_CHATS_LISTED = select(*CHAT_READ).where(Chat.__table__.c.id.in_(direct.listed("ids")))
 
 
 async def write_outcomes(
@@ -68,10 +79,18 @@ async def write_outcomes(
     `next_gap(account, retry_after)` from `now`, and commit; whether notifications were
     queued, and the kinds of the alerts raised."""
     connection = await session.connection()
-    accounts = records(await connection.execute(_ACCOUNTS, held_values(outcomes)))
-    chat_ids = {account.chat_id for account in accounts}
     # Records, not rows: the rules read the chat's columns by name, for each of its accounts.
-    chats = {chat.id: chat for chat in records(await connection.execute(_CHATS, {"ids": chat_ids}))}
+    if (held_connection := await direct.on(connection)) is not None:
+        keys = json.dumps([key for key, _lease in outcomes])
+        read = await records.read(held_connection, _ACCOUNTS_LISTED, {"keys": keys})
+        accounts = [a for a in read if (a.credentials_key, a.lease_until) in outcomes]
+        ids = json.dumps(list({account.chat_id for account in accounts}))
+        found = await records.read(held_connection, _CHATS_LISTED, {"ids": ids})
+    else:
+        accounts = records.records(await connection.execute(_ACCOUNTS, held_values(outcomes)))
+        ids = {account.chat_id for account in accounts}
+        found = records.records(await connection.execute(_CHATS, {"ids": ids}))
+    chats = {chat.id: chat for chat in found}
     answers = [
         (account, outcomes[account.credentials_key, account.lease_until]) for account in accounts
     ]

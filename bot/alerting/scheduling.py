@@ -262,6 +262,7 @@ class Checks:
                 return {}, False
         return await lease_due(
             self._sessionmaker,
+            self._direct,
             self._write_turn,
             self._guard,
             self._box,

@@ -34,10 +34,13 @@ def study_due(account: Account, now: datetime) -> bool:
     """Whether a sample taken now is the account's first in an hour of its own (the hours
     offset by account, so that the accounts of a sweep take turns, not all at the hour's
     start)."""
-    if account.last_sample_at is None:
+    last = account.last_sample_at
+    # A sample an hour or more ago is in another hour, whatever the offset: the usual case in a
+    # sweep, settled without the slots' arithmetic (≈ 2 % of a sweep's CPU).
+    if last is None or now - last >= STUDY_EVERY:
         return True
     offset = timedelta(minutes=account.id % 60)
-    return _slot(now + offset) != _slot(account.last_sample_at + offset)
+    return _slot(now + offset) != _slot(last + offset)
 
 
 async def study(

@@ -77,10 +77,20 @@ def create_database_file(url: str) -> None:
 
 
 def create_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(url)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _configure_sqlite)
+    if make_url(url).get_backend_name() != "sqlite":
+        return create_async_engine(url)
+    engine = create_async_engine(url, pool_reset_on_return=None)
+    event.listen(engine.sync_engine, "connect", _configure_sqlite)
+    event.listen(engine.sync_engine, "reset", _reset_sqlite)
     return engine
+
+
+def _reset_sqlite(dbapi_connection, record, reset_state) -> None:
+    # The pool's own reset rolls back every connection given back, a trip to aiosqlite's thread
+    # even after a commit (a sweep's every write, and most of the outbox's). Only one still in a
+    # transaction (its user failed before committing or rolling back) needs it.
+    if not reset_state.terminate_only and record.driver_connection.in_transaction:
+        dbapi_connection.rollback()
 
 
 def _configure_sqlite(dbapi_connection, _record) -> None:

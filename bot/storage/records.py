@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Result, Table, Update, bindparam, update
+from sqlalchemy import Result, Select, Table, Update, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.storage.direct import executemany
+from bot.storage.direct import Direct, executemany
 
 
 class Record(SimpleNamespace):
@@ -46,6 +46,12 @@ def records(result: Result[Any]) -> list[Record]:
     """Records of a result's rows."""
     keys = tuple(result.keys())
     return [_record(keys, row) for row in result]
+
+
+async def read(held: Direct, statement: Select[Any], values: Mapping[str, Any]) -> list[Record]:
+    """Records of a read run by the driver itself (bot.storage.direct)."""
+    keys = tuple(column.key for column in statement.selected_columns)
+    return [_record(keys, row) for row in await held.records(statement, values)]
 
 
 _new = Record.__new__

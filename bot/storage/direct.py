@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -102,11 +103,13 @@ async def executemany(
     here the statement is compiled once per set of keys, and each value goes through its
     column's bind processor alone."""
     _, sql, binds = _compiled(statement, connection.dialect, keys)
-    values = [
-        # Tuples: SQLAlchemy refuses a list of lists ("only of tuples or dictionaries").
-        tuple([row[name] if process is None else process(row[name]) for name, process in binds])
-        for row in rows
-    ]
+    # Column by column, by `map` (see Direct.records); tuples, as SQLAlchemy takes them.
+    columns = (map(itemgetter(name), rows) for name, _process in binds)
+    processed = (
+        column if process is None else map(process, column)
+        for column, (_name, process) in zip(columns, binds, strict=True)
+    )
+    values = list(zip(*processed, strict=True))
     # On SQLite by the driver itself: one trip to aiosqlite's thread, where SQLAlchemy's cursor
     # took three.
     if (held := await on(connection)) is not None:

@@ -1,14 +1,14 @@
 """Statements compiled once and run by the driver itself, past SQLAlchemy's work for each run:
 writes of many rows on any database (`executemany`), and on SQLite whole statements on a
-connection held for the purpose (`Direct`): one trip to aiosqlite's thread per statement, where
-a pooled connection takes five or six (checkout, cursor, execute, fetch, close, the pool's
-rollback on return).
+connection held for the purpose (`held`) or in a pooled connection's transaction (`on`), both a
+`Direct`: one trip to aiosqlite's thread per statement, where SQLAlchemy's cursor takes three
+or four (cursor, execute, fetch, close).
 
 Each trip wakes that thread and then the event loop. On an idle bot a trip from idle costs
 ≈ 0.2-0.5 ms of CPU in wake-ups alone: the scheduled checks' look for due accounts, four times a
 second through a pooled connection, kept 1.3 % of a core busy with nothing due.
 
-The connection is in autocommit: a statement alone is its own transaction (a read holds no
+A held connection is in autocommit: a statement alone is its own transaction (a read holds no
 snapshot after it), several go in one between `begin` and `commit`. Statements are compiled by
 SQLAlchemy for the engine's dialect, values bound with its type processing, so stored and
 compared exactly as the ORM's own statements store them; `records` reads values back with the

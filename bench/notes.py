@@ -286,6 +286,36 @@ and idle RSS), so its memory above that floor comes out below zero.
   against 0.166-0.176) and on PostgreSQL (three pairs, 0.105-0.133 against 0.105-0.126). In the
   full runs since, the sweep at 200 ms took 0.147-0.176 ms an account, against 0.187-0.228 in
   the two runs of that afternoon before it.
+  **Trips to aiosqlite's thread** (2026-12-03 evening). Each call on an aiosqlite connection
+  is a trip: the statement queued for the connection's thread, which wakes, runs it and wakes
+  the event loop with the answer. On this machine a trip costs 47-77 µs of CPU (5,000 empty
+  trips in a loop, both threads), most of it in the kernel's wake-ups, which valgrind's
+  instruction counts above do not see; py-spy puts 4-6 % of a sweep's samples on the thread's
+  wake-up of the loop alone (`_write_to_self`). A sweep of 10,000 accounts made ≈ 1,200 trips
+  (counted by wrapping `aiosqlite.Connection._execute` in the bot, one sweep): SQLAlchemy's
+  cursor takes four for a read (cursor, execute, fetch, close) and three for an executemany,
+  a session's claim six, the pool rolled back each connection given back, committed or not,
+  and the studies read their histories a hundred accounts at a time, four trips each. Now
+  317: the claims run on the looks' held connection (one statement, its own transaction); the
+  write's reads of the accounts and their chats and the studies' histories go to the driver in
+  the write's own transaction (`bot.storage.direct.on`), their ids as one JSON list
+  (`json_each`), so that the SQL is the same for any number and compiled once; the accounts
+  are read by their credentials alone and their leases matched to the claims in Python (one
+  writer: nothing to lock); executemany goes to the driver; and the pool rolls back only a
+  connection still in a transaction (`bot.storage.engine`). The rows read at the driver are
+  converted column by column through `map` (3.1 µs a row of 33 columns, against 6.0 value by
+  value; reading at the driver was tried on 2026-12-02 and not kept because the conversion,
+  value by value in Python, ate what the trips saved), and executemany's values the same way
+  (0.52 µs a row, against 0.86). A study is settled at once when the last sample is an hour
+  old or more (≈ 2 % of the sweep's samples went to the slots' arithmetic). Single sweeps of
+  10,000 accounts side by side with the code before (9f6d385), alternating, on a slow hour
+  (its floor 0.100-0.109 ms an account, against 0.039-0.078 the day before; the machine's
+  kernel build changed between the two days): at 50 ms, 0.178-0.247 ms an account (mean 0.212)
+  before and 0.148-0.189 (mean 0.171) after, five pairs, better in four and even in one; at
+  200 ms no change through the noise (eleven pairs, mean 0.211 before and 0.207 after, 0.149-
+  0.294 and 0.150-0.251), the wall time the same. The bot's CPU against its floor's in the full
+  runs: 1.78 times in the run of 19:24 (0.187 against 0.105), 1.83-1.95 in the runs of the day
+  before.
 - **Sweep with history** (new on 2026-12-03, 08:30). The other sweeps' accounts have no
   history, so the study a sample brings (the account's eight days of samples read, and its
   spend rate and anomaly worked out) cost them nothing. After eight days every account has at
@@ -780,8 +810,13 @@ waits for the event loop's thread, more so when that thread is busy (the burst).
   (the monitor's rules and studies 53 % of those, the records and their changes 27 %, the
   executemany's values 15 %), the guard and the client 12 %, the rest of httpx and aiohttp 11
   %, the event loop 8 %, the claims 3 %, and SQLAlchemy's expansion of the IN lists' values ≈
-  4 %. "What stands in the way of 0.10 ms" under "What limits each figure" splits the same
-  sweep by part, in CPU and in instructions.
+  4 %. At 19:10, after the trips' change (one sweep each way, 2,000 a second, grouped the same
+  way): aiosqlite's thread 32 % before and 31 % after, the checks' writes on the event loop 25
+  and 26 %, the guard and the client 19 and 19 %, SQLAlchemy's own stacks 5 and 1 %, the
+  thread's wake-ups of the event loop (`_write_to_self`) 6.4 and 3.8 %: the shares barely move,
+  as what went was spread over all of them (see "Trips to aiosqlite's thread"). "What stands
+  in the way of 0.10 ms" under "What limits each figure" splits the same sweep by part, in CPU
+  and in instructions.
 - **Burst.** Fewer samples than before for the same 200 updates: one query where there were two,
   no commit, no thread hop for a filter, no decrypt. What is left is libraries, evenly:
   aiogram's parsing, middlewares and sendMessage, pydantic, SQLAlchemy building the chat's and

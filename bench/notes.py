@@ -711,7 +711,15 @@ and idle RSS), so its memory above that floor comes out below zero.
   MB (20.8 below), PostgreSQL 0.173 and 0.169 (0.058), 2.89x and 2.17x: the slowest hour of
   the day, aiogram alone answering 877 updates a second against 1,281 at 15:09; 18:00 (the
   table) 0.117 and 1.25x (0.064, 1.37x), 0.161 and 1.08x, 554 (888), 1.29 (1.11), 0.792, 139.5
-  MB (26.0 below), PostgreSQL 0.115 and 0.093 (0.041), 1.77x and 1.54x.
+  MB (26.0 below), PostgreSQL 0.115 and 0.093 (0.041), 1.77x and 1.54x. On 2026-12-03 evening,
+  with fewer trips to aiosqlite's thread, on a slower machine (its kernel build changed since
+  18:00; aiogram alone 699-792 updates a second): 19:24 0.187 and 2.02x (0.105, 1.54x), 0.176
+  and 1.12x, 262 (700), 1.59 (1.27), 0.976, 136.8 MB (28.7 below), PostgreSQL 0.179 and 0.220
+  (0.077), 3.04x and 2.91x; 19:38 (the table) 0.180 and 1.96x (0.104, 1.49x), 0.206 and
+  1.09x, 347 (792), 1.47 (1.23), 0.877, 137.3 MB (28.1 below), PostgreSQL 0.186 and 0.205
+  (0.073), 3.08x and 2.88x. On such an hour the sweep at 50 ms is bound by the bot's CPU
+  (1.8 s of one core for a floor of 1 s), and its floor's own CPU (≈ 0.10 ms an account) leaves
+  nothing of the 0.10 target for the bot's work.
   Ratios of figures from the same run are the sturdier ones.
 
 ## Before this round (issue 16)

@@ -1,4 +1,5 @@
 import asyncio
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -193,6 +194,16 @@ def test_data_folder_that_cannot_be_made_is_one_line_naming_the_setting(tmp_path
     (tmp_path / "file").write_text("")
     with pytest.raises(SettingsError, match=r"^DATABASE_URL: cannot create the data folder"):
         prepare_data_dir(tmp_path / "file" / "data")
+
+
+def test_an_sqlite_too_old_for_the_bot_is_one_line_naming_the_setting(tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.31.1")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    with pytest.raises(SettingsError, match=r"^DATABASE_URL: .*SQLite 3\.31\.1 lacks RETURNING;"):
+        create_database_file(url)
+    assert not (tmp_path / "bot.db").exists()
+    create_database_file("postgresql+asyncpg://bot@db/bot")  # not SQLite's to say
 
 
 def test_unwritable_data_folder_is_one_line_naming_the_setting():

@@ -8,6 +8,7 @@ import fcntl
 import importlib
 import logging
 import os
+import sqlite3
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -67,13 +68,36 @@ def prepare_data_dir(data_dir: Path) -> None:
 def create_database_file(url: str) -> None:
     """An SQLite database file not yet there is created empty, readable by the owner only:
     SQLite would make it with the umask (often readable by all), and gives its -wal and
-    -shm files the database file's permissions."""
+    -shm files the database file's permissions. SettingsError first if this Python's SQLite
+    lacks what the bot's statements use (`require_sqlite_features`)."""
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    if parsed.get_backend_name() != "sqlite":
+        return
+    require_sqlite_features()
+    if parsed.database in (None, "", ":memory:"):
         return
     database = parsed.database
     fd = os.open(database, os.O_WRONLY | os.O_CREAT, 0o600)
     os.close(fd)
+
+
+def require_sqlite_features() -> None:
+    """SettingsError unless the SQLite this Python was built with has RETURNING (3.35, the
+    claims) and JSON (`json_each`, the checks' reads: built in since 3.38, in most builds
+    before)."""
+    try:
+        with sqlite3.connect(":memory:") as probe:
+            probe.execute("SELECT value FROM json_each('[1]')")
+        json = True
+    except sqlite3.OperationalError:
+        json = False
+    features = (("RETURNING", sqlite3.sqlite_version_info >= (3, 35)), ("JSON", json))
+    if missing := [name for name, present in features if not present]:
+        raise SettingsError(
+            f"DATABASE_URL: this Python's SQLite {sqlite3.sqlite_version} lacks "
+            f"{' and '.join(missing)}; the bot needs SQLite 3.35 or newer with JSON (a newer OS "
+            "or Python build), or PostgreSQL"
+        )
 
 
 def create_engine(url: str) -> AsyncEngine:

@@ -302,7 +302,7 @@ and idle RSS), so its memory above that floor comes out below zero.
   (`json_each`), so that the SQL is the same for any number and compiled once; the accounts
   are read by their credentials alone and their leases matched to the claims in Python (one
   writer: nothing to lock); executemany goes to the driver; and the pool rolls back only a
-  connection still in a transaction (`bot.storage.engine`). The rows read at the driver are
+  connection still in a transaction (`bot.storage.sqlite`). The rows read at the driver are
   converted column by column through `map` (3.1 µs a row of 33 columns, against 6.0 value by
   value; reading at the driver was tried on 2026-12-02 and not kept because the conversion,
   value by value in Python, ate what the trips saved), and executemany's values the same way

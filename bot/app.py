@@ -14,7 +14,7 @@ import signal
 from bot import logs
 from bot.config import configure_logging, load_settings
 from bot.storage.crypto import SecretBox, load_or_create_key
-from bot.storage.engine import create_database_file, prepare_data_dir
+from bot.storage.sqlite import create_database_file, prepare_data_dir
 
 
 async def run() -> int:

@@ -5,7 +5,7 @@ from cryptography.fernet import Fernet
 
 from bot.config import SettingsError
 from bot.storage.crypto import SecretBox, SecretKeyError, load_or_create_key
-from bot.storage.engine import prepare_data_dir
+from bot.storage.sqlite import prepare_data_dir
 
 
 def test_round_trip_and_ciphertext_hides_secret():

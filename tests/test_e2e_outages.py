@@ -7,8 +7,9 @@ from decimal import Decimal
 
 from bot.logs import MASK
 from bot.storage.crypto import SecretBox
-from bot.storage.engine import create_database_file, create_engine, create_sessionmaker, migrate
+from bot.storage.engine import create_engine, create_sessionmaker, migrate
 from bot.storage.models import Account, Chat
+from bot.storage.sqlite import create_database_file
 from tests.bot_process import TOKEN
 from tests.fake_smsc import FAULTS
 

@@ -1,21 +1,17 @@
 import asyncio
-import sqlite3
-import stat
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import DateTime, bindparam, event, func, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import SettingsError
 from bot.storage import stats
 from bot.storage.chats import ensure_chat, migrate_chat
 from bot.storage.direct import held
-from bot.storage.engine import create_database_file, create_engine, migrate, prepare_data_dir
+from bot.storage.engine import create_engine, migrate
 from bot.storage.models import Account, AccountState, BalanceSample, Chat
 from tests.alerting_fixtures import stored_account
 from tests.servers import BOTH_DATABASES
@@ -166,55 +162,6 @@ async def test_migration_into_already_known_supergroup(sessionmaker):
         assert [a.chat_id for a in (await session.scalars(select(Account))).all()] == [-1005]
 
 
-def test_data_folder_and_database_file_are_owner_only(tmp_path):
-    data = tmp_path / "new" / "data"
-    prepare_data_dir(data)
-    url = f"sqlite+aiosqlite:///{data}/bot.db"
-    create_database_file(url)
-    assert stat.S_IMODE(data.stat().st_mode) == 0o700
-    assert stat.S_IMODE((data / "bot.db").stat().st_mode) == 0o600
-
-
-async def test_database_side_files_stay_owner_only(tmp_path):
-    url = f"sqlite+aiosqlite:///{tmp_path}/bot.db"
-    create_database_file(url)
-    engine = create_engine(url)
-    try:
-        await migrate(engine)
-        async with engine.connect() as connection:  # WAL: -wal and -shm exist while open
-            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.glob("bot.db*")}
-    finally:
-        await engine.dispose()
-    assert set(modes) >= {"bot.db", "bot.db-wal", "bot.db-shm"}
-    assert set(modes.values()) == {0o600}, modes
-    assert connection is not None
-
-
-def test_data_folder_that_cannot_be_made_is_one_line_naming_the_setting(tmp_path):
-    (tmp_path / "file").write_text("")
-    with pytest.raises(SettingsError, match=r"^DATABASE_URL: cannot create the data folder"):
-        prepare_data_dir(tmp_path / "file" / "data")
-
-
-def test_an_sqlite_too_old_for_the_bot_is_one_line_naming_the_setting(tmp_path, monkeypatch):
-    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
-    monkeypatch.setattr(sqlite3, "sqlite_version", "3.31.1")
-    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-    with pytest.raises(SettingsError, match=r"^DATABASE_URL: .*SQLite 3\.31\.1 lacks RETURNING;"):
-        create_database_file(url)
-    assert not (tmp_path / "bot.db").exists()
-    create_database_file("postgresql+asyncpg://bot@db/bot")  # not SQLite's to say
-
-
-def test_unwritable_data_folder_is_one_line_naming_the_setting():
-    # sysfs refuses new files even to root (as the tests run in CI), like a read-only volume.
-    locked = Path("/sys/kernel")
-    with pytest.raises(SettingsError, match=r"^DATABASE_URL: .*not writable"):
-        prepare_data_dir(locked)
-    with pytest.raises(SettingsError, match=r"^DATABASE_URL: cannot create"):
-        prepare_data_dir(locked / "data")
-
-
 async def test_a_chat_read_through_the_reader_is_the_one_the_orm_loads(engine, sessionmaker):
     """The bot reads each update's chat through a held connection (bot.storage.direct): the
     same values, of the same types, as the ORM's own query, and objects the session writes."""
@@ -309,22 +256,3 @@ async def test_a_claim_on_postgresql_reads_only_the_first_due_accounts(postgres_
         if node.get("Relation Name") == "accounts":
             read.append(node["Actual Rows"] * node["Actual Loops"])
     assert read and max(read) <= 100, read  # the window, not the 2,000 due
-
-
-async def test_a_connection_given_back_is_rolled_back_only_while_in_a_transaction(
-    engine, sessionmaker, request
-):
-    # The pool's own reset rolled back every connection given back, a trip to aiosqlite's
-    # thread after each commit. One given back in a transaction is still rolled back.
-    async with sessionmaker() as session:
-        session.add(Chat(id=1, type="private"))
-        await session.commit()
-        trips = request.getfixturevalue("trips")
-    assert [trip.__name__ for trip in trips] == []  # given back: no rollback
-    async with engine.connect() as connection:
-        raw = await connection.get_raw_connection()
-        # Written past SQLAlchemy, which knows of no transaction to end: the pool's reset must.
-        await raw.driver_connection.execute("UPDATE chats SET title = 'renamed'")
-    assert [trip.__name__ for trip in trips][-1] == "rollback"
-    async with sessionmaker() as session:
-        assert (await session.get_one(Chat, 1)).title is None

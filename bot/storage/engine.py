@@ -8,15 +8,13 @@ import fcntl
 import importlib
 import logging
 import os
-import sqlite3
 import sys
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Insert, Table, event, inspect, text
+from sqlalchemy import Connection, Insert, Table, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -27,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from bot.config import SettingsError
+from bot.storage import sqlite
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -43,87 +42,11 @@ MIGRATIONS_DIR = (
 )
 
 
-def prepare_data_dir(data_dir: Path) -> None:
-    """The folder of the database and the key: created readable by the owner only, and
-    writable, or SettingsError before anything is written."""
-    try:
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as error:
-        raise SettingsError(
-            f"DATABASE_URL: cannot create the data folder {data_dir} ({error.strerror}); "
-            "create it for this user, or point DATABASE_URL elsewhere"
-        ) from None
-    # Tried, not asked (os.access): root passes every permission check, yet a read-only mount
-    # (a container volume, say) still refuses the database and the key.
-    try:
-        with tempfile.TemporaryFile(dir=data_dir):
-            pass
-    except OSError as error:
-        raise SettingsError(
-            f"DATABASE_URL: the data folder {data_dir} is not writable by this user "
-            f"(uid {os.getuid()}: {error.strerror}); chown it, or point DATABASE_URL elsewhere"
-        ) from None
-
-
-def create_database_file(url: str) -> None:
-    """An SQLite database file not yet there is created empty, readable by the owner only:
-    SQLite would make it with the umask (often readable by all), and gives its -wal and
-    -shm files the database file's permissions. SettingsError first if this Python's SQLite
-    lacks what the bot's statements use (`require_sqlite_features`)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return
-    require_sqlite_features()
-    if parsed.database in (None, "", ":memory:"):
-        return
-    database = parsed.database
-    fd = os.open(database, os.O_WRONLY | os.O_CREAT, 0o600)
-    os.close(fd)
-
-
-def require_sqlite_features() -> None:
-    """SettingsError unless the SQLite this Python was built with has RETURNING (3.35, the
-    claims) and JSON (`json_each`, the checks' reads: built in since 3.38, in most builds
-    before)."""
-    try:
-        with sqlite3.connect(":memory:") as probe:
-            probe.execute("SELECT value FROM json_each('[1]')")
-        json = True
-    except sqlite3.OperationalError:
-        json = False
-    features = (("RETURNING", sqlite3.sqlite_version_info >= (3, 35)), ("JSON", json))
-    if missing := [name for name, present in features if not present]:
-        raise SettingsError(
-            f"DATABASE_URL: this Python's SQLite {sqlite3.sqlite_version} lacks "
-            f"{' and '.join(missing)}; the bot needs SQLite 3.35 or newer with JSON (a newer OS "
-            "or Python build), or PostgreSQL"
-        )
-
-
 def create_engine(url: str) -> AsyncEngine:
     if make_url(url).get_backend_name() != "sqlite":
         return create_async_engine(url)
-    engine = create_async_engine(url, pool_reset_on_return=None)
-    event.listen(engine.sync_engine, "connect", _configure_sqlite)
-    event.listen(engine.sync_engine, "reset", _reset_sqlite)
-    return engine
-
-
-def _reset_sqlite(dbapi_connection, record, reset_state) -> None:
-    # The pool's own reset rolls back every connection given back, a trip to aiosqlite's thread
-    # even after a commit (a sweep's every write, and most of the outbox's). Only one still in a
-    # transaction (its user failed before committing or rolling back) needs it.
-    if not reset_state.terminate_only and record.driver_connection.in_transaction:
-        dbapi_connection.rollback()
-
-
-def _configure_sqlite(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    # Cascades need foreign keys on; WAL lets handlers read while a check writes.
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
+    # The pool's reset is left to SQLite's own (bot.storage.sqlite.configured).
+    return sqlite.configured(create_async_engine(url, pool_reset_on_return=None))
 
 
 def upsert(dialect: str, table: Table | type[object]) -> Insert:

@@ -32,8 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.config import DatabaseSettings, load_settings
 from bot.storage.crypto import KEY_FILE_NAME
-from bot.storage.engine import create_database_file, create_engine, migrate
+from bot.storage.engine import create_engine, migrate
 from bot.storage.models import Base
+from bot.storage.sqlite import create_database_file
 
 # Rows per read and per INSERT: little memory, few round trips.
 BATCH_ROWS = 1000

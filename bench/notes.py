@@ -313,9 +313,13 @@ and idle RSS), so its memory above that floor comes out below zero.
   kernel build changed between the two days): at 50 ms, 0.178-0.247 ms an account (mean 0.212)
   before and 0.148-0.189 (mean 0.171) after, five pairs, better in four and even in one; at
   200 ms no change through the noise (eleven pairs, mean 0.211 before and 0.207 after, 0.149-
-  0.294 and 0.150-0.251), the wall time the same. The bot's CPU against its floor's in the full
-  runs: 1.78 times in the run of 19:24 (0.187 against 0.105), 1.83-1.95 in the runs of the day
-  before.
+  0.294 and 0.150-0.251), the wall time the same. On the faster hour after 20:00 (the floor
+  0.056) the gain at 50 ms was smaller: eight pairs, 0.127-0.161 ms an account (mean 0.142)
+  before and 0.118-0.146 (mean 0.129) after, better in seven, the wall time 1.36-1.73 s
+  before and 1.27-1.54 after. A trip costs more when the machine is busy. The bot's CPU
+  against its floor's in the full runs: 1.78 and 1.73 times in the slow runs of 19:24 and
+  19:38, 2.20 in the fast one of 20:08 (0.123 against 0.056), 1.83-1.95 in the runs of the day
+  before: the floor gains more than the bot from a faster hour.
 - **Sweep with history** (new on 2026-12-03, 08:30). The other sweeps' accounts have no
   history, so the study a sample brings (the account's eight days of samples read, and its
   spend rate and anomaly worked out) cost them nothing. After eight days every account has at
@@ -715,11 +719,15 @@ and idle RSS), so its memory above that floor comes out below zero.
   with fewer trips to aiosqlite's thread, on a slower machine (its kernel build changed since
   18:00; aiogram alone 699-792 updates a second): 19:24 0.187 and 2.02x (0.105, 1.54x), 0.176
   and 1.12x, 262 (700), 1.59 (1.27), 0.976, 136.8 MB (28.7 below), PostgreSQL 0.179 and 0.220
-  (0.077), 3.04x and 2.91x; 19:38 (the table) 0.180 and 1.96x (0.104, 1.49x), 0.206 and
+  (0.077), 3.04x and 2.91x; 19:38 0.180 and 1.96x (0.104, 1.49x), 0.206 and
   1.09x, 347 (792), 1.47 (1.23), 0.877, 137.3 MB (28.1 below), PostgreSQL 0.186 and 0.205
   (0.073), 3.08x and 2.88x. On such an hour the sweep at 50 ms is bound by the bot's CPU
   (1.8 s of one core for a floor of 1 s), and its floor's own CPU (≈ 0.10 ms an account) leaves
-  nothing of the 0.10 target for the bot's work.
+  nothing of the 0.10 target for the bot's work. Then a faster hour (aiogram alone 1,091
+  updates a second), with SQLite's side of the storage in a module of its own (no change to
+  the paths measured): 20:08 (the table) 0.123 and 1.34x (0.056, 1.32x), 0.169 and 1.08x, 404
+  (1091), 1.44 (0.77), 0.768, 137.5 MB (28.0 below), PostgreSQL 0.158 and 0.155 (0.057), 2.53x
+  and 2.41x.
   Ratios of figures from the same run are the sturdier ones.
 
 ## Before this round (issue 16)

@@ -53,6 +53,26 @@ def test_an_sqlite_too_old_for_the_bot_is_one_line_naming_the_setting(tmp_path, 
     create_database_file("postgresql+asyncpg://bot@db/bot")  # not SQLite's to say
 
 
+def test_an_sqlite_without_json_is_one_line_naming_the_setting(tmp_path, monkeypatch):
+    connect = sqlite3.connect
+
+    def without_json(*args, **kwargs):
+        # As in a build without JSON, json_each (a table-valued function) cannot be read.
+        connection = connect(*args, **kwargs)
+        connection.set_authorizer(
+            lambda action, table, *_: (
+                sqlite3.SQLITE_DENY
+                if action == sqlite3.SQLITE_READ and table == "json_each"
+                else sqlite3.SQLITE_OK
+            )
+        )
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", without_json)
+    with pytest.raises(SettingsError, match=r"^DATABASE_URL: .*SQLite [\d.]+ lacks JSON;"):
+        create_database_file(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+
+
 def test_unwritable_data_folder_is_one_line_naming_the_setting():
     # sysfs refuses new files even to root (as the tests run in CI), like a read-only volume.
     locked = Path("/sys/kernel")

@@ -62,7 +62,7 @@ def require_sqlite_features() -> None:
         with sqlite3.connect(":memory:") as probe:
             probe.execute("SELECT value FROM json_each('[1]')")
         json = True
-    except sqlite3.OperationalError:
+    except sqlite3.DatabaseError:  # without JSON: "no such table: json_each"
         json = False
     features = (("RETURNING", sqlite3.sqlite_version_info >= (3, 35)), ("JSON", json))
     if missing := [name for name, present in features if not present]:

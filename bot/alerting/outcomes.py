@@ -9,7 +9,6 @@ is left alone (bot.storage.stats.held).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -81,10 +80,10 @@ async def write_outcomes(
     connection = await session.connection()
     # Records, not rows: the rules read the chat's columns by name, for each of its accounts.
     if (held_connection := await direct.on(connection)) is not None:
-        keys = json.dumps([key for key, _lease in outcomes])
+        keys = [key for key, _lease in outcomes]
         read = await records.read(held_connection, _ACCOUNTS_LISTED, {"keys": keys})
         accounts = [a for a in read if (a.credentials_key, a.lease_until) in outcomes]
-        ids = json.dumps(list({account.chat_id for account in accounts}))
+        ids = list({account.chat_id for account in accounts})
         found = await records.read(held_connection, _CHATS_LISTED, {"ids": ids})
     else:
         accounts = records.records(await connection.execute(_ACCOUNTS, held_values(outcomes)))

@@ -24,11 +24,11 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Dialect,
     Executable,
     QueuePool,
     Select,
-    String,
     bindparam,
     func,
     literal_column,
@@ -147,12 +147,11 @@ def _result_processors(
 
 
 def listed(name: str) -> Select[Any]:
-    """The values of a JSON list given as the parameter `name`, for an IN on SQLite: the SQL
-    stays the same however many there are (SQLAlchemy's expanding IN renders a placeholder for
-    each), so it is compiled once and run here."""
-    return select(literal_column("value")).select_from(
-        func.json_each(bindparam(name, type_=String))
-    )
+    """The values of a list given as the parameter `name`, for an IN on SQLite: bound as one
+    JSON text (the parameter's type encodes it), so the SQL stays the same however many there
+    are (SQLAlchemy's expanding IN renders a placeholder for each), and is compiled once and
+    run here."""
+    return select(literal_column("value")).select_from(func.json_each(bindparam(name, type_=JSON)))
 
 
 async def on(connection: AsyncConnection) -> Direct | None:

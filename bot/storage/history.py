@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
@@ -42,8 +41,8 @@ async def histories_since(
     studies every account it samples, and a tenth of its trips were these reads."""
     held = await direct.on(session) if isinstance(session, AsyncConnection) else None
     if held is not None:
-        ids = json.dumps(list(account_ids))
-        rows = await held.records(_HISTORIES_LISTED, {"ids": ids, "since": since})
+        values = {"ids": list(account_ids), "since": since}
+        rows = await held.records(_HISTORIES_LISTED, values)
     else:
         rows = await session.execute(_HISTORIES, {"ids": account_ids, "since": since})
     histories: dict[int, list[Sample]] = {}

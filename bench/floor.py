@@ -25,7 +25,8 @@ from cryptography.fernet import Fernet
 
 from bench.data import BALANCE, Layout, Probe, login_name, password, seed_now
 from bench.rows import CHECK_CONCURRENCY
-from bot.alerting.scheduling import BATCH, WRITE_BATCH
+from bot.alerting.scheduling import BATCH
+from bot.alerting.writing import WRITE_BATCH
 from tests.fake_smsc import FakeSmsc
 
 

@@ -62,8 +62,8 @@ and idle RSS), so its memory above that floor comes out below zero.
 - **Sweep: wall time and CPU per account.** The bot's own CPU, on one core, and how soon each
   SMSC slot is used again. Checks ask SMSC without touching the database and queue what they
   learn; whichever check takes the write turn next writes what is waiting, up to 50 logins, in
-  one transaction (`Checks._write_waiting`): one read of those accounts and their chats as
-  plain rows (`bot/storage/records.py`: no ORM instance, no unit of work), one of their
+  one transaction (`bot/alerting/writing.py`): one read of those accounts and their chats
+  as plain rows (`bot/storage/records.py`: no ORM instance, no unit of work), one of their
   history, one INSERT of the new samples and one executemany UPDATE of the columns that
   changed, the last two at the driver (`bot/storage/direct.py`). Per account that leaves (see
   "Where the time goes"): SQLite's own work, ≈ 25-35 µs (the UPDATE moves the account in the
@@ -277,7 +277,7 @@ and idle RSS), so its memory above that floor comes out below zero.
   average at 200 ms, against 20 writes of 50 at 50 ms. Each write's statements and commit, and
   each wake-up of the event loop from idle, serve fewer accounts. Since 17:35 a check that
   ends while no write is under way, with fewer than 50 logins' outcomes waiting, holds its
-  write back 50 ms (`WRITE_LINGER` in `bot/alerting/scheduling.py`), so that the checks ending
+  write back 50 ms (`WRITE_LINGER` in `bot/alerting/writing.py`), so that the checks ending
   about then go in the same write. Single sweeps side by side at 200 ms, on a slow hour:
   0.178-0.195 ms an account against 0.216-0.232 (three pairs), the wall time the same. Held
   back whether or not a write was under way, four pairs gave 0.108-0.136 against 0.148-0.171,

@@ -10,10 +10,10 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
-from bot.alerting import scheduling
+from bot.alerting import scheduling, writing
 from bot.alerting.accounts import AccountService
 from bot.alerting.monitoring import Monitor
-from bot.alerting.scheduling import WRITE_BATCH, Checks
+from bot.alerting.scheduling import Checks
 from bot.smsc.client import Balance, Credentials, SmscAuthError
 from bot.smsc.guard import BalanceGuard
 from bot.storage.chats import ensure_chat
@@ -289,7 +289,7 @@ async def test_restart_leaves_claimed_and_just_due_checks_where_they_are(
     assert clock.now <= after["forgotten"].next_check_at <= clock.now + timedelta(minutes=5)
 
 
-LOGINS = WRITE_BATCH + 10  # more than one write takes
+LOGINS = writing.WRITE_BATCH + 10  # more than one write takes
 
 
 class SlowSmsc(Smsc):
@@ -339,7 +339,7 @@ async def test_checks_ending_a_little_apart_are_written_together(
 ):
     # Written as each ended, checks whose answers came spread out (SMSC far away) made a write
     # each: ≈ 20 % more CPU an account in a sweep at 200 ms a request.
-    monkeypatch.setattr(scheduling, "WRITE_LINGER", 0.3)
+    monkeypatch.setattr(writing, "WRITE_LINGER", 0.3)
     logins = [f"login{i}" for i in range(5)]
     answered = smsc.fetch_balance
 
@@ -351,7 +351,7 @@ async def test_checks_ending_a_little_apart_are_written_together(
     for login in logins:
         smsc.balances[login], smsc.passwords[login] = Decimal(1500), "pw"
         await add(sessionmaker, box, -1, login)
-    writes = Counted(monkeypatch, scheduling, "write_outcomes")
+    writes = Counted(monkeypatch, writing, "write_outcomes")
     assert await run(checks) == len(logins)
     assert writes.calls == 1
     async with sessionmaker() as session:

@@ -19,28 +19,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.alerting.due import Due, first_due, lease_due
 from bot.alerting.monitoring import Monitor, Outcome
 from bot.alerting.outbox import Outbox
-from bot.alerting.outcomes import Claim, write_outcomes
+from bot.alerting.outcomes import Claim
 from bot.alerting.startup import prepare_checks
+from bot.alerting.writing import CheckWrites
 from bot.smsc.check_errors import check_error
 from bot.smsc.client import Credentials, SmscError
 from bot.smsc.guard import BalanceGuard, BalanceResult
 from bot.storage import direct
 from bot.storage.crypto import SecretBox
 from bot.storage.models import Account
-from bot.storage.stats import held, held_values
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +54,6 @@ BATCH = 500  # credentials claimed and not yet written, per process, at most
 CLAIM_PART = 50  # credentials claimed by one statement, at most (see dispatch)
 JITTER = 0.05  # next checks land within ±5% of the interval, so they drift apart
 START_SPREAD = timedelta(minutes=5)  # checks nobody made for a while are spread over this
-WRITE_BATCH = 50  # logins whose outcomes are written in one transaction, at most
-# Seconds a check's write is held back, when no write is under way and fewer than WRITE_BATCH
-# logins' outcomes wait: the checks ending about then go in the same write. Written as each
-# ended, a sweep whose requests take 200 ms (its checks ending spread over seconds, not packed
-# into one) made 113 writes of 9 logins where one at 50 ms made 20 of 50, each write's
-# statements and commit and each wake-up from idle serving fewer accounts: ≈ 20 % more CPU an
-# account. While a write is under way, the outcomes gather behind it anyway.
-WRITE_LINGER = 0.05
-_HELD = held(select(Account))
 
 
 class Counts(Protocol):
@@ -109,24 +98,14 @@ class Checks:
         self._direct: direct.Direct | None = None  # while looking (see _look_forever)
         self._guard = guard
         self._box = box
-        self._monitor = monitor
-        self._outbox = outbox
         self._now = now
         self._slots = asyncio.Semaphore(concurrency)
         self._lease = timedelta(seconds=lease_seconds)
-        # Checks do not write side by side: they queue their outcomes, and whichever takes the
-        # turn next writes the outcomes waiting (up to WRITE_BATCH logins), its own included,
-        # in one transaction. A sweep of thousands so costs a few transactions a second, not
-        # one per login, and on SQLite leaves its one writer free most of the time for the
-        # handlers' commits. On SQLite the turn is shared with the outbox too (`writes`); checks
-        # queue among themselves first, so an alert's bookkeeping waits behind one write of
-        # checks, not behind every check in flight. So do claims: queued behind the checks
-        # waiting to write, a sweep's next claim waited 0.1-0.2 s while SMSC's slots ran dry.
-        self._turn = asyncio.Lock()
+        # Outcomes are queued and written a batch at a time (bot.alerting.writing). On SQLite
+        # the turn to write is shared with the outbox (`writes`) and the claims.
         if writes is None and self._engine.dialect.name == "sqlite":
             writes = asyncio.Lock()  # one writer: claims and writes still take turns
         self._write_turn = writes if writes is not None else contextlib.nullcontext()
-        self._waiting: dict[Claim, Outcome] = {}
         self._rng = rng or random.Random()
         self._tasks: set[asyncio.Task[None]] = set()
         # Set when checks end while more is due than the last look had room for: the next
@@ -135,6 +114,15 @@ class Checks:
         self._more_due = False
         self._next_due: datetime | None = None  # when the last look saw the first due
         self._metrics = metrics or _Uncounted()
+        self._writes = CheckWrites(
+            sessionmaker,
+            monitor,
+            outbox,
+            self._write_turn,
+            now=now,
+            next_gap=self._next_gap,
+            alert_raised=self._metrics.alert_raised,
+        )
         self._late = 0  # claims that ran short before their check could start (see _check)
         self._claims_failing = False
         self._claiming: asyncio.Future[tuple[Due, bool]] | None = None
@@ -299,58 +287,14 @@ class Checks:
                     log.info("check failed key=%s error=%s", key[:8], error)
             # The slot bounds requests to SMSC only: waiting for the write turn in it left
             # SMSC idle while a sweep's writes queued.
-            self._waiting[claim] = outcome
-            if len(self._waiting) < WRITE_BATCH and not self._turn.locked():
-                await asyncio.sleep(WRITE_LINGER)
-            await self._write_waiting(claim)
+            await self._writes.write(claim, outcome)
             self.last_completed_at = self._now()
             self._metrics.check_done(
                 "ok" if isinstance(outcome, BalanceResult) else check_error(outcome).value
             )
         except Exception:  # one account's trouble must not stop the others' checks
             log.exception("check failed key=%s", key[:8])
-            async with self._turn, self._write_turn:
-                await self._postpone([claim])
-
-    async def _write_waiting(self, claim: Claim) -> None:
-        """Write the outcome of `claim` and others waiting (see __init__), unless another check
-        already wrote it."""
-        async with self._turn, self._write_turn:
-            if claim not in self._waiting:
-                return
-            # A bounded batch: its accounts are worked through without a pause for other
-            # tasks, and a thousand at once would hold handlers up for a noticeable moment.
-            others = (c for c in self._waiting if c != claim)
-            claims = [claim, *itertools.islice(others, WRITE_BATCH - 1)]
-            outcomes = {c: self._waiting.pop(c) for c in claims}
-            try:
-                async with self._sessionmaker() as session:
-                    notified, raised = await write_outcomes(
-                        session, outcomes, self._monitor, self._now(), self._next_gap
-                    )
-            except Exception:
-                log.exception("writing checks failed logins=%s", len(outcomes))
-                await self._postpone(claims)
-                return
-        for kind in raised:
-            self._metrics.alert_raised(kind)
-        # Only then: an idle outbox woken by each check of a sweep looked for work hundreds
-        # of times a second.
-        if notified:
-            self._outbox.wake()
-
-    async def _postpone(self, claims: list[Claim]) -> None:
-        """After a failed check, come back at the usual interval, not at once, every second.
-        Callers hold the turn."""
-        try:
-            async with self._sessionmaker() as session:
-                postponed = await session.scalars(_HELD, held_values(claims))
-                for account in postponed:
-                    account.next_check_at = self._now() + self._next_gap(account)
-                    account.lease_until = None
-                await session.commit()
-        except Exception as error:  # their leases run out, and they are taken again
-            log.warning("postponing checks failed logins=%s error=%r", len(claims), error)
+            await self._writes.postpone([claim])
 
     def _spread(self, interval: int) -> timedelta:
         return timedelta(seconds=self._rng.uniform(0, min(START_SPREAD.total_seconds(), interval)))

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ARRAY, BigInteger, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerting.monitoring import Monitor, Outcome
@@ -55,7 +55,12 @@ CHAT_READ = [
 
 # Built once, with parameters: building a statement cost more than running it.
 _ACCOUNTS = held(checkable(select(*CHECKED)))
-_CHATS = select(*CHAT_READ).where(Chat.__table__.c.id.in_(bindparam("ids", expanding=True)))
+# On PostgreSQL the chats' ids go as one array, unnested: the same SQL for any number, where
+# an IN of a batch's few hundred ids was rendered for each batch (≈ 1.5 ms of the bot's CPU a
+# batch more). Not `= ANY(array)`: its plan scanned every chat, ≈ 4 times the server's CPU.
+_CHATS = select(*CHAT_READ).where(
+    Chat.__table__.c.id.in_(select(func.unnest(bindparam("ids", type_=ARRAY(BigInteger)))))
+)
 # On SQLite both are read by the driver itself, one trip to aiosqlite's thread each where
 # SQLAlchemy's cursor took four (bot.storage.direct.listed); the accounts by their credentials
 # alone, whose leases are matched to the claims' here (SQLite has one writer: nothing to lock).
@@ -87,7 +92,7 @@ async def write_outcomes(
         found = await records.read(held_connection, _CHATS_LISTED, {"ids": ids})
     else:
         accounts = records.records(await connection.execute(_ACCOUNTS, held_values(outcomes)))
-        ids = {account.chat_id for account in accounts}
+        ids = list({account.chat_id for account in accounts})
         found = records.records(await connection.execute(_CHATS, {"ids": ids}))
     chats = {chat.id: chat for chat in found}
     answers = [

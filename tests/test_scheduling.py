@@ -545,3 +545,36 @@ async def test_no_connection_to_look_with_is_said_once_and_looked_for_again(
     assert smsc.requests == ["shop"]
     assert caplog.text.count("claiming due checks failed") == 1
     assert "Traceback" not in caplog.text
+
+
+async def test_a_claim_under_way_at_shutdown_keeps_the_looks_connection_until_it_ends(
+    sessionmaker, engine, smsc, box, clock, monkeypatch
+):
+    # On SQLite a claim runs on the looks' held connection. Given back to the pool while the
+    # claim still waited for its turn to write, the connection then ran the claim in whatever
+    # state the pool's next user left it, and its lease was never committed.
+    monkeypatch.setattr(scheduling, "DISPATCH_EVERY", 0.01)
+    writes = asyncio.Lock()
+    guard = BalanceGuard(smsc, cache_seconds=0, now=clock)
+    monitor = Monitor(TelegramRenderer(create_i18n()), now=clock)
+    checks = Checks(sessionmaker, guard, box, monitor, NoOutbox(), now=clock, writes=writes)
+    claiming, lease_due = asyncio.Event(), scheduling.lease_due
+
+    async def noted(*args, **kwargs):
+        claiming.set()
+        return await lease_due(*args, **kwargs)
+
+    monkeypatch.setattr(scheduling, "lease_due", noted)
+    await add(sessionmaker, box, -1, "shop")
+    async with writes:  # the claim waits for its turn
+        checks.start()
+        await asyncio.wait_for(claiming.wait(), 10)
+        checks.stop()
+        await asyncio.sleep(0.05)
+        assert engine.sync_engine.pool.checkedout() == 1  # still the claim's
+    await checks.drain()
+    assert engine.sync_engine.pool.checkedout() == 0
+    async with sessionmaker() as session:
+        account = await session.scalar(select(Account))
+    assert account.lease_until is not None  # claimed, and left to run out
+    assert smsc.requests == []  # nothing started once stopped

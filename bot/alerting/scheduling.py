@@ -153,15 +153,13 @@ class Checks:
             try:
                 async with direct.held(self._engine) as held:
                     self._direct = held
-                    while not self._stopped:
-                        with contextlib.suppress(TimeoutError):
-                            async with asyncio.timeout(self._pause()):
-                                await self._room.wait()
-                        self._room.clear()
-                        try:
-                            await self.dispatch()
-                        except Exception:  # the loop outlives any one bad look (/healthz)
-                            log.exception("looking for due checks failed")
+                    try:
+                        await self._look_until_stopped()
+                    finally:
+                        # A claim `stop` left under way runs on this connection: it goes back
+                        # to the pool after the claim, not into another's hands before it.
+                        if self._claiming is not None:
+                            await asyncio.wait([self._claiming])
             except Exception as error:  # the database away: said once, as a failed claim is
                 if not self._claims_failing:
                     log.warning("claiming due checks failed error=%r", error)
@@ -169,6 +167,17 @@ class Checks:
                 await asyncio.sleep(DISPATCH_EVERY)
             finally:
                 self._direct = None
+
+    async def _look_until_stopped(self) -> None:
+        while not self._stopped:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._pause()):
+                    await self._room.wait()
+            self._room.clear()
+            try:
+                await self.dispatch()
+            except Exception:  # the loop outlives any one bad look (/healthz)
+                log.exception("looking for due checks failed")
 
     def _pause(self) -> float:
         """Seconds to the next look: DISPATCH_EVERY, or less when the last look found nothing

@@ -320,6 +320,18 @@ and idle RSS), so its memory above that floor comes out below zero.
   against its floor's in the full runs: 1.78 and 1.73 times in the slow runs of 19:24 and
   19:38, 2.20 in the fast one of 20:08 (0.123 against 0.056), 1.83-1.95 in the runs of the day
   before: the floor gains more than the bot from a faster hour.
+  **SQLite's thread, statement by statement** (2026-12-03 22:50, two sweeps of the bot and two
+  of its floor, the CPU time of each statement on aiosqlite's thread, by wrapping
+  `aiosqlite.Connection._execute`; µs an account, the bot's then the floor's): the claims
+  11.1-13.1 against 5.4-6.7 (the bot's join the chats, to leave out stopped ones, and return
+  each account's encrypted secret; the floor's are three large ones); the write's read of the
+  accounts still under lease 9.7-11.2, and of their chats and histories 2.2-2.7, against
+  nothing; the UPDATE 8.7-10.5 against 7.5-7.9; the samples' INSERT 4.3-4.9 against 3.1-3.4;
+  the commits 3.5-4.4 against 4.2-4.4. In all 41-49 against 21-22, of the bot's 164-199 µs an
+  account in those sweeps (a slow moment: the floor's 82-90). The same statements cost more in
+  the bot, whose event loop keeps the other core busy meanwhile. The part beyond the floor is
+  the read of what the write must not overwrite (an account removed, stopped or taken over
+  during its request is left alone) and the claim's care; neither is a statement too many.
 - **Sweep with history** (new on 2026-12-03, 08:30). The other sweeps' accounts have no
   history, so the study a sample brings (the account's eight days of samples read, and its
   spend rate and anomaly worked out) cost them nothing. After eight days every account has at
@@ -630,6 +642,15 @@ and idle RSS), so its memory above that floor comes out below zero.
   to reason about. In the fastest of those sweeps one replica met both targets (0.090 ms an
   account, 1.44 times the floor); the run at 15:09 had 0.103 and 1.66, the table's (18:00)
   0.115 and 1.77.
+  **The write's chats read** (since 2026-12-03 22:20) binds the chats' ids as one array,
+  unnested (`bot/alerting/outcomes.py`): an IN of a batch's 440-500 ids was SQL rendered for
+  each batch and a statement for asyncpg to prepare. Measured alone, forty reads of 440-500
+  chats each, three rounds: 2.0-3.9 ms of the bot's CPU a read against 4.0-5.7, the server's
+  the same (0.75-1.25 ms). `= ANY(array)` was tried first: the bot's CPU as low, but its plan
+  scanned every chat, 4.0-6.3 ms of the server's CPU a read. The read of the held accounts
+  (500 rows of 33 columns, 7-12 ms of the bot's CPU) was profiled the same way: asyncpg's
+  decoding of the rows 31 % of it, SQLAlchemy's rows 15-20 %, the records built from them
+  23 %; read past SQLAlchemy, within the noise (8.3-9.6 against 8.5-12.7 ms), not kept.
 - **PostgreSQL, two replicas.** Each replica claims due logins' accounts, 50 logins a statement
   and up to 500 in flight, with a conditional UPDATE of rows locked in one order
   (`bot/storage/stats.py`, `claim_due`), so they split the sweep login by login without a
@@ -728,6 +749,14 @@ and idle RSS), so its memory above that floor comes out below zero.
   the paths measured): 20:08 (the table) 0.123 and 1.34x (0.056, 1.32x), 0.169 and 1.08x, 404
   (1091), 1.44 (0.77), 0.768, 137.5 MB (28.0 below), PostgreSQL 0.158 and 0.155 (0.057), 2.53x
   and 2.41x.
+  Later that evening, with the checks' writes in a module of their own, PostgreSQL's chats read
+  as one array and a claim left under way at shutdown keeping its connection (none of them a
+  change to SQLite's sweep): 22:54 0.189 and 2.03x (0.090, 1.44x), 0.224 and 1.11x, 310 (560),
+  1.47 (1.33), 0.823, 137.3 MB (28.3 below), PostgreSQL 0.229 and 0.233 (0.060), 3.87x and
+  3.10x: a slow hour again, the floor's CPU 0.090 against 0.056 at 20:08, and the bot's 2.1
+  times its floor's (2.2 at 20:08). Single sweeps side by side just before (22:48, four pairs,
+  alternating): 0.200, 0.185, 0.137 and 0.119 ms an account for 162ab59 (as of 20:08) against 0.197,
+  0.172, 0.146 and 0.121 for this one, the machine speeding up from pair to pair.
   Ratios of figures from the same run are the sturdier ones.
 
 ## Before this round (issue 16)

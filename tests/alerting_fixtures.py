@@ -1,15 +1,17 @@
-"""The alerting tests' injected clock and monitor (a pytest plugin: tests/conftest.py), and
-what the tests of the checks' and the outbox's loops count with."""
+"""The alerting tests' injected clock, monitor and secrets' box (a pytest plugin:
+tests/conftest.py), and what the tests of the checks' and the outbox's loops count with."""
 
 import asyncio
 import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.alerting.monitoring import Monitor
+from bot.storage.crypto import SecretBox
 from bot.storage.models import Account
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
@@ -40,6 +42,12 @@ class Clock:
 @pytest.fixture
 def clock():
     return Clock()
+
+
+@pytest.fixture
+def box():
+    """The secrets' box of the checks' tests."""
+    return SecretBox(Fernet.generate_key())
 
 
 @pytest.fixture

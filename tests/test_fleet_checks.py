@@ -9,7 +9,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from bot.alerting import scheduling
@@ -17,7 +16,6 @@ from bot.alerting.monitoring import Monitor
 from bot.alerting.scheduling import JITTER, Checks
 from bot.smsc.client import Balance, Credentials, SmscUnavailable
 from bot.smsc.guard import BalanceGuard
-from bot.storage.crypto import SecretBox
 from bot.storage.engine import create_engine, create_sessionmaker, migrate
 from bot.storage.models import Account, Chat
 from bot.telegram.alerts import TelegramRenderer
@@ -59,11 +57,6 @@ class CountingMonitor(Monitor):
             self.written[account.id].append(self.clock())
         self.count += len(outcomes)
         await super().record(session, outcomes, chats)
-
-
-@pytest.fixture
-def box():
-    return SecretBox(Fernet.generate_key())
 
 
 @pytest.fixture

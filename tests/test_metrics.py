@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import GetUpdates
-from cryptography.fernet import Fernet
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import delete, update
 
@@ -19,18 +18,12 @@ from bot.ops.metrics import LastHour, Metrics
 from bot.ops.smsc_watch import CountingFetcher, ObservedGuard
 from bot.smsc.client import Credentials, SmscProtocolError, SmscUnavailable
 from bot.smsc.guard import BalanceGuard
-from bot.storage.crypto import SecretBox
 from bot.storage.models import Account, Notification
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 from bot.telegram.observe import TelegramWatch
 from tests.alerting_fixtures import START, Clock
 from tests.test_scheduling import NoOutbox, Smsc, add, run
-
-
-@pytest.fixture
-def box():
-    return SecretBox(Fernet.generate_key())
 
 
 def samples(text: bytes) -> dict[tuple[str, tuple], float]:

@@ -7,7 +7,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
 from bot.alerting import scheduling, writing
@@ -53,11 +52,6 @@ class NoOutbox:
 @pytest.fixture
 def smsc():
     return Smsc()
-
-
-@pytest.fixture
-def box():
-    return SecretBox(Fernet.generate_key())
 
 
 @pytest.fixture
@@ -315,52 +309,6 @@ def slow_checks(sessionmaker, box, clock):
     return checks, smsc
 
 
-async def test_checks_answered_together_are_all_recorded(slow_checks, sessionmaker, box, clock):
-    checks, smsc = slow_checks
-    for i in range(LOGINS):
-        await add(sessionmaker, box, -(i % 3) - 1, f"login{i}")
-    assert await checks.dispatch() == LOGINS
-    await asyncio.sleep(0.01)  # every check is now waiting for SMSC
-    smsc.answer.set()
-    await checks.drain()
-    async with sessionmaker() as session:
-        checked = await session.scalar(
-            select(func.count()).select_from(Account).where(Account.last_balance == 2000)
-        )
-        samples = await session.scalar(select(func.count()).select_from(BalanceSample))
-        due = await session.scalar(select(func.min(Account.next_check_at)))
-    assert checked == LOGINS and samples == LOGINS
-    assert due > clock.now + timedelta(seconds=50)  # each comes back at its interval
-    assert await run(checks) == 0
-
-
-async def test_checks_ending_a_little_apart_are_written_together(
-    checks, smsc, sessionmaker, box, monkeypatch
-):
-    # Written as each ended, checks whose answers came spread out (SMSC far away) made a write
-    # each: ≈ 20 % more CPU an account in a sweep at 200 ms a request.
-    monkeypatch.setattr(writing, "WRITE_LINGER", 0.3)
-    logins = [f"login{i}" for i in range(5)]
-    answered = smsc.fetch_balance
-
-    async def spread(creds):
-        await asyncio.sleep(0.01 * logins.index(creds.login))  # 10 ms apart
-        return await answered(creds)
-
-    monkeypatch.setattr(smsc, "fetch_balance", spread)
-    for login in logins:
-        smsc.balances[login], smsc.passwords[login] = Decimal(1500), "pw"
-        await add(sessionmaker, box, -1, login)
-    writes = Counted(monkeypatch, writing, "write_outcomes")
-    assert await run(checks) == len(logins)
-    assert writes.calls == 1
-    async with sessionmaker() as session:
-        checked = await session.scalar(
-            select(func.count()).select_from(Account).where(Account.last_balance == 1500)
-        )
-    assert checked == len(logins)
-
-
 async def test_an_account_removed_during_its_check_stays_removed(slow_checks, sessionmaker, box):
     checks, smsc = slow_checks
     await add(sessionmaker, box, -1, "shop")
@@ -377,25 +325,6 @@ async def test_an_account_removed_during_its_check_stays_removed(slow_checks, se
         samples = (await session.scalars(select(BalanceSample.account_id))).all()
     assert [(a.name, a.last_balance) for a in accounts] == [("other", 700)]
     assert samples == [accounts[0].id]
-
-
-class BrokenMonitor(Monitor):
-    async def record(self, session, outcomes) -> None:
-        raise RuntimeError("disk full")
-
-
-async def test_a_failed_write_postpones_the_checks(smsc, sessionmaker, box, clock, caplog):
-    guard = BalanceGuard(smsc, cache_seconds=0, now=clock)
-    monitor = BrokenMonitor(TelegramRenderer(create_i18n()), now=clock)
-    checks = Checks(sessionmaker, guard, box, monitor, NoOutbox(), now=clock)
-    await add(sessionmaker, box, -1, "shop")
-    await add(sessionmaker, box, -2, "other")
-    assert await run(checks) == 2
-    assert "writing checks failed" in caplog.text
-    clock.advance(seconds=10)
-    assert await run(checks) == 0  # not again every second: at the usual interval
-    clock.advance(minutes=2)
-    assert await run(checks) == 2
 
 
 async def test_a_check_that_waited_out_half_its_lease_is_left_for_later(

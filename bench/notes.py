@@ -286,6 +286,14 @@ and idle RSS), so its memory above that floor comes out below zero.
   against 0.166-0.176) and on PostgreSQL (three pairs, 0.105-0.133 against 0.105-0.126). In the
   full runs since, the sweep at 200 ms took 0.147-0.176 ms an account, against 0.187-0.228 in
   the two runs of that afternoon before it.
+  Longer held back (2026-12-03 23:20, single sweeps alternating): 150 ms gave 0.117-0.133 ms
+  an account at 200 ms against 0.133-0.146 (four pairs), and 0.165-0.180 against 0.195-0.231
+  (three more, beside 100 ms's 0.177-0.209 and 250 ms's 0.157-0.194), the wall time the same;
+  but at 50 ms 0.138-0.177 against 0.143-0.180, worse in three pairs of four, the wall time up
+  to 0.2 s longer. Held back for three quarters of the check's own time (at most 250 ms), to
+  suit both: at 200 ms 0.197-0.210 against 0.193-0.232 (three pairs), at 50 ms worse in eight
+  pairs of ten (0.122-0.214 against 0.126-0.192); likely (not measured) because a check's time
+  there is mostly its wait for the busy event loop, not SMSC's. Neither kept.
   **Trips to aiosqlite's thread** (2026-12-03 evening). Each call on an aiosqlite connection
   is a trip: the statement queued for the connection's thread, which wakes, runs it and wakes
   the event loop with the answer. On this machine a trip costs 47-77 µs of CPU (5,000 empty

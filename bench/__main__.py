@@ -22,10 +22,12 @@ from bench.backlog import backlog_rows
 from bench.data import Layout, login_name, password
 from bench.floor import floor_sweep
 from bench.harness import BotRun
-from bench.notes import NOTES
 from bench.report import Row, table, write
 from bench.rows import CHECK_CONCURRENCY, Point, fleet_rows, floor_rows, growth_rows, sweep_rows
 from tests.fake_smsc import FakeSmsc
+
+# What limits each figure, written under the table in BENCHMARKS.md.
+NOTES = Path(__file__).with_name("notes.md")
 
 
 @dataclass(frozen=True)
@@ -376,7 +378,9 @@ def main(argv: list[str] | None = None) -> int:
         command = "python -m bench" + (" --smoke" if args.smoke else "")
         if not args.smoke and args.accounts != 10_000:
             command += f" --accounts {args.accounts}"
-        write(out, rows, command=command, duration=time.monotonic() - start, notes=NOTES)
+        write(
+            out, rows, command=command, duration=time.monotonic() - start, notes=NOTES.read_text()
+        )
         progress(f"written to {out}")
     return 0
 

@@ -1,18 +1,26 @@
 """The alerting tests' injected clock, monitor and secrets' box (a pytest plugin:
-tests/conftest.py), and what the tests of the checks' and the outbox's loops count with."""
+tests/conftest.py), what the tests of the checks' and the outbox's loops count with, and the
+checks' tests' SMSC, accounts and `checks` (which asks the module's `smsc`: a `Smsc` where a
+module gives one)."""
 
 import asyncio
 import contextlib
+import random
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.alerting import writing
 from bot.alerting.monitoring import Monitor
+from bot.alerting.scheduling import Checks
+from bot.smsc.client import Balance, Credentials, SmscAuthError
+from bot.smsc.guard import BalanceGuard
 from bot.storage.crypto import SecretBox
-from bot.storage.models import Account
+from bot.storage.models import Account, Chat
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 
@@ -101,3 +109,76 @@ def refusing(held, times: int):
             yield connection
 
     return refused_at_first
+
+
+class Smsc:
+    def __init__(self) -> None:
+        self.balances = {"shop": Decimal(1500), "other": Decimal(700)}
+        self.passwords = {"shop": "pw", "other": "pw"}
+        self.requests: list[str] = []
+        self.asked = asyncio.Event()
+
+    async def fetch_balance(self, creds: Credentials) -> Balance:
+        self.requests.append(creds.login)
+        self.asked.set()
+        if self.passwords.get(creds.login) != creds.secret:
+            raise SmscAuthError(2, "authorise error")
+        return Balance(self.balances[creds.login], Decimal(0), "RUB")
+
+
+class NoOutbox:
+    def __init__(self) -> None:
+        self.woken = 0
+
+    def wake(self) -> None:
+        self.woken += 1
+
+
+@pytest.fixture
+def checks(sessionmaker, smsc, box, clock):
+    guard = BalanceGuard(smsc, cache_seconds=0, now=clock)
+    monitor = Monitor(TelegramRenderer(create_i18n()), now=clock)
+    return Checks(sessionmaker, guard, box, monitor, NoOutbox(), now=clock, rng=random.Random(1))
+
+
+async def add(sessionmaker, box, chat_id, login, *, password="pw", interval=60, **fields):
+    async with sessionmaker() as session:
+        if await session.get(Chat, chat_id) is None:
+            session.add(Chat(id=chat_id, type="supergroup", language="en", **fields))
+        session.add(
+            Account(
+                chat_id=chat_id,
+                name=login,
+                site="https://smsc.ru",
+                login=login,
+                secret=box.encrypt(password),
+                credentials_key=box.keyed_hash("https://smsc.ru", login, password),
+                check_interval=interval,
+                threshold=Decimal(1000),
+                next_check_at=START,
+            )
+        )
+        await session.commit()
+
+
+async def run(checks) -> int:
+    started = await checks.dispatch()
+    await checks.drain()
+    return started
+
+
+LOGINS = writing.WRITE_BATCH + 10  # more than one write takes
+
+
+class SlowSmsc(Smsc):
+    """Answers only when the test lets it: checks can be caught while SMSC answers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.balances |= {f"login{i}": Decimal(2000) for i in range(LOGINS)}
+        self.passwords |= {f"login{i}": "pw" for i in range(LOGINS)}
+        self.answer = asyncio.Event()
+
+    async def fetch_balance(self, creds: Credentials) -> Balance:
+        await self.answer.wait()
+        return await super().fetch_balance(creds)

@@ -18,8 +18,14 @@ from tests.fake_smsc import FakeSmsc
 from tests.fake_telegram import FakeTelegram
 
 # The handlers' test bench (dp, bot, smsc) for every module that drives the Dispatcher.
-# Real PostgreSQL and Redis servers, and `database_url` for the engine.
-pytest_plugins = ["tests.alerting_fixtures", "tests.handler_fixtures", "tests.servers"]
+# Real PostgreSQL and Redis servers, and `database_url` for the engine. The SMSC guard's fetcher,
+# state and guard.
+pytest_plugins = [
+    "tests.alerting_fixtures",
+    "tests.handler_fixtures",
+    "tests.servers",
+    "tests.guard_fixtures",
+]
 
 
 @pytest.fixture

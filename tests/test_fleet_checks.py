@@ -20,8 +20,7 @@ from bot.storage.engine import create_engine, create_sessionmaker, migrate
 from bot.storage.models import Account, Chat
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
-from tests.alerting_fixtures import START
-from tests.test_scheduling import NoOutbox
+from tests.alerting_fixtures import START, NoOutbox
 
 INTERVAL = 60
 TICK = timedelta(seconds=5)

@@ -17,8 +17,7 @@ from bot.ops.metrics import Metrics
 from bot.storage.crypto import SecretBox
 from bot.storage.models import Chat, Notification
 from bot.telegram.observe import TelegramWatch, WebhookWatch
-from tests.alerting_fixtures import START, Clock
-from tests.test_scheduling import add
+from tests.alerting_fixtures import START, Clock, add
 
 
 class Ticks:

@@ -22,8 +22,7 @@ from bot.storage.models import Account, Notification
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 from bot.telegram.observe import TelegramWatch
-from tests.alerting_fixtures import START, Clock
-from tests.test_scheduling import NoOutbox, Smsc, add, run
+from tests.alerting_fixtures import START, Clock, NoOutbox, Smsc, add, run
 
 
 def samples(text: bytes) -> dict[tuple[str, tuple], float]:

@@ -9,82 +9,34 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from bot.alerting import scheduling, writing
+from bot.alerting import scheduling
 from bot.alerting.accounts import AccountService
 from bot.alerting.monitoring import Monitor
 from bot.alerting.scheduling import Checks
-from bot.smsc.client import Balance, Credentials, SmscAuthError
 from bot.smsc.guard import BalanceGuard
 from bot.storage.chats import ensure_chat
 from bot.storage.crypto import SecretBox
-from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
+from bot.storage.models import Account, AccountState, BalanceSample, Notification
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
-from tests.alerting_fixtures import START, Counted, looks_hold_their_connection, refusing
+from tests.alerting_fixtures import (
+    START,
+    Counted,
+    NoOutbox,
+    Smsc,
+    add,
+    looks_hold_their_connection,
+    refusing,
+    run,
+)
 from tests.servers import BOTH_DATABASES
 
 pytestmark = BOTH_DATABASES
 
 
-class Smsc:
-    def __init__(self) -> None:
-        self.balances = {"shop": Decimal(1500), "other": Decimal(700)}
-        self.passwords = {"shop": "pw", "other": "pw"}
-        self.requests: list[str] = []
-        self.asked = asyncio.Event()
-
-    async def fetch_balance(self, creds: Credentials) -> Balance:
-        self.requests.append(creds.login)
-        self.asked.set()
-        if self.passwords.get(creds.login) != creds.secret:
-            raise SmscAuthError(2, "authorise error")
-        return Balance(self.balances[creds.login], Decimal(0), "RUB")
-
-
-class NoOutbox:
-    def __init__(self) -> None:
-        self.woken = 0
-
-    def wake(self) -> None:
-        self.woken += 1
-
-
 @pytest.fixture
 def smsc():
     return Smsc()
-
-
-@pytest.fixture
-def checks(sessionmaker, smsc, box, clock):
-    guard = BalanceGuard(smsc, cache_seconds=0, now=clock)
-    monitor = Monitor(TelegramRenderer(create_i18n()), now=clock)
-    return Checks(sessionmaker, guard, box, monitor, NoOutbox(), now=clock, rng=random.Random(1))
-
-
-async def add(sessionmaker, box, chat_id, login, *, password="pw", interval=60, **fields):
-    async with sessionmaker() as session:
-        if await session.get(Chat, chat_id) is None:
-            session.add(Chat(id=chat_id, type="supergroup", language="en", **fields))
-        session.add(
-            Account(
-                chat_id=chat_id,
-                name=login,
-                site="https://smsc.ru",
-                login=login,
-                secret=box.encrypt(password),
-                credentials_key=box.keyed_hash("https://smsc.ru", login, password),
-                check_interval=interval,
-                threshold=Decimal(1000),
-                next_check_at=START,
-            )
-        )
-        await session.commit()
-
-
-async def run(checks) -> int:
-    started = await checks.dispatch()
-    await checks.drain()
-    return started
 
 
 async def test_one_login_watched_by_many_chats_costs_one_request(checks, smsc, sessionmaker, box):
@@ -216,28 +168,6 @@ async def test_inactive_chats_are_not_checked(checks, smsc, sessionmaker, box):
     assert smsc.requests == []
 
 
-async def test_restart_spreads_overdue_checks(checks, sessionmaker, box, clock):
-    for chat_id in range(-1, -41, -1):
-        await add(sessionmaker, box, chat_id, "shop", password="pw", interval=900)
-    clock.advance(hours=3)  # the bot was down
-    await checks.prepare()
-    async with sessionmaker() as session:
-        due = sorted((await session.scalars(select(Account.next_check_at))).all())
-    assert all(clock.now <= t <= clock.now + timedelta(minutes=5) for t in due)
-    assert due[-1] - due[0] > timedelta(minutes=3)  # spread out, not one burst
-
-
-async def test_prepare_fills_missing_credential_keys(checks, sessionmaker, box):
-    await add(sessionmaker, box, -1, "shop")
-    async with sessionmaker() as session:
-        (await session.scalar(select(Account))).credentials_key = None
-        await session.commit()
-    await checks.prepare()
-    async with sessionmaker() as session:
-        key = (await session.scalar(select(Account))).credentials_key
-    assert key == box.keyed_hash("https://smsc.ru", "shop", "pw")
-
-
 async def test_a_look_cancelled_at_shutdown_ends_quietly(checks, smsc, sessionmaker, box):
     # The scheduler cancels a job under way when it shuts down, and logs any exception.
     await add(sessionmaker, box, -1, "shop")
@@ -247,151 +177,6 @@ async def test_a_look_cancelled_at_shutdown_ends_quietly(checks, smsc, sessionma
     assert await look == 0
     await checks.drain()
     assert smsc.requests == []
-
-
-async def test_prepare_leaves_accounts_that_need_nothing(checks, sessionmaker, box, clock):
-    await add(sessionmaker, box, -1, "shop")
-    async with sessionmaker() as session:
-        (await session.scalar(select(Account))).next_check_at = clock.now + timedelta(hours=2)
-        await session.commit()
-    await checks.prepare()
-    async with sessionmaker() as session:
-        assert await session.scalar(select(Account.next_check_at)) == clock.now + timedelta(hours=2)
-
-
-async def test_restart_leaves_claimed_and_just_due_checks_where_they_are(
-    checks, sessionmaker, box, clock
-):
-    # Other replicas run: one holds a claim, another account just fell due. Only the
-    # account nobody checked for hours is spread out.
-    for name in ("claimed", "just due", "forgotten"):
-        await add(sessionmaker, box, -1, name, interval=900)
-    claimed_until = clock.now + timedelta(seconds=40)
-    async with sessionmaker() as session:
-        accounts = {a.name: a for a in await session.scalars(select(Account))}
-        accounts["claimed"].next_check_at = clock.now - timedelta(hours=3)
-        accounts["claimed"].lease_until = claimed_until
-        accounts["just due"].next_check_at = clock.now - timedelta(seconds=20)
-        accounts["forgotten"].next_check_at = clock.now - timedelta(hours=3)
-        await session.commit()
-    await checks.prepare()
-    async with sessionmaker() as session:
-        after = {a.name: a for a in await session.scalars(select(Account))}
-    assert after["claimed"].next_check_at == clock.now - timedelta(hours=3)
-    assert after["claimed"].lease_until == claimed_until
-    assert after["just due"].next_check_at == clock.now - timedelta(seconds=20)
-    assert clock.now <= after["forgotten"].next_check_at <= clock.now + timedelta(minutes=5)
-
-
-LOGINS = writing.WRITE_BATCH + 10  # more than one write takes
-
-
-class SlowSmsc(Smsc):
-    """Answers only when the test lets it: checks can be caught while SMSC answers."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.balances |= {f"login{i}": Decimal(2000) for i in range(LOGINS)}
-        self.passwords |= {f"login{i}": "pw" for i in range(LOGINS)}
-        self.answer = asyncio.Event()
-
-    async def fetch_balance(self, creds: Credentials) -> Balance:
-        await self.answer.wait()
-        return await super().fetch_balance(creds)
-
-
-@pytest.fixture
-def slow_checks(sessionmaker, box, clock):
-    smsc = SlowSmsc()
-    guard = BalanceGuard(smsc, cache_seconds=0, now=clock)
-    monitor = Monitor(TelegramRenderer(create_i18n()), now=clock)
-    checks = Checks(sessionmaker, guard, box, monitor, NoOutbox(), now=clock, rng=random.Random(1))
-    return checks, smsc
-
-
-async def test_an_account_removed_during_its_check_stays_removed(slow_checks, sessionmaker, box):
-    checks, smsc = slow_checks
-    await add(sessionmaker, box, -1, "shop")
-    await add(sessionmaker, box, -1, "other")
-    await checks.dispatch()
-    await asyncio.sleep(0.01)
-    async with sessionmaker() as session:
-        await session.delete(await session.scalar(select(Account).where(Account.name == "shop")))
-        await session.commit()
-    smsc.answer.set()
-    await checks.drain()
-    async with sessionmaker() as session:
-        accounts = (await session.scalars(select(Account))).all()
-        samples = (await session.scalars(select(BalanceSample.account_id))).all()
-    assert [(a.name, a.last_balance) for a in accounts] == [("other", 700)]
-    assert samples == [accounts[0].id]
-
-
-async def test_a_check_that_waited_out_half_its_lease_is_left_for_later(
-    sessionmaker, box, clock, caplog
-):
-    smsc = SlowSmsc()
-    guard = BalanceGuard(smsc, cache_seconds=0, now=clock)
-    monitor = Monitor(TelegramRenderer(create_i18n()), now=clock)
-    checks = Checks(
-        sessionmaker, guard, box, monitor, NoOutbox(), now=clock, concurrency=1, lease_seconds=60
-    )
-    await add(sessionmaker, box, -1, "shop")
-    await add(sessionmaker, box, -1, "other")
-    assert await checks.dispatch() == 2
-    await asyncio.sleep(0.01)  # one check asks SMSC, the other waits for the slot
-    clock.advance(seconds=31)
-    smsc.answer.set()
-    await checks.drain()
-    # The second would have begun late enough to outlast its lease: not asked now ...
-    assert len(smsc.requests) == 1
-    assert await run(checks) == 0  # ... nor before its lease runs out
-    assert "checks ran out of lease before their turn claims=1" in caplog.text
-    clock.advance(seconds=30)
-    assert await run(checks) == 1
-    assert sorted(smsc.requests) == ["other", "shop"]
-    async with sessionmaker() as session:
-        assert sorted((await session.scalars(select(Account.last_balance))).all()) == [700, 1500]
-
-
-async def test_an_answer_after_the_lease_was_taken_again_is_not_written(sessionmaker, box, clock):
-    # Two processes on one database: the first answers after its lease ran out and the second
-    # claimed the account; only the second's outcome counts.
-    first_smsc, second_smsc = SlowSmsc(), SlowSmsc()
-    second_smsc.balances["shop"] = Decimal(900)
-    replicas = [
-        Checks(
-            sessionmaker,
-            BalanceGuard(smsc, cache_seconds=0, now=clock),
-            box,
-            Monitor(TelegramRenderer(create_i18n()), now=clock),
-            NoOutbox(),
-            now=clock,
-        )
-        for smsc in (first_smsc, second_smsc)
-    ]
-    first, second = replicas
-    await add(sessionmaker, box, -1, "shop")
-    assert await first.dispatch() == 1
-    clock.advance(seconds=30)
-    assert await second.dispatch() == 0  # claimed by the first
-    clock.advance(seconds=31)
-    assert await second.dispatch() == 1  # the first's lease ran out
-    await asyncio.sleep(0.01)
-    first_smsc.answer.set()
-    await first.drain()
-    async with sessionmaker() as session:
-        account = await session.scalar(select(Account))
-        assert account.last_balance is None and account.lease_until is not None
-    second_smsc.answer.set()
-    await second.drain()
-    async with sessionmaker() as session:
-        account = await session.scalar(select(Account))
-        samples = (await session.scalars(select(BalanceSample.balance))).all()
-        alerts = (await session.scalars(select(Notification.kind))).all()
-    assert account.last_balance == 900 and account.lease_until is None
-    assert samples == [900] and alerts == ["low"]
-    assert account.next_check_at > clock.now + timedelta(seconds=50)
 
 
 async def test_the_looks_for_due_checks_keep_to_one_connection_and_find_what_is_due(

@@ -15,9 +15,8 @@ from bot.smsc.guard import BalanceGuard
 from bot.storage.models import Account, BalanceSample
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
-from tests.alerting_fixtures import Counted
+from tests.alerting_fixtures import LOGINS, Counted, NoOutbox, SlowSmsc, Smsc, add, run
 from tests.servers import BOTH_DATABASES
-from tests.test_scheduling import LOGINS, NoOutbox, SlowSmsc, Smsc, add, run
 
 pytestmark = BOTH_DATABASES
 

@@ -1,0 +1,196 @@
+"""BalanceGuard and SMSC's authorisation errors: refused credentials never resent, the pause
+of never-verified credentials at a site, and each asker's share of it; with a fake fetcher and
+an injected clock (tests/guard_fixtures.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from bot.smsc.client import Credentials, SmscAuthError
+from bot.smsc.guard import BalanceGuard, BalanceResult
+from bot.smsc.refusals import AskerPaused, AuthChecksPaused, CredentialsRejected
+from tests.guard_fixtures import (
+    ALICE,
+    ALICE_WRONG,
+    BOB,
+    BOTH_STATES,
+    CAROL,
+    KZ,
+    Clock,
+    Fetcher,
+    settle,
+)
+
+
+@BOTH_STATES
+async def test_credentials_rejected(
+    guard: BalanceGuard, fetcher: Fetcher, guard_clock: Clock
+) -> None:
+    fetcher.errors[ALICE_WRONG] = SmscAuthError(2, "authorise error")
+    with pytest.raises(SmscAuthError) as first:
+        await guard.balance(ALICE_WRONG)
+    assert type(first.value) is SmscAuthError
+    guard_clock.t += 3600
+    with pytest.raises(CredentialsRejected) as again:
+        await guard.balance(ALICE_WRONG)
+    assert isinstance(again.value, SmscAuthError)
+    assert again.value.code == 2
+    assert fetcher.calls == [ALICE_WRONG]
+    # Changed credentials are checked.
+    assert (await guard.balance(ALICE)).fresh
+
+
+@BOTH_STATES
+async def test_retry_lets_a_person_try_refused_credentials_once_more(
+    guard: BalanceGuard, fetcher: Fetcher
+) -> None:
+    fetcher.errors[ALICE] = SmscAuthError(2, "authorise error")  # IP not in the allow-list
+    with pytest.raises(SmscAuthError):
+        await guard.balance(ALICE)
+    del fetcher.errors[ALICE]  # the allow-list was fixed
+    guard.retry(ALICE)
+    assert (await guard.balance(ALICE)).fresh
+    assert fetcher.calls == [ALICE, ALICE]
+
+
+@BOTH_STATES
+async def test_known_good_credentials_skip_the_new_credentials_pause(
+    guard: BalanceGuard, fetcher: Fetcher
+) -> None:
+    wrong = [Credentials("smsc.ru", f"user{i}", "wrong") for i in range(3)]
+    for creds in wrong:
+        fetcher.errors[creds] = SmscAuthError(2, "authorise error")
+        with pytest.raises(SmscAuthError):
+            await guard.balance(creds)
+    with pytest.raises(AuthChecksPaused):
+        await guard.balance(BOB)
+    # Stored accounts that passed their check before a restart are still watched.
+    assert (await guard.balance(BOB, known_good=True)).fresh
+    with pytest.raises(CredentialsRejected):
+        await guard.balance(wrong[0], known_good=True)
+
+
+async def test_known_good_credentials_that_fail_are_rejected_too(
+    guard: BalanceGuard, fetcher: Fetcher, guard_clock: Clock
+) -> None:
+    await guard.balance(ALICE)
+    guard_clock.t += 60
+    fetcher.errors[ALICE] = SmscAuthError(2, "authorise error")
+    with pytest.raises(SmscAuthError):
+        await guard.balance(ALICE)
+    with pytest.raises(CredentialsRejected):
+        await guard.balance(ALICE)  # the old balance is not served for refused credentials
+    assert len(fetcher.calls) == 2
+
+
+async def test_auth_checks_paused_for_new_credentials(
+    guard: BalanceGuard, fetcher: Fetcher, guard_clock: Clock
+) -> None:
+    await guard.balance(ALICE)
+    wrong = [Credentials("smsc.ru", f"user{i}", "wrong") for i in range(4)]
+    for creds in wrong:
+        fetcher.errors[creds] = SmscAuthError(2, "authorise error")
+    for creds in wrong[:3]:
+        with pytest.raises(SmscAuthError):
+            await guard.balance(creds)
+        guard_clock.t += 100
+    calls = len(fetcher.calls)
+
+    for creds in (wrong[3], BOB):
+        with pytest.raises(AuthChecksPaused) as caught:
+            await guard.balance(creds)
+        assert caught.value.retry_after == 1800 - 300
+    assert len(fetcher.calls) == calls
+    assert "1500 s" in str(caught.value)
+
+    assert (await guard.balance(ALICE)).fresh  # verified before: still checked
+    assert (await guard.balance(KZ)).fresh  # another site
+    guard_clock.t += 1500
+    assert (await guard.balance(BOB)).fresh
+
+
+async def test_one_asker_spends_one_failure_per_window(
+    guard: BalanceGuard, fetcher: Fetcher, guard_clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stranger's wrong passwords cost the site one failure, and the others nothing."""
+    wrong = [Credentials("smsc.ru", f"user{i}", "wrong") for i in range(3)]
+    for creds in wrong:
+        fetcher.errors[creds] = SmscAuthError(2, "authorise error")
+    stranger = ("user:5", "chat:5")
+    with pytest.raises(SmscAuthError):
+        await guard.balance(wrong[0], askers=stranger)
+    guard_clock.t += 100
+    for creds in (wrong[1], BOB):  # wrong or right: the stranger's next check waits
+        with pytest.raises(AskerPaused) as caught:
+            await guard.balance(creds, askers=stranger)
+    assert caught.value.retry_after == 1700
+    assert caught.value.until == guard_clock.now() + timedelta(seconds=1700)
+    assert fetcher.calls == [wrong[0]]
+    assert "user:5" in caplog.text and "wrong" not in caplog.text
+
+    # Another user of another chat is not held back.
+    assert (await guard.balance(BOB, askers=("user:6", "chat:6"))).fresh
+    guard_clock.t += 1700
+    assert (await guard.balance(CAROL, askers=stranger)).fresh
+
+
+@BOTH_STATES
+async def test_one_chat_spends_one_failure_per_window(
+    guard: BalanceGuard, fetcher: Fetcher
+) -> None:
+    fetcher.errors[ALICE_WRONG] = SmscAuthError(2, "authorise error")
+    with pytest.raises(SmscAuthError):
+        await guard.balance(ALICE_WRONG, askers=("user:5", "chat:-100"))
+    with pytest.raises(AskerPaused):
+        await guard.balance(BOB, askers=("user:6", "chat:-100"))
+    assert (await guard.balance(BOB, askers=("user:6", "chat:-200"))).fresh
+
+
+async def test_paused_asker_still_checks_known_good_credentials(
+    guard: BalanceGuard, fetcher: Fetcher, guard_clock: Clock
+) -> None:
+    await guard.balance(ALICE)
+    guard_clock.t += 60
+    fetcher.errors[BOB] = SmscAuthError(2, "authorise error")
+    with pytest.raises(SmscAuthError):
+        await guard.balance(BOB, askers=("user:5",))
+    # Re-adding what the bot already watches costs nothing and is not held back.
+    assert (await guard.balance(ALICE, askers=("user:5",))).fresh
+    assert (await guard.balance(CAROL, known_good=True, askers=("user:5",))).fresh
+
+
+@BOTH_STATES
+async def test_site_budget_holds_across_askers(guard: BalanceGuard, fetcher: Fetcher) -> None:
+    wrong = [Credentials("smsc.ru", f"user{i}", "wrong") for i in range(3)]
+    for index, creds in enumerate(wrong):
+        fetcher.errors[creds] = SmscAuthError(2, "authorise error")
+        with pytest.raises(SmscAuthError):
+            await guard.balance(creds, askers=(f"user:{index}",))
+    with pytest.raises(AuthChecksPaused) as caught:
+        await guard.balance(BOB, askers=("user:9",))
+    assert type(caught.value) is AuthChecksPaused  # the site's budget, not the asker's
+    assert (await guard.balance(KZ, askers=("user:0",))).fresh  # one failure per site
+
+
+async def test_new_credentials_are_checked_one_at_a_time_per_site(
+    guard: BalanceGuard, fetcher: Fetcher
+) -> None:
+    """Checked side by side, several wrong ones could overshoot the allowance together."""
+    fetcher.gate = asyncio.Event()
+    wrong = [Credentials("smsc.ru", f"user{i}", "wrong") for i in range(5)]
+    for creds in wrong:
+        fetcher.errors[creds] = SmscAuthError(2, "authorise error")
+    callers = [asyncio.create_task(guard.balance(creds)) for creds in (*wrong, KZ)]
+    await settle()
+    assert fetcher.calls == [wrong[0], KZ]
+    fetcher.gate.set()
+    results = await asyncio.gather(*callers, return_exceptions=True)
+    assert fetcher.calls == [wrong[0], KZ, wrong[1], wrong[2]]
+    assert [type(result) for result in results] == [
+        *[SmscAuthError] * 3,
+        *[AuthChecksPaused] * 2,
+        BalanceResult,
+    ]

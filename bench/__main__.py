@@ -13,69 +13,31 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 from bench import alone, fleet, scenarios
 from bench.backlog import backlog_rows
-from bench.data import Layout, login_name, password
+from bench.config import Config
+from bench.data import login_name, password
 from bench.floor import floor_sweep
 from bench.harness import BotRun
 from bench.report import Row, table, write
-from bench.rows import CHECK_CONCURRENCY, Point, fleet_rows, floor_rows, growth_rows, sweep_rows
+from bench.rows import (
+    CHECK_CONCURRENCY,
+    Point,
+    fan_out_rows,
+    fleet_rows,
+    floor_rows,
+    growth_rows,
+    idle_rows,
+    sweep_rows,
+)
 from tests.fake_smsc import FakeSmsc
 
 # What limits each figure, written under the table in BENCHMARKS.md.
 NOTES = Path(__file__).with_name("notes.md")
-
-
-@dataclass(frozen=True)
-class Config:
-    main: Layout  # the big sweep, then commands and idle, in one bot
-    scale: Layout  # a tenth of it, to show how cost grows
-    fan_out: Layout  # one account per chat, each found low in the same sweep
-    growth: Layout  # ten times the big sweep: how cost grows with `scale` and `main`
-    history: int = 192  # hours of samples each account has in the history sweep: a study's 8 days
-    latency: float = 0.05  # SMSC's answer time
-    slow_latency: float = 0.2  # ... and as it may be from a server far from SMSC
-    burst: int = 200  # chats sending /balance at once
-    steady_rate: float = 20.0  # /balance a second afterwards
-    steady_count: int = 200
-    idle: float = 30.0
-    throttled_share: float = 0.05  # sends answered 429 once
-    backlog_chats: int = 10  # chats with alerts queued while the bot was down
-    backlog_per_chat: int = 6
-    alone_sends: int = 270  # sent by aiogram alone at the outbox's pace: ten seconds' worth
-    settle: float = 3.0  # wait for duplicates after the last alert
-    timeout: float = 300.0
-
-    @classmethod
-    def sized(cls, accounts: int) -> Config:
-        return cls(
-            main=Layout(accounts, accounts // 5, accounts // 10),
-            scale=Layout(accounts // 10, accounts // 50, accounts // 100),
-            fan_out=Layout(1000, 1000, 100),
-            growth=Layout(accounts * 10, accounts * 2, accounts),
-        )
-
-    @classmethod
-    def smoke(cls) -> Config:
-        return cls(
-            main=Layout(100, 20, 10),
-            scale=Layout(50, 10, 5),
-            fan_out=Layout(20, 20, 2),
-            growth=Layout(200, 40, 20),
-            history=24,
-            burst=10,
-            steady_rate=10.0,
-            steady_count=10,
-            backlog_per_chat=3,
-            alone_sends=27,
-            idle=1.0,
-            settle=0.5,
-            timeout=20.0,
-        )
 
 
 STARTED = time.monotonic()
@@ -231,59 +193,12 @@ def sqlite_floor(config: Config) -> dict[str, float]:
     return floor_sweep(config.main, config.latency)
 
 
-def idle_rows(config: Config, point: Point, floor: int) -> list[Row]:
-    label = f"Idle, {point.sweep.accounts} accounts, {config.idle:g} s"
-    as_the_bot = scenarios.aiogram_floor(as_the_bot=True) / scenarios.MB
-    return [
-        Row(label, "bot CPU", point.idle.cpu_share * 100, "% of a core", "", 2),
-        Row(label, "bot RSS", point.idle.rss / scenarios.MB, "MB", "< 200", 1),
-        Row(label, "floor: a bare `import aiogram`", floor / scenarios.MB, "MB", "", 1),
-        Row(label, "aiogram imported as the bot does, models built when used", as_the_bot, "MB"),
-        Row(
-            label,
-            "bot RSS above the floor",
-            (point.idle.rss - floor) / scenarios.MB,
-            "MB",
-            "<= 50",
-            1,
-        ),
-        Row(
-            label,
-            "bot peak RSS above the floor, all run",
-            (point.idle.peak_rss - floor) / scenarios.MB,
-            "MB",
-            "<= 50",
-            1,
-        ),
-    ]
-
-
-def fan_out_rows(config: Config, work: Path) -> list[Row]:
+def fan_out_run(config: Config, work: Path) -> list[Row]:
     layout = config.fan_out
     progress(f"alert fan-out to {layout.chats} chats")
     with BotRun(work / "fan-out", layout, latency=config.latency, low=True) as bot:
         fan = scenarios.fan_out(bot, throttled_share=config.throttled_share, settle=config.settle)
-    per_second = scenarios.TELEGRAM_PER_SECOND
-    label = f"Alert fan-out, {layout.chats} chats, {round(config.throttled_share * 100)}% sends 429"
-    return [
-        Row(label, "time until every alert delivered", fan.wall, "s"),
-        Row(label, f"floor: {layout.chats} / {per_second} a second", fan.floor, "s"),
-        Row(label, "sends per second, those answered 429 included", fan.sends_per_second, "/s"),
-        Row(label, "alerts delivered per second", fan.per_second, "/s"),
-        Row(label, "share of Telegram's 30/s", fan.per_second / per_second * 100, "%", ">= 90", 1),
-        Row(
-            label,
-            "bot CPU per delivered notification, after the sweep",
-            fan.cpu_per_delivered * 1000,
-            "ms",
-            "<= 1.5",
-            3,
-        ),
-        Row(label, "delivered", fan.delivered, "", str(layout.chats), 0),
-        Row(label, "lost", fan.lost, "", "0", 0),
-        Row(label, "duplicated", fan.duplicated, "", "0", 0),
-        Row(label, "sends answered 429", fan.throttled, "", "", 0),
-    ]
+    return fan_out_rows(layout, fan, config.throttled_share)
 
 
 def restart_rows(config: Config, work: Path) -> list[Row]:
@@ -313,7 +228,7 @@ def run(
             partial(fleet_sweeps, config, work, postgres, redis),
             partial(slow_rows, config, work),
             partial(history_rows, config, work),
-            partial(fan_out_rows, config, work),
+            partial(fan_out_run, config, work),
             partial(restart_rows, config, work),
             partial(growth_point, config, work),
             partial(alone_rows, config),
@@ -354,7 +269,7 @@ def run(
         *fan_out,
         *bare_sends,
         *restart,
-        *idle_rows(config, big, floor),
+        *idle_rows(big, config.idle, floor),
         *growth_rows([small, big, biggest], floor),
     ]
 

@@ -1,5 +1,5 @@
 """Rows of the table from what the scenarios measured: sweeps, the fleet's beside SQLite's, their
-I/O alone, and how the cost grows with the number of accounts."""
+I/O alone, how the cost grows with the number of accounts, idle, and the alerts' fan-out."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bench.data import Layout
 from bench.report import Row
-from bench.scenarios import MB, Idle, Sweep
+from bench.scenarios import MB, TELEGRAM_PER_SECOND, FanOut, Idle, Sweep, aiogram_floor
 
 CHECK_CONCURRENCY = (
     50  # bot.alerting.scheduling.Checks' default: the floor of a sweep depends on it
@@ -129,3 +129,55 @@ def growth_rows(points: list[Point], floor: int) -> list[Row]:
             ),
         ]
     return rows
+
+
+def idle_rows(point: Point, seconds: float, floor: int) -> list[Row]:
+    """Idle after the big sweep, `seconds` long, against the bare-import floor (bytes)."""
+    label = f"Idle, {point.sweep.accounts} accounts, {seconds:g} s"
+    as_the_bot = aiogram_floor(as_the_bot=True) / MB
+    return [
+        Row(label, "bot CPU", point.idle.cpu_share * 100, "% of a core", "", 2),
+        Row(label, "bot RSS", point.idle.rss / MB, "MB", "< 200", 1),
+        Row(label, "floor: a bare `import aiogram`", floor / MB, "MB", "", 1),
+        Row(label, "aiogram imported as the bot does, models built when used", as_the_bot, "MB"),
+        Row(
+            label,
+            "bot RSS above the floor",
+            (point.idle.rss - floor) / MB,
+            "MB",
+            "<= 50",
+            1,
+        ),
+        Row(
+            label,
+            "bot peak RSS above the floor, all run",
+            (point.idle.peak_rss - floor) / MB,
+            "MB",
+            "<= 50",
+            1,
+        ),
+    ]
+
+
+def fan_out_rows(layout: Layout, fan: FanOut, throttled_share: float) -> list[Row]:
+    per_second = TELEGRAM_PER_SECOND
+    label = f"Alert fan-out, {layout.chats} chats, {round(throttled_share * 100)}% sends 429"
+    return [
+        Row(label, "time until every alert delivered", fan.wall, "s"),
+        Row(label, f"floor: {layout.chats} / {per_second} a second", fan.floor, "s"),
+        Row(label, "sends per second, those answered 429 included", fan.sends_per_second, "/s"),
+        Row(label, "alerts delivered per second", fan.per_second, "/s"),
+        Row(label, "share of Telegram's 30/s", fan.per_second / per_second * 100, "%", ">= 90", 1),
+        Row(
+            label,
+            "bot CPU per delivered notification, after the sweep",
+            fan.cpu_per_delivered * 1000,
+            "ms",
+            "<= 1.5",
+            3,
+        ),
+        Row(label, "delivered", fan.delivered, "", str(layout.chats), 0),
+        Row(label, "lost", fan.lost, "", "0", 0),
+        Row(label, "duplicated", fan.duplicated, "", "0", 0),
+        Row(label, "sends answered 429", fan.throttled, "", "", 0),
+    ]

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from tests.e2e_helpers import free_port
 from tests.fake_smsc import FakeSmsc
 from tests.fake_telegram import FakeTelegram
-from tests.test_e2e_observability import free_port
 
 TOKEN = "7000001:TEST-token"
 # The public URL Telegram is told: the fake delivers to the replica's own address instead.

@@ -7,13 +7,9 @@ import time
 
 import pytest
 
-from tests.test_e2e_private import say
+from tests.e2e_helpers import say, texts
 
 USER = 701
-
-
-def texts(telegram, chat_id, words):
-    return [m for m in telegram.sent(chat_id) if words in m.get("text", "")]
 
 
 @pytest.fixture

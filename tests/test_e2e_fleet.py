@@ -18,7 +18,7 @@ from bench.data import BALANCE, LOW_BALANCE, Layout, Probe, login_name, password
 from bot.alerting.outbox import SENDS_AT_ONCE
 from bot.storage.models import Account, Notification
 from tests.bot_process import BotProcess
-from tests.test_e2e_private import say
+from tests.e2e_helpers import say
 
 LEASE_SECONDS = 5
 LOW_ALERT = re.compile(r"⚠️ Low balance on (\w+):")

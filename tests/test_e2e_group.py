@@ -2,8 +2,8 @@
 
 import pytest
 
+from tests.e2e_helpers import say
 from tests.fake_telegram import BOT_USERNAME
-from tests.test_e2e_private import say
 
 GROUP = -100777
 ADMIN, MEMBER = 601, 602

@@ -3,7 +3,7 @@
 import time
 from datetime import UTC, datetime, timedelta
 
-from tests.test_e2e_private import say
+from tests.e2e_helpers import say
 
 USER = 901
 

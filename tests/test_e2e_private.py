@@ -2,19 +2,13 @@
 
 import pytest
 
+from tests.e2e_helpers import say
+
 USER = 501
 
 
 def last_text(telegram, chat_id):
     return telegram.sent(chat_id)[-1].get("text", "")
-
-
-def say(telegram, chat_id, text, *, expect: int = 1, **kwargs):
-    """Send a message as a user; wait for `expect` more bot messages and return the last."""
-    before = len(telegram.sent(chat_id))
-    message_id = telegram.message(chat_id, text, **kwargs)
-    telegram.wait_for(lambda: len(telegram.sent(chat_id)) >= before + expect)
-    return message_id, telegram.sent(chat_id)[-1]
 
 
 @pytest.fixture

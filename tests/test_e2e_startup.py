@@ -11,7 +11,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from tests.bot_process import TOKEN
-from tests.test_e2e_observability import PushMonitor, wait_until
+from tests.e2e_helpers import PushMonitor, wait_until
 
 # Each bad setting: (environment changes, files written first, words the one stderr line holds).
 BAD_SETTINGS = [

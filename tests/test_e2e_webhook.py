@@ -10,9 +10,8 @@ import urllib.request
 import pytest
 
 from tests.bot_process import TOKEN, WEBHOOK_SECRET, WEBHOOK_URL, BotProcess
+from tests.e2e_helpers import free_port, health_becomes, metric, say
 from tests.fake_telegram import SECRET_HEADER
-from tests.test_e2e_observability import free_port, health_becomes, metric
-from tests.test_e2e_private import say
 
 USER = 931
 

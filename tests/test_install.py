@@ -8,7 +8,7 @@ import zipfile
 from alembic.script import ScriptDirectory
 
 from bot.storage.engine import alembic_config
-from tests.test_e2e_private import say
+from tests.e2e_helpers import say
 
 USER = 601
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from bench.proc import sample
-from tests.test_e2e_private import say
+from tests.e2e_helpers import say
 
 # In a fresh interpreter: this process's models are already built by earlier tests.
 EVERY_MODEL_BUILDS = """

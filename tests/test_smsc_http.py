@@ -1,4 +1,4 @@
-"""The SMSC client and the guard over real HTTP, against the fake SMSC in tests/fake_smsc.py."""
+"""The SMSC client and the guard over real HTTP, against the fake SMSC in tests/fake_smsc/."""
 
 from __future__ import annotations
 

@@ -1,51 +1,30 @@
-"""A fake SMS Center (smsc.ru) balance API: a real HTTP server on 127.0.0.1 for tests.
-
-It answers ``/sys/balance.php`` (GET or urlencoded POST) the way SMSC's own documentation
-describes (``/work/shared/docs/smsc-balance-api.txt`` and ``smsc-and-telegram-facts.md``):
-the four reply formats (``fmt`` 0-3, ``cur``), the error codes 1, 2, 4 and 9, the per-login
-limit of ten balance requests a minute and fifteen simultaneous requests, and the IP block
-after five authorisation errors in thirty minutes.  All of these limits are configurable so
-tests can shrink a minute to a fraction of a second.
-
-Why a real server: the bot talks to SMSC with httpx, so the fake must be reachable over TCP
-by sync tests, by async tests (the bot's code runs on the test's own event loop, so the
-server gets its own loop in a daemon thread) and by the bot run as a subprocess.  Latency is
-an ``asyncio.sleep`` so thousands of concurrent requests never block the server's loop.
-
-Every request is logged as a ``RequestRecord`` so tests can assert how the bot behaved
-(how often it polled a login, how many requests it had in flight, whether it kept retrying
-a wrong password).
-"""
+"""``FakeSmsc``: the server, its test controls and its request handling (SMSC's checks in
+order: IP block, parameters, authorisation, rate limits), and the ``RequestRecord`` it logs
+for each request."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
-from decimal import Decimal
-from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from tests.loopback import LoopbackServer
-
-FAULTS = ("5xx", "garbage", "html", "empty", "hang")
-
-ERROR_TEXTS = {
-    1: "parameters error",
-    2: "authorise error",
-    4: "ip is blocked",
-    9: "duplicate request, wait a minute",
-}
-TOO_MANY_CONCURRENT = "too many concurrent requests"
-
-HTML_PAGE = (
-    "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
-    "<body><h1>502 Bad Gateway</h1><hr><center>nginx</center></body></html>"
+from tests.fake_smsc.replies import (
+    ERROR_TEXTS,
+    FAULTS,
+    TOO_MANY_CONCURRENT,
+    _Account,
+    _check_amount,
+    _error_response,
+    _fault_response,
+    _format_balance,
+    _parse_fmt,
+    _text_response,
 )
+from tests.loopback import LoopbackServer
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +34,6 @@ class RequestRecord:
     ip: str
     fmt: int
     outcome: str  # "ok", "error:N" or the fault name ("5xx", "garbage", ...)
-
-
-@dataclass(slots=True)
-class _Account:
-    password: str
-    balance: str
-    credit: str
-    currency: str
 
 
 class FakeSmsc(LoopbackServer):
@@ -288,67 +259,3 @@ class FakeSmsc(LoopbackServer):
     def _record(self, record: RequestRecord) -> None:
         with self._lock:
             self.requests.append(record)
-
-
-def _parse_fmt(raw: str | None) -> int | None:
-    """``fmt`` as an int (default 0), or None when it is not one of 0-3."""
-    if raw is None or raw == "":
-        return 0
-    return int(raw) if raw in ("0", "1", "2", "3") else None
-
-
-def _check_amount(*amounts: str) -> None:
-    """Reject typos in balances early: raises decimal.InvalidOperation."""
-    for amount in amounts:
-        Decimal(amount)
-
-
-def _format_balance(fmt: int, cur: bool, account: _Account) -> str:
-    balance, currency = account.balance, account.currency
-    credit = account.credit if Decimal(account.credit) != 0 else None
-    if fmt == 0:
-        return f"{balance} {currency}" if cur else balance
-    if fmt == 1:
-        if not cur:
-            return balance
-        return f"{balance},{credit},{currency}" if credit else f"{balance},{currency}"
-    if fmt == 2:
-        xml = f"<balance>{escape(balance)}</balance>"
-        if cur:
-            if credit:
-                xml += f"<credit>{escape(credit)}</credit>"
-            xml += f"<currency>{escape(currency)}</currency>"
-        return f"<result>{xml}</result>"
-    data = {"balance": balance}
-    if cur:
-        if credit:
-            data["credit"] = credit
-        data["currency"] = currency
-    return json.dumps(data)
-
-
-def _error_response(fmt: int, code: int, text: str) -> web.Response:
-    if fmt == 0:
-        body = f"ERROR = {code} ({text})"
-    elif fmt == 1:
-        body = f"0,-{code}"
-    elif fmt == 2:
-        body = f"<result><error>{escape(text)}</error><error_code>{code}</error_code></result>"
-    else:
-        body = json.dumps({"error": text, "error_code": code})
-    return _text_response(fmt, body)
-
-
-def _text_response(fmt: int, body: str) -> web.Response:
-    content_type = {2: "text/xml", 3: "application/json"}.get(fmt, "text/plain")
-    return web.Response(text=body, content_type=content_type, charset="utf-8")
-
-
-def _fault_response(fault: str) -> web.Response:
-    if fault == "5xx":
-        return web.Response(status=503, text="Service Unavailable")
-    if fault == "garbage":
-        return web.Response(text="%%garbage%%")
-    if fault == "html":
-        return web.Response(text=HTML_PAGE, content_type="text/html")
-    return web.Response(body=b"")  # "empty"

@@ -19,12 +19,17 @@ from tests.fake_telegram import FakeTelegram
 
 # The handlers' test bench (dp, bot, smsc) for every module that drives the Dispatcher.
 # Real PostgreSQL and Redis servers, and `database_url` for the engine. The SMSC guard's fetcher,
-# state and guard.
+# state and guard. The /add dialog's, the outbox's, the fleet's guard's and the alert rules'
+# tests' helpers.
 pytest_plugins = [
     "tests.alerting_fixtures",
     "tests.handler_fixtures",
     "tests.servers",
     "tests.guard_fixtures",
+    "tests.add_fixtures",
+    "tests.outbox_fixtures",
+    "tests.fleet_fixtures",
+    "tests.monitoring_fixtures",
 ]
 
 

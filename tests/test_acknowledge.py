@@ -11,16 +11,13 @@ from bot.alerting.outbox import Outbox
 from bot.smsc.client import SmscAuthError
 from bot.storage.models import Account, Notification
 from bot.telegram.alerts import AckAction
-from tests import test_monitoring
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
 from tests.mocked_bot import callback_update
+from tests.monitoring_fixtures import Checker
+from tests.outbox_fixtures import FakeSender, MonotonicClock, settle
 from tests.servers import BOTH_DATABASES
-from tests.test_monitoring import Checker
-from tests.test_notifications import MonotonicClock, settle
-from tests.test_outbox_edits import FakeSender
 
 pytestmark = BOTH_DATABASES
-account = test_monitoring.account
 
 
 async def notes(sessionmaker) -> list[Notification]:

@@ -12,7 +12,7 @@ from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 from bot.telegram.texts import account_text
 from tests.alerting_fixtures import START
-from tests.test_monitoring import Checker
+from tests.monitoring_fixtures import Checker
 
 WARNING, CRITICAL = Decimal(1000), Decimal(300)
 

@@ -13,13 +13,11 @@ from bot.alerting.escalation import EscalationStore
 from bot.storage.models import Account, Chat, Notification
 from bot.telegram.escalation import Escalations
 from bot.telegram.i18n import create_i18n
-from tests import test_monitoring
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
+from tests.monitoring_fixtures import Checker
 from tests.servers import BOTH_DATABASES
-from tests.test_monitoring import Checker
 
 pytestmark = BOTH_DATABASES
-account = test_monitoring.account
 
 
 class Admins:

@@ -1,5 +1,6 @@
 """/add against a hostile member or stranger, through the real Dispatcher (tests/mocked_bot.py):
-the hand-off link, replacing credentials, idle dialogs, the lock-out and secrets in groups."""
+the hand-off link, replacing credentials, idle dialogs and the lock-out. Secrets in groups:
+tests/test_handlers_add_groups.py."""
 
 import re
 import time
@@ -7,69 +8,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from aiogram.methods import (
-    AnswerCallbackQuery,
-    DeleteMessage,
-    EditMessageText,
-    GetChatMember,
-    SendMessage,
-)
-from aiogram.types import Message, Update
-from sqlalchemy import select, update
+from aiogram.methods import DeleteMessage, EditMessageText, GetChatMember
+from sqlalchemy import update
 
 from bot.smsc.guard import BalanceGuard
-from bot.storage.models import Account, Handoff
-from bot.telegram.handlers import add_common
-from bot.telegram.handlers.add_dialog import KindChoice, ReplaceChoice, SiteChoice
+from bot.storage.models import Handoff
+from bot.telegram.handlers.add_dialog import KindChoice, ReplaceChoice
+from tests.add_fixtures import accounts_of, handed_off, press, walk_to_secret
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
-from tests.mocked_bot import BOT_USER, callback_update, message_update
 
 pytestmark = pytest.mark.usefixtures("fast_retries")
-
-
-@pytest.fixture
-def fast_retries(monkeypatch):
-    monkeypatch.setattr(add_common, "DELETE_PAUSE", 0.01)
-
-
-def link_payload(reply: SendMessage) -> str:
-    url = reply.reply_markup.inline_keyboard[0][0].url
-    return url.split("start=", 1)[1]
-
-
-async def press(dp, bot, chat_id, data, user_id) -> list[SendMessage]:
-    before = len(bot.session.requests)
-    anchor = SendMessage(chat_id=chat_id, text="…")
-    await dp.feed_update(bot, callback_update(anchor, data, user_id=user_id))
-    return [r for r in bot.session.requests[before:] if isinstance(r, SendMessage)]
-
-
-def reply_to_bot(chat_id: int) -> Message:
-    return Message(
-        message_id=1,
-        date=datetime.now(UTC),
-        chat={"id": chat_id, "type": "supergroup"},
-        from_user=BOT_USER,
-        text="…",
-    )
-
-
-async def walk_to_secret(dp, bot, chat_id, user_id, name, **kwargs) -> list[SendMessage]:
-    """Login and password, the first site, then `name`: the replies to the name."""
-    await press(dp, bot, chat_id, KindChoice(apikey=False).pack(), user_id)
-    await press(dp, bot, chat_id, SiteChoice(index=0).pack(), user_id)
-    return await say(dp, bot, chat_id, name, user_id=user_id, **kwargs)
-
-
-async def accounts_of(sessionmaker, chat_id):
-    async with sessionmaker() as session:
-        query = select(Account).where(Account.chat_id == chat_id)
-        return (await session.scalars(query)).all()
-
-
-async def handed_off(dp, bot) -> str:
-    [reply] = await say(dp, bot, GROUP, "/add", user_id=ADMIN)
-    return link_payload(reply)
 
 
 # ----- the hand-off link --------------------------------------------------------------
@@ -276,140 +224,3 @@ async def test_one_chat_spends_one_failure(dp, bot, smsc, sessionmaker):
     assert "again at" in reply.text
     replies = await say(dp, bot, MEMBER, "/add other pw")  # their private chat is not held
     assert "registered" in replies[-1].text
-
-
-# ----- secrets leave groups -------------------------------------------------------------
-
-
-async def test_members_password_is_deleted_and_they_are_told_to_change_it(dp, bot, sessionmaker):
-    replies = await say(dp, bot, GROUP, "/add shop right", user_id=MEMBER)
-    [delete] = bot.calls(DeleteMessage)
-    assert int(delete.chat_id) == GROUP
-    assert "only administrators" in replies[-1].text and "change it" in replies[-1].text
-    assert await accounts_of(sessionmaker, GROUP) == []
-
-
-async def test_members_undeletable_password_gets_a_warning(dp, bot):
-    bot.session.undeletable.add(GROUP)
-    replies = await say(dp, bot, GROUP, "/add shop right", user_id=MEMBER)
-    assert any("Delete it yourself" in r.text for r in replies)
-
-
-async def test_failed_delete_is_retried(dp, bot):
-    bot.session.fail(DeleteMessage, 0, "connection reset")
-    bot.session.fail(DeleteMessage, 429, "Too Many Requests: retry after 1", retry_after=1)
-    replies = await say(dp, bot, GROUP, "/add shop right", user_id=ADMIN)
-    assert len(bot.calls(DeleteMessage)) == 3
-    assert "registered" in replies[-1].text
-    assert all("could not delete" not in r.text for r in replies)
-
-
-async def test_group_dialog_step_survives_a_failed_delete(dp, bot, sessionmaker):
-    [offer] = await say(dp, bot, GROUP, "/add", user_id=ADMIN)
-    here = offer.reply_markup.inline_keyboard[-1][0].callback_data
-    await press(dp, bot, GROUP, here, ADMIN)
-    await walk_to_secret(dp, bot, GROUP, ADMIN, "shop", reply_to=reply_to_bot(GROUP))
-    for _ in range(add_common.DELETE_ATTEMPTS):
-        bot.session.fail(DeleteMessage, 0, "connection reset")
-    replies = await say(dp, bot, GROUP, "right", user_id=ADMIN, reply_to=reply_to_bot(GROUP))
-    assert any("could not delete" in r.text for r in replies)
-    assert any("registered" in r.text for r in replies)
-    assert len(await accounts_of(sessionmaker, GROUP)) == 1
-
-
-async def test_anonymous_admin_is_offered_the_dialog_here_only(dp, bot):
-    [reply] = await say(dp, bot, GROUP, "/add", sender_chat=True, user_id=1087968824)
-    buttons = [b for row in reply.reply_markup.inline_keyboard for b in row]
-    assert [b.url for b in buttons] == [None]  # no link bound to the shared anonymous user
-
-
-async def test_members_add_without_a_secret_is_left_alone(dp, bot):
-    [reply] = await say(dp, bot, GROUP, "/add shop", user_id=MEMBER)
-    assert "only administrators" in reply.text
-    assert bot.calls(DeleteMessage) == []
-
-
-async def test_hand_off_to_a_chat_that_is_gone_saves_nothing(dp, bot, smsc, sessionmaker):
-    payload = await handed_off(dp, bot)
-    await say(dp, bot, ADMIN, f"/start {payload}")
-    await walk_to_secret(dp, bot, ADMIN, ADMIN, "shop")
-    state = dp.fsm.get_context(bot, ADMIN, ADMIN)
-    await state.update_data(target_chat=GROUP - 1)  # as after the group's upgrade
-    replies = await say(dp, bot, ADMIN, "right")
-    assert "nothing was saved" in replies[-1].text.lower()
-    assert smsc.requests == []
-
-
-async def test_password_sent_late_in_a_group_is_still_deleted(dp, bot, sessionmaker):
-    [offer] = await say(dp, bot, GROUP, "/add", user_id=ADMIN)
-    await press(dp, bot, GROUP, offer.reply_markup.inline_keyboard[-1][0].callback_data, ADMIN)
-    await walk_to_secret(dp, bot, GROUP, ADMIN, "shop", reply_to=reply_to_bot(GROUP))
-    await dp.fsm.get_context(bot, GROUP, ADMIN).update_data(active=time.time() - 31 * 60)
-    replies = await say(dp, bot, GROUP, "right", user_id=ADMIN, reply_to=reply_to_bot(GROUP))
-    assert "expired" in replies[-1].text
-    assert len(bot.calls(DeleteMessage)) == 1
-    assert await accounts_of(sessionmaker, GROUP) == []
-
-
-@pytest.mark.parametrize("index", [-7, 99])
-async def test_forged_site_button_is_refused(dp, bot, index):
-    await say(dp, bot, 1, "/add")
-    await press(dp, bot, 1, KindChoice(apikey=False).pack(), 1)
-    before = len(bot.session.requests)
-    await press(dp, bot, 1, SiteChoice(index=index).pack(), 1)
-    [answer] = [r for r in bot.session.requests[before:] if isinstance(r, AnswerCallbackQuery)]
-    assert answer.text == "This button is out of date."
-    assert await dp.fsm.get_context(bot, 1, 1).get_state() == "AddAccount:site"
-
-
-async def test_members_secret_in_another_case_is_deleted(dp, bot):
-    replies = await say(dp, bot, GROUP, "/ADD shop right", user_id=MEMBER)
-    assert len(bot.calls(DeleteMessage)) == 1
-    assert "change it in SMSC" in replies[-1].text
-
-
-async def test_rights_check_failing_keeps_the_dialog(dp, bot, sessionmaker):
-    payload = await handed_off(dp, bot)
-    await say(dp, bot, ADMIN, f"/start {payload}")
-    await walk_to_secret(dp, bot, ADMIN, ADMIN, "shop")
-    bot.session.fail(GetChatMember, 0, "connection reset")
-    [reply] = await say(dp, bot, ADMIN, "right")
-    assert "Send it again" in reply.text
-    assert await dp.fsm.get_context(bot, ADMIN, ADMIN).get_state() == "AddAccount:secret"
-    replies = await say(dp, bot, ADMIN, "right")
-    assert any("registered" in r.text for r in replies)
-
-
-async def test_lost_answer_to_a_delete_is_no_failure(dp, bot):
-    bot.session.fail(DeleteMessage, 0, "connection reset")
-    bot.session.fail(DeleteMessage, 400, "Bad Request: message to delete not found")
-    replies = await say(dp, bot, GROUP, "/add shop right", user_id=ADMIN)
-    assert all("could not delete" not in r.text for r in replies)
-
-
-async def test_start_in_a_group_costs_no_lookup(dp, bot):
-    for user in range(100, 120):
-        await say(dp, bot, GROUP, "/start", user_id=user)
-    assert bot.calls(GetChatMember) == []
-
-
-async def test_members_secret_in_a_photo_caption_is_deleted(dp, bot):
-    message = message_update(GROUP, "/add shop right", user_id=MEMBER).message
-    captioned = message.model_copy(
-        update={"text": None, "entities": None, "caption": message.text}
-        | {"caption_entities": message.entities}
-    )
-    await dp.feed_update(bot, Update(update_id=10**6, message=captioned))
-    assert len(bot.calls(DeleteMessage)) == 1
-
-
-@pytest.mark.parametrize(
-    "data", [KindChoice(apikey=True).pack(), ReplaceChoice(replace=True).pack()]
-)
-async def test_dialog_buttons_out_of_their_step_change_nothing(dp, bot, data):
-    await say(dp, bot, 1, "/add")
-    await press(dp, bot, 1, KindChoice(apikey=False).pack(), 1)
-    before = len(bot.session.requests)
-    await press(dp, bot, 1, data, 1)
-    assert not [r for r in bot.session.requests[before:] if isinstance(r, EditMessageText)]
-    assert await dp.fsm.get_context(bot, 1, 1).get_state() == "AddAccount:site"

@@ -1,11 +1,13 @@
-"""Alert rules over many checks, with an injected clock: what a chat is told, and how often."""
+"""Alert rules over many checks, with an injected clock: what a chat is told, and how often.
+Spending (top-ups, runway, anomalies): tests/test_monitoring_spending.py; alerts Telegram never
+delivered: tests/test_monitoring_unheard.py."""
 
 import itertools
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from bot.alerting import studies
 from bot.smsc.client import (
@@ -18,86 +20,11 @@ from bot.smsc.client import (
 from bot.smsc.guard import BalanceResult
 from bot.smsc.refusals import LoginPaused
 from bot.storage.history import histories_since
-from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notification
+from bot.storage.models import Account, AccountState, BalanceSample, Chat
 from tests.alerting_fixtures import START
 from tests.servers import BOTH_DATABASES
 
 pytestmark = BOTH_DATABASES
-
-
-@pytest.fixture
-async def account(sessionmaker):
-    async with sessionmaker() as session:
-        session.add(Chat(id=-100, type="supergroup", title="Ops", language="en"))
-        account = Account(
-            chat_id=-100,
-            name="shop",
-            site="https://smsc.ru",
-            login="shop",
-            secret=b"x",
-            check_interval=60,
-            threshold=Decimal(1000),
-            thread_id=7,
-        )
-        session.add(account)
-        await session.commit()
-        return account.id
-
-
-class Checker:
-    """Feeds results to the monitor in a session of its own, as a scheduled check does.
-    Between checks the outbox delivers what was queued, unless `telegram_down`."""
-
-    def __init__(self, sessionmaker, monitor, clock, account_id) -> None:
-        self.sessionmaker, self.monitor, self.clock, self.id = (
-            sessionmaker,
-            monitor,
-            clock,
-            account_id,
-        )
-        self.telegram_down = False
-
-    async def balance(self, amount: str, credit: str = "0") -> None:
-        result = BalanceResult(
-            Balance(Decimal(amount), Decimal(credit), "RUB"), self.clock(), age=0, fresh=True
-        )
-        await self._record(result)
-
-    async def fail(self, error) -> None:
-        await self._record(error)
-
-    async def _record(self, outcome) -> None:
-        async with self.sessionmaker() as session:
-            if not self.telegram_down:
-                await session.execute(
-                    update(Notification)
-                    .where(Notification.sent_at.is_(None), Notification.failure.is_(None))
-                    .values(sent_at=self.clock())
-                )
-            account = await session.get(Account, self.id)
-            await self.monitor.record(session, [(account, outcome)])
-            await session.commit()
-
-    async def delivered(self) -> list[str]:
-        return [n.kind for n in await self.alerts() if n.failure is None]
-
-    async def state(self) -> Account:
-        async with self.sessionmaker() as session:
-            return await session.get(Account, self.id)
-
-    async def alerts(self) -> list[Notification]:
-        async with self.sessionmaker() as session:
-            # New messages only: edits of earlier ones (issue 15) are tested on their own.
-            query = select(Notification).where(Notification.edit_of.is_(None))
-            return (await session.scalars(query.order_by(Notification.id))).all()
-
-    async def kinds(self) -> list[str]:
-        return [n.kind for n in await self.alerts()]
-
-
-@pytest.fixture
-def check(sessionmaker, monitor, clock, account):
-    return Checker(sessionmaker, monitor, clock, account)
 
 
 async def test_one_alert_per_crossing_over_many_checks(check, clock):
@@ -254,63 +181,6 @@ async def test_alert_in_the_chats_language(check, sessionmaker):
     assert "Низкий баланс" in alert.text and "900,00 RUB" in alert.text
 
 
-async def spend_steadily(check, clock, start: int, per_hour: int, hours: int) -> int:
-    balance = start
-    for _ in range(hours):
-        await check.balance(str(balance))
-        clock.advance(hours=1)
-        balance -= per_hour
-    return balance
-
-
-async def test_top_up_reported_once_with_runway(check, clock):
-    balance = await spend_steadily(check, clock, 3000, 10, 48)  # 240 a day
-    await check.balance(str(balance + 5000))
-    await check.balance(str(balance + 5000))
-    [topup] = [a for a in await check.alerts() if a.kind == "topup"]
-    assert "+4,990.00 RUB" in topup.text and topup.silent  # from the last balance seen
-    assert "enough for ~" in topup.text and "days" in topup.text
-
-
-async def test_small_refunds_are_not_top_ups(check):
-    await check.balance("1500")
-    await check.balance("1503")  # an undelivered SMS refunded
-    assert await check.kinds() == []
-
-
-async def test_runway_threshold_alerts_once_and_recovers(check, clock, sessionmaker):
-    async with sessionmaker() as session:
-        account = await session.get(Account, check.id)
-        account.threshold, account.runway_threshold = None, 10
-        await session.commit()
-    # 240 a day from 5000: the runway shrinks under 10 days once below 2400.
-    balance = await spend_steadily(check, clock, 5000, 10, 24 * 12)
-    kinds = await check.kinds()
-    assert kinds.count("low") == 1
-    low = next(a for a in await check.alerts() if a.kind == "low")
-    assert "run out soon" in low.text and "under 10 days" in low.text
-    await check.balance(str(balance + 10000))
-    assert (await check.kinds())[-1] == "recovered"
-
-
-async def test_spend_anomaly_once_per_episode(check, clock):
-    balance = await spend_steadily(check, clock, 100000, 10, 24 * 8)  # 240 a day for a week
-    balance = await spend_steadily(check, clock, balance, 200, 12)  # then a runaway sender
-    balance = await spend_steadily(check, clock, balance, 200, 6)
-    anomalies = [a for a in await check.alerts() if a.kind == "anomaly"]
-    assert len(anomalies) == 1
-    assert "Unusual spending" in anomalies[0].text and "Check now" in anomalies[0].reply_markup
-
-
-async def test_no_anomaly_alerts_when_the_chat_turned_them_off(check, clock, sessionmaker):
-    async with sessionmaker() as session:
-        (await session.get(Chat, -100)).anomaly_minimum = None
-        await session.commit()
-    balance = await spend_steadily(check, clock, 100000, 10, 24 * 8)
-    await spend_steadily(check, clock, balance, 200, 12)
-    assert "anomaly" not in await check.kinds()
-
-
 async def test_threshold_raised_above_the_balance_alerts_once(check, monitor, sessionmaker):
     await check.balance("1500")
     async with sessionmaker() as session:
@@ -327,47 +197,3 @@ async def test_threshold_raised_above_the_balance_alerts_once(check, monitor, se
         await session.commit()
     assert (await check.state()).state == AccountState.OK
     assert await check.kinds() == ["low"]
-
-
-async def test_outage_of_smsc_unheard_of_is_not_told_after_it_ended(check, clock):
-    check.telegram_down = True
-    await check.fail(SmscAuthError(2, "authorise error"))
-    assert await check.kinds() == ["cant_check"]
-    clock.advance(minutes=5)
-    await check.balance("1500")
-    assert await check.delivered() == []  # neither the stale "can't check" nor "works again"
-    [dropped] = await check.alerts()
-    assert dropped.failure == "stale"
-
-
-async def test_low_balance_unheard_of_and_its_recovery_are_one_message(check, clock):
-    check.telegram_down = True
-    await check.balance("900")
-    clock.advance(minutes=30)
-    await check.balance("2000")
-    [low, merged] = await check.alerts()
-    assert low.kind == "low" and low.failure == "stale"
-    assert merged.kind == "recovered" and merged.failure is None and not merged.silent
-    assert merged.text.startswith("⚠️ <b>shop</b> was low from 1 Mar 09:00 to 1 Mar 09:30.\n✅")
-    assert "back to" in merged.text and "Topped up by" in merged.text
-
-
-async def test_merged_message_shows_times_in_the_chats_zone(check, clock, sessionmaker):
-    async with sessionmaker() as session:
-        chat = await session.get(Chat, -100)
-        chat.timezone, chat.language = "Europe/Moscow", "ru"
-        await session.commit()
-    check.telegram_down = True
-    await check.balance("900")
-    clock.advance(minutes=30)
-    await check.balance("2000")
-    merged = (await check.alerts())[-1]
-    assert "с 1 мар. 12:00 до 1 мар. 12:30" in merged.text
-
-
-async def test_delivered_low_alert_is_followed_by_a_plain_recovery(check, clock):
-    await check.balance("900")
-    clock.advance(minutes=30)
-    await check.balance("2000")
-    assert await check.delivered() == ["low", "recovered"]
-    assert (await check.alerts())[-1].silent

@@ -14,29 +14,10 @@ from bot.storage.models import Chat, Notification
 from bot.telegram.sender import TelegramSender
 from bot.telegram.session import TelegramSession
 from tests.bot_process import TOKEN
-from tests.test_notifications import MonotonicClock, settle, stored
+from tests.outbox_fixtures import FakeSender, MonotonicClock, settle, stored
 
 GROUP = -100300
 MARKUP = '{"inline_keyboard": [[{"text": "Check now", "callback_data": "alert:1:0"}]]}'
-
-
-class FakeSender:
-    """Records sends and edits; `edit_answers` are the next edits' outcomes (else SENT)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, int, int | None]] = []  # (what, notification, message)
-        self.edit_answers: list[Delivery] = []
-        self._ids = iter(range(500, 10_000))
-
-    async def send(self, notification: Notification) -> Delivery:
-        self.calls.append(("send", notification.id, None))
-        return Delivery(Outcome.SENT, message_id=next(self._ids))
-
-    async def edit(self, notification: Notification, message_id: int) -> Delivery:
-        self.calls.append(("edit", notification.id, message_id))
-        if self.edit_answers:
-            return self.edit_answers.pop(0)
-        return Delivery(Outcome.SENT, message_id=message_id)
 
 
 @pytest.fixture

@@ -69,8 +69,6 @@ def test_credentials_hide_the_secret() -> None:
 
 
 def test_credentials_keys() -> None:
-    assert not CREDS.is_apikey
-    assert KEY_CREDS.is_apikey
     assert CREDS.rate_key == "https://smsc.ru|alice"
     assert KEY_CREDS.rate_key.startswith("https://smsc.kz|key:")
     assert len(KEY_CREDS.rate_key.removeprefix("https://smsc.kz|key:")) == 16

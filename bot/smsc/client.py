@@ -67,10 +67,6 @@ class Credentials:
         if self.login == "" or not self.secret:
             raise ValueError("SMSC credentials need a login and password, or an API key")
 
-    @property
-    def is_apikey(self) -> bool:
-        return self.login is None
-
     @cached_property  # asked several times per request by the guard
     def rate_key(self) -> str:
         """What SMSC rate-limits on: the login at this site (an API key stands for its login)."""

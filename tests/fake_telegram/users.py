@@ -15,13 +15,6 @@ class UsersMixin(FakeTelegramCore):
 
     # ----- feeding updates -------------------------------------------------------------
 
-    def push_update(self, update: Json) -> int:
-        """Queue a raw update (any ``update_id`` in it is replaced); returns its update_id."""
-        with self._lock:
-            update_id = self._queue_update(update)
-        self._wake_pollers()
-        return update_id
-
     def message(
         self,
         chat_id: int,

@@ -29,10 +29,6 @@ class WorldMixin(FakeTelegramCore):
         with self._lock:
             self._blocked[chat_id] = _forbidden_text(self._chat(chat_id)["type"], "kicked")
 
-    def unblock(self, chat_id: int) -> None:
-        with self._lock:
-            self._blocked.pop(chat_id, None)
-
     def fail(
         self,
         method: str,

@@ -1,5 +1,6 @@
 """When an account's history is studied: once an hour at most, the accounts of one sweep in
-turns through the hour (the study itself is tested through the monitor: test_monitoring.py)."""
+turns through the hour (the study itself is tested through the monitor:
+test_monitoring_spending.py)."""
 
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace

@@ -33,6 +33,17 @@ from tests.guard_fixtures import (
 )
 
 
+def uncached(fetcher: Fetcher, clock: Clock, *, max_per_minute: int) -> BalanceGuard:
+    """A guard with no cache on its own memory state: every call wants a request."""
+    return BalanceGuard(
+        fetcher,
+        max_per_minute=max_per_minute,
+        cache_seconds=0,
+        state=MemoryGuardState(clock),
+        now=clock.now,
+    )
+
+
 @pytest.mark.parametrize("limit", [0, 11, 100])
 def test_max_per_minute_is_within_smsc_limit(fetcher: Fetcher, limit: int) -> None:
     with pytest.raises(ValueError, match="SMSC's limit"):
@@ -57,13 +68,7 @@ async def test_one_request_at_a_time_per_login(
 
 
 async def test_full_window_serves_the_last_balance(fetcher: Fetcher, guard_clock: Clock) -> None:
-    guard = BalanceGuard(
-        fetcher,
-        max_per_minute=2,
-        cache_seconds=0,
-        state=MemoryGuardState(guard_clock),
-        now=guard_clock.now,
-    )
+    guard = uncached(fetcher, guard_clock, max_per_minute=2)
     await guard.balance(ALICE)
     guard_clock.t += 10
     second = await guard.balance(ALICE)
@@ -80,13 +85,7 @@ async def test_full_window_serves_the_last_balance(fetcher: Fetcher, guard_clock
 
 
 async def test_full_window_without_a_balance(fetcher: Fetcher, guard_clock: Clock) -> None:
-    guard = BalanceGuard(
-        fetcher,
-        max_per_minute=2,
-        cache_seconds=0,
-        state=MemoryGuardState(guard_clock),
-        now=guard_clock.now,
-    )
+    guard = uncached(fetcher, guard_clock, max_per_minute=2)
     await guard.balance(ALICE)
     guard_clock.t += 10
     await guard.balance(ALICE)
@@ -104,13 +103,7 @@ async def test_full_window_without_a_balance(fetcher: Fetcher, guard_clock: Cloc
 
 async def test_window_counts_from_the_answer(fetcher: Fetcher, guard_clock: Clock) -> None:
     """A slow request may reach SMSC late: its minute runs from when the answer came back."""
-    guard = BalanceGuard(
-        fetcher,
-        max_per_minute=1,
-        cache_seconds=0,
-        state=MemoryGuardState(guard_clock),
-        now=guard_clock.now,
-    )
+    guard = uncached(fetcher, guard_clock, max_per_minute=1)
     fetcher.gate = asyncio.Event()
     caller = asyncio.create_task(guard.balance(ALICE))
     await settle()

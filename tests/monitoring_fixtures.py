@@ -12,20 +12,25 @@ from bot.smsc.guard import BalanceResult
 from bot.storage.models import Account, Chat, Notification
 
 
+def shop_account(chat_id: int = -100, **fields) -> Account:
+    """The rules' tests' account: "shop" at smsc.ru, checked every minute, warned under 1000
+    unless `fields` say otherwise."""
+    return Account(
+        chat_id=chat_id,
+        name="shop",
+        site="https://smsc.ru",
+        login="shop",
+        secret=b"x",
+        check_interval=60,
+        **{"threshold": Decimal(1000), **fields},
+    )
+
+
 @pytest.fixture
 async def account(sessionmaker):
     async with sessionmaker() as session:
         session.add(Chat(id=-100, type="supergroup", title="Ops", language="en"))
-        account = Account(
-            chat_id=-100,
-            name="shop",
-            site="https://smsc.ru",
-            login="shop",
-            secret=b"x",
-            check_interval=60,
-            threshold=Decimal(1000),
-            thread_id=7,
-        )
+        account = shop_account(thread_id=7)
         session.add(account)
         await session.commit()
         return account.id

@@ -12,7 +12,7 @@ from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 from bot.telegram.texts import account_text
 from tests.alerting_fixtures import START
-from tests.monitoring_fixtures import Checker
+from tests.monitoring_fixtures import Checker, shop_account
 
 WARNING, CRITICAL = Decimal(1000), Decimal(300)
 
@@ -21,16 +21,7 @@ WARNING, CRITICAL = Decimal(1000), Decimal(300)
 async def account(sessionmaker):
     async with sessionmaker() as session:
         session.add(Chat(id=-100, type="supergroup", title="Ops", language="en"))
-        account = Account(
-            chat_id=-100,
-            name="shop",
-            site="https://smsc.ru",
-            login="shop",
-            secret=b"x",
-            check_interval=60,
-            threshold=WARNING,
-            critical_threshold=CRITICAL,
-        )
+        account = shop_account(threshold=WARNING, critical_threshold=CRITICAL)
         session.add(account)
         await session.commit()
         return account.id

@@ -18,6 +18,7 @@ from bot.storage.models import Account, AccountState, Chat, Notification
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
+from tests.monitoring_fixtures import shop_account
 from tests.servers import BOTH_DATABASES
 
 # 1 March 2026, 22:00 UTC: 01:00 in Moscow.
@@ -198,17 +199,7 @@ def clock():
 async def watched(sessionmaker):
     async with sessionmaker() as session:
         session.add(Chat(id=-100, type="supergroup", title="Ops", timezone="Europe/Moscow"))
-        session.add(
-            Account(
-                chat_id=-100,
-                name="shop",
-                site="https://smsc.ru",
-                login="shop",
-                secret=b"x",
-                check_interval=60,
-                threshold=Decimal(1000),
-            )
-        )
+        session.add(shop_account())
         await session.commit()
 
 

@@ -22,6 +22,7 @@ from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 from bot.telegram.sender import TelegramSender
 from tests.alerting_fixtures import Counted, looks_hold_their_connection, refusing
+from tests.monitoring_fixtures import shop_account
 from tests.outbox_fixtures import GROUP, PRIVATE, MonotonicClock, api_bot, queue, settle, stored
 from tests.servers import BOTH_DATABASES
 
@@ -132,15 +133,7 @@ async def test_an_alert_being_sent_is_not_dropped_as_stale(sessionmaker, clock):
     monitor = Monitor(TelegramRenderer(create_i18n()), now=clock)
     async with sessionmaker() as session:
         session.add(Chat(id=GROUP, type="supergroup", title="Ops", language="en"))
-        account = Account(
-            chat_id=GROUP,
-            name="shop",
-            site="https://smsc.ru",
-            login="shop",
-            secret=b"x",
-            check_interval=60,
-            threshold=Decimal(1000),
-        )
+        account = shop_account(chat_id=GROUP)
         session.add(account)
         await session.commit()
         await monitor.record(session, [(account, SmscAuthError(2, "authorise error"))])

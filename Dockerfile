@@ -29,9 +29,10 @@ USER bot
 VOLUME ["/app/data"]
 # /healthz and /metrics on port 8080 of the container (not published unless you say so):
 # the health check asks /healthz, which answers 503, failing the check, when the bot is not doing
-# its job (Telegram not answering, checks or notifications stuck).
+# its job (Telegram not answering, checks or notifications stuck); `docker inspect` shows the
+# problems it names.
 ENV HTTP_PORT=8080 HTTP_HOST=0.0.0.0
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ['HTTP_PORT']}/healthz\", timeout=4)"]
+    CMD ["smsc-balance-bot", "health"]
 CMD ["smsc-balance-bot"]

@@ -1,6 +1,7 @@
 """Entry point: `python -m bot` runs the bot; `python -m bot check` tests SMSC credentials;
 `python -m bot backup <file>` copies the database; `python -m bot copy-data --to URL` moves its
-data into a new database (PostgreSQL, for several replicas)."""
+data into a new database (PostgreSQL, for several replicas); `python -m bot health` asks the
+running bot's /healthz."""
 
 from __future__ import annotations
 
@@ -58,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
         description="Applies the schema migrations DATABASE_URL's database lacks, then exits.",
     )
     migration.add_argument("--log-level", default="INFO", choices=LOG_LEVELS)
+    commands.add_parser(
+        "health",
+        help="ask the running bot's /healthz (HTTP_PORT): one line, exit code 0 when healthy",
+        description="For a container's health check or a script: prints 'healthy', or "
+        "'unhealthy:' and the problems the bot reports, or why it did not answer; exit code 0 "
+        "when healthy, 1 otherwise.",
+    )
     args = parser.parse_args(argv)
     if args.command is None:
         # Stopped while starting (imports take seconds): a clean exit, not the death by
@@ -95,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
             return 0
+        if args.command == "health":
+            from bot.ops.probe import probe
+
+            return probe()
         if args.command == "migrate":
             from bot.config import DatabaseSettings, load_settings
             from bot.storage.engine import MIGRATION_LOG_FORMAT, migrate_database

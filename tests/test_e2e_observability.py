@@ -2,7 +2,10 @@
 JSON logs and /status, against the loopback fakes, with thresholds of seconds."""
 
 import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +26,15 @@ USER, STRANGER = 901, 902
 def balance_of(base: str, account: str, site: str) -> float | None:
     labels = {"account": account, "login": account, "site": site, "chat_id": str(USER)}
     return metric(base, "smsc_bot_account_balance", **labels)
+
+
+def health_command(bot_process) -> tuple[int, str]:
+    """The image's health check, `smsc-balance-bot health`, with the bot's settings."""
+    command = [str(Path(sys.executable).with_name("smsc-balance-bot")), "health"]
+    done = subprocess.run(
+        command, env=bot_process.env, cwd=bot_process.cwd, capture_output=True, timeout=30
+    )
+    return done.returncode, (done.stdout + done.stderr).decode()
 
 
 @pytest.fixture
@@ -51,6 +63,7 @@ def test_healthz_and_heartbeat_follow_telegram_and_the_outbox(
     bot_process.env.update(HEARTBEAT_URL=f"{monitor.url}/api/push/k3y", HEARTBEAT_SECONDS="0.2")
     bot_process.start()
     assert health_becomes(base, 200) == {"status": "ok"}
+    assert health_command(bot_process) == (0, "healthy\n")
     wait_until(lambda: monitor.beats >= 3)
 
     # The Bot API stops answering polls for a while.
@@ -60,6 +73,8 @@ def test_healthz_and_heartbeat_follow_telegram_and_the_outbox(
     beats = monitor.beats
     time.sleep(1)
     assert get(f"{base}/healthz")[0] == 503
+    code, said = health_command(bot_process)
+    assert code == 1 and said.startswith("unhealthy: telegram: no answer to getUpdates for ")
     assert monitor.beats <= beats + 1  # at most one that had passed its look at health
     wait_until(lambda: len([c for c in telegram.calls_of("getUpdates") if c.error]) >= 3)
     telegram.message(USER, "/help")  # answered at once by the next poll

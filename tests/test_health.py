@@ -97,7 +97,9 @@ async def test_scheduler_stopped_or_idle(world):
     world.clock.advance(seconds=6)
     assert await world.health.problems() == ["scheduler: no look for due accounts for 6 s"]
     world.scheduler.running = False
-    assert await world.health.problems() == ["scheduler: not running"]
+    assert await world.health.problems() == [
+        "scheduler: not running (it starts once Telegram answers)"
+    ]
 
 
 async def test_checks_late_only_while_accounts_are_due(world, sessionmaker):

@@ -78,7 +78,8 @@ class Health:
                 problems.append(f"telegram: {problem}")
         idle = (now - self._checks.last_dispatch_at).total_seconds()
         if not self._scheduler.running:
-            problems.append("scheduler: not running")
+            # Started once Telegram has answered getMe (bot.runner): until then, this is why.
+            problems.append("scheduler: not running (it starts once Telegram answers)")
         elif idle > settings.health_scheduler_seconds:
             problems.append(f"scheduler: no look for due accounts for {idle:.0f} s")
         if self._redis is not None:

@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
 
             # Alembic's progress, plain: a bot migrating through this logs the lines its way.
             logging.basicConfig(level=args.log_level, format=MIGRATION_LOG_FORMAT)
+            # Not the plugins Alembic (1.17 on) sets up: seven lines at every migration.
+            logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
             url = load_settings(DatabaseSettings).database_url
             try:
                 asyncio.run(migrate_database(url))

@@ -3,6 +3,7 @@ schema is brought to it, replicas starting together migrate it once, and a start
 current leaves Alembic unloaded."""
 
 import asyncio
+import os
 import subprocess
 import sys
 
@@ -71,6 +72,23 @@ async def test_a_database_of_the_previous_version_is_migrated_at_start(database_
 def test_a_start_on_a_current_database_does_not_load_alembic(engine, database_url):
     # Alembic stays resident once imported (≈ 11 MB): only a migration may bring it in.
     assert _alembic_loaded_by("migrate", database_url) == "[]"
+
+
+def test_migrate_command_says_what_it_upgraded_and_nothing_else(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path}/bot.db"
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "migrate"],
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    upgrades = [line for line in done.stderr.splitlines() if "Running upgrade" in line]
+    assert upgrades[0].endswith("Running upgrade  -> 0001, chats, accounts and balance samples")
+    assert upgrades[-1].split(" -> ")[1].startswith(SCHEMA_REVISION)
+    # Alembic's word on each plugin it sets up (1.17 on) would be seven lines of every start.
+    assert "plugin" not in done.stderr
 
 
 def _alembic_loaded_by(function: str, database_url: str) -> str:

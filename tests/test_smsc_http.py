@@ -156,6 +156,39 @@ async def test_failover_when_the_site_is_down(
         await client.fetch_balance(alice(fake))
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 5O2 Bad Gateway\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nnot a header\r\nContent-Length: 2\r\n\r\n{}",
+        b"<html>login=alice&psw=alice-s3cret</html>\r\n\r\n",
+    ],
+    ids=["status line", "header line", "not http"],
+)
+async def test_failover_when_the_site_does_not_speak_http(
+    fake: FakeSmsc, backup: FakeSmsc, answer: bytes
+) -> None:
+    async def not_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(4096)
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(not_http, "127.0.0.1", 0)
+    broken = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        async with SmscClient(timeout=0.5, backups={broken: [backup.url]}) as client:
+            creds = Credentials(broken, "alice", PASSWORD)
+            assert (await client.fetch_balance(creds)).balance == Decimal("99.00")
+        async with SmscClient(timeout=0.5, backups={}) as client:
+            with pytest.raises(SmscUnavailable) as caught:
+                await client.fetch_balance(creds)
+        assert str(caught.value) == f"SMSC unreachable: {broken[7:]}: ClientResponseError"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 async def test_no_failover_on_an_api_error(
     fake: FakeSmsc, backup: FakeSmsc, client: SmscClient
 ) -> None:

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any, NoReturn, Self
 from urllib.parse import urlsplit
 
+import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
@@ -196,7 +197,9 @@ class SmscClient:
                         await response.aread()
                     finally:
                         await response.aclose()
-            except (httpx.TransportError, TimeoutError) as exc:
+            # aiohttp's own errors where httpx-aiohttp maps none: a reply that is not HTTP (a
+            # bad status or header line) is a site failing, as a refused connection is.
+            except (httpx.TransportError, aiohttp.ClientError, TimeoutError) as exc:
                 failures.append(f"{_host(base)}: {_fault(exc)}")
                 continue
             log.debug("SMSC %s answered HTTP %s", _host(base), response.status_code)

@@ -7,7 +7,7 @@ import re
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Annotated, Literal, Self, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from cryptography.fernet import Fernet
 from pydantic import (
@@ -70,8 +70,13 @@ class DatabaseSettings(BaseBotSettings):
             raise ValueError(
                 f"unknown database kind; use {SQLITE_PREFIX}... or postgresql+asyncpg://..."
             ) from None
-        except ArgumentError:  # after its subclass NoSuchModuleError
-            raise ValueError(f"not a database URL; e.g. {SQLITE_PREFIX}data/bot.db") from None
+        # After its subclass NoSuchModuleError; a ValueError (a port that is not a number, as
+        # a password with an unencoded "/" or "#" makes it) quotes the URL's text: not passed on.
+        except (ArgumentError, ValueError):
+            raise ValueError(
+                f"not a database URL; e.g. {SQLITE_PREFIX}data/bot.db (in a password, write "
+                "@ : / # ? % as %40 %3A %2F %23 %3F %25)"
+            ) from None
         if not dialect.is_async:
             raise ValueError(f"needs an asyncio driver, e.g. {SQLITE_PREFIX}... (not sqlite:///)")
         try:
@@ -138,8 +143,16 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
     def _redis(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
             return None
-        if urlsplit(value.get_secret_value()).scheme not in REDIS_SCHEMES:
-            raise ValueError("not a Redis URL; e.g. redis://redis:6379/0 (or rediss://, unix://)")
+        url = urlsplit(value.get_secret_value())
+        try:  # the port checked here: redis-py's error would quote the URL's text
+            scheme, _port = url.scheme, url.port
+        except ValueError:
+            scheme = None
+        if scheme not in REDIS_SCHEMES:
+            raise ValueError(
+                "not a Redis URL; e.g. redis://redis:6379/0 (or rediss://, unix://; in a "
+                "password, write @ : / # ? % as %40 %3A %2F %23 %3F %25)"
+            )
         if find_spec("redis") is None:
             raise ValueError(
                 "the redis package is not installed (pip install 'smsc-balance-bot[redis]')"
@@ -201,7 +214,13 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
                 found.append(secret.get_secret_value())
         if self.redis_url is not None:
             url = urlsplit(self.redis_url.get_secret_value())
-            found += [url.password or "", *parse_qs(url.query).get("password", [])]
+            found += [unquote(url.password or ""), *parse_qs(url.query).get("password", [])]
+        # Passwords in URLs: the database's (its driver's errors may quote it), and those of a
+        # Bot API server or an SMSC address behind a proxy that wants them.
+        found += [make_url(self.database_url).password or ""]  # decoded by SQLAlchemy
+        found += [
+            unquote(url.password or "") for url in (self.telegram_api_url, self.smsc_base_url)
+        ]
         return [secret for secret in found if secret]
 
     @property

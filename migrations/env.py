@@ -6,7 +6,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection
 
-from bot.config import DatabaseSettings
+from bot.config import DatabaseSettings, SettingsError, load_settings
 from bot.storage.engine import create_engine
 from bot.storage.models import Base
 
@@ -18,7 +18,12 @@ target_metadata = Base.metadata
 
 
 def database_url() -> str:
-    return DatabaseSettings().database_url
+    # One line naming the bad setting, as the bot says it: pydantic's own error quotes the URL,
+    # password and all.
+    try:
+        return load_settings(DatabaseSettings).database_url
+    except SettingsError as error:
+        raise SystemExit(f"error: {error}") from None
 
 
 def run_migrations_offline() -> None:

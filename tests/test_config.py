@@ -61,6 +61,23 @@ def test_bad_setting_names_itself(monkeypatch, name, value, message):
         assert value not in str(caught.value).removeprefix(name)
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_URL", "postgresql+asyncpg://bot:Pa55word/bot"),  # the password read as a port
+        ("DATABASE_URL", "postgresql+asyncpg://bot:p@ss:Pa55word@db/bot"),  # "@" not encoded
+        ("REDIS_URL", "redis://:Pa55#word@redis:6379/0"),  # "#" not encoded: a fragment
+        ("REDIS_URL", "redis://:Pa55/word@redis:6379/0"),
+    ],
+)
+def test_a_malformed_url_is_refused_without_its_password(monkeypatch, name, value):
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=f"{name} is invalid: not a ") as caught:
+        load_settings()
+    assert "Pa55" not in str(caught.value) and "%23" in str(caught.value)
+
+
 def test_short_interval_accepted_for_demos(monkeypatch):
     monkeypatch.setenv("BOT_TOKEN", TOKEN)
     monkeypatch.setenv("CHECK_INTERVAL_SECONDS", "1")
@@ -132,6 +149,15 @@ def test_webhook_and_redis_settings_and_their_secrets(monkeypatch):
     assert "redis-pa55" not in repr(settings) and "s3cret-token_1" not in repr(settings)
     monkeypatch.setenv("REDIS_URL", "unix:///run/redis.sock?db=0&password=sock-pa55")
     assert "sock-pa55" in load_settings().secrets()
+
+
+def test_passwords_in_every_url_are_secrets(monkeypatch):
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://bot:db-p%40ss@db/bot")
+    monkeypatch.setenv("TELEGRAM_API_URL", "http://botapi:api-pa55@botapi:8081")
+    monkeypatch.setenv("SMSC_BASE_URL", "https://proxy:smsc-pa55@smsc-proxy.example")
+    monkeypatch.setenv("SECRET_KEY", Fernet.generate_key().decode())
+    assert {"db-p@ss", "api-pa55", "smsc-pa55"} <= set(load_settings().secrets())
 
 
 def test_redis_url_without_the_redis_package_says_what_to_install(monkeypatch):

@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -89,6 +90,21 @@ def test_migrate_command_says_what_it_upgraded_and_nothing_else(tmp_path):
     assert upgrades[-1].split(" -> ")[1].startswith(SCHEMA_REVISION)
     # Alembic's word on each plugin it sets up (1.17 on) would be seven lines of every start.
     assert "plugin" not in done.stderr
+
+
+def test_alembic_refuses_a_malformed_url_without_quoting_it(tmp_path):
+    ini = Path(__file__).parent.parent / "alembic.ini"
+    done = subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", "head"],
+        env={**os.environ, "DATABASE_URL": "postgresql+asyncpg://bot:Pa55word/bot"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: DATABASE_URL is invalid: not a database URL")
+    assert "Pa55" not in done.stdout + done.stderr
 
 
 def _alembic_loaded_by(function: str, database_url: str) -> str:

@@ -179,6 +179,9 @@ async def test_escalate_command(dp, bot, sessionmaker):
     assert reply.text.startswith("Usage: /escalate")
     [reply] = await say(dp, bot, GROUP, "/escalate 5 alice", user_id=ADMIN)
     assert reply.text.startswith("Usage: /escalate")
+    everyone = " ".join(f"@user{n:04}" for n in range(21))  # one more than may be called
+    [reply] = await say(dp, bot, GROUP, f"/escalate 5 {everyone}", user_id=ADMIN)
+    assert reply.text.startswith("Usage: /escalate") and "(up to 20)" in reply.text
     await say(dp, bot, GROUP, "/escalate off", user_id=MEMBER)  # not an administrator
     async with sessionmaker() as session:
         assert (await session.get(Chat, GROUP)).escalate_minutes == 30

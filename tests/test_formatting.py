@@ -16,13 +16,17 @@ from bot.telegram.formatting import format_age, format_amount, format_money, par
         ("1 000", "1000"),
         ("1\u00a0000,25", "1000.25"),
         (" 42 ", "42"),
+        ("0.000001", "0.000001"),
     ],
 )
 def test_amounts_as_people_type_them(text, value):
     assert parse_amount(text) == Decimal(value)
 
 
-@pytest.mark.parametrize("text", ["", "-5", "abc", "1e3", "5.", "1.2.3", "NaN", "10000000000"])
+@pytest.mark.parametrize(
+    "text",
+    ["", "-5", "abc", "1e3", "5.", "1.2.3", "NaN", "10000000000", "0.0000001", "1." + "0" * 4000],
+)
 def test_not_amounts(text):
     with pytest.raises(ValueError):
         parse_amount(text)

@@ -150,6 +150,29 @@ async def test_confirmed_replacement_repairs_a_changed_password(dp, bot, smsc, s
     assert await dp.fsm.get_context(bot, 1, 1).get_state() is None
 
 
+async def test_a_warning_level_under_the_replaced_accounts_critical_one_is_asked_again(
+    dp, bot, sessionmaker
+):
+    await say(dp, bot, 1, "/add shop right 1000")
+    await say(dp, bot, 1, "/threshold shop critical 500")
+    await say(dp, bot, 1, "/add")
+    await walk_to_secret(dp, bot, 1, 1, "shop")
+    await press(dp, bot, 1, ReplaceChoice(replace=True).pack(), 1)
+    await say(dp, bot, 1, "right")
+    [reply] = await say(dp, bot, 1, "100")
+    assert reply.text == (
+        "The warning level can't be below the critical level of <b>shop</b> (500.00). "
+        "Send a larger amount, or “off”."
+    )
+    [account] = await accounts_of(sessionmaker, 1)
+    assert account.threshold == 1000
+    [reply] = await say(dp, bot, 1, "700")
+    assert "shop" in reply.text
+    [account] = await accounts_of(sessionmaker, 1)
+    assert (account.threshold, account.critical_threshold) == (700, 500)
+    assert await dp.fsm.get_context(bot, 1, 1).get_state() is None
+
+
 async def test_idle_dialog_expires_on_a_button_too(dp, bot):
     await say(dp, bot, 1, "/add")
     await dp.fsm.get_context(bot, 1, 1).update_data(active=time.time() - 31 * 60)

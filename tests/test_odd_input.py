@@ -58,6 +58,20 @@ async def test_odd_time_zones_are_answered_specifically(
         assert (await session.get(Chat, 1)).timezone == "UTC"
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["/balance", "/history", "/threshold", "/remove", "/mute", "/rename", "/interval", "/tz"],
+)
+async def test_a_message_long_word_is_quoted_back_short(dp, bot, sessionmaker, text):
+    await say(dp, bot, 1, "/add shop right")
+    word = "x" * (4096 - len(text) - 1)  # the longest message Telegram delivers
+    [reply] = await say(dp, bot, 1, f"{text} {word} 5")
+    assert "x" * 39 + "…" in reply.text and len(reply.text) < 200
+    async with sessionmaker() as session:
+        assert (await session.get(Chat, 1)).timezone == "UTC"
+        assert [a.name for a in (await session.scalars(select(Account))).all()] == ["shop"]
+
+
 async def test_time_zone_in_any_case(dp, bot, sessionmaker):
     [reply] = await say(dp, bot, 1, "/tz europe/moscow")
     assert "Europe/Moscow" in reply.text

@@ -15,10 +15,17 @@ from babel.numbers import parse_pattern
 
 # Spaces people and Telegram clients put between thousands: plain, no-break, narrow no-break, thin.
 _GROUP_SPACES = re.compile(r"[ \u00a0\u202f\u2009]")
+# Digits after the point an amount may have: SMSC gives two; more is a typing accident, and a
+# thousand of them would not fit an answer (nor PostgreSQL's money column).
+MAX_DECIMALS = 6
 # ASCII digits only: str.isdigit() and `\d` also take "²" (which int() refuses) and "٣".
-_AMOUNT = re.compile(r"[0-9]+(?:[.,][0-9]+)?")
+_AMOUNT = re.compile(rf"[0-9]+(?:[.,][0-9]{{1,{MAX_DECIMALS}}})?")
 _COUNT = re.compile(r"[0-9]{1,9}")
 MAX_AMOUNT = Decimal("1000000000")
+# Characters of what a user typed that an answer quotes back (an unknown account's name, a time
+# zone): nothing the bot knows by name is longer, and a whole message of it quoted back would
+# take the answer past Telegram's limit.
+ECHO_LIMIT = 40
 TEXT_LIMIT, CAPTION_LIMIT = 4096, 1024
 # Parsed once: babel parses a pattern given as text, and a locale given by its code, at every
 # call, and a /balance formats a few amounts and ages per account.
@@ -38,6 +45,11 @@ def parse_amount(text: str) -> Decimal:
     if value >= MAX_AMOUNT:
         raise ValueError("amount too large")
     return value
+
+
+def quoted(text: str) -> str:
+    """What a user typed, as an answer quotes it back: at most ECHO_LIMIT characters."""
+    return text if len(text) <= ECHO_LIMIT else text[: ECHO_LIMIT - 1] + "…"
 
 
 def parse_count(text: str, most: int) -> int:

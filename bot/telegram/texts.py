@@ -18,7 +18,7 @@ from bot.smsc.check_errors import CheckError
 from bot.smsc.guard import BalanceResult
 from bot.smsc.sites import site_label
 from bot.storage.models import Account, AccountState
-from bot.telegram.formatting import format_age, format_amount, format_money
+from bot.telegram.formatting import format_age, format_amount, format_money, quoted
 
 
 def locale() -> str:
@@ -30,7 +30,7 @@ def bold(name: str) -> str:
 
 
 def unknown_account(name: str) -> str:
-    return _("No account named {name} here. /accounts lists them.").format(name=bold(name))
+    return _("No account named {name} here. /accounts lists them.").format(name=bold(quoted(name)))
 
 
 def busy(seconds: float) -> str:

@@ -23,14 +23,14 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.alerting.accounts import AccountService, NewAccount, valid_name
+from bot.alerting.accounts import AccountService, LevelsOutOfOrder, NewAccount, valid_name
 from bot.alerting.chats import ChatService
 from bot.config import Settings
 from bot.smsc.sites import site_label
 from bot.telegram import texts
 from bot.telegram.admins import AdminRights
 from bot.telegram.filters import DialogInput
-from bot.telegram.formatting import parse_amount
+from bot.telegram.formatting import format_amount, parse_amount
 from bot.telegram.handlers.add_common import askers, delete_secret, register, site_choices
 from bot.telegram.middlewares import DialogExpiry
 
@@ -304,9 +304,19 @@ async def enter_threshold(
     if not await still_admin(message, state, bot, admin_rights):
         return
     data = await state.get_data()
-    await state.clear()
     account = await accounts.find(data["target_chat"], data["name"])
     if account is None:  # removed meanwhile
+        await state.clear()
         return
-    await accounts.set_threshold(account, threshold)
+    try:
+        await accounts.set_threshold(account, threshold)
+    except LevelsOutOfOrder:  # the account replaced had a critical level: asked again
+        critical = format_amount(account.critical_threshold, texts.locale())
+        text = _(
+            "The warning level can't be below the critical level of {name} ({critical}). "
+            "Send a larger amount, or “off”."
+        ).format(name=texts.bold(account.name), critical=critical)
+        await message.answer(**prompt(message, text))
+        return
+    await state.clear()
     await message.answer(texts.account_text(account))

@@ -19,6 +19,8 @@ from bot.telegram.handlers.manage import OFF_WORDS
 router = Router(name=__name__)
 MAX_ESCALATE_MINUTES = 24 * 60
 USERNAME = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,31}")
+# People one escalation calls, at most: a call to more fits no message, and is no call at all.
+MOST_CALLED = 20
 ADMIN_WORDS = {"admins", "админы"}
 
 
@@ -36,7 +38,7 @@ async def escalate(
         people = words[1:]
         if len(people) == 1 and people[0].lower() in ADMIN_WORDS:
             targets = [ADMINS]
-        elif people and all(USERNAME.fullmatch(word) for word in people):
+        elif 0 < len(people) <= MOST_CALLED and all(USERNAME.fullmatch(w) for w in people):
             targets = list(dict.fromkeys(people))
         else:
             raise ValueError("whom to call")
@@ -44,8 +46,9 @@ async def escalate(
         await message.answer(
             _(
                 "Usage: /escalate &lt;minutes&gt; &lt;@user …|admins&gt; or /escalate off — "
-                "call people when nobody takes an alert in time, e.g. /escalate 15 admins"
-            )
+                "call people (up to {most}) when nobody takes an alert in time, e.g. "
+                "/escalate 15 admins"
+            ).format(most=MOST_CALLED)
         )
         return
     await chats.set_escalation(chat_record, minutes, targets)

@@ -17,7 +17,7 @@ from babel.numbers import format_decimal
 from bot.alerting.chats import ChatService
 from bot.storage.models import Chat
 from bot.telegram import texts
-from bot.telegram.formatting import format_amount, parse_amount, parse_count
+from bot.telegram.formatting import format_amount, parse_amount, parse_count, quoted
 from bot.telegram.handlers.manage import OFF_WORDS
 
 router = Router(name=__name__)
@@ -155,11 +155,11 @@ async def time_zone(message: Message, text: str) -> str | None:
     cities = sorted(name for lower, name in zones.items() if lower.startswith(region))
     if text and cities:
         answer = _("{region} is a region: name a city in it, e.g. /tz {example}").format(
-            region=escape(text), example=cities[0]
+            region=escape(quoted(text)), example=cities[0]
         )
     elif text:
         answer = _("I don't know the time zone {zone}. Use a name such as Europe/Moscow.").format(
-            zone=escape(text)
+            zone=escape(quoted(text))
         )
     else:
         answer = _("Usage: /tz &lt;zone&gt;, e.g. /tz Europe/Moscow")

@@ -1,6 +1,5 @@
-"""Per-update context: one database session, the chat's record, the account and chat services;
-and
-the /add dialog's expiry."""
+"""Per-update context: one database session, the chat's record and language, the account and
+chat services; and the /add dialog's expiry."""
 
 from __future__ import annotations
 
@@ -17,6 +16,7 @@ from bot.alerting.accounts import AccountService
 from bot.alerting.chats import ChatService
 from bot.storage.chats import ensure_chat, language_for
 from bot.storage.engine import Session, Sessions
+from bot.telegram.i18n import CHAT_LANGUAGE
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 IDLE_SECONDS = 30 * 60  # an /add dialog this long without an answer has expired
@@ -48,6 +48,7 @@ class ChatMiddleware(BaseMiddleware):
                 language_for(user.language_code if user else None),
                 data["reader"],
             )
+            data[CHAT_LANGUAGE] = record.language
             data["accounts"] = AccountService(
                 session,
                 data["box"],

@@ -135,9 +135,23 @@ async def test_a_new_chat_speaking_twice_at_once_is_registered_once(sessionmaker
 
 
 @BOTH_DATABASES
-async def test_group_upgraded_to_supergroup_keeps_accounts(sessionmaker):
+async def test_group_upgraded_to_supergroup_keeps_accounts_and_settings(sessionmaker):
+    settings = {
+        "reminder_hours": 2,
+        "hysteresis_percent": Decimal(10),
+        "timezone": "Europe/Moscow",
+        "digest_time": "09:30",
+        "digest_sent_on": "2026-12-04",
+        "quiet_hours": "22:00-07:00",
+        "escalate_minutes": 15,
+        "escalate_to": '["admins"]',
+        "anomaly_factor": Decimal(5),
+        "anomaly_minimum": Decimal(100),
+    }
     async with sessionmaker() as session:
-        await ensure_chat(session, -5, "group", "Ops", "ru")
+        group = await ensure_chat(session, -5, "group", "Ops", "ru")
+        for key, value in settings.items():
+            setattr(group, key, value)
         session.add(stored_account(-5))
         await session.commit()
         await migrate_chat(session, -5, -1005)
@@ -145,6 +159,7 @@ async def test_group_upgraded_to_supergroup_keeps_accounts(sessionmaker):
         assert await session.get(Chat, -5) is None
         chat = await session.get(Chat, -1005)
         assert chat.type == "supergroup" and chat.language == "ru"
+        assert {key: getattr(chat, key) for key in settings} == settings
         assert [a.chat_id for a in (await session.scalars(select(Account))).all()] == [-1005]
 
 

@@ -43,6 +43,13 @@ _AS_COLUMNS = (
     .order_by(_ACCOUNTS.c.name)
 )
 Model = TypeVar("Model", bound=Base)
+# What a group's members set, which its supergroup keeps: every column of the chat but those
+# naming the chat itself and its activity.
+_SETTINGS = [
+    column.key
+    for column in _CHATS.c
+    if column.key not in ("id", "type", "title", "active", "created_at")
+]
 
 
 async def ensure_chat(
@@ -119,9 +126,11 @@ async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
         return
     # Read before ensure_chat: if the new chat's own first update registers it meanwhile, the
     # rollback there expires `old`.
-    title, language = old.title, old.language
-    new = await ensure_chat(session, new_id, "supergroup", title, language)
-    new.language, new.active = language, True
+    title, settings = old.title, {key: getattr(old, key) for key in _SETTINGS}
+    new = await ensure_chat(session, new_id, "supergroup", title, settings["language"])
+    for key, value in settings.items():
+        setattr(new, key, value)
+    new.active = True
     # Plain statements: the old chat's row object stays usable for the rest of this update.
     plain = {"synchronize_session": False}
     for table in (Account, Notification):

@@ -30,6 +30,7 @@ from aiogram.exceptions import (
 from aiogram.utils.backoff import Backoff, BackoffConfig
 from aiogram.utils.i18n import I18n
 
+from bot import logs
 from bot.alerting.digest import Digests
 from bot.alerting.monitoring import Monitor
 from bot.alerting.outbox import Outbox
@@ -58,6 +59,7 @@ from bot.webhook import Webhook
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +151,8 @@ class Runner:
 
                 redis = connect(settings.redis_url.get_secret_value())
                 resources.push_async_callback(redis.aclose)
+            if engine.dialect.name == "postgresql":
+                await wait_for_database(engine)
             await resources.enter_async_context(single_instance(engine, fleet=redis is not None))
             await migrate_apart(engine)
             reader = await resources.enter_async_context(held(engine))
@@ -249,6 +253,38 @@ async def wait_for_telegram(bot: Bot, i18n: I18n, then: Callable[[], Awaitable[o
             delay,
         )
         await asyncio.sleep(delay)
+
+
+async def wait_for_database(engine: AsyncEngine) -> None:
+    """Until the database server takes a connection: one line per attempt it is unreachable,
+    retried as Telegram is (a server starting beside the bot, a network blip). A server that
+    answers and refuses (a wrong password, no such database) ends the start in one line."""
+    backoff = Backoff(TELEGRAM_BACKOFF)
+    for attempt in itertools.count(1):
+        try:
+            async with asyncio.timeout(STARTUP_ATTEMPT_TIMEOUT), engine.connect():
+                pass
+        except (OSError, TimeoutError) as error:
+            delay = next(backoff)
+            log.warning(
+                "database not answering attempt=%d error=%s; retrying in %.1f s",
+                attempt,
+                _describe(error),
+                delay,
+            )
+            await asyncio.sleep(delay)
+        except Exception as error:
+            while error.__cause__ is not None:  # the driver's own, under SQLAlchemy's wrappers
+                error = error.__cause__
+            first = logs.mask(str(error)).splitlines()[:1]
+            raise SettingsError(
+                f"DATABASE_URL: the database refused the bot: {type(error).__name__}: "
+                + "".join(first)
+            ) from None
+        else:
+            if attempt > 1:
+                log.info("database answers attempt=%d", attempt)
+            return
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""The bot as a process at start and stop: bad settings, a Telegram that is down or hangs,
-signals at any moment, a refused token."""
+"""The bot as a process at start and stop: bad settings, a Telegram or a database server that
+is down or hangs, signals at any moment, a refused token."""
 
 import os
 import signal
@@ -10,8 +10,9 @@ import time
 import pytest
 from cryptography.fernet import Fernet
 
+from tests import real_servers
 from tests.bot_process import TOKEN
-from tests.e2e_helpers import PushMonitor, wait_until
+from tests.e2e_helpers import PushMonitor, free_port, wait_until
 
 # Each bad setting: (environment changes, files written first, words the one stderr line holds).
 BAD_SETTINGS = [
@@ -235,3 +236,24 @@ def test_refused_token_exits_1_saying_why(bot_process, telegram, method, status)
     log = bot_process.log()
     assert f"error: BOT_TOKEN was refused by Telegram ({description})" in log, log
     assert len(telegram.calls_of(method)) == 1
+
+
+def test_start_waits_for_the_database_server_with_a_line_per_attempt(bot_process):
+    port = free_port()  # nothing listens: a server not up yet, or a network blip
+    bot_process.env["DATABASE_URL"] = f"postgresql+asyncpg://bot:Pa55word@127.0.0.1:{port}/bot"
+    bot_process.launch()
+    wait_until(lambda: bot_process.log().count("database not answering") >= 2, timeout=30)
+    assert "ConnectionRefusedError" in bot_process.log()
+    assert stop_time(bot_process) < 2
+    assert "Pa55word" not in bot_process.log()
+
+
+def test_a_database_server_that_refuses_ends_the_start_in_one_line(bot_process, postgres_server):
+    bot_process.env["DATABASE_URL"] = real_servers.database_url(postgres_server, "no_such_db")
+    bot_process.launch()
+    assert bot_process.process.wait(timeout=60) == 1
+    bot_process.process = None
+    log = bot_process.log()
+    refused = "error: DATABASE_URL: the database refused the bot: InvalidCatalogNameError: "
+    assert f'{refused}database "no_such_db" does not exist' in log, log
+    assert "not answering" not in log

@@ -3,6 +3,7 @@ mentioning the people named, or the administrators; none after acknowledge, snoo
 recovery. Under an injected clock."""
 
 import json
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -92,6 +93,23 @@ async def test_administrators_are_text_mentions(escalations, alerted, clock, ses
     [note] = await escalation_notes(sessionmaker)
     assert '<a href="tg://user?id=77">Olga &lt;K&gt;</a>' in note.text
     assert "tg://user?id=42" not in note.text  # bots are not called
+
+
+async def test_fifty_administrators_named_at_length_fit_one_message(
+    escalations, alerted, clock, sessionmaker, admins, monkeypatch
+):
+    names = [User(id=n, is_bot=False, first_name="Ж" * 64, last_name="W" * 64) for n in range(50)]
+
+    async def get_chat_administrators(chat_id):
+        return [SimpleNamespace(user=user) for user in names]
+
+    monkeypatch.setattr(admins, "get_chat_administrators", get_chat_administrators)
+    await escalate_after(sessionmaker, 15, ["admins"])
+    clock.advance(minutes=15)
+    assert await escalations.tick() == 1
+    [note] = await escalation_notes(sessionmaker)
+    assert note.text.count("tg://user?id=") == 50
+    assert len(re.sub(r"<[^>]+>", "", note.text)) <= 4096  # as Telegram counts: the text shown
 
 
 async def test_no_escalation_after_acknowledge(escalations, alerted, clock, sessionmaker, monitor):

@@ -25,6 +25,7 @@ from bot.alerting.outbox import Outbox
 from bot.storage.models import Chat
 from bot.telegram import texts
 from bot.telegram.alerts import alert_buttons
+from bot.telegram.formatting import quoted
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,8 @@ class Escalations:
             log.info("escalation: administrators unknown chat_id=%s error=%s", chat.id, error)
             return []
         return [
-            f'<a href="tg://user?id={member.user.id}">{escape(member.user.full_name)}</a>'
+            # Names cut short: a chat's 50 administrators named at length would not fit a message.
+            f'<a href="tg://user?id={member.user.id}">{escape(quoted(member.user.full_name))}</a>'
             for member in admins
             if not member.user.is_bot
         ]

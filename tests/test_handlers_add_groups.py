@@ -6,7 +6,13 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from aiogram.methods import AnswerCallbackQuery, DeleteMessage, EditMessageText, GetChatMember
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    DeleteMessage,
+    EditMessageText,
+    GetChatMember,
+    SendMessage,
+)
 from aiogram.types import Message, Update
 
 from bot.telegram.handlers import add_common
@@ -163,3 +169,20 @@ async def test_dialog_buttons_out_of_their_step_change_nothing(dp, bot, data):
     await press(dp, bot, 1, data, 1)
     assert not [r for r in bot.session.requests[before:] if isinstance(r, EditMessageText)]
     assert await dp.fsm.get_context(bot, 1, 1).get_state() == "AddAccount:site"
+
+
+@pytest.mark.parametrize("user_id", [ADMIN, MEMBER])
+async def test_a_password_edited_into_an_add_is_deleted_and_not_taken(
+    dp, bot, sessionmaker, user_id
+):
+    sent = message_update(GROUP, "/add shop right", user_id=user_id).message
+    edited = Update(update_id=10**6, edited_message=sent)
+    before = len(bot.session.requests)
+    await dp.feed_update(bot, edited)
+    answers = bot.session.requests[before:]
+    [delete] = [call for call in answers if isinstance(call, DeleteMessage)]
+    assert (int(delete.chat_id), delete.message_id) == (GROUP, sent.message_id)
+    [reply] = [call for call in answers if isinstance(call, SendMessage)]
+    assert "I deleted your edited /add" in reply.text and "change it in SMSC" in reply.text
+    assert await accounts_of(sessionmaker, GROUP) == []
+    assert "edited_message" in dp.resolve_used_update_types()

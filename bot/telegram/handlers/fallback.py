@@ -1,4 +1,5 @@
-"""What nothing else answered: admin commands from members, unknown commands, stray buttons."""
+"""What nothing else answered: admin commands from members, unknown commands, stray buttons,
+passwords edited into an /add."""
 
 from __future__ import annotations
 
@@ -29,6 +30,22 @@ async def secret_from_a_member(message: Message) -> None:
         _(
             "Sorry, only administrators of this chat may add accounts. Others here may have "
             "seen the password you sent: change it in SMSC now."
+        )
+    )
+
+
+@router.edited_message(
+    Command("add", ignore_case=True), F.func(lambda m: carries_secret(m.text or m.caption))
+)
+async def secret_in_an_edit(message: Message) -> None:
+    """An /add edited to carry a password, by anyone anywhere: an edit is not taken as a
+    command, and the password must not stay in sight."""
+    await delete_secret(message)
+    await message.answer(
+        _(
+            "I deleted your edited /add: it held a password, and I take no command from an "
+            "edit. Send /add again as a new message. In a group others may have seen the "
+            "password: change it in SMSC."
         )
     )
 

@@ -99,20 +99,30 @@ async def add_dialog_start(message: Message, state: FSMContext, bot: Bot, sessio
     if message.chat.type == ChatType.PRIVATE:
         await begin_dialog(message, state, message.chat.id, topic_of(message))
         return
-    builder = InlineKeyboardBuilder()
+    if message.sender_chat is not None:
+        # An anonymous admin posts as the group: no one to bind a private link to, and a
+        # dialog here would take the group's answers for theirs, and name whoever pressed.
+        await message.reply(
+            _(
+                "You post anonymously, so I cannot tell your answers from the group's. Turn "
+                "off “Remain anonymous” for a moment and send /add again, or add the account "
+                "in one message: /add &lt;login&gt; &lt;password&gt; [threshold] (I delete it "
+                "at once)."
+            )
+        )
+        return
     text = _(
         "The password is safest in a private chat with me: the account will still be "
         "registered for this group."
     )
-    # An anonymous admin posts as the group: there is no one to bind a private link to.
-    if message.sender_chat is None:
-        payload = await handoff.create(
-            session, message.from_user.id, message.chat.id, topic_of(message), datetime.now(UTC)
-        )
-        builder.button(
-            text=_("🔒 Continue in a private chat"), url=await create_start_link(bot, payload)
-        )
-        text += " " + _("The link works once, for you only, within 15 minutes.")
+    text += " " + _("The link works once, for you only, within 15 minutes.")
+    payload = await handoff.create(
+        session, message.from_user.id, message.chat.id, topic_of(message), datetime.now(UTC)
+    )
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=_("🔒 Continue in a private chat"), url=await create_start_link(bot, payload)
+    )
     builder.button(text=_("Continue here"), callback_data=ContinueHere())
     builder.adjust(1)
     await message.reply(text, reply_markup=builder.as_markup())

@@ -150,6 +150,23 @@ async def test_confirmed_replacement_repairs_a_changed_password(dp, bot, smsc, s
     assert await dp.fsm.get_context(bot, 1, 1).get_state() is None
 
 
+async def test_a_password_that_starts_with_a_slash_is_a_password(dp, bot, smsc, sessionmaker):
+    smsc.accounts["shop"] = ("/s3cret", Decimal(150))
+    await say(dp, bot, 1, "/add")
+    await walk_to_secret(dp, bot, 1, 1, "shop")
+    replies = await say(dp, bot, 1, "/s3cret")
+    assert any("150.00 RUB" in r.text for r in replies)
+    assert [int(d.chat_id) for d in bot.calls(DeleteMessage)] == [1]
+    [account] = await accounts_of(sessionmaker, 1)
+    assert account.login == "shop"
+    # The bot's own commands stay commands at that step.
+    await say(dp, bot, 1, "/add")
+    await walk_to_secret(dp, bot, 1, 1, "other")
+    await say(dp, bot, 1, "/cancel@smsc_test_bot")
+    assert await dp.fsm.get_context(bot, 1, 1).get_state() is None
+    assert len(await accounts_of(sessionmaker, 1)) == 1
+
+
 async def test_a_warning_level_under_the_replaced_accounts_critical_one_is_asked_again(
     dp, bot, sessionmaker
 ):

@@ -29,6 +29,7 @@ from bot.config import Settings
 from bot.smsc.sites import site_label
 from bot.telegram import texts
 from bot.telegram.admins import AdminRights
+from bot.telegram.commands import COMMANDS
 from bot.telegram.filters import DialogInput
 from bot.telegram.formatting import format_amount, parse_amount
 from bot.telegram.handlers.add_common import askers, delete_secret, register, site_choices
@@ -224,7 +225,14 @@ async def confirm_replace(
     await query.message.answer(**ask_secret(query, data["apikey"]))
 
 
-@router.message(AddAccount.secret, F.text, ~F.text.startswith("/"))
+def bot_command(text: str) -> bool:
+    """Whether the text is one of the bot's commands (in any case, /name@bot too). At the
+    password step anything else is the password, even one that starts with "/"."""
+    word = text.split(maxsplit=1)[0].partition("@")[0].lower() if text.strip() else ""
+    return word[:1] == "/" and (word[1:] in COMMANDS or word == "/start")
+
+
+@router.message(AddAccount.secret, F.text, ~F.text.func(bot_command))
 async def enter_secret(
     message: Message,
     state: FSMContext,

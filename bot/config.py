@@ -56,6 +56,10 @@ class BaseBotSettings(BaseSettings):
         return value
 
 
+# How a URL's password holds the characters that would end it early (refused URLs say so).
+_ENCODED = "in a password, write @ : / # ? % as %40 %3A %2F %23 %3F %25"
+
+
 class DatabaseSettings(BaseBotSettings):
     """What migrating needs: no bot token (Alembic's command line reads this alone)."""
 
@@ -74,8 +78,7 @@ class DatabaseSettings(BaseBotSettings):
         # a password with an unencoded "/" or "#" makes it) quotes the URL's text: not passed on.
         except (ArgumentError, ValueError):
             raise ValueError(
-                f"not a database URL; e.g. {SQLITE_PREFIX}data/bot.db (in a password, write "
-                "@ : / # ? % as %40 %3A %2F %23 %3F %25)"
+                f"not a database URL; e.g. {SQLITE_PREFIX}data/bot.db ({_ENCODED})"
             ) from None
         if not dialect.is_async:
             raise ValueError(f"needs an asyncio driver, e.g. {SQLITE_PREFIX}... (not sqlite:///)")
@@ -150,8 +153,7 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
             scheme = None
         if scheme not in REDIS_SCHEMES:
             raise ValueError(
-                "not a Redis URL; e.g. redis://redis:6379/0 (or rediss://, unix://; in a "
-                "password, write @ : / # ? % as %40 %3A %2F %23 %3F %25)"
+                f"not a Redis URL; e.g. redis://redis:6379/0 (or rediss://, unix://; {_ENCODED})"
             )
         if find_spec("redis") is None:
             raise ValueError(

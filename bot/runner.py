@@ -63,7 +63,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Waiting for Telegram at start, and polling after an outage: 1, 2, 4 ... 30 s, jittered.
+# Waiting for Telegram or the database at start, and polling after an outage: 1, 2, 4 ... 30 s,
+# jittered.
 TELEGRAM_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=30.0, factor=2.0, jitter=0.2)
 # One start-up attempt (getMe and the command menus) may take this long before it counts as
 # failed: a Telegram that accepts connections and never answers must not stall the start.
@@ -227,64 +228,61 @@ class Runner:
 
 async def wait_for_telegram(bot: Bot, i18n: I18n, then: Callable[[], Awaitable[object]]) -> None:
     """Until Telegram answers getMe, takes the command menus and `then` (deleteWebhook or
-    setWebhook): one line per failed attempt, retried with capped, jittered back-off. A
-    refused token is not retried (see TokenRefused)."""
-    backoff = Backoff(TELEGRAM_BACKOFF)
-    for attempt in itertools.count(1):
-        try:
-            async with asyncio.timeout(STARTUP_ATTEMPT_TIMEOUT):
-                await bot.me()
-                await set_commands(bot, i18n)
-                await then()
-        except TelegramRetryAfter as error:
-            delay = float(error.retry_after)
-            reason = f"too many requests, retry after {error.retry_after} s"
-        except (TelegramNetworkError, TelegramServerError, TimeoutError) as error:
-            delay = next(backoff)
-            reason = _describe(error)
-        else:
-            if attempt > 1:
-                log.info("Telegram answers attempt=%d", attempt)
-            return
-        log.warning(
-            "Telegram not answering attempt=%d error=%s; retrying in %.1f s",
-            attempt,
-            reason,
-            delay,
-        )
-        await asyncio.sleep(delay)
+    setWebhook). A refused token is not retried (see TokenRefused)."""
+
+    async def attempt() -> None:
+        await bot.me()
+        await set_commands(bot, i18n)
+        await then()
+
+    await until_answered("Telegram", attempt, (TelegramNetworkError, TelegramServerError))
 
 
 async def wait_for_database(engine: AsyncEngine) -> None:
-    """Until the database server takes a connection: one line per attempt it is unreachable,
-    retried as Telegram is (a server starting beside the bot, a network blip). A server that
-    answers and refuses (a wrong password, no such database) ends the start in one line."""
+    """Until the database server takes a connection (a server starting beside the bot, a
+    network blip). A server that answers and refuses (a wrong password, no such database)
+    ends the start in one line."""
+
+    async def attempt() -> None:
+        async with engine.connect():
+            pass
+
+    try:
+        await until_answered("database", attempt, (OSError,))
+    except Exception as error:
+        while error.__cause__ is not None:  # the driver's own, under SQLAlchemy's wrappers
+            error = error.__cause__
+        first = logs.mask(str(error)).splitlines()[:1]
+        raise SettingsError(
+            f"DATABASE_URL: the database refused the bot: {type(error).__name__}: " + "".join(first)
+        ) from None
+
+
+async def until_answered(
+    what: str, attempt: Callable[[], Awaitable[object]], transient: tuple[type[Exception], ...]
+) -> None:
+    """Run `attempt` until it succeeds: each failure with a `transient` error, or past
+    STARTUP_ATTEMPT_TIMEOUT, is one line and a capped, jittered back-off (Telegram's flood
+    control is waited out as it says). Any other error ends the wait."""
     backoff = Backoff(TELEGRAM_BACKOFF)
-    for attempt in itertools.count(1):
+    for number in itertools.count(1):
         try:
-            async with asyncio.timeout(STARTUP_ATTEMPT_TIMEOUT), engine.connect():
-                pass
-        except (OSError, TimeoutError) as error:
+            async with asyncio.timeout(STARTUP_ATTEMPT_TIMEOUT):
+                await attempt()
+        except TelegramRetryAfter as error:
+            delay = float(error.retry_after)
+            reason = f"too many requests, retry after {error.retry_after} s"
+        except (*transient, TimeoutError) as error:
             delay = next(backoff)
-            log.warning(
-                "database not answering attempt=%d error=%s; retrying in %.1f s",
-                attempt,
-                _describe(error),
-                delay,
-            )
-            await asyncio.sleep(delay)
-        except Exception as error:
-            while error.__cause__ is not None:  # the driver's own, under SQLAlchemy's wrappers
-                error = error.__cause__
-            first = logs.mask(str(error)).splitlines()[:1]
-            raise SettingsError(
-                f"DATABASE_URL: the database refused the bot: {type(error).__name__}: "
-                + "".join(first)
-            ) from None
+            reason = _describe(error)
         else:
-            if attempt > 1:
-                log.info("database answers attempt=%d", attempt)
+            if number > 1:
+                log.info("%s answers attempt=%d", what, number)
             return
+        log.warning(
+            "%s not answering attempt=%d error=%s; retrying in %.1f s", what, number, reason, delay
+        )
+        await asyncio.sleep(delay)
 
 
 @dataclass(frozen=True)

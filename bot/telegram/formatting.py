@@ -22,9 +22,9 @@ MAX_DECIMALS = 6
 _AMOUNT = re.compile(rf"[0-9]+(?:[.,][0-9]{{1,{MAX_DECIMALS}}})?")
 _COUNT = re.compile(r"[0-9]{1,9}")
 MAX_AMOUNT = Decimal("1000000000")
-# Characters of what a user typed that an answer quotes back (an unknown account's name, a time
-# zone): nothing the bot knows by name is longer, and a whole message of it quoted back would
-# take the answer past Telegram's limit.
+# Characters of users' text an answer quotes back (an unknown account's name, a time zone, an
+# administrator's name): nothing the bot knows by name is longer, and a whole message of it
+# quoted back would take the answer past Telegram's limit.
 ECHO_LIMIT = 40
 TEXT_LIMIT, CAPTION_LIMIT = 4096, 1024
 # Parsed once: babel parses a pattern given as text, and a locale given by its code, at every
@@ -48,7 +48,8 @@ def parse_amount(text: str) -> Decimal:
 
 
 def quoted(text: str) -> str:
-    """What a user typed, as an answer quotes it back: at most ECHO_LIMIT characters."""
+    """Users' text (what they typed, their names) as an answer quotes it: at most ECHO_LIMIT
+    characters."""
     return text if len(text) <= ECHO_LIMIT else text[: ECHO_LIMIT - 1] + "…"
 
 

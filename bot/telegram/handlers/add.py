@@ -111,11 +111,15 @@ async def add_dialog_start(message: Message, state: FSMContext, bot: Bot, sessio
             )
         )
         return
-    text = _(
-        "The password is safest in a private chat with me: the account will still be "
-        "registered for this group."
+    text = " ".join(
+        (
+            _(
+                "The password is safest in a private chat with me: the account will still be "
+                "registered for this group."
+            ),
+            _("The link works once, for you only, within 15 minutes."),
+        )
     )
-    text += " " + _("The link works once, for you only, within 15 minutes.")
     payload = await handoff.create(
         session, message.from_user.id, message.chat.id, topic_of(message), datetime.now(UTC)
     )

@@ -12,6 +12,8 @@ from aiogram.utils.i18n import gettext as _
 from bot.telegram.handlers.add_common import carries_secret, delete_secret
 
 router = Router(name=__name__)
+# An /add with a password (in a photo's caption too).
+WITH_SECRET = F.func(lambda message: carries_secret(message.text or message.caption))
 
 ADMIN_COMMANDS = (
     *("add", "threshold", "interval", "remove", "lang", "remind", "margin"),
@@ -20,9 +22,7 @@ ADMIN_COMMANDS = (
 )
 
 
-@router.message(
-    Command("add", ignore_case=True), F.func(lambda m: carries_secret(m.text or m.caption))
-)
+@router.message(Command("add", ignore_case=True), WITH_SECRET)
 async def secret_from_a_member(message: Message) -> None:
     """A member's /add with a password: the password must not stay in the group."""
     await delete_secret(message)
@@ -34,9 +34,7 @@ async def secret_from_a_member(message: Message) -> None:
     )
 
 
-@router.edited_message(
-    Command("add", ignore_case=True), F.func(lambda m: carries_secret(m.text or m.caption))
-)
+@router.edited_message(Command("add", ignore_case=True), WITH_SECRET)
 async def secret_in_an_edit(message: Message) -> None:
     """An /add edited to carry a password, by anyone anywhere: an edit is not taken as a
     command, and the password must not stay in sight."""

@@ -34,6 +34,8 @@ WEBHOOK_SECRET_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # Paths of the bot's own HTTP server (bot.web) that a webhook must not take.
 SERVED_PATHS = ("/healthz", "/metrics")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+# What aiogram's proxy connector (aiohttp-socks) speaks: an HTTP proxy is asked to CONNECT.
+PROXY_SCHEMES = ("http", "socks5", "socks4")
 NEW_KEY_COMMAND = (
     "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
 )
@@ -100,6 +102,9 @@ class SmscSettings(BaseBotSettings):
 class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
     bot_token: SecretStr
     telegram_api_url: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
+    # Where Telegram is reachable only through a proxy: http://, socks5:// or socks4://, with
+    # user:password@ if it wants them. Host names are resolved by the proxy.
+    telegram_proxy: SecretStr | None = None
     # A Fernet key; when unset, one is generated into the data folder on first start.
     secret_key: SecretStr | None = None
     check_interval_seconds: Annotated[int, Field(ge=1)] = 900
@@ -118,9 +123,9 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
     # How long a replica's claim on a check or a notification holds if it dies meanwhile.
     lease_seconds: Annotated[int, Field(ge=5, le=600)] = 60
 
-    @field_validator("webhook_url", "webhook_secret", "redis_url", mode="before")
+    @field_validator("webhook_url", "webhook_secret", "redis_url", "telegram_proxy", mode="before")
     @classmethod
-    def _blank_replica_setting_is_unset(cls, value: object) -> object:
+    def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("webhook_url")
@@ -158,6 +163,23 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
         if find_spec("redis") is None:
             raise ValueError(
                 "the redis package is not installed (pip install 'smsc-balance-bot[redis]')"
+            )
+        return value
+
+    @field_validator("telegram_proxy")
+    @classmethod
+    def _proxy(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        url = urlsplit(value.get_secret_value())
+        try:  # checked here: the proxy library's errors would quote the URL's text
+            usable = url.scheme in PROXY_SCHEMES and bool(url.hostname) and url.port is not None
+        except ValueError:
+            usable = False
+        if not usable:
+            raise ValueError(
+                "not a proxy URL; e.g. socks5://user:password@proxy:1080 or "
+                f"http://proxy:3128 (a port is required; {_ENCODED})"
             )
         return value
 
@@ -217,6 +239,8 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
         if self.redis_url is not None:
             url = urlsplit(self.redis_url.get_secret_value())
             found += [unquote(url.password or ""), *parse_qs(url.query).get("password", [])]
+        if self.telegram_proxy is not None:
+            found.append(unquote(urlsplit(self.telegram_proxy.get_secret_value()).password or ""))
         # Passwords in URLs: the database's (its driver's errors may quote it), and those of a
         # Bot API server or an SMSC address behind a proxy that wants them.
         found += [make_url(self.database_url).password or ""]  # decoded by SQLAlchemy
@@ -224,6 +248,14 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
             unquote(url.password or "") for url in (self.telegram_api_url, self.smsc_base_url)
         ]
         return [secret for secret in found if secret]
+
+    @property
+    def telegram_proxy_address(self) -> str | None:
+        """TELEGRAM_PROXY's scheme, host and port: what a log line may say of it."""
+        if self.telegram_proxy is None:
+            return None
+        url = urlsplit(self.telegram_proxy.get_secret_value())
+        return f"{url.scheme}://{url.hostname}:{url.port}"
 
     @property
     def data_dir(self) -> Path:

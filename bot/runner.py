@@ -196,8 +196,9 @@ class Runner:
                 reader=reader,
             )
             log.info(
-                "starting telegram_api=%s smsc=%s",
+                "starting telegram_api=%s telegram_proxy=%s smsc=%s",
                 settings.telegram_api_url,
+                settings.telegram_proxy_address,
                 settings.smsc_base_url,
             )
             webhook = Webhook(settings, dp, bot) if settings.webhook_url is not None else None

@@ -46,6 +46,8 @@ def test_defaults(monkeypatch):
         ("REDIS_URL", "http://redis:6379", "REDIS_URL is invalid: not a Redis URL"),
         ("LEASE_SECONDS", "4", "LEASE_SECONDS is invalid"),
         ("LEASE_SECONDS", "601", "LEASE_SECONDS is invalid"),
+        ("TELEGRAM_PROXY", "https://proxy:3128", "TELEGRAM_PROXY is invalid: not a proxy URL"),
+        ("TELEGRAM_PROXY", "socks5://proxy", "TELEGRAM_PROXY is invalid: not a proxy URL"),
     ],
 )
 def test_bad_setting_names_itself(monkeypatch, name, value, message):
@@ -68,6 +70,7 @@ def test_bad_setting_names_itself(monkeypatch, name, value, message):
         ("DATABASE_URL", "postgresql+asyncpg://bot:p@ss:Pa55word@db/bot"),  # "@" not encoded
         ("REDIS_URL", "redis://:Pa55#word@redis:6379/0"),  # "#" not encoded: a fragment
         ("REDIS_URL", "redis://:Pa55/word@redis:6379/0"),
+        ("TELEGRAM_PROXY", "socks5://ops:Pa55#word@proxy:1080"),
     ],
 )
 def test_a_malformed_url_is_refused_without_its_password(monkeypatch, name, value):
@@ -156,8 +159,10 @@ def test_passwords_in_every_url_are_secrets(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://bot:db-p%40ss@db/bot")
     monkeypatch.setenv("TELEGRAM_API_URL", "http://botapi:api-pa55@botapi:8081")
     monkeypatch.setenv("SMSC_BASE_URL", "https://proxy:smsc-pa55@smsc-proxy.example")
+    monkeypatch.setenv("TELEGRAM_PROXY", "socks5://ops:pr0xy%40pa55@proxy:1080")
     monkeypatch.setenv("SECRET_KEY", Fernet.generate_key().decode())
-    assert {"db-p@ss", "api-pa55", "smsc-pa55"} <= set(load_settings().secrets())
+    secrets = set(load_settings().secrets())
+    assert {"db-p@ss", "api-pa55", "smsc-pa55", "pr0xy@pa55"} <= secrets
 
 
 def test_redis_url_without_the_redis_package_says_what_to_install(monkeypatch):

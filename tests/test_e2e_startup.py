@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet
 from tests import real_servers
 from tests.bot_process import TOKEN
 from tests.e2e_helpers import PushMonitor, free_port, wait_until
+from tests.fake_proxy import FakeProxy
 
 # Each bad setting: (environment changes, files written first, words the one stderr line holds).
 BAD_SETTINGS = [
@@ -57,6 +58,11 @@ BAD_SETTINGS = [
     ({"REDIS_URL": "redis://:pa55word@redis/0"}, {}, "DATABASE_URL must be PostgreSQL"),
     ({"REDIS_URL": "memcached://cache"}, {}, "REDIS_URL is invalid: not a Redis URL"),
     ({"LEASE_SECONDS": "3600"}, {}, "LEASE_SECONDS is invalid"),
+    (
+        {"TELEGRAM_PROXY": "https://ops:pa55word@proxy:3128"},
+        {},
+        "TELEGRAM_PROXY is invalid: not a proxy URL",
+    ),
 ]
 
 
@@ -148,6 +154,25 @@ def test_start_waits_for_telegram_with_a_line_per_attempt(bot_process, telegram,
     attempts = [line for line in log.splitlines() if "Telegram not answering" in line]
     assert [f"attempt={n}" in line for n, line in enumerate(attempts, 1)] == [True] * 3, log
     assert "Traceback" not in log and telegram.commands(), log
+
+
+@pytest.mark.parametrize("proxy_up", [True, False], ids=["proxy up", "proxy down"])
+def test_through_telegram_proxy_the_bot_starts_or_waits_for_it(bot_process, telegram, proxy_up):
+    with FakeProxy("ops", "pr0xy-pa55") as proxy:
+        bot_process.env["TELEGRAM_PROXY"] = proxy.url
+        if proxy_up:
+            bot_process.start()  # returns once the bot polls
+        else:
+            proxy.close()
+            bot_process.launch()
+            wait_until(lambda: bot_process.log().count("Telegram not answering") >= 2)
+        log = bot_process.log()
+    assert "Traceback" not in log and "pr0xy-pa55" not in log, log
+    assert f"telegram_proxy={proxy.url.replace('ops:pr0xy-pa55@', '')} " in log, log
+    # Every call went through it: the fake Bot API was reached by the proxy alone.
+    assert bool(proxy.tunnels) is proxy_up and bool(telegram.calls_of("getMe")) is proxy_up
+    if not proxy_up:
+        assert "proxy: " in log, log
 
 
 def stop_time(bot_process, sig=signal.SIGTERM) -> float:

@@ -1,4 +1,5 @@
-"""The wiring's scheduler (bot.factory.create_scheduler)."""
+"""The wiring: the bot's session to Telegram (bot.factory.create_bot) and the scheduler
+(bot.factory.create_scheduler)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,25 @@ import logging
 
 import pytest
 
-from bot.factory import create_scheduler
+from bot.config import Settings
+from bot.factory import create_bot, create_scheduler
+from tests.fake_proxy import FakeProxy
+from tests.fake_telegram import FakeTelegram
+
+
+async def test_with_telegram_proxy_set_every_call_goes_through_it(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    with FakeTelegram() as telegram, FakeProxy("ops", "pr0xy-pa55") as proxy:
+        settings = Settings(
+            bot_token="42:TEST", telegram_api_url=telegram.url, telegram_proxy=proxy.url
+        )
+        bot = create_bot(settings)
+        try:
+            assert (await bot.get_me()).is_bot
+        finally:
+            await bot.session.close()
+    assert proxy.tunnels == [telegram.url.removeprefix("http://")]
+
 
 # The bot's own logging (bot.logs) takes the exception off each record as it is made.
 LOGGING = pytest.mark.parametrize("masked", [False, True], ids=["plain logging", "bot.logs"])

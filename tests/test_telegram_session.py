@@ -1,5 +1,5 @@
 """Answers of the Bot API are validated without building their pydantic model again each time,
-and ones that are not JSON become the errors they stand for."""
+ones that are not JSON become the errors they stand for, and so does a proxy that fails."""
 
 import gc
 import json
@@ -7,10 +7,13 @@ import weakref
 
 import pytest
 from aiogram import Bot
+from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramNetworkError, TelegramServerError
 from aiogram.methods import SendMessage
 
 from bot.telegram.session import TelegramSession
+from tests.fake_proxy import FakeProxy
+from tests.fake_telegram import FakeTelegram
 
 ANSWER = json.dumps(
     {
@@ -49,3 +52,21 @@ async def test_an_html_error_page_is_a_short_server_error_not_a_decode_error():
             session.check_response(bot, SendMessage(chat_id=1, text="hi"), 200, HTML_502)
     finally:
         await session.close()
+
+
+@pytest.mark.parametrize("fault", ["wrong password", "proxy down"])
+async def test_a_failing_proxy_is_a_network_error_that_names_no_password(fault):
+    """What the start-up wait, polling and the outbox retry; anything else escaped aiogram."""
+    with FakeTelegram() as telegram, FakeProxy("ops", "pr0xy-pa55") as proxy:
+        url = proxy.url.replace("pa55", "bad") if fault == "wrong password" else proxy.url
+        session = TelegramSession(api=TelegramAPIServer.from_base(telegram.url), proxy=url)
+        if fault == "proxy down":
+            proxy.close()
+        bot = Bot("42:TEST", session=session)
+        try:
+            with pytest.raises(TelegramNetworkError) as caught:
+                await bot.get_me()
+        finally:
+            await session.close()
+        assert "proxy" in str(caught.value) and "pa55" not in str(caught.value)
+        assert not telegram.calls_of("getMe")

@@ -11,6 +11,10 @@ model. Pydantic caches such models only weakly, so after a garbage collection th
 builds its model again: about 5 ms of CPU for a sendMessage, most of what a /balance costs.
 Holding each one the bot has needed (a dozen or so) makes that lookup a dictionary hit.
 
+Through a proxy (TELEGRAM_PROXY), aiohttp-socks raises errors of its own (a proxy down, one that
+wants other credentials), which aiogram passes on as they are: here they are network errors,
+waited out and retried as any outage.
+
 aiogram's models are built as first used (bot.telegram.lazy_models). Those every chat's command
 or button brings (an Update, a message sent or edited, a button acknowledged, and their answers)
 are built with the session, ≈ 0.1 s, not by the first updates to come, which would wait for it.
@@ -41,7 +45,10 @@ from aiogram.methods import (
 )
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import Message, Update
+from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 from pydantic import ValidationError
+
+PROXY_ERRORS = (ProxyConnectionError, ProxyError, ProxyTimeoutError)
 
 
 class TelegramSession(AiohttpSession):
@@ -73,6 +80,9 @@ class TelegramSession(AiohttpSession):
             if self._on_token_refused is not None:
                 self._on_token_refused(error.message)
             raise
+        except PROXY_ERRORS as error:
+            # Their texts name the proxy's host and port, or quote its answer: no password.
+            raise TelegramNetworkError(method, f"proxy: {error}") from None
 
     def check_response(
         self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int, content: str

@@ -125,7 +125,9 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
 
     @field_validator("webhook_url", "webhook_secret", "redis_url", "telegram_proxy", mode="before")
     @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
+    def _blank_url_or_secret_is_unset(cls, value: object) -> object:
+        # A name of its own: one the same as a base's validator (ObservabilitySettings's
+        # `_blank_is_unset`) would replace it.
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("webhook_url")

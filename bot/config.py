@@ -36,6 +36,7 @@ SERVED_PATHS = ("/healthz", "/metrics")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 # What aiogram's proxy connector (aiohttp-socks) speaks: an HTTP proxy is asked to CONNECT.
 PROXY_SCHEMES = ("http", "socks5", "socks4")
+PROXY_LOGIN_LIMIT = 255  # SOCKS5's, for a user and for a password (RFC 1929)
 NEW_KEY_COMMAND = (
     "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
 )
@@ -171,17 +172,39 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
     @field_validator("telegram_proxy")
     @classmethod
     def _proxy(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked here, all of it: the proxy library's errors quote the URL's text, and what it
+        # refuses only as the first request goes out would end the start with a traceback.
         if value is None:
             return None
         url = urlsplit(value.get_secret_value())
-        try:  # checked here: the proxy library's errors would quote the URL's text
-            usable = url.scheme in PROXY_SCHEMES and bool(url.hostname) and url.port is not None
+        try:
+            port = url.port
         except ValueError:
-            usable = False
-        if not usable:
+            port = None
+        # A path, query or fragment: a password's unencoded / ? or # cut the URL short.
+        if (
+            url.scheme not in PROXY_SCHEMES
+            or not url.hostname
+            or not port
+            or url.path.strip("/")
+            or url.query
+            or url.fragment
+        ):
             raise ValueError(
                 "not a proxy URL; e.g. socks5://user:password@proxy:1080 or "
                 f"http://proxy:3128 (a port is required; {_ENCODED})"
+            )
+        user, password = unquote(url.username or ""), unquote(url.password or "")
+        if bool(user) != bool(password):
+            raise ValueError("give the proxy both its user and its password (user:password@)")
+        if (
+            not (user + password).isascii()
+            or ":" in user
+            or max(len(user), len(password)) > PROXY_LOGIN_LIMIT
+        ):
+            raise ValueError(
+                f"the proxy's user and password must be ASCII, {PROXY_LOGIN_LIMIT} characters "
+                "at most, the user without ':'"
             )
         return value
 
@@ -257,7 +280,7 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
         if self.telegram_proxy is None:
             return None
         url = urlsplit(self.telegram_proxy.get_secret_value())
-        return f"{url.scheme}://{url.hostname}:{url.port}"
+        return f"{url.scheme}://{url.netloc.rpartition('@')[2]}"
 
     @property
     def data_dir(self) -> Path:

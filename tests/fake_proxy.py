@@ -1,6 +1,7 @@
 """A forward proxy on 127.0.0.1 in a thread of its own, as ops teams put in front of Telegram:
 it tunnels what it is asked to CONNECT to, and refuses (407) a request without the
-credentials it wants."""
+credentials it wants; or, `hanging_up`, closes each connection once the client has spoken (a
+proxy restarting, a port forwarder whose backend is down), in any protocol."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ class FakeProxy:
     """`url` is ``http://user:password@127.0.0.1:<port>`` (no credentials: none wanted);
     `tunnels` the host:port of each CONNECT it carried."""
 
-    def __init__(self, user: str | None = None, password: str | None = None) -> None:
+    def __init__(
+        self, user: str | None = None, password: str | None = None, *, hanging_up: bool = False
+    ) -> None:
         self.tunnels: list[str] = []
+        self.hanging_up = hanging_up
         login = None if user is None else base64.b64encode(f"{user}:{password}".encode())
         self._authorization = None if login is None else f"Basic {login.decode()}"
         self._login = "" if user is None else f"{user}:{password}@"
@@ -61,6 +65,9 @@ class FakeProxy:
 
     async def _tunnel(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
+            if self.hanging_up:
+                await reader.read(1)
+                return
             head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
             method, target, _version = head[0].split(" ")
             headers = dict(line.split(": ", 1) for line in head[1:] if line)

@@ -48,6 +48,13 @@ def test_defaults(monkeypatch):
         ("LEASE_SECONDS", "601", "LEASE_SECONDS is invalid"),
         ("TELEGRAM_PROXY", "https://proxy:3128", "TELEGRAM_PROXY is invalid: not a proxy URL"),
         ("TELEGRAM_PROXY", "socks5://proxy", "TELEGRAM_PROXY is invalid: not a proxy URL"),
+        ("TELEGRAM_PROXY", "http://proxy:0", "TELEGRAM_PROXY is invalid: not a proxy URL"),
+        # An unencoded "#" in the password: the rest of it would be taken for a fragment.
+        ("TELEGRAM_PROXY", "socks5://ops:1080#pa55@proxy:1080", "TELEGRAM_PROXY is invalid: not"),
+        ("TELEGRAM_PROXY", "http://ops@proxy:3128", "TELEGRAM_PROXY is invalid: give the proxy"),
+        ("TELEGRAM_PROXY", "http://a%3Ab:pa55@proxy:3128", "TELEGRAM_PROXY is invalid: the proxy"),
+        ("TELEGRAM_PROXY", "socks5://ops:%D0%BF%D0%B0@proxy:1080", "TELEGRAM_PROXY is invalid"),
+        ("TELEGRAM_PROXY", f"socks5://ops:{'p' * 256}@proxy:1080", "TELEGRAM_PROXY is invalid"),
     ],
 )
 def test_bad_setting_names_itself(monkeypatch, name, value, message):
@@ -163,6 +170,21 @@ def test_passwords_in_every_url_are_secrets(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", Fernet.generate_key().decode())
     secrets = set(load_settings().secrets())
     assert {"db-p@ss", "api-pa55", "smsc-pa55", "pr0xy@pa55"} <= secrets
+
+
+@pytest.mark.parametrize(
+    ("proxy", "address"),
+    [
+        (None, None),
+        ("socks5://ops:pr0xy-pa55@proxy.example:1080", "socks5://proxy.example:1080"),
+        ("HTTP://[::1]:3128", "http://[::1]:3128"),
+    ],
+)
+def test_the_proxy_address_a_log_line_may_give_names_no_login(monkeypatch, proxy, address):
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    if proxy is not None:
+        monkeypatch.setenv("TELEGRAM_PROXY", proxy)
+    assert load_settings().telegram_proxy_address == address
 
 
 def test_redis_url_without_the_redis_package_says_what_to_install(monkeypatch):

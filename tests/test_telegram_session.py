@@ -54,11 +54,25 @@ async def test_an_html_error_page_is_a_short_server_error_not_a_decode_error():
         await session.close()
 
 
-@pytest.mark.parametrize("fault", ["wrong password", "proxy down"])
-async def test_a_failing_proxy_is_a_network_error_that_names_no_password(fault):
+@pytest.mark.parametrize(
+    ("fault", "scheme"),
+    [
+        ("wrong password", "http"),
+        ("proxy down", "http"),
+        ("hangs up", "socks5"),
+        ("hangs up", "socks4"),
+        ("hangs up", "http"),
+    ],
+)
+async def test_a_failing_proxy_is_a_network_error_that_names_no_password(fault, scheme):
     """What the start-up wait, polling and the outbox retry; anything else escaped aiogram."""
-    with FakeTelegram() as telegram, FakeProxy("ops", "pr0xy-pa55") as proxy:
-        url = proxy.url.replace("pa55", "bad") if fault == "wrong password" else proxy.url
+    with (
+        FakeTelegram() as telegram,
+        FakeProxy("ops", "pr0xy-pa55", hanging_up=fault == "hangs up") as proxy,
+    ):
+        url = proxy.url.replace("http", scheme, 1)
+        if fault == "wrong password":
+            url = url.replace("pa55", "bad")
         session = TelegramSession(api=TelegramAPIServer.from_base(telegram.url), proxy=url)
         if fault == "proxy down":
             proxy.close()

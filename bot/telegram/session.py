@@ -12,8 +12,8 @@ builds its model again: about 5 ms of CPU for a sendMessage, most of what a /bal
 Holding each one the bot has needed (a dozen or so) makes that lookup a dictionary hit.
 
 Through a proxy (TELEGRAM_PROXY), aiohttp-socks raises errors of its own (a proxy down, one that
-wants other credentials), which aiogram passes on as they are: here they are network errors,
-waited out and retried as any outage.
+wants other credentials, one that hangs up mid-handshake), which aiogram passes on as they are:
+here they are network errors, waited out and retried as any outage.
 
 aiogram's models are built as first used (bot.telegram.lazy_models). Those every chat's command
 or button brings (an Update, a message sent or edited, a button acknowledged, and their answers)
@@ -23,6 +23,7 @@ are built with the session, ≈ 0.1 s, not by the first updates to come, which w
 from __future__ import annotations
 
 import functools
+from asyncio import IncompleteReadError
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -48,7 +49,8 @@ from aiogram.types import Message, Update
 from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 from pydantic import ValidationError
 
-PROXY_ERRORS = (ProxyConnectionError, ProxyError, ProxyTimeoutError)
+# IncompleteReadError: the proxy hung up before its handshake's answer was whole.
+PROXY_ERRORS = (ProxyConnectionError, ProxyError, ProxyTimeoutError, IncompleteReadError)
 
 
 class TelegramSession(AiohttpSession):
@@ -81,8 +83,10 @@ class TelegramSession(AiohttpSession):
                 self._on_token_refused(error.message)
             raise
         except PROXY_ERRORS as error:
-            # Their texts name the proxy's host and port, or quote its answer: no password.
-            raise TelegramNetworkError(method, f"proxy: {error}") from None
+            # Their texts name the proxy's host and port, or quote its answer (no password),
+            # whose control characters a log line would pass to a terminal.
+            said = "".join(c if c.isprintable() else "?" for c in str(error))
+            raise TelegramNetworkError(method, f"proxy: {type(error).__name__}: {said}") from None
 
     def check_response(
         self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int, content: str

@@ -32,13 +32,14 @@ FAILURES: list[tuple[type[SmscError], int, str]] = [
 async def check_balance(login: str, site: str | None) -> int:
     logs.install()
     settings = load_settings(SmscSettings)
+    logs.remember(*settings.secrets())
     try:
         base = site_url(site or str(settings.smsc_base_url))
     except ValueError:
         print("error: --site must be an SMSC site (smsc.kz...) or an http(s) URL", file=sys.stderr)
         return 1
     password = os.environ.get("SMSC_PASSWORD") or _read_password()
-    async with SmscClient() as client:
+    async with SmscClient(proxy_url=settings.smsc_proxy_url) as client:
         try:
             balance = await client.fetch_balance(Credentials(base, login, password))
         except SmscError as exc:

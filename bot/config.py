@@ -23,8 +23,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from bot import proxy
 from bot.jsonlog import JsonLogFormatter
-from bot.observability import ObservabilitySettings
+from bot.observability import ObservabilitySettings, blank_is_unset
 
 DEFAULT_DATA_DIR = Path("data")
 BOT_TOKEN_SHAPE = re.compile(r"\d+:[\w-]+")
@@ -34,9 +35,6 @@ WEBHOOK_SECRET_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # Paths of the bot's own HTTP server (bot.web) that a webhook must not take.
 SERVED_PATHS = ("/healthz", "/metrics")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
-# What aiogram's proxy connector (aiohttp-socks) speaks: an HTTP proxy is asked to CONNECT.
-PROXY_SCHEMES = ("http", "socks5", "socks4")
-PROXY_LOGIN_LIMIT = 255  # SOCKS5's, for a user and for a password (RFC 1929)
 NEW_KEY_COMMAND = (
     "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
 )
@@ -94,10 +92,36 @@ class DatabaseSettings(BaseBotSettings):
         return value
 
 
+def _usable_proxy(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and (why := proxy.refusal(value.get_secret_value(), _ENCODED)):
+        raise ValueError(why)
+    return value
+
+
 class SmscSettings(BaseBotSettings):
     """What talking to SMSC needs: `python -m bot check` reads this alone."""
 
     smsc_base_url: AnyHttpUrl = AnyHttpUrl("https://smsc.ru")
+    # Where SMSC is reachable only through a proxy (as TELEGRAM_PROXY).
+    smsc_proxy: SecretStr | None = None
+
+    _smsc_blanks = field_validator("smsc_proxy", mode="before")(staticmethod(blank_is_unset))
+
+    @field_validator("smsc_proxy")
+    @classmethod
+    def _smsc_proxy(cls, value: SecretStr | None) -> SecretStr | None:
+        return _usable_proxy(value)
+
+    @property
+    def smsc_proxy_url(self) -> str | None:
+        return None if self.smsc_proxy is None else self.smsc_proxy.get_secret_value()
+
+    def secrets(self) -> list[str]:
+        """Every secret among the settings, for masking in logs (bot.logs)."""
+        found = [unquote(self.smsc_base_url.password or "")]  # an SMSC address behind a proxy
+        if self.smsc_proxy_url is not None:
+            found.append(proxy.password(self.smsc_proxy_url))
+        return [secret for secret in found if secret]
 
 
 class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
@@ -124,12 +148,9 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
     # How long a replica's claim on a check or a notification holds if it dies meanwhile.
     lease_seconds: Annotated[int, Field(ge=5, le=600)] = 60
 
-    @field_validator("webhook_url", "webhook_secret", "redis_url", "telegram_proxy", mode="before")
-    @classmethod
-    def _blank_url_or_secret_is_unset(cls, value: object) -> object:
-        # A name of its own: one the same as a base's validator (ObservabilitySettings's
-        # `_blank_is_unset`) would replace it.
-        return None if isinstance(value, str) and not value.strip() else value
+    _bot_blanks = field_validator(
+        "webhook_url", "webhook_secret", "redis_url", "telegram_proxy", mode="before"
+    )(staticmethod(blank_is_unset))
 
     @field_validator("webhook_url")
     @classmethod
@@ -171,42 +192,8 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
 
     @field_validator("telegram_proxy")
     @classmethod
-    def _proxy(cls, value: SecretStr | None) -> SecretStr | None:
-        # Checked here, all of it: the proxy library's errors quote the URL's text, and what it
-        # refuses only as the first request goes out would end the start with a traceback.
-        if value is None:
-            return None
-        url = urlsplit(value.get_secret_value())
-        try:
-            port = url.port
-        except ValueError:
-            port = None
-        # A path, query or fragment: a password's unencoded / ? or # cut the URL short.
-        if (
-            url.scheme not in PROXY_SCHEMES
-            or not url.hostname
-            or not port
-            or url.path.strip("/")
-            or url.query
-            or url.fragment
-        ):
-            raise ValueError(
-                "not a proxy URL; e.g. socks5://user:password@proxy:1080 or "
-                f"http://proxy:3128 (a port is required; {_ENCODED})"
-            )
-        user, password = unquote(url.username or ""), unquote(url.password or "")
-        if bool(user) != bool(password):
-            raise ValueError("give the proxy both its user and its password (user:password@)")
-        if (
-            not (user + password).isascii()
-            or ":" in user
-            or max(len(user), len(password)) > PROXY_LOGIN_LIMIT
-        ):
-            raise ValueError(
-                f"the proxy's user and password must be ASCII, {PROXY_LOGIN_LIMIT} characters "
-                "at most, the user without ':'"
-            )
-        return value
+    def _telegram_proxy(cls, value: SecretStr | None) -> SecretStr | None:
+        return _usable_proxy(value)
 
     @model_validator(mode="after")
     def _together(self) -> Self:
@@ -257,30 +244,24 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
 
     def secrets(self) -> list[str]:
         """Every secret among the settings, for masking in logs (bot.logs)."""
-        found = [self.bot_token.get_secret_value()]
+        found = [*super().secrets(), self.bot_token.get_secret_value()]
         for secret in (self.secret_key, self.webhook_secret):
             if secret is not None:
                 found.append(secret.get_secret_value())
         if self.redis_url is not None:
             url = urlsplit(self.redis_url.get_secret_value())
             found += [unquote(url.password or ""), *parse_qs(url.query).get("password", [])]
-        if self.telegram_proxy is not None:
-            found.append(unquote(urlsplit(self.telegram_proxy.get_secret_value()).password or ""))
-        # Passwords in URLs: the database's (its driver's errors may quote it), and those of a
-        # Bot API server or an SMSC address behind a proxy that wants them.
+        if self.telegram_proxy_url is not None:
+            found.append(proxy.password(self.telegram_proxy_url))
+        # Passwords in URLs: the database's (its driver's errors may quote it), and a Bot API
+        # server's behind a proxy that wants one.
         found += [make_url(self.database_url).password or ""]  # decoded by SQLAlchemy
-        found += [
-            unquote(url.password or "") for url in (self.telegram_api_url, self.smsc_base_url)
-        ]
+        found += [unquote(self.telegram_api_url.password or "")]
         return [secret for secret in found if secret]
 
     @property
-    def telegram_proxy_address(self) -> str | None:
-        """TELEGRAM_PROXY's scheme, host and port: what a log line may say of it."""
-        if self.telegram_proxy is None:
-            return None
-        url = urlsplit(self.telegram_proxy.get_secret_value())
-        return f"{url.scheme}://{url.netloc.rpartition('@')[2]}"
+    def telegram_proxy_url(self) -> str | None:
+        return None if self.telegram_proxy is None else self.telegram_proxy.get_secret_value()
 
     @property
     def data_dir(self) -> Path:

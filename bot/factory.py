@@ -50,10 +50,9 @@ SHUTDOWN_STEP_TIMEOUT = 0.5
 
 
 def create_bot(settings: Settings, on_token_refused: Callable[[str], None] | None = None) -> Bot:
-    proxy = settings.telegram_proxy
     session = TelegramSession(
         api=TelegramAPIServer.from_base(str(settings.telegram_api_url)),
-        proxy=None if proxy is None else proxy.get_secret_value(),
+        proxy=settings.telegram_proxy_url,
         on_token_refused=on_token_refused,
     )
     return Bot(

@@ -13,6 +13,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 Seconds = Annotated[float, Field(gt=0)]
 
 
+def blank_is_unset(value: object) -> object:
+    """An optional setting left blank (`HTTP_PORT=`, as .env.example has them) is unset. Each
+    settings class registers it for its own fields, under a name of its own: one the same as a
+    base's validator would replace it."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
 class ObservabilitySettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
@@ -37,10 +44,9 @@ class ObservabilitySettings(BaseSettings):
     # Telegram user ids that may send /status in a private chat: "123, 456".
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
 
-    @field_validator("http_port", "heartbeat_url", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+    _observer_blanks = field_validator("http_port", "heartbeat_url", mode="before")(
+        staticmethod(blank_is_unset)
+    )
 
     @field_validator("log_format", mode="before")
     @classmethod

@@ -30,7 +30,7 @@ from aiogram.exceptions import (
 from aiogram.utils.backoff import Backoff, BackoffConfig
 from aiogram.utils.i18n import I18n
 
-from bot import logs
+from bot import logs, proxy
 from bot.alerting.digest import Digests
 from bot.alerting.monitoring import Monitor
 from bot.alerting.outbox import Outbox
@@ -157,7 +157,7 @@ class Runner:
             await resources.enter_async_context(single_instance(engine, fleet=redis is not None))
             await migrate_apart(engine)
             reader = await resources.enter_async_context(held(engine))
-            smsc = SmscClient()
+            smsc = SmscClient(proxy_url=settings.smsc_proxy_url)
             resources.push_async_callback(smsc.aclose)
             bot = create_bot(settings, on_token_refused=self._token_refused)
             resources.push_async_callback(bot.session.close)
@@ -196,10 +196,11 @@ class Runner:
                 reader=reader,
             )
             log.info(
-                "starting telegram_api=%s telegram_proxy=%s smsc=%s",
+                "starting telegram_api=%s telegram_proxy=%s smsc=%s smsc_proxy=%s",
                 settings.telegram_api_url,
-                settings.telegram_proxy_address,
+                proxy.address(settings.telegram_proxy_url),
                 settings.smsc_base_url,
+                proxy.address(settings.smsc_proxy_url),
             )
             webhook = Webhook(settings, dp, bot) if settings.webhook_url is not None else None
             health = instrument(dp, bot, metrics, webhook.watch if webhook else None)

@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from bot.__main__ import main
+from tests.fake_proxy import FakeProxy
 from tests.fake_smsc import FakeSmsc
 
 
@@ -69,6 +70,17 @@ def test_unreachable(monkeypatch, capsys):
         port = sock.getsockname()[1]
     code, _, err = check(monkeypatch, capsys, f"http://127.0.0.1:{port}")
     assert code == 5 and "unreachable" in err
+
+
+@pytest.mark.parametrize("proxy_up", [True, False], ids=["proxy up", "proxy down"])
+def test_through_smsc_proxy(monkeypatch, capsys, smsc, proxy_up):
+    with FakeProxy("ops", "pr0xy-pa55") as proxy:
+        monkeypatch.setenv("SMSC_PROXY", proxy.url)
+        if not proxy_up:
+            proxy.close()
+        code, out, err = check(monkeypatch, capsys, smsc.url)
+    assert (code, bool(proxy.tunnels)) == ((0, True) if proxy_up else (5, False)), err
+    assert "pr0xy-pa55" not in out + err
 
 
 def test_bad_site(monkeypatch, capsys):

@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 
 from tests import real_servers
 from tests.bot_process import TOKEN
-from tests.e2e_helpers import PushMonitor, free_port, wait_until
+from tests.e2e_helpers import PushMonitor, free_port, say, wait_until
 from tests.fake_proxy import FakeProxy
 
 # Each bad setting: (environment changes, files written first, words the one stderr line holds).
@@ -156,23 +156,30 @@ def test_start_waits_for_telegram_with_a_line_per_attempt(bot_process, telegram,
     assert "Traceback" not in log and telegram.commands(), log
 
 
-@pytest.mark.parametrize("proxy_up", [True, False], ids=["proxy up", "proxy down"])
-def test_through_telegram_proxy_the_bot_starts_or_waits_for_it(bot_process, telegram, proxy_up):
+def test_through_proxies_the_bot_reaches_telegram_and_smsc(bot_process, telegram, fake_smsc):
+    fake_smsc.add_account("shop", "s3cret!", balance="1500.00", currency="RUB")
+    with FakeProxy("ops", "pr0xy-pa55") as to_telegram, FakeProxy("ops", "smsc-pa55") as to_smsc:
+        bot_process.env.update(TELEGRAM_PROXY=to_telegram.url, SMSC_PROXY=to_smsc.url)
+        bot_process.start()  # returns once the bot polls
+        _, reply = say(telegram, 501, "/add shop s3cret! 1000")
+        log = bot_process.log()
+    assert "1,500.00 RUB" in reply["text"]
+    # The fakes were reached by the proxies alone.
+    assert to_telegram.tunnels and to_smsc.tunnels == [fake_smsc.url.removeprefix("http://")]
+    assert "Traceback" not in log and "pa55" not in log, log
+    address = to_telegram.url.replace("ops:pr0xy-pa55@", "")
+    assert f"telegram_proxy={address} " in log and "smsc_proxy=http://127.0.0.1:" in log, log
+
+
+def test_a_telegram_proxy_down_is_waited_for_with_a_line_per_attempt(bot_process, telegram):
     with FakeProxy("ops", "pr0xy-pa55") as proxy:
         bot_process.env["TELEGRAM_PROXY"] = proxy.url
-        if proxy_up:
-            bot_process.start()  # returns once the bot polls
-        else:
-            proxy.close()
-            bot_process.launch()
-            wait_until(lambda: bot_process.log().count("Telegram not answering") >= 2)
-        log = bot_process.log()
-    assert "Traceback" not in log and "pr0xy-pa55" not in log, log
-    assert f"telegram_proxy={proxy.url.replace('ops:pr0xy-pa55@', '')} " in log, log
-    # Every call went through it: the fake Bot API was reached by the proxy alone.
-    assert bool(proxy.tunnels) is proxy_up and bool(telegram.calls_of("getMe")) is proxy_up
-    if not proxy_up:
-        assert "proxy: " in log, log
+        proxy.close()
+        bot_process.launch()
+        wait_until(lambda: bot_process.log().count("Telegram not answering") >= 2)
+    log = bot_process.log()
+    assert "Traceback" not in log and "pr0xy-pa55" not in log and "proxy: " in log, log
+    assert not telegram.calls_of("getMe")
 
 
 def stop_time(bot_process, sig=signal.SIGTERM) -> float:

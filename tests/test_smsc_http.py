@@ -22,6 +22,7 @@ from bot.smsc.client import (
 )
 from bot.smsc.guard import BalanceGuard, BalanceResult
 from bot.smsc.refusals import AuthChecksPaused, CredentialsRejected, SitePaused
+from tests.fake_proxy import FakeProxy
 from tests.fake_smsc import FakeSmsc
 
 PASSWORD = "alice-s3cret&psw="
@@ -229,3 +230,34 @@ async def test_no_secret_in_logs_or_errors(
     texts += [text for error in errors for text in (str(error), repr(error))]
     for secret in (PASSWORD, APIKEY, "bob-pw"):
         assert not [text for text in texts if secret in text]
+
+
+async def test_with_a_proxy_every_request_goes_through_it(fake: FakeSmsc) -> None:
+    with FakeProxy("ops", "pr0xy-pa55") as proxy:
+        async with SmscClient(timeout=2, proxy_url=proxy.url) as client:
+            balance = await client.fetch_balance(alice(fake))
+    assert balance.balance == Decimal("123.45")
+    assert proxy.tunnels == [fake.url.removeprefix("http://")]
+
+
+@pytest.mark.parametrize(
+    ("fault", "scheme"),
+    [("wrong password", "http"), ("proxy down", "http"), ("hangs up", "socks5")],
+)
+async def test_a_failing_proxy_is_smsc_unreachable_naming_no_password(
+    fake: FakeSmsc, backup: FakeSmsc, fault: str, scheme: str
+) -> None:
+    """A check that fails as any outage does (the backup tried, then SmscUnavailable), where
+    the proxy library's own errors escaped as tracebacks."""
+    with FakeProxy("ops", "pr0xy-pa55", hanging_up=fault == "hangs up") as proxy:
+        url = proxy.url.replace("http", scheme, 1)
+        if fault == "wrong password":
+            url = url.replace("pa55", "bad")
+        if fault == "proxy down":
+            proxy.close()
+        backups = {fake.url: [backup.url]}
+        async with SmscClient(timeout=2, backups=backups, proxy_url=url) as client:
+            with pytest.raises(SmscUnavailable) as caught:
+                await client.fetch_balance(alice(fake))
+    assert str(caught.value).count("127.0.0.1") == 2 and "pa55" not in str(caught.value)
+    assert not fake.requests and not backup.requests

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
@@ -22,9 +22,10 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
+from aiohttp_socks import ProxyConnector
 from httpx_aiohttp import AiohttpTransport
 
-from bot import logs
+from bot import logs, proxy
 from bot.smsc.sites import SITES, site_url
 
 log = logging.getLogger(__name__)
@@ -151,13 +152,15 @@ class SmscClient:
         *,
         timeout: float = 10.0,
         backups: Mapping[str, Sequence[str]] | None = None,
+        proxy_url: str | None = None,
     ) -> None:
+        """`proxy_url`: a proxy every request goes through (bot.proxy), unless `transport`."""
         self._owns_transport = transport is None
         if transport is None:
             # httpx's transport over aiohttp's connection pool: httpcore's pool spent ~2 ms of
             # CPU per request at 50 side by side (it re-checks every idle connection's socket
             # for each request), aiohttp's ~0.35 ms.
-            transport = AiohttpTransport()
+            transport = AiohttpTransport(client=None if proxy_url is None else _proxied(proxy_url))
         # The transport, not an httpx.AsyncClient over it: the client's cookie jar, header
         # merging and redirect and auth flows cost ~0.2 ms of CPU a request (a third of it in
         # a sweep) for features one form POST to a fixed URL never uses.
@@ -198,8 +201,9 @@ class SmscClient:
                     finally:
                         await response.aclose()
             # aiohttp's own errors where httpx-aiohttp maps none: a reply that is not HTTP (a
-            # bad status or header line) is a site failing, as a refused connection is.
-            except (httpx.TransportError, aiohttp.ClientError, TimeoutError) as exc:
+            # bad status or header line) is a site failing, as a refused connection is; and so
+            # is a proxy failing (which backup hosts may not share: another host, another road).
+            except (httpx.TransportError, aiohttp.ClientError, TimeoutError, *proxy.ERRORS) as exc:
                 failures.append(f"{_host(base)}: {_fault(exc)}")
                 continue
             log.debug("SMSC %s answered HTTP %s", _host(base), response.status_code)
@@ -227,7 +231,15 @@ class SmscClient:
         await self.aclose()
 
 
-def _fault(exc: Exception) -> str:
+def _proxied(url: str) -> Callable[[], aiohttp.ClientSession]:
+    """aiohttp's session through the proxy at `url`, made on first use (in the running loop)."""
+    # The certificates trusted as without a proxy (httpx's, which the transport's own uses).
+    return lambda: aiohttp.ClientSession(
+        connector=ProxyConnector.from_url(url, rdns=True, ssl=httpx.create_ssl_context())
+    )
+
+
+def _fault(exc: BaseException) -> str:
     """What went wrong, by class name only: some messages quote the request. httpx-aiohttp
     maps aiohttp's errors loosely (a refused connection becomes ConnectTimeout), so the
     aiohttp error it wraps, when there is one, names the fault."""

@@ -23,7 +23,6 @@ are built with the session, ≈ 0.1 s, not by the first updates to come, which w
 from __future__ import annotations
 
 import functools
-from asyncio import IncompleteReadError
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -46,11 +45,9 @@ from aiogram.methods import (
 )
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import Message, Update
-from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 from pydantic import ValidationError
 
-# IncompleteReadError: the proxy hung up before its handshake's answer was whole.
-PROXY_ERRORS = (ProxyConnectionError, ProxyError, ProxyTimeoutError, IncompleteReadError)
+from bot import proxy
 
 
 class TelegramSession(AiohttpSession):
@@ -82,11 +79,8 @@ class TelegramSession(AiohttpSession):
             if self._on_token_refused is not None:
                 self._on_token_refused(error.message)
             raise
-        except PROXY_ERRORS as error:
-            # Their texts name the proxy's host and port, or quote its answer (no password),
-            # whose control characters a log line would pass to a terminal.
-            said = "".join(c if c.isprintable() else "?" for c in str(error))
-            raise TelegramNetworkError(method, f"proxy: {type(error).__name__}: {said}") from None
+        except proxy.ERRORS as error:
+            raise TelegramNetworkError(method, proxy.failure(error)) from None
 
     def check_response(
         self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int, content: str

@@ -1,0 +1,73 @@
+"""Proxies the bot's HTTP clients may go through (TELEGRAM_PROXY, SMSC_PROXY): their URLs as the
+settings take them, and what their library (aiohttp-socks) raises when one fails, which callers
+treat as any network failure."""
+
+from __future__ import annotations
+
+from asyncio import IncompleteReadError
+from urllib.parse import unquote, urlsplit
+
+from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
+
+# What aiohttp-socks speaks: an HTTP proxy is asked to CONNECT; host names are resolved by the
+# proxy (socks4 as SOCKS4a).
+SCHEMES = ("http", "socks5", "socks4")
+LOGIN_LIMIT = 255  # SOCKS5's, for a user and for a password (RFC 1929)
+# IncompleteReadError: the proxy hung up before its handshake's answer was whole.
+ERRORS = (ProxyConnectionError, ProxyError, ProxyTimeoutError, IncompleteReadError)
+
+
+def refusal(url: str, encoding_hint: str) -> str | None:
+    """Why the proxy library would refuse the URL (at the first request, with a traceback), in
+    words that quote none of it; None if it is usable. Checked at start, all of it."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    # A path, query or fragment: a password's unencoded / ? or # cut the URL short.
+    if (
+        parts.scheme not in SCHEMES
+        or not parts.hostname
+        or not port
+        or parts.path.strip("/")
+        or parts.query
+        or parts.fragment
+    ):
+        return (
+            "not a proxy URL; e.g. socks5://user:password@proxy:1080 or "
+            f"http://proxy:3128 (a port is required; {encoding_hint})"
+        )
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    if bool(user) != bool(password):
+        return "give the proxy both its user and its password (user:password@)"
+    if (
+        not (user + password).isascii()
+        or ":" in user
+        or max(len(user), len(password)) > LOGIN_LIMIT
+    ):
+        return (
+            f"the proxy's user and password must be ASCII, {LOGIN_LIMIT} characters at most, "
+            "the user without ':'"
+        )
+    return None
+
+
+def password(url: str) -> str:
+    """The proxy's password, as sent (decoded): what logs must mask."""
+    return unquote(urlsplit(url).password or "")
+
+
+def address(url: str | None) -> str | None:
+    """The proxy's scheme, host and port: what a log line may say of it (None: no proxy)."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
+def failure(error: BaseException) -> str:
+    """An error of ERRORS in a log line's words. Their texts name the proxy's host and port, or
+    quote its answer (no password), whose control characters a terminal would act on."""
+    said = "".join(c if c.isprintable() else "?" for c in str(error))
+    return f"proxy: {type(error).__name__}: {said}"

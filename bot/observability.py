@@ -17,7 +17,9 @@ def blank_is_unset(value: object) -> object:
     """An optional setting left blank (`HTTP_PORT=`, as .env.example has them) is unset. Each
     settings class registers it for its own fields, under a name of its own: one the same as a
     base's validator would replace it."""
-    return None if isinstance(value, str) and not value.strip() else value
+    if isinstance(value, str) and not value.strip().strip("\"'").strip():
+        return None  # quotes too: a Compose env_file keeps them (`SMSC_PROXY=""`)
+    return value
 
 
 class ObservabilitySettings(BaseSettings):

@@ -13,8 +13,15 @@ from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 # proxy (socks4 as SOCKS4a).
 SCHEMES = ("http", "socks5", "socks4")
 LOGIN_LIMIT = 255  # SOCKS5's, for a user and for a password (RFC 1929)
-# IncompleteReadError: the proxy hung up before its handshake's answer was whole.
-ERRORS = (ProxyConnectionError, ProxyError, ProxyTimeoutError, IncompleteReadError)
+# IncompleteReadError: the proxy hung up before its handshake's answer was whole;
+# UnicodeDecodeError: a SOCKS5 answer naming its address in bytes that are no text.
+ERRORS = (
+    ProxyConnectionError,
+    ProxyError,
+    ProxyTimeoutError,
+    IncompleteReadError,
+    UnicodeDecodeError,
+)
 
 
 def refusal(url: str, encoding_hint: str) -> str | None:
@@ -38,14 +45,12 @@ def refusal(url: str, encoding_hint: str) -> str | None:
             "not a proxy URL; e.g. socks5://user:password@proxy:1080 or "
             f"http://proxy:3128 (a port is required; {encoding_hint})"
         )
-    user, password = unquote(parts.username or ""), unquote(parts.password or "")
-    if bool(user) != bool(password):
+    user, secret = unquote(parts.username or ""), unquote(parts.password or "")
+    if parts.scheme == "socks4" and (user or secret):
+        return "a SOCKS4 proxy takes no user or password here: socks4://host:port"
+    if bool(user) != bool(secret):
         return "give the proxy both its user and its password (user:password@)"
-    if (
-        not (user + password).isascii()
-        or ":" in user
-        or max(len(user), len(password)) > LOGIN_LIMIT
-    ):
+    if not (user + secret).isascii() or ":" in user or max(len(user), len(secret)) > LOGIN_LIMIT:
         return (
             f"the proxy's user and password must be ASCII, {LOGIN_LIMIT} characters at most, "
             "the user without ':'"

@@ -1,7 +1,9 @@
 """A forward proxy on 127.0.0.1 in a thread of its own, as ops teams put in front of Telegram:
 it tunnels what it is asked to CONNECT to, and refuses (407) a request without the
-credentials it wants; or, `hanging_up`, closes each connection once the client has spoken (a
-proxy restarting, a port forwarder whose backend is down), in any protocol."""
+credentials it wants. Or it fails as proxies do (`fault`): "hangs up" closes each connection
+once the client has spoken, in any protocol (a proxy restarting, a port forwarder whose backend
+is down); "garbled" answers a SOCKS5 CONNECT with an address that is no text (to a client that
+asks for no authentication)."""
 
 from __future__ import annotations
 
@@ -12,16 +14,18 @@ import threading
 from types import TracebackType
 from typing import Self
 
+FAULTS = ("hangs up", "garbled")
+
 
 class FakeProxy:
     """`url` is ``http://user:password@127.0.0.1:<port>`` (no credentials: none wanted);
     `tunnels` the host:port of each CONNECT it carried."""
 
     def __init__(
-        self, user: str | None = None, password: str | None = None, *, hanging_up: bool = False
+        self, user: str | None = None, password: str | None = None, *, fault: str | None = None
     ) -> None:
         self.tunnels: list[str] = []
-        self.hanging_up = hanging_up
+        self.fault = fault
         login = None if user is None else base64.b64encode(f"{user}:{password}".encode())
         self._authorization = None if login is None else f"Basic {login.decode()}"
         self._login = "" if user is None else f"{user}:{password}@"
@@ -65,8 +69,15 @@ class FakeProxy:
 
     async def _tunnel(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            if self.hanging_up:
+            if self.fault == "hangs up":
                 await reader.read(1)
+                return
+            if self.fault == "garbled":
+                await reader.read(3)  # version 5, one method: none
+                writer.write(b"\x05\x00")
+                await reader.read(300)  # the CONNECT
+                writer.write(b"\x05\x00\x00\x03\x02\xff\xfe\x00\x50")
+                await writer.drain()
                 return
             head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
             method, target, _version = head[0].split(" ")

@@ -96,6 +96,16 @@ def test_a_malformed_url_is_refused_without_its_password(monkeypatch, name, valu
     assert "Pa55" not in str(caught.value) and "%23" in str(caught.value)
 
 
+@pytest.mark.parametrize("blank", ["", " ", '""', "''"])
+def test_a_proxy_left_blank_or_empty_quotes_is_none(monkeypatch, blank):
+    """As a Compose env_file gives `SMSC_PROXY=""`: the quotes kept."""
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("SMSC_PROXY", blank)
+    monkeypatch.setenv("TELEGRAM_PROXY", blank)
+    settings = load_settings()
+    assert settings.smsc_proxy is None and settings.telegram_proxy is None
+
+
 def test_short_interval_accepted_for_demos(monkeypatch):
     monkeypatch.setenv("BOT_TOKEN", TOKEN)
     monkeypatch.setenv("CHECK_INTERVAL_SECONDS", "1")

@@ -22,7 +22,7 @@ from bot.smsc.client import (
 )
 from bot.smsc.guard import BalanceGuard, BalanceResult
 from bot.smsc.refusals import AuthChecksPaused, CredentialsRejected, SitePaused
-from tests.fake_proxy import FakeProxy
+from tests.fake_proxy import FAULTS, FakeProxy
 from tests.fake_smsc import FakeSmsc
 
 PASSWORD = "alice-s3cret&psw="
@@ -242,17 +242,24 @@ async def test_with_a_proxy_every_request_goes_through_it(fake: FakeSmsc) -> Non
 
 @pytest.mark.parametrize(
     ("fault", "scheme"),
-    [("wrong password", "http"), ("proxy down", "http"), ("hangs up", "socks5")],
+    [
+        ("wrong password", "http"),
+        ("proxy down", "http"),
+        ("hangs up", "socks5"),
+        ("garbled", "socks5"),
+    ],
 )
 async def test_a_failing_proxy_is_smsc_unreachable_naming_no_password(
     fake: FakeSmsc, backup: FakeSmsc, fault: str, scheme: str
 ) -> None:
     """A check that fails as any outage does (the backup tried, then SmscUnavailable), where
     the proxy library's own errors escaped as tracebacks."""
-    with FakeProxy("ops", "pr0xy-pa55", hanging_up=fault == "hangs up") as proxy:
+    with FakeProxy("ops", "pr0xy-pa55", fault=fault if fault in FAULTS else None) as proxy:
         url = proxy.url.replace("http", scheme, 1)
         if fault == "wrong password":
             url = url.replace("pa55", "bad")
+        if fault == "garbled":
+            url = url.replace("ops:pr0xy-pa55@", "")
         if fault == "proxy down":
             proxy.close()
         backups = {fake.url: [backup.url]}

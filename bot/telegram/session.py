@@ -80,6 +80,8 @@ class TelegramSession(AiohttpSession):
                 self._on_token_refused(error.message)
             raise
         except proxy.ERRORS as error:
+            if self.proxy is None:
+                raise  # not a proxy's: a fault to see as it is
             raise TelegramNetworkError(method, proxy.failure(error)) from None
 
     def check_response(

@@ -11,7 +11,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from cryptography.fernet import Fernet
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
+    BeforeValidator,
     Field,
     HttpUrl,
     SecretStr,
@@ -98,19 +100,19 @@ def _usable_proxy(value: SecretStr | None) -> SecretStr | None:
     return value
 
 
+# TELEGRAM_PROXY and SMSC_PROXY: blank is unset, and any URL the proxy library would refuse
+# at the first request is refused at start.
+ProxyUrl = Annotated[
+    SecretStr | None, BeforeValidator(blank_is_unset), AfterValidator(_usable_proxy)
+]
+
+
 class SmscSettings(BaseBotSettings):
     """What talking to SMSC needs: `python -m bot check` reads this alone."""
 
     smsc_base_url: AnyHttpUrl = AnyHttpUrl("https://smsc.ru")
     # Where SMSC is reachable only through a proxy (as TELEGRAM_PROXY).
-    smsc_proxy: SecretStr | None = None
-
-    _smsc_blanks = field_validator("smsc_proxy", mode="before")(staticmethod(blank_is_unset))
-
-    @field_validator("smsc_proxy")
-    @classmethod
-    def _smsc_proxy(cls, value: SecretStr | None) -> SecretStr | None:
-        return _usable_proxy(value)
+    smsc_proxy: ProxyUrl = None
 
     @property
     def smsc_proxy_url(self) -> str | None:
@@ -129,7 +131,7 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
     telegram_api_url: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
     # Where Telegram is reachable only through a proxy: http://, socks5:// or socks4://, with
     # user:password@ if it wants them. Host names are resolved by the proxy.
-    telegram_proxy: SecretStr | None = None
+    telegram_proxy: ProxyUrl = None
     # A Fernet key; when unset, one is generated into the data folder on first start.
     secret_key: SecretStr | None = None
     check_interval_seconds: Annotated[int, Field(ge=1)] = 900
@@ -148,9 +150,9 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
     # How long a replica's claim on a check or a notification holds if it dies meanwhile.
     lease_seconds: Annotated[int, Field(ge=5, le=600)] = 60
 
-    _bot_blanks = field_validator(
-        "webhook_url", "webhook_secret", "redis_url", "telegram_proxy", mode="before"
-    )(staticmethod(blank_is_unset))
+    _bot_blanks = field_validator("webhook_url", "webhook_secret", "redis_url", mode="before")(
+        staticmethod(blank_is_unset)
+    )
 
     @field_validator("webhook_url")
     @classmethod
@@ -189,11 +191,6 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
                 "the redis package is not installed (pip install 'smsc-balance-bot[redis]')"
             )
         return value
-
-    @field_validator("telegram_proxy")
-    @classmethod
-    def _telegram_proxy(cls, value: SecretStr | None) -> SecretStr | None:
-        return _usable_proxy(value)
 
     @model_validator(mode="after")
     def _together(self) -> Self:

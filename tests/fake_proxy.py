@@ -11,10 +11,18 @@ import asyncio
 import base64
 import contextlib
 import threading
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Self
 
-FAULTS = ("hangs up", "garbled")
+FAULTS = ("hangs up", "garbled")  # the proxy's own
+# The ways a client meets a failing proxy, and the scheme it speaks to it in (`failing`).
+FAILURES = [
+    ("wrong password", "http"),
+    ("proxy down", "http"),
+    ("hangs up", "socks5"),
+    ("garbled", "socks5"),
+]
 
 
 class FakeProxy:
@@ -109,3 +117,18 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         pass
     finally:
         writer.close()
+
+
+@contextlib.contextmanager
+def failing(fault: str, scheme: str) -> Iterator[str]:
+    """A proxy failing so (one of FAILURES' faults), its password pr0xy-pa55: the URL a client
+    is given for it, in `scheme`."""
+    with FakeProxy("ops", "pr0xy-pa55", fault=fault if fault in FAULTS else None) as proxy:
+        url = proxy.url.replace("http", scheme, 1)
+        if fault == "wrong password":
+            url = url.replace("pa55", "bad")
+        if fault == "garbled":
+            url = url.replace("ops:pr0xy-pa55@", "")  # it answers a client asking for no login
+        if fault == "proxy down":
+            proxy.close()
+        yield url

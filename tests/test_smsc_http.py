@@ -22,7 +22,7 @@ from bot.smsc.client import (
 )
 from bot.smsc.guard import BalanceGuard, BalanceResult
 from bot.smsc.refusals import AuthChecksPaused, CredentialsRejected, SitePaused
-from tests.fake_proxy import FAULTS, FakeProxy
+from tests.fake_proxy import FAILURES, FakeProxy, failing
 from tests.fake_smsc import FakeSmsc
 
 PASSWORD = "alice-s3cret&psw="
@@ -240,28 +240,13 @@ async def test_with_a_proxy_every_request_goes_through_it(fake: FakeSmsc) -> Non
     assert proxy.tunnels == [fake.url.removeprefix("http://")]
 
 
-@pytest.mark.parametrize(
-    ("fault", "scheme"),
-    [
-        ("wrong password", "http"),
-        ("proxy down", "http"),
-        ("hangs up", "socks5"),
-        ("garbled", "socks5"),
-    ],
-)
+@pytest.mark.parametrize(("fault", "scheme"), FAILURES)
 async def test_a_failing_proxy_is_smsc_unreachable_naming_no_password(
     fake: FakeSmsc, backup: FakeSmsc, fault: str, scheme: str
 ) -> None:
     """A check that fails as any outage does (the backup tried, then SmscUnavailable), where
     the proxy library's own errors escaped as tracebacks."""
-    with FakeProxy("ops", "pr0xy-pa55", fault=fault if fault in FAULTS else None) as proxy:
-        url = proxy.url.replace("http", scheme, 1)
-        if fault == "wrong password":
-            url = url.replace("pa55", "bad")
-        if fault == "garbled":
-            url = url.replace("ops:pr0xy-pa55@", "")
-        if fault == "proxy down":
-            proxy.close()
+    with failing(fault, scheme) as url:
         backups = {fake.url: [backup.url]}
         async with SmscClient(timeout=2, backups=backups, proxy_url=url) as client:
             with pytest.raises(SmscUnavailable) as caught:

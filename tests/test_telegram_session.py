@@ -12,7 +12,7 @@ from aiogram.exceptions import TelegramNetworkError, TelegramServerError
 from aiogram.methods import SendMessage
 
 from bot.telegram.session import TelegramSession
-from tests.fake_proxy import FAULTS, FakeProxy
+from tests.fake_proxy import FAILURES, failing
 from tests.fake_telegram import FakeTelegram
 
 ANSWER = json.dumps(
@@ -55,30 +55,12 @@ async def test_an_html_error_page_is_a_short_server_error_not_a_decode_error():
 
 
 @pytest.mark.parametrize(
-    ("fault", "scheme"),
-    [
-        ("wrong password", "http"),
-        ("proxy down", "http"),
-        ("hangs up", "socks5"),
-        ("hangs up", "socks4"),
-        ("hangs up", "http"),
-        ("garbled", "socks5"),
-    ],
+    ("fault", "scheme"), [*FAILURES, ("hangs up", "socks4"), ("hangs up", "http")]
 )
 async def test_a_failing_proxy_is_a_network_error_that_names_no_password(fault, scheme):
     """What the start-up wait, polling and the outbox retry; anything else escaped aiogram."""
-    with (
-        FakeTelegram() as telegram,
-        FakeProxy("ops", "pr0xy-pa55", fault=fault if fault in FAULTS else None) as proxy,
-    ):
-        url = proxy.url.replace("http", scheme, 1)
-        if fault == "wrong password":
-            url = url.replace("pa55", "bad")
-        if fault == "garbled":
-            url = url.replace("ops:pr0xy-pa55@", "")
+    with FakeTelegram() as telegram, failing(fault, scheme) as url:
         session = TelegramSession(api=TelegramAPIServer.from_base(telegram.url), proxy=url)
-        if fault == "proxy down":
-            proxy.close()
         bot = Bot("42:TEST", session=session)
         try:
             with pytest.raises(TelegramNetworkError) as caught:

@@ -73,6 +73,10 @@ async def test_balance_accounts_threshold_interval_remove(dp, bot, smsc, session
     assert "150.00 RUB" in reply.text
     [reply] = await say(dp, bot, 1, "/threshold shop 1 000,5")
     assert "1,000.50" in reply.text
+    [reply] = await say(dp, bot, 1, "/threshold shop 25,000")  # English thousands, not 25
+    assert "25,000.00" in reply.text
+    [reply] = await say(dp, bot, 1, "/threshold shop 1,000.50")  # as the bot writes it
+    assert "1,000.50" in reply.text
     [reply] = await say(dp, bot, 1, "/interval 5")  # the only account: name may be left out
     assert "every 5 min" in reply.text
     [reply] = await say(dp, bot, 1, "/accounts")

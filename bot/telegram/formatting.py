@@ -20,6 +20,10 @@ _GROUP_SPACES = re.compile(r"[ \u00a0\u202f\u2009]")
 MAX_DECIMALS = 6
 # ASCII digits only: str.isdigit() and `\d` also take "²" (which int() refuses) and "٣".
 _AMOUNT = re.compile(rf"[0-9]+(?:[.,][0-9]{{1,{MAX_DECIMALS}}})?")
+# Commas between groups of three digits, as English writes thousands ("25,000", "1,234.50", the
+# bot's own "25,000.00"): grouping, not a decimal comma, which no sum of money is written with
+# three digits after. Read as a decimal comma, "25,000" was stored as 25.
+_COMMA_GROUPS = re.compile(r"[1-9][0-9]{0,2}(?:,[0-9]{3})+(?:\.[0-9]+)?")
 _COUNT = re.compile(r"[0-9]{1,9}")
 MAX_AMOUNT = Decimal("1000000000")
 # Characters of users' text an answer quotes back (an unknown account's name, a time zone, an
@@ -34,8 +38,11 @@ _babel_locale = cache(Locale.parse)
 
 
 def parse_amount(text: str) -> Decimal:
-    """`500`, `500.5`, `500,5` and `1 000` as a Decimal; ValueError for anything else."""
+    """`500`, `500.5`, `500,5`, `1 000` and `1,000` as a Decimal; ValueError for anything
+    else."""
     compact = _GROUP_SPACES.sub("", text.strip())
+    if _COMMA_GROUPS.fullmatch(compact):
+        compact = compact.replace(",", "")
     if not _AMOUNT.fullmatch(compact):
         raise ValueError("not an amount")
     try:

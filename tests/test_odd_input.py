@@ -129,3 +129,19 @@ async def test_offered_snooze_still_works(dp, bot, sessionmaker):
     [edit] = [c for c in calls if isinstance(c, EditMessageText)]
     assert "snoozed by Ann" in edit.text
     assert (await account_ids(sessionmaker))[1].snoozed_until is not None
+
+
+async def test_a_second_snooze_replaces_the_first_note_only(dp, bot, sessionmaker):
+    await say(dp, bot, 1, "/add shop right")
+    own = (await account_ids(sessionmaker))[1].id
+    # An escalation naming an administrator whose name holds the snooze's mark.
+    alert = "🚨 Nobody has taken the alert on shop. 🔕 Night Shift, please look."
+    data = AlertAction(account_id=own, snooze_hours=1).pack()
+    for _ in range(2):
+        anchor = SendMessage(chat_id=1, text=alert)
+        await dp.feed_update(bot, callback_update(anchor, data, user_id=1))
+        [edit] = [c for c in bot.session.requests if isinstance(c, EditMessageText)][-1:]
+        alert = edit.text
+    head, note = alert.split("\n\n")
+    assert head == "🚨 Nobody has taken the alert on shop. 🔕 Night Shift, please look."
+    assert note.startswith("🔕 Reminders snoozed by Ann")

@@ -20,7 +20,10 @@ from bot.telegram import texts
 from bot.telegram.alerts import SNOOZE_HOURS, AckAction, AlertAction
 
 router = Router(name=__name__)
-SNOOZE_MARK = "🔕"
+# A snooze's note begins a paragraph of its own: replaced by the next snooze, found by this
+# whole beginning, not by the mark alone, which a name in the alert may hold too (cut there,
+# an escalation's mention was left an open tag, and Telegram refused the edit).
+SNOOZE_NOTE = "\n\n🔕 "
 
 
 async def button_account(
@@ -48,16 +51,12 @@ async def alert_action(
         until = await accounts.snooze(account, callback_data.snooze_hours)
         zone = ZoneInfo(chat_record.timezone)
         when = format_datetime(until, "d MMM HH:mm", tzinfo=zone, locale=texts.locale())
-        note = (
-            SNOOZE_MARK
-            + " "
-            + _("Reminders snoozed by {user} until {when} ({zone}).").format(
-                user=escape(query.from_user.full_name), when=when, zone=chat_record.timezone
-            )
+        note = SNOOZE_NOTE + _("Reminders snoozed by {user} until {when} ({zone}).").format(
+            user=escape(query.from_user.full_name), when=when, zone=chat_record.timezone
         )
         await query.answer()
-        alert = message.html_text.split(SNOOZE_MARK)[0].rstrip()  # an earlier snooze's note
-        await message.edit_text(f"{alert}\n\n{note}", reply_markup=message.reply_markup)
+        alert = message.html_text.split(SNOOZE_NOTE)[0]  # an earlier snooze's note
+        await message.edit_text(alert + note, reply_markup=message.reply_markup)
         return
     await query.answer(_("Checking…"))
     try:

@@ -1,7 +1,7 @@
 """Odd arguments and forged buttons get a specific answer and change nothing, never a traceback."""
 
 import pytest
-from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
+from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage, SendPhoto
 from sqlalchemy import select
 
 from bot.storage.models import Account, Chat
@@ -145,3 +145,13 @@ async def test_a_second_snooze_replaces_the_first_note_only(dp, bot, sessionmake
     head, note = alert.split("\n\n")
     assert head == "🚨 Nobody has taken the alert on shop. 🔕 Night Shift, please look."
     assert note.startswith("🔕 Reminders snoozed by Ann")
+
+
+async def test_history_of_an_account_whose_name_begins_with_a_digit(dp, bot, smsc):
+    smsc.accounts["2gis"] = ("pw", 100)
+    await say(dp, bot, 1, "/add 2gis pw")
+    assert await say(dp, bot, 1, "/history 2gis") == []  # its chart, not the usage
+    [chart] = bot.calls(SendPhoto)
+    assert "2gis" in chart.caption
+    [reply] = await say(dp, bot, 1, "/history 2gas")  # no such account: still the usage
+    assert "Usage" in reply.text

@@ -42,8 +42,11 @@ async def history(
     history_budget: WorkBudget,
 ) -> None:
     args = (command.args or "").split()
+    chosen = await accounts.list(message.chat.id)
     days = DEFAULT_DAYS
-    if args and args[-1][:1].isdigit():  # the days, well written or not ("²", "0", "1e9")
+    # The days, well written or not ("²", "0", "1e9"), unless the one word names an account:
+    # a name may begin with a digit too ("2gis").
+    if args and args[-1][:1].isdigit() and not (len(args) == 1 and named(chosen, args[0])):
         try:
             days = parse_count(args.pop(), MAX_DAYS)
         except ValueError:
@@ -51,7 +54,6 @@ async def history(
     if len(args) > 1 or not days:
         await message.answer(usage())
         return
-    chosen = await accounts.list(message.chat.id)
     if args:
         account = named(chosen, args[0])
         if account is None:

@@ -13,8 +13,10 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+USAGE_ERROR = 64
 
 
 def _stopped(_signum: int, _frame: FrameType | None) -> None:
@@ -24,15 +26,22 @@ def _stopped(_signum: int, _frame: FrameType | None) -> None:
     os._exit(0)
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # 64 (sysexits' EX_USAGE), not argparse's 2: to a script, `check`'s 2 is "wrong password".
+        self.print_usage(sys.stderr)
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    parser = _Parser(prog="python -m bot", description=__doc__)
     commands = parser.add_subparsers(dest="command")
     check = commands.add_parser(
         "check",
         help="print an account's balance (password from SMSC_PASSWORD or a prompt)",
         description="Checks SMSC credentials and connectivity without Telegram. Exit codes: "
         "0 ok, 2 wrong login/password, 3 IP blocked, 4 rate limited, 5 SMSC unreachable, "
-        "6 unexpected answer.",
+        "6 unexpected answer; 1 a bad setting or input, 64 a bad command line.",
     )
     check.add_argument("--login", required=True)
     check.add_argument("--site", help="smsc.ru, smsc.kz, ... or a base URL (default SMSC_BASE_URL)")
@@ -108,16 +117,21 @@ def main(argv: list[str] | None = None) -> int:
 
             return probe()
         if args.command == "migrate":
-            from bot.config import DatabaseSettings, load_settings
+            from bot.config import SQLITE_PREFIX, DatabaseSettings, load_settings
             from bot.storage.engine import MIGRATION_LOG_FORMAT, migrate_database
+            from bot.storage.sqlite import create_database_file, prepare_data_dir
 
             # Alembic's progress, plain: a bot migrating through this logs the lines its way.
             logging.basicConfig(level=args.log_level, format=MIGRATION_LOG_FORMAT)
             # Not the plugins Alembic (1.17 on) sets up: seven lines at every migration.
             logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-            url = load_settings(DatabaseSettings).database_url
+            settings = load_settings(DatabaseSettings)
+            if settings.database_url.startswith(SQLITE_PREFIX):
+                # As a start makes them, the owner's alone (SQLite follows the umask).
+                prepare_data_dir(settings.data_dir)
+                create_database_file(settings.database_url)
             try:
-                asyncio.run(migrate_database(url))
+                asyncio.run(migrate_database(settings.database_url))
             except Exception as exc:  # one line, the last: the bot that started this quotes it
                 first = str(exc).splitlines()[:1]  # SQLAlchemy's go on with the SQL
                 print(f"error: {type(exc).__name__}: {''.join(first)}", file=sys.stderr)

@@ -38,6 +38,8 @@ async def check_balance(login: str, site: str | None) -> int:
     except ValueError:
         print("error: --site must be an SMSC site (smsc.kz...) or an http(s) URL", file=sys.stderr)
         return 1
+    if not login.strip():
+        raise SettingsError("--login is empty")
     password = os.environ.get("SMSC_PASSWORD") or _read_password()
     async with SmscClient(proxy_url=settings.smsc_proxy_url) as client:
         try:
@@ -56,7 +58,13 @@ def _read_password() -> str:
     """Asked at a terminal; else the first line of stdin (`... < file`, a pipe)."""
     stdin = sys.stdin
     if stdin is not None and stdin.isatty():
-        return getpass.getpass("SMSC password: ")
+        try:
+            password = getpass.getpass("SMSC password: ")
+        except EOFError:  # Ctrl-D at the prompt
+            password = ""
+        if not password:
+            raise SettingsError("SMSC_PASSWORD is required: none was typed")
+        return password
     password = stdin.readline().rstrip("\r\n") if stdin is not None else ""
     if not password:
         raise SettingsError(

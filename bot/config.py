@@ -46,7 +46,9 @@ class BaseBotSettings(BaseSettings):
     """Read from the environment and `.env`, with values forgiven stray blanks and quotes:
     `BOT_TOKEN = " 123:abc" ` in a Compose env_file (which keeps quotes) means 123:abc."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
 
     @field_validator("*", mode="before")
     @classmethod
@@ -72,7 +74,8 @@ class DatabaseSettings(BaseBotSettings):
     @classmethod
     def _usable_database(cls, value: str) -> str:
         try:
-            dialect = make_url(value).get_dialect()
+            parsed = make_url(value)
+            dialect = parsed.get_dialect()
         except NoSuchModuleError:
             raise ValueError(
                 f"unknown database kind; use {SQLITE_PREFIX}... or postgresql+asyncpg://..."
@@ -83,6 +86,10 @@ class DatabaseSettings(BaseBotSettings):
             raise ValueError(
                 f"not a database URL; e.g. {SQLITE_PREFIX}data/bot.db ({_ENCODED})"
             ) from None
+        # A password with an unencoded "@" ends early: the rest of it is taken for the host or
+        # the database, which every message naming the database would print.
+        if parsed.password is not None and "@" in f"{parsed.host}{parsed.database}":
+            raise ValueError(f"not a database URL: its password ends early ({_ENCODED})")
         if not dialect.is_async:
             raise ValueError(f"needs an asyncio driver, e.g. {SQLITE_PREFIX}... (not sqlite:///)")
         try:
@@ -92,6 +99,13 @@ class DatabaseSettings(BaseBotSettings):
                 f"its driver is not installed (pip install {error.name or 'the driver'})"
             ) from None
         return value
+
+    @property
+    def data_dir(self) -> Path:
+        """Folder for a generated key: beside the SQLite file, else ./data."""
+        if self.database_url.startswith(SQLITE_PREFIX):
+            return Path(self.database_url.removeprefix(SQLITE_PREFIX)).parent
+        return DEFAULT_DATA_DIR
 
 
 def _usable_proxy(value: SecretStr | None) -> SecretStr | None:
@@ -260,13 +274,6 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
     def telegram_proxy_url(self) -> str | None:
         return None if self.telegram_proxy is None else self.telegram_proxy.get_secret_value()
 
-    @property
-    def data_dir(self) -> Path:
-        """Folder for a generated key: beside the SQLite file, else ./data."""
-        if self.database_url.startswith(SQLITE_PREFIX):
-            return Path(self.database_url.removeprefix(SQLITE_PREFIX)).parent
-        return DEFAULT_DATA_DIR
-
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
@@ -279,6 +286,11 @@ def load_settings(cls: type[SettingsT] = Settings) -> SettingsT:  # type: ignore
     """Settings of `cls`, or SettingsError naming the first bad one."""
     try:
         return cls()
+    except UnicodeDecodeError as exc:  # the only text pydantic-settings decodes is .env
+        raise SettingsError(
+            f".env is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at {exc.start}); "
+            "save it as UTF-8"
+        ) from None
     except ValidationError as exc:
         error = exc.errors()[0]
         message = error["msg"].removeprefix("Value error, ")

@@ -23,7 +23,9 @@ def blank_is_unset(value: object) -> object:
 
 
 class ObservabilitySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
 
     # The HTTP server is off unless a port is set; it listens on loopback unless told otherwise
     # (in a container: HTTP_HOST=0.0.0.0 and publish the port only where Prometheus runs).

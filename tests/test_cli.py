@@ -1,5 +1,6 @@
 """`python -m bot check`: an operator tests credentials and connectivity without Telegram."""
 
+import getpass
 import logging
 import socket
 import subprocess
@@ -120,3 +121,30 @@ def test_no_password_and_no_terminal_is_one_line(smsc, tmp_path, stdin):
         "set SMSC_PASSWORD, or run this in a terminal"
     ]
     assert smsc.requests_for("shop") == []
+
+
+def test_an_empty_login_is_one_line(monkeypatch, capsys, smsc):
+    monkeypatch.setenv("SMSC_PASSWORD", "right")
+    assert main(["check", "--login", " ", "--site", smsc.url]) == 1
+    assert capsys.readouterr().err == "error: --login is empty\n"
+
+
+def _ctrl_d(_prompt: str) -> str:
+    raise EOFError
+
+
+@pytest.mark.parametrize("typed", [lambda _prompt: "", _ctrl_d])
+def test_nothing_typed_at_the_prompt_is_one_line(monkeypatch, capsys, smsc, typed):
+    monkeypatch.delenv("SMSC_PASSWORD", raising=False)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(getpass, "getpass", typed)
+    assert main(["check", "--login", "shop", "--site", smsc.url]) == 1
+    assert capsys.readouterr().err == "error: SMSC_PASSWORD is required: none was typed\n"
+    assert smsc.requests_for("shop") == []
+
+
+def test_a_bad_command_line_is_not_a_wrong_password(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["check"])
+    assert exited.value.code == 64  # 2 would tell a script "wrong login or password"
+    assert "--login" in capsys.readouterr().err

@@ -83,6 +83,7 @@ def test_bad_setting_names_itself(monkeypatch, name, value, message):
     [
         ("DATABASE_URL", "postgresql+asyncpg://bot:Pa55word/bot"),  # the password read as a port
         ("DATABASE_URL", "postgresql+asyncpg://bot:p@ss:Pa55word@db/bot"),  # "@" not encoded
+        ("DATABASE_URL", "postgresql+asyncpg://bot:p@Pa55/w#rd@/bot?host=/run/pg"),  # the same
         ("REDIS_URL", "redis://:Pa55#word@redis:6379/0"),  # "#" not encoded: a fragment
         ("REDIS_URL", "redis://:Pa55/word@redis:6379/0"),
         ("TELEGRAM_PROXY", "socks5://ops:Pa55#word@proxy:1080"),
@@ -115,6 +116,14 @@ def test_short_interval_accepted_for_demos(monkeypatch):
 def test_dotenv_file_is_read(tmp_path):
     (tmp_path / ".env").write_text(f"BOT_TOKEN={TOKEN}\nLOG_LEVEL=debug\n")
     assert load_settings().log_level == "DEBUG"
+
+
+def test_a_dotenv_file_not_in_utf8_is_one_line(tmp_path):
+    # Russian comments saved in Windows-1251.
+    (tmp_path / ".env").write_bytes(f"BOT_TOKEN={TOKEN}\n# Токен\n".encode("cp1251"))
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == ".env is not UTF-8 text (byte 0xd2 at 30); save it as UTF-8"
 
 
 def test_env_example_names_every_setting_and_loads(tmp_path):

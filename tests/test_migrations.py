@@ -76,15 +76,20 @@ def test_a_start_on_a_current_database_does_not_load_alembic(engine, database_ur
 
 
 def test_migrate_command_says_what_it_upgraded_and_nothing_else(tmp_path):
-    url = f"sqlite+aiosqlite:///{tmp_path}/bot.db"
+    # A first install: the folder not there yet, and a umask that lets all read.
+    url = f"sqlite+aiosqlite:///{tmp_path}/data/bot.db"
     done = subprocess.run(
         [sys.executable, "-m", "bot", "migrate"],
         env={**os.environ, "DATABASE_URL": url},
         capture_output=True,
         text=True,
         timeout=120,
+        umask=0o022,
     )
     assert done.returncode == 0, done.stderr
+    # Made as the bot's start makes them: its logins and balances are the owner's alone.
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "data" / "bot.db").stat().st_mode & 0o777 == 0o600
     upgrades = [line for line in done.stderr.splitlines() if "Running upgrade" in line]
     assert upgrades[0].endswith("Running upgrade  -> 0001, chats, accounts and balance samples")
     assert upgrades[-1].split(" -> ")[1].startswith(SCHEMA_REVISION)

@@ -21,7 +21,7 @@ from bot.smsc.guard import BalanceResult
 from bot.smsc.refusals import LoginPaused
 from bot.storage.history import histories_since
 from bot.storage.models import Account, AccountState, BalanceSample, Chat
-from tests.alerting_fixtures import START
+from tests.alerting_fixtures import START, stored_account
 from tests.servers import BOTH_DATABASES
 
 pytestmark = BOTH_DATABASES
@@ -56,6 +56,26 @@ async def test_reminders_on_a_growing_quiet_period(check, clock):
             sent_at.append(clock.now - START)
     # First after 6 h, then 12 h and 24 h later.
     assert [round(t.total_seconds() / 3600) for t in sent_at] == [6, 18, 42]
+
+
+async def test_reminders_after_half_a_year_low_stay_weekly(check, clock, monitor, sessionmaker):
+    """The 32nd reminder's doubled gap would not fit a timedelta: it comes all the same, the
+    next a week later, and an account checked in the same batch still gets its alert."""
+    await check.balance("900")
+    async with sessionmaker() as session:
+        account = await session.get(Account, check.id)
+        account.reminders_sent, account.next_reminder_at = 31, clock()
+        other = stored_account(-100, "other", threshold=Decimal(1000))
+        session.add(other)
+        await session.flush()
+        outcomes = [
+            (checked, BalanceResult(Balance(Decimal(900), Decimal(0), "RUB"), clock(), 0, True))
+            for checked in (account, other)
+        ]
+        await monitor.record(session, outcomes)
+        await session.commit()
+    assert await check.kinds() == ["low", "reminder", "low"]
+    assert (await check.state()).next_reminder_at == clock() + timedelta(days=7)
 
 
 async def test_a_cached_answer_the_account_recorded_already_changes_nothing(check, clock):

@@ -32,6 +32,9 @@ TOP_UP_MINIMUM = Decimal(1)
 TOP_UP_SHARE = Decimal(2)
 # Reminders come after reminder_hours, then twice as long each time, but at least weekly.
 LONGEST_REMINDER_GAP = timedelta(days=7)
+# More doublings than this make any gap (of an hour at least) longer than the longest: counted
+# on, after half a year of reminders they overflowed timedelta and failed every check.
+_MOST_DOUBLINGS = (LONGEST_REMINDER_GAP // timedelta(hours=1)).bit_length()
 
 # A history sample's columns, as the checks write it.
 SAMPLE_COLUMNS = ("account_id", "taken_at", "balance", "credit")
@@ -303,6 +306,7 @@ class Monitor:
         if account.acked_at is not None:
             return  # someone is on it
         account.reminders_sent += 1
-        gap = timedelta(hours=chat.reminder_hours) * 2**account.reminders_sent
+        doublings = min(account.reminders_sent, _MOST_DOUBLINGS)
+        gap = timedelta(hours=chat.reminder_hours) * 2**doublings
         account.next_reminder_at = now + min(gap, LONGEST_REMINDER_GAP)
         self._queue.add(session, chat, account, "reminder", buttons=True)

@@ -1,4 +1,5 @@
-"""Which of a chat's accounts a name given in a command means, and the list a chat sees."""
+"""Which of a chat's accounts a name given in a command means, the list a chat sees, and the
+alerts of balances asked while a scheduled check records one."""
 
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ from bot.storage.chats import ensure_chat
 from bot.storage.crypto import SecretBox
 from bot.storage.models import Account, Chat
 from tests.handler_fixtures import MemorySmsc
+from tests.monitoring_fixtures import Checker
 from tests.servers import BOTH_DATABASES
 
 
@@ -100,3 +102,30 @@ async def test_a_cached_balance_is_recorded_once_per_account(engine, sessionmake
         await accounts.balances([account])
         assert len(commits) == 1
     assert smsc.requests == ["shop"]  # one request served both chats
+
+
+@BOTH_DATABASES
+async def test_a_balance_asked_during_a_scheduled_check_alerts_once(sessionmaker, monitor, clock):
+    """/balance (or "Check now") while the scheduled check of the login is under way: the
+    check records the crossing first, and /balance's answer does not alert it again."""
+    smsc = MemorySmsc()
+    smsc.accounts["shop"] = ("right", Decimal(1500))
+    guard = BalanceGuard(smsc, cache_seconds=0, now=clock)
+    box = SecretBox(Fernet.generate_key())
+    async with sessionmaker() as session:
+        chat = await ensure_chat(session, 1, "private", None, "en")
+        accounts = AccountService(session, box, guard, monitor, 900, chat=chat)
+        shop = NewAccount("https://smsc.ru", "shop", "right", "shop", Decimal(1000))
+        account, _result = await accounts.add(1, shop)
+        smsc.accounts["shop"] = ("right", Decimal(900))
+        scheduled = Checker(sessionmaker, monitor, clock, account.id)
+        answer = smsc.fetch_balance
+
+        async def answered_after_the_check(creds):
+            await scheduled.balance("900")
+            return await answer(creds)
+
+        smsc.fetch_balance = answered_after_the_check
+        [(_account, result)] = await accounts.balances([account])
+    assert result.balance.balance == Decimal(900)
+    assert await scheduled.kinds() == ["low"]

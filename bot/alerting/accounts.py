@@ -191,9 +191,19 @@ class AccountService:
         # Balances the accounts recorded already (the cache's answers after a check) change
         # nothing (see Monitor.record): then there is no transaction to commit either.
         if not all(recorded(account, outcome) for account, outcome in answers):
+            await self._read_again(accounts)
             await self._monitor.record(self._session, answers)
             await self._session.commit()
         return answers
+
+    async def _read_again(self, accounts: Sequence[Account]) -> None:
+        """The accounts as they are now, locked until the commit where the database has row
+        locks: a scheduled check may have recorded a balance while SMSC answered, and an
+        outcome judged against the account as read before would alert a crossing again."""
+        # Locked in id order, as everywhere (bot.storage.stats.held): no waiting in a circle.
+        query = select(Account).where(Account.id.in_([account.id for account in accounts]))
+        query = query.order_by(Account.id).with_for_update()
+        await self._session.scalars(query.execution_options(populate_existing=True))
 
     async def _ask(self, account: Account) -> BalanceResult:
         if checks_stopped(account):

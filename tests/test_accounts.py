@@ -1,5 +1,5 @@
 """Which of a chat's accounts a name given in a command means, the list a chat sees, and the
-alerts of balances asked while a scheduled check records one."""
+alerts of credentials replaced and of balances asked while a scheduled check records one."""
 
 from decimal import Decimal
 
@@ -7,10 +7,11 @@ from cryptography.fernet import Fernet
 from sqlalchemy import event, select
 
 from bot.alerting.accounts import AccountService, NewAccount, named
+from bot.smsc.client import SmscAuthError
 from bot.smsc.guard import BalanceGuard
 from bot.storage.chats import ensure_chat
 from bot.storage.crypto import SecretBox
-from bot.storage.models import Account, Chat
+from bot.storage.models import Account, Chat, Notification
 from tests.handler_fixtures import MemorySmsc
 from tests.monitoring_fixtures import Checker
 from tests.servers import BOTH_DATABASES
@@ -102,6 +103,26 @@ async def test_a_cached_balance_is_recorded_once_per_account(engine, sessionmake
         await accounts.balances([account])
         assert len(commits) == 1
     assert smsc.requests == ["shop"]  # one request served both chats
+
+
+@BOTH_DATABASES
+async def test_new_credentials_end_the_incident_of_the_old(sessionmaker, monitor):
+    """The password changed at SMSC ("can't check"), and /add gives the new one: the alert
+    says the incident is resolved and loses its buttons; nobody can take it any more."""
+    smsc = MemorySmsc()
+    async with sessionmaker() as session:
+        chat = await ensure_chat(session, 1, "private", None, "en")
+        accounts = service(session, chat, smsc, monitor)
+        account, _result = await accounts.add(1, new("shop"))
+        await monitor.record(session, [(account, SmscAuthError(2, "authorise error"))])
+        await session.commit()
+        alert = await session.scalar(select(Notification))
+        smsc.accounts["shop"] = ("new", Decimal(150))
+        await accounts.add(1, NewAccount("https://smsc.ru", "shop", "new", "shop"), replace=True)
+        assert not await accounts.acknowledge(account, 7, "Ann", 1)
+        edit = await session.scalar(select(Notification).where(Notification.edit_of == alert.id))
+    assert alert.kind == "cant_check" and alert.reply_markup is not None
+    assert "Resolved" in edit.text and edit.reply_markup is None
 
 
 @BOTH_DATABASES

@@ -148,7 +148,9 @@ class AccountService:
         await self._session.commit()
         self._guard.retry(creds)
         result = await self._guard.balance(creds, known_good=known_good, askers=askers)
-        if account is None:
+        if account is not None:
+            await self._read_again([account])  # its incident as it is now, to end it
+        else:
             account = Account(
                 chat_id=chat_id,
                 name=new.name,
@@ -163,8 +165,7 @@ class AccountService:
         logs.remember(new.secret)  # stored from now on (SecretBox.decrypt does the same)
         account.secret = self._box.encrypt(new.secret)
         account.credentials_key = key
-        account.state, account.last_error, account.failures = AccountState.UNKNOWN, None, 0
-        account.last_balance = None  # a new start: the next balance is judged afresh
+        await self._monitor.start_afresh(self._session, account)
         await self._session.flush()
         await self._monitor.record(self._session, [(account, result)])
         account.next_check_at = datetime.now(UTC) + timedelta(seconds=account.check_interval)

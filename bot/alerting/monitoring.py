@@ -198,6 +198,16 @@ class Monitor:
             self._clear_low(account)
             self._queue.add(session, chat, account, "cant_check", buttons=True)
 
+    async def start_afresh(self, session: AsyncSession, account: Account) -> None:
+        """New credentials (/add replacing them): the next balance is judged as a new account's,
+        and an incident still open is over, its alert edited to say so, its buttons gone."""
+        if account.alert_id is not None:
+            self._resolve(session, await session.get_one(Chat, account.chat_id), account)
+            await self._queue.finish(session)
+        self._clear_low(account)
+        account.state, account.last_error, account.failures = AccountState.UNKNOWN, None, 0
+        account.last_balance = None
+
     async def threshold_changed(self, session: AsyncSession, account: Account) -> None:
         """Re-judge the last balance. A threshold set above it is a crossing like any other
         (the alert and its buttons come at once); one lowered under it just ends the alert."""

@@ -34,6 +34,13 @@ def reply_to_bot(chat_id: int) -> Message:
     )
 
 
+async def group_dialog_at_secret(dp, bot) -> None:
+    """An admin's /add, "Continue here", walked to the password step."""
+    [offer] = await say(dp, bot, GROUP, "/add", user_id=ADMIN)
+    await press(dp, bot, GROUP, offer.reply_markup.inline_keyboard[-1][0].callback_data, ADMIN)
+    await walk_to_secret(dp, bot, GROUP, ADMIN, "shop", reply_to=reply_to_bot(GROUP))
+
+
 # ----- secrets leave groups -------------------------------------------------------------
 
 
@@ -61,16 +68,55 @@ async def test_failed_delete_is_retried(dp, bot):
 
 
 async def test_group_dialog_step_survives_a_failed_delete(dp, bot, sessionmaker):
-    [offer] = await say(dp, bot, GROUP, "/add", user_id=ADMIN)
-    here = offer.reply_markup.inline_keyboard[-1][0].callback_data
-    await press(dp, bot, GROUP, here, ADMIN)
-    await walk_to_secret(dp, bot, GROUP, ADMIN, "shop", reply_to=reply_to_bot(GROUP))
+    await group_dialog_at_secret(dp, bot)
     for _ in range(add_common.DELETE_ATTEMPTS):
         bot.session.fail(DeleteMessage, 0, "connection reset")
     replies = await say(dp, bot, GROUP, "right", user_id=ADMIN, reply_to=reply_to_bot(GROUP))
     assert any("could not delete" in r.text for r in replies)
     assert any("registered" in r.text for r in replies)
     assert len(await accounts_of(sessionmaker, GROUP)) == 1
+
+
+LOOKUP_FAILURES = [
+    (0, "connection reset", None),
+    (502, "Bad Gateway", None),
+    (429, "Too Many Requests: retry after 5", 5),
+]
+
+
+@pytest.mark.parametrize(("status", "description", "retry_after"), LOOKUP_FAILURES)
+async def test_password_leaves_even_when_the_rights_check_fails(
+    dp, bot, sessionmaker, status, description, retry_after
+):
+    bot.session.fail(GetChatMember, status, description, retry_after=retry_after)
+    [reply] = await say(dp, bot, GROUP, "/add shop right", user_id=ADMIN)
+    assert len(bot.calls(DeleteMessage)) == 1
+    assert "couldn't check your rights" in reply.text and "Send it again" in reply.text
+    assert await accounts_of(sessionmaker, GROUP) == []
+    replies = await say(dp, bot, GROUP, "/add shop right", user_id=ADMIN)
+    assert "registered" in replies[-1].text
+
+
+async def test_demoted_admins_password_in_a_group_dialog_leaves(dp, bot, smsc, sessionmaker):
+    await group_dialog_at_secret(dp, bot)
+    bot.session.admins.discard((GROUP, ADMIN))
+    dp.workflow_data["admin_rights"].forget(GROUP, ADMIN)  # as a chat_member update does
+    [reply] = await say(dp, bot, GROUP, "right", user_id=ADMIN, reply_to=reply_to_bot(GROUP))
+    assert len(bot.calls(DeleteMessage)) == 1
+    assert "not one now" in reply.text
+    assert await dp.fsm.get_context(bot, GROUP, ADMIN).get_state() is None
+    assert smsc.requests == []
+
+
+async def test_group_dialogs_password_leaves_when_the_rights_check_fails(dp, bot, sessionmaker):
+    await group_dialog_at_secret(dp, bot)
+    dp.workflow_data["admin_rights"].forget(GROUP, ADMIN)
+    bot.session.fail(GetChatMember, 502, "Bad Gateway")
+    [reply] = await say(dp, bot, GROUP, "right", user_id=ADMIN, reply_to=reply_to_bot(GROUP))
+    assert len(bot.calls(DeleteMessage)) == 1
+    assert "Send it again" in reply.text
+    replies = await say(dp, bot, GROUP, "right", user_id=ADMIN, reply_to=reply_to_bot(GROUP))
+    assert any("registered" in r.text for r in replies)
 
 
 async def test_anonymous_admin_is_told_how_to_add_without_a_dialog(dp, bot):
@@ -99,9 +145,7 @@ async def test_hand_off_to_a_chat_that_is_gone_saves_nothing(dp, bot, smsc, sess
 
 
 async def test_password_sent_late_in_a_group_is_still_deleted(dp, bot, sessionmaker):
-    [offer] = await say(dp, bot, GROUP, "/add", user_id=ADMIN)
-    await press(dp, bot, GROUP, offer.reply_markup.inline_keyboard[-1][0].callback_data, ADMIN)
-    await walk_to_secret(dp, bot, GROUP, ADMIN, "shop", reply_to=reply_to_bot(GROUP))
+    await group_dialog_at_secret(dp, bot)
     await dp.fsm.get_context(bot, GROUP, ADMIN).update_data(active=time.time() - 31 * 60)
     replies = await say(dp, bot, GROUP, "right", user_id=ADMIN, reply_to=reply_to_bot(GROUP))
     assert "expired" in replies[-1].text

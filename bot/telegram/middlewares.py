@@ -63,14 +63,8 @@ class ChatMiddleware(BaseMiddleware):
 
 class DialogExpiry(BaseMiddleware):
     """Ends a dialog idle for 30 minutes instead of taking the late answer as its next step;
-    otherwise notes the time of this step. A late message at `secret_step` is deleted with
-    `delete_secret` first."""
-
-    def __init__(
-        self, *, secret_step: str, delete_secret: Callable[[Message], Awaitable[None]]
-    ) -> None:
-        self._secret_step = secret_step
-        self._delete_secret = delete_secret
+    otherwise notes the time of this step. (A late password is deleted all the same, before:
+    bot.telegram.handlers.add_rights.)"""
 
     async def __call__(
         self,
@@ -81,8 +75,6 @@ class DialogExpiry(BaseMiddleware):
         state: FSMContext = data["state"]
         now = time.time()  # wall-clock time: another process may take the next step
         if now - (await state.get_data()).get("active", now) > IDLE_SECONDS:
-            if isinstance(event, Message) and await state.get_state() == self._secret_step:
-                await self._delete_secret(event)
             await state.clear()
             text = _(
                 "This /add dialog expired after 30 minutes without an answer. Nothing was "

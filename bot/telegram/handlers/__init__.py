@@ -20,6 +20,8 @@ from bot.telegram.handlers import (
     start,
     status,
 )
+from bot.telegram.handlers.add_dialog import AddAccount
+from bot.telegram.handlers.add_rights import SecretFirst
 
 
 def create_router() -> Router:
@@ -28,6 +30,8 @@ def create_router() -> Router:
     # The cheap rule first: the admin lookup only for what these routers would take.
     takes = RouterTakes(admin)
     admin.message.filter(takes, ChatAdmin())
+    # Around the rules: a password is deleted even when they refuse or cannot ask Telegram.
+    admin.message.outer_middleware(SecretFirst(secret_step=AddAccount.secret.state))
     admin.callback_query.filter(takes, ChatAdmin())
 
     root = Router(name="handlers")

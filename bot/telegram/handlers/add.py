@@ -30,13 +30,7 @@ from bot.telegram import texts
 from bot.telegram.admins import AdminRights
 from bot.telegram.formatting import parse_amount
 from bot.telegram.handlers import add_dialog
-from bot.telegram.handlers.add_common import (
-    askers,
-    carries_secret,
-    delete_secret,
-    register,
-    site_choices,
-)
+from bot.telegram.handlers.add_common import askers, register, site_choices
 from bot.telegram.handlers.add_dialog import begin_dialog
 
 router = Router(name=__name__)
@@ -67,9 +61,7 @@ async def add_in_one_line(
     settings: Settings,
     chat_record: Chat,
 ) -> None:
-    args = (command.args or "").split()
-    if carries_secret(message.text or message.caption):  # a photo's caption too
-        await delete_secret(message)
+    args = (command.args or "").split()  # a password among them is deleted already (add_rights)
     if len(args) not in (2, 3):
         await message.answer(usage())
         return

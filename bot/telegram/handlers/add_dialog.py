@@ -14,7 +14,6 @@ from html import escape
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
-from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -29,10 +28,10 @@ from bot.config import Settings
 from bot.smsc.sites import site_label
 from bot.telegram import texts
 from bot.telegram.admins import AdminRights
-from bot.telegram.commands import COMMANDS
 from bot.telegram.filters import DialogInput
 from bot.telegram.formatting import format_amount, parse_amount
-from bot.telegram.handlers.add_common import askers, delete_secret, register, site_choices
+from bot.telegram.handlers.add_common import askers, register, site_choices
+from bot.telegram.handlers.add_rights import bot_command, message_of, still_admin
 from bot.telegram.middlewares import DialogExpiry
 
 router = Router(name=__name__)
@@ -62,8 +61,7 @@ class ReplaceChoice(CallbackData, prefix="add-replace"):
     replace: bool
 
 
-# The late answer to the password step may well be the password: deleted, even when expired.
-expiry = DialogExpiry(secret_step=AddAccount.secret.state, delete_secret=delete_secret)
+expiry = DialogExpiry()
 router.message.middleware(expiry)
 router.callback_query.middleware(expiry)
 
@@ -89,49 +87,11 @@ def prompt(event: Message | CallbackQuery, text: str) -> dict:
     """Answer arguments for a dialog prompt: in groups a ForceReply aimed at the asker."""
     user = event.from_user
     mention = f'<a href="tg://user?id={user.id}">{escape(user.first_name)}</a>, '
-    in_group = _message_of(event).chat.type != ChatType.PRIVATE
+    in_group = message_of(event).chat.type != ChatType.PRIVATE
     return {
         "text": (mention if in_group else "") + text,
         "reply_markup": ForceReply(selective=True) if in_group else None,
     }
-
-
-def _message_of(event: Message | CallbackQuery) -> Message:
-    return event if isinstance(event, Message) else event.message
-
-
-async def still_admin(
-    event: Message | CallbackQuery,
-    state: FSMContext,
-    bot: Bot,
-    admin_rights: AdminRights,
-) -> bool:
-    """Whether the user may still write to the dialog's chat, asked afresh (a demotion since
-    the dialog began counts); if not, the dialog ends and the user is told."""
-    target_chat = (await state.get_data())["target_chat"]
-    chat = _message_of(event).chat
-    if chat.type == ChatType.PRIVATE and target_chat == chat.id:
-        return True
-    if isinstance(event, Message) and event.sender_chat is not None:
-        allowed = event.sender_chat.id == target_chat  # an anonymous admin of the group
-    else:
-        try:
-            allowed = await admin_rights.is_admin(bot, target_chat, event.from_user.id, fresh=True)
-        except (TelegramNetworkError, TelegramRetryAfter, TelegramServerError):
-            # Not a refusal: the dialog stays where it is for another try.
-            await _message_of(event).answer(
-                _("I couldn't check your rights in that chat just now. Send it again, please.")
-            )
-            return False
-    if not allowed:
-        await state.clear()
-        await _message_of(event).answer(
-            _(
-                "Only administrators of that chat may add or change its accounts, and you are "
-                "not one now. Nothing was saved; the dialog is closed."
-            )
-        )
-    return allowed
 
 
 @router.callback_query(AddAccount.kind, KindChoice.filter())
@@ -225,13 +185,6 @@ async def confirm_replace(
     await query.message.answer(**ask_secret(query, data["apikey"]))
 
 
-def bot_command(text: str) -> bool:
-    """Whether the text is one of the bot's commands (in any case, /name@bot too). At the
-    password step anything else is the password, even one that starts with "/"."""
-    word = text.split(maxsplit=1)[0].partition("@")[0].lower() if text.strip() else ""
-    return word[:1] == "/" and (word[1:] in COMMANDS or word == "/start")
-
-
 @router.message(AddAccount.secret, F.text, ~F.text.func(bot_command))
 async def enter_secret(
     message: Message,
@@ -242,8 +195,7 @@ async def enter_secret(
     i18n: I18n,
     admin_rights: AdminRights,
 ) -> None:
-    secret = message.text.strip()
-    await delete_secret(message)  # never raises: a failed delete does not stop the step
+    secret = message.text.strip()  # its message is deleted already (add_rights.SecretFirst)
     if not await still_admin(message, state, bot, admin_rights):
         return
     data = await state.get_data()

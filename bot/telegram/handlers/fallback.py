@@ -1,5 +1,6 @@
 """What nothing else answered: admin commands from members, unknown commands, stray buttons,
-passwords edited into an /add."""
+passwords edited into an /add. (A member's /add with a password is answered before:
+bot.telegram.handlers.add_rights.)"""
 
 from __future__ import annotations
 
@@ -20,18 +21,6 @@ ADMIN_COMMANDS = (
     *("runway", "anomaly", "digest", "tz"),
     *("mute", "rename", "quiet", "escalate"),
 )
-
-
-@router.message(Command("add", ignore_case=True), WITH_SECRET)
-async def secret_from_a_member(message: Message) -> None:
-    """A member's /add with a password: the password must not stay in the group."""
-    await delete_secret(message)
-    await message.answer(
-        _(
-            "Sorry, only administrators of this chat may add accounts. Others here may have "
-            "seen the password you sent: change it in SMSC now."
-        )
-    )
 
 
 @router.edited_message(Command("add", ignore_case=True), WITH_SECRET)

@@ -1,0 +1,127 @@
+"""Who may go on with /add, and the secrets sent on the way.
+
+A message that carries a secret (an /add with a password, the answer at the dialog's password
+step) is deleted before the admin router's rights rule runs: when that rule refuses, or cannot
+ask Telegram, the message would otherwise stay in sight with nothing said. The dialog's steps
+that write ask again, afresh, for the chat written to (`still_admin`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram import BaseMiddleware, Bot
+from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.telegram.admins import AdminRights
+from bot.telegram.commands import COMMANDS
+from bot.telegram.filters import ChatAdmin, DialogInput
+from bot.telegram.handlers.add_common import carries_secret, delete_secret
+from bot.telegram.middlewares import Handler
+
+# Telegram could not answer the rights lookup: not a refusal, the user may try again.
+LOOKUP_FAILED = (TelegramNetworkError, TelegramRetryAfter, TelegramServerError)
+
+
+def bot_command(text: str) -> bool:
+    """Whether the text is one of the bot's commands (in any case, /name@bot too). At the
+    password step anything else is the password, even one that starts with "/"."""
+    word = text.split(maxsplit=1)[0].partition("@")[0].lower() if text.strip() else ""
+    return word[:1] == "/" and (word[1:] in COMMANDS or word == "/start")
+
+
+def message_of(event: Message | CallbackQuery) -> Message:
+    return event if isinstance(event, Message) else event.message
+
+
+async def close_for_non_admin(message: Message, state: FSMContext) -> None:
+    await state.clear()
+    await message.answer(
+        _(
+            "Only administrators of that chat may add or change its accounts, and you are "
+            "not one now. Nothing was saved; the dialog is closed."
+        )
+    )
+
+
+async def still_admin(
+    event: Message | CallbackQuery,
+    state: FSMContext,
+    bot: Bot,
+    admin_rights: AdminRights,
+) -> bool:
+    """Whether the user may still write to the dialog's chat, asked afresh (a demotion since
+    the dialog began counts); if not, the dialog ends and the user is told."""
+    target_chat = (await state.get_data())["target_chat"]
+    chat = message_of(event).chat
+    if chat.type == ChatType.PRIVATE and target_chat == chat.id:
+        return True
+    if isinstance(event, Message) and event.sender_chat is not None:
+        allowed = event.sender_chat.id == target_chat  # an anonymous admin of the group
+    else:
+        try:
+            allowed = await admin_rights.is_admin(bot, target_chat, event.from_user.id, fresh=True)
+        except LOOKUP_FAILED:
+            # Not a refusal: the dialog stays where it is for another try.
+            await message_of(event).answer(
+                _("I couldn't check your rights in that chat just now. Send it again, please.")
+            )
+            return False
+    if not allowed:
+        await close_for_non_admin(message_of(event), state)
+    return allowed
+
+
+class SecretFirst(BaseMiddleware):
+    """On the admin router's messages, around its rules: a message carrying a secret is
+    deleted first, then the rights rule (ChatAdmin) is asked here, where a refusal or a
+    failed lookup can be answered. `secret_step` is the dialog's password step."""
+
+    def __init__(self, *, secret_step: str) -> None:
+        self._secret_step = secret_step
+
+    async def __call__(self, handler: Handler, event: Message, data: dict[str, Any]) -> Any:
+        bot: Bot = data["bot"]
+        at_secret_step = await self._at_secret_step(event, bot, data.get("raw_state"))
+        if not at_secret_step and not await self._add_with_secret(event, bot):
+            return await handler(event, data)
+        await delete_secret(event)
+        try:
+            allowed = await ChatAdmin()(event, bot, data["admin_rights"])
+        except LOOKUP_FAILED:
+            await event.answer(
+                _(
+                    "I deleted your message, but I couldn't check your rights in this chat just "
+                    "now. Send it again, please."
+                )
+            )
+            return None
+        if allowed:
+            return await handler(event, data)  # the rule passes again, from its memory
+        if at_secret_step:
+            await close_for_non_admin(event, data["state"])
+        else:
+            await event.answer(
+                _(
+                    "Sorry, only administrators of this chat may add accounts. Others here may "
+                    "have seen the password you sent: change it in SMSC now."
+                )
+            )
+        return None
+
+    async def _at_secret_step(self, message: Message, bot: Bot, raw_state: str | None) -> bool:
+        """What the dialog's password step takes (add_dialog.enter_secret)."""
+        if raw_state != self._secret_step or not message.text or bot_command(message.text):
+            return False
+        return await DialogInput()(message, bot)
+
+    @staticmethod
+    async def _add_with_secret(message: Message, bot: Bot) -> bool:
+        """An /add for this bot with a password (in a photo's caption too)."""
+        text = message.text or message.caption
+        return carries_secret(text) and bool(await Command("add", ignore_case=True)(message, bot))

@@ -51,6 +51,7 @@ class MockedSession(BaseSession):
         self.admins: set[tuple[int, int]] = set()  # (chat_id, user_id)
         self.owners: set[tuple[int, int]] = set()
         self.undeletable: set[int] = set()  # chats where deleteMessage fails
+        self.unwritable: set[int] = set()  # chats where sendMessage fails (no right to post)
 
     def fail(
         self, method: type, status: int, description: str, *, retry_after: int | None = None
@@ -68,6 +69,8 @@ class MockedSession(BaseSession):
             parameters = ResponseParameters(retry_after=retry_after)
         elif isinstance(method, DeleteMessage) and method.chat_id in self.undeletable:
             status, description = 400, "Bad Request: message can't be deleted"
+        elif isinstance(method, SendMessage) and method.chat_id in self.unwritable:
+            status, description = 400, "Bad Request: not enough rights to send text messages"
         else:
             result = self._result(method)
         response = Response[method.__returning__](  # type: ignore[name-defined]

@@ -102,6 +102,19 @@ async def test_hand_off_checks_rights_afresh_at_each_write(dp, bot, sessionmaker
     assert account.threshold is None
 
 
+async def test_hand_off_goes_on_when_the_group_cannot_be_told(dp, bot, sessionmaker, caplog):
+    payload = await handed_off(dp, bot)
+    await say(dp, bot, ADMIN, f"/start {payload}")
+    await walk_to_secret(dp, bot, ADMIN, ADMIN, "shop")
+    bot.session.unwritable.add(GROUP)  # say, a closed topic or no right to post any more
+    replies = await say(dp, bot, ADMIN, "right")
+    assert "Below which balance" in replies[-1].text
+    assert "hand-off notice not sent" in caplog.text
+    await say(dp, bot, ADMIN, "500")  # the threshold, not another password
+    [account] = await accounts_of(sessionmaker, GROUP)
+    assert account.threshold == Decimal(500)
+
+
 # ----- replacing credentials -----------------------------------------------------------
 
 

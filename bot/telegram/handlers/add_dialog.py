@@ -9,11 +9,13 @@ Redis), with the time of the last step: 30 minutes idle and the dialog has expir
 
 from __future__ import annotations
 
+import logging
 import time
 from html import escape
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -34,6 +36,7 @@ from bot.telegram.handlers.add_common import askers, register, site_choices
 from bot.telegram.handlers.add_rights import bot_command, message_of, still_admin
 from bot.telegram.middlewares import DialogExpiry
 
+log = logging.getLogger(__name__)
 router = Router(name=__name__)
 router.message.filter(DialogInput())
 
@@ -226,6 +229,9 @@ async def enter_secret(
     if not saved:
         await state.clear()
         return
+    # Past the password before anything else can fail: the next message must not be taken
+    # for one (nor sent to SMSC as one, in a replacement).
+    await state.set_state(AddAccount.threshold)
     if target_chat != message.chat.id:  # handed off from a group: tell the group
         with i18n.use_locale(target.language):
             if data.get("replace"):
@@ -233,8 +239,10 @@ async def enter_secret(
             else:
                 text = _("✅ {user} registered the SMSC account {name} for this chat.")
         text = text.format(user=escape(message.from_user.full_name), name=texts.bold(new.name))
-        await bot.send_message(target_chat, text, message_thread_id=data["thread_id"])
-    await state.set_state(AddAccount.threshold)
+        try:
+            await bot.send_message(target_chat, text, message_thread_id=data["thread_id"])
+        except TelegramAPIError as error:  # flood control, a closed topic, no right to post
+            log.warning("hand-off notice not sent chat_id=%s telegram_error=%s", target_chat, error)
     await message.answer(
         **prompt(
             message,

@@ -199,10 +199,18 @@ async def enter_secret(
     admin_rights: AdminRights,
 ) -> None:
     secret = message.text.strip()  # its message is deleted already (add_rights.SecretFirst)
-    if not await still_admin(message, state, bot, admin_rights):
-        return
     data = await state.get_data()
     target_chat = data["target_chat"]
+    target = await chats.get(target_chat)
+    # Before the rights: under a group's old id (upgraded to a supergroup) no one is an admin.
+    if target is None:  # the group became a supergroup (a new id) or removed the bot
+        await state.clear()
+        await message.answer(
+            _("That chat is gone or has changed; nothing was saved. Send /add there again.")
+        )
+        return
+    if not await still_admin(message, state, bot, admin_rights):
+        return
     new = NewAccount(
         site=data["site"],
         login=None if data["apikey"] else data["name"],
@@ -210,13 +218,6 @@ async def enter_secret(
         name=data["name"],
         thread_id=data["thread_id"],
     )
-    target = await chats.get(target_chat)
-    if target is None:  # the group became a supergroup (a new id) or removed the bot
-        await state.clear()
-        await message.answer(
-            _("That chat is gone or has changed; nothing was saved. Send /add there again.")
-        )
-        return
     saved = await register(
         message,
         accounts,

@@ -50,6 +50,7 @@ class MockedSession(BaseSession):
         self.errors: dict[type, deque[tuple[int, str, int | None]]] = defaultdict(deque)
         self.admins: set[tuple[int, int]] = set()  # (chat_id, user_id)
         self.owners: set[tuple[int, int]] = set()
+        self.anonymous: set[tuple[int, int]] = set()  # admins who post as the group
         self.undeletable: set[int] = set()  # chats where deleteMessage fails
         self.unwritable: set[int] = set()  # chats where sendMessage fails (no right to post)
 
@@ -117,6 +118,7 @@ class MockedSession(BaseSession):
                     for name, field in ChatMemberAdministrator.model_fields.items()
                     if field.is_required() and name != "user"
                 }
+                rights["is_anonymous"] = key in self.anonymous
                 return ChatMemberAdministrator(user=user, **rights)
             return ChatMemberMember(user=user)
         if isinstance(method, EditMessageReplyMarkup):

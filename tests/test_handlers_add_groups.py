@@ -127,6 +127,21 @@ async def test_anonymous_admin_is_told_how_to_add_without_a_dialog(dp, bot):
     assert "You post anonymously" in reply.text and "/add &lt;login&gt;" in reply.text
 
 
+async def test_anonymous_admin_cannot_continue_another_admins_add_here(dp, bot):
+    anonymous = 77  # their real id, which a button press carries
+    bot.session.admins.add((GROUP, anonymous))
+    bot.session.anonymous.add((GROUP, anonymous))
+    [offer] = await say(dp, bot, GROUP, "/add", user_id=ADMIN)
+    before = len(bot.session.requests)
+    sent = await press(
+        dp, bot, GROUP, offer.reply_markup.inline_keyboard[-1][0].callback_data, anonymous
+    )
+    assert sent == []  # nothing in the group names them
+    [answer] = [r for r in bot.session.requests[before:] if isinstance(r, AnswerCallbackQuery)]
+    assert "You post anonymously" in answer.text and answer.show_alert
+    assert await dp.fsm.get_context(bot, GROUP, anonymous).get_state() is None
+
+
 async def test_members_add_without_a_secret_is_left_alone(dp, bot):
     [reply] = await say(dp, bot, GROUP, "/add shop", user_id=MEMBER)
     assert "only administrators" in reply.text

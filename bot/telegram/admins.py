@@ -1,4 +1,5 @@
-"""Who administers a group: getChatMember answers, remembered for a minute.
+"""Who administers a group, and whether anonymously: getChatMember answers, remembered for a
+minute.
 
 A group where admins change settings often, or a hostile member, must not spend the bot's
 request budget shared by every chat; and a demotion must not go unnoticed for long, hence the
@@ -11,18 +12,24 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from enum import Enum
 
 from aiogram import Bot
-from aiogram.enums import ChatMemberStatus
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramMigrateToChat,
 )
-
-ADMIN_STATUSES = {ChatMemberStatus.CREATOR, ChatMemberStatus.ADMINISTRATOR}
+from aiogram.types import ChatMemberAdministrator, ChatMemberOwner
 
 Key = tuple[int, int]  # (chat_id, user_id)
+
+
+class Role(Enum):
+    MEMBER = "member"  # or no one there at all
+    ADMIN = "admin"
+    # "Remain anonymous": their messages come from the group itself, not from them.
+    ANONYMOUS_ADMIN = "anonymous admin"
 
 
 class AdminRights:
@@ -36,13 +43,16 @@ class AdminRights:
         self._ttl = ttl
         self._max_entries = max_entries
         self._clock = clock
-        self._known: OrderedDict[Key, tuple[float, bool]] = OrderedDict()  # oldest first
+        self._known: OrderedDict[Key, tuple[float, Role]] = OrderedDict()  # oldest first
         # Lookups under way: a burst of commands from one admin waits for one answer.
-        self._pending: dict[Key, asyncio.Future[bool]] = {}
+        self._pending: dict[Key, asyncio.Future[Role]] = {}
 
     async def is_admin(self, bot: Bot, chat_id: int, user_id: int, *, fresh: bool = False) -> bool:
         """Whether the user is the chat's creator or an administrator; `fresh` asks Telegram
         even when a recent answer is known (before writing something that matters)."""
+        return await self.role(bot, chat_id, user_id, fresh=fresh) is not Role.MEMBER
+
+    async def role(self, bot: Bot, chat_id: int, user_id: int, *, fresh: bool = False) -> Role:
         key = (chat_id, user_id)
         if not fresh:
             known = self._known.get(key)
@@ -53,7 +63,7 @@ class AdminRights:
         future = asyncio.get_running_loop().create_future()
         self._pending[key] = future
         try:
-            allowed = await self._ask(bot, chat_id, user_id)
+            role = await self._ask(bot, chat_id, user_id)
         except Exception as error:
             future.set_exception(error)
             future.exception()  # marked as seen: there may be no one else waiting
@@ -62,9 +72,9 @@ class AdminRights:
             future.cancel()
             raise
         else:
-            self._remember(key, allowed)
-            future.set_result(allowed)
-            return allowed
+            self._remember(key, role)
+            future.set_result(role)
+            return role
         finally:
             if self._pending.get(key) is future:
                 del self._pending[key]
@@ -73,18 +83,20 @@ class AdminRights:
         self._known.pop((chat_id, user_id), None)
 
     @staticmethod
-    async def _ask(bot: Bot, chat_id: int, user_id: int) -> bool:
+    async def _ask(bot: Bot, chat_id: int, user_id: int) -> Role:
         try:
             member = await bot.get_chat_member(chat_id, user_id)
         except (TelegramBadRequest, TelegramForbiddenError, TelegramMigrateToChat):
             # No such chat or user, the bot is not in the chat any more, or the group became
             # a supergroup under a new id: no one administers this id now.
-            return False
-        return member.status in ADMIN_STATUSES
+            return Role.MEMBER
+        if not isinstance(member, ChatMemberOwner | ChatMemberAdministrator):
+            return Role.MEMBER
+        return Role.ANONYMOUS_ADMIN if member.is_anonymous else Role.ADMIN
 
-    def _remember(self, key: Key, allowed: bool) -> None:
+    def _remember(self, key: Key, role: Role) -> None:
         self._known.pop(key, None)
-        self._known[key] = (self._clock() + self._ttl, allowed)
+        self._known[key] = (self._clock() + self._ttl, role)
         # All entries live equally long, so the oldest inserted expires first: drop it.
         while len(self._known) > self._max_entries:
             self._known.popitem(last=False)

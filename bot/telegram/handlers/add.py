@@ -27,7 +27,7 @@ from bot.storage.engine import Session
 from bot.storage.handoff import HandoffRefused, Refusal
 from bot.storage.models import Chat
 from bot.telegram import texts
-from bot.telegram.admins import AdminRights
+from bot.telegram.admins import AdminRights, Role
 from bot.telegram.formatting import parse_amount
 from bot.telegram.handlers import add_dialog
 from bot.telegram.handlers.add_common import askers, register, site_choices
@@ -125,8 +125,24 @@ async def add_dialog_start(message: Message, state: FSMContext, bot: Bot, sessio
 
 
 @router.callback_query(ContinueHere.filter())
-async def continue_here(query: CallbackQuery, state: FSMContext) -> None:
+async def continue_here(
+    query: CallbackQuery, state: FSMContext, bot: Bot, admin_rights: AdminRights
+) -> None:
     message = query.message
+    # The dialog names its presser in the group, and an anonymous admin's answers come from
+    # the group: refused, as their /add is (the router's rule has just looked the role up).
+    anonymous = message.chat.type != ChatType.PRIVATE and (
+        await admin_rights.role(bot, message.chat.id, query.from_user.id) is Role.ANONYMOUS_ADMIN
+    )
+    if anonymous:
+        await query.answer(
+            _(
+                "You post anonymously, so I cannot tell your answers from the group's. Turn "
+                "off “Remain anonymous” for a moment and send /add yourself."
+            ),
+            show_alert=True,
+        )
+        return
     await query.answer()
     await begin_dialog(message, state, message.chat.id, topic_of(message))
 

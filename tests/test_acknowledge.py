@@ -108,6 +108,22 @@ async def test_cant_check_incident_is_resolved_when_checks_work_again(
     assert (await check.state()).alert_id is None
 
 
+async def test_a_reminder_after_mute_off_can_be_taken(sessionmaker, monitor, clock, account):
+    check = Checker(sessionmaker, monitor, clock, account)
+    async with sessionmaker() as session:
+        monitor.mute(await session.get(Account, account), 2)
+        await session.commit()
+    await check.balance("900")  # low, unheard
+    async with sessionmaker() as session:
+        monitor.mute(await session.get(Account, account), None)  # /mute off: nothing said
+        await session.commit()
+    clock.advance(hours=6)
+    await check.balance("900")
+    [reminder] = await check.alerts()
+    assert reminder.kind == "reminder" and (await check.state()).alert_id == reminder.id
+    assert await acknowledge(monitor, sessionmaker, account)
+
+
 async def test_nothing_to_acknowledge_without_an_open_incident(
     sessionmaker, monitor, clock, account
 ):

@@ -11,7 +11,9 @@ from aiogram.types import User
 from sqlalchemy import select, update
 
 from bot.alerting.escalation import EscalationStore
+from bot.alerting.mutes import MuteEnds
 from bot.storage.models import Account, Chat, Notification
+from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.escalation import Escalations
 from bot.telegram.i18n import create_i18n
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
@@ -137,6 +139,22 @@ async def test_no_escalation_while_muted(escalations, alerted, clock, sessionmak
     clock.advance(minutes=30)
     assert await escalations.tick() == 0
     clock.advance(hours=2)  # the mute is over, the incident still open and nobody on it
+    assert await escalations.tick() == 1
+
+
+async def test_a_low_while_muted_escalates_after_the_mute(
+    escalations, sessionmaker, monitor, clock, account
+):
+    await escalate_after(sessionmaker, 15, ["@alice"])
+    check = Checker(sessionmaker, monitor, clock, account)
+    async with sessionmaker() as session:
+        monitor.mute(await session.get(Account, account), 2)
+        await session.commit()
+    await check.balance("900")  # low, unheard
+    clock.advance(hours=2)
+    await MuteEnds(sessionmaker, TelegramRenderer(create_i18n()), now=clock).tick()
+    await check.balance("900")  # the notice of the mute's end goes out
+    clock.advance(minutes=15)
     assert await escalations.tick() == 1
 
 

@@ -242,7 +242,28 @@ async def test_muted_account_queues_nothing_then_says_the_end_once(sessionmaker,
     assert said.kind == "unmuted" and said.silent
     assert "State: can't check — SMSC refused the login" in said.text
     await check(sessionmaker, monitor, clock, "900")
-    assert [n.kind for n in await notifications(sessionmaker)] == ["unmuted", "working", "low"]
+    # The notice, the incident's alert, is edited to say it is over.
+    kinds = [n.kind for n in await notifications(sessionmaker)]
+    assert kinds == ["unmuted", "working", "low", "resolved"]
+
+
+async def test_a_low_while_muted_can_be_taken_once_the_mute_ends(sessionmaker, clock, watched):
+    async with sessionmaker() as session:
+        await session.execute(update(Account).values(critical_threshold=Decimal(600)))
+        await session.commit()
+    monitor = Monitor(TelegramRenderer(create_i18n()), now=clock)
+    await check(sessionmaker, monitor, clock, "5000")
+    async with sessionmaker() as session:
+        monitor.mute(await session.scalar(select(Account)), 2)
+        await session.commit()
+    await check(sessionmaker, monitor, clock, "500")  # critical, unheard
+    clock.now += timedelta(hours=2)
+    await MuteEnds(sessionmaker, TelegramRenderer(create_i18n()), now=clock).tick()
+    [said] = await notifications(sessionmaker)
+    assert "State: critical." in said.text and "I'm on it" in said.reply_markup
+    async with sessionmaker() as session:
+        account = await session.scalar(select(Account))
+        assert await monitor.acknowledge(session, account, 5, "Ann", message_id=0)
 
 
 async def test_quiet_hours_silence_all_but_critical_and_escalation(sessionmaker, clock, watched):

@@ -1,5 +1,6 @@
 """The end of a mute, said once to the chat within a minute of it, whether or not the account
-is checked then (its interval may be days; refused credentials stop its checks).
+is checked then (its interval may be days; refused credentials stop its checks). An account
+still low or unchecked then has its incident open from that notice, with the alert buttons.
 
 Run by the digests' minute job on every replica: a mute is cleared with a conditional UPDATE
 in the transaction that queues its notice, so exactly one replica says it."""
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.alerting.events import Renderer
 from bot.alerting.queue import AlertQueue
-from bot.storage.models import Account, Chat
+from bot.storage.models import Account, AccountState, Chat
 
 BATCH = 200  # mutes ended at once, said per minute; more wait for the next
 
@@ -54,7 +55,11 @@ class MuteEnds:
                     continue  # another replica said it, or /mute changed it meanwhile
                 account = await session.get_one(Account, account_id)
                 chat = await session.get_one(Chat, account.chat_id)
-                self._queue.add(session, chat, account, "unmuted", silent=True)
+                # An account in trouble gets the buttons of an alert: an incident that began
+                # while muted has its alert in this notice (one to take, and to escalate).
+                trouble = account.state in (AccountState.LOW, AccountState.CANT_CHECK)
+                self._queue.add(session, chat, account, "unmuted", silent=True, buttons=trouble)
+                await self._queue.finish(session)
                 await session.commit()
                 said += 1
         return said

@@ -20,9 +20,10 @@ from bot.storage.models import Account, Chat, Notification
 # unsent when it ends (an outage kept them in the outbox).
 ENDINGS = {"working": ("cant_check",), "recovered": ("low", "reminder", "critical")}
 # Alerts that open an incident: the account remembers the notification (Account.alert_id),
-# edited when someone takes the incident and when it ends. An anomaly opens one only when
-# none is open.
-OPENINGS = ("low", "critical", "anomaly", "cant_check")
+# edited when someone takes the incident and when it ends. Any other alert with buttons (an
+# anomaly, a reminder, the end of a mute) opens one only when none is open, so that its
+# "I'm on it" has an incident to take: a low that came while muted had no alert.
+OPENINGS = ("low", "critical", "cant_check")
 OPENED, EDITS = "alerting.opened", "alerting.edits"  # session.info keys: what `finish` does
 QUEUED = "alerting.queued"  # session.info: the alerts queued (flushed early by `finish`)
 
@@ -64,7 +65,7 @@ class AlertQueue:
         )
         session.add(notification)
         session.info.setdefault(QUEUED, []).append(notification)
-        if kind in OPENINGS and (kind != "anomaly" or account.alert_id is None):
+        if kind in OPENINGS or (buttons and account.alert_id is None):
             clear_incident(account)  # a new incident: nobody has it yet
             session.info.setdefault(OPENED, []).append((account, notification))
 

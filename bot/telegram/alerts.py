@@ -126,7 +126,7 @@ def render(event: AlertEvent) -> str:
             name=name, reason=texts.check_error(account.last_error)
         )
     if kind == "unmuted":
-        state = texts.state_label(account.state)
+        state = texts.account_state(account)
         if account.state == AccountState.CANT_CHECK and account.last_error:
             state += " — " + texts.check_error(account.last_error)
         return _("🔔 Alerts for {name} are back on. State: {state}.").format(name=name, state=state)

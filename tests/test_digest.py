@@ -106,8 +106,45 @@ async def test_digest_covers_every_account_quietly(sessionmaker):
     assert digest.kind == "digest" and digest.silent and outbox.woken == 1
     text = digest.text
     assert text.index("alpha") < text.index("beta") < text.index("new")
-    assert "900.00 RUB" in text and "Spent in 24 h: 100.00 RUB" in text
+    # 100 inside the day, and 20 of the 50 from 30 h to 20 h ago: the 4 hours of that move
+    # within the day (moves are shared by time, as spend rates are).
+    assert "900.00 RUB" in text and "Spent in 24 h: 120.00 RUB" in text
     assert "enough for ~9 days" in text and "not checked yet" in text
+
+
+@BOTH_DATABASES
+async def test_digest_counts_the_spend_of_an_account_checked_daily(sessionmaker):
+    now = START + timedelta(days=3)
+    async with sessionmaker() as session:
+        session.add(Chat(id=-7, type="supergroup", language="en", digest_time="09:00"))
+        account = Account(
+            chat_id=-7,
+            name="daily",
+            site="s",
+            login="daily",
+            secret=b"x",
+            check_interval=24 * 3600,
+            last_balance=Decimal(700),
+            currency="RUB",
+            state=AccountState.OK,
+        )
+        session.add(account)
+        await session.flush()
+        for hours, amount in ((49, 3100), (25, 1900), (1, 700)):
+            at = now - timedelta(hours=hours)
+            session.add(
+                BalanceSample(
+                    account_id=account.id, taken_at=at, balance=Decimal(amount), credit=Decimal(0)
+                )
+            )
+        await session.commit()
+    clock = Clock()
+    clock.now = now
+    await digests(sessionmaker, clock).tick()
+    async with sessionmaker() as session:
+        [digest] = (await session.scalars(select(Notification))).all()
+    # One sample in the day: 23 of the 24 hours of the move into it, where it said 0.
+    assert "Spent in 24 h: 1,150.00 RUB" in digest.text
 
 
 @BOTH_DATABASES

@@ -24,7 +24,7 @@ from bot.alerting import forecast
 from bot.alerting.events import DigestContent, DigestEntry, Renderer
 from bot.alerting.mutes import MuteEnds
 from bot.alerting.outbox import Outbox
-from bot.storage.history import histories_since
+from bot.storage.history import histories_across
 from bot.storage.models import Account, Chat, Notification
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,8 @@ class Digests:
             return []
         now = self._now()
         day = now - timedelta(days=1)
-        histories = await histories_since(session, [account.id for account in accounts], day)
+        # From the sample before the day too: its move into the day counts for its share.
+        histories = await histories_across(session, [account.id for account in accounts], day)
         entries = [
             DigestEntry(
                 account,

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, Select, bindparam, delete, func, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from bot.storage import direct
-from bot.storage.models import BalanceSample
+from bot.storage.models import Account, BalanceSample, UTCDateTime
 from bot.storage.runs import claim_day
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,20 @@ async def histories_since(
         rows = await held.records(_HISTORIES_LISTED, values)
     else:
         rows = await session.execute(_HISTORIES, {"ids": account_ids, "since": since})
+    return _by_account(rows)
+
+
+async def histories_across(
+    session: AsyncSession, account_ids: Collection[int], since: datetime
+) -> dict[int, list[Sample]]:
+    """As histories_since, with each account's last sample before `since` too: the move
+    from it into the span is there to share by time (an account checked daily has no other
+    sample in a day). One query: each account's sample before is found from the index."""
+    rows = await session.execute(_HISTORIES_ACROSS, {"ids": account_ids, "since": since})
+    return _by_account(rows)
+
+
+def _by_account(rows: Iterable[tuple[int, datetime, Decimal]]) -> dict[int, list[Sample]]:
     histories: dict[int, list[Sample]] = {}
     for account_id, taken_at, balance in rows:
         histories.setdefault(account_id, []).append(Sample(taken_at, balance))
@@ -64,6 +79,33 @@ def _histories(ids: ColumnElement[bool]) -> Select[tuple[int, datetime, Decimal]
 _HISTORIES = _histories(BalanceSample.account_id.in_(bindparam("ids", expanding=True)))
 # The same on SQLite, run by the driver itself (bot.storage.direct.listed).
 _HISTORIES_LISTED = _histories(BalanceSample.account_id.in_(direct.listed("ids")))
+_SINCE = bindparam("since", type_=UTCDateTime())
+_BEFORE = aliased(BalanceSample)
+# Account by account (its id from the list), the samples from its last before `since`, or
+# from `since` if it has none: the one before is one step back in the index. (SQLite reads
+# every earlier sample for a max() in a correlated subquery: 1.7 s for 100 accounts of 90
+# days of samples, where this takes 30 ms, as long as reading their day alone.)
+_HISTORIES_ACROSS = (
+    select(BalanceSample.account_id, BalanceSample.taken_at, BalanceSample.balance)
+    .select_from(Account)
+    .join(
+        BalanceSample,
+        and_(
+            BalanceSample.account_id == Account.id,
+            BalanceSample.taken_at
+            >= func.coalesce(
+                select(_BEFORE.taken_at)
+                .where(_BEFORE.account_id == Account.id, _BEFORE.taken_at < _SINCE)
+                .order_by(_BEFORE.taken_at.desc())
+                .limit(1)
+                .scalar_subquery(),
+                _SINCE,
+            ),
+        ),
+    )
+    .where(Account.id.in_(bindparam("ids", expanding=True)))
+    .order_by(BalanceSample.account_id, BalanceSample.taken_at)
+)
 
 
 async def thin(session: AsyncSession, now: datetime, raw_days: int) -> int:

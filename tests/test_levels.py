@@ -40,3 +40,11 @@ def test_recovery_needs_the_chats_margin_above_every_level():
     assert not levels.recovered(CHAT, account("1020", threshold="1000", critical="1010"), NOW)
     assert not levels.critical_recovered(CHAT, account("101", critical="100"))
     assert levels.critical_recovered(CHAT, account("102", critical="100"))
+
+
+def test_the_margin_is_at_least_one_unit_so_a_zero_threshold_does_not_flap():
+    assert not levels.recovered(CHAT, account("0.5", threshold="0"), NOW)
+    assert levels.recovered(CHAT, account("1", threshold="0"), NOW)
+    assert not levels.critical_recovered(CHAT, account("20.5", critical="20"))  # 2% is 0.4
+    no_margin = SimpleNamespace(hysteresis_percent=Decimal(0))  # /margin 0: none at all
+    assert levels.recovered(no_margin, account("0", threshold="0"), NOW)

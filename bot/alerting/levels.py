@@ -10,6 +10,9 @@ from decimal import Decimal
 from bot.alerting import forecast
 from bot.storage.models import Account, Chat
 
+# The least margin in money (a rouble, a dollar...) in a chat with a margin at all.
+MIN_MARGIN = Decimal(1)
+
 
 def critical(account: Account) -> bool:
     return (
@@ -21,7 +24,7 @@ def critical(account: Account) -> bool:
 
 def critical_recovered(chat: Chat, account: Account) -> bool:
     critical = account.critical_threshold
-    return critical is None or account.last_balance >= critical * _margin(chat)
+    return critical is None or account.last_balance >= _restored(chat, critical)
 
 
 def low(account: Account, now: datetime) -> bool:
@@ -43,8 +46,8 @@ def low(account: Account, now: datetime) -> bool:
 
 def recovered(chat: Chat, account: Account, now: datetime) -> bool:
     """Clear of every level by the chat's margin."""
-    factor = _margin(chat)
-    if account.threshold is not None and account.last_balance < account.threshold * factor:
+    threshold = account.threshold
+    if threshold is not None and account.last_balance < _restored(chat, threshold):
         return False
     if not critical_recovered(chat, account):
         return False
@@ -52,7 +55,7 @@ def recovered(chat: Chat, account: Account, now: datetime) -> bool:
     return (
         account.runway_threshold is None
         or days is None
-        or (days >= account.runway_threshold * factor)
+        or (days >= account.runway_threshold * (1 + chat.hysteresis_percent / Decimal(100)))
     )
 
 
@@ -61,5 +64,10 @@ def runway_days(account: Account, now: datetime) -> Decimal | None:
     return None if runway is None else runway.days
 
 
-def _margin(chat: Chat) -> Decimal:
-    return 1 + chat.hysteresis_percent / Decimal(100)
+def _restored(chat: Chat, level: Decimal) -> Decimal:
+    """Where a balance under `level` counts as restored: the chat's margin above it, and at
+    least MIN_MARGIN above (a share of a threshold of 0 is nothing: a balance hovering
+    around 0 would flap). A chat's margin of 0 is none at all."""
+    if not chat.hysteresis_percent:
+        return level
+    return level + max(level * chat.hysteresis_percent / 100, MIN_MARGIN)

@@ -30,9 +30,11 @@ VOLUME ["/app/data"]
 # /healthz and /metrics on port 8080 of the container (not published unless you say so):
 # the health check asks /healthz, which answers 503, failing the check, when the bot is not doing
 # its job (Telegram not answering, checks or notifications stuck); `docker inspect` shows the
-# problems it names.
+# problems it names. Its timeout leaves room for the command's start (it imports the settings,
+# seconds on a busy host) and its own wait for an answer (bot.ops.probe.TIMEOUT): exceeded, Docker
+# shows that alone, not the reason.
 ENV HTTP_PORT=8080 HTTP_HOST=0.0.0.0
 EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
     CMD ["smsc-balance-bot", "health"]
 CMD ["smsc-balance-bot"]

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import json
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -12,12 +13,14 @@ from aiogram.types import WebhookInfo
 from cryptography.fernet import Fernet
 
 from bot.observability import ObservabilitySettings
+from bot.ops import health as health_module
 from bot.ops.health import Health
 from bot.ops.metrics import Metrics
 from bot.storage.crypto import SecretBox
 from bot.storage.models import Chat, Notification
 from bot.telegram.observe import TelegramWatch, WebhookWatch
 from tests.alerting_fixtures import START, Clock, add
+from tests.web_helpers import Frozen, served
 
 
 class Ticks:
@@ -130,19 +133,43 @@ async def test_outbox_stuck(world, sessionmaker):
     assert await world.health.problems() == []
 
 
+def healthy_but(sessionmaker, redis=None) -> Health:
+    """A health whose only possible problems are the database's and Redis'."""
+    return Health(
+        ObservabilitySettings(),
+        sessionmaker=sessionmaker,
+        telegram=TelegramWatch(Metrics(), clock=Ticks()),
+        scheduler=SimpleNamespace(running=True),
+        checks=SimpleNamespace(last_dispatch_at=START, last_completed_at=START),
+        redis=redis,
+        now=Clock(),
+    )
+
+
 async def test_a_database_that_fails_is_a_problem():
     def unreachable():
         raise OSError("disk gone")
 
-    health = Health(
-        ObservabilitySettings(),
-        sessionmaker=unreachable,
-        telegram=TelegramWatch(Metrics(), clock=Ticks()),
-        scheduler=SimpleNamespace(running=True),
-        checks=SimpleNamespace(last_dispatch_at=START, last_completed_at=START),
-        now=Clock(),
-    )
-    assert await health.problems() == ["database: OSError"]
+    assert await healthy_but(unreachable).problems() == ["database: OSError"]
+
+
+async def test_a_database_and_redis_that_never_answer_are_problems_within_seconds(
+    monkeypatch, caplog
+):
+    monkeypatch.setattr(health_module, "ANSWER_TIMEOUT", 0.05)
+
+    class FrozenRedis:
+        async def ping(self):
+            await asyncio.Event().wait()
+
+    async with served(healthy_but(Frozen, FrozenRedis()), Metrics(), Frozen) as get:
+        status, body = await get("/healthz")
+    assert status == 503
+    assert json.loads(body) == {
+        "status": "unhealthy",
+        "problems": ["redis: timeout", "database: timeout"],
+    }
+    assert not any(record.exc_info for record in caplog.records)
 
 
 async def test_webhook_mode_counts_any_answer_and_no_poll():
@@ -256,21 +283,10 @@ async def test_a_delivery_error_is_over_once_updates_arrive_again():
 async def test_replicas_are_unhealthy_while_redis_is_unreachable(sessionmaker, redis_url):
     from bot.fleet.connection import connect
 
-    def health(redis):
-        return Health(
-            ObservabilitySettings(),
-            sessionmaker=sessionmaker,
-            telegram=TelegramWatch(Metrics(), clock=Ticks()),
-            scheduler=SimpleNamespace(running=True),
-            checks=SimpleNamespace(last_dispatch_at=START, last_completed_at=START),
-            redis=redis,
-            now=Clock(),
-        )
-
     up, down = connect(redis_url), connect("redis://127.0.0.1:1/0")
     try:
-        assert await health(up).problems() == []
-        assert await health(down).problems() == ["redis: ConnectionError"]
+        assert await healthy_but(sessionmaker, up).problems() == []
+        assert await healthy_but(sessionmaker, down).problems() == ["redis: ConnectionError"]
     finally:
         await up.aclose()
         await down.aclose()

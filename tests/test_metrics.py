@@ -1,6 +1,7 @@
 """Metrics as Prometheus reads them: parsed with prometheus_client's own parser."""
 
 import contextlib
+import logging
 import random
 from datetime import timedelta
 from decimal import Decimal
@@ -14,15 +15,20 @@ from sqlalchemy import delete, update
 from bot import logs
 from bot.alerting.monitoring import Monitor
 from bot.alerting.scheduling import Checks
+from bot.ops import health
 from bot.ops.metrics import LastHour, Metrics
 from bot.ops.smsc_watch import CountingFetcher, ObservedGuard
 from bot.smsc.client import Credentials, SmscProtocolError, SmscUnavailable
 from bot.smsc.guard import BalanceGuard
+from bot.storage.engine import create_engine, create_sessionmaker
 from bot.storage.models import Account, Notification
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 from bot.telegram.observe import TelegramWatch
 from tests.alerting_fixtures import START, Clock, NoOutbox, Smsc, add, run
+from tests.web_helpers import Frozen, served
+
+SHOP = {"account": "shop", "login": "shop", "site": "smsc.ru", "chat_id": "-1"}
 
 
 def samples(text: bytes) -> dict[tuple[str, tuple], float]:
@@ -35,6 +41,13 @@ def samples(text: bytes) -> dict[tuple[str, tuple], float]:
 
 def value(found, name, **labels):
     return found.get((name, tuple(sorted(labels.items()))))
+
+
+async def scraped(get) -> dict[tuple[str, tuple], float]:
+    """GET /metrics of the bot's server (tests.web_helpers.served), parsed."""
+    status, body = await get("/metrics")
+    assert status == 200
+    return samples(body)
 
 
 async def test_checks_fill_balances_counts_and_alerts_and_a_removed_account_vanishes(
@@ -60,9 +73,8 @@ async def test_checks_fill_balances_counts_and_alerts_and_a_removed_account_vani
     await run(checks)
 
     found = samples(await metrics.render(sessionmaker))
-    shop = {"account": "shop", "login": "shop", "site": "smsc.ru", "chat_id": "-1"}
-    assert value(found, "smsc_bot_account_balance", **shop) == 1500
-    assert value(found, "smsc_bot_account_credit", **shop) == 0
+    assert value(found, "smsc_bot_account_balance", **SHOP) == 1500
+    assert value(found, "smsc_bot_account_credit", **SHOP) == 0
     assert value(found, "smsc_bot_accounts") == 3
     assert value(found, "smsc_bot_active_chats") == 2
     assert value(found, "smsc_bot_checks_total", outcome="ok") == 2
@@ -79,7 +91,7 @@ async def test_checks_fill_balances_counts_and_alerts_and_a_removed_account_vani
         await session.execute(delete(Account).where(Account.name == "shop"))
         await session.commit()
     found = samples(await metrics.render(sessionmaker))
-    assert value(found, "smsc_bot_account_balance", **shop) is None
+    assert value(found, "smsc_bot_account_balance", **SHOP) is None
     assert value(found, "smsc_bot_accounts") == 2
 
 
@@ -95,8 +107,7 @@ async def test_runway_delivery_latency_and_last_hour(sessionmaker, box):
         await session.commit()
     clock.advance(seconds=90)
     found = samples(await metrics.render(sessionmaker))
-    labels = {"account": "shop", "login": "shop", "site": "smsc.ru", "chat_id": "-1"}
-    assert value(found, "smsc_bot_account_runway_seconds", **labels) == 10 * 86400
+    assert value(found, "smsc_bot_account_runway_seconds", **SHOP) == 10 * 86400
     assert value(found, "smsc_bot_outbox_oldest_age_seconds") == 90
 
     async with sessionmaker() as session:
@@ -109,6 +120,58 @@ async def test_runway_delivery_latency_and_last_hour(sessionmaker, box):
     found = samples(await metrics.render(sessionmaker))  # each delivery is observed once
     assert value(found, "smsc_bot_notification_delivery_seconds_count") == 1
     assert value(found, "smsc_bot_outbox_backlog") == 0
+
+
+async def test_a_database_down_costs_its_own_gauges_only_logged_once(
+    sessionmaker, box, tmp_path, caplog
+):
+    caplog.set_level(logging.INFO, logger="bot.ops.metrics")
+    await add(sessionmaker, box, -1, "shop")
+    async with sessionmaker() as session:
+        await session.execute(update(Account).values(last_balance=Decimal(1500)))
+        await session.commit()
+    metrics = Metrics()
+    metrics.check_done("ok")
+    # SQLite cannot open a file in a folder that is not there: every read fails.
+    broken = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'gone' / 'bot.db'}")
+    database = [sessionmaker]
+    async with served(None, metrics, lambda: database[0]()) as get:
+        found = await scraped(get)
+        assert value(found, "smsc_bot_database_up") == 1
+        assert value(found, "smsc_bot_accounts") == 1
+        database[0] = create_sessionmaker(broken)
+        for _ in range(3):
+            found = await scraped(get)
+            assert value(found, "smsc_bot_database_up") == 0
+            assert value(found, "smsc_bot_checks_total", outcome="ok") == 1
+            # Left out, not zero: "no accounts" would be a lie.
+            assert value(found, "smsc_bot_accounts") is None
+            assert value(found, "smsc_bot_account_balance", **SHOP) is None
+        database[0] = sessionmaker
+        found = await scraped(get)
+        assert value(found, "smsc_bot_database_up") == 1
+        assert value(found, "smsc_bot_account_balance", **SHOP) == 1500
+    await broken.dispose()
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if r.levelno >= logging.INFO]
+    assert said == [
+        (
+            logging.WARNING,
+            "metrics: database read failed, its gauges left out error=OperationalError",
+        ),
+        (logging.INFO, "metrics: database read again"),
+    ]
+    assert not any(record.exc_info for record in caplog.records)
+
+
+async def test_a_database_that_never_answers_is_given_up_on(monkeypatch, caplog):
+    monkeypatch.setattr(health, "ANSWER_TIMEOUT", 0.05)
+    metrics = Metrics()
+    metrics.check_done("ok")
+    async with served(None, metrics, Frozen) as get:
+        found = await scraped(get)
+    assert value(found, "smsc_bot_database_up") == 0
+    assert value(found, "smsc_bot_checks_total", outcome="ok") == 1
+    assert "error=timeout" in caplog.text
 
 
 async def test_smsc_network_failures_are_counted_and_kept_for_status():

@@ -9,6 +9,7 @@ timeout reports.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,6 +23,14 @@ from bot.storage import stats
 from bot.storage.engine import Sessions
 
 log = logging.getLogger(__name__)
+
+# What /healthz and /metrics wait for the database (and Redis) to answer. One that hangs (its
+# host frozen, a network dropping packets) would otherwise hang them without end: the Docker
+# health check then reports its own timeout instead of the reason, and Prometheus loses every
+# metric. A PostgreSQL connection given up on mid-query costs up to 2 s more, SQLAlchemy's
+# attempt to close it politely: the answer comes within 4 s, under the probe's TIMEOUT
+# (bot.ops.probe), so it still gets the reasons.
+ANSWER_TIMEOUT = 2.0
 
 
 class TelegramSilence(Protocol):
@@ -82,19 +91,29 @@ class Health:
             problems.append("scheduler: not running (it starts once Telegram answers)")
         elif idle > settings.health_scheduler_seconds:
             problems.append(f"scheduler: no look for due accounts for {idle:.0f} s")
-        if self._redis is not None:
-            # Without it replicas neither ask SMSC (the guard fails closed) nor handle updates.
-            try:
-                await self._redis.ping()
-            except Exception as error:
-                log.warning("health: redis ping failed error=%s", type(error).__name__)
-                problems.append(f"redis: {type(error).__name__}")
+        # Asked together: the answer waits for the slower, not for both one after the other.
+        redis, database = await asyncio.gather(self._redis_problems(), self._stored_problems(now))
+        return problems + redis + database
+
+    async def _redis_problems(self) -> list[str]:
+        if self._redis is None:
+            return []
+        # Without it replicas neither ask SMSC (the guard fails closed) nor handle updates.
         try:
-            problems += await self._database_problems(now)
+            async with asyncio.timeout(ANSWER_TIMEOUT):
+                await self._redis.ping()
+        except Exception as error:
+            log.warning("health: redis ping failed error=%s", type(error).__name__)
+            return [f"redis: {failure(error)}"]
+        return []
+
+    async def _stored_problems(self, now: datetime) -> list[str]:
+        try:
+            async with asyncio.timeout(ANSWER_TIMEOUT):
+                return await self._database_problems(now)
         except Exception as error:  # a database that fails to answer is itself the problem
             log.warning("health: database read failed error=%s", type(error).__name__)
-            problems.append(f"database: {type(error).__name__}")
-        return problems
+            return [f"database: {failure(error)}"]
 
     async def _database_problems(self, now: datetime) -> list[str]:
         problems = []
@@ -112,3 +131,8 @@ class Health:
             if age > self._settings.health_outbox_seconds:
                 problems.append(f"outbox: a notification undelivered for {age:.0f} s")
         return problems
+
+
+def failure(error: Exception) -> str:
+    """How a reason names what went wrong: "timeout" for no answer in ANSWER_TIMEOUT."""
+    return "timeout" if isinstance(error, TimeoutError) else type(error).__name__

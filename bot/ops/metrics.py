@@ -8,6 +8,8 @@ a removed account then vanish by themselves, and no module needs a hook for them
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections import Counter as Tally
 from collections import deque
@@ -29,9 +31,12 @@ from prometheus_client.registry import Collector
 
 from bot import logs
 from bot.alerting import forecast
+from bot.ops import health
 from bot.smsc.sites import site_label
 from bot.storage import stats
 from bot.storage.engine import Sessions
+
+log = logging.getLogger(__name__)
 
 HOUR = 3600.0
 SECONDS_PER_DAY = 86400
@@ -89,13 +94,21 @@ class DatabaseView:
 
 
 class _DatabaseCollector(Collector):
-    """Yields the gauges of the last `DatabaseView` read."""
+    """Yields the gauges of the last `DatabaseView` read; None: the last read failed, and only
+    smsc_bot_database_up says so (a zero would read as no accounts, no backlog)."""
 
     def __init__(self) -> None:
-        self.view = DatabaseView()
+        self.view: DatabaseView | None = None
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         view = self.view
+        yield GaugeMetricFamily(
+            "smsc_bot_database_up",
+            "1 when the database answered this scrape's read; 0 leaves its gauges out",
+            value=0 if view is None else 1,
+        )
+        if view is None:
+            return
         balance = GaugeMetricFamily(
             "smsc_bot_account_balance",
             "SMSC balance, in the account's currency",
@@ -194,6 +207,7 @@ class Metrics:
         self.smsc_errors_last_hour = LastHour(clock)
         self.last_telegram_failure: Failure | None = None
         self.last_smsc_failure: Failure | None = None
+        self._database_failing = False  # the last scrape's read failed: one log line per streak
 
     # ----- counting ------------------------------------------------------------------------
 
@@ -250,8 +264,24 @@ class Metrics:
         return view
 
     async def render(self, sessionmaker: Sessions) -> bytes:
-        """The Prometheus text exposition, the database read first."""
-        await self.read_database(sessionmaker)
+        """The Prometheus text exposition, the database read first. A database that fails, or
+        does not answer within ANSWER_TIMEOUT, costs its own gauges only: what the bot counted
+        itself is still shown, and smsc_bot_database_up says what is missing."""
+        try:
+            async with asyncio.timeout(health.ANSWER_TIMEOUT):
+                await self.read_database(sessionmaker)
+        except Exception as error:
+            self._database.view = None
+            if not self._database_failing:  # one line, not one per scrape
+                log.warning(
+                    "metrics: database read failed, its gauges left out error=%s",
+                    health.failure(error),
+                )
+            self._database_failing = True
+        else:
+            if self._database_failing:
+                log.info("metrics: database read again")
+            self._database_failing = False
         return self.render_registry()
 
     def render_registry(self) -> bytes:

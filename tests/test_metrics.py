@@ -21,7 +21,7 @@ from bot.ops.smsc_watch import CountingFetcher, ObservedGuard
 from bot.smsc.client import Credentials, SmscProtocolError, SmscUnavailable
 from bot.smsc.guard import BalanceGuard
 from bot.storage.engine import create_engine, create_sessionmaker
-from bot.storage.models import Account, Notification
+from bot.storage.models import Account, AccountState, Notification
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 from bot.telegram.observe import TelegramWatch
@@ -120,6 +120,22 @@ async def test_runway_delivery_latency_and_last_hour(sessionmaker, box):
     found = samples(await metrics.render(sessionmaker))  # each delivery is observed once
     assert value(found, "smsc_bot_notification_delivery_seconds_count") == 1
     assert value(found, "smsc_bot_outbox_backlog") == 0
+
+
+async def test_an_account_no_longer_checked_keeps_its_balance_and_shows_its_age(
+    sessionmaker, box, checks, smsc, clock
+):
+    await add(sessionmaker, box, -1, "shop", password="right")
+    await run(checks)
+    smsc.accounts["shop"] = ("changed", Decimal(150))  # refused from now on: never asked again
+    clock.advance(hours=2)
+    await run(checks)
+    async with sessionmaker() as session:
+        assert (await session.get(Account, 1)).state == AccountState.CANT_CHECK
+    found = samples(await Metrics(now=clock).render(sessionmaker))
+    assert value(found, "smsc_bot_account_balance", **SHOP) == 150
+    # What a rule like `time() - smsc_bot_account_balance_timestamp_seconds > 3600` reads.
+    assert value(found, "smsc_bot_account_balance_timestamp_seconds", **SHOP) == START.timestamp()
 
 
 async def test_a_database_down_costs_its_own_gauges_only_logged_once(

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from prometheus_client import (
     CollectorRegistry,
@@ -79,6 +80,16 @@ class Failure:
     what: str  # plain text, masked as log lines are: /status shows it
 
 
+class Balance(NamedTuple):
+    """An account of an active chat, as its gauges show it."""
+
+    labels: tuple[str, ...]  # ACCOUNT_LABELS
+    balance: Decimal
+    credit: Decimal
+    runway: float | None  # seconds; None when nothing is spent
+    checked_at: datetime | None  # when SMSC last answered its balance
+
+
 @dataclass
 class DatabaseView:
     """What the database says at a scrape (or a /status)."""
@@ -87,10 +98,7 @@ class DatabaseView:
     active_chats: int = 0
     backlog: int = 0
     oldest_pending_age: float = 0.0  # seconds; 0 when nothing waits
-    # (labels, balance, credit, runway in seconds or None) per account of an active chat
-    balances: list[tuple[tuple[str, ...], Decimal, Decimal, float | None]] = field(
-        default_factory=list
-    )
+    balances: list[Balance] = field(default_factory=list)
 
 
 class _DatabaseCollector(Collector):
@@ -124,14 +132,25 @@ class _DatabaseCollector(Collector):
             "How long the balance lasts at the last week's spending (absent when nothing is spent)",
             labels=ACCOUNT_LABELS,
         )
-        for labels, amount, credit_amount, runway_seconds in view.balances:
-            balance.add_metric(labels, float(amount))
-            credit.add_metric(labels, float(credit_amount))
-            if runway_seconds is not None:
-                runway.add_metric(labels, runway_seconds)
+        # The balance of an account that can no longer be checked stays where it was: its age
+        # is what tells (`time() - smsc_bot_account_balance_timestamp_seconds > 3600`).
+        checked = GaugeMetricFamily(
+            "smsc_bot_account_balance_timestamp_seconds",
+            "When SMSC last answered the account's balance (unix time); it stops while the "
+            "account cannot be checked",
+            labels=ACCOUNT_LABELS,
+        )
+        for row in view.balances:
+            balance.add_metric(row.labels, float(row.balance))
+            credit.add_metric(row.labels, float(row.credit))
+            if row.runway is not None:
+                runway.add_metric(row.labels, row.runway)
+            if row.checked_at is not None:
+                checked.add_metric(row.labels, row.checked_at.timestamp())
         yield balance
         yield credit
         yield runway
+        yield checked
         yield GaugeMetricFamily("smsc_bot_accounts", "SMSC accounts watched", value=view.accounts)
         yield GaugeMetricFamily(
             "smsc_bot_active_chats", "Chats the bot works for", value=view.active_chats
@@ -245,16 +264,16 @@ class Metrics:
             view.backlog, oldest = await stats.backlog(session)
             if oldest is not None:
                 view.oldest_pending_age = max(0.0, (now - oldest).total_seconds())
-            for name, login, site, chat_id, balance, credit, rate in await stats.watched_balances(
-                session
-            ):
+            for row in await stats.watched_balances(session):
+                name, login, site, chat_id, balance, credit, rate, checked_at = row
                 runway = forecast.runway(balance, rate, now)
                 view.balances.append(
-                    (
+                    Balance(
                         (name, login or "", site_label(site), str(chat_id)),
                         balance,
                         credit or Decimal(0),
                         None if runway is None else float(runway.days * SECONDS_PER_DAY),
+                        checked_at,
                     )
                 )
             for created_at, sent_at in await stats.deliveries_after(session, self._delivered_upto):

@@ -47,9 +47,11 @@ async def backlog(session: AsyncSession) -> tuple[int, datetime | None]:
 
 async def watched_balances(
     session: AsyncSession,
-) -> Sequence[Row[tuple[str, str | None, str, int, Decimal, Decimal | None, Decimal | None]]]:
-    """(name, login, site, chat_id, balance, credit, spend rate) of each checked account of
-    an active chat."""
+) -> Sequence[
+    Row[tuple[str, str | None, str, int, Decimal, Decimal | None, Decimal | None, datetime | None]]
+]:
+    """(name, login, site, chat_id, balance, credit, spend rate, when checked) of each checked
+    account of an active chat."""
     rows = await session.execute(
         select(
             Account.name,
@@ -59,6 +61,7 @@ async def watched_balances(
             Account.last_balance,
             Account.last_credit,
             Account.spend_rate,
+            Account.last_checked_at,
         )
         .join(Chat, Chat.id == Account.chat_id)
         .where(Chat.active.is_(True), Account.last_balance.is_not(None))

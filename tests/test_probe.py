@@ -3,6 +3,7 @@ answer /healthz may give, or not give, from a loopback server."""
 
 import json
 import threading
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -48,6 +49,19 @@ def health(capsys) -> tuple[int, str, str]:
 
 
 def test_healthy(server, capsys):
+    assert health(capsys) == (0, "healthy\n", "")
+    assert server.asked == ["/healthz"]
+
+
+def test_asked_directly_whatever_proxy_is_set(server, monkeypatch, capsys):
+    # Docker hands containers the proxy of its daemon's settings: none reaches their loopback.
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, nowhere)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    # urlopen() keeps the opener of its first call, with the proxies of the environment then.
+    monkeypatch.setattr(urllib.request, "_opener", None)
     assert health(capsys) == (0, "healthy\n", "")
     assert server.asked == ["/healthz"]
 

@@ -37,8 +37,11 @@ def probe() -> int:
     if url is None:
         print("error: HTTP_PORT is not set, so the bot serves no /healthz", file=sys.stderr)
         return 1
+    # Never through HTTP_PROXY, which Docker hands containers from its daemon's settings: a
+    # proxy cannot reach the container's loopback, so a healthy bot was reported unhealthy.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT) as answer:
+        with opener.open(url, timeout=TIMEOUT) as answer:
             status, body = answer.status, answer.read()
     except urllib.error.HTTPError as error:  # 503: unhealthy, and why
         status, body = error.code, error.read()

@@ -4,13 +4,16 @@ committed is a message sent twice after the restart), and a stop that runs out o
 writes what was sent - after a restart only the unsent go out again."""
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
+from bot.alerting import claims
 from bot.alerting.delivery import Delivery, Outcome
 from bot.alerting.outbox import Outbox
 from bot.storage.models import Chat, Notification
+from tests.outbox_fixtures import PRIVATE, FakeSender, MonotonicClock, queue, stored
 from tests.servers import BOTH_DATABASES
 
 pytestmark = BOTH_DATABASES
@@ -152,3 +155,40 @@ async def test_outcomes_written_alone_or_together_read_back_as_written(sessionma
     assert {(n.chat_id, n.message_id, n.sent_at, n.lease_until) for n in rows} == {
         (c, c + 1000, now, None) for c in chats
     }
+
+
+def failing_writes(monkeypatch, times: int) -> None:
+    """The outbox's first `times` writes of outcomes fail, as in a database outage (through
+    the held connection or the pool, whichever the write takes)."""
+    failures = []
+
+    def failing(write):
+        async def failing_at_first(*args):
+            if len(failures) < times:
+                failures.append(1)
+                raise OSError("disk I/O error")
+            return await write(*args)
+
+        return failing_at_first
+
+    for name in ("_marked", "_write"):
+        monkeypatch.setattr(claims, name, failing(getattr(claims, name)))
+
+
+async def test_a_sent_mark_the_database_refused_is_written_and_the_alert_never_resent(
+    sessionmaker, clock, monkeypatch
+):
+    # Telegram accepts the alert, then the database fails for a minute and a half: the sent
+    # mark's write and its retry at the end of the pass, then each pass's, all fail. Its lease
+    # runs out meanwhile; no pass claims the alert again before writing the mark.
+    failing_writes(monkeypatch, times=2 + 90)
+    sender = FakeSender()
+    outbox = Outbox(sender, sessionmaker, clock=MonotonicClock(clock), now=clock)
+    await queue(sessionmaker, clock, PRIVATE)
+    for _ in range(120):  # the worker's idle passes, a second apart
+        with contextlib.suppress(OSError):
+            await outbox.deliver_pending()
+        clock.advance(seconds=1)
+    assert [what for what, *_ in sender.calls] == ["send"]
+    [note] = await stored(sessionmaker)
+    assert note.sent_at is not None and note.lease_until is None

@@ -130,8 +130,8 @@ class Claims:
 
     async def flush(self) -> None:
         """Write the outcomes recorded so far, in one transaction, after the write under way
-        (which may have taken them already). If it fails they stay for the next flush, and
-        the error is raised."""
+        (which may have taken them already). If it fails they stay for the next flush (the
+        outbox's next pass begins with one), and the error is raised."""
         async with self._flushing:
             batch, self._outcomes = self._outcomes, []
             if not batch:

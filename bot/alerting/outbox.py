@@ -142,6 +142,10 @@ class Outbox:
     async def deliver_pending(self) -> bool:
         """Claim and send what is due and allowed now; True if anything was attempted."""
         self._next_free = None
+        # First the outcomes a failed write left in memory: a sent mark unwritten when its
+        # lease runs out is a message claimed and sent again. Not written, the pass ends here
+        # (raises) before it could claim that very notification.
+        await self._claims.flush()
         if self.paused:
             return False
         now = self._now()

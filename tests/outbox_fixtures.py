@@ -66,7 +66,12 @@ async def queue(sessionmaker, clock, chat_id, count=1, **fields) -> list[int]:
             session.add(Chat(id=chat_id, type=kind, language="en"))
         notes = [
             Notification(
-                chat_id=chat_id, kind="low", text=f"alert {i}", next_attempt_at=clock.now, **fields
+                chat_id=chat_id,
+                kind="low",
+                text=f"alert {i}",
+                created_at=clock.now,
+                next_attempt_at=clock.now,
+                **fields,
             )
             for i in range(count)
         ]

@@ -6,7 +6,6 @@ import logging
 import pytest
 from sqlalchemy import select
 
-from bot.alerting.outbox import MAX_ATTEMPTS
 from bot.storage.models import Account, Chat
 from tests.outbox_fixtures import PRIVATE, api_bot, queue, settle, stored
 from tests.servers import BOTH_DATABASES
@@ -107,16 +106,45 @@ async def test_retry_waits_double_with_jitter(outbox, telegram, sessionmaker, cl
         assert 2 * 2**attempt * 0.75 <= wait <= 2 * 2**attempt * 1.25
 
 
-async def test_gives_up_after_max_attempts(outbox, telegram, sessionmaker, clock, caplog):
-    telegram.fail("sendMessage", status=502, body="html", times=MAX_ATTEMPTS + 5)
+async def test_429s_in_a_row_count_no_attempt_and_the_alert_goes_out(
+    outbox, telegram, sessionmaker, clock
+):
+    telegram.fail("sendMessage", status=429, retry_after=5, times=30)
     await queue(sessionmaker, clock, PRIVATE)
-    for _ in range(MAX_ATTEMPTS + 3):
+    for _ in range(31):
+        await outbox.deliver_pending()
+        clock.advance(seconds=5)
+    assert len(telegram.sent(PRIVATE)) == 1
+    [note] = await stored(sessionmaker)
+    assert note.attempts == 0 and note.failure is None
+
+
+async def test_an_outage_of_hours_delays_the_alert_without_losing_it(
+    outbox, telegram, sessionmaker, clock
+):
+    telegram.fail("sendMessage", status=0, body="drop", times=40)
+    await queue(sessionmaker, clock, PRIVATE)
+    for _ in range(41):  # almost seven hours: the back-off stays at its cap of five minutes
         await outbox.deliver_pending()
         clock.advance(minutes=10)
+    assert len(telegram.sent(PRIVATE)) == 1
     [note] = await stored(sessionmaker)
-    assert note.failure == "too many failures" and note.attempts == MAX_ATTEMPTS - 1
-    assert len(telegram.calls_of("sendMessage")) == MAX_ATTEMPTS
-    assert "given up" in caplog.text
+    assert note.attempts == 40 and note.failure is None
+
+
+async def test_an_alert_undelivered_for_a_day_is_given_up(
+    outbox, telegram, sessionmaker, clock, caplog
+):
+    telegram.fail("sendMessage", status=502, body="html", times=1000)
+    [note_id] = await queue(sessionmaker, clock, PRIVATE)
+    for _ in range(30):
+        await outbox.deliver_pending()
+        clock.advance(hours=1)
+    [note] = await stored(sessionmaker)
+    assert note.failure == "undelivered for a day"
+    assert len(telegram.calls_of("sendMessage")) == 25  # hourly, up to its 24th hour
+    [given_up] = [r for r in caplog.records if "given up" in r.getMessage()]
+    assert f"id={note_id}" in given_up.getMessage()
 
 
 @pytest.mark.parametrize("status", [401, 404])

@@ -32,6 +32,7 @@ def outgoing(**fields) -> Outgoing:
         "silent": False,
         "attempts": 0,
         "lease_until": datetime.now(UTC),
+        "created_at": datetime.now(UTC),
         "edit_of": None,
     }
     return Outgoing(**{**values, **fields})

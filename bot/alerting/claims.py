@@ -65,6 +65,7 @@ class Outgoing(NamedTuple):
     silent: bool
     attempts: int
     lease_until: datetime | None  # the lease taken: what recording its outcome checks
+    created_at: datetime  # queued then: retried until it is too old (bot.alerting.outbox)
     edit_of: int | None
 
 

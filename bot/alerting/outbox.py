@@ -11,10 +11,10 @@ its retry, so a chat's messages keep their order across replicas, crashes and fa
 outcome is recorded as soon as Telegram answers (with those of the sends answered while it was
 being written), which also ends the lease: after a restart only the unsent ones go out. Each
 fault gets one log line: 429 waits `retry_after`; 5xx (JSON or HTML), network errors and
-anything unexpected back off with jitter and retry, every retry an attempt until MAX_ATTEMPTS
-gives up; 400 gives up at once; 403 deactivates the chat; a group upgraded to a supergroup
-moves with its accounts to the new id; 401/404 (the token revoked or wrong) pause sending - the
-session reports it and bot.app stops the bot.
+anything unexpected count an attempt and back off with jitter; either is retried until the
+notification is GIVE_UP_AFTER old; 400 gives up at once; 403 deactivates the chat; a group
+upgraded to a supergroup moves with its accounts to the new id; 401/404 (the token revoked or
+wrong) pause sending - the session reports it and bot.app stops the bot.
 """
 
 from __future__ import annotations
@@ -37,7 +37,11 @@ from bot.alerting.pacing import MemoryPacer, Pacer, PacingUnavailable
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 12  # with doubling back-off from 2 s (capped at 5 min), about half an hour
+# However long Telegram or the network is down, alerts wait and go out when it is back: each is
+# retried (every 5 minutes once the back-off is at its cap) until it is a day old, as long as
+# Telegram keeps an update for a webhook it cannot reach. One whose incident ended meanwhile is
+# dropped as stale before that (bot.alerting.queue).
+GIVE_UP_AFTER = timedelta(days=1)
 FIRST_RETRY = 2.0
 LONGEST_RETRY = 300.0
 BATCH = 200
@@ -272,7 +276,8 @@ class Outbox:
                 notification.id,
                 delivery.retry_after,
             )
-            self._retry(notification, delay=delivery.retry_after)
+            # Telegram said when to come back: no attempt counted, no back-off.
+            self._retry(notification, delay=delivery.retry_after, failed=False)
         elif outcome is Outcome.TOKEN_REFUSED:
             # Not the notification's fault: it stays as it is, for a start with a good token.
             if not self.paused:
@@ -306,13 +311,20 @@ class Outbox:
         delay = min(FIRST_RETRY * 2.0**attempts, LONGEST_RETRY)
         return delay * self._rng.uniform(0.75, 1.25)
 
-    def _retry(self, notification: Outgoing, *, delay: float) -> None:
-        attempts = notification.attempts + 1
-        if attempts >= MAX_ATTEMPTS:
-            log.error("notification given up id=%s attempts=%d", notification.id, attempts)
-            self._give_up(notification, "too many failures")
+    def _retry(self, notification: Outgoing, *, delay: float, failed: bool = True) -> None:
+        """Again in `delay` seconds; a failure counts an attempt (the next back-off doubles)."""
+        now = self._now()
+        attempts = notification.attempts + int(failed)
+        if now - notification.created_at >= GIVE_UP_AFTER:
+            log.error(
+                "notification given up id=%s queued_at=%s attempts=%d: undelivered for too long",
+                notification.id,
+                notification.created_at.isoformat(timespec="seconds"),
+                attempts,
+            )
+            self._give_up(notification, "undelivered for a day")
             return
-        next_attempt_at = self._now() + timedelta(seconds=delay)
+        next_attempt_at = now + timedelta(seconds=delay)
         self._claims.record(notification, attempts=attempts, next_attempt_at=next_attempt_at)
 
     def _give_up(self, notification: Outgoing, reason: str) -> None:

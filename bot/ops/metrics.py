@@ -42,8 +42,8 @@ log = logging.getLogger(__name__)
 HOUR = 3600.0
 SECONDS_PER_DAY = 86400
 ACCOUNT_LABELS = ("account", "login", "site", "chat_id")
-# Raise to delivery: seconds when Telegram is well, up to the outbox's half hour of retries.
-DELIVERY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+# Raise to delivery: seconds when Telegram is well, up to the outbox's day of retries.
+DELIVERY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 10800, 86400)
 UPDATE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 

@@ -212,3 +212,24 @@ async def test_an_outbox_that_cannot_hold_its_connection_yet_still_sends(
         await outbox.stop(grace=5)
     assert [m["text"] for m in telegram.sent(PRIVATE)] == ["alert 0"]
     assert caplog.text.count("outbox pass failed") == 3
+
+
+async def test_failed_passes_come_less_often_through_an_outage(
+    outbox, sessionmaker, clock, telegram, monkeypatch, caplog
+):
+    monkeypatch.setattr(outbox_module, "IDLE_POLL", 0.01)
+    monkeypatch.setattr(outbox_module, "FAILED_PASS_WAIT", 0.08)
+    caplog.set_level(logging.INFO, logger=outbox_module.__name__)
+    monkeypatch.setattr(direct, "held", refusing(direct.held, 6))
+    await queue(sessionmaker, clock, PRIVATE)
+    outbox.start()
+    try:
+        await telegram.await_for(lambda: telegram.sent(PRIVATE), timeout=10)
+    finally:
+        await outbox.stop(grace=5)
+    failures = [r.created for r in caplog.records if "outbox pass failed" in r.getMessage()]
+    assert len(failures) == 6
+    # 0.01, 0.02, 0.04, 0.08, 0.08 apart: a pass a poll apart, these would be 0.05 s in all.
+    assert failures[-1] - failures[0] >= 0.2
+    assert "outbox passes work again failed=6" in caplog.text
+    assert [m["text"] for m in telegram.sent(PRIVATE)] == ["alert 0"]

@@ -46,6 +46,9 @@ FIRST_RETRY = 2.0
 LONGEST_RETRY = 300.0
 BATCH = 200
 IDLE_POLL = 1.0  # how often to look for work due later when nobody wakes us
+# After a failed pass (the database away, say), each next one waits twice as long as the last,
+# up to this: through an outage, a line every half minute where it was one every second.
+FAILED_PASS_WAIT = 30.0
 # Sends under way at once, at most: more than a group of places (pacing.PLACES_AT_ONCE), which
 # goes out together, and the most that a process killed mid-send can leave to be sent again.
 SENDS_AT_ONCE = 8
@@ -113,7 +116,7 @@ class Outbox:
         # The claims' connection (Claims.held) is held for the loop's life, from the first pass
         # that gets it: its looks for work are then one trip each to aiosqlite's thread.
         async with contextlib.AsyncExitStack() as holding:
-            held = False
+            held, failed = False, 0
             while not self._stopping and not self.paused:
                 # Cleared before the pass, not after: a wake() while it runs (notifications
                 # committed meanwhile) cuts the wait after it short.
@@ -127,19 +130,26 @@ class Outbox:
                         self._leftover_claims = False
                     busy = await self.deliver_pending()
                 except Exception as error:  # the worker outlives any one bad pass
+                    failed += 1
+                    pause = min(FAILED_PASS_WAIT, IDLE_POLL * 2 ** (failed - 1))
                     log.error(
-                        "outbox pass failed error=%r",
+                        "outbox pass failed error=%r next_in=%.1fs",
                         error,
+                        pause,
                         exc_info=logs.traceback_due(("outbox pass", type(error))),
                     )
-                    busy = False
+                    await self._wait(pause)
+                    continue
+                if failed:
+                    log.info("outbox passes work again failed=%s", failed)
+                    failed = 0
                 if not busy and not self._stopping:
-                    await self._wait()
+                    await self._wait(IDLE_POLL)
 
-    async def _wait(self) -> None:
-        """Until woken, or the first held chat frees if that comes before the next poll (the
+    async def _wait(self, longest: float) -> None:
+        """Until woken, or the first held chat frees if that comes before `longest` (the
         chats freed with it a moment later still join its group of places: see JOIN)."""
-        wait = IDLE_POLL if self._next_free is None else min(IDLE_POLL, self._next_free)
+        wait = longest if self._next_free is None else min(longest, self._next_free)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), wait)
 

@@ -273,4 +273,4 @@ def test_the_command(sqlite_url, postgres_url, tmp_path):
         text=True,
         timeout=60,
     )
-    assert missing.returncode == 2 and "--to" in missing.stderr
+    assert missing.returncode == 64 and "--to" in missing.stderr  # a bad command line

@@ -20,15 +20,7 @@ from bot.storage.crypto import SecretBox
 from bot.storage.models import Chat, Notification
 from bot.telegram.observe import TelegramWatch, WebhookWatch
 from tests.alerting_fixtures import START, Clock, add
-from tests.web_helpers import Frozen, served
-
-
-class Ticks:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.web_helpers import Frozen, Ticks, healthy_but, served
 
 
 async def answered(bot, method):
@@ -131,19 +123,6 @@ async def test_outbox_stuck(world, sessionmaker):
         notification.sent_at = START + timedelta(seconds=61)
         await session.commit()
     assert await world.health.problems() == []
-
-
-def healthy_but(sessionmaker, redis=None) -> Health:
-    """A health whose only possible problems are the database's and Redis'."""
-    return Health(
-        ObservabilitySettings(),
-        sessionmaker=sessionmaker,
-        telegram=TelegramWatch(Metrics(), clock=Ticks()),
-        scheduler=SimpleNamespace(running=True),
-        checks=SimpleNamespace(last_dispatch_at=START, last_completed_at=START),
-        redis=redis,
-        now=Clock(),
-    )
 
 
 async def test_a_database_that_fails_is_a_problem():

@@ -282,13 +282,13 @@ class Metrics:
         self._database.view = view
         return view
 
-    async def render(self, sessionmaker: Sessions) -> bytes:
-        """The Prometheus text exposition, the database read first. A database that fails, or
-        does not answer within ANSWER_TIMEOUT, costs its own gauges only: what the bot counted
-        itself is still shown, and smsc_bot_database_up says what is missing."""
+    async def read_database_within(self, sessionmaker: Sessions) -> DatabaseView | None:
+        """`read_database`, or None when the database fails or does not answer within
+        ANSWER_TIMEOUT: its gauges are then left out (smsc_bot_database_up says so), and what
+        the bot counted itself is still shown, by /metrics and /status alike."""
         try:
             async with asyncio.timeout(health.ANSWER_TIMEOUT):
-                await self.read_database(sessionmaker)
+                view = await self.read_database(sessionmaker)
         except Exception as error:
             self._database.view = None
             if not self._database_failing:  # one line, not one per scrape
@@ -297,10 +297,15 @@ class Metrics:
                     health.failure(error),
                 )
             self._database_failing = True
-        else:
-            if self._database_failing:
-                log.info("metrics: database read again")
-            self._database_failing = False
+            return None
+        if self._database_failing:
+            log.info("metrics: database read again")
+        self._database_failing = False
+        return view
+
+    async def render(self, sessionmaker: Sessions) -> bytes:
+        """The Prometheus text exposition, the database read first (`read_database_within`)."""
+        await self.read_database_within(sessionmaker)
         return self.render_registry()
 
     def render_registry(self) -> bytes:

@@ -19,7 +19,7 @@ from babel.dates import format_timedelta
 
 from bot.config import Settings
 from bot.ops.health import Health
-from bot.ops.metrics import Failure, Metrics
+from bot.ops.metrics import DatabaseView, Failure, Metrics
 from bot.storage.engine import Sessions
 from bot.telegram.formatting import format_age
 from bot.telegram.texts import locale
@@ -58,7 +58,7 @@ async def status(
 
 async def status_text(metrics: Metrics, health: Health, sessionmaker: Sessions) -> str:
     now = datetime.now(UTC)
-    view = await metrics.read_database(sessionmaker)
+    view = await metrics.read_database_within(sessionmaker)
     problems = await health.problems()
     uptime = format_timedelta(now - metrics.started_at, threshold=1.0, locale=locale())
     lines = [
@@ -68,7 +68,9 @@ async def status_text(metrics: Metrics, health: Health, sessionmaker: Sessions) 
         _("Health: ok")
         if not problems
         else _("Health: {problems}").format(problems=escape("; ".join(problems))),
-        _("Accounts: {accounts}, active chats: {chats}").format(
+        _("Accounts and outbox: not known, the database did not answer")
+        if view is None
+        else _("Accounts: {accounts}, active chats: {chats}").format(
             accounts=view.accounts, chats=view.active_chats
         ),
         _("Checks in the last hour: {tally}").format(
@@ -77,18 +79,24 @@ async def status_text(metrics: Metrics, health: Health, sessionmaker: Sessions) 
         _("SMSC errors in the last hour: {tally}").format(
             tally=_tally(metrics.smsc_errors_last_hour.counts())
         ),
-        _("Outbox: {backlog} waiting").format(backlog=view.backlog)
-        if not view.backlog
-        else _("Outbox: {backlog} waiting, the oldest for {age}").format(
-            backlog=view.backlog,
-            age=format_timedelta(view.oldest_pending_age, threshold=1.0, locale=locale()),
-        ),
+        *_outbox(view),
         _("Last Telegram failure: {failure}").format(
             failure=_failure(metrics.last_telegram_failure, now)
         ),
         _("Last SMSC failure: {failure}").format(failure=_failure(metrics.last_smsc_failure, now)),
     ]
     return "\n".join(lines)
+
+
+def _outbox(view: DatabaseView | None) -> list[str]:
+    if view is None:
+        return []
+    if not view.backlog:
+        return [_("Outbox: {backlog} waiting").format(backlog=view.backlog)]
+    age = format_timedelta(view.oldest_pending_age, threshold=1.0, locale=locale())
+    return [
+        _("Outbox: {backlog} waiting, the oldest for {age}").format(backlog=view.backlog, age=age)
+    ]
 
 
 def _tally(counts: Counter[str]) -> str:

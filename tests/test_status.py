@@ -1,0 +1,27 @@
+"""/status for the bot's operators: what it says, also while the database does not answer."""
+
+from bot.ops import health as health_module
+from bot.ops.metrics import Metrics
+from bot.telegram.handlers.status import status_text
+from bot.telegram.i18n import create_i18n
+from tests.web_helpers import Frozen, healthy_but
+
+
+async def test_status_while_the_database_does_not_answer(monkeypatch):
+    monkeypatch.setattr(health_module, "ANSWER_TIMEOUT", 0.05)
+    i18n = create_i18n()
+    with i18n.context(), i18n.use_locale("en"):
+        text = await status_text(Metrics(), healthy_but(Frozen), Frozen)
+    lines = text.splitlines()
+    assert lines[1] == "Health: database: timeout"
+    assert lines[2] == "Accounts and outbox: not known, the database did not answer"
+    assert "Checks in the last hour: none" in lines
+    assert not [line for line in lines if line.startswith("Outbox:")]
+
+
+async def test_status_reads_accounts_and_outbox(sessionmaker):
+    i18n = create_i18n()
+    with i18n.context(), i18n.use_locale("ru"):
+        text = await status_text(Metrics(), healthy_but(sessionmaker), sessionmaker)
+    assert "Здоровье: в порядке" in text.splitlines()
+    assert "Аккаунтов: 0, активных чатов: 0" in text.splitlines()

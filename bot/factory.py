@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, StorageKey
 from aiogram.fsm.storage.memory import DisabledEventIsolation, MemoryStorage
 from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -34,6 +35,7 @@ from bot.storage.history import thin_all
 from bot.telegram.admins import AdminRights
 from bot.telegram.escalation import Escalations
 from bot.telegram.handlers import create_router
+from bot.telegram.handlers.errors import StateUnavailable
 from bot.telegram.handlers.history import history_budget
 from bot.telegram.i18n import ChatLanguageMiddleware
 from bot.telegram.middlewares import ChatMiddleware, DbSessionMiddleware
@@ -117,11 +119,45 @@ def dialog_storage(redis: Redis | None) -> tuple[BaseStorage, BaseEventIsolation
         return MemoryStorage(), DisabledEventIsolation()
     # Imported here: aiogram's Redis storage imports redis, an extra needed with REDIS_URL only.
     from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisEventIsolation, RedisStorage
+    from redis.exceptions import ConnectionError, TimeoutError
+
+    @contextlib.asynccontextmanager
+    async def reached() -> AsyncIterator[None]:
+        try:
+            yield
+        except (ConnectionError, TimeoutError) as error:
+            raise StateUnavailable(f"redis unreachable: {type(error).__name__}") from None
 
     class SharedRedisStorage(RedisStorage):
+        """Redis that does not answer is StateUnavailable (bot.telegram.handlers.errors)."""
+
+        async def set_state(self, *args: Any, **kwargs: Any) -> None:
+            async with reached():
+                await super().set_state(*args, **kwargs)
+
+        async def get_state(self, *args: Any, **kwargs: Any) -> str | None:
+            async with reached():
+                return await super().get_state(*args, **kwargs)
+
+        async def set_data(self, *args: Any, **kwargs: Any) -> None:
+            async with reached():
+                await super().set_data(*args, **kwargs)
+
+        async def get_data(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            async with reached():
+                return await super().get_data(*args, **kwargs)
+
         async def close(self) -> None:
             """Not here: aiogram closes the storage before the shutdown hooks, which may still
             use the client (bot.fleet); the wiring closes it after them."""
+
+    class SharedRedisIsolation(RedisEventIsolation):
+        @contextlib.asynccontextmanager
+        async def lock(self, key: StorageKey) -> AsyncIterator[None]:
+            # Around the update's handling too: a Redis gone meanwhile fails the update as
+            # one not handled, for Telegram to deliver again.
+            async with reached(), super().lock(key):
+                yield
 
     keys = DefaultKeyBuilder(prefix="smscbot:fsm", with_bot_id=True)
     # The chat's lock lasts aiogram's default minute: it must outlive the slowest handler
@@ -129,7 +165,7 @@ def dialog_storage(redis: Redis | None) -> tuple[BaseStorage, BaseEventIsolation
     # replica that dies holding it delays that chat by as much.
     return (
         SharedRedisStorage(redis, key_builder=keys),
-        RedisEventIsolation(redis, key_builder=keys),
+        SharedRedisIsolation(redis, key_builder=keys),
     )
 
 

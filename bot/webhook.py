@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Callable
 
 from aiogram import Bot, Dispatcher
@@ -21,6 +22,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.config import Settings, SettingsError
+from bot.telegram.handlers.errors import StateUnavailable
 from bot.telegram.observe import WebhookWatch
 from bot.web import Route
 
@@ -48,11 +50,19 @@ class Receiver(SimpleRequestHandler):
         # is a connection held while a handler waits (for SMSC, say); aiogram answers anyway
         # after 55 s, before Telegram gives up, and finishes the handler in the background.
         super().__init__(dp, bot, handle_in_background=False, secret_token=secret)
+        dp["webhook_mode"] = True  # an update Redis fails is answered 503 (StateUnavailable)
+        self._secret = secret.encode()
         self.accepting = False
         self._on_update = on_update
         self._under_way = 0
         self._idle = asyncio.Event()
         self._idle.set()
+
+    def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
+        # As bytes: compare_digest refuses text with non-ASCII characters, and anyone sending
+        # one got a 500 and a traceback in the log where a wrong secret gets 401.
+        given = telegram_secret_token.encode("utf-8", "surrogateescape")
+        return secrets.compare_digest(given, self._secret)
 
     async def handle(self, request: web.Request) -> web.Response:
         if not self.verify_secret(request.headers.get(SECRET_HEADER, ""), self.bot):
@@ -64,6 +74,8 @@ class Receiver(SimpleRequestHandler):
         self._idle.clear()
         try:
             return await super().handle(request)
+        except StateUnavailable:  # logged by the error handler
+            return web.Response(status=503, text="Not handled: Telegram delivers it again")
         finally:
             self._under_way -= 1
             if not self._under_way:

@@ -1,0 +1,72 @@
+"""The webhook's receiver (bot.webhook): what Telegram is answered, so that an update is
+handled once, or delivered again when it could not be handled."""
+
+import logging
+
+import pytest
+from aiogram import Dispatcher, Router
+from aiogram.types import Message
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.factory import dialog_storage
+from bot.fleet.connection import connect
+from bot.telegram.handlers.errors import on_error
+from bot.webhook import SECRET_HEADER, Receiver
+from tests.e2e_helpers import free_port
+from tests.mocked_bot import MockedBot
+
+SECRET = "s3cret"
+UPDATE = {
+    "update_id": 7,
+    "message": {
+        "message_id": 1,
+        "date": 0,
+        "text": "/help",
+        "chat": {"id": 5, "type": "private"},
+        "from": {"id": 5, "is_bot": False, "first_name": "Ann"},
+    },
+}
+
+
+@pytest.fixture
+async def post():
+    """POST an update to a receiver whose dispatcher keeps dialogs in a Redis that is down:
+    (status, the updates its handler saw)."""
+    redis = connect(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    storage, isolation = dialog_storage(redis)
+    dp = Dispatcher(storage=storage, events_isolation=isolation)
+    handled = []
+    seen = Router()
+
+    @seen.message()
+    async def record(message: Message) -> None:
+        handled.append(message.message_id)
+
+    seen.error()(on_error)  # the bot's own error handler (its router is the bot's)
+    dp.include_router(seen)
+    receiver = Receiver(dp, MockedBot(), SECRET, on_update=lambda: None)
+    receiver.accepting = True
+    app = web.Application()
+    app.router.add_post("/hook", receiver.handle)
+    async with TestClient(TestServer(app)) as client:
+
+        async def send(secret: str) -> tuple[int, list[int]]:
+            answer = await client.post("/hook", json=UPDATE, headers={SECRET_HEADER: secret})
+            return answer.status, handled
+
+        yield send
+    await redis.aclose()
+
+
+async def test_an_update_redis_cannot_serve_is_answered_503_for_telegram_to_resend(post, caplog):
+    assert await post(SECRET) == (503, [])
+    [line] = [r for r in caplog.records if r.name == "bot.telegram.handlers.errors"]
+    assert line.levelno == logging.WARNING and line.exc_info is None
+    assert line.getMessage() == "update not handled update_id=7: redis unreachable: ConnectionError"
+
+
+@pytest.mark.parametrize("secret", ["wrong", "é", ""])
+async def test_a_wrong_secret_is_401_whatever_its_characters(post, caplog, secret):
+    assert await post(secret) == (401, [])
+    assert "Traceback" not in caplog.text

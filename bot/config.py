@@ -226,6 +226,11 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
                 "SECRET_KEY is required with REDIS_URL: every replica must read the passwords "
                 "the others stored, so all need the same key (a generated one is per machine)"
             )
+        if self.redis_url is not None and self.webhook_url is None:
+            raise ValueError(
+                "WEBHOOK_URL is required with REDIS_URL: Telegram lets one process poll for "
+                "updates, and replicas polling took each other's (409 Conflict, for ever)"
+            )
         return self
 
     @field_validator("bot_token")

@@ -161,6 +161,14 @@ WEBHOOK = {"WEBHOOK_URL": "https://bot.example.com/tg/hook", "WEBHOOK_SECRET": "
             {"REDIS_URL": "redis://redis:6379/0", "DATABASE_URL": POSTGRES},
             "SECRET_KEY is required with REDIS_URL: every replica must read the passwords",
         ),
+        (
+            {
+                "REDIS_URL": "redis://redis:6379/0",
+                "DATABASE_URL": POSTGRES,
+                "SECRET_KEY": Fernet.generate_key().decode(),
+            },
+            "WEBHOOK_URL is required with REDIS_URL: Telegram lets one process poll",
+        ),
     ],
 )
 def test_settings_that_need_others_say_which(monkeypatch, settings, message):

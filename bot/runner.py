@@ -162,7 +162,7 @@ class Runner:
             bot = create_bot(settings, on_token_refused=self._token_refused)
             resources.push_async_callback(bot.session.close)
             metrics = Metrics()
-            shared = _shared_limits(redis, self._box)
+            shared = _shared_limits(redis, self._box, bot.id)
             guard = ObservedGuard(
                 CountingFetcher(smsc, metrics),
                 metrics=metrics,
@@ -293,7 +293,7 @@ class _Shared:
     pacer: Pacer | None = None
 
 
-def _shared_limits(redis: Redis | None, box: SecretBox) -> _Shared:
+def _shared_limits(redis: Redis | None, box: SecretBox, bot_id: int) -> _Shared:
     """With Redis, the SMSC guard's limits and Telegram's pacing hold for every replica
     together; its keys are named by a key every replica derives from SECRET_KEY."""
     if redis is None:
@@ -302,7 +302,8 @@ def _shared_limits(redis: Redis | None, box: SecretBox) -> _Shared:
     from bot.fleet.pacing import RedisPacer
 
     return _Shared(
-        RedisGuardState(redis, box.keyed_hash("fleet limits").encode()), RedisPacer(redis)
+        RedisGuardState(redis, box.keyed_hash("fleet limits").encode()),
+        RedisPacer(redis, bot_id=bot_id),
     )
 
 

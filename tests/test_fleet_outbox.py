@@ -31,6 +31,7 @@ from bot.storage.models import Chat, Notification
 
 # Short gaps keep the test short; the overall rate stays Telegram's.
 PRIVATE_GAP, GROUP_GAP = 0.05, 0.2
+BOT_ID = 42
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,9 @@ def replicas(engines, redis_clients, telegram):
             Outbox(
                 telegram.sender(name),
                 create_sessionmaker(engine),
-                pacer=RedisPacer(redis, private_gap=PRIVATE_GAP, group_gap=GROUP_GAP),
+                pacer=RedisPacer(
+                    redis, bot_id=BOT_ID, private_gap=PRIVATE_GAP, group_gap=GROUP_GAP
+                ),
                 lease_seconds=lease_seconds,
             )
             for name, engine, redis in zip("ab", engines, redis_clients, strict=True)
@@ -250,7 +253,11 @@ async def test_redis_down_sends_nothing_and_says_so_once(engines, telegram, capl
         port = probe.getsockname()[1]
     await queue(engines[0], {4001: 1})
     redis = Redis.from_url(f"redis://127.0.0.1:{port}/0", retry=Retry(NoBackoff(), 0))
-    outbox = Outbox(telegram.sender("a"), create_sessionmaker(engines[0]), pacer=RedisPacer(redis))
+    outbox = Outbox(
+        telegram.sender("a"),
+        create_sessionmaker(engines[0]),
+        pacer=RedisPacer(redis, bot_id=BOT_ID),
+    )
     try:
         for _ in range(3):
             assert not await outbox.deliver_pending()
@@ -265,24 +272,35 @@ async def test_redis_down_sends_nothing_and_says_so_once(engines, telegram, capl
 
 
 async def test_a_held_chat_tells_when_it_frees(redis_clients):
-    pacer = RedisPacer(redis_clients[0], private_gap=PRIVATE_GAP, group_gap=GROUP_GAP)
+    pacer = RedisPacer(
+        redis_clients[0], bot_id=BOT_ID, private_gap=PRIVATE_GAP, group_gap=GROUP_GAP
+    )
     first = await pacer.take([6001, -6002])
     assert first.chats == {6001, -6002} and first.next_free is None
     # The other replica finds both held: the private chat frees first, within its gap.
-    again = await RedisPacer(redis_clients[1], private_gap=PRIVATE_GAP).take([6001, -6002, 6003])
+    again = await RedisPacer(redis_clients[1], bot_id=BOT_ID, private_gap=PRIVATE_GAP).take(
+        [6001, -6002, 6003]
+    )
     assert again.chats == {6003}
     assert again.next_free is not None and 0 < again.next_free <= PRIVATE_GAP
+
+
+async def test_another_bot_on_the_same_redis_has_limits_of_its_own(redis_clients):
+    ours = RedisPacer(redis_clients[0], bot_id=BOT_ID, private_gap=PRIVATE_GAP)
+    assert (await ours.take([6001])).chats == {6001}
+    staging = RedisPacer(redis_clients[1], bot_id=BOT_ID + 1, private_gap=PRIVATE_GAP)
+    assert (await staging.take([6001])).chats == {6001}  # not held up by our message
 
 
 async def test_no_second_holds_more_places_than_the_rate(redis_clients):
     """The moments of places, as Redis keeps them: a second from one holds Telegram's 30
     places, and the group after them comes a second and a ninth after the first."""
-    pacer = RedisPacer(redis_clients[0])
+    pacer = RedisPacer(redis_clients[0], bot_id=BOT_ID)
     groups = MESSAGES_PER_SECOND // PLACES_AT_ONCE + 1
     moments = []
     for _ in range(groups * PLACES_AT_ONCE):
         await pacer.place()
-        moment = int((await redis_clients[0].get(PREFIX + "group")).split(b":")[0])
+        moment = int((await redis_clients[0].get(f"{PREFIX}{BOT_ID}:group")).split(b":")[0])
         if moment not in moments:
             moments.append(moment)
     assert len(moments) == groups
@@ -291,7 +309,7 @@ async def test_no_second_holds_more_places_than_the_rate(redis_clients):
 
 
 async def test_places_go_in_groups_for_all_replicas_together(redis_clients):
-    pacers = [RedisPacer(client) for client in redis_clients]
+    pacers = [RedisPacer(client, bot_id=BOT_ID) for client in redis_clients]
     span = PLACES_AT_ONCE / (MESSAGES_PER_SECOND * HEADROOM)
 
     async def send_times(pacer: RedisPacer) -> tuple[float, float]:

@@ -32,6 +32,8 @@ from bot.alerting.pacing import (
     chat_gap,
 )
 
+# Then the bot's id: Telegram's limits are the bot's, so every deployment of one bot shares
+# them, and two bots sharing a Redis (staging and production, say) do not slow each other.
 PREFIX = "smscbot:pace:"
 
 # KEYS: the latest group of places, "<its time>:<places left>:<its latest place>", times in
@@ -66,11 +68,13 @@ class RedisPacer:
         self,
         redis: Redis,
         *,
+        bot_id: int,
         per_second: float = MESSAGES_PER_SECOND,
         private_gap: float = PRIVATE_CHAT_GAP,
         group_gap: float = GROUP_CHAT_GAP,
     ) -> None:
         self._redis = redis
+        self._prefix = f"{PREFIX}{bot_id}:"
         # Rounded up: rounded to the nearest (222,222 µs for 6 at 27 a second), five spans fell a
         # microsecond short of the second and a ninth a group may be late by (see HEADROOM).
         self._span_us = math.ceil(PLACES_AT_ONCE * 1_000_000 / (per_second * HEADROOM))
@@ -82,7 +86,7 @@ class RedisPacer:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for chat_id in chats:
-                    key = _chat_key(chat_id)
+                    key = self._chat_key(chat_id)
                     pipe.set(key, 1, nx=True, px=self._gap_ms(chat_id, None))
                     pipe.pttl(key)
                 answers = await pipe.execute()
@@ -99,14 +103,14 @@ class RedisPacer:
 
     async def hold(self, chat_id: int, seconds: float | None = None) -> None:
         try:
-            await self._redis.set(_chat_key(chat_id), 1, px=self._gap_ms(chat_id, seconds))
+            await self._redis.set(self._chat_key(chat_id), 1, px=self._gap_ms(chat_id, seconds))
         except (RedisError, OSError) as error:
             raise PacingUnavailable(repr(error)) from error
 
     async def place(self) -> float:
         try:
             wait_us = await self._place(
-                keys=[PREFIX + "group"],
+                keys=[self._prefix + "group"],
                 args=[
                     self._span_us,
                     PLACES_AT_ONCE,
@@ -118,11 +122,10 @@ class RedisPacer:
             raise PacingUnavailable(repr(error)) from error
         return int(wait_us) / 1_000_000
 
+    def _chat_key(self, chat_id: int) -> str:
+        return f"{self._prefix}chat:{chat_id}"
+
     def _gap_ms(self, chat_id: int, seconds: float | None) -> int:
         if seconds is None:
             seconds = chat_gap(chat_id, self._private_gap, self._group_gap)
         return max(1, math.ceil(seconds * 1000))
-
-
-def _chat_key(chat_id: int) -> str:
-    return f"{PREFIX}chat:{chat_id}"

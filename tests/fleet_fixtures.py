@@ -21,7 +21,9 @@ from bot.smsc.windows import Allowance
 
 KEY = b"fleet-test-key"
 BALANCE = Balance(Decimal("84.75"), Decimal(0), "RUB")
-ALLOWANCE = Allowance(max_per_minute=10, auth_failures_per_site=3, auth_failures_per_asker=1)
+ALLOWANCE = Allowance(
+    max_per_minute=10, auth_failures_per_site=3, auth_failures_per_asker=1, auth_failures_cap=4
+)
 
 
 @dataclass

@@ -9,9 +9,12 @@ from sqlalchemy import event, select
 from bot.alerting.accounts import AccountService, NewAccount, named
 from bot.smsc.client import SmscAuthError
 from bot.smsc.guard import BalanceGuard
+from bot.smsc.refusals import AskerPaused
+from bot.smsc.windows import MemoryGuardState
 from bot.storage.chats import ensure_chat
 from bot.storage.crypto import SecretBox
 from bot.storage.models import Account, Chat, Notification
+from tests.guard_fixtures import Clock
 from tests.handler_fixtures import MemorySmsc
 from tests.monitoring_fixtures import Checker
 from tests.servers import BOTH_DATABASES
@@ -150,3 +153,32 @@ async def test_a_balance_asked_during_a_scheduled_check_alerts_once(sessionmaker
         [(_account, result)] = await accounts.balances([account])
     assert result.balance.balance == Decimal(900)
     assert await scheduled.kinds() == ["low"]
+
+
+async def test_a_password_smsc_refused_is_sent_once_per_user_though_another_chat_watches_it(
+    sessionmaker, monitor
+):
+    """The group's account stays OK until its next check (up to a day away): its row must not
+    make the refused password known good, and let one user send it to SMSC with every /add."""
+    smsc, clock = MemorySmsc(), Clock()
+    box = SecretBox(Fernet.generate_key())
+    guard = BalanceGuard(smsc, state=MemoryGuardState(clock))
+
+    def accounts(session, chat):
+        return AccountService(session, box, guard, monitor, 900, chat=chat)
+
+    async with sessionmaker() as session:
+        group = await ensure_chat(session, -100, "group", None, "en")
+        await accounts(session, group).add(-100, new("shop"))
+    smsc.accounts["shop"] = ("changed", Decimal(10))  # or an allow-list switched on
+    refusals = []
+    for _attempt in range(3):
+        clock.t += 60  # past the cache
+        async with sessionmaker() as session:
+            chat = await ensure_chat(session, 5, "private", None, "en")
+            try:
+                await accounts(session, chat).add(5, new("shop"), askers=("user:5", "chat:5"))
+            except (SmscAuthError, AskerPaused) as error:
+                refusals.append(type(error))
+    assert refusals == [SmscAuthError, AskerPaused, AskerPaused]
+    assert smsc.requests == ["shop", "shop"]

@@ -98,6 +98,43 @@ async def test_auth_failure_budget_is_the_fleets(replica: Replica, smsc: Smsc) -
     assert (await replicas[1].balance(BOB, askers=("user:9",))).fresh
 
 
+async def test_the_cap_on_refusals_holds_known_good_credentials_in_the_fleet(
+    replica: Replica, smsc: Smsc
+) -> None:
+    """The fleet moved to new IPs: watched logins with allow-lists fail, on any replica."""
+    replicas = [replica(cache_seconds=0), replica(cache_seconds=0)]
+    known = await replicas[1].balance(ALICE, known_good=True)
+    watched = [Credentials("smsc.ru", f"shop{i}", "pw") for i in range(5)]
+    for index, creds in enumerate(watched[:4]):
+        smsc.errors[creds] = SmscAuthError(2, "authorise error")
+        with pytest.raises(SmscAuthError):
+            await replicas[index % 2].balance(creds, known_good=True)
+    with pytest.raises(AuthChecksPaused) as caught:
+        await replicas[0].balance(watched[4], known_good=True)
+    assert 1.5 < caught.value.retry_after <= 2.0  # the 2 s window, from the first refusal
+    served = await replicas[0].balance(ALICE, known_good=True)
+    assert (served.stale, served.checked_at) == (True, known.checked_at)
+    assert (await replicas[1].balance(KZ, known_good=True)).fresh  # another site
+    assert len(smsc.requests) == 6
+    await asyncio.sleep(caught.value.retry_after)
+    assert (await replicas[0].balance(watched[4], known_good=True)).fresh
+
+
+async def test_refused_credentials_tried_again_are_not_known_good_to_the_fleet(
+    replica: Replica, smsc: Smsc
+) -> None:
+    """Another chat's account still says OK: each /add of the refused password would go."""
+    first, second = replica(), replica()
+    smsc.errors[ALICE] = SmscAuthError(2, "authorise error")
+    with pytest.raises(SmscAuthError):
+        await first.balance(ALICE, known_good=True, askers=("user:5",))
+    for guard in (second, first):
+        guard.retry(ALICE)
+        with pytest.raises(AskerPaused):
+            await guard.balance(ALICE, known_good=True, askers=("user:5",))
+    assert len(smsc.requests) == 1
+
+
 async def test_an_askers_failure_counts_on_every_replica(replica: Replica, smsc: Smsc) -> None:
     first, second = replica(), replica()
     smsc.errors[ALICE] = SmscAuthError(2, "authorise error")

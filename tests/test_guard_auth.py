@@ -1,6 +1,6 @@
 """BalanceGuard and SMSC's authorisation errors: refused credentials never resent, the pause
-of never-verified credentials at a site, and each asker's share of it; with a fake fetcher and
-an injected clock (tests/guard_fixtures.py)."""
+of never-verified credentials at a site, and each asker's share of it, the site's cap on
+refusals of any credentials; with a fake fetcher and an injected clock (tests/guard_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -71,6 +71,48 @@ async def test_known_good_credentials_skip_the_new_credentials_pause(
     assert (await guard.balance(BOB, known_good=True)).fresh
     with pytest.raises(CredentialsRejected):
         await guard.balance(wrong[0], known_good=True)
+
+
+@BOTH_STATES
+async def test_four_refusals_of_known_good_credentials_pause_the_site(
+    guard: BalanceGuard, fetcher: Fetcher
+) -> None:
+    """The bot moved to a new IP and the accounts have allow-lists: each watched login fails
+    at its next check. SMSC's fifth refusal in 30 minutes would block the IP for everyone."""
+    watched = [Credentials("smsc.ru", f"shop{i}", "pw") for i in range(6)]
+    for creds in watched:
+        fetcher.errors[creds] = SmscAuthError(2, "authorise error")
+    for creds in watched[:4]:
+        with pytest.raises(SmscAuthError):
+            await guard.balance(creds, known_good=True)
+    for creds in (watched[4], BOB):
+        with pytest.raises(AuthChecksPaused) as caught:
+            await guard.balance(creds, known_good=True)
+        assert type(caught.value) is AuthChecksPaused  # waits: the account is not at fault
+    assert (await guard.balance(KZ, known_good=True)).fresh  # another site
+    assert len(fetcher.calls) == 5
+
+
+async def test_the_site_capped_serves_last_balances_until_the_oldest_refusal_is_30_min_old(
+    guard: BalanceGuard, fetcher: Fetcher, guard_clock: Clock
+) -> None:
+    known = await guard.balance(ALICE)
+    watched = [Credentials("smsc.ru", f"shop{i}", "pw") for i in range(4)]
+    for creds in watched:
+        fetcher.errors[creds] = SmscAuthError(2, "authorise error")
+        guard_clock.t += 100
+        with pytest.raises(SmscAuthError):
+            await guard.balance(creds, known_good=True)
+    calls = len(fetcher.calls)
+    served = await guard.balance(ALICE)
+    assert (served.stale, served.checked_at) == (True, known.checked_at)
+    with pytest.raises(AuthChecksPaused) as caught:
+        await guard.balance(BOB, known_good=True)
+    assert caught.value.retry_after == 1800 - 300
+    assert len(fetcher.calls) == calls
+    guard_clock.t += 1500
+    assert (await guard.balance(BOB, known_good=True)).fresh
+    assert (await guard.balance(ALICE)).fresh
 
 
 async def test_known_good_credentials_that_fail_are_rejected_too(

@@ -176,7 +176,7 @@ def test_guard_properties(
         if fetch.outcome == "ip_blocked":
             later = [f for f in fetches if f.order > fetch.end_order]
             site = fetch.creds.site
-            assert all(f.start >= fetch.end + 900 for f in later if f.creds.site == site)
+            assert all(f.start >= fetch.end + 1800 for f in later if f.creds.site == site)
 
     fingerprints = [fetch.creds.fingerprint for fetch in fetches if fetch.outcome == "auth"]
     assert len(fingerprints) == len(set(fingerprints))  # a refused password is never resent

@@ -19,9 +19,9 @@ end
 # The credentials' standing and, unless it serves the call, the turns and the admission: one
 # round trip. KEYS: credentials, login turn, site turn, site pause, login pause, login window,
 # site auth failures, askers' failures... ARGV: known_good, ttl, fresh ms, ticket, lease ms,
-# max per minute, window ms, per site, per asker, auth window ms.
+# max per minute, window ms, per site, per asker, auth window ms, cap per site.
 # -> state, balance JSON, age in ms (-1: none), then 'served' | 'busy' (another holds a turn) |
-# 'admitted' with the waits in ms: site paused, asker, auth, login. Granted (all waits 0): the
+# 'admitted' with the waits in ms: site paused, asker, auth, cap, login. Granted (all waits 0): the
 # request is counted already, so a replica that dies before the answer still leaves it in the
 # window, and the turns are the ticket's for the lease. Run again with the same ticket (redis-py
 # retries a command whose answer was lost), it finds its own turns and entry, not another's.
@@ -30,7 +30,7 @@ BEGIN = (
     _COMMON
     + """
 local v = redis.call('HMGET', KEYS[1], 'state', 'balance', 'at')
-if ARGV[1] == '1' and v[1] ~= 'rejected' then
+if ARGV[1] == '1' and v[1] ~= 'rejected' and v[1] ~= 'refused' then
   redis.call('HSET', KEYS[1], 'state', 'verified')
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   v[1] = 'verified'
@@ -56,6 +56,8 @@ redis.call('ZREM', KEYS[6], ARGV[4])
 local site = math.max(0, redis.call('PTTL', KEYS[4]))
 local login = redis.call('PTTL', KEYS[5])
 login = math.max(login, wait(KEYS[6], tonumber(ARGV[6]), tonumber(ARGV[7])))
+-- The cap holds for known good credentials too (the bot's IP may have changed).
+local cap = wait(KEYS[7], tonumber(ARGV[11]), tonumber(ARGV[10]))
 local asker, auth = 0, 0
 if new then
   auth = wait(KEYS[7], tonumber(ARGV[8]), tonumber(ARGV[10]))
@@ -63,7 +65,7 @@ if new then
     asker = math.max(asker, wait(KEYS[i], tonumber(ARGV[9]), tonumber(ARGV[10])))
   end
 end
-if site + asker + auth + login == 0 then
+if site + asker + auth + cap + login == 0 then
   redis.call('ZADD', KEYS[6], now, ARGV[4])
   redis.call('PEXPIRE', KEYS[6], ARGV[7])
   for _, turn in ipairs(turns) do redis.call('SET', turn, ARGV[4], 'PX', ARGV[5]) end
@@ -72,7 +74,7 @@ else
     if redis.call('GET', turn) == ARGV[4] then redis.call('DEL', turn) end
   end
 end
-for _, w in ipairs({'admitted', site, asker, auth, login}) do table.insert(found, w) end
+for _, w in ipairs({'admitted', site, asker, auth, cap, login}) do table.insert(found, w) end
 return found
 """
 )
@@ -109,7 +111,10 @@ end
 """
 )
 
-# KEYS: credentials. Accepted credentials stay accepted.
+# KEYS: credentials. Accepted credentials stay accepted; rejected ones may be sent again, but
+# are not verified by a caller's known_good until SMSC accepts them ('refused').
 RETRY = """
-if redis.call('HGET', KEYS[1], 'state') == 'rejected' then redis.call('HDEL', KEYS[1], 'state') end
+if redis.call('HGET', KEYS[1], 'state') == 'rejected' then
+  redis.call('HSET', KEYS[1], 'state', 'refused')
+end
 """

@@ -129,6 +129,7 @@ class RedisGuardState:
             limits.auth_failures_per_site,
             limits.auth_failures_per_asker,
             self._auth_window_ms,
+            limits.auth_failures_cap,
         ]
         while True:
             found = await self._run(self._begin, keys, args)

@@ -5,9 +5,11 @@ blocks the bot's IP for 30 minutes after five authorisation errors in 30 minutes
 which would stop monitoring for every chat. `BalanceGuard` keeps well inside both limits:
 per login it spaces requests and sends one at a time, it never resends credentials SMSC has
 refused, and it stops checking never-verified credentials at a site that refused several.
-So that no single person can spend that allowance for everyone, a caller may say who is
-asking (any keys, say ``("user:5", "chat:-100")``): each asker gets at most one rejected
-check of never-verified credentials per site and window.
+Known good credentials fail too (the bot's IP changed, an allow-list was switched on): after
+`auth_failures_cap` refusals of any credentials in 30 minutes the whole site waits. So that
+no single person can spend the allowance for everyone, a caller may say who is asking (any
+keys, say ``("user:5", "chat:-100")``): each asker gets at most one rejected check of
+never-verified credentials per site and window.
 
 What the guard remembers lives in a `GuardState` (see bot.smsc.windows): in this process by
 default, or shared by every replica of the bot, so that the limits hold for the fleet. When
@@ -56,6 +58,9 @@ log = logging.getLogger(__name__)
 
 # SMSC refuses the eleventh balance request within a minute.
 SMSC_MAX_PER_MINUTE = 10
+# SMSC blocks the IP at the fifth authorisation error within 30 minutes, for 30 minutes.
+SMSC_AUTH_FAILURES = 5
+SMSC_IP_BLOCK = 1800.0
 # When the shared state is unreachable, callers are told to come back after this long.
 STATE_RETRY_AFTER = 5.0
 # A request's whole time, backup hosts included (`SmscClient`: 10 s per host, one backup), with
@@ -98,16 +103,22 @@ class BalanceGuard:
         cache_seconds: float = 30.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         rate_limit_pause: float = 60.0,
-        ip_block_pause: float = 900.0,
+        # A minute past SMSC's block: clocks and SMSC's count of it need not agree to the second.
+        ip_block_pause: float = SMSC_IP_BLOCK + 60,
         auth_failures_per_site: int = 3,
         auth_failures_per_asker: int = 1,
+        auth_failures_cap: int = SMSC_AUTH_FAILURES - 1,
         state: GuardState | None = None,
         request_timeout: float = REQUEST_TIMEOUT,
     ) -> None:
         if not 1 <= max_per_minute <= SMSC_MAX_PER_MINUTE:
             raise ValueError(f"max_per_minute must be 1..{SMSC_MAX_PER_MINUTE} (SMSC's limit)")
+        if not 1 <= auth_failures_cap < SMSC_AUTH_FAILURES:
+            raise ValueError(f"auth_failures_cap must be under {SMSC_AUTH_FAILURES} (SMSC's limit)")
         self._client = client
-        self._limits = Allowance(max_per_minute, auth_failures_per_site, auth_failures_per_asker)
+        self._limits = Allowance(
+            max_per_minute, auth_failures_per_site, auth_failures_per_asker, auth_failures_cap
+        )
         self._cache_seconds = cache_seconds
         self._now = now
         self._rate_limit_pause = rate_limit_pause
@@ -136,12 +147,13 @@ class BalanceGuard:
         """The balance for `creds`: cached, fetched, or the last known one when SMSC must wait.
 
         `known_good`: SMSC accepted these credentials before (say, before a restart), so they
-        need not wait behind never-verified ones. `askers`: who asks (keys of the caller's
-        choosing); never-verified credentials are refused with `AskerPaused` while any of
-        them had such credentials rejected within the window. `key`: the caller's name for
-        exactly these credentials (one key, one set), for `remembered`. Raises the client's
-        `SmscError`s, or one of this module's refusals when no request may be made and no
-        balance is known.
+        need not wait behind never-verified ones; unless SMSC refused them since (`retry` or
+        not): then they are never-verified ones until SMSC accepts them. `askers`: who asks
+        (keys of the caller's choosing); never-verified credentials are refused with
+        `AskerPaused` while any of them had such credentials rejected within the window.
+        `key`: the caller's name for exactly these credentials (one key, one set), for
+        `remembered`. Raises the client's `SmscError`s, or one of this module's refusals when
+        no request may be made and no balance is known.
         """
         if key is not None:
             self._keyed[key] = creds
@@ -246,7 +258,8 @@ class BalanceGuard:
     ) -> BalanceResult:
         """The last known balance, or the refusal the first reason to wait calls for. Spent
         allowances of authorisation errors refuse even with a balance known: they concern
-        credentials nobody has seen work (the askers' first, as that refusal is theirs)."""
+        credentials nobody has seen work (the askers' first, as that refusal is theirs). The
+        site's cap serves the last balance, as the pauses do: it holds known good ones too."""
         if wait.site_paused > 0:
             return self._last_known(standing, SitePaused(wait.site_paused))
         if wait.asker_wait > 0 or wait.auth_wait > 0:
@@ -257,6 +270,9 @@ class BalanceGuard:
             who = ", ".join(askers) or "the bot"
             log.warning("new credentials at %s not checked for %s: %s", creds.site, who, refusal)
             raise refusal
+        if wait.cap_wait > 0:
+            until = self._now() + timedelta(seconds=wait.cap_wait)
+            return self._last_known(standing, AuthChecksPaused(wait.cap_wait, until))
         return self._last_known(standing, LoginPaused(wait.login_wait))
 
     async def _record(self, change: Awaitable[None]) -> None:

@@ -58,17 +58,20 @@ class Standing:
 class Admission:
     """Seconds to wait before a request may be sent, by reason; all zero: it may go now.
 
-    The auth waits are only asked about for never-verified credentials.
+    The asker's and the site's allowances hold for never-verified credentials; the site's cap
+    for all: known good ones fail too when the bot's IP changes or an allow-list does.
     """
 
     site_paused: float  # after error 4
     asker_wait: float  # an asker's allowance of authorisation errors is spent
     auth_wait: float  # the site's allowance of authorisation errors is spent
+    cap_wait: float  # the site's cap of authorisation errors is reached
     login_wait: float  # after error 9, or the login's requests of the last minute
 
     @property
     def granted(self) -> bool:
-        return max(self.site_paused, self.asker_wait, self.auth_wait, self.login_wait) <= 0
+        waits = (self.site_paused, self.asker_wait, self.auth_wait, self.cap_wait, self.login_wait)
+        return max(waits) <= 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,7 @@ class Allowance:
     max_per_minute: int
     auth_failures_per_site: int
     auth_failures_per_asker: int
+    auth_failures_cap: int  # of any credentials, known good too: a whole site waits after it
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +138,8 @@ class GuardState(Protocol):
         failure against the site and each asker."""
 
     async def retry(self, creds: Credentials) -> None:
-        """Forget that the credentials were rejected."""
+        """Let rejected credentials be sent again. Until SMSC accepts them, they are not
+        verified by a caller's `known_good` (another chat's account not checked since)."""
 
     async def pause_login(self, rate_key: str, seconds: float) -> None: ...
 
@@ -223,6 +228,7 @@ class MemoryGuardState:
         self._balances: dict[str, _Balance] = {}  # by fingerprint
         self._verified: set[str] = set()  # fingerprints SMSC accepted
         self._rejected: set[str] = set()  # fingerprints SMSC answered error 2 to
+        self._refused: set[str] = set()  # those too, retried or not, until SMSC accepts them
 
     async def standing(self, creds: Credentials, *, known_good: bool) -> Standing:
         return self._standing(creds, known_good)
@@ -268,6 +274,7 @@ class MemoryGuardState:
         login = self._login(creds.rate_key)
         login.window.add(self._clock())
         if answer is not None:
+            self._refused.discard(creds.fingerprint)
             self._verified.add(creds.fingerprint)
             self._balances[creds.fingerprint] = _Balance(*answer, self._clock())
         login.lock.release()
@@ -276,7 +283,7 @@ class MemoryGuardState:
 
     def _standing(self, creds: Credentials, known_good: bool) -> Standing:
         fingerprint = creds.fingerprint
-        if known_good and fingerprint not in self._rejected:
+        if known_good and fingerprint not in self._refused:
             self._verified.add(fingerprint)
         last = self._balances.get(fingerprint)
         known = None
@@ -296,11 +303,13 @@ class MemoryGuardState:
             site_paused=max(site.paused_until - now, 0.0),
             asker_wait=asker_wait,
             auth_wait=auth_wait,
+            cap_wait=site.auth_failures.wait(now, limits.auth_failures_cap),
             login_wait=max(login.paused_until - now, login.window.wait(now, limits.max_per_minute)),
         )
 
     async def rejected(self, creds: Credentials, askers: tuple[str, ...]) -> None:
         self._rejected.add(creds.fingerprint)
+        self._refused.add(creds.fingerprint)
         self._verified.discard(creds.fingerprint)
         self._balances.pop(creds.fingerprint, None)
         self._site(creds.site).add_auth_failure(askers, self._clock())

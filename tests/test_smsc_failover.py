@@ -8,8 +8,10 @@ import logging
 from decimal import Decimal
 from urllib.parse import parse_qs
 
+import aiohttp
 import httpx
 import pytest
+from aiohttp.client_reqrep import ConnectionKey
 
 from bot.smsc.client import Credentials, SmscApiError, SmscClient, SmscError, SmscUnavailable
 from tests.smsc_fixtures import (
@@ -28,16 +30,26 @@ from tests.smsc_fixtures import (
 # ----- failover ------------------------------------------------------------------------
 
 
+def fail_from(cause: Exception) -> Handler:
+    """Fails as httpx-aiohttp does: aiohttp's error wrapped, here in its loose ConnectTimeout."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectTimeout(str(cause), request=request) from cause
+
+    return handler
+
+
 @pytest.mark.parametrize(
     "primary",
     [
-        reply(b"Service Unavailable", 503),
-        reply(b"<html>oops</html>", 500),
         fail_with(httpx.ConnectError),
         fail_with(httpx.ConnectTimeout),
-        fail_with(httpx.ReadTimeout),
-        fail_with(httpx.RemoteProtocolError),
+        fail_from(
+            aiohttp.ClientConnectorError(ConnectionKey("smsc.ru", 443, *[None] * 6), OSError())
+        ),
+        fail_from(aiohttp.ConnectionTimeoutError()),
     ],
+    ids=["connect error", "connect timeout", "aiohttp connector", "aiohttp connect timeout"],
 )
 async def test_failover_to_the_documented_backup(primary: Handler) -> None:
     recorder = Recorder(by_host(smsc_ru=primary, www2_smsc_ru=reply({"balance": "5.00"})))
@@ -47,6 +59,30 @@ async def test_failover_to_the_documented_backup(primary: Handler) -> None:
     assert recorder.hosts == ["smsc.ru", "www2.smsc.ru"]
     form = parse_qs(recorder.requests[1].content.decode())
     assert form["psw"] == [PASSWORD]
+
+
+@pytest.mark.parametrize(
+    "primary",
+    [
+        reply(b"Service Unavailable", 503),
+        reply(b"<html>oops</html>", 500),
+        fail_with(httpx.ReadTimeout),
+        fail_with(httpx.RemoteProtocolError),
+        fail_from(aiohttp.ServerDisconnectedError()),
+    ],
+    ids=["503", "500", "read timeout", "protocol error", "disconnected"],
+)
+async def test_no_backup_once_smsc_may_have_had_the_request(primary: Handler) -> None:
+    """SMSC counts every request it gets: a wrong password sent again to the backup counted
+    twice toward its IP block (at 5), where the bot's own limit counted once (3 a site)."""
+    recorder = Recorder(by_host(smsc_ru=primary, www2_smsc_ru=reply({"balance": "5.00"})))
+    async with recorder.client() as client:
+        with pytest.raises(
+            SmscUnavailable, match=r"^SMSC unreachable: smsc\.ru: [\w ]+$"
+        ) as caught:
+            await client.fetch_balance(CREDS)
+    assert recorder.hosts == ["smsc.ru"]
+    assert_no_secret(caught.value)
 
 
 async def test_unavailable_after_the_backups() -> None:
@@ -66,7 +102,7 @@ async def test_unavailable_after_the_backups() -> None:
 async def test_explicit_backups_replace_the_defaults() -> None:
     recorder = Recorder(
         by_host(
-            smsc_ru=reply(b"", 503),
+            smsc_ru=fail_with(httpx.ConnectError),
             b1_example=fail_with(httpx.ConnectError),
             b2_example=reply({"balance": "7"}),
         )
@@ -104,7 +140,7 @@ async def test_the_timeout_bounds_a_whole_attempt() -> None:
         async with asyncio.timeout(2):
             with pytest.raises(SmscUnavailable, match="TimeoutError") as caught:
                 await client.fetch_balance(CREDS)
-    assert recorder.hosts == ["smsc.ru", "www2.smsc.ru"]
+    assert recorder.hosts == ["smsc.ru"]  # SMSC may have had it: no backup
     assert_no_secret(caught.value)
 
 
@@ -115,7 +151,7 @@ async def test_the_timeout_bounds_a_whole_attempt() -> None:
     "handler",
     [
         fail_with(httpx.ConnectError),
-        fail_with(httpx.ReadTimeout),
+        fail_with(httpx.ConnectTimeout),
         reply(b"", 503),
         reply(b"<html></html>"),
         reply({"error": "authorise error", "error_code": 2}),

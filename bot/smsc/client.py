@@ -96,7 +96,8 @@ class SmscError(Exception):
 
 
 class SmscUnavailable(SmscError):
-    """No answer: a network error, a timeout or HTTP 5xx, from the site and its backup hosts."""
+    """No answer: a network error, a timeout or HTTP 5xx (the backup hosts are asked only when
+    the site could not be connected to)."""
 
 
 class SmscProtocolError(SmscError):
@@ -144,7 +145,7 @@ _ERRORS: dict[int, type[SmscApiError]] = {
 
 
 class SmscClient:
-    """Fetches balances; on a network error, timeout or HTTP 5xx it tries the site's backups."""
+    """Fetches balances; when a site cannot be connected to, it tries the site's backups."""
 
     def __init__(
         self,
@@ -168,6 +169,10 @@ class SmscClient:
         self._closed = False
         # The deadline of a whole attempt: connecting, sending and reading the answer.
         self._timeout = timeout
+        # Connecting (TLS and a proxy's handshake included) within half of it (httpx-aiohttp's
+        # "pool" is aiohttp's connect timeout): a host that takes no connection then fails
+        # before the request was sent, so its backup may be asked.
+        self._extensions = {"timeout": {"pool": timeout / 2}}
         if backups is None:
             # SMSC documents www2.smsc.ru as its backup host.
             backups = {url: [f"https://www2.{name}"] for name, url in SITES.items()}
@@ -192,26 +197,40 @@ class SmscClient:
         for base in [creds.site, *self._backups.get(creds.site, ())]:
             if failures:
                 log.warning("SMSC %s; trying the backup %s", failures[-1], _host(base))
-            request = httpx.Request("POST", _endpoint(base), data=form, headers=_HEADERS)
+            request = httpx.Request(
+                "POST", _endpoint(base), data=form, headers=_HEADERS, extensions=self._extensions
+            )
             try:
                 async with asyncio.timeout(self._timeout):
                     response = await self._transport.handle_async_request(request)
                     try:
                         await response.aread()
+                    except httpx.DecodingError:
+                        # A body its Content-Encoding does not decode (SMSC's or a proxy's
+                        # mistake): an answer, if a garbled one, as an HTML page is.
+                        raise SmscProtocolError(
+                            f"{_answered(response, base)} a body its Content-Encoding does not "
+                            "decode"
+                        ) from None
                     finally:
                         await response.aclose()
             # aiohttp's own errors where httpx-aiohttp maps none: a reply that is not HTTP (a
             # bad status or header line) is a site failing, as a refused connection is; and so
-            # is a proxy failing (which backup hosts may not share: another host, another road).
+            # is a proxy failing.
             except (httpx.TransportError, aiohttp.ClientError, TimeoutError, *proxy.ERRORS) as exc:
                 failures.append(f"{_host(base)}: {_fault(exc)}")
-                continue
-            log.debug("SMSC %s answered HTTP %s", _host(base), response.status_code)
-            if response.is_server_error:
+                # Only a request that never left goes to a backup: SMSC counts every one it
+                # got, so a wrong password tried again there would count twice toward its block
+                # (a timeout or a bad answer may come after SMSC read the request).
+                if _unsent(exc):
+                    continue
+            else:
+                log.debug("SMSC %s answered HTTP %s", _host(base), response.status_code)
+                if not response.is_server_error:
+                    # An API error is not retried on a backup either.
+                    return _parse(response, base, creds.secret)
                 failures.append(f"{_host(base)}: HTTP {response.status_code}")
-                continue
-            # An API error is not retried on a backup: a second auth error counts toward a block.
-            return _parse(response, base, creds.secret)
+            break
         raise SmscUnavailable(f"SMSC unreachable: {'; '.join(failures)}")
 
     async def aclose(self) -> None:
@@ -239,6 +258,21 @@ def _proxied(url: str) -> Callable[[], aiohttp.ClientSession]:
     )
 
 
+def _unsent(exc: BaseException) -> bool:
+    """Whether the request surely never reached the site: connecting failed (DNS, a refused
+    connection, TLS, a proxy, the connect timeout). httpx-aiohttp maps aiohttp's errors loosely,
+    so the aiohttp error it wraps decides; httpx's own (unwrapped) are raised while connecting."""
+    if isinstance(exc, proxy.ERRORS):
+        return True
+    if not isinstance(exc, httpx.TransportError):
+        return False
+    if exc.__cause__ is None:
+        return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.ProxyError)
+    return isinstance(
+        exc.__cause__, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, *proxy.ERRORS)
+    )
+
+
 def _fault(exc: BaseException) -> str:
     """What went wrong, by class name only: some messages quote the request. httpx-aiohttp
     maps aiohttp's errors loosely (a refused connection becomes ConnectTimeout), so the
@@ -250,9 +284,13 @@ def _fault(exc: BaseException) -> str:
 _NOT_JSON = object()
 
 
+def _answered(response: httpx.Response, base: str) -> str:
+    return f"{_host(base)} answered HTTP {response.status_code} with"
+
+
 def _parse(response: httpx.Response, base: str, secret: str) -> Balance:
     """The balance in `base`'s fmt=3 reply, or the error it carries."""
-    where = f"{_host(base)} answered HTTP {response.status_code} with"
+    where = _answered(response, base)
     body = response.content
     try:
         # parse_float keeps a bare JSON number exact, should SMSC ever send one.

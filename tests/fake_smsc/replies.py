@@ -10,7 +10,8 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-FAULTS = ("5xx", "garbage", "html", "empty", "hang")
+# "gzip": a Content-Encoding: gzip header on a plain body, as a misconfigured proxy sends.
+FAULTS = ("5xx", "garbage", "html", "empty", "hang", "gzip")
 
 ERROR_TEXTS = {
     1: "parameters error",
@@ -95,4 +96,6 @@ def _fault_response(fault: str) -> web.Response:
         return web.Response(text="%%garbage%%")
     if fault == "html":
         return web.Response(text=HTML_PAGE, content_type="text/html")
+    if fault == "gzip":
+        return web.Response(body=b'{"balance": "1.00"}', headers={"Content-Encoding": "gzip"})
     return web.Response(body=b"")  # "empty"

@@ -56,6 +56,11 @@ def test_each_language_writes_numbers_its_way():
     assert format_amount(Decimal("0.125"), "en") == "0.125"
 
 
+def test_a_currency_is_html_text():
+    """Every message format_money goes into is HTML: SMSC's currency must not make it markup."""
+    assert format_money(Decimal(1), "<b>&", "en") == "1.00 &lt;b&gt;&amp;"
+
+
 def test_equal_amounts_written_as_they_came():
     assert [format_amount(Decimal(text), "en") for text in ("0", "-0.00", "0.0")] == [
         "0.00",

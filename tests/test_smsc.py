@@ -53,6 +53,13 @@ async def test_without_credit_or_currency() -> None:
     assert balance == Balance(Decimal("-3.1"), Decimal(0), None)
 
 
+async def test_the_largest_amounts_and_currencies_taken() -> None:
+    big = "-" + "9" * 18 + "." + "9" * 10  # 28 digits: Decimal's precision
+    balance = await fetch(reply({"balance": big, "credit": big, "currency": "Тенге"}))
+    assert balance == Balance(Decimal(big), Decimal(big), "Тенге")
+    assert len(str(balance.balance)) <= 40  # the database's Money column
+
+
 async def test_bare_json_numbers_stay_exact() -> None:
     balance = await fetch(reply(b'{"balance": 0.10, "credit": 5}'))
     assert balance.balance == Decimal("0.10")
@@ -176,6 +183,15 @@ async def test_a_body_its_content_encoding_does_not_decode_is_a_protocol_error()
         (b'{"balance": 1e3}', 200, "balance that is not a number"),
         (b'{"balance": "1.00", "credit": "lots"}', 200, "credit that is not a number"),
         (b'{"balance": "1.00", "currency": 643}', 200, "currency that is not text"),
+        # What the database could not store (the write of a whole batch of checks failed), or
+        # HTML in every message showing it.
+        (b'{"balance": "1.00", "currency": "RUBLES-AND"}', 200, "currency that is not 8 letters"),
+        (b'{"balance": "1.00", "currency": "<b>"}', 200, "currency that is not 8 letters"),
+        (b'{"balance": "1.00", "currency": "US D"}', 200, "currency that is not 8 letters"),
+        (b'{"balance": "' + b"9" * 19 + b'"}', 200, "balance that is not a number"),
+        (b'{"balance": ' + b"9" * 40 + b"}", 200, "balance that is not a number"),
+        (b'{"balance": "1.' + b"0" * 11 + b'"}', 200, "balance that is not a number"),
+        (b'{"balance": "1.00", "credit": "' + b"9" * 60 + b'"}', 200, "credit that is not"),
         (b'{"error": "who knows"}', 200, "without an error code"),
         (b'{"error": "x", "error_code": true}', 200, "without an error code"),
         ('{"error": "x", "error_code": "\u00b2"}'.encode(), 200, "without an error code"),

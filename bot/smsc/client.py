@@ -33,8 +33,13 @@ log = logging.getLogger(__name__)
 USER_AGENT = "smsc-balance-bot"
 _HEADERS = {"User-Agent": USER_AGENT}
 
-# SMSC sends amounts as strings like "84.75" or "-3.10"; anything else is not a balance.
-_AMOUNT = re.compile(r"[+-]?\d+(?:\.\d+)?", re.ASCII)
+# SMSC sends amounts as strings like "84.75" or "-3.10"; anything else is not a balance. At
+# most 28 digits, Decimal's precision (sums and rates of more would be rounded), which also
+# keeps the text within what the database stores (Money, 40 characters).
+_AMOUNT = re.compile(r"[+-]?\d{1,18}(?:\.\d{1,10})?", re.ASCII)
+# Its currency: "RUB", "KZT"...; letters only (it is shown in HTML messages and charts), as many
+# as the database stores.
+_CURRENCY_LENGTH = 8
 
 
 @functools.lru_cache(maxsize=256)
@@ -321,6 +326,12 @@ def _parse(response: httpx.Response, base: str, secret: str) -> Balance:
     currency = data.get("currency") or None
     if currency is not None and not isinstance(currency, str):
         raise SmscProtocolError(f"{where} a currency that is not text")
+    # A longer one failed the database's write of the whole batch of checks it was in; markup
+    # broke every message showing it.
+    if currency is not None and not (currency.isalpha() and len(currency) <= _CURRENCY_LENGTH):
+        raise SmscProtocolError(
+            f"{where} a currency that is not {_CURRENCY_LENGTH} letters at most"
+        )
     return Balance(
         balance=_amount(data["balance"], f"{where} a balance that is not a number"),
         credit=_amount(data.get("credit", "0"), f"{where} a credit that is not a number"),

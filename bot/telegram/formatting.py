@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from functools import cache, lru_cache
+from html import escape
 
 from babel import Locale
 from babel.dates import format_timedelta
@@ -81,8 +82,9 @@ def _format_amount(value: str, locale: str) -> str:
 
 
 def format_money(value: Decimal, currency: str | None, locale: str) -> str:
+    """The amount and currency as HTML (every caller's parse mode): the currency is SMSC's text."""
     amount = format_amount(value, locale)
-    return f"{amount} {currency}" if currency else amount
+    return f"{amount} {escape(currency)}" if currency else amount
 
 
 def format_age(seconds: float, locale: str) -> str:

@@ -132,12 +132,24 @@ class SmscSettings(BaseBotSettings):
     def smsc_proxy_url(self) -> str | None:
         return None if self.smsc_proxy is None else self.smsc_proxy.get_secret_value()
 
+    @field_validator("smsc_base_url")
+    @classmethod
+    def _site(cls, value: AnyHttpUrl) -> AnyHttpUrl:
+        # What bot.smsc.sites takes as a site, checked here where it is one line at start: the
+        # site is stored with each account and shown in chats, so it holds no password, and
+        # SMSC is asked with each account's own login.
+        if value.username or value.password:
+            raise ValueError(
+                "no user:password@ in it (each account's own login is sent); a proxy that "
+                "wants one goes in SMSC_PROXY"
+            )
+        if value.query or value.fragment:
+            raise ValueError("a base URL without ? or #, e.g. https://smsc.ru")
+        return value
+
     def secrets(self) -> list[str]:
         """Every secret among the settings, for masking in logs (bot.logs)."""
-        found = [unquote(self.smsc_base_url.password or "")]  # an SMSC address behind a proxy
-        if self.smsc_proxy_url is not None:
-            found.append(proxy.password(self.smsc_proxy_url))
-        return [secret for secret in found if secret]
+        return [] if self.smsc_proxy_url is None else [proxy.password(self.smsc_proxy_url)]
 
 
 class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):

@@ -63,8 +63,9 @@ SMSC_AUTH_FAILURES = 5
 SMSC_IP_BLOCK = 1800.0
 # When the shared state is unreachable, callers are told to come back after this long.
 STATE_RETRY_AFTER = 5.0
-# A request's whole time, backup hosts included (`SmscClient`: 10 s per host, one backup), with
-# room: a shared state lets the login's turn go about this long after (its holder may die).
+# A request's whole time, backup hosts included (`SmscClient`: 10 s a host, the backup asked
+# only after its site could not be connected to within 5 s: 15 s at most), with room: a
+# shared state lets the login's turn go about this long after (its holder may die).
 REQUEST_TIMEOUT = 30.0
 
 

@@ -42,6 +42,10 @@ async def run() -> int:
 
     import_aiogram()
     from bot.runner import Runner
+    from bot.webhook import told_already
+
+    # aiogram logs with a traceback each update whose handling raised: not those told already.
+    logging.getLogger("aiogram.event").addFilter(told_already)
 
     try:
         return await Runner(settings, box).run()

@@ -21,6 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot import logs
 from bot.alerting.digest import Digests
 from bot.alerting.escalation import EscalationStore
 from bot.alerting.monitoring import Monitor
@@ -119,8 +120,12 @@ def dialog_storage(redis: Redis | None) -> tuple[BaseStorage, BaseEventIsolation
         return MemoryStorage(), DisabledEventIsolation()
     # Imported here: aiogram's Redis storage imports redis, an extra needed with REDIS_URL only.
     from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisEventIsolation, RedisStorage
-    from redis.exceptions import ConnectionError, TimeoutError
+    from redis.asyncio.lock import Lock
+    from redis.exceptions import ConnectionError, LockError, TimeoutError
 
+    # Only what comes before an update is acted on (the chat's turn, its dialog read) fails it
+    # as StateUnavailable, answered 503 for Telegram to deliver again: a failure after (the
+    # dialog's next step written, the turn given back) would have the update handled twice.
     @contextlib.asynccontextmanager
     async def reached() -> AsyncIterator[None]:
         try:
@@ -129,19 +134,9 @@ def dialog_storage(redis: Redis | None) -> tuple[BaseStorage, BaseEventIsolation
             raise StateUnavailable(f"redis unreachable: {type(error).__name__}") from None
 
     class SharedRedisStorage(RedisStorage):
-        """Redis that does not answer is StateUnavailable (bot.telegram.handlers.errors)."""
-
-        async def set_state(self, *args: Any, **kwargs: Any) -> None:
-            async with reached():
-                await super().set_state(*args, **kwargs)
-
         async def get_state(self, *args: Any, **kwargs: Any) -> str | None:
             async with reached():
                 return await super().get_state(*args, **kwargs)
-
-        async def set_data(self, *args: Any, **kwargs: Any) -> None:
-            async with reached():
-                await super().set_data(*args, **kwargs)
 
         async def get_data(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
             async with reached():
@@ -154,10 +149,19 @@ def dialog_storage(redis: Redis | None) -> tuple[BaseStorage, BaseEventIsolation
     class SharedRedisIsolation(RedisEventIsolation):
         @contextlib.asynccontextmanager
         async def lock(self, key: StorageKey) -> AsyncIterator[None]:
-            # Around the update's handling too: a Redis gone meanwhile fails the update as
-            # one not handled, for Telegram to deliver again.
-            async with reached(), super().lock(key):
+            turn = self.redis.lock(
+                name=self.key_builder.build(key, "lock"), **self.lock_kwargs, lock_class=Lock
+            )
+            async with reached():
+                await turn.acquire()
+            try:
                 yield
+            finally:
+                try:
+                    await turn.release()
+                except (ConnectionError, TimeoutError, LockError) as error:
+                    # The update was handled; the turn runs out by itself (its timeout).
+                    log.warning("chat turn not given back error=%s", type(error).__name__)
 
     keys = DefaultKeyBuilder(prefix="smscbot:fsm", with_bot_id=True)
     # The chat's lock lasts aiogram's default minute: it must outlive the slowest handler
@@ -175,9 +179,7 @@ class _CancelledAtShutdown(logging.Filter):
     again at the next start)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        # bot.logs has taken `exc_info` off the record when it was made, and left its class.
-        raised = record.exc_info[0] if record.exc_info else getattr(record, "exc_class", None)
-        return not (raised is not None and issubclass(raised, asyncio.CancelledError))
+        return not logs.raised(record, asyncio.CancelledError)
 
 
 def create_scheduler() -> AsyncIOScheduler:

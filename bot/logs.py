@@ -159,6 +159,13 @@ def _masking_factory(factory):  # type: ignore[no-untyped-def]
     return make_record
 
 
+def raised(record: logging.LogRecord, kind: type[BaseException]) -> bool:
+    """Whether the record logs an exception of `kind`, for filters: masked records keep the
+    exception's class only (`exc_class`, see above), others their `exc_info`."""
+    found = record.exc_info[0] if record.exc_info else getattr(record, "exc_class", None)
+    return found is not None and issubclass(found, kind)
+
+
 def install() -> None:
     """Mask every log record from now on, and log uncaught exceptions (masked) instead of
     printing them raw. Idempotent."""

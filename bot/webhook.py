@@ -21,6 +21,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
+from bot import logs
 from bot.config import Settings, SettingsError
 from bot.telegram.handlers.errors import StateUnavailable
 from bot.telegram.observe import WebhookWatch
@@ -37,6 +38,13 @@ WEBHOOK_INFO_EVERY = 60.0
 UNDER_WAY_GRACE = 0.5
 
 
+def told_already(record: logging.LogRecord) -> bool:
+    """For aiogram's "aiogram.event" logger: false for its traceback of an update Redis could
+    not serve, which the error handler told in one line, and which is answered 503 (every
+    update of a Redis outage would be a traceback)."""
+    return not logs.raised(record, StateUnavailable)
+
+
 class Receiver(SimpleRequestHandler):
     """aiogram's request handler for one bot: 401 to a request without the secret token (the
     dispatcher never sees it), 503 while not `accepting`."""
@@ -50,7 +58,6 @@ class Receiver(SimpleRequestHandler):
         # is a connection held while a handler waits (for SMSC, say); aiogram answers anyway
         # after 55 s, before Telegram gives up, and finishes the handler in the background.
         super().__init__(dp, bot, handle_in_background=False, secret_token=secret)
-        dp["webhook_mode"] = True  # an update Redis fails is answered 503 (StateUnavailable)
         self._secret = secret.encode()
         self.accepting = False
         self._on_update = on_update

@@ -5,14 +5,16 @@ import logging
 
 import pytest
 from aiogram import Dispatcher, Router
+from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import Message
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from redis.exceptions import ConnectionError
 
 from bot.factory import dialog_storage
 from bot.fleet.connection import connect
 from bot.telegram.handlers.errors import on_error
-from bot.webhook import SECRET_HEADER, Receiver
+from bot.webhook import SECRET_HEADER, Receiver, told_already
 from tests.e2e_helpers import free_port
 from tests.mocked_bot import MockedBot
 
@@ -64,9 +66,39 @@ async def test_an_update_redis_cannot_serve_is_answered_503_for_telegram_to_rese
     [line] = [r for r in caplog.records if r.name == "bot.telegram.handlers.errors"]
     assert line.levelno == logging.WARNING and line.exc_info is None
     assert line.getMessage() == "update not handled update_id=7: redis unreachable: ConnectionError"
+    # aiogram's own traceback of it is filtered out where the bot logs (bot.app).
+    [aiogram_line] = [r for r in caplog.records if r.name == "aiogram.event"]
+    assert not told_already(aiogram_line)
+    other = logging.LogRecord("aiogram.event", logging.ERROR, "", 0, "x", None, None)
+    other.exc_class = ZeroDivisionError
+    assert told_already(other)
 
 
 @pytest.mark.parametrize("secret", ["wrong", "é", ""])
 async def test_a_wrong_secret_is_401_whatever_its_characters(post, caplog, secret):
     assert await post(secret) == (401, [])
     assert "Traceback" not in caplog.text
+
+
+class ReleaseFails:
+    """A Redis that gives the chat's turn, and is gone when it is given back."""
+
+    def lock(self, name, **kwargs):
+        class Turn:
+            async def acquire(self):
+                return True
+
+            async def release(self):
+                raise ConnectionError("gone at release")
+
+        return Turn()
+
+
+async def test_a_turn_not_given_back_after_the_update_was_handled_is_no_failure(caplog):
+    _storage, isolation = dialog_storage(ReleaseFails())
+    handled = []
+    async with isolation.lock(StorageKey(bot_id=1, chat_id=1, user_id=1)):
+        handled.append("replied")
+    # Not StateUnavailable: a 503 would have Telegram deliver the update again, handled twice.
+    assert handled == ["replied"]
+    assert "chat turn not given back error=ConnectionError" in caplog.text

@@ -15,32 +15,30 @@ router = Router(name=__name__)
 
 class StateUnavailable(Exception):
     """Redis, where the replicas keep dialogs and the one-update-at-a-time of each chat, did
-    not answer (bot.factory): the update was not handled at all. In webhook mode it is then
-    answered 503 (bot.webhook), so Telegram delivers it again, where answered as handled it
-    was lost: a dialog's step, a button pressed."""
+    not answer before the update was acted on (bot.factory): it was not handled at all. It is
+    answered 503 (bot.webhook: replicas take updates by webhook), so Telegram delivers it
+    again, where answered as handled it was lost: a dialog's step, a button pressed."""
 
 
 @router.error()
-async def on_error(event: ErrorEvent, webhook_mode: bool = False) -> bool:
+async def on_error(event: ErrorEvent) -> bool:
     update, error = event.update, event.exception
     if isinstance(error, StateUnavailable):
         log.warning("update not handled update_id=%s: %s", update.update_id, error)
-        if webhook_mode:
-            raise error
-    elif isinstance(error, TelegramAPIError):
+        raise error
+    if isinstance(error, TelegramAPIError):
         # Telegram refused or could not be reached: an operational event, not a bug; and
         # the apology would most likely fail the same way.
         log.warning("update failed update_id=%s telegram_error=%s", update.update_id, error)
         return True
-    else:
-        # The exception's type and stack only: its text or the update may carry a password.
-        log.error(
-            "update failed update_id=%s type=%s error=%s",
-            update.update_id,
-            update.event_type,
-            type(error).__name__,
-            exc_info=(type(error), error, error.__traceback__),
-        )
+    # The exception's type and stack only: its text or the update may carry a password.
+    log.error(
+        "update failed update_id=%s type=%s error=%s",
+        update.update_id,
+        update.event_type,
+        type(error).__name__,
+        exc_info=(type(error), error, error.__traceback__),
+    )
     message = update.message or (update.callback_query and update.callback_query.message)
     if message is not None:
         try:

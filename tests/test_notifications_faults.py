@@ -6,8 +6,17 @@ import logging
 import pytest
 from sqlalchemy import select
 
+from bot.alerting.outbox import Outbox
 from bot.storage.models import Account, Chat
-from tests.outbox_fixtures import PRIVATE, api_bot, queue, settle, stored
+from tests.outbox_fixtures import (
+    PRIVATE,
+    FakeSender,
+    MonotonicClock,
+    api_bot,
+    queue,
+    settle,
+    stored,
+)
 from tests.servers import BOTH_DATABASES
 
 pytestmark = BOTH_DATABASES
@@ -168,3 +177,26 @@ async def test_bad_request_gives_up_at_once(outbox, telegram, sessionmaker, cloc
     await settle(outbox, clock, 30)
     [note] = await stored(sessionmaker)
     assert note.failure == "bad request" and len(telegram.calls_of("sendMessage")) == 1
+
+
+class RaisingOnFirst(FakeSender):
+    """Its send of the first notification raises, as a message stored malformed would."""
+
+    async def send(self, notification):
+        if notification.text == "alert 0":
+            self.calls.append(("raised", notification.id, None))
+            raise ValueError("reply_markup is not JSON")
+        return await super().send(notification)
+
+
+async def test_a_send_that_raises_each_time_holds_its_chat_up_for_minutes_not_a_day(
+    sessionmaker, clock, caplog
+):
+    sender = RaisingOnFirst()
+    outbox = Outbox(sender, sessionmaker, clock=MonotonicClock(clock), now=clock)
+    first, second = await queue(sessionmaker, clock, PRIVATE, count=2)
+    await settle(outbox, clock, 45 * 60)
+    assert [c[0] for c in sender.calls].count("raised") == 12
+    assert ("send", second, None) in sender.calls  # the chat's next alert went out
+    notes = {note.id: note for note in await stored(sessionmaker)}
+    assert notes[first].failure == "send raised" and notes[second].sent_at is not None

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 # dropped as stale before that (bot.alerting.queue).
 GIVE_UP_AFTER = timedelta(days=1)
 FIRST_RETRY = 2.0
+RAISED_ATTEMPTS = 12  # a send that raised each time (see _attempt): ≈ 25 minutes of them
 LONGEST_RETRY = 300.0
 BATCH = 200
 IDLE_POLL = 1.0  # how often to look for work due later when nobody wakes us
@@ -240,7 +241,14 @@ class Outbox:
             retry_after = delivery.retry_after
         await self._paced(self._pacer.hold(notification.chat_id, retry_after))
         if delivery is None:
-            self._retry(notification, delay=self._backoff(notification.attempts))
+            # The send raised, with no answer of Telegram's (the sender turns its faults into
+            # outcomes): most likely this message's own fault, to raise again. Tried for a day
+            # it held the chat's later alerts back that long (a chat's go in order).
+            if notification.attempts + 1 >= RAISED_ATTEMPTS:
+                log.error("notification given up id=%s: its send raised", notification.id)
+                self._give_up(notification, "send raised")
+            else:
+                self._retry(notification, delay=self._backoff(notification.attempts))
         else:
             await self._record(notification, delivery)
 

@@ -160,7 +160,10 @@ async def test_chat_alert_settings(dp, bot, sessionmaker):
     [reply] = await say(dp, bot, 1, "/remind 3")
     assert "after 3 h" in reply.text
     [reply] = await say(dp, bot, 1, "/margin 2,5%")
-    assert "2.5%" in reply.text
+    assert "2.5% above its threshold, and at least 1 above it" in reply.text
+    [reply] = await say(dp, bot, 1, "/margin 0")  # none at all
+    assert reply.text.endswith("0% above its threshold.")
+    [reply] = await say(dp, bot, 1, "/margin 2,5%")
     for bad in ("/remind soon", "/remind 0", "/margin 80", "/margin"):
         [reply] = await say(dp, bot, 1, bad)
         assert "Usage" in reply.text, bad

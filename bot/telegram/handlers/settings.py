@@ -70,10 +70,19 @@ async def margin(
     except ValueError:
         await message.answer(_("Usage: /margin &lt;percent&gt; (0 to 50), e.g. /margin 2"))
         return
-    await message.answer(
-        _("A low balance counts as restored {percent}% above its threshold.").format(
-            percent=format_decimal(percent, locale=texts.locale())
+    shown = format_decimal(percent, locale=texts.locale())
+    if not percent:
+        await message.answer(
+            _("A low balance counts as restored {percent}% above its threshold.").format(
+                percent=shown
+            )
         )
+        return
+    await message.answer(
+        _(
+            "A low balance counts as restored {percent}% above its threshold, and at least "
+            "1 above it."
+        ).format(percent=shown)
     )
 
 

@@ -11,7 +11,12 @@ import pytest
 
 from bot.smsc.client import Credentials, SmscAuthError
 from bot.smsc.guard import BalanceGuard, BalanceResult
-from bot.smsc.refusals import AskerPaused, AuthChecksPaused, CredentialsRejected
+from bot.smsc.refusals import (
+    AskerPaused,
+    AuthChecksPaused,
+    CredentialsRejected,
+    SiteAuthCapped,
+)
 from tests.guard_fixtures import (
     ALICE,
     ALICE_WRONG,
@@ -88,7 +93,7 @@ async def test_four_refusals_of_known_good_credentials_pause_the_site(
     for creds in (watched[4], BOB):
         with pytest.raises(AuthChecksPaused) as caught:
             await guard.balance(creds, known_good=True)
-        assert type(caught.value) is AuthChecksPaused  # waits: the account is not at fault
+        assert type(caught.value) is SiteAuthCapped  # waits: the account is not at fault
     assert (await guard.balance(KZ, known_good=True)).fresh  # another site
     assert len(fetcher.calls) == 5
 

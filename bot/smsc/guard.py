@@ -41,6 +41,7 @@ from bot.smsc.refusals import (
     CredentialsRejected,
     GuardUnavailable,
     LoginPaused,
+    SiteAuthCapped,
     SitePaused,
 )
 from bot.smsc.windows import (
@@ -273,7 +274,7 @@ class BalanceGuard:
             raise refusal
         if wait.cap_wait > 0:
             until = self._now() + timedelta(seconds=wait.cap_wait)
-            return self._last_known(standing, AuthChecksPaused(wait.cap_wait, until))
+            return self._last_known(standing, SiteAuthCapped(wait.cap_wait, until))
         return self._last_known(standing, LoginPaused(wait.login_wait))
 
     async def _record(self, change: Awaitable[None]) -> None:

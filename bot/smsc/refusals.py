@@ -43,6 +43,18 @@ class AskerPaused(AuthChecksPaused):
     reason = "credentials of this asker were rejected at this SMSC site lately"
 
 
+class SiteAuthCapped(AuthChecksPaused):
+    """SMSC refused several credentials of any kind at this site lately (the bot's IP may have
+    changed and accounts have allow-lists): every check there waits, known good ones too."""
+
+    reason = "SMSC refused several logins at this site lately"
+
+    def __init__(self, retry_after: float, until: datetime) -> None:
+        SmscError.__init__(self, f"{self.reason}; checks there wait {math.ceil(retry_after)} s")
+        self.retry_after = retry_after
+        self.until = until
+
+
 class SitePaused(SmscIpBlocked):
     """The site answered error 4 (IP blocked) recently; no request goes there for a while."""
 

@@ -59,8 +59,9 @@ def check_error(kind: CheckError | str) -> str:
             "Try again in a minute."
         ),
         CheckError.AUTH_PAUSED: _(
-            "Too many wrong passwords were tried recently. To keep SMSC from blocking the bot, "
-            "new logins are not checked for a while. Try again in half an hour."
+            "SMSC refused several logins or passwords at this site lately. So that it does not "
+            "block the bot's IP, this login is not checked for now; checks resume within half "
+            "an hour."
         ),
         CheckError.UNAVAILABLE: _("SMSC is not reachable right now. Try again later."),
         CheckError.PROTOCOL: _("SMSC gave an unexpected answer. Try again later."),

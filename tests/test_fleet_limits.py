@@ -25,6 +25,7 @@ from bot.smsc.refusals import (
     AuthChecksPaused,
     CredentialsRejected,
     LoginPaused,
+    SiteAuthCapped,
     SitePaused,
 )
 from tests.fleet_fixtures import ALLOWANCE, BALANCE, KEY, Replica, Smsc, fleet_smsc
@@ -196,6 +197,39 @@ async def test_a_dead_replicas_turn_frees_itself(
     assert (await asyncio.wait_for(replica().balance(ALICE), 3.0)).fresh
     [request] = smsc.requests
     assert 1.2 - 0.05 <= request.start - taken <= 1.2 + 0.5  # the lease, and a busy host's slack
+
+
+async def test_a_dead_replicas_requests_at_an_unproven_site_stop_counting_with_their_lease(
+    replica: Replica, smsc: Smsc, redis_url: str
+) -> None:
+    """A replica not answered OK lately took the cap's four places in flight, then died."""
+    client = Redis.from_url(redis_url)
+    dead = RedisGuardState(client, KEY, lease_margin=0.2)
+    for i in range(4):
+        shop = Credentials("smsc.ru", f"shop{i}", "pw")
+        turn = await dead.begin(shop, (), ALLOWANCE, known_good=True, fresh_for=0, hold=1.0)
+        assert turn.admission is not None and turn.admission.granted
+    taken = time.monotonic()
+    await client.aclose()
+    assert (await asyncio.wait_for(replica().balance(BOB, known_good=True), 3.0)).fresh
+    [request] = smsc.requests
+    assert 1.2 - 0.05 <= request.start - taken <= 1.2 + 0.5  # the lease, and a busy host's slack
+
+
+async def test_an_ok_answer_proves_only_its_own_replicas_ip(replica: Replica, smsc: Smsc) -> None:
+    """Replicas on two servers, one just moved: the other's OK answers say nothing of its IP,
+    and its requests in flight count on every replica."""
+    old, moved, also_moved = replica(), replica(), replica()
+    assert (await old.balance(ALICE)).fresh
+    watched = [Credentials("smsc.ru", f"shop{i}", "pw") for i in range(10)]
+    for creds in watched:
+        smsc.errors[creds] = SmscAuthError(2, "authorise error")
+    smsc.delay = 0.2
+    checks = [[moved, also_moved][i % 2].balance(c, known_good=True) for i, c in enumerate(watched)]
+    outcomes = await asyncio.gather(*checks, return_exceptions=True)
+    assert [type(outcome) for outcome in outcomes].count(SmscAuthError) == 4
+    assert {type(outcome) for outcome in outcomes} == {SmscAuthError, SiteAuthCapped}
+    assert len(smsc.requests) == 5
 
 
 async def test_a_slow_request_keeps_the_turn_while_it_runs(replica: Replica, smsc: Smsc) -> None:

@@ -98,6 +98,54 @@ async def test_four_refusals_of_known_good_credentials_pause_the_site(
     assert len(fetcher.calls) == 5
 
 
+async def _at_once(guard: BalanceGuard, fetcher: Fetcher, logins: list[Credentials]) -> list:
+    """Checks of `logins` started together, as a sweep does; those SMSC holds stay in flight
+    until all that will go have gone."""
+    fetcher.gate = asyncio.Event()
+    tasks = [asyncio.create_task(guard.balance(creds, known_good=True)) for creds in logins]
+    await settle()
+    fetcher.gate.set()
+    return await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@BOTH_STATES
+async def test_a_site_not_answered_ok_lately_sends_no_more_logins_at_once_than_the_cap_allows(
+    guard: BalanceGuard, fetcher: Fetcher
+) -> None:
+    """After a server move, the first round sends every watched login of the site together,
+    and with allow-lists SMSC refuses each: the fifth refusal would block the bot's IP."""
+    watched = [Credentials("smsc.ru", f"shop{i}", "pw") for i in range(10)]
+    for creds in watched:
+        fetcher.errors[creds] = SmscAuthError(2, "authorise error")
+    outcomes = await _at_once(guard, fetcher, watched)
+    assert [type(outcome) for outcome in outcomes].count(SmscAuthError) == 4
+    assert {type(outcome) for outcome in outcomes} == {SmscAuthError, SiteAuthCapped}
+    assert len(fetcher.calls) == 4
+
+
+@BOTH_STATES
+async def test_an_ok_answer_lets_the_sites_logins_be_checked_all_at_once(
+    guard: BalanceGuard, fetcher: Fetcher
+) -> None:
+    """The IP is accepted: a sweep is not held to four requests at a time."""
+    assert (await guard.balance(ALICE)).fresh
+    watched = [Credentials("smsc.ru", f"shop{i}", "pw") for i in range(10)]
+    outcomes = await _at_once(guard, fetcher, watched)
+    assert all(isinstance(outcome, BalanceResult) for outcome in outcomes)
+    assert fetcher.most_in_flight == 10
+
+
+@BOTH_STATES
+async def test_a_site_not_answered_ok_lately_checks_the_rest_once_one_answers_ok(
+    guard: BalanceGuard, fetcher: Fetcher
+) -> None:
+    """After a restart, the first requests at a site wait only for the first answer."""
+    watched = [Credentials("smsc.ru", f"shop{i}", "pw") for i in range(10)]
+    outcomes = await _at_once(guard, fetcher, watched)
+    assert all(isinstance(outcome, BalanceResult) for outcome in outcomes)
+    assert len(fetcher.calls) == 10
+
+
 async def test_the_site_capped_serves_last_balances_until_the_oldest_refusal_is_30_min_old(
     guard: BalanceGuard, fetcher: Fetcher, guard_clock: Clock
 ) -> None:

@@ -18,9 +18,11 @@ end
 
 # The credentials' standing and, unless it serves the call, the turns and the admission: one
 # round trip. KEYS: credentials, login turn, site turn, site pause, login pause, login window,
-# site auth failures, askers' failures... ARGV: known_good, ttl, fresh ms, ticket, lease ms,
-# max per minute, window ms, per site, per asker, auth window ms, cap per site.
-# -> state, balance JSON, age in ms (-1: none), then 'served' | 'busy' (another holds a turn) |
+# site auth failures, site's careful flight, askers' failures... ARGV: known_good, ttl, fresh
+# ms, ticket, lease ms, max per minute, window ms, per site, per asker, auth window ms, cap per
+# site, careful ('1': unproven, see bot.smsc.windows.PROOF_SPAN).
+# -> state, balance JSON, age in ms (-1: none), then 'served' | 'busy' (another holds a turn,
+# or careful and the flight holds as many as the cap leaves room for) |
 # 'admitted' with the waits in ms: site paused, asker, auth, cap, login. Granted (all waits 0): the
 # request is counted already, so a replica that dies before the answer still leaves it in the
 # window, and the turns are the ticket's for the lease. Run again with the same ticket (redis-py
@@ -58,10 +60,24 @@ local login = redis.call('PTTL', KEYS[5])
 login = math.max(login, wait(KEYS[6], tonumber(ARGV[6]), tonumber(ARGV[7])))
 -- The cap holds for known good credentials too (the bot's IP may have changed).
 local cap = wait(KEYS[7], tonumber(ARGV[11]), tonumber(ARGV[10]))
+-- Unproven, requests in flight count against the cap too; a dead replica's go with their lease.
+local careful = ARGV[12] == '1'
+if careful then
+  redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now)
+  redis.call('ZREM', KEYS[8], ARGV[4])
+  local flying = redis.call('ZCARD', KEYS[8])
+  if cap == 0 and redis.call('ZCARD', KEYS[7]) + flying >= tonumber(ARGV[11]) then
+    for _, turn in ipairs(turns) do
+      if redis.call('GET', turn) == ARGV[4] then redis.call('DEL', turn) end
+    end
+    table.insert(found, 'busy')
+    return found
+  end
+end
 local asker, auth = 0, 0
 if new then
   auth = wait(KEYS[7], tonumber(ARGV[8]), tonumber(ARGV[10]))
-  for i = 8, #KEYS do
+  for i = 9, #KEYS do
     asker = math.max(asker, wait(KEYS[i], tonumber(ARGV[9]), tonumber(ARGV[10])))
   end
 end
@@ -69,6 +85,10 @@ if site + asker + auth + cap + login == 0 then
   redis.call('ZADD', KEYS[6], now, ARGV[4])
   redis.call('PEXPIRE', KEYS[6], ARGV[7])
   for _, turn in ipairs(turns) do redis.call('SET', turn, ARGV[4], 'PX', ARGV[5]) end
+  if careful then
+    redis.call('ZADD', KEYS[8], now + tonumber(ARGV[5]), ARGV[4])
+    redis.call('PEXPIRE', KEYS[8], ARGV[5])
+  end
 else
   for _, turn in ipairs(turns) do
     if redis.call('GET', turn) == ARGV[4] then redis.call('DEL', turn) end
@@ -79,19 +99,21 @@ return found
 """
 )
 
-# The granted request is over, in one round trip. KEYS: login window, credentials, turns...
-# ARGV: ticket, window ms, balance JSON ('' when SMSC gave none), ttl. The request moves to
-# the time of its answer; the turns go back unless they ran out and another took them.
+# The granted request is over, in one round trip. KEYS: login window, credentials, site's
+# careful flight, turns... ARGV: ticket, window ms, balance JSON ('' when SMSC gave none), ttl.
+# The request moves to the time of its answer and leaves the flight; the turns go back unless
+# they ran out and another took them.
 FINISH = (
     _COMMON
     + """
+redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[2], 'state', 'verified', 'balance', ARGV[3], 'at', now)
   redis.call('PEXPIRE', KEYS[2], ARGV[4])
 end
-for i = 3, #KEYS do
+for i = 4, #KEYS do
   if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
 end
 """

@@ -22,7 +22,10 @@ import hashlib
 import hmac
 import itertools
 import json
+import math
+import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -35,6 +38,7 @@ from bot.fleet.guard_scripts import BEGIN, FINISH, REJECTED, RETRY
 from bot.smsc.client import Balance, Credentials
 from bot.smsc.windows import (
     MINUTE,
+    PROOF_SPAN,
     Admission,
     Allowance,
     GuardStateUnavailable,
@@ -59,7 +63,8 @@ class RedisGuardState:
     shorter in tests). A turn (the per-login and per-site locks) is a lease with the request's
     ticket: taken for the `hold` the guard bounds its request by, plus `lease_margin` for the
     round trips before and after, so a living holder never outlasts it and a dead one frees
-    the login by itself. `poll`: how often a turn another holds is looked at again.
+    the login by itself. `poll`: how often a turn another holds (or a full careful flight, see
+    bot.smsc.windows.PROOF_SPAN) is looked at again. `clock` times this replica's proof.
     """
 
     def __init__(
@@ -71,6 +76,7 @@ class RedisGuardState:
         auth_window: float = 1800.0,
         lease_margin: float = 5.0,
         poll: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._redis = redis
         self._key = key
@@ -88,6 +94,9 @@ class RedisGuardState:
             redis.register_script(script) for script in scripts
         )
         self._scripts = _Pipelined(redis)
+        # The last OK answer this replica had from each site: its own IP's proof (PROOF_SPAN).
+        self._proven: dict[str, float] = {}
+        self._clock = clock
 
     async def standing(self, creds: Credentials, *, known_good: bool) -> Standing:
         args = [int(known_good), KNOWN_TTL_MS, 0, ""]  # no ticket: a look only
@@ -115,6 +124,7 @@ class RedisGuardState:
             f"{login}:paused",
             f"{login}:requests",
             f"{site}:auth",
+            f"{site}:flight",
             *self._askers(creds.site, askers),
         ]
         ticket = self._ticket()
@@ -130,6 +140,7 @@ class RedisGuardState:
             limits.auth_failures_per_asker,
             self._auth_window_ms,
             limits.auth_failures_cap,
+            int(self._clock() - self._proven.get(creds.site, -math.inf) >= PROOF_SPAN),
         ]
         while True:
             found = await self._run(self._begin, keys, args)
@@ -146,12 +157,13 @@ class RedisGuardState:
     async def finish(
         self, creds: Credentials, turn: Turn, answer: tuple[Balance, datetime] | None
     ) -> None:
-        login = self._name("login", creds.rate_key)
-        keys = [f"{login}:requests", self._creds(creds), f"{login}:lock"]
+        login, site = self._name("login", creds.rate_key), self._name("site", creds.site)
+        keys = [f"{login}:requests", self._creds(creds), f"{site}:flight", f"{login}:lock"]
         if not turn.standing.verified:
-            keys.append(self._name("site", creds.site) + ":lock")
+            keys.append(site + ":lock")
         saved = ""
         if answer is not None:
+            self._proven[creds.site] = self._clock()
             balance, checked_at = answer
             saved = json.dumps(
                 {

@@ -15,6 +15,7 @@ the fleet: nothing here imports Redis, the fleet implements this Protocol.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,18 @@ from bot.smsc.client import Balance, Credentials
 
 # SMSC counts balance requests per login over a minute.
 MINUTE = 60.0
+# The cap on authorisation errors counts requests in flight too while a site is unproven: no
+# request there was answered OK (by this process) this recently. Why: SMSC's allow-lists refuse
+# all-or-nothing per IP, so after a server move every watched login of a site is refused, and
+# the first round sends them together (the scheduler runs up to 50 checks at once); counting
+# only refusals already answered lets all of them through. Unproven, at most cap - refusals
+# requests are in flight (the others wait for one to land), so refusals stay under SMSC's five
+# however they answer; one OK answer proves the IP is accepted and requests run freely again,
+# so a sweep keeps its concurrency but for one round trip. The proof is this process's own:
+# another replica's OK says nothing of this one's IP.
+PROOF_SPAN = 60.0
+# Should a request find the flight full once admitted after all, it is asked again this soon.
+FLIGHT_RETRY = 5.0
 
 
 class GuardStateUnavailable(Exception):
@@ -65,7 +78,7 @@ class Admission:
     site_paused: float  # after error 4
     asker_wait: float  # an asker's allowance of authorisation errors is spent
     auth_wait: float  # the site's allowance of authorisation errors is spent
-    cap_wait: float  # the site's cap of authorisation errors is reached
+    cap_wait: float  # the site's cap of authorisation errors is reached (with those in flight)
     login_wait: float  # after error 9, or the login's requests of the last minute
 
     @property
@@ -95,6 +108,7 @@ class Turn:
     # The turns go by themselves this long after `begin` (a holder may die): the request must
     # be over by then. None: held until `finish`, however long it takes.
     bound: float | None = None
+    careful: bool = False  # counted in flight against the cap, the site unproven (PROOF_SPAN)
 
 
 class GuardState(Protocol):
@@ -122,7 +136,8 @@ class GuardState(Protocol):
         """The credentials' standing (as `standing`); unless it serves the call, the login's
         turn (one request at a time; and the site's for never-verified credentials: several
         checked side by side could overshoot the allowance of authorisation errors), waited
-        for, and the request's admission. A granted request counts in its login's window from
+        for, as is a place in the site's flight while it is unproven (PROOF_SPAN), and the
+        request's admission. A granted request counts in its login's window from
         now. A state that lets the turns go by themselves (their holder may die) does so no
         sooner than `hold` seconds on, and says when in `Turn.bound`."""
 
@@ -186,6 +201,24 @@ class _Site:
         self.asker_failures: dict[str, SlidingWindow] = {}
         self.paused_until = 0.0
         self.new_credentials_lock = asyncio.Lock()
+        self.proven_at = -math.inf  # the last OK answer (PROOF_SPAN)
+        self.careful_in_flight = 0  # requests let through while unproven, not yet answered
+        self.landed = asyncio.Event()  # set (and replaced) as each of those ends
+
+    def careful(self, now: float) -> bool:
+        return now - self.proven_at >= PROOF_SPAN
+
+    def flight_full(self, now: float, cap: int) -> bool:
+        """Unproven, under the cap, and as many in flight as the cap leaves room for."""
+        flying = self.careful_in_flight
+        if not self.careful(now) or not flying or self.auth_failures.wait(now, cap) > 0:
+            return False
+        return flying >= cap or self.auth_failures.wait(now, cap - flying) > 0
+
+    def cap_wait(self, now: float, cap: int) -> float:
+        if self.flight_full(now, cap):
+            return FLIGHT_RETRY
+        return self.auth_failures.wait(now, cap)
 
     def asker_wait(self, askers: tuple[str, ...], now: float, limit: int) -> float:
         windows = (self.asker_failures.get(asker) for asker in askers)
@@ -253,17 +286,21 @@ class MemoryGuardState:
         await login.lock.acquire()
         held = [login.lock]
         try:
+            site = self._site(creds.site)
+            while site.flight_full(self._clock(), limits.auth_failures_cap):
+                await site.landed.wait()
             standing = self._standing(creds, known_good)
             if standing.serves(fresh_for):
                 return Turn(standing)
-            site = self._site(creds.site)
             if not standing.verified:
                 await site.new_credentials_lock.acquire()
                 held.append(site.new_credentials_lock)
             admission = self._admit(login, site, askers, limits, new=not standing.verified)
+            careful = site.careful(self._clock())
             if admission.granted:
                 held = []  # until `finish`
-            return Turn(standing, admission)
+                site.careful_in_flight += careful
+            return Turn(standing, admission, careful=careful)
         finally:
             for lock in held:
                 lock.release()
@@ -271,15 +308,20 @@ class MemoryGuardState:
     async def finish(
         self, creds: Credentials, turn: Turn, answer: tuple[Balance, datetime] | None
     ) -> None:
-        login = self._login(creds.rate_key)
+        login, site = self._login(creds.rate_key), self._site(creds.site)
         login.window.add(self._clock())
+        if turn.careful:
+            site.careful_in_flight -= 1
+            site.landed.set()
+            site.landed = asyncio.Event()
         if answer is not None:
+            site.proven_at = self._clock()
             self._refused.discard(creds.fingerprint)
             self._verified.add(creds.fingerprint)
             self._balances[creds.fingerprint] = _Balance(*answer, self._clock())
         login.lock.release()
         if not turn.standing.verified:
-            self._site(creds.site).new_credentials_lock.release()
+            site.new_credentials_lock.release()
 
     def _standing(self, creds: Credentials, known_good: bool) -> Standing:
         fingerprint = creds.fingerprint
@@ -303,7 +345,7 @@ class MemoryGuardState:
             site_paused=max(site.paused_until - now, 0.0),
             asker_wait=asker_wait,
             auth_wait=auth_wait,
-            cap_wait=site.auth_failures.wait(now, limits.auth_failures_cap),
+            cap_wait=site.cap_wait(now, limits.auth_failures_cap),
             login_wait=max(login.paused_until - now, login.window.wait(now, limits.max_per_minute)),
         )
 

@@ -1,12 +1,21 @@
-"""Which of a chat's accounts a name given in a command means, the list a chat sees, and the
-alerts of credentials replaced and of balances asked while a scheduled check records one."""
+"""Which of a chat's accounts a name given in a command means, the list a chat sees, the
+limits of /add while another /add of the chat awaits SMSC, and the alerts of credentials
+replaced and of balances asked while a scheduled check records one."""
 
+import asyncio
 from decimal import Decimal
 
 from cryptography.fernet import Fernet
 from sqlalchemy import event, select
 
-from bot.alerting.accounts import AccountService, NewAccount, named
+from bot.alerting.accounts import (
+    MAX_ACCOUNTS_PER_CHAT,
+    AccountExists,
+    AccountLimitReached,
+    AccountService,
+    NewAccount,
+    named,
+)
 from bot.smsc.client import SmscAuthError
 from bot.smsc.guard import BalanceGuard
 from bot.smsc.refusals import AskerPaused
@@ -64,6 +73,71 @@ async def test_the_chat_read_with_its_accounts_lists_what_this_update_added_and_
     async with sessionmaker() as session:
         names = await session.scalars(select(Account.name).order_by(Account.name))
         assert names.all() == ["b", "c"]
+
+
+class HeldSmsc(MemorySmsc):
+    """Answers once `answer` is set: /adds then wait for SMSC side by side."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer, self.asked = asyncio.Event(), asyncio.Semaphore(0)
+
+    async def fetch_balance(self, creds):
+        self.asked.release()
+        await self.answer.wait()
+        return await super().fetch_balance(creds)
+
+
+async def adds_side_by_side(sessionmaker, monitor, smsc, names: list[str]) -> list:
+    """/add of each name from its own update (session), all awaiting SMSC at once."""
+
+    async def add(name: str):
+        async with sessionmaker() as session:
+            chat = await ensure_chat(session, 1, "private", None, "en")
+            try:
+                await service(session, chat, smsc, monitor).add(1, new(name))
+            except (AccountLimitReached, AccountExists) as error:
+                return type(error)
+            return name
+
+    adding = [asyncio.create_task(add(name)) for name in names]
+    for _name in names:
+        await smsc.asked.acquire()
+    smsc.answer.set()
+    return await asyncio.gather(*adding)
+
+
+@BOTH_DATABASES
+async def test_two_adds_at_the_last_free_place_save_one(sessionmaker, monitor):
+    """Two admins (or a double tap) add at once to a chat one short of the limit: both
+    counted 49 before SMSC answered; one is saved, the other told the chat is full."""
+    smsc = HeldSmsc()
+    names = [f"a{i:02d}" for i in range(MAX_ACCOUNTS_PER_CHAT + 1)]
+    smsc.accounts = {name: ("right", Decimal(10)) for name in names}
+    smsc.answer.set()
+    async with sessionmaker() as session:
+        chat = await ensure_chat(session, 1, "private", None, "en")
+        accounts = service(session, chat, smsc, monitor)
+        for name in names[: MAX_ACCOUNTS_PER_CHAT - 1]:
+            await accounts.add(1, new(name))
+    smsc.answer.clear()
+    results = await adds_side_by_side(sessionmaker, monitor, smsc, names[-2:])
+    assert results.count(AccountLimitReached) == 1
+    async with sessionmaker() as session:
+        saved = await session.scalars(select(Account.name).where(Account.chat_id == 1))
+        assert len(saved.all()) == MAX_ACCOUNTS_PER_CHAT
+
+
+@BOTH_DATABASES
+async def test_two_adds_of_one_name_save_one(sessionmaker, monitor):
+    """The same name added twice at once (in other letters' case too): one is saved, the
+    other told the chat has it, not a failure at the database's unique name."""
+    smsc = HeldSmsc()
+    smsc.accounts = {"shop": ("right", Decimal(10)), "SHOP": ("right", Decimal(10))}
+    results = await adds_side_by_side(sessionmaker, monitor, smsc, ["shop", "SHOP"])
+    assert AccountExists in results and len({*results} - {AccountExists}) == 1
+    async with sessionmaker() as session:
+        assert len((await session.scalars(select(Account.name))).all()) == 1
 
 
 async def test_a_cached_balance_decrypts_no_password(sessionmaker, monitor, monkeypatch):

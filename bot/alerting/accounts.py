@@ -11,7 +11,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Row, func, inspect, select
+from sqlalchemy import Row, func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import logs
@@ -51,8 +51,11 @@ class NewAccount:
 
 def named(accounts: Iterable[Account], name: str) -> Account | None:
     """The account of this name among a chat's, in any letter case (of any alphabet)."""
-    wanted = name.casefold()
-    return next((account for account in accounts if account.name.casefold() == wanted), None)
+    return next((account for account in accounts if same_name(account.name, name)), None)
+
+
+def same_name(one: str, other: str) -> bool:
+    return one.casefold() == other.casefold()
 
 
 def valid_name(name: str) -> bool:
@@ -151,6 +154,7 @@ class AccountService:
         if account is not None:
             await self._read_again([account])  # its incident as it is now, to end it
         else:
+            await self._room_for(chat_id, new.name)
             account = Account(
                 chat_id=chat_id,
                 name=new.name,
@@ -171,6 +175,22 @@ class AccountService:
         account.next_check_at = datetime.now(UTC) + timedelta(seconds=account.check_interval)
         await self._session.commit()
         return account, result
+
+    async def _room_for(self, chat_id: int, name: str) -> None:
+        """AccountLimitReached or AccountExists as the chat is now, its adds then held back
+        until the commit: another /add of the chat (a second admin, a double tap) may have
+        saved one while SMSC answered, and both counted 49 before."""
+        # A write to the chat's row takes its lock on PostgreSQL and SQLite's one writer lock,
+        # so the names are read after any other add's commit. (Two adds of one name were both
+        # saved when their letter cases differed, else met the unique constraint's error.)
+        touch = update(Chat).where(Chat.id == chat_id).values(id=Chat.id)
+        await self._session.execute(touch.execution_options(synchronize_session=False))
+        names = await self._session.scalars(select(Account.name).where(Account.chat_id == chat_id))
+        taken = names.all()
+        exists = any(same_name(other, name) for other in taken)
+        if exists or len(taken) >= MAX_ACCOUNTS_PER_CHAT:
+            await self._session.rollback()  # the lock is not held while the refusal is sent
+            raise AccountExists if exists else AccountLimitReached
 
     async def check(self, account: Account) -> BalanceResult:
         """The account's balance through the shared guard; SmscError if there is none."""

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.alerting import studies
+from bot.alerting.chats import ChatService
 from bot.smsc.client import (
     Balance,
     SmscAuthError,
@@ -76,6 +77,22 @@ async def test_reminders_after_half_a_year_low_stay_weekly(check, clock, monitor
         await session.commit()
     assert await check.kinds() == ["low", "reminder", "low"]
     assert (await check.state()).next_reminder_at == clock() + timedelta(days=7)
+
+
+async def test_reminders_turned_on_while_low_remind(check, clock, sessionmaker):
+    """/remind off, the balance goes low, /remind 3 later: a reminder comes at the next check
+    (low for 7 hours by then), and on the growing period after it."""
+    async with sessionmaker() as session:
+        await ChatService(session).set_reminders(await session.get(Chat, -100), 0)
+    await check.balance("900")
+    clock.advance(hours=7)
+    await check.balance("900")
+    assert await check.kinds() == ["low"]
+    async with sessionmaker() as session:
+        await ChatService(session).set_reminders(await session.get(Chat, -100), 3)
+    await check.balance("900")
+    assert await check.kinds() == ["low", "reminder"]
+    assert (await check.state()).next_reminder_at == clock() + timedelta(hours=6)
 
 
 async def test_a_cached_answer_the_account_recorded_already_changes_nothing(check, clock):

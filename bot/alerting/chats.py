@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerting import quiet
 from bot.storage.chats import LANGUAGES
-from bot.storage.models import Chat
+from bot.storage.models import Account, AccountState, Chat
 
 MAX_MARGIN_PERCENT = 50
 MAX_ANOMALY_FACTOR = 100
@@ -32,8 +34,18 @@ class ChatService:
         await self._session.commit()
 
     async def set_reminders(self, chat: Chat, hours: int) -> None:
-        """The first reminder while a balance stays low after `hours`; 0: no reminders."""
+        """The first reminder while a balance stays low after `hours`; 0: no reminders.
+        Accounts low already are reminded `hours` after they went low (at their next check,
+        if that is past): those that went low while reminders were off had none to come."""
         chat.reminder_hours = hours
+        if hours:
+            unreminded = select(Account).where(
+                Account.chat_id == chat.id,
+                Account.state == AccountState.LOW,
+                Account.next_reminder_at.is_(None),
+            )
+            for account in await self._session.scalars(unreminded):
+                account.next_reminder_at = account.low_since + timedelta(hours=hours)
         await self._session.commit()
 
     async def set_escalation(self, chat: Chat, minutes: int | None, targets: list[str]) -> None:

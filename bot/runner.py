@@ -41,7 +41,7 @@ from bot.factory import create_bot, create_dispatcher
 from bot.ops.metrics import Metrics
 from bot.ops.smsc_watch import CountingFetcher, ObservedGuard
 from bot.smsc.client import SmscClient
-from bot.smsc.windows import GuardState
+from bot.smsc.state import GuardState
 from bot.storage.crypto import SecretBox
 from bot.storage.direct import held
 from bot.storage.engine import (

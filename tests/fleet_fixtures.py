@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from bot.fleet.limits import RedisGuardState
 from bot.smsc.client import Balance, Credentials, SmscError
 from bot.smsc.guard import BalanceGuard
-from bot.smsc.windows import Allowance
+from bot.smsc.state import Allowance
 
 KEY = b"fleet-test-key"
 BALANCE = Balance(Decimal("84.75"), Decimal(0), "RUB")

@@ -18,7 +18,8 @@ from redis.asyncio import Redis
 from bot.fleet.limits import RedisGuardState
 from bot.smsc.client import Balance, Credentials, SmscError
 from bot.smsc.guard import BalanceGuard
-from bot.smsc.windows import GuardState, MemoryGuardState
+from bot.smsc.state import GuardState
+from bot.smsc.windows import MemoryGuardState
 
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 

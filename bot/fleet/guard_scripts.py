@@ -20,7 +20,7 @@ end
 # round trip. KEYS: credentials, login turn, site turn, site pause, login pause, login window,
 # site auth failures, site's careful flight, askers' failures... ARGV: known_good, ttl, fresh
 # ms, ticket, lease ms, max per minute, window ms, per site, per asker, auth window ms, cap per
-# site, careful ('1': unproven, see bot.smsc.windows.PROOF_SPAN).
+# site, careful ('1': unproven, see bot.smsc.state.PROOF_SPAN).
 # -> state, balance JSON, age in ms (-1: none), then 'served' | 'busy' (another holds a turn,
 # or careful and the flight holds as many as the cap leaves room for) |
 # 'admitted' with the waits in ms: site paused, asker, auth, cap, login. Granted (all waits 0): the

@@ -1,7 +1,7 @@
 """The SMSC guard's state in Redis, so its limits hold for every replica together: a login's
 requests in any minute, its pause after error 9, one request at a time per login, the site's
 budget of authorisation errors and its pause after error 4, refused credentials and the last
-known balances (`bot.smsc.windows.GuardState`).
+known balances (`bot.smsc.state.GuardState`).
 
 Windows are sorted sets changed by Lua scripts (bot.fleet.guard_scripts) that read Redis's own
 clock (`TIME`), so replicas whose clocks differ still agree; pauses are keys that expire, and so
@@ -36,7 +36,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from bot.fleet.guard_scripts import BEGIN, FINISH, REJECTED, RETRY
 from bot.smsc.client import Balance, Credentials
-from bot.smsc.windows import (
+from bot.smsc.state import (
     MINUTE,
     PROOF_SPAN,
     Admission,
@@ -64,7 +64,7 @@ class RedisGuardState:
     ticket: taken for the `hold` the guard bounds its request by, plus `lease_margin` for the
     round trips before and after, so a living holder never outlasts it and a dead one frees
     the login by itself. `poll`: how often a turn another holds (or a full careful flight, see
-    bot.smsc.windows.PROOF_SPAN) is looked at again. `clock` times this replica's proof.
+    bot.smsc.state.PROOF_SPAN) is looked at again. `clock` times this replica's proof.
     """
 
     def __init__(

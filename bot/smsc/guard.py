@@ -12,7 +12,7 @@ no single person can spend the allowance for everyone, a caller may say who is a
 keys, say ``("user:5", "chat:-100")``): each asker gets at most one rejected check of
 never-verified credentials per site and window.
 
-What the guard remembers lives in a `GuardState` (see bot.smsc.windows): in this process by
+What the guard remembers lives in a `GuardState` (see bot.smsc.state): in this process by
 default, or shared by every replica of the bot, so that the limits hold for the fleet. When
 that state cannot be reached the guard sends nothing (`GuardUnavailable`): an unguarded request
 could be the one that gets a login paused or the IP blocked.
@@ -45,16 +45,16 @@ from bot.smsc.refusals import (
     SiteAuthCapped,
     SitePaused,
 )
-from bot.smsc.windows import (
+from bot.smsc.state import (
     Admission,
     Allowance,
     GuardState,
     GuardStateUnavailable,
     Known,
-    MemoryGuardState,
     Standing,
     Turn,
 )
+from bot.smsc.windows import MemoryGuardState
 
 log = logging.getLogger(__name__)
 

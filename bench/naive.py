@@ -14,7 +14,8 @@ import json
 import time
 
 from bench.data import login_name, password
-from bot.smsc.client import Credentials, SmscClient, SmscError, SmscRateLimited
+from bot.smsc.client import Credentials, SmscClient
+from bot.smsc.errors import SmscError, SmscRateLimited
 
 
 async def sweep(url: str, logins: int, accounts: int, concurrency: int) -> dict[str, float]:

@@ -8,10 +8,9 @@ import sys
 
 from bot import logs
 from bot.config import SettingsError, SmscSettings, load_settings
-from bot.smsc.client import (
-    Credentials,
+from bot.smsc.client import Credentials, SmscClient
+from bot.smsc.errors import (
     SmscAuthError,
-    SmscClient,
     SmscError,
     SmscIpBlocked,
     SmscRateLimited,

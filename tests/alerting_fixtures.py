@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.alerting import writing
 from bot.alerting.monitoring import Monitor
 from bot.alerting.scheduling import Checks
-from bot.smsc.client import Balance, Credentials, SmscAuthError
+from bot.smsc.client import Balance, Credentials
+from bot.smsc.errors import SmscAuthError
 from bot.smsc.guard import BalanceGuard
 from bot.storage.crypto import SecretBox
 from bot.storage.models import Account, Chat

@@ -16,7 +16,8 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.fleet.limits import RedisGuardState
-from bot.smsc.client import Balance, Credentials, SmscError
+from bot.smsc.client import Balance, Credentials
+from bot.smsc.errors import SmscError
 from bot.smsc.guard import BalanceGuard
 from bot.smsc.state import GuardState
 from bot.smsc.windows import MemoryGuardState

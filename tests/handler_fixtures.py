@@ -15,7 +15,8 @@ from bot.alerting.digest import Digests
 from bot.alerting.monitoring import Monitor
 from bot.config import Settings
 from bot.factory import create_dispatcher
-from bot.smsc.client import Balance, Credentials, SmscAuthError
+from bot.smsc.client import Balance, Credentials
+from bot.smsc.errors import SmscAuthError
 from bot.smsc.guard import BalanceGuard
 from bot.storage.crypto import SecretBox
 from bot.storage.direct import held

@@ -16,7 +16,7 @@ from bot.alerting.accounts import (
     NewAccount,
     named,
 )
-from bot.smsc.client import SmscAuthError
+from bot.smsc.errors import SmscAuthError
 from bot.smsc.guard import BalanceGuard
 from bot.smsc.refusals import AskerPaused
 from bot.smsc.windows import MemoryGuardState

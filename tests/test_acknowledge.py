@@ -8,7 +8,7 @@ from aiogram.methods import AnswerCallbackQuery, SendMessage
 from sqlalchemy import select, update
 
 from bot.alerting.outbox import Outbox
-from bot.smsc.client import SmscAuthError
+from bot.smsc.errors import SmscAuthError
 from bot.storage.models import Account, Notification
 from bot.telegram.alerts import AckAction
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from bot.alerting.events import DigestContent, DigestEntry
-from bot.smsc.client import SmscAuthError
+from bot.smsc.errors import SmscAuthError
 from bot.storage.models import Account, AccountState, Chat
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from bot.alerting import scheduling
 from bot.alerting.monitoring import Monitor
 from bot.alerting.scheduling import JITTER, Checks
-from bot.smsc.client import Balance, Credentials, SmscUnavailable
+from bot.smsc.client import Balance, Credentials
+from bot.smsc.errors import SmscUnavailable
 from bot.smsc.guard import BalanceGuard
 from bot.storage.engine import create_engine, create_sessionmaker, migrate
 from bot.storage.models import Account, Chat

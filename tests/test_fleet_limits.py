@@ -13,13 +13,8 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.fleet.limits import RedisGuardState
-from bot.smsc.client import (
-    Credentials,
-    SmscAuthError,
-    SmscIpBlocked,
-    SmscRateLimited,
-    SmscUnavailable,
-)
+from bot.smsc.client import Credentials
+from bot.smsc.errors import SmscAuthError, SmscIpBlocked, SmscRateLimited, SmscUnavailable
 from bot.smsc.refusals import (
     AskerPaused,
     AuthChecksPaused,

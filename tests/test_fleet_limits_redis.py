@@ -17,7 +17,8 @@ from redis.backoff import NoBackoff
 
 from bot.fleet.limits import RedisGuardState
 from bot.smsc.check_errors import CheckError, check_error
-from bot.smsc.client import Credentials, SmscAuthError
+from bot.smsc.client import Credentials
+from bot.smsc.errors import SmscAuthError
 from bot.smsc.guard import BalanceGuard
 from bot.smsc.refusals import GuardUnavailable
 from tests.fleet_fixtures import ALLOWANCE, KEY, Replica, Smsc, fleet_smsc

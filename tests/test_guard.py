@@ -9,7 +9,8 @@ import gc
 
 import pytest
 
-from bot.smsc.client import Balance, Credentials, SmscAuthError, SmscUnavailable
+from bot.smsc.client import Balance, Credentials
+from bot.smsc.errors import SmscAuthError, SmscUnavailable
 from bot.smsc.guard import BalanceGuard, BalanceResult
 from tests.guard_fixtures import (
     ALICE,

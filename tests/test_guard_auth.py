@@ -9,7 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.smsc.client import Credentials, SmscAuthError
+from bot.smsc.client import Credentials
+from bot.smsc.errors import SmscAuthError
 from bot.smsc.guard import BalanceGuard, BalanceResult
 from bot.smsc.refusals import (
     AskerPaused,

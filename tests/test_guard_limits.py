@@ -9,8 +9,8 @@ import logging
 
 import pytest
 
-from bot.smsc.client import (
-    Credentials,
+from bot.smsc.client import Credentials
+from bot.smsc.errors import (
     SmscAuthError,
     SmscError,
     SmscIpBlocked,

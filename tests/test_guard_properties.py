@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.smsc.client import (
-    Balance,
-    Credentials,
+from bot.smsc.client import Balance, Credentials
+from bot.smsc.errors import (
     SmscAuthError,
     SmscError,
     SmscIpBlocked,

@@ -18,7 +18,8 @@ from bot.alerting.scheduling import Checks
 from bot.ops import health
 from bot.ops.metrics import LastHour, Metrics
 from bot.ops.smsc_watch import CountingFetcher, ObservedGuard
-from bot.smsc.client import Credentials, SmscProtocolError, SmscUnavailable
+from bot.smsc.client import Credentials
+from bot.smsc.errors import SmscProtocolError, SmscUnavailable
 from bot.smsc.guard import BalanceGuard
 from bot.storage.engine import create_engine, create_sessionmaker
 from bot.storage.models import Account, AccountState, Notification

@@ -11,13 +11,8 @@ from sqlalchemy import select
 
 from bot.alerting import studies
 from bot.alerting.chats import ChatService
-from bot.smsc.client import (
-    Balance,
-    SmscAuthError,
-    SmscIpBlocked,
-    SmscProtocolError,
-    SmscUnavailable,
-)
+from bot.smsc.client import Balance
+from bot.smsc.errors import SmscAuthError, SmscIpBlocked, SmscProtocolError, SmscUnavailable
 from bot.smsc.guard import BalanceResult
 from bot.smsc.refusals import LoginPaused
 from bot.storage.history import histories_since

@@ -1,7 +1,7 @@
 """Alert rules when Telegram did not deliver (`Checker.telegram_down`): an alert the chat never
 heard of is dropped once stale, or told together with what ended it, in the chat's zone."""
 
-from bot.smsc.client import SmscAuthError
+from bot.smsc.errors import SmscAuthError
 from bot.storage.models import Chat
 from tests.servers import BOTH_DATABASES
 

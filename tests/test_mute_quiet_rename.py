@@ -12,7 +12,8 @@ from bot.alerting.events import Rendered
 from bot.alerting.monitoring import Monitor
 from bot.alerting.mutes import MuteEnds
 from bot.alerting.queue import AlertQueue
-from bot.smsc.client import Balance, SmscAuthError
+from bot.smsc.client import Balance
+from bot.smsc.errors import SmscAuthError
 from bot.smsc.guard import BalanceResult
 from bot.storage.models import Account, AccountState, Chat, Notification
 from bot.telegram.alerts import TelegramRenderer

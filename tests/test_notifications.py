@@ -14,7 +14,8 @@ from bot.alerting import outbox as outbox_module
 from bot.alerting.monitoring import Monitor
 from bot.alerting.outbox import Outbox
 from bot.alerting.pacing import MemoryPacer, PacingUnavailable
-from bot.smsc.client import Balance, SmscAuthError
+from bot.smsc.client import Balance
+from bot.smsc.errors import SmscAuthError
 from bot.smsc.guard import BalanceResult
 from bot.storage import direct
 from bot.storage.models import Account, Chat, Notification

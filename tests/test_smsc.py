@@ -12,9 +12,8 @@ import httpx
 import pytest
 
 from bot import logs
-from bot.smsc.client import (
-    Balance,
-    Credentials,
+from bot.smsc.client import Balance, Credentials
+from bot.smsc.errors import (
     SmscApiError,
     SmscAuthError,
     SmscBadRequest,

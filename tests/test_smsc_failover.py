@@ -13,7 +13,8 @@ import httpx
 import pytest
 from aiohttp.client_reqrep import ConnectionKey
 
-from bot.smsc.client import Credentials, SmscApiError, SmscClient, SmscError, SmscUnavailable
+from bot.smsc.client import Credentials, SmscClient
+from bot.smsc.errors import SmscApiError, SmscError, SmscUnavailable
 from tests.smsc_fixtures import (
     CREDS,
     KEY_CREDS,

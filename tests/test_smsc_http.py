@@ -10,11 +10,9 @@ from decimal import Decimal
 
 import pytest
 
-from bot.smsc.client import (
-    Balance,
-    Credentials,
+from bot.smsc.client import Balance, Credentials, SmscClient
+from bot.smsc.errors import (
     SmscAuthError,
-    SmscClient,
     SmscError,
     SmscIpBlocked,
     SmscProtocolError,

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import logs
 from bot.alerting.monitoring import Monitor, Outcome, checks_stopped, recorded
-from bot.smsc.client import Credentials, SmscError
+from bot.smsc.client import Credentials
+from bot.smsc.errors import SmscError
 from bot.smsc.guard import BalanceGuard, BalanceResult
 from bot.smsc.refusals import CredentialsRejected
 from bot.storage.crypto import SecretBox

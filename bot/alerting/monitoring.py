@@ -17,7 +17,7 @@ from bot.alerting import acks, levels, studies
 from bot.alerting.events import Renderer
 from bot.alerting.queue import AlertQueue, clear_incident
 from bot.smsc.check_errors import CheckError, check_error
-from bot.smsc.client import SmscError
+from bot.smsc.errors import SmscError
 from bot.smsc.guard import BalanceResult
 from bot.storage.direct import executemany
 from bot.storage.models import Account, AccountState, BalanceSample, Chat

@@ -34,7 +34,8 @@ from bot.alerting.outcomes import Claim
 from bot.alerting.startup import prepare_checks
 from bot.alerting.writing import CheckWrites
 from bot.smsc.check_errors import check_error
-from bot.smsc.client import Credentials, SmscError
+from bot.smsc.client import Credentials
+from bot.smsc.errors import SmscError
 from bot.smsc.guard import BalanceGuard, BalanceResult
 from bot.storage import direct
 from bot.storage.crypto import SecretBox

@@ -6,14 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.ops.metrics import Metrics
-from bot.smsc.client import (
-    Balance,
-    Credentials,
-    SmscApiError,
-    SmscError,
-    SmscProtocolError,
-    SmscUnavailable,
-)
+from bot.smsc.client import Balance, Credentials
+from bot.smsc.errors import SmscApiError, SmscError, SmscProtocolError, SmscUnavailable
 from bot.smsc.guard import BalanceFetcher, BalanceGuard, BalanceResult
 from bot.smsc.refusals import AuthChecksPaused, CredentialsRejected, LoginPaused, SitePaused
 

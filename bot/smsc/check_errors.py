@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from bot.smsc.client import (
+from bot.smsc.errors import (
     SmscAuthError,
     SmscError,
     SmscIpBlocked,

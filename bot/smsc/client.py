@@ -1,7 +1,8 @@
 """Client for SMS Center's balance request (`/sys/balance.php`) on smsc.ru and its sister sites.
 
 It knows nothing of Telegram or storage: given credentials it returns a `Balance` or raises one
-of the `SmscError` family below. Secrets never leave it in a repr, a log line or an exception.
+of the `SmscError` family (bot.smsc.errors). Secrets never leave it in a repr, a log line or
+an exception.
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ from aiohttp_socks import ProxyConnector
 from httpx_aiohttp import AiohttpTransport
 
 from bot import logs, proxy
+from bot.smsc.errors import (
+    SmscApiError,
+    SmscAuthError,
+    SmscBadRequest,
+    SmscIpBlocked,
+    SmscProtocolError,
+    SmscRateLimited,
+    SmscUnavailable,
+)
 from bot.smsc.sites import SITES, site_url
 
 log = logging.getLogger(__name__)
@@ -94,51 +104,6 @@ class Balance:
     balance: Decimal
     credit: Decimal  # zero when SMSC reports none
     currency: str | None
-
-
-class SmscError(Exception):
-    """Base of every error from the SMSC client; the message is plain English, without secrets."""
-
-
-class SmscUnavailable(SmscError):
-    """No answer: a network error, a timeout or HTTP 5xx (the backup hosts are asked only when
-    the site could not be connected to)."""
-
-
-class SmscProtocolError(SmscError):
-    """An answer that is not a balance reply (HTML, empty, non-JSON, no "balance", a bad number).
-
-    Never read as a zero balance: that would be a false low-balance alert.
-    """
-
-
-class SmscApiError(SmscError):
-    """SMSC answered with an error code; subclasses name the codes the bot acts on."""
-
-    def __init__(self, code: int, description: str, message: str | None = None) -> None:
-        # `message` replaces the default text when the bot itself refuses (see bot.smsc.refusals).
-        super().__init__(message or f"SMSC error {code}: {description}")
-        self.code = code
-        self.description = description
-
-
-class SmscBadRequest(SmscApiError):
-    """Error 1: SMSC found the request's parameters wrong."""
-
-
-class SmscAuthError(SmscApiError):
-    """Error 2: wrong login, password or API key, or the bot's IP is not in the allow-list.
-
-    Five of these within 30 minutes get the bot's IP blocked (error 4).
-    """
-
-
-class SmscIpBlocked(SmscApiError):
-    """Error 4: SMSC has blocked the bot's IP address for a while."""
-
-
-class SmscRateLimited(SmscApiError):
-    """Error 9: over ten balance requests a minute, or too many at once, for this login."""
 
 
 _ERRORS: dict[int, type[SmscApiError]] = {

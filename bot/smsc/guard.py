@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from bot.smsc.client import (
-    Balance,
-    Credentials,
+from bot.smsc.client import Balance, Credentials
+from bot.smsc.errors import (
     SmscAuthError,
     SmscError,
     SmscIpBlocked,

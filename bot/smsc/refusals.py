@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from bot.smsc.client import SmscAuthError, SmscError, SmscIpBlocked, SmscRateLimited
+from bot.smsc.errors import SmscAuthError, SmscError, SmscIpBlocked, SmscRateLimited
 
 
 class CredentialsRejected(SmscAuthError):

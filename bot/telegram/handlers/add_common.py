@@ -20,7 +20,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.alerting.accounts import AccountExists, AccountLimitReached, AccountService, NewAccount
 from bot.config import Settings
 from bot.smsc.check_errors import check_error
-from bot.smsc.client import SmscError
+from bot.smsc.errors import SmscError
 from bot.smsc.refusals import AskerPaused, AuthChecksPaused
 from bot.smsc.sites import SITES, site_url
 from bot.telegram import texts

@@ -14,7 +14,7 @@ from babel.dates import format_datetime
 from bot.alerting.accounts import AccountService
 from bot.alerting.outbox import Outbox
 from bot.smsc.check_errors import check_error
-from bot.smsc.client import SmscError
+from bot.smsc.errors import SmscError
 from bot.storage.models import Account, Chat
 from bot.telegram import texts
 from bot.telegram.alerts import SNOOZE_HOURS, AckAction, AlertAction

@@ -9,7 +9,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.alerting.accounts import AccountService, named
 from bot.smsc.check_errors import check_error
-from bot.smsc.client import SmscError
+from bot.smsc.errors import SmscError
 from bot.storage.models import Chat
 from bot.telegram import texts
 from bot.telegram.formatting import split_blocks

@@ -3,7 +3,7 @@ Spending (top-ups, runway, anomalies): tests/test_monitoring_spending.py; alerts
 delivered: tests/test_monitoring_unheard.py."""
 
 import itertools
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -88,6 +88,20 @@ async def test_reminders_turned_on_while_low_remind(check, clock, sessionmaker):
     await check.balance("900")
     assert await check.kinds() == ["low", "reminder"]
     assert (await check.state()).next_reminder_at == clock() + timedelta(hours=6)
+
+
+async def test_reminders_turned_on_for_an_account_low_since_the_first_version(check, sessionmaker):
+    """A database of the bot's first version kept no time an account went low: /remind
+    sets its reminder from now, where it failed ("something went wrong") before."""
+    async with sessionmaker() as session:
+        await ChatService(session).set_reminders(await session.get(Chat, -100), 0)
+    await check.balance("900")
+    async with sessionmaker() as session:
+        (await session.get(Account, check.id)).low_since = None
+        await session.commit()
+        before = datetime.now(UTC)
+        await ChatService(session).set_reminders(await session.get(Chat, -100), 3)
+    assert (await check.state()).next_reminder_at >= before + timedelta(hours=3)
 
 
 async def test_a_cached_answer_the_account_recorded_already_changes_nothing(check, clock):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -45,7 +45,9 @@ class ChatService:
                 Account.next_reminder_at.is_(None),
             )
             for account in await self._session.scalars(unreminded):
-                account.next_reminder_at = account.low_since + timedelta(hours=hours)
+                # Low since a time not kept (a database of the bot's first version): from now.
+                since = account.low_since or datetime.now(UTC)
+                account.next_reminder_at = since + timedelta(hours=hours)
         await self._session.commit()
 
     async def set_escalation(self, chat: Chat, minutes: int | None, targets: list[str]) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from bot.alerting.outbox import Outbox
 from bot.storage.models import Account, Chat
 from tests.outbox_fixtures import (
+    GROUP,
     PRIVATE,
     FakeSender,
     MonotonicClock,
@@ -169,6 +170,20 @@ async def test_refused_token_pauses_sending_and_keeps_the_notification(
     assert len(errors) == 1 and "refused the bot token" in errors[0].getMessage()
     notes = await stored(sessionmaker)
     assert all(n.sent_at is None and n.failure is None and n.attempts == 0 for n in notes)
+
+
+@pytest.mark.parametrize(
+    "description", ["Bad Request: message thread not found", "Bad Request: TOPIC_CLOSED"]
+)
+async def test_an_alert_for_a_deleted_or_closed_topic_reaches_the_group(
+    outbox, telegram, sessionmaker, clock, description
+):
+    telegram.message(GROUP, "/start")  # the fake learns the chat
+    telegram.fail("sendMessage", status=400, description=description, chat_id=GROUP)
+    await queue(sessionmaker, clock, GROUP, thread_id=9)
+    await settle(outbox, clock, 10)
+    [sent] = telegram.sent(GROUP)
+    assert sent["message_thread_id"] is None and sent["text"] == "alert 0"
 
 
 async def test_bad_request_gives_up_at_once(outbox, telegram, sessionmaker, clock):

@@ -17,7 +17,7 @@ class Outcome(Enum):
     TOKEN_REFUSED = "token refused"  # 401/404: nothing more can be sent
     MIGRATED = "migrated"  # the group is now the supergroup `migrated_to`
     CHAT_GONE = "chat gone"  # 403: blocked or removed
-    THREAD_GONE = "thread gone"  # the forum topic was deleted
+    THREAD_GONE = "thread gone"  # the forum topic was deleted or closed
     REFUSED = "refused"  # 400: this message will never go
     FAILED = "failed"  # 5xx, network, codes no one expects: try again later
 

@@ -23,6 +23,10 @@ from aiogram.types import InlineKeyboardMarkup, MessageId
 from bot.alerting.claims import Outgoing
 from bot.alerting.delivery import Delivery, Outcome
 
+# Answers of a send to a forum topic the chat no longer takes messages in (deleted, or closed
+# to the bot): the alert goes to the chat's General topic instead of being lost.
+_TOPIC_GONE = ("thread not found", "TOPIC_CLOSED", "TOPIC_DELETED")
+
 
 class SendMessage(methods.SendMessage):
     """sendMessage answered with what the outbox keeps of the message: its id. Named as
@@ -82,7 +86,9 @@ class TelegramSender:
         except TelegramForbiddenError:
             return Delivery(Outcome.CHAT_GONE)
         except TelegramBadRequest as error:
-            if notification.thread_id is not None and "thread not found" in error.message:
+            if notification.thread_id is not None and any(
+                reason in error.message for reason in _TOPIC_GONE
+            ):
                 return Delivery(Outcome.THREAD_GONE)
             return Delivery(Outcome.REFUSED, error=error.message)
         except TelegramAPIError as error:  # 5xx, network errors, and codes no one expects

@@ -7,7 +7,8 @@ from alembic import context
 from sqlalchemy import Connection
 
 from bot.config import DatabaseSettings, SettingsError, load_settings
-from bot.storage.engine import create_engine
+from bot.storage import sqlite
+from bot.storage.engine import MigrationError, create_engine
 from bot.storage.models import Base
 
 config = context.config
@@ -33,15 +34,24 @@ def run_migrations_offline() -> None:
 
 
 def do_run_migrations(connection: Connection) -> None:
-    # Batch mode: SQLite can only ALTER tables by copying them.
+    on_sqlite = connection.dialect.name == "sqlite"
+    if on_sqlite:  # batch mode copies tables, which must not cascade
+        sqlite.begin_migrations(connection)
+    # Batch mode: SQLite can only ALTER tables by copying them. The revisions run in the caller's
+    # transaction (run_async_migrations' own too), all or none.
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
+        # Nothing checked them meanwhile: a revision that lost a referenced row fails here.
+        if on_sqlite and (broken := sqlite.broken_references(connection)):
+            raise MigrationError(
+                f"rows refer to rows not there after the migration: {', '.join(broken)}"
+            )
 
 
 async def run_async_migrations() -> None:
     engine = create_engine(database_url())
-    async with engine.connect() as connection:
+    async with engine.begin() as connection:
         await connection.run_sync(do_run_migrations)
     await engine.dispose()
 

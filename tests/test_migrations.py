@@ -4,6 +4,7 @@ current leaves Alembic unloaded."""
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -13,17 +14,19 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import delete, inspect, select, text
 
 from bot.storage.engine import (
     SCHEMA_REVISION,
     MigrationError,
     alembic_config,
     create_engine,
+    create_sessionmaker,
     migrate,
     migrate_apart,
 )
-from bot.storage.models import Base
+from bot.storage.models import BalanceSample, Base, Chat, Notification
+from tests.alerting_fixtures import START, stored_account
 from tests.servers import BOTH_DATABASES
 
 
@@ -53,6 +56,71 @@ def upgrade_to_previous(connection):
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head-1")
+
+
+def downgrade_to(revision):
+    def run(connection):
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+    return run
+
+
+async def rows(engine):
+    async with engine.connect() as connection:
+        tables = ("chats", "accounts", "balance_samples", "notifications")
+        return {t: await connection.scalar(text(f"SELECT count(*) FROM {t}")) for t in tables}
+
+
+@BOTH_DATABASES
+async def test_down_and_up_through_rebuilt_tables_every_row_and_reference_stays(engine):
+    # SQLite changes a table by copying it and dropping the old one: with foreign keys on,
+    # dropping `chats` (0006's downgrade) deleted every account, sample and notification.
+    sessions = create_sessionmaker(engine)
+    async with sessions() as session:
+        session.add(Chat(id=-100, type="group"))
+        session.add(stored_account(-100, id=7))
+        await session.flush()  # samples and the outbox have no relationship to order them by
+        session.add_all(
+            BalanceSample(account_id=7, taken_at=START, balance=100, credit=0) for _ in range(5)
+        )
+        session.add(Notification(chat_id=-100, account_id=7, kind="low", text="low"))
+        await session.commit()
+    kept = {"chats": 1, "accounts": 1, "balance_samples": 5, "notifications": 1}
+    async with engine.begin() as connection:
+        await connection.run_sync(downgrade_to("0005"))
+    assert await rows(engine) == kept
+    await migrate(engine)
+    assert await rows(engine) == kept
+    async with sessions() as session:
+        assert await session.scalar(select(Notification.account_id)) == 7
+        assert set(await session.scalars(select(BalanceSample.account_id))) == {7}
+        # Foreign keys are on again: a chat's accounts, samples and alerts go with it.
+        await session.execute(delete(Chat))
+        await session.commit()
+    assert await rows(engine) == dict.fromkeys(kept, 0)
+
+
+async def test_a_migration_losing_references_fails_and_leaves_the_schema_as_it_was(tmp_path):
+    # On SQLite the revisions run with foreign keys off, so nothing checks them meanwhile.
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(upgrade_to_previous)
+        with sqlite3.connect(tmp_path / "bot.db") as database:  # foreign keys off by default
+            database.execute(
+                "INSERT INTO balance_samples (account_id, taken_at, balance, credit) "
+                "VALUES (404, '2026-03-01 09:00:00.000000', '1', '0')"
+            )
+        with pytest.raises(MigrationError, match=r"balance_samples -> accounts \(1\)"):
+            await migrate(engine)
+        assert await revisions(engine) != [SCHEMA_REVISION]
+        async with engine.connect() as connection:
+            tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
+        assert not [table for table in tables if table.startswith("_alembic")]
+    finally:
+        await engine.dispose()
 
 
 @BOTH_DATABASES
@@ -95,6 +163,24 @@ def test_migrate_command_says_what_it_upgraded_and_nothing_else(tmp_path):
     assert upgrades[-1].split(" -> ")[1].startswith(SCHEMA_REVISION)
     # Alembic's word on each plugin it sets up (1.17 on) would be seven lines of every start.
     assert "plugin" not in done.stderr
+
+
+def test_alembic_run_in_the_checkout_migrates_and_commits(tmp_path):
+    # Its own engine (migrations/env.py), not the bot's: its transaction is committed too.
+    ini = Path(__file__).parent.parent / "alembic.ini"
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", "head"],
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(tmp_path / "bot.db") as database:
+        assert database.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (SCHEMA_REVISION,)
+        ]
 
 
 def test_alembic_refuses_a_malformed_url_without_quoting_it(tmp_path):

@@ -9,7 +9,7 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -87,6 +87,11 @@ def _reset(dbapi_connection, record, reset_state) -> None:
     # transaction (its user failed before committing or rolling back) needs it.
     if not reset_state.terminate_only and record.driver_connection.in_transaction:
         dbapi_connection.rollback()
+    # After its transaction, where SQLite takes the pragma: the next user's cascades work.
+    if record.info.pop(_FOREIGN_KEYS_OFF, False) and not reset_state.terminate_only:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
 
 
 def _configure(dbapi_connection, _record) -> None:
@@ -96,3 +101,31 @@ def _configure(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+# Marks a connection whose foreign keys are off until it is given back to the pool.
+_FOREIGN_KEYS_OFF = "foreign_keys_off"
+
+
+def begin_migrations(connection: Connection) -> None:
+    """Foreign keys off on `connection` (one of `configured`'s engine) for the migrations, on
+    again when it goes back to the pool, and a transaction begun for them all.
+
+    Alembic's batch mode changes a table by copying it and dropping the old one: with foreign
+    keys on, dropping `chats` deletes every account, sample and notification by their ON DELETE
+    CASCADE. The driver begins a transaction only at the first INSERT or UPDATE, after the copy
+    is created: begun here, a failed migration leaves no table behind. RuntimeError if a
+    transaction is under way already, where SQLite ignores the pragma."""
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    if connection.exec_driver_sql("PRAGMA foreign_keys").scalar():
+        raise RuntimeError("foreign keys stay on: the migrations must start outside a transaction")
+    connection.connection.info[_FOREIGN_KEYS_OFF] = True
+    connection.exec_driver_sql("BEGIN")
+
+
+def broken_references(connection: Connection) -> list[str]:
+    """Each table with rows referring to a row not there, as "table -> parent (count)"."""
+    found: dict[tuple[str, str], int] = {}
+    for table, _rowid, parent, _key in connection.exec_driver_sql("PRAGMA foreign_key_check"):
+        found[table, parent] = found.get((table, parent), 0) + 1
+    return [f"{table} -> {parent} ({count})" for (table, parent), count in found.items()]

@@ -187,6 +187,23 @@ async def test_a_button_of_another_chats_account_is_out_of_date(dp, bot, session
     assert await press(dp, bot, other, MEMBER) == "This button is out of date."
 
 
+async def test_a_removed_accounts_alert_never_takes_a_later_accounts_incident(
+    dp, bot, smsc, sessionmaker
+):
+    # SQLite gave the next account added the removed one's ID, and its old alert's button took
+    # the new account's incident.
+    shop = await low_in_group(dp, bot, sessionmaker)
+    [confirm] = await say(dp, bot, GROUP, "/remove shop", user_id=ADMIN)
+    yes = confirm.reply_markup.inline_keyboard[0][0].callback_data
+    await dp.feed_update(bot, callback_update(confirm, yes, user_id=ADMIN))
+    smsc.accounts["other"] = ("pw", smsc.accounts["shop"][1])
+    await say(dp, bot, GROUP, "/add other pw 200", user_id=ADMIN)  # low: an incident opens
+    assert await press(dp, bot, shop.id, MEMBER) == "This button is out of date."
+    async with sessionmaker() as session:
+        other = await session.scalar(select(Account))
+    assert other.alert_id is not None and other.acked_by is None
+
+
 async def test_im_on_it_in_russian(dp, bot, sessionmaker):
     shop = await low_in_group(dp, bot, sessionmaker)
     await say(dp, bot, GROUP, "/lang ru", user_id=ADMIN)

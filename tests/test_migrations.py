@@ -76,7 +76,8 @@ async def rows(engine):
 @BOTH_DATABASES
 async def test_down_and_up_through_rebuilt_tables_every_row_and_reference_stays(engine):
     # SQLite changes a table by copying it and dropping the old one: with foreign keys on,
-    # dropping `chats` (0006's downgrade) deleted every account, sample and notification.
+    # dropping `chats` (0006's downgrade) deleted every account, sample and notification, and
+    # 0008 copies `accounts` on the way up.
     sessions = create_sessionmaker(engine)
     async with sessions() as session:
         session.add(Chat(id=-100, type="group"))

@@ -179,7 +179,9 @@ class Account(Base):
     """One SMSC account watched by one chat; the same login may be watched by several chats."""
 
     __tablename__ = "accounts"
-    __table_args__ = (UniqueConstraint("chat_id", "name"),)
+    # An ID is never given to another account (SQLite reuses a removed row's otherwise): old
+    # alerts' buttons carry it (see 0008).
+    __table_args__ = (UniqueConstraint("chat_id", "name"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     chat_id: Mapped[int] = mapped_column(

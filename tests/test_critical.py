@@ -1,11 +1,13 @@
 """Two levels (issue 15): a warning and a critical threshold. Crossing under the critical level
-is its own alert, once per crossing, while the warning is open too; an injected clock."""
+is its own alert, once per crossing, while the warning is open too (or, crossed while muted, the
+mute's end); an injected clock."""
 
 from decimal import Decimal
 
 import pytest
 
 from bot.alerting.events import DigestContent, DigestEntry
+from bot.alerting.mutes import MuteEnds
 from bot.smsc.errors import SmscAuthError
 from bot.storage.models import Account, AccountState, Chat
 from bot.telegram.alerts import TelegramRenderer
@@ -199,3 +201,36 @@ async def test_critical_texts_in_russian_and_the_state_shown(check, sessionmaker
     account.critical_since = None
     with i18n.context(), i18n.use_locale("en"):
         assert "State: warning" in account_text(account)
+
+
+async def muted_then(check, monitor, sessionmaker, clock, amount: str, quiet_hours=None):
+    """The account muted for 2 hours (the chat quiet or not), `amount` checked meanwhile; what
+    the mute's end says."""
+    async with sessionmaker() as session:
+        (await session.get(Chat, -100)).quiet_hours = quiet_hours
+        monitor.mute(await session.get(Account, check.id), 2)
+        await session.commit()
+    await check.balance(amount)  # unheard
+    clock.advance(hours=2)
+    await MuteEnds(sessionmaker, TelegramRenderer(create_i18n()), now=clock).tick()
+    [said] = await check.alerts()
+    return said
+
+
+async def test_critical_crossed_while_muted_rings_at_the_mute_end(
+    check, monitor, sessionmaker, clock
+):
+    # 11:00 when the mute ends: quiet hours, which critical alerts ring through.
+    said = await muted_then(check, monitor, sessionmaker, clock, "200", "08:00-12:00")
+    assert said.kind == "unmuted" and not said.silent and "I'm on it" in said.reply_markup
+    assert said.text == (
+        "🔔 Alerts for <b>shop</b> are back on. State: critical, balance 200.00 RUB."
+    )
+
+
+async def test_a_warning_while_muted_is_said_quietly_with_the_balance(
+    check, monitor, sessionmaker, clock
+):
+    said = await muted_then(check, monitor, sessionmaker, clock, "900")
+    assert said.kind == "unmuted" and said.silent
+    assert said.text == "🔔 Alerts for <b>shop</b> are back on. State: warning, balance 900.00 RUB."

@@ -261,7 +261,7 @@ async def test_a_low_while_muted_can_be_taken_once_the_mute_ends(sessionmaker, c
     clock.now += timedelta(hours=2)
     await MuteEnds(sessionmaker, TelegramRenderer(create_i18n()), now=clock).tick()
     [said] = await notifications(sessionmaker)
-    assert "State: critical." in said.text and "I'm on it" in said.reply_markup
+    assert "State: critical, balance 500.00 RUB." in said.text and "I'm on it" in said.reply_markup
     async with sessionmaker() as session:
         account = await session.scalar(select(Account))
         assert await monitor.acknowledge(session, account, 5, "Ann", message_id=0)

@@ -1,6 +1,7 @@
 """The end of a mute, said once to the chat within a minute of it, whether or not the account
 is checked then (its interval may be days; refused credentials stop its checks). An account
-still low or unchecked then has its incident open from that notice, with the alert buttons.
+still low or unchecked then has its incident open from that notice, with the alert buttons;
+one under its critical level hears it ring.
 
 Run by the digests' minute job on every replica: a mute is cleared with a conditional UPDATE
 in the transaction that queues its notice, so exactly one replica says it."""
@@ -58,7 +59,19 @@ class MuteEnds:
                 # An account in trouble gets the buttons of an alert: an incident that began
                 # while muted has its alert in this notice (one to take, and to escalate).
                 trouble = account.state in (AccountState.LOW, AccountState.CANT_CHECK)
-                self._queue.add(session, chat, account, "unmuted", silent=True, buttons=trouble)
+                # A critical level crossed while muted was never rung, and no check rings it
+                # now (the crossing is past): this notice is the critical alert, and rings as
+                # one does, in quiet hours too. Anything else is said quietly.
+                critical = account.critical_since is not None
+                self._queue.add(
+                    session,
+                    chat,
+                    account,
+                    "unmuted",
+                    silent=not critical,
+                    ringing=critical,
+                    buttons=trouble,
+                )
                 await self._queue.finish(session)
                 await session.commit()
                 said += 1

@@ -41,14 +41,17 @@ class AlertQueue:
         kind: str,
         *,
         silent: bool = False,
+        ringing: bool = False,
         buttons: bool = False,
         amount: Decimal | None = None,
     ) -> None:
         # A muted account's state still changes; the chat is not told (bot.alerting.mutes
-        # says when the mute ends). In the chat's quiet hours alerts come silently.
+        # says when the mute ends). In the chat's quiet hours alerts come silently, but the
+        # kinds of quiet.RINGING and those queued `ringing` (of a kind that must only at times:
+        # the end of a mute while critical).
         if account.muted_until is not None and self._now() < account.muted_until:
             return
-        silent = silent or self._quiet(chat, kind)
+        silent = silent or (not ringing and self._quiet(chat, kind))
         rendered = self._renderer.alert(
             self._event(chat, account, kind, amount=amount), buttons=buttons
         )

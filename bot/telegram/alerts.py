@@ -129,6 +129,10 @@ def render(event: AlertEvent) -> str:
         state = texts.account_state(account)
         if account.state == AccountState.CANT_CHECK and account.last_error:
             state += " — " + texts.check_error(account.last_error)
+        if account.state == AccountState.LOW:
+            return _("🔔 Alerts for {name} are back on. State: {state}, balance {balance}.").format(
+                name=name, state=state, balance=_balance(account)
+            )
         return _("🔔 Alerts for {name} are back on. State: {state}.").format(name=name, state=state)
     runway = _("Runway: {runway}.").format(runway=texts.runway_text(account, now, tz))
     threshold = format_amount(account.threshold, lang) if account.threshold is not None else ""

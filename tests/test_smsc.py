@@ -124,6 +124,13 @@ async def test_error_codes(code: int | str, error_type: type[SmscApiError]) -> N
     assert str(caught.value) == f"SMSC error {code}: some text"
 
 
+async def test_a_long_error_description_is_cut() -> None:
+    """Every line quoting it (/status, `check`, the logs) stays short, whatever SMSC says."""
+    with pytest.raises(SmscApiError) as caught:
+        await fetch(reply({"error": "x" * 5000, "error_code": 3}))
+    assert str(caught.value) == f"SMSC error 3: {'x' * 199}…"
+
+
 async def test_an_error_is_never_a_balance() -> None:
     with pytest.raises(SmscAuthError):
         await fetch(reply({"error": "authorise error", "error_code": 2, "balance": "0"}))

@@ -2,6 +2,7 @@
 
 from bot.ops import health as health_module
 from bot.ops.metrics import Metrics
+from bot.telegram.formatting import TEXT_LIMIT, telegram_length
 from bot.telegram.handlers.status import status_text
 from bot.telegram.i18n import create_i18n
 from tests.web_helpers import Frozen, healthy_but
@@ -25,3 +26,16 @@ async def test_status_reads_accounts_and_outbox(sessionmaker):
         text = await status_text(Metrics(), healthy_but(sessionmaker), sessionmaker)
     assert "Здоровье: в порядке" in text.splitlines()
     assert "Аккаунтов: 0, активных чатов: 0" in text.splitlines()
+
+
+async def test_status_fits_in_a_message_whatever_the_failures_said(sessionmaker):
+    metrics = Metrics()
+    metrics.telegram_failed("SendMessage", "400", "Bad Request: " + "y" * 5000)
+    metrics.smsc_answered("https://smsc.ru", "3", "SMSC error 3: " + "<" * 5000)
+    i18n = create_i18n()
+    with i18n.context(), i18n.use_locale("en"):
+        text = await status_text(metrics, healthy_but(sessionmaker), sessionmaker)
+    assert telegram_length(text) <= TEXT_LIMIT
+    telegram, smsc = text.splitlines()[-2:]
+    assert telegram.startswith("Last Telegram failure: ") and telegram.endswith("y…")
+    assert smsc.startswith("Last SMSC failure: ") and smsc.endswith("&lt;…")

@@ -20,10 +20,17 @@ class SmscProtocolError(SmscError):
     """
 
 
+# Characters of SMSC's error description kept. Its own are a few words; a long one (a bug, a
+# proxy's page) took /status past Telegram's limit, and `check`'s line and the logs with it.
+DESCRIPTION_LIMIT = 200
+
+
 class SmscApiError(SmscError):
     """SMSC answered with an error code; subclasses name the codes the bot acts on."""
 
     def __init__(self, code: int, description: str, message: str | None = None) -> None:
+        if len(description) > DESCRIPTION_LIMIT:
+            description = description[: DESCRIPTION_LIMIT - 1] + "…"
         # `message` replaces the default text when the bot itself refuses (see bot.smsc.refusals).
         super().__init__(message or f"SMSC error {code}: {description}")
         self.code = code

@@ -55,10 +55,10 @@ def parse_amount(text: str) -> Decimal:
     return value
 
 
-def quoted(text: str) -> str:
-    """Users' text (what they typed, their names) as an answer quotes it: at most ECHO_LIMIT
+def quoted(text: str, limit: int = ECHO_LIMIT) -> str:
+    """Others' text (what users typed, their names) as an answer quotes it: at most `limit`
     characters."""
-    return text if len(text) <= ECHO_LIMIT else text[: ECHO_LIMIT - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def parse_count(text: str, most: int) -> int:

@@ -22,10 +22,13 @@ from bot.config import Settings
 from bot.ops.health import Health
 from bot.ops.metrics import DatabaseView, Failure, Metrics
 from bot.storage.engine import Sessions
-from bot.telegram.formatting import format_age
+from bot.telegram.formatting import format_age, quoted
 from bot.telegram.texts import locale
 
 router = Router(name=__name__)
+# Characters of a failure's text shown: what Telegram or SMSC said may be of any length, and
+# the answer must fit in a message (4096), or the operator gets an apology instead.
+FAILURE_LIMIT = 200
 
 
 def bot_version() -> str:
@@ -112,4 +115,4 @@ def _failure(failure: Failure | None, now: datetime) -> str:
     if failure is None:
         return _("none")
     when = format_age((now - failure.at).total_seconds(), locale())
-    return f"{when}, {escape(failure.what)}"
+    return f"{when}, {escape(quoted(failure.what, FAILURE_LIMIT))}"

@@ -1,12 +1,13 @@
 """Which of a chat's accounts a name given in a command means, the list a chat sees, the
 limits of /add while another /add of the chat awaits SMSC, and the alerts of credentials
-replaced and of balances asked while a scheduled check records one."""
+replaced, of balances asked while a scheduled check records one, and of an account removed."""
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from cryptography.fernet import Fernet
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 
 from bot.alerting.accounts import (
     MAX_ACCOUNTS_PER_CHAT,
@@ -16,6 +17,8 @@ from bot.alerting.accounts import (
     NewAccount,
     named,
 )
+from bot.alerting.claims import Claims
+from bot.alerting.outbox import Outbox
 from bot.smsc.errors import SmscAuthError
 from bot.smsc.guard import BalanceGuard
 from bot.smsc.refusals import AskerPaused
@@ -26,6 +29,7 @@ from bot.storage.models import Account, Chat, Notification
 from tests.guard_fixtures import Clock
 from tests.handler_fixtures import MemorySmsc
 from tests.monitoring_fixtures import Checker
+from tests.outbox_fixtures import FakeSender
 from tests.servers import BOTH_DATABASES
 
 
@@ -73,6 +77,69 @@ async def test_the_chat_read_with_its_accounts_lists_what_this_update_added_and_
     async with sessionmaker() as session:
         names = await session.scalars(select(Account.name).order_by(Account.name))
         assert names.all() == ["b", "c"]
+
+
+@BOTH_DATABASES
+async def test_a_removed_accounts_alerts_waiting_to_go_never_go(sessionmaker, monitor):
+    """/remove while the account's alerts wait in the outbox (a 429, an outage): the chat gets
+    no alert, nor buttons, of an account it no longer has. The edit taking the buttons off its
+    alert sent before still goes, and so does, once, the alert being sent at that instant."""
+    async with sessionmaker() as session:
+        chat = await ensure_chat(session, 1, "private", None, "en")
+        accounts = service(session, chat, MemorySmsc(), monitor)
+        account, _result = await accounts.add(1, new("shop"))
+        now = datetime.now(UTC)
+        alert, edit, sending, waiting = (
+            Notification(chat_id=1, account_id=account.id, next_attempt_at=now, **fields)
+            for fields in (
+                {"kind": "low", "text": "⚠️ shop", "sent_at": now, "message_id": 7},
+                {"kind": "resolved", "text": "✅ Resolved"},
+                {"kind": "reminder", "text": "⏰ shop"},
+                {"kind": "cant_check", "text": "❌ shop"},
+            )
+        )
+        session.add(alert)
+        await session.flush()
+        edit.edit_of = alert.id
+        session.add_all([edit, sending, waiting])
+        await session.commit()
+        ids = {"edit": edit.id, "sending": sending.id, "waiting": waiting.id}
+        claims = Claims(sessionmaker, lease_seconds=60, writes=None)
+        [claimed] = await claims.claim([ids["sending"]], now)  # the outbox is sending it
+        await accounts.remove(account)
+    claims.record(claimed, sent_at=now, message_id=8)  # Telegram accepted it meanwhile
+    await claims.flush()
+    sender = FakeSender()
+    while await Outbox(sender, sessionmaker).deliver_pending():
+        pass
+    assert sender.calls == [("edit", ids["edit"], 7)]
+    async with sessionmaker() as session:
+        assert (await session.get(Notification, ids["sending"])).failure is None
+        assert (await session.get(Notification, ids["waiting"])).failure == "account removed"
+
+
+@BOTH_DATABASES
+async def test_an_alert_claimed_as_its_account_is_removed_goes_once(engine, sessionmaker, monitor):
+    """The outbox claims an alert of the account at the very instant of /remove: the removal
+    waits for the claim's commit and leaves the alert, being sent, to go (once)."""
+    async with sessionmaker() as session:
+        chat = await ensure_chat(session, 1, "private", None, "en")
+        accounts = service(session, chat, MemorySmsc(), monitor)
+        account, _result = await accounts.add(1, new("shop"))
+        now = datetime.now(UTC)
+        session.add(Notification(chat_id=1, account_id=account.id, kind="low", text="⚠️ shop"))
+        await session.commit()
+        async with engine.begin() as claiming:  # the claim's UPDATE, not committed yet
+            await claiming.execute(
+                update(Notification).values(lease_until=now + timedelta(seconds=60))
+            )
+            removing = asyncio.create_task(accounts.remove(account))
+            await asyncio.sleep(0.3)
+            assert not removing.done()
+        await removing
+    async with sessionmaker() as session:
+        alert = await session.scalar(select(Notification))
+    assert alert.failure is None and alert.lease_until is not None
 
 
 class HeldSmsc(MemorySmsc):

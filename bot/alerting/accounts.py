@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import logs
 from bot.alerting.monitoring import Monitor, Outcome, checks_stopped, recorded
+from bot.alerting.queue import withdraw
 from bot.smsc.client import Credentials
 from bot.smsc.errors import SmscError
 from bot.smsc.guard import BalanceGuard, BalanceResult
@@ -181,17 +182,21 @@ class AccountService:
         """AccountLimitReached or AccountExists as the chat is now, its adds then held back
         until the commit: another /add of the chat (a second admin, a double tap) may have
         saved one while SMSC answered, and both counted 49 before."""
-        # A write to the chat's row takes its lock on PostgreSQL and SQLite's one writer lock,
-        # so the names are read after any other add's commit. (Two adds of one name were both
+        # The names are read after any other add's commit. (Two adds of one name were both
         # saved when their letter cases differed, else met the unique constraint's error.)
-        touch = update(Chat).where(Chat.id == chat_id).values(id=Chat.id)
-        await self._session.execute(touch.execution_options(synchronize_session=False))
+        await self._lock(Chat, chat_id)
         names = await self._session.scalars(select(Account.name).where(Account.chat_id == chat_id))
         taken = names.all()
         exists = any(same_name(other, name) for other in taken)
         if exists or len(taken) >= MAX_ACCOUNTS_PER_CHAT:
             await self._session.rollback()  # the lock is not held while the refusal is sent
             raise AccountExists if exists else AccountLimitReached
+
+    async def _lock(self, model: type[Chat] | type[Account], id_: int) -> None:
+        """A write to the row, a no-op: it takes the row's lock on PostgreSQL and SQLite's one
+        writer lock, both held until the commit, waiting for any other writer's commit."""
+        touch = update(model).where(model.id == id_).values(id=model.id)
+        await self._session.execute(touch.execution_options(synchronize_session=False))
 
     async def check(self, account: Account) -> BalanceResult:
         """The account's balance through the shared guard; SmscError if there is none."""
@@ -294,8 +299,14 @@ class AccountService:
         await self._session.commit()
 
     async def remove(self, account: Account) -> None:
+        """The account goes, and its alerts not sent yet with it (see queue.withdraw)."""
+        # Its row first: an alert a check, a mute's end or an escalation is queueing for it
+        # right now (their transactions hold the row) is withdrawn too, not left to go out with
+        # no account (the foreign key only sets the alerts' account_id to NULL).
+        await self._lock(Account, account.id)
+        await withdraw(self._session, account.id, datetime.now(UTC))
         loaded = self._loaded(account.chat_id)
         if loaded is not None and account in loaded.accounts:
-            loaded.accounts.remove(account)
+            loaded.accounts.remove(account)  # an orphan now: deleted by the next flush
         await self._session.delete(account)
         await self._session.commit()

@@ -9,10 +9,11 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerting import quiet
+from bot.alerting.claims import UNSENT, unleased
 from bot.alerting.events import AlertEvent, Renderer
 from bot.storage.models import Account, Chat, Notification
 
@@ -195,6 +196,29 @@ class AlertQueue:
         return AlertEvent(
             kind, account, self._now(), chat.timezone, chat.language, amount=amount, since=since
         )
+
+
+async def withdraw(session: AsyncSession, account_id: int, now: datetime) -> None:
+    """The account is being removed: its messages not sent yet never will be, in the caller's
+    transaction (a chat is not told of, nor given buttons for, an account it no longer has).
+    Edits of its alerts sent before still go: they change a message the chat has already, and
+    a "resolved" one takes its buttons away.
+
+    One leased by the outbox is being sent right now: it may still go. On PostgreSQL this
+    UPDATE waits for a claim under way and re-checks the lease after it; a claim skips the
+    rows it has locked (SKIP LOCKED) and finds them given up after the commit. On SQLite,
+    writers take turns."""
+    await session.execute(
+        update(Notification)
+        .where(
+            Notification.account_id == account_id,
+            Notification.edit_of.is_(None),
+            *UNSENT,
+            unleased(now),
+        )
+        .values(failure="account removed")
+        .execution_options(synchronize_session=False)
+    )
 
 
 def clear_incident(account: Account) -> None:

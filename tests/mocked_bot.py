@@ -29,8 +29,10 @@ from aiogram.types import (
     CallbackQuery,
     Chat,
     ChatMemberAdministrator,
+    ChatMemberBanned,
     ChatMemberMember,
     ChatMemberOwner,
+    ChatMemberUpdated,
     Message,
     MessageEntity,
     ResponseParameters,
@@ -202,3 +204,17 @@ def callback_update(
         data=data,
     )
     return Update(update_id=next(_update_ids), callback_query=query)
+
+
+def member_update(chat_id: int, *, joined: bool) -> Update:
+    """The bot's membership changed: unblocked or added (`joined`), or blocked or removed."""
+    user = User(id=abs(chat_id), is_bot=False, first_name="Ann")
+    member, banned = ChatMemberMember(user=BOT_USER), ChatMemberBanned(user=BOT_USER, until_date=0)
+    change = ChatMemberUpdated(
+        chat=chat_of(chat_id),
+        from_user=user,
+        date=datetime.now(UTC),
+        old_chat_member=banned if joined else member,
+        new_chat_member=member if joined else banned,
+    )
+    return Update(update_id=next(_update_ids), my_chat_member=change)

@@ -148,12 +148,12 @@ async def test_digest_counts_the_spend_of_an_account_checked_daily(sessionmaker)
 
 
 @BOTH_DATABASES
-async def test_digest_set_by_the_chat_comes_at_its_local_time_once_a_day(sessionmaker):
+async def test_digest_set_by_the_chat_comes_at_its_local_time_once_a_day(sessionmaker, monitor):
     clock = Clock()  # 09:00 UTC
     await add_chat(sessionmaker, 1, None)
     await add_chat(sessionmaker, 2, "09:30", "America/New_York")  # 14:30 UTC
     async with sessionmaker() as session:
-        chats = ChatService(session)
+        chats = ChatService(session, monitor)
         chat = await chats.get(1)
         await chats.set_timezone(chat, "Europe/Moscow")
         await chats.set_digest(chat, "12:30")  # 09:30 UTC
@@ -189,13 +189,13 @@ async def test_a_late_digest_comes_within_the_hour_else_the_next_day(sessionmake
 
 
 @BOTH_DATABASES
-async def test_no_digest_without_accounts_or_when_turned_off(sessionmaker):
+async def test_no_digest_without_accounts_or_when_turned_off(sessionmaker, monitor):
     async with sessionmaker() as session:
         session.add(Chat(id=1, type="private", language="en", digest_time="09:00"))
         await session.commit()
     await add_chat(sessionmaker, 2, "09:00")
     async with sessionmaker() as session:
-        chats = ChatService(session)
+        chats = ChatService(session, monitor)
         await chats.set_digest(await chats.get(2), None)
     outbox = Outbox()
     await digests(sessionmaker, Clock(), outbox).tick()
@@ -220,13 +220,13 @@ async def test_replicas_ticking_together_queue_one_digest(sessionmaker, database
 
 
 @BOTH_DATABASES
-async def test_a_chat_moving_zone_after_its_digest_gets_none_twice(sessionmaker):
+async def test_a_chat_moving_zone_after_its_digest_gets_none_twice(sessionmaker, monitor):
     clock = Clock()
     await add_chat(sessionmaker, 1, "09:00")
     job = digests(sessionmaker, clock)
     await job.tick()
     async with sessionmaker() as session:
-        chats = ChatService(session)
+        chats = ChatService(session, monitor)
         await chats.set_timezone(await chats.get(1), "Europe/Moscow")
     clock.advance(minutes=1)
     await job.tick()  # 12:01 in Moscow, the same day there: already sent

@@ -74,33 +74,35 @@ async def test_reminders_after_half_a_year_low_stay_weekly(check, clock, monitor
     assert (await check.state()).next_reminder_at == clock() + timedelta(days=7)
 
 
-async def test_reminders_turned_on_while_low_remind(check, clock, sessionmaker):
+async def test_reminders_turned_on_while_low_remind(check, clock, sessionmaker, monitor):
     """/remind off, the balance goes low, /remind 3 later: a reminder comes at the next check
     (low for 7 hours by then), and on the growing period after it."""
     async with sessionmaker() as session:
-        await ChatService(session).set_reminders(await session.get(Chat, -100), 0)
+        await ChatService(session, monitor).set_reminders(await session.get(Chat, -100), 0)
     await check.balance("900")
     clock.advance(hours=7)
     await check.balance("900")
     assert await check.kinds() == ["low"]
     async with sessionmaker() as session:
-        await ChatService(session).set_reminders(await session.get(Chat, -100), 3)
+        await ChatService(session, monitor).set_reminders(await session.get(Chat, -100), 3)
     await check.balance("900")
     assert await check.kinds() == ["low", "reminder"]
     assert (await check.state()).next_reminder_at == clock() + timedelta(hours=6)
 
 
-async def test_reminders_turned_on_for_an_account_low_since_the_first_version(check, sessionmaker):
+async def test_reminders_turned_on_for_an_account_low_since_the_first_version(
+    check, sessionmaker, monitor
+):
     """A database of the bot's first version kept no time an account went low: /remind
     sets its reminder from now, where it failed ("something went wrong") before."""
     async with sessionmaker() as session:
-        await ChatService(session).set_reminders(await session.get(Chat, -100), 0)
+        await ChatService(session, monitor).set_reminders(await session.get(Chat, -100), 0)
     await check.balance("900")
     async with sessionmaker() as session:
         (await session.get(Account, check.id)).low_since = None
         await session.commit()
         before = datetime.now(UTC)
-        await ChatService(session).set_reminders(await session.get(Chat, -100), 3)
+        await ChatService(session, monitor).set_reminders(await session.get(Chat, -100), 3)
     assert (await check.state()).next_reminder_at >= before + timedelta(hours=3)
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerting import quiet
+from bot.alerting.monitoring import Monitor
 from bot.storage.chats import LANGUAGES
 from bot.storage.models import Account, AccountState, Chat
 
@@ -21,11 +22,19 @@ class ChatService:
     """Chat settings over one database session; knows nothing of Telegram. A setting out of
     its range raises ValueError and changes nothing."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, monitor: Monitor) -> None:
         self._session = session
+        self._monitor = monitor
 
     async def get(self, chat_id: int) -> Chat | None:
         return await self._session.get(Chat, chat_id)
+
+    async def reactivate(self, chat_id: int) -> bool:
+        """The bot can reach the chat again (unblocked, or added back to the group); True when
+        it could not, and the accounts in trouble were alerted again (see Monitor.reactivate)."""
+        back = await self._monitor.reactivate(self._session, chat_id)
+        await self._session.commit()
+        return back
 
     async def set_language(self, chat: Chat, language: str) -> None:
         if language not in LANGUAGES:

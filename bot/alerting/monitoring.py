@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerting import acks, levels, studies
+from bot.alerting import acks, levels, reachable, studies
 from bot.alerting.events import Renderer
 from bot.alerting.queue import AlertQueue, clear_incident
 from bot.smsc.check_errors import CheckError, check_error
@@ -236,6 +236,10 @@ class Monitor:
         return await acks.acknowledge(
             session, self._queue, account, user_id, user, message_id, self._now()
         )
+
+    async def reactivate(self, session: AsyncSession, chat_id: int) -> bool:
+        """See bot.alerting.reachable.reactivate."""
+        return await reachable.reactivate(session, self._queue, chat_id)
 
     def snooze(self, account: Account, hours: int) -> datetime:
         account.snoozed_until = self._now() + timedelta(hours=hours)

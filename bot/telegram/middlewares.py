@@ -57,7 +57,7 @@ class ChatMiddleware(BaseMiddleware):
                 data["settings"].check_interval_seconds,
                 chat=record,
             )
-            data["chats"] = ChatService(session)
+            data["chats"] = ChatService(session, data["monitor"])
         return await handler(event, data)
 
 

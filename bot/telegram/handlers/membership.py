@@ -9,6 +9,8 @@ from aiogram import F, Router
 from aiogram.filters import JOIN_TRANSITION, LEAVE_TRANSITION, ChatMemberUpdatedFilter, MagicData
 from aiogram.types import ChatMemberUpdated, Message
 
+from bot.alerting.chats import ChatService
+from bot.alerting.outbox import Outbox
 from bot.storage.chats import migrate_chat, set_active
 from bot.storage.engine import Session
 from bot.telegram.admins import AdminRights
@@ -24,8 +26,10 @@ async def removed(event: ChatMemberUpdated, session: Session) -> None:
 
 
 @router.my_chat_member(ChatMemberUpdatedFilter(JOIN_TRANSITION))
-async def added(event: ChatMemberUpdated, session: Session) -> None:
-    await set_active(session, event.chat.id, True)
+async def added(event: ChatMemberUpdated, chats: ChatService, outbox: Outbox | None) -> None:
+    # Unblocked or added back: what the chat missed meanwhile is said again.
+    if await chats.reactivate(event.chat.id) and outbox is not None:
+        outbox.wake()
     log.info("chat active chat_id=%s", event.chat.id)
 
 

@@ -121,7 +121,7 @@ def dialog_storage(redis: Redis | None) -> tuple[BaseStorage, BaseEventIsolation
     # Imported here: aiogram's Redis storage imports redis, an extra needed with REDIS_URL only.
     from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisEventIsolation, RedisStorage
     from redis.asyncio.lock import Lock
-    from redis.exceptions import ConnectionError, LockError, TimeoutError
+    from redis.exceptions import AuthenticationError, ConnectionError, LockError, TimeoutError
 
     # Only what comes before an update is acted on (the chat's turn, its dialog read) fails it
     # as StateUnavailable, answered 503 for Telegram to deliver again: a failure after (the
@@ -130,6 +130,9 @@ def dialog_storage(redis: Redis | None) -> tuple[BaseStorage, BaseEventIsolation
     async def reached() -> AsyncIterator[None]:
         try:
             yield
+        except AuthenticationError as error:  # a ConnectionError too, to redis-py
+            # A password changed while the replicas run: a setting to fix, not an outage.
+            raise StateUnavailable(f"redis refused the password: {type(error).__name__}") from None
         except (ConnectionError, TimeoutError) as error:
             raise StateUnavailable(f"redis unreachable: {type(error).__name__}") from None
 

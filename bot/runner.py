@@ -148,10 +148,12 @@ class Runner:
             redis = None
             if settings.redis_url is not None:
                 # The `redis` extra: imported with REDIS_URL only.
-                from bot.fleet.connection import connect
+                from bot.fleet.connection import NOT_ANSWERING, answers, connect
 
                 redis = connect(settings.redis_url.get_secret_value())
                 resources.push_async_callback(redis.aclose)
+                # As the database: waited for when down, a refused password ends the start.
+                await until_answered("Redis", lambda: answers(redis), NOT_ANSWERING)
             if engine.dialect.name == "postgresql":
                 await wait_for_database(engine)
             await resources.enter_async_context(single_instance(engine, fleet=redis is not None))

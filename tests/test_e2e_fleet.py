@@ -18,7 +18,7 @@ from bench.data import BALANCE, LOW_BALANCE, Layout, Probe, login_name, password
 from bot.alerting.outbox import SENDS_AT_ONCE
 from bot.storage.models import Account, Notification
 from tests.bot_process import BotProcess
-from tests.e2e_helpers import say
+from tests.e2e_helpers import free_port, say, wait_until
 
 LEASE_SECONDS = 5
 LOW_ALERT = re.compile(r"⚠️ Low balance on (\w+):")
@@ -209,3 +209,38 @@ def test_a_second_process_without_redis_refuses_to_start(bot_process, tmp_path, 
     assert line.startswith("error: another bot process is using this database; stop it, or run")
     assert bot_process.process.poll() is None, "the first goes on"
     assert bot_process.stop() == 0  # before its database goes, at the test's end
+
+
+def with_password(url: str, password: str) -> str:
+    return url.replace("redis://", f"redis://:{password}@", 1)
+
+
+@pytest.mark.parametrize(
+    ("password", "words"),
+    [
+        ("Wr0ng-pa55", "invalid username-password pair"),
+        (None, "Authentication required"),  # the server wants one, none was given
+    ],
+)
+def test_a_redis_that_refuses_the_password_ends_the_start_in_one_line(
+    fleet, redis_with_password, password, words
+):
+    replica = fleet[0]
+    url = redis_with_password if password is None else with_password(redis_with_password, password)
+    replica.env["REDIS_URL"] = url
+    assert replica.launch().process.wait(timeout=60) == 1
+    replica.process = None
+    [line] = replica.log().strip().splitlines()
+    assert line.startswith("error: REDIS_URL: Redis refused the password: "), line
+    assert words in line and "Wr0ng-pa55" not in line, line
+
+
+def test_start_waits_for_redis_with_a_line_per_attempt(fleet):
+    replica = fleet[0]
+    # Nothing listens: a Redis not up yet (started after the bot), or a network blip.
+    replica.env["REDIS_URL"] = with_password(f"redis://127.0.0.1:{free_port()}/0", "Pa55word")
+    replica.launch()
+    wait_until(lambda: replica.log().count("Redis not answering") >= 2, timeout=30)
+    assert replica.stop() == 0
+    log = replica.log()
+    assert "ConnectionError" in log and "Pa55word" not in log, log

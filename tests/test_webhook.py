@@ -1,6 +1,7 @@
 """The webhook's receiver (bot.webhook): what Telegram is answered, so that an update is
 handled once, or delivered again when it could not be handled."""
 
+import contextlib
 import logging
 
 import pytest
@@ -35,7 +36,14 @@ UPDATE = {
 async def post():
     """POST an update to a receiver whose dispatcher keeps dialogs in a Redis that is down:
     (status, the updates its handler saw)."""
-    redis = connect(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    async with posting(f"redis://127.0.0.1:{free_port()}/0") as send:  # nothing listens there
+        yield send
+
+
+@contextlib.asynccontextmanager
+async def posting(redis_url: str):
+    """The receiver of `post`, its dialogs in the Redis at `redis_url`."""
+    redis = connect(redis_url)
     storage, isolation = dialog_storage(redis)
     dp = Dispatcher(storage=storage, events_isolation=isolation)
     handled = []
@@ -72,6 +80,18 @@ async def test_an_update_redis_cannot_serve_is_answered_503_for_telegram_to_rese
     other = logging.LogRecord("aiogram.event", logging.ERROR, "", 0, "x", None, None)
     other.exc_class = ZeroDivisionError
     assert told_already(other)
+
+
+async def test_a_redis_that_refuses_the_password_is_said_so_on_each_update(
+    redis_with_password, caplog
+):
+    # A password changed while the replicas run: Telegram delivers again, as for an outage,
+    # and the line says what to fix.
+    async with posting(redis_with_password.replace("redis://", "redis://:Old-pa55@")) as send:
+        assert await send(SECRET) == (503, [])
+    [line] = [r for r in caplog.records if r.name == "bot.telegram.handlers.errors"]
+    expected = "update not handled update_id=7: redis refused the password: AuthenticationError"
+    assert line.getMessage() == expected
 
 
 @pytest.mark.parametrize("secret", ["wrong", "é", ""])

@@ -13,7 +13,7 @@ import signal
 
 from bot import logs
 from bot.config import configure_logging, load_settings
-from bot.storage.crypto import SecretBox, load_or_create_key
+from bot.storage.crypto import load_key
 from bot.storage.sqlite import create_database_file, prepare_data_dir
 
 
@@ -27,13 +27,14 @@ async def run() -> int:
     logging.getLogger("aiogram.dispatcher").addFilter(
         lambda record: not record.getMessage().startswith("Sleep for ")
     )
-    # Files only now, settings all valid: the folder, then the key and the database in it.
-    # A stop signal waits until they are written: a key file cut short would be lost.
+    # Files only now, settings all valid: the folder and the database in it. A stop signal
+    # waits until they are written. A key is made only once the database is seen to hold no
+    # secret (bot.storage.crypto.open_box), by the runner.
     stops = {signal.SIGTERM, signal.SIGINT}
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
     try:
         prepare_data_dir(settings.data_dir)
-        box = SecretBox(load_or_create_key(secret_key, settings.data_dir))
+        key = load_key(secret_key, settings.data_dir)
         create_database_file(settings.database_url)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
@@ -48,7 +49,7 @@ async def run() -> int:
     logging.getLogger("aiogram.event").addFilter(told_already)
 
     try:
-        return await Runner(settings, box).run()
+        return await Runner(settings, key).run()
     finally:
         # The interpreter's final collection would walk the million objects aiogram and
         # pydantic made, for seconds on a busy machine, after SIGTERM was already answered.

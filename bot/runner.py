@@ -42,7 +42,7 @@ from bot.ops.metrics import Metrics
 from bot.ops.smsc_watch import CountingFetcher, ObservedGuard
 from bot.smsc.client import SmscClient
 from bot.smsc.state import GuardState
-from bot.storage.crypto import SecretBox
+from bot.storage.crypto import SecretBox, open_box
 from bot.storage.direct import held
 from bot.storage.engine import (
     create_engine,
@@ -82,9 +82,10 @@ class Runner:
     would hide that behind a process that looks alive. Unsent notifications stay in the
     outbox for the next start with the right token."""
 
-    def __init__(self, settings: Settings, box: SecretBox) -> None:
+    def __init__(self, settings: Settings, key: bytes | None) -> None:
+        """`key`: SECRET_KEY's or the key file's, None without either (see open_box)."""
         self._settings = settings
-        self._box = box
+        self._key = key
         self._task: asyncio.Task[None] | None = None
         # Set while updates are served: ends polling, or the webhook.
         self._stop_serving: Callable[[], Awaitable[None]] | None = None
@@ -158,13 +159,14 @@ class Runner:
                 await wait_for_database(engine)
             await resources.enter_async_context(single_instance(engine, fleet=redis is not None))
             await migrate_apart(engine)
+            box = await open_box(engine, self._key, settings.data_dir)
             reader = await resources.enter_async_context(held(engine))
             smsc = SmscClient(proxy_url=settings.smsc_proxy_url)
             resources.push_async_callback(smsc.aclose)
             bot = create_bot(settings, on_token_refused=self._token_refused)
             resources.push_async_callback(bot.session.close)
             metrics = Metrics()
-            shared = _shared_limits(redis, self._box, bot.id)
+            shared = _shared_limits(redis, box, bot.id)
             guard = ObservedGuard(
                 CountingFetcher(smsc, metrics),
                 metrics=metrics,
@@ -179,16 +181,14 @@ class Runner:
             writes = asyncio.Lock() if engine.dialect.name == "sqlite" else None
             leases = {"lease_seconds": settings.lease_seconds, "writes": writes}
             outbox = Outbox(TelegramSender(bot), sessionmaker, pacer=shared.pacer, **leases)
-            checks = Checks(
-                sessionmaker, guard, self._box, monitor, outbox, **leases, metrics=metrics
-            )
+            checks = Checks(sessionmaker, guard, box, monitor, outbox, **leases, metrics=metrics)
             dp = create_dispatcher(
                 settings=settings,
                 engine=engine,
                 sessionmaker=sessionmaker,
                 smsc=smsc,
                 guard=guard,
-                box=self._box,
+                box=box,
                 i18n=i18n,
                 monitor=monitor,
                 outbox=outbox,

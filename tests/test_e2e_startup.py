@@ -206,24 +206,30 @@ def test_signal_while_starting_is_a_clean_exit(bot_process, sig, delay):
     assert "Traceback" not in bot_process.log(), bot_process.log()
 
 
-STOPPED_WHILE_WRITING_THE_KEY = """
+STOPPED_WHILE_WRITING = """
 import os, signal, sys
-import bot.app
+import bot.app, bot.storage.crypto
 from bot.__main__ import main
+
+module, name = sys.argv[1].rsplit(".", 1)
+write = getattr(sys.modules[module], name)
 
 def stopped_meanwhile(*args):
     os.kill(os.getpid(), signal.SIGTERM)
-    return load_or_create_key(*args)
+    return write(*args)
 
-load_or_create_key, bot.app.load_or_create_key = bot.app.load_or_create_key, stopped_meanwhile
+setattr(sys.modules[module], name, stopped_meanwhile)
 sys.exit(main([]))
 """
 
 
-def test_signal_while_the_files_are_written_waits_for_them(tmp_path, installed_bot):
+@pytest.mark.parametrize(
+    "writing", ["bot.app.create_database_file", "bot.storage.crypto.create_key"]
+)
+def test_signal_while_the_files_are_written_waits_for_them(tmp_path, installed_bot, writing):
     env = start_env(installed_bot)
     run = subprocess.run(
-        [sys.executable, "-c", STOPPED_WHILE_WRITING_THE_KEY],
+        [sys.executable, "-c", STOPPED_WHILE_WRITING, writing],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -231,8 +237,34 @@ def test_signal_while_the_files_are_written_waits_for_them(tmp_path, installed_b
         timeout=60,
     )
     assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
-    Fernet((tmp_path / "data" / "secret.key").read_bytes())  # whole, not cut short
     assert (tmp_path / "data" / "bot.db").exists()
+    if writing.endswith("create_key"):
+        Fernet((tmp_path / "data" / "secret.key").read_bytes())  # whole, not cut short
+
+
+@pytest.mark.parametrize("lost", ["SECRET_KEY changed", "secret.key deleted"])
+def test_a_key_that_cannot_decrypt_the_accounts_ends_the_start_in_one_line(
+    bot_process, fake_smsc, telegram, tmp_path, lost
+):
+    if lost == "secret.key deleted":
+        del bot_process.env["SECRET_KEY"]
+    fake_smsc.add_account("shop", "s3cret!", balance="1500.00", currency="RUB")
+    bot_process.start()
+    say(telegram, 501, "/add shop s3cret!")
+    assert bot_process.stop() == 0
+    if lost == "SECRET_KEY changed":
+        bot_process.env["SECRET_KEY"] = Fernet.generate_key().decode()
+    else:
+        (tmp_path / "secret.key").unlink()
+    before, asked = len(bot_process.log()), len(telegram.calls_of("getMe"))
+    bot_process.launch()
+    assert bot_process.process.wait(timeout=60) == 1
+    bot_process.process = None
+    [line] = [line for line in bot_process.log()[before:].splitlines() if "error" in line.lower()]
+    assert line.startswith("error: SECRET_KEY: ") and "1 account(s)" in line, line
+    assert "restore" in line and "s3cret!" not in bot_process.log()
+    assert not (tmp_path / "secret.key").exists(), "no new key beside a database in use"
+    assert len(telegram.calls_of("getMe")) == asked, "refused before Telegram is asked"
 
 
 def test_signal_ends_a_hanging_long_poll_at_once(bot_process, telegram):

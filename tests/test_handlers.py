@@ -3,9 +3,11 @@
 from decimal import Decimal
 
 from aiogram.methods import DeleteMessage, EditMessageText
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from bot.smsc.guard import BalanceGuard
+from bot.storage.crypto import SecretBox
 from bot.storage.models import Account, AccountState, Chat
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
 from tests.mocked_bot import callback_update, message_update
@@ -139,6 +141,17 @@ async def test_group_add_offers_private_hand_off(dp, bot):
     [reply] = await say(dp, bot, GROUP, "/add", user_id=ADMIN)
     buttons = [b for row in reply.reply_markup.inline_keyboard for b in row]
     assert buttons[0].url.startswith("https://t.me/smsc_test_bot?start=")
+
+
+async def test_balance_of_an_account_whose_password_does_not_decrypt_says_so(dp, bot, sessionmaker):
+    await say(dp, bot, 1, "/add shop right")
+    async with sessionmaker() as session:  # as restored from a database of another key
+        account = await session.scalar(select(Account))
+        account.secret = SecretBox(Fernet.generate_key()).encrypt("right")
+        await session.commit()
+    [reply] = await say(dp, bot, 1, "/balance shop")
+    assert "shop" in reply.text and "cannot decrypt the password or API key" in reply.text
+    assert "/add" in reply.text and "right" not in reply.text
 
 
 async def test_lang_switches_replies(dp, bot, sessionmaker):

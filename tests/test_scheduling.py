@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
 from bot.alerting import scheduling
@@ -160,6 +161,25 @@ async def test_refused_credentials_are_not_checked_again(checks, smsc, sessionma
         account = await session.scalar(select(Account))
         [alert] = (await session.scalars(select(Notification))).all()
     assert account.state == AccountState.CANT_CHECK and alert.kind == "cant_check"
+
+
+async def test_a_secret_that_does_not_decrypt_fails_its_account_alone(
+    checks, smsc, sessionmaker, box, clock, caplog
+):
+    # A row written by hand, or restored from another database: its chat is told once it
+    # can't be checked; the other credentials claimed with it are checked as ever.
+    await add(sessionmaker, SecretBox(Fernet.generate_key()), -1, "shop", password="hunter2")
+    await add(sessionmaker, box, -2, "other")
+    for _ in range(3):
+        await run(checks)
+        clock.advance(minutes=5)
+    assert smsc.requests == ["other"] * 3
+    async with sessionmaker() as session:
+        shop = await session.scalar(select(Account).where(Account.name == "shop"))
+        [told] = await session.scalars(select(Notification).where(Notification.chat_id == -1))
+    assert shop.state == AccountState.CANT_CHECK and told.kind == "cant_check"
+    assert "cannot decrypt the password or API key" in told.text and "/add" in told.text
+    assert "hunter2" not in caplog.text
 
 
 async def test_inactive_chats_are_not_checked(checks, smsc, sessionmaker, box):

@@ -8,11 +8,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from bot.alerting.monitoring import Monitor
 from bot.alerting.scheduling import Checks
 from bot.smsc.guard import BalanceGuard
+from bot.storage.crypto import SecretBox
 from bot.storage.models import Account, BalanceSample, Notification
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
@@ -56,6 +58,24 @@ async def test_prepare_fills_missing_credential_keys(checks, sessionmaker, box):
     async with sessionmaker() as session:
         key = (await session.scalar(select(Account))).credentials_key
     assert key == box.keyed_hash("https://smsc.ru", "shop", "pw")
+
+
+async def test_prepare_keys_a_secret_that_does_not_decrypt_and_its_chat_is_told(
+    checks, smsc, sessionmaker, box
+):
+    # A row written by hand: no key, and a secret of another key. The start goes on, and
+    # that account's chat hears it can't be checked.
+    await add(sessionmaker, SecretBox(Fernet.generate_key()), -1, "shop")
+    await add(sessionmaker, box, -2, "other")
+    async with sessionmaker() as session:
+        (await session.scalar(select(Account).where(Account.name == "shop"))).credentials_key = None
+        await session.commit()
+    await checks.prepare()
+    await run(checks)
+    assert smsc.requests == ["other"]
+    async with sessionmaker() as session:
+        [told] = await session.scalars(select(Notification).where(Notification.chat_id == -1))
+    assert told.kind == "cant_check"
 
 
 async def test_prepare_leaves_accounts_that_need_nothing(checks, sessionmaker, box, clock):

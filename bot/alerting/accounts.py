@@ -20,8 +20,8 @@ from bot.alerting.queue import withdraw
 from bot.smsc.client import Credentials
 from bot.smsc.errors import SmscError
 from bot.smsc.guard import BalanceGuard, BalanceResult
-from bot.smsc.refusals import CredentialsRejected
-from bot.storage.crypto import SecretBox
+from bot.smsc.refusals import CredentialsRejected, SecretUnreadable
+from bot.storage.crypto import SecretBox, SecretKeyError
 from bot.storage.models import Account, AccountState, Chat
 
 MAX_ACCOUNTS_PER_CHAT = 50
@@ -66,8 +66,12 @@ def valid_name(name: str) -> bool:
 
 def decrypted(box: SecretBox, account: Account | Row[Any]) -> Credentials:
     """An account's credentials, its secret decrypted: of a mapped account, or of a row with
-    its `site`, `login` and `secret` (the scheduled checks')."""
-    return Credentials(account.site, account.login, box.decrypt(account.secret))
+    its `site`, `login` and `secret` (the scheduled checks'); SecretUnreadable, that account's
+    failed check, when the secret does not decrypt."""
+    try:
+        return Credentials(account.site, account.login, box.decrypt(account.secret))
+    except SecretKeyError:
+        raise SecretUnreadable from None
 
 
 class AccountService:

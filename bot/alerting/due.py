@@ -14,13 +14,17 @@ from bot.alerting.accounts import decrypted
 from bot.alerting.outcomes import Claim
 from bot.smsc.client import Credentials
 from bot.smsc.guard import BalanceGuard
+from bot.smsc.refusals import SecretUnreadable
 from bot.storage.crypto import SecretBox
 from bot.storage.direct import Direct
 from bot.storage.models import AccountState
 from bot.storage.stats import DUE_READ_PER_CLAIMED, claim_due, next_due
 
+# Credentials to check, or in place of those whose secret does not decrypt, that error: their
+# check fails without a request.
+Checkable = Credentials | SecretUnreadable
 # Claimed credentials, each with whether SMSC ever accepted them.
-Due = dict[Claim, tuple[Credentials, bool]]
+Due = dict[Claim, tuple[Checkable, bool]]
 
 
 async def first_due(engine: AsyncEngine, held: Direct | None, now: datetime) -> datetime | None:
@@ -71,7 +75,10 @@ async def lease_due(
             due[key, lease] = creds, known_good or good
         else:
             # The key names exactly these credentials: decrypted at the first check only.
-            creds = guard.remembered(key, partial(decrypted, box, _Leased._make(row)))
+            try:
+                creds = guard.remembered(key, partial(decrypted, box, _Leased._make(row)))
+            except SecretUnreadable as error:  # the claim's other credentials go on
+                creds = error
             due[key, lease] = creds, good
     # Fewer credentials than asked is the end of what is due, unless as many accounts as the
     # claim looked at were leased: the credentials of those it did not see may be due too.

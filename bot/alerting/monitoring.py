@@ -190,7 +190,7 @@ class Monitor:
             return  # the bot held back or SMSC asked to wait: nothing is known about the account
         account.failures += 1
         account.last_error = kind
-        fatal = kind in (CheckError.AUTH, CheckError.IP_BLOCKED)
+        fatal = kind in (CheckError.AUTH, CheckError.IP_BLOCKED, CheckError.SECRET)
         if account.state != AccountState.CANT_CHECK and (
             fatal or account.failures >= FAILURES_BEFORE_CANT_CHECK
         ):

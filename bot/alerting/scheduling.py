@@ -27,16 +27,16 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.alerting.due import Due, first_due, lease_due
+from bot.alerting.due import Checkable, Due, first_due, lease_due
 from bot.alerting.monitoring import Monitor, Outcome
 from bot.alerting.outbox import Outbox
 from bot.alerting.outcomes import Claim
 from bot.alerting.startup import prepare_checks
 from bot.alerting.writing import CheckWrites
 from bot.smsc.check_errors import check_error
-from bot.smsc.client import Credentials
 from bot.smsc.errors import SmscError
 from bot.smsc.guard import BalanceGuard, BalanceResult
+from bot.smsc.refusals import SecretUnreadable
 from bot.storage import direct
 from bot.storage.crypto import SecretBox
 from bot.storage.models import Account
@@ -278,7 +278,7 @@ class Checks:
                 return
             await asyncio.gather(*waiting, return_exceptions=True)
 
-    async def _check(self, claim: Claim, creds: Credentials, known_good: bool) -> None:
+    async def _check(self, claim: Claim, creds: Checkable, known_good: bool) -> None:
         key, lease = claim
         try:
             async with self._slots:
@@ -289,6 +289,8 @@ class Checks:
                     self._late += 1
                     return
                 try:
+                    if isinstance(creds, SecretUnreadable):
+                        raise creds
                     outcome: Outcome = await self._guard.balance(
                         creds, known_good=known_good, key=key
                     )

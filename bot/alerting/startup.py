@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.storage.crypto import SecretBox
+from bot.storage.crypto import SecretBox, SecretKeyError
 from bot.storage.models import Account
 from bot.storage.stats import unleased
 
@@ -67,7 +67,7 @@ async def prepare_checks(
             if not accounts:
                 break
             keys = [
-                {"account": id_, "key": box.keyed_hash(site, login, box.decrypt(secret))}
+                {"account": id_, "key": _credentials_key(box, site, login, secret)}
                 for id_, key, site, login, secret, _interval in accounts
                 if key is None
             ]
@@ -81,3 +81,12 @@ async def prepare_checks(
         done += len(accounts)
         last_id = accounts[-1].id
     return done
+
+
+def _credentials_key(box: SecretBox, site: str, login: str | None, secret: bytes) -> str:
+    """The key of the credentials; one of the stored bytes for a secret that does not decrypt
+    (a row written by hand), so that its account is claimed, and fails its checks alone."""
+    try:
+        return box.keyed_hash(site, login, box.decrypt(secret))
+    except SecretKeyError:
+        return box.keyed_hash("undecryptable", site, login, secret.hex())

@@ -11,7 +11,7 @@ from bot.smsc.errors import (
     SmscRateLimited,
     SmscUnavailable,
 )
-from bot.smsc.refusals import AuthChecksPaused
+from bot.smsc.refusals import AuthChecksPaused, SecretUnreadable
 
 
 class CheckError(enum.StrEnum):
@@ -23,6 +23,7 @@ class CheckError(enum.StrEnum):
     AUTH_PAUSED = "auth_paused"  # the bot holds back new credentials to protect its IP
     UNAVAILABLE = "unavailable"
     PROTOCOL = "protocol"
+    SECRET = "secret"  # the stored password or API key does not decrypt: not asked at all
 
 
 def check_error(error: SmscError) -> CheckError:
@@ -33,5 +34,6 @@ def check_error(error: SmscError) -> CheckError:
         (SmscRateLimited, CheckError.RATE_LIMITED),
         (AuthChecksPaused, CheckError.AUTH_PAUSED),
         (SmscUnavailable, CheckError.UNAVAILABLE),
+        (SecretUnreadable, CheckError.SECRET),
     ]
     return next((kind for cls, kind in kinds if isinstance(error, cls)), CheckError.PROTOCOL)

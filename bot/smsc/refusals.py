@@ -1,7 +1,8 @@
-"""What the guard (bot.smsc.guard) answers instead of asking SMSC: errors of the client's
-hierarchy (bot.smsc.client), most of them a subclass of the very error SMSC would have answered
-(a paused login is an `SmscRateLimited`, a paused site an `SmscIpBlocked`), so callers handle
-SMSC's answer and the guard's alike and tell them apart by class where it matters."""
+"""What the guard (bot.smsc.guard) answers instead of asking SMSC, and last what the bot does
+for an account whose secret it cannot read: errors of the client's hierarchy (bot.smsc.client),
+most of them a subclass of the very error SMSC would have answered (a paused login is an
+`SmscRateLimited`, a paused site an `SmscIpBlocked`), so callers handle SMSC's answer and the
+guard's alike and tell them apart by class where it matters."""
 
 from __future__ import annotations
 
@@ -86,3 +87,12 @@ class GuardUnavailable(LoginPaused):
     SMSC's own answers by its text only."""
 
     what = "the bot cannot coordinate its SMSC requests right now; balance requests paused"
+
+
+class SecretUnreadable(SmscError):
+    """The account's stored password or API key does not decrypt with the bot's key (a row
+    written by hand, a database partly restored): nothing can be sent for it. Raised by the
+    bot's side (bot.alerting.accounts.decrypted), not the guard; the message holds no secret."""
+
+    def __init__(self) -> None:
+        super().__init__("the stored password or API key does not decrypt with SECRET_KEY")

@@ -65,6 +65,11 @@ def check_error(kind: CheckError | str) -> str:
         ),
         CheckError.UNAVAILABLE: _("SMSC is not reachable right now. Try again later."),
         CheckError.PROTOCOL: _("SMSC gave an unexpected answer. Try again later."),
+        CheckError.SECRET: _(
+            "The bot cannot decrypt the password or API key it stored for this account (its "
+            "SECRET_KEY is not the one they were saved with). Register the account again with "
+            "/add."
+        ),
     }
     return texts[CheckError(kind)]
 

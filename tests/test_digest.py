@@ -242,3 +242,62 @@ async def test_database_unavailable_is_one_line_and_the_next_minute_retries(tmp_
     [record] = caplog.records
     assert record.getMessage() == "digests: database unavailable (OperationalError); next minute"
     assert record.exc_info is None
+
+
+@BOTH_DATABASES
+async def test_a_digest_moved_earlier_just_after_it_went_out_waits_for_the_next_day(sessionmaker):
+    # Sent at 00:30; at 00:40 moved to 23:45: yesterday's 23:45 is within the hour, but a
+    # later day (today) had its digest already. The next comes at 23:45 tomorrow.
+    clock = Clock()
+    clock.now = datetime(2026, 3, 2, 0, 30, tzinfo=UTC)
+    await add_chat(sessionmaker, 1, "00:30")
+    job = digests(sessionmaker, clock)
+    await job.tick()
+    clock.advance(minutes=10)
+    async with sessionmaker() as session:
+        chats = ChatService(session)
+        await chats.set_digest(await chats.get(1), "23:45")
+    clock.advance(minutes=1)
+    await job.tick()
+    clock.now = datetime(2026, 3, 2, 23, 45, tzinfo=UTC)  # the day had its digest
+    await job.tick()
+    assert await queued(sessionmaker) == [1]
+    clock.advance(days=1)
+    await job.tick()
+    assert await queued(sessionmaker) == [1, 1]
+
+
+@BOTH_DATABASES
+async def test_a_chat_moving_back_across_the_date_line_gets_its_digests_from_the_next_day(
+    sessionmaker,
+):
+    # 09:00 in Tarawa (UTC+12) is 21:00 UTC the day before; in Pago Pago (UTC-11), 20:00 UTC.
+    clock = Clock()  # 21:00 on 1 March in Tarawa
+    await add_chat(sessionmaker, 1, "09:00", "Pacific/Tarawa")
+    job = digests(sessionmaker, clock)
+    sent = []
+    for hour in range(4 * 24):
+        if hour == 13:  # 22:00 UTC, just after the digest of 2 March in Tarawa
+            async with sessionmaker() as session:
+                chats = ChatService(session)
+                await chats.set_timezone(await chats.get(1), "Pacific/Pago_Pago")
+        await job.tick()
+        sent += [clock.now] * (len(await queued(sessionmaker)) - len(sent))
+        clock.advance(hours=1)
+    # 2 March in Pago Pago is the day the chat had already; the days after it come.
+    assert sent == [
+        datetime(2026, 3, 1, 21, tzinfo=UTC),
+        datetime(2026, 3, 3, 20, tzinfo=UTC),
+        datetime(2026, 3, 4, 20, tzinfo=UTC),
+    ]
+
+
+@BOTH_DATABASES
+async def test_a_day_claimed_while_the_clock_ran_a_year_ahead_stops_no_digest(sessionmaker):
+    # NTP stepped the clock back: the chat's last digest day lies a year ahead.
+    await add_chat(sessionmaker, 1, "09:00")
+    async with sessionmaker() as session:
+        (await session.get(Chat, 1)).digest_sent_on = "2027-03-01"
+        await session.commit()
+    await digests(sessionmaker, Clock()).tick()
+    assert await queued(sessionmaker) == [1]

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 # A digest late by up to this much (the bot was down, the database busy) is still sent that
 # day; later, it waits for the next day rather than arrive at an odd hour.
 GRACE = timedelta(hours=1)
+# How far a chat's last digest day may lie after the day due now: a /tz across the date line
+# (UTC+14 to UTC-12 is 26 hours) moves the chat's date back by up to two days. One later still
+# was claimed by a clock set wrong ahead, since stepped back: counted as sent, it would stop
+# the digests for as long as the step.
+AHEAD = timedelta(days=2)
 
 
 def due_day(digest_time: str, zone: str, now: datetime) -> date | None:
@@ -45,6 +50,24 @@ def due_day(digest_time: str, zone: str, now: datetime) -> date | None:
         if at <= now:
             return day if now - at <= GRACE else None
     return None
+
+
+def unsent(day: date, sent_on: str | None) -> bool:
+    """Whether the digest of the chat's `day` is still to go: no digest of that day or a later
+    one went out (ISO dates compare as text). Not merely another day: moved from 00:30 to 23:45
+    just after it went out, a digest was due again at once for yesterday. A chat whose /tz
+    moves its date back (across the date line) so skips the day it had already, not repeats it.
+    `send` asks the same in SQL (`_claimable`)."""
+    return sent_on is None or sent_on < day.isoformat() or sent_on > (day + AHEAD).isoformat()
+
+
+def _claimable(day: date) -> ColumnElement[bool]:
+    """`unsent`, of a chat's row."""
+    return or_(
+        Chat.digest_sent_on.is_(None),
+        Chat.digest_sent_on < day.isoformat(),
+        Chat.digest_sent_on > (day + AHEAD).isoformat(),
+    )
 
 
 class Digests:
@@ -104,7 +127,7 @@ class Digests:
             if key not in days:
                 days[key] = due_day(digest_time, zone, now)
             day = days[key]
-            if day is not None and day.isoformat() != sent_on:
+            if day is not None and unsent(day, sent_on):
                 due.append((chat_id, day))
         return due
 
@@ -121,7 +144,7 @@ class Digests:
                     Chat.id == chat_id,
                     Chat.active.is_(True),
                     Chat.digest_time.is_not(None),
-                    or_(Chat.digest_sent_on.is_(None), Chat.digest_sent_on != day_text),
+                    _claimable(day),
                 )
                 .values(digest_sent_on=day_text)
             )

@@ -118,6 +118,24 @@ async def test_each_account_is_checked_at_its_interval(checks, smsc, sessionmake
     assert 2 <= smsc.requests.count("other") <= 3
 
 
+async def test_checks_keep_their_interval_after_the_clock_steps_back(
+    checks, smsc, sessionmaker, box, clock, caplog
+):
+    # The bot ran with its clock a day ahead (a VM's, or an RTC kept in local time) until NTP
+    # stepped it back: the next check was set a day ahead of the true time.
+    await add(sessionmaker, box, -1, "shop", interval=60)
+    clock.advance(days=1)
+    assert await run(checks) == 1
+    clock.advance(days=-1)
+    await run(checks)
+    assert "clock stepped back: checks set too far ahead moved accounts=1" in caplog.text
+    assert checks.last_completed_at <= clock.now  # /healthz counts from a true time
+    for _ in range(60):  # ten minutes, a look every 10 s
+        clock.advance(seconds=10)
+        await run(checks)
+    assert 9 <= len(smsc.requests[1:]) <= 11
+
+
 async def test_one_logins_accounts_stay_due_together_and_logins_drift_apart(
     checks, smsc, sessionmaker, box
 ):

@@ -49,6 +49,28 @@ async def test_restart_spreads_overdue_checks(checks, sessionmaker, box, clock):
     assert due[-1] - due[0] > timedelta(minutes=3)  # spread out, not one burst
 
 
+async def test_restart_brings_back_checks_set_further_ahead_than_their_interval(
+    checks, sessionmaker, box, clock
+):
+    # Set by a clock that ran a day ahead until NTP stepped it back, the bot restarted since.
+    for chat_id in range(-1, -41, -1):
+        await add(sessionmaker, box, chat_id, "shop", interval=900)
+    await add(sessionmaker, box, -41, "in time", interval=900)
+    in_time = clock.now + timedelta(seconds=940)  # within the interval and its jitter
+    async with sessionmaker() as session:
+        for account in await session.scalars(select(Account)):
+            ahead = account.name == "in time"
+            account.next_check_at = in_time if ahead else clock.now + timedelta(days=1)
+        await session.commit()
+    await checks.prepare()
+    async with sessionmaker() as session:
+        due = dict((await session.execute(select(Account.chat_id, Account.next_check_at))).all())
+    assert due.pop(-41) == in_time
+    times = sorted(due.values())
+    assert all(clock.now <= t <= clock.now + timedelta(minutes=5) for t in times)
+    assert times[-1] - times[0] > timedelta(minutes=3)  # spread out, not one burst
+
+
 async def test_prepare_fills_missing_credential_keys(checks, sessionmaker, box):
     await add(sessionmaker, box, -1, "shop")
     async with sessionmaker() as session:
@@ -79,7 +101,7 @@ async def test_prepare_keys_a_secret_that_does_not_decrypt_and_its_chat_is_told(
 
 
 async def test_prepare_leaves_accounts_that_need_nothing(checks, sessionmaker, box, clock):
-    await add(sessionmaker, box, -1, "shop")
+    await add(sessionmaker, box, -1, "shop", interval=2 * 3600)
     async with sessionmaker() as session:
         (await session.scalar(select(Account))).next_check_at = clock.now + timedelta(hours=2)
         await session.commit()

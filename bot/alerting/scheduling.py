@@ -31,7 +31,7 @@ from bot.alerting.due import Checkable, Due, first_due, lease_due
 from bot.alerting.monitoring import Monitor, Outcome
 from bot.alerting.outbox import Outbox
 from bot.alerting.outcomes import Claim
-from bot.alerting.startup import prepare_checks
+from bot.alerting.startup import StepBack, prepare_checks
 from bot.alerting.writing import CheckWrites
 from bot.smsc.check_errors import check_error
 from bot.smsc.errors import SmscError
@@ -114,6 +114,7 @@ class Checks:
         self._room = asyncio.Event()
         self._more_due = False
         self._next_due: datetime | None = None  # when the last look saw the first due
+        self._clock = StepBack()
         self._metrics = metrics or _Uncounted()
         self._writes = CheckWrites(
             sessionmaker,
@@ -192,14 +193,25 @@ class Checks:
     async def prepare(self) -> None:
         """At start: fill missing credential keys, and spread out the checks nobody made for a
         while (see bot.alerting.startup)."""
-        done = await prepare_checks(
-            self._sessionmaker, self._box, self._now(), self._lease, self._spread
+        log.info("checks ready accounts_prepared=%s", await self._prepare(self._now()))
+
+    async def _prepare(self, now: datetime) -> int:
+        return await prepare_checks(
+            self._sessionmaker, self._box, now, self._lease, self._spread, 1 + JITTER
         )
-        log.info("checks ready accounts_prepared=%s", done)
 
     async def dispatch(self) -> int:
         """Start checks of what is due; returns how many credentials were handed out."""
-        self.last_dispatch_at = self._now()
+        self.last_dispatch_at = now = self._now()
+        if self._clock.stepped_back(now):
+            # Checks set by the clock that ran ahead would wait as long as the step, and the
+            # last check would seem done in the future. /healthz's due summary needs no change:
+            # once they are back, what it counts as due is what is.
+            self.last_completed_at = min(self.last_completed_at, now)
+            async with self._write_turn:
+                moved = await self._prepare(now)
+            self._clock.repaired()
+            log.warning("clock stepped back: checks set too far ahead moved accounts=%s", moved)
         if self._late:
             log.warning("checks ran out of lease before their turn claims=%s", self._late)
             self._late = 0

@@ -1,18 +1,23 @@
-"""What the scheduled checks do at start, before the first look for due accounts."""
+"""What the scheduled checks do at start, before the first look for due accounts, and again
+when they see the clock step back."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ColumnElement, bindparam, func, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.storage.crypto import SecretBox, SecretKeyError
-from bot.storage.models import Account
+from bot.storage.models import Account, UTCDateTime
 from bot.storage.stats import unleased
 
 BATCH = 1000  # accounts read at a time
+# The wall clock gone back by more than this against the monotonic one between two looks is a
+# step (NTP setting right a clock that ran ahead), not the drift NTP slews away.
+STEP = timedelta(seconds=5)
 
 
 async def prepare_checks(
@@ -21,10 +26,15 @@ async def prepare_checks(
     now: datetime,
     lease: timedelta,
     spread: Callable[[int], timedelta],
+    longest: float,
 ) -> int:
     """Fill missing credential keys, and spread out the checks nobody made for a while (over
     `spread(check_interval)`), so that they do not all go at once; returns how many accounts
-    were looked at.
+    were looked at. Checks set further ahead than `longest` intervals (the longest gap the bot
+    sets) are brought back the same way: set by a clock that was ahead, since stepped back (a
+    VM or an RTC kept in local time, then NTP), they would wait as long as the step, with no
+    alert and a healthy /healthz, as nothing is due. The checks also run this when they see
+    the clock step back (Checks.dispatch).
 
     Other processes may be running. Leased accounts are theirs and left alone, and so are
     accounts overdue by at most two leases: a running process leaves none later than that (a
@@ -33,9 +43,12 @@ async def prepare_checks(
     at that moment where they are, instead of pushing them minutes back.
     """
     table = Account.__table__
-    late = (Account.next_check_at.is_(None) | (Account.next_check_at < now - 2 * lease)) & unleased(
-        now
-    )
+    dialect = sessionmaker.kw["bind"].dialect.name
+    late = (
+        Account.next_check_at.is_(None)
+        | (Account.next_check_at < now - 2 * lease)
+        | (_seconds_ahead(dialect, now) > Account.check_interval * longest)
+    ) & unleased(now)
     # Asked again as each account is moved: one claimed or checked by another process
     # meanwhile keeps what that process gave it, and one read only for its key stays.
     move = (
@@ -90,3 +103,36 @@ def _credentials_key(box: SecretBox, site: str, login: str | None, secret: bytes
         return box.keyed_hash(site, login, box.decrypt(secret))
     except SecretKeyError:
         return box.keyed_hash("undecryptable", site, login, secret.hex())
+
+
+def _seconds_ahead(dialect: str, now: datetime) -> ColumnElement[float]:
+    """How far an account's next check lies after `now`, in seconds, in SQL (which has no
+    portable time arithmetic): SQLite keeps times as text, PostgreSQL as timestamps. Asked at
+    start and after a step of the clock only: the claims of due checks stay an index probe."""
+    at = type_coerce(now, UTCDateTime)
+    if dialect == "sqlite":
+        return (func.julianday(Account.next_check_at) - func.julianday(at)) * 86400
+    return func.extract("epoch", Account.next_check_at - at)
+
+
+class StepBack:
+    """Tells the looks for due checks when the wall clock stepped back: measured against
+    time.monotonic, which steps leave alone. The checks a wrong clock set too far ahead are
+    then brought back once (prepare_checks), not looked for at each claim: the claims are the
+    bot's hottest path, and this costs a look no query."""
+
+    def __init__(self) -> None:
+        self._last: tuple[datetime, float] | None = None
+        self._unrepaired = False
+
+    def stepped_back(self, now: datetime) -> bool:
+        """Whether the clock stepped back since the last look, or since a step whose repair
+        failed (the database away): the next look tries again."""
+        ticks = time.monotonic()
+        last, self._last = self._last, (now, ticks)
+        if last is not None and now < last[0] + timedelta(seconds=ticks - last[1]) - STEP:
+            self._unrepaired = True
+        return self._unrepaired
+
+    def repaired(self) -> None:
+        self._unrepaired = False

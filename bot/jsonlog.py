@@ -18,7 +18,9 @@ from pythonjsonlogger.json import JsonFormatter
 
 from bot import logs
 
-FIELD = re.compile(r"(?<![\w.=])([a-z][a-z0-9_]*)=([^\s=]+)")
+# A value ends before the punctuation that follows it in a sentence: `update_id=1: ...` and
+# `error=X; retrying` say 1 and X.
+FIELD = re.compile(r"(?<![\w.=])([a-z][a-z0-9_]*)=([^\s=]*[^\s=:;,])")
 RESERVED = frozenset({"time", "level", "logger", "message", "exc_info", "stack_info"})
 
 

@@ -79,6 +79,18 @@ def test_json_lines_mask_fields_passed_as_extra(installed, caplog):
     assert line["url"] == f"/bot{MASK}/x" and line["message"] == "fetch failed"
 
 
+def test_json_lines_give_ids_followed_by_punctuation_as_numbers():
+    def fields(message, *args):
+        record = logging.LogRecord("bot.x", logging.WARNING, __file__, 1, message, args, None)
+        return json.loads(JsonLogFormatter().format(record))
+
+    assert fields("update not handled update_id=%s: %s", 1, "boom")["update_id"] == 1
+    assert fields("notification given up id=%s: its send raised", 42)["id"] == 42
+    line = fields("Telegram not answering attempt=%d error=%s; retrying", 2, "Timeout")
+    assert line["attempt"] == 2 and line["error"] == "Timeout"
+    assert fields("a=b:c")["a"] == "b:c"  # inside a value it stays
+
+
 def test_secret_learnt_later_is_masked_from_then_on(installed, caplog):
     log = logging.getLogger("bot.test")
     secret = "learnt-later-secret"

@@ -203,8 +203,10 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
     def _redis(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
             return None
-        url = urlsplit(value.get_secret_value())
-        try:  # the port checked here: redis-py's error would quote the URL's text
+        # The port checked here: redis-py's error would quote the URL's text. urlsplit's and the
+        # port's errors do too (a full-width @ in the password, a port not a number).
+        try:
+            url = urlsplit(value.get_secret_value())
             scheme, _port = url.scheme, url.port
         except ValueError:
             scheme = None

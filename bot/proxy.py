@@ -27,11 +27,15 @@ ERRORS = (
 def refusal(url: str, encoding_hint: str) -> str | None:
     """Why the proxy library would refuse the URL (at the first request, with a traceback), in
     words that quote none of it; None if it is usable. Checked at start, all of it."""
-    parts = urlsplit(url)
+    not_a_proxy = (
+        "not a proxy URL; e.g. socks5://user:password@proxy:1080 or "
+        f"http://proxy:3128 (a port is required; {encoding_hint})"
+    )
     try:
+        parts = urlsplit(url)
         port = parts.port
-    except ValueError:
-        port = None
+    except ValueError:  # a netloc urlsplit refuses (a full-width @ in it), a port not a number:
+        return not_a_proxy  # their texts quote the URL's, password and all
     # A path, query or fragment: a password's unencoded / ? or # cut the URL short.
     if (
         parts.scheme not in SCHEMES
@@ -41,10 +45,7 @@ def refusal(url: str, encoding_hint: str) -> str | None:
         or parts.query
         or parts.fragment
     ):
-        return (
-            "not a proxy URL; e.g. socks5://user:password@proxy:1080 or "
-            f"http://proxy:3128 (a port is required; {encoding_hint})"
-        )
+        return not_a_proxy
     user, secret = unquote(parts.username or ""), unquote(parts.password or "")
     if parts.scheme == "socks4" and (user or secret):
         return "a SOCKS4 proxy takes no user or password here: socks4://host:port"

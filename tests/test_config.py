@@ -90,6 +90,10 @@ def test_bad_setting_names_itself(monkeypatch, name, value, message):
         ("REDIS_URL", "redis://:Pa55#word@redis:6379/0"),  # "#" not encoded: a fragment
         ("REDIS_URL", "redis://:Pa55/word@redis:6379/0"),
         ("TELEGRAM_PROXY", "socks5://ops:Pa55#word@proxy:1080"),
+        # A full-width @ (/, ?): urlsplit's error quotes the URL's user:password@host.
+        ("REDIS_URL", "redis://:Pa55＠word@redis:6379/0"),
+        ("TELEGRAM_PROXY", "socks5://ops:Pa55＠word@proxy:1080"),
+        ("SMSC_PROXY", "http://ops:Pa55／word@proxy:3128"),
     ],
 )
 def test_a_malformed_url_is_refused_without_its_password(monkeypatch, name, value):

@@ -38,6 +38,8 @@ def test_what_the_proxy_library_takes_is_usable(url):
         ("socks5://ops:%D0%BF%D0%B0%D1%80%D0%BE%D0%BB%D1%8C@proxy:1080", "must be ASCII"),
         (f"socks5://ops:{'p' * 256}@proxy:1080", "255 characters at most"),
         ("socks4://ops:pa55word@proxy:1080", "takes no user or password"),  # sent none of them
+        # A full-width @: urlsplit's error would quote the user, the password and the host.
+        ("socks5://ops:pa55＠word@proxy:1080", "not a proxy URL"),
     ],
 )
 def test_what_it_would_refuse_at_the_first_request_is_refused_now(url, words):

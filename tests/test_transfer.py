@@ -220,6 +220,8 @@ async def test_a_target_in_use_is_refused_and_left_alone(sqlite_url, postgres_ur
         ("postgresql://bot:pa55word@db.example/bot", "--to is invalid: needs an asyncio driver"),
         ("mongodb://bot:pa55word@db.example/bot", "--to is invalid: unknown database kind"),
         ("postgresql+asyncpg://bot:pa55word@127.0.0.1:{port}/bot", "cannot use the target"),
+        # asyncpg takes the password so too.
+        ("postgresql+asyncpg://bot@127.0.0.1:{port}/bot?password=pa55word", "cannot use the t"),
     ],
 )
 async def test_a_bad_target_is_one_line_without_its_password(sqlite_url, url, reason):

@@ -85,8 +85,15 @@ async def copy_data(target_url: str) -> str:
 
 
 def shown(url: str) -> str:
-    """A URL as it may be printed: without its password."""
-    return make_url(url).render_as_string(hide_password=True)
+    """A URL as it may be printed: without its password, as user:password@ or as ?password=
+    (asyncpg takes both)."""
+    parsed = make_url(url)
+    rest = parsed.difference_update_query(["password"])
+    text = rest.render_as_string(hide_password=True)
+    if "password" not in parsed.query:
+        return text
+    # Written here: SQLAlchemy would write a query's *** as %2A%2A%2A.
+    return f"{text}{'&' if rest.query else '?'}password=***"
 
 
 def _checked_target(url: str) -> str:

@@ -7,7 +7,7 @@ import re
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Annotated, Literal, Self, TypeVar
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 from pydantic import (
@@ -25,7 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from bot import proxy
+from bot import logs, proxy
 from bot.jsonlog import JsonLogFormatter
 from bot.observability import ObservabilitySettings, blank_is_unset
 
@@ -149,7 +149,7 @@ class SmscSettings(BaseBotSettings):
 
     def secrets(self) -> list[str]:
         """Every secret among the settings, for masking in logs (bot.logs)."""
-        return [] if self.smsc_proxy_url is None else [proxy.password(self.smsc_proxy_url)]
+        return [] if self.smsc_proxy_url is None else logs.url_secrets(self.smsc_proxy_url)
 
 
 class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
@@ -278,15 +278,18 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
         for secret in (self.secret_key, self.webhook_secret):
             if secret is not None:
                 found.append(secret.get_secret_value())
+        # Passwords in URLs: the database's (its driver's errors may quote it), Redis', the
+        # proxy's, and those of a Bot API server, a heartbeat or a webhook behind something
+        # that wants one.
+        urls = [self.database_url, str(self.telegram_api_url), self.telegram_proxy_url]
+        urls += [str(url) for url in (self.heartbeat_url, self.webhook_url) if url is not None]
         if self.redis_url is not None:
-            url = urlsplit(self.redis_url.get_secret_value())
-            found += [unquote(url.password or ""), *parse_qs(url.query).get("password", [])]
-        if self.telegram_proxy_url is not None:
-            found.append(proxy.password(self.telegram_proxy_url))
-        # Passwords in URLs: the database's (its driver's errors may quote it), and a Bot API
-        # server's behind a proxy that wants one.
-        found += [make_url(self.database_url).password or ""]  # decoded by SQLAlchemy
-        found += [unquote(self.telegram_api_url.password or "")]
+            urls.append(self.redis_url.get_secret_value())
+        for url in urls:
+            found += [] if url is None else logs.url_secrets(url)
+        # The database's as its driver gets it: urlsplit (above) cuts a password with an
+        # unencoded / or ? short, and refuses one with a full-width @, that SQLAlchemy reads.
+        found += [make_url(self.database_url).password or ""]
         return [secret for secret in found if secret]
 
     @property

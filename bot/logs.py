@@ -22,7 +22,7 @@ import time
 import traceback
 from collections.abc import Iterable
 from types import TracebackType
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
 
 from ahocorasick import Automaton
 
@@ -118,6 +118,32 @@ def _automaton(words: Iterable[str]) -> Automaton:
 
 mask = SecretMask()
 remember = mask.remember
+
+
+def url_secrets(url: str) -> list[str]:
+    """What to `remember` of a URL: its password as sent (decoded) and as written in it, and a
+    `?password=` one's (asyncpg and redis-py take that too). A password written as README
+    advises (only @ : / # ? % encoded) is in its URL in none of the forms `remember` makes of
+    the password sent: as written, it is masked too."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a database URL's that SQLAlchemy reads: its caller adds that password
+        return []
+    found = [(parts.password or "", unquote)]
+    for pair in parts.query.split("&"):
+        key, _, value = pair.partition("=")
+        if unquote_plus(key) == "password":
+            found.append((value, unquote_plus))
+    return [form for written, decode in found if written for form in (written, decode(written))]
+
+
+def shown_url(url: str | None) -> str | None:
+    """A URL as a log line may say it: without user:password@, query or fragment, where its
+    secrets would be (None: no URL). Not for a database's: SQLAlchemy reads those otherwise."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 _tracebacks_shown: dict[object, float] = {}

@@ -59,19 +59,6 @@ def refusal(url: str, encoding_hint: str) -> str | None:
     return None
 
 
-def password(url: str) -> str:
-    """The proxy's password, as sent (decoded): what logs must mask."""
-    return unquote(urlsplit(url).password or "")
-
-
-def address(url: str | None) -> str | None:
-    """The proxy's scheme, host and port: what a log line may say of it (None: no proxy)."""
-    if url is None:
-        return None
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
-
-
 def failure(error: BaseException) -> str:
     """An error of ERRORS in a log line's words. Their texts name the proxy's host and port, or
     quote its answer (no password), whose control characters a terminal would act on."""

@@ -30,7 +30,7 @@ from aiogram.exceptions import (
 from aiogram.utils.backoff import Backoff, BackoffConfig
 from aiogram.utils.i18n import I18n
 
-from bot import logs, proxy
+from bot import logs
 from bot.alerting.digest import Digests
 from bot.alerting.monitoring import Monitor
 from bot.alerting.outbox import Outbox
@@ -199,10 +199,10 @@ class Runner:
             )
             log.info(
                 "starting telegram_api=%s telegram_proxy=%s smsc=%s smsc_proxy=%s",
-                settings.telegram_api_url,
-                proxy.address(settings.telegram_proxy_url),
+                logs.shown_url(str(settings.telegram_api_url)),
+                logs.shown_url(settings.telegram_proxy_url),
                 settings.smsc_base_url,
-                proxy.address(settings.smsc_proxy_url),
+                logs.shown_url(settings.smsc_proxy_url),
             )
             webhook = Webhook(settings, dp, bot) if settings.webhook_url is not None else None
             health = instrument(dp, bot, metrics, webhook.watch if webhook else None)

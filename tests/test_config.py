@@ -203,17 +203,24 @@ def test_webhook_and_redis_settings_and_their_secrets(monkeypatch):
     assert "sock-pa55" in load_settings().secrets()
 
 
-def test_passwords_in_every_url_are_secrets(monkeypatch):
+def test_passwords_in_every_url_are_secrets_as_sent_and_as_written(monkeypatch):
     monkeypatch.setenv("BOT_TOKEN", TOKEN)
     monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://bot:db-p%40ss@db/bot")
-    monkeypatch.setenv("TELEGRAM_API_URL", "http://botapi:api-pa55@botapi:8081")
+    # As README advises: only @ : / # ? % encoded, so the URL holds neither the password sent
+    # nor all of it encoded; and a lower-case escape.
+    monkeypatch.setenv("TELEGRAM_API_URL", "http://botapi:Qw!rty%402024@botapi:8081")
     monkeypatch.setenv("TELEGRAM_PROXY", "socks5://ops:pr0xy%40pa55@proxy:1080")
-    monkeypatch.setenv("SMSC_PROXY", "http://ops:smsc-pr0xy@proxy:3128")
+    monkeypatch.setenv("SMSC_PROXY", "http://ops:smsc%2fpr0xy@proxy:3128")
+    monkeypatch.setenv("HEARTBEAT_URL", "https://kuma:beat-pa55@uptime.example/api/push/k3y")
     monkeypatch.setenv("SECRET_KEY", Fernet.generate_key().decode())
     secrets = set(load_settings().secrets())
-    assert {"db-p@ss", "api-pa55", "pr0xy@pa55", "smsc-pr0xy"} <= secrets
+    assert {"db-p@ss", "db-p%40ss", "Qw!rty@2024", "Qw!rty%402024"} <= secrets
+    assert {"pr0xy@pa55", "pr0xy%40pa55", "smsc/pr0xy", "smsc%2fpr0xy", "beat-pa55"} <= secrets
     # `python -m bot check` reads SMSC's settings alone, and masks theirs.
-    assert {"smsc-pr0xy"} <= set(load_settings(SmscSettings).secrets())
+    assert {"smsc/pr0xy", "smsc%2fpr0xy"} <= set(load_settings(SmscSettings).secrets())
+    # asyncpg takes a password as ?password= too.
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://bot@db/bot?password=q-pa55")
+    assert "q-pa55" in load_settings().secrets()
 
 
 def test_redis_url_without_the_redis_package_says_what_to_install(monkeypatch):

@@ -171,6 +171,15 @@ def test_through_proxies_the_bot_reaches_telegram_and_smsc(bot_process, telegram
     assert f"telegram_proxy={address} " in log and "smsc_proxy=http://127.0.0.1:" in log, log
 
 
+def test_the_start_line_names_the_bot_api_without_its_password(bot_process, telegram):
+    # Encoded as README advises: only the "@" of Qw!rty@2024.
+    bot_process.env["TELEGRAM_API_URL"] = telegram.url.replace("://", "://botapi:Qw!rty%402024@")
+    bot_process.start()  # returns once the bot polls
+    log = bot_process.log()
+    assert f"starting telegram_api={telegram.url.rstrip('/')}/ " in log, log
+    assert "Qw!rty" not in log, log
+
+
 def test_a_telegram_proxy_down_is_waited_for_with_a_line_per_attempt(bot_process, telegram):
     with FakeProxy("ops", "pr0xy-pa55") as proxy:
         bot_process.env["TELEGRAM_PROXY"] = proxy.url

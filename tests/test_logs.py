@@ -6,6 +6,8 @@ import logging
 import sys
 import time
 
+import pytest
+
 from bot import logs
 from bot.jsonlog import JsonLogFormatter
 from bot.logs import MASK, SecretMask
@@ -89,6 +91,38 @@ def test_json_lines_give_ids_followed_by_punctuation_as_numbers():
     line = fields("Telegram not answering attempt=%d error=%s; retrying", 2, "Timeout")
     assert line["attempt"] == 2 and line["error"] == "Timeout"
     assert fields("a=b:c")["a"] == "b:c"  # inside a value it stays
+
+
+@pytest.mark.parametrize(
+    ("url", "password", "written"),
+    [
+        # As README advises: only @ : / # ? % encoded; a lower-case escape is one too.
+        ("http://botapi:Qw!rty%402024@botapi:8081/", "Qw!rty@2024", "Qw!rty%402024"),
+        ("socks5://ops:Pa55%2fword@proxy:1080", "Pa55/word", "Pa55%2fword"),
+        ("postgresql+asyncpg://bot@db/bot?ssl=1&password=S3cret+P%21ss", "S3cret P!ss", "+P%21"),
+        ("redis://:plain-pa55@redis:6379/0", "plain-pa55", "plain-pa55"),
+    ],
+)
+def test_a_password_in_a_url_is_masked_as_sent_and_as_written(url, password, written):
+    mask = SecretMask()
+    mask.remember(*logs.url_secrets(url))
+    line = mask(f"connecting to {url} as {password}")
+    assert password not in line and written not in line
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (None, None),
+        ("http://botapi:Qw!rty%402024@botapi:8081/", "http://botapi:8081/"),
+        ("https://api.telegram.org/", "https://api.telegram.org/"),
+        ("socks5://ops:pr0xy%40pa55@proxy.example:1080", "socks5://proxy.example:1080"),
+        ("HTTP://[::1]:3128", "http://[::1]:3128"),
+        ("http://host:8081/?password=pa55#pa55", "http://host:8081/"),
+    ],
+)
+def test_a_log_line_names_a_url_without_its_secrets(url, shown):
+    assert logs.shown_url(url) == shown
 
 
 def test_secret_learnt_later_is_masked_from_then_on(installed, caplog):

@@ -48,24 +48,6 @@ def test_what_it_would_refuse_at_the_first_request_is_refused_now(url, words):
     assert "pa55" not in why and "ops" not in why
 
 
-@pytest.mark.parametrize(
-    ("url", "address", "password"),
-    [
-        (None, None, None),
-        (
-            "socks5://ops:pr0xy%40pa55@proxy.example:1080",
-            "socks5://proxy.example:1080",
-            "pr0xy@pa55",
-        ),
-        ("HTTP://[::1]:3128", "http://[::1]:3128", ""),
-    ],
-)
-def test_a_log_line_names_the_proxy_and_masks_its_password_as_sent(url, address, password):
-    assert proxy.address(url) == address
-    if url is not None:
-        assert proxy.password(url) == password
-
-
 def test_a_failure_in_words_carries_no_terminal_control():
     said = proxy.failure(ProxyError("Invalid status line: \x05\x1b[31mX"))
     assert said == "proxy: ProxyError: Invalid status line: ??[31mX"

@@ -245,7 +245,9 @@ async def test_database_unavailable_is_one_line_and_the_next_minute_retries(tmp_
 
 
 @BOTH_DATABASES
-async def test_a_digest_moved_earlier_just_after_it_went_out_waits_for_the_next_day(sessionmaker):
+async def test_a_digest_moved_earlier_just_after_it_went_out_waits_for_the_next_day(
+    sessionmaker, monitor
+):
     # Sent at 00:30; at 00:40 moved to 23:45: yesterday's 23:45 is within the hour, but a
     # later day (today) had its digest already. The next comes at 23:45 tomorrow.
     clock = Clock()
@@ -255,7 +257,7 @@ async def test_a_digest_moved_earlier_just_after_it_went_out_waits_for_the_next_
     await job.tick()
     clock.advance(minutes=10)
     async with sessionmaker() as session:
-        chats = ChatService(session)
+        chats = ChatService(session, monitor)
         await chats.set_digest(await chats.get(1), "23:45")
     clock.advance(minutes=1)
     await job.tick()
@@ -269,7 +271,7 @@ async def test_a_digest_moved_earlier_just_after_it_went_out_waits_for_the_next_
 
 @BOTH_DATABASES
 async def test_a_chat_moving_back_across_the_date_line_gets_its_digests_from_the_next_day(
-    sessionmaker,
+    sessionmaker, monitor
 ):
     # 09:00 in Tarawa (UTC+12) is 21:00 UTC the day before; in Pago Pago (UTC-11), 20:00 UTC.
     clock = Clock()  # 21:00 on 1 March in Tarawa
@@ -279,7 +281,7 @@ async def test_a_chat_moving_back_across_the_date_line_gets_its_digests_from_the
     for hour in range(4 * 24):
         if hour == 13:  # 22:00 UTC, just after the digest of 2 March in Tarawa
             async with sessionmaker() as session:
-                chats = ChatService(session)
+                chats = ChatService(session, monitor)
                 await chats.set_timezone(await chats.get(1), "Pacific/Pago_Pago")
         await job.tick()
         sent += [clock.now] * (len(await queued(sessionmaker)) - len(sent))

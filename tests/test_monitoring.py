@@ -245,3 +245,11 @@ async def test_threshold_raised_above_the_balance_alerts_once(check, monitor, se
         await session.commit()
     assert (await check.state()).state == AccountState.OK
     assert await check.kinds() == ["low"]
+
+
+async def test_recovery_from_a_balance_run_dry_says_how_much_was_topped_up(check):
+    await check.balance("900")
+    await check.balance("0.00")
+    await check.balance("5000")
+    recovery = (await check.alerts())[-1]
+    assert recovery.kind == "recovered" and "Topped up by 5,000.00 RUB" in recovery.text

@@ -185,7 +185,9 @@ def render(event: AlertEvent) -> str:
             [head.format(name=name, balance=_balance(account)), runway, _top_up(account)]
         )
     if kind == "recovered":
-        topped_up = account.last_balance - (account.lowest_balance or account.last_balance)
+        # Not `lowest_balance or …`: a balance that fell to exactly 0 is a lowest like any other.
+        lowest = account.lowest_balance
+        topped_up = account.last_balance - (lowest if lowest is not None else account.last_balance)
         text = _("✅ {name} is back to {balance}.").format(name=name, balance=_balance(account))
         if topped_up > 0:
             text += " " + _("Topped up by {amount}.").format(

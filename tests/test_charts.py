@@ -4,9 +4,11 @@ from decimal import Decimal
 
 import matplotlib.pyplot as plt
 import pytest
+from matplotlib.figure import Figure
 
 from bot.alerting.forecast import runway, study, top_ups
 from bot.storage.history import Sample
+from bot.telegram import charts
 from bot.telegram.charts import ChartLabels, Series, render_history
 
 NOW = datetime(2025, 3, 10, 12, tzinfo=UTC)
@@ -51,26 +53,30 @@ def size(png: bytes) -> tuple[int, int]:
 
 
 def test_one_account_is_a_phone_sized_picture():
-    png = render_history([account("Main", 150, top_up=2500)], locale="en", title="Balances")
+    png = render_history(
+        [account("Main", 150, top_up=2500)], locale="en", tz="UTC", title="Balances"
+    )
     assert size(png) == (1200, 675)
     assert plt.get_fignums() == []
 
 
 def test_three_accounts_stack_on_one_image():
     series = [account("Main", 150, top_up=2500), account("Marketing", 40), account("Spare", 0)]
-    assert size(render_history(series, locale="en", title="Balances")) == (1200, 3 * 675)
+    assert size(render_history(series, locale="en", tz="UTC", title="Balances")) == (1200, 3 * 675)
     assert plt.get_fignums() == []
 
 
 def test_past_four_accounts_the_panels_shrink():
     series = [account(f"Account {i}", 100, days=2) for i in range(5)]
-    assert size(render_history(series, locale="en", title="Balances")) == (1200, 4 * 675)
+    assert size(render_history(series, locale="en", tz="UTC", title="Balances")) == (1200, 4 * 675)
 
 
 def test_no_history_yet():
-    assert size(render_history([EMPTY], locale="en", title="Balances"))[0] == 1200
+    assert size(render_history([EMPTY], locale="en", tz="UTC", title="Balances"))[0] == 1200
     mixed = [account("Основной", 150, days=2), EMPTY]
-    width, height = size(render_history(mixed, locale="ru", title="Балансы", labels=RUSSIAN))
+    width, height = size(
+        render_history(mixed, locale="ru", tz="UTC", title="Балансы", labels=RUSSIAN)
+    )
     assert width == 1200
     assert 675 < height < 2 * 675  # the empty panel takes less room
     assert plt.get_fignums() == []
@@ -78,11 +84,43 @@ def test_no_history_yet():
 
 def test_russian_labels_and_numbers():
     png = render_history(
-        [account("Основной", 150, top_up=2500)], locale="ru", title="Балансы", labels=RUSSIAN
+        [account("Основной", 150, top_up=2500)],
+        locale="ru",
+        tz="UTC",
+        title="Балансы",
+        labels=RUSSIAN,
     )
     assert size(png)[0] >= 800
 
 
+@pytest.mark.parametrize(("tz", "date"), [("UTC", "Dec 5"), ("America/Los_Angeles", "Dec 4")])
+def test_forecast_date_is_the_chats_as_in_the_caption(monkeypatch, tz, date):
+    figures = []
+
+    class Kept(Figure):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            figures.append(self)
+
+    monkeypatch.setattr(charts, "Figure", Kept)
+    # 1,000 at 1,200 a day from noon UTC on 4 Dec: zero at 07:12 UTC on 5 Dec, the evening
+    # before in Los Angeles.
+    now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    samples = [Sample(now - timedelta(days=2), Decimal(3400)), Sample(now, Decimal(1000))]
+    shop = Series(
+        name="shop",
+        currency="RUB",
+        samples=samples,
+        threshold=None,
+        top_ups=[],
+        runway=runway(Decimal(1000), Decimal(1200), now),
+    )
+    render_history([shop], locale="en", tz=tz, title="Balances")
+    [figure] = figures
+    legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert f"Forecast: 0 — {date}, 2026" in legend
+
+
 def test_nothing_to_draw_is_an_error():
     with pytest.raises(ValueError, match="no accounts"):
-        render_history([], locale="en", title="Balances")
+        render_history([], locale="en", tz="UTC", title="Balances")

@@ -229,3 +229,13 @@ async def test_refused_credentials_are_not_retried_by_balance(dp, bot, smsc, ses
     [reply] = await say(dp, bot, 1, "/balance")
     assert "login or password" in reply.text
     assert len(smsc.requests) == requests  # even a fresh guard (a restart) asks nothing
+
+
+async def test_runway_answer_counts_the_days_in_both_languages(dp, bot):
+    await say(dp, bot, 1, "/add shop right")
+    await say(dp, bot, 2, "/add shop right", language="ru")
+    [reply] = await say(dp, bot, 1, "/runway shop 1")
+    assert reply.text == "I will warn when <b>shop</b> has money for less than 1 day."
+    for days, words in ((1, "1 день"), (3, "3 дня"), (5, "5 дней"), (21, "21 день")):
+        [reply] = await say(dp, bot, 2, f"/runway shop {days}", language="ru")
+        assert reply.text.endswith(f"меньше чем на {words}."), reply.text

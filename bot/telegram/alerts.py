@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
-from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import I18n, ngettext
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from babel.dates import format_datetime
@@ -147,10 +147,15 @@ def render(event: AlertEvent) -> str:
             ]
         )
     if kind == "low":
-        head = _("⚠️ {name} will run out soon: {balance}, runway under {days} days.")
+        days = account.runway_threshold
+        head = ngettext(
+            "⚠️ {name} will run out soon: {balance}, runway under {days} day.",
+            "⚠️ {name} will run out soon: {balance}, runway under {days} days.",
+            days,
+        )
         return "\n".join(
             [
-                head.format(name=name, balance=_balance(account), days=account.runway_threshold),
+                head.format(name=name, balance=_balance(account), days=days),
                 runway,
                 _top_up(account),
             ]

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from babel.dates import format_skeleton
@@ -78,9 +79,15 @@ class Series:
 
 
 def render_history(
-    series: Sequence[Series], *, locale: str, title: str, labels: ChartLabels = ENGLISH
+    series: Sequence[Series],
+    *,
+    locale: str,
+    tz: str,
+    title: str,
+    labels: ChartLabels = ENGLISH,
 ) -> bytes:
-    """A PNG of each account's balance over time, panels stacked on a shared date axis."""
+    """A PNG of each account's balance over time, panels stacked on a shared date axis; the
+    forecast's date in the chat's time zone `tz`, as the caption under it gives it."""
     if not series:
         raise ValueError("no accounts to draw")
     # A panel that only says "no history yet" needs a fraction of the room of a chart.
@@ -90,7 +97,7 @@ def render_history(
     figure.suptitle(title, fontsize=FONT_SIZE + 3, fontweight="bold")
     axes = figure.subplots(len(series), 1, sharex=True, squeeze=False, height_ratios=shares)[:, 0]
     for ax, account in zip(axes, series, strict=True):
-        _draw_panel(ax, account, locale, labels)
+        _draw_panel(ax, account, locale, tz, labels)
     if any(account.samples for account in series):
         _date_axis(axes[-1], locale)
     else:
@@ -100,7 +107,7 @@ def render_history(
     return buffer.getvalue()
 
 
-def _draw_panel(ax: Axes, account: Series, locale: str, labels: ChartLabels) -> None:
+def _draw_panel(ax: Axes, account: Series, locale: str, tz: str, labels: ChartLabels) -> None:
     ax.set_title(account.name, loc="left", fontsize=FONT_SIZE + 1)
     ax.tick_params(labelsize=FONT_SIZE - 1)
     if not account.samples:
@@ -131,7 +138,7 @@ def _draw_panel(ax: Axes, account: Series, locale: str, labels: ChartLabels) -> 
     if account.top_ups:
         _draw_top_ups(ax, account.top_ups, samples, locale, labels)
     if account.runway is not None:
-        _draw_forecast(ax, samples, account.runway, locale, labels)
+        _draw_forecast(ax, samples, account.runway, locale, tz, labels)
     ax.yaxis.set_major_formatter(
         FuncFormatter(lambda value, _pos: format_decimal(value, "#,##0.##", locale=locale))
     )
@@ -166,7 +173,7 @@ def _draw_top_ups(
 
 
 def _draw_forecast(
-    ax: Axes, samples: list[Sample], runway: Runway, locale: str, labels: ChartLabels
+    ax: Axes, samples: list[Sample], runway: Runway, locale: str, tz: str, labels: ChartLabels
 ) -> None:
     last = samples[-1]
     if runway.until <= last.taken_at:  # already run out: nothing ahead to draw
@@ -176,7 +183,7 @@ def _draw_forecast(
     reach = max(last.taken_at - samples[0].taken_at, timedelta(days=1))
     end = min(runway.until, last.taken_at + reach)
     remaining = float(last.balance) * (1 - (end - last.taken_at) / (runway.until - last.taken_at))
-    zero_on = format_skeleton("yMMMd", runway.until.astimezone(UTC), locale=locale)
+    zero_on = format_skeleton("yMMMd", runway.until.astimezone(ZoneInfo(tz)), locale=locale)
     ax.plot(
         [last.taken_at, end],
         [float(last.balance), remaining],

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from decimal import ROUND_DOWN, Decimal
 from html import escape
 from zoneinfo import ZoneInfo
 
-from aiogram.utils.i18n import get_i18n
+from aiogram.utils.i18n import get_i18n, ngettext
 from aiogram.utils.i18n import gettext as _
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
@@ -91,9 +90,11 @@ def account_state(account: Account) -> str:
 
 
 def interval_label(seconds: int) -> str:
+    # One English form, but Russian "every" agrees with the number: каждую 1 (21) мин, каждые 5.
     if seconds % 60:
-        return _("every {seconds} s").format(seconds=seconds)
-    return _("every {minutes} min").format(minutes=seconds // 60)
+        return ngettext("every {seconds} s", "every {seconds} s", seconds).format(seconds=seconds)
+    minutes = seconds // 60
+    return ngettext("every {minutes} min", "every {minutes} min", minutes).format(minutes=minutes)
 
 
 def local_time(moment: datetime, tz: str) -> str:
@@ -110,16 +111,33 @@ def muted_text(account: Account, tz: str) -> str | None:
     return "🔕 " + _("Muted until {time}").format(time=local_time(until, tz))
 
 
+def no_forecast(account: Account) -> str:
+    """Why an account has no runway: too short a history, or nothing spent lately."""
+    if account.spend_rate is None:
+        return _("too little history to forecast")
+    return _("no spending lately")
+
+
 def runway_text(account: Account, now: datetime, tz: str) -> str:
-    """'enough for ~12 days (until 6 Dec)', or that the history is too short to tell."""
+    """'enough for ~12 days (until 6 Dec)', in hours under a day, or why there is no forecast."""
     runway = forecast.runway(account.last_balance, account.spend_rate, now)
     if runway is None:
-        if account.spend_rate is None:
-            return _("too little history to forecast")
-        return _("no spending lately")
+        return no_forecast(account)
+    if account.last_balance <= 0:
+        return _("the money has run out")
     until = format_date(runway.until.astimezone(ZoneInfo(tz)), "d MMM", locale=locale())
-    days = format_decimal(runway.days.quantize(Decimal(1), ROUND_DOWN), locale=locale())
-    return _("enough for ~{days} days (until {date})").format(days=days, date=until)
+    if runway.days >= 1:
+        days = int(runway.days)
+        text = ngettext(
+            "enough for ~{days} day (until {date})", "enough for ~{days} days (until {date})", days
+        )
+        return text.format(days=format_decimal(days, locale=locale()), date=until)
+    # Under a day, the most urgent case, "~0 days" told nothing; the runway's tenths of a day
+    # (2.4 h) are too coarse for hours, so they come from the rate itself.
+    hours = int(account.last_balance * 24 / account.spend_rate)
+    if not hours:
+        return _("enough for less than an hour")
+    return _("enough for ~{hours} h (until {date})").format(hours=hours, date=until)
 
 
 def balance_text(account: Account, result: BalanceResult, tz: str) -> str:

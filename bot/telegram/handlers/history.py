@@ -10,6 +10,7 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.alerting import forecast
 from bot.alerting.accounts import AccountService, named
@@ -97,10 +98,13 @@ async def history(
         forecast=_("Forecast"),
         no_history=_("No history yet"),
     )
-    title = _("Balance over {days} days").format(days=days)
+    title = ngettext("Balance over {days} day", "Balance over {days} days", days).format(days=days)
+    tz = chat_record.timezone
     # Drawing takes a CPU-bound moment: off the event loop, so other chats are not kept waiting.
-    png = await asyncio.to_thread(render_history, series, locale=lang, title=title, labels=labels)
-    caption = [caption_line(account, now, chat_record.timezone) for account in chosen]
+    png = await asyncio.to_thread(
+        render_history, series, locale=lang, tz=tz, title=title, labels=labels
+    )
+    caption = [caption_line(account, runways[account.id], now, tz) for account in chosen]
     more = _("… and {count} more").format
     await message.answer_photo(
         BufferedInputFile(png, filename="history.png"),
@@ -124,14 +128,15 @@ def account_runway(account: Account, now: datetime) -> forecast.Runway | None:
     return forecast.runway(account.last_balance, account.spend_rate, now)
 
 
-def caption_line(account: Account, now: datetime, timezone: str) -> str:
-    spend = (
-        format_money(account.spend_rate, account.currency, texts.locale())
-        if account.spend_rate is not None
-        else "—"
-    )
+def caption_line(
+    account: Account, runway: forecast.Runway | None, now: datetime, timezone: str
+) -> str:
+    name = texts.bold(account.name)
+    if runway is None:
+        # A sentence of its own: put in the spend-and-runway line it read as broken text.
+        return f"{name}: {texts.no_forecast(account)}"
     return _("{name}: spends {spend} a day, {runway}").format(
-        name=texts.bold(account.name),
-        spend=spend,
+        name=name,
+        spend=format_money(account.spend_rate, account.currency, texts.locale()),
         runway=texts.runway_text(account, now, timezone),
     )

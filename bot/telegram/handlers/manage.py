@@ -9,6 +9,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.alerting.accounts import AccountService, LevelsOutOfOrder, named
@@ -214,7 +215,9 @@ async def runway(message: Message, command: CommandObject, accounts: AccountServ
     if days is None:
         text = _("No runway alerts for {name} any more.").format(name=texts.bold(account.name))
     else:
-        text = _("I will warn when {name} has money for fewer than {days} days.").format(
-            name=texts.bold(account.name), days=days
-        )
+        text = ngettext(
+            "I will warn when {name} has money for less than {days} day.",
+            "I will warn when {name} has money for fewer than {days} days.",
+            days,
+        ).format(name=texts.bold(account.name), days=days)
     await message.answer(text)

@@ -1,0 +1,70 @@
+"""Texts shared by replies and alerts, as a chat reads them in English and in Russian: the
+runway, the check interval, the age of a balance served from memory."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from bot.smsc.client import Balance
+from bot.smsc.guard import BalanceResult
+from bot.telegram.i18n import create_i18n
+from bot.telegram.texts import balance_text, interval_label, runway_text
+from tests.monitoring_fixtures import shop_account
+
+I18N = create_i18n()
+NOW = datetime(2026, 12, 4, 12, tzinfo=UTC)
+
+
+def said(language: str, text, *args) -> str:
+    with I18N.context(), I18N.use_locale(language):
+        return text(*args)
+
+
+@pytest.mark.parametrize(
+    ("balance", "per_day", "english", "russian"),
+    [
+        ("0.00", "150", "the money has run out", "деньги закончились"),
+        ("1.00", "150", "enough for less than an hour", "меньше чем на час"),
+        ("100.00", "150", "enough for ~16 h (until 5 Dec)", "примерно на 16 ч (до 5 дек.)"),
+        ("160.00", "100", "enough for ~1 day (until 6 Dec)", "примерно на 1 день (до 6 дек.)"),
+        ("300.00", "100", "enough for ~3 days (until 7 Dec)", "примерно на 3 дня (до 7 дек.)"),
+        ("500.00", "100", "enough for ~5 days (until 9 Dec)", "примерно на 5 дней (до 9 дек.)"),
+        (
+            "2100.00",
+            "100",
+            "enough for ~21 days (until 25 Dec)",
+            "примерно на 21 день (до 25 дек.)",
+        ),
+    ],
+)
+def test_runway_in_hours_under_a_day_and_in_days_in_their_plural(
+    balance, per_day, english, russian
+):
+    account = shop_account(last_balance=Decimal(balance), spend_rate=Decimal(per_day))
+    assert said("en", runway_text, account, NOW, "UTC") == english
+    assert said("ru", runway_text, account, NOW, "UTC") == russian
+
+
+@pytest.mark.parametrize(
+    ("seconds", "english", "russian"),
+    [
+        (60, "every 1 min", "каждую 1 мин"),
+        (120, "every 2 min", "каждые 2 мин"),
+        (300, "every 5 min", "каждые 5 мин"),
+        (660, "every 11 min", "каждые 11 мин"),
+        (1260, "every 21 min", "каждую 21 мин"),
+        (21, "every 21 s", "каждую 21 с"),
+        (30, "every 30 s", "каждые 30 с"),
+    ],
+)
+def test_interval_in_both_languages(seconds, english, russian):
+    assert said("en", interval_label, seconds) == english
+    assert said("ru", interval_label, seconds) == russian
+
+
+def test_a_balance_from_memory_says_how_old_it_is():
+    account = shop_account(last_balance=Decimal(150), threshold=None)
+    result = BalanceResult(Balance(Decimal(150), Decimal(0), "RUB"), NOW, age=1, fresh=False)
+    assert ", as of 1 second ago\n" in said("en", balance_text, account, result, "UTC")
+    assert ", проверено 1 секунду назад\n" in said("ru", balance_text, account, result, "UTC")

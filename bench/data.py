@@ -62,7 +62,8 @@ class Layout:
 
 
 async def seed(url: str, secret_key: str, site: str, layout: Layout) -> None:
-    """Chats and accounts, none due yet (a day away, so the start-up spread leaves them be).
+    """Chats and accounts, none due yet: an interval away, as a check just done leaves them
+    (the start-up spread brings back only checks set further ahead than a check sets them).
 
     Every account was checked an hour ago and found OK (so SMSC accepted its credentials, as
     it did at /add), its last history sample two hours ago (after `layout.history` hours of
@@ -102,7 +103,7 @@ async def seed(url: str, secret_key: str, site: str, layout: Layout) -> None:
                     "last_checked_at": now - timedelta(hours=1),
                     "last_sample_at": now - timedelta(hours=2),
                     "failures": 0,
-                    "next_check_at": now + timedelta(days=1),
+                    "next_check_at": now + timedelta(seconds=CHECK_INTERVAL),
                     "credentials_key": key,
                 }
             )

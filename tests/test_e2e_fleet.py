@@ -62,7 +62,7 @@ def probe(postgres_url):
 
 def seeded(replica: BotProcess, layout: Layout, *, low_logins=frozenset()) -> Layout:
     """The logins at SMSC, and chats and accounts watching them as /add leaves them
-    (bench.data.seed), not due for a day."""
+    (bench.data.seed), not due for an hour."""
     for login in range(layout.logins):
         # The rest as seeded (BALANCE): no top-up messages to wait for.
         balance = LOW_BALANCE if login in low_logins else BALANCE

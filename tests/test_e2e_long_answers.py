@@ -60,7 +60,7 @@ async def fill(env, fake_smsc):
                         last_credit=Decimal("100000.50"),
                         currency="RUB",
                         last_checked_at=now,
-                        next_check_at=now + timedelta(days=1),
+                        next_check_at=now + timedelta(seconds=900),
                         spend_rate=Decimal("1234.56"),
                     )
                 )

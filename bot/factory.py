@@ -47,9 +47,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# At shutdown, checks under way get this long to finish and commit, then the sends under way
-# as long: a signal ends the process within a couple of seconds, whatever SMSC or Telegram do.
+# At shutdown, checks under way get this long to finish and commit: a signal ends the process
+# within a couple of seconds, whatever SMSC does.
 SHUTDOWN_STEP_TIMEOUT = 0.5
+# Meanwhile the sends Telegram is answering get this long to be answered and recorded: one
+# cut short may have reached the chat, and would go again at the next start. aiogram's session
+# gives a request 60 s (its default; the bot sets none), past Docker's 10 s before SIGKILL, so
+# no stop can wait that out; Telegram answers in under a second, in a few under load or through
+# a proxy: 5 s covers that, and leaves half of Docker's 10 s to the rest of the stop (the
+# webhook's updates, closing the sessions and the database: bot.runner.SHUTDOWN_GRACE).
+# Nothing under way, the stop does not wait.
+SENDS_GRACE = 5.0
 
 
 def create_bot(settings: Settings, on_token_refused: Callable[[str], None] | None = None) -> Bot:
@@ -226,12 +234,17 @@ async def on_startup(
 
 
 async def on_shutdown(scheduler: AsyncIOScheduler, checks: Checks, outbox: Outbox) -> None:
-    # Checks under way finish and commit, unless SMSC is slow; unsent notifications stay in
-    # the outbox. The SMSC client, the engine and the Bot's session are closed by bot.app.
+    # Checks under way finish and commit, unless SMSC is slow; sends under way, unless
+    # Telegram is; unsent notifications stay in the outbox. Both at once, so that the outbox
+    # claims nothing more from the start. The SMSC client, the engine and the Bot's session
+    # are closed by bot.runner.
     scheduler.shutdown(wait=False)
     checks.stop()
+    await asyncio.gather(_drain(checks), outbox.stop(grace=SENDS_GRACE))
+
+
+async def _drain(checks: Checks) -> None:
     try:
         await asyncio.wait_for(checks.drain(), SHUTDOWN_STEP_TIMEOUT)
     except TimeoutError:
         log.info("shutdown: checks under way cancelled; they run again at the next start")
-    await outbox.stop(grace=SHUTDOWN_STEP_TIMEOUT)

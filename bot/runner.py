@@ -4,8 +4,8 @@ before).
 
 Telegram may be unreachable at start (a server up before its network): the bot waits for it
 with back-off, a line per attempt. SIGTERM or SIGINT end it at any moment, within a couple of
-seconds, with exit code 0; aiogram's own signal handling is not used, as it waits for a hanging
-getUpdates to time out.
+seconds (up to bot.factory.SENDS_GRACE more while Telegram answers a send), with exit code 0;
+aiogram's own signal handling is not used, as it waits for a hanging getUpdates to time out.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from bot.alerting.outbox import Outbox
 from bot.alerting.pacing import Pacer
 from bot.alerting.scheduling import Checks
 from bot.config import Settings, SettingsError
-from bot.factory import create_bot, create_dispatcher
+from bot.factory import SENDS_GRACE, create_bot, create_dispatcher
 from bot.ops.metrics import Metrics
 from bot.ops.smsc_watch import CountingFetcher, ObservedGuard
 from bot.smsc.client import SmscClient
@@ -70,7 +70,9 @@ TELEGRAM_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=30.0, factor=2.0, jitt
 # failed: a Telegram that accepts connections and never answers must not stall the start.
 STARTUP_ATTEMPT_TIMEOUT = 15.0
 # From a signal to the process's end: the shutdown hooks get this long, then are cancelled.
-SHUTDOWN_GRACE = 1.5
+# The sends under way's grace and a webhook's updates under way (0.5 s) before it, with room
+# to spare: closing what is left then still ends the process within Docker's 10 s.
+SHUTDOWN_GRACE = SENDS_GRACE + 1.5
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 

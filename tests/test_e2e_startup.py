@@ -10,10 +10,13 @@ import time
 import pytest
 from cryptography.fernet import Fernet
 
+from bot.factory import SENDS_GRACE
 from tests import real_servers
 from tests.bot_process import TOKEN
-from tests.e2e_helpers import PushMonitor, free_port, say, wait_until
+from tests.e2e_helpers import PushMonitor, free_port, say, texts, wait_until
 from tests.fake_proxy import FakeProxy
+
+USER = 801
 
 # Each bad setting: (environment changes, files written first, words the one stderr line holds).
 BAD_SETTINGS = [
@@ -274,6 +277,39 @@ def test_a_key_that_cannot_decrypt_the_accounts_ends_the_start_in_one_line(
     assert "restore" in line and "s3cret!" not in bot_process.log()
     assert not (tmp_path / "secret.key").exists(), "no new key beside a database in use"
     assert len(telegram.calls_of("getMe")) == asked, "refused before Telegram is asked"
+
+
+def test_a_stop_as_an_alert_goes_out_slowly_does_not_send_it_twice(
+    bot_process, telegram, fake_smsc
+):
+    """systemctl restart or docker stop just as an alert goes out, Telegram answering it late
+    (under load, through a proxy): the stop waits for the answer, and after the restart the
+    chat hears of the recovery but not of the low balance again."""
+    fake_smsc.add_account("shop", "pw", balance="1500.00")
+    bot_process.env |= {"CHECK_INTERVAL_SECONDS": "1", "BALANCE_CACHE_SECONDS": "0"}
+    bot_process.start()
+    say(telegram, USER, "/add shop pw 1000")
+    telegram.answer_late("sendMessage", 2)
+    fake_smsc.set_balance("shop", "900.00")
+    telegram.wait_for(lambda: texts(telegram, USER, "Low balance"), timeout=30)
+    assert stop_time(bot_process) < SENDS_GRACE
+    telegram.answer_late("sendMessage", 0)
+    fake_smsc.set_balance("shop", "1500.00")
+    bot_process.start()
+    telegram.wait_for(lambda: texts(telegram, USER, "back to"), timeout=30)
+    assert len(texts(telegram, USER, "Low balance")) == 1
+
+
+def test_a_stop_waits_no_longer_for_a_telegram_that_never_answers(bot_process, telegram, fake_smsc):
+    fake_smsc.add_account("shop", "pw", balance="1500.00")
+    bot_process.env |= {"CHECK_INTERVAL_SECONDS": "1", "BALANCE_CACHE_SECONDS": "0"}
+    bot_process.start()
+    say(telegram, USER, "/add shop pw 1000")
+    telegram.fail("sendMessage", status=0, body="hang", times=100)
+    fake_smsc.set_balance("shop", "900.00")
+    sent = len(telegram.calls_of("sendMessage"))
+    telegram.wait_for(lambda: len(telegram.calls_of("sendMessage")) > sent, timeout=30)
+    assert stop_time(bot_process) < SENDS_GRACE + 2
 
 
 def test_signal_ends_a_hanging_long_poll_at_once(bot_process, telegram):

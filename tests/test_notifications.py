@@ -83,6 +83,27 @@ async def test_unsent_notifications_survive_a_restart(bot, telegram, sessionmake
     ]
 
 
+async def test_a_stop_waits_for_the_answer_to_a_send_and_begins_no_other(
+    bot, telegram, sessionmaker, clock
+):
+    """Stopped while Telegram is slow to answer: the alert it took is recorded sent, so the
+    next start does not send it again; the one waiting behind it goes then, once."""
+    telegram.answer_late("sendMessage", 0.5)
+    await queue(sessionmaker, clock, PRIVATE)
+    await queue(sessionmaker, clock, PRIVATE + 1)
+    outbox = Outbox(TelegramSender(bot), sessionmaker, now=clock, concurrency=1)
+    outbox.start()
+    await telegram.await_for(lambda: telegram.sent(PRIVATE))
+    await outbox.stop(grace=5)
+    assert telegram.sent(PRIVATE + 1) == []
+    telegram.answer_late("sendMessage", 0)
+    restarted = Outbox(TelegramSender(bot), sessionmaker, now=clock)
+    restarted.start()
+    await telegram.await_for(lambda: telegram.sent(PRIVATE + 1))
+    await restarted.stop()
+    assert len(telegram.sent(PRIVATE)) == len(telegram.sent(PRIVATE + 1)) == 1
+
+
 async def test_stop_does_not_wait_for_a_hanging_send(bot, telegram, sessionmaker, clock):
     telegram.fail("sendMessage", status=0, body="hang")
     await queue(sessionmaker, clock, PRIVATE)

@@ -105,8 +105,10 @@ class Outbox:
         self._wakeup.set()
 
     async def stop(self, grace: float | None = None) -> None:
-        """Let the sends under way finish, for at most `grace` seconds; then they are
-        cancelled, and go out (from here or another replica) once their lease has run out."""
+        """Claim and begin no more sends, and let those Telegram is answering finish (their
+        answers recorded) for at most `grace` seconds; then they are cancelled, and go out
+        (from here or another replica) once their lease has run out: perhaps a second time,
+        if Telegram took the message. Those claimed but not begun are given back."""
         self._stopping = True
         self._wakeup.set()
         if self._task is not None:
@@ -172,7 +174,7 @@ class Outbox:
             return False
         self._next_free = taken.next_free
         chosen = [id_ for id_, chat_id in candidates if chat_id in taken.chats]
-        if not chosen:
+        if not chosen or self._stopping:
             return False
         claimed = await self._claims.claim(chosen, now)
         if not claimed:
@@ -257,8 +259,9 @@ class Outbox:
         sender slot, right before it goes out: places handed out before waiting for a slot
         would let the sends that waited go out together, faster than Telegram allows. A send
         whose place came late in its lease does not go: the lease could run out during the
-        call, and another replica send it too."""
-        if self.paused:
+        call, and another replica send it too. Nor does one that would begin after a stop:
+        the stop waits only for the sends under way."""
+        if self.paused or self._stopping:
             return False
         delay = await self._paced(self._pacer.place())
         if delay is None:
@@ -268,6 +271,8 @@ class Outbox:
             self._pacing_down = False
         if delay > 0:
             await asyncio.sleep(delay)
+        if self._stopping:
+            return False
         lease_until = notification.lease_until
         return lease_until is not None and lease_until - self._now() > self._claims.lease / 2
 

@@ -55,6 +55,7 @@ class FakeTelegramCore(LoopbackServer):
         self._blocked: dict[int, str] = {}
         self._migrated: dict[int, int] = {}
         self._faults: dict[str, list[_Fault]] = defaultdict(list)
+        self._late: dict[str, float] = {}  # method (lower case): seconds its answers wait
         self._callbacks: set[str] = set()
         self._commands: dict[tuple[str, str], list[Json]] = {}
         self._files: dict[str, bytes] = {}

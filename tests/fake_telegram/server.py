@@ -129,6 +129,10 @@ class FakeTelegram(UsersMixin, WorldMixin, ObserveMixin, DeliveryMixin, Messages
                 self.server_errors.append(f"{method}: {exc!r}")
                 self._changed()
             return ApiError(500, f"Internal Server Error: {exc!r}").response()
+        with self._lock:
+            late = self._late.get(method.lower(), 0.0)
+        if late:
+            await asyncio.sleep(late)
         return web.json_response({"ok": True, "result": result})
 
     def _raise_fault(self, method: str, chat_id: int | None) -> None:

@@ -60,6 +60,12 @@ class WorldMixin(FakeTelegramCore):
         with self._lock:
             self._faults[method.lower()].append(_Fault(error, chat_id, times, body, delay))
 
+    def answer_late(self, method: str, seconds: float) -> None:
+        """Calls of ``method`` are handled at once (a message is in its chat) and answered
+        ``seconds`` later, as by a Telegram under load; 0 ends it."""
+        with self._lock:
+            self._late[method.lower()] = seconds
+
     def deliver_to(self, *addresses: str) -> None:
         """Where webhook updates go from now on (``http://127.0.0.1:PORT`` of each replica,
         as a load balancer would pass them), round-robin; the webhook's path is added."""

@@ -59,15 +59,15 @@ def outbox(bot, sessionmaker, clock):
     )
 
 
-async def queue(sessionmaker, clock, chat_id, count=1, **fields) -> list[int]:
+async def queue(sessionmaker, clock, chat_id, count=1, kind="low", **fields) -> list[int]:
     async with sessionmaker() as session:
         if await session.get(Chat, chat_id) is None:
-            kind = "private" if chat_id > 0 else "supergroup"
-            session.add(Chat(id=chat_id, type=kind, language="en"))
+            chat_type = "private" if chat_id > 0 else "supergroup"
+            session.add(Chat(id=chat_id, type=chat_type, language="en"))
         notes = [
             Notification(
                 chat_id=chat_id,
-                kind="low",
+                kind=kind,
                 text=f"alert {i}",
                 created_at=clock.now,
                 next_attempt_at=clock.now,

@@ -2,6 +2,7 @@
 (limits, outages, blocked chats, upgraded groups, refused tokens and bad requests)."""
 
 import logging
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -155,6 +156,30 @@ async def test_an_alert_undelivered_for_a_day_is_given_up(
     assert len(telegram.calls_of("sendMessage")) == 25  # hourly, up to its 24th hour
     [given_up] = [r for r in caplog.records if "given up" in r.getMessage()]
     assert f"id={note_id}" in given_up.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("kind", "late"), [("low", timedelta(days=1)), ("digest", timedelta(hours=1))]
+)
+async def test_what_waited_too_long_to_matter_is_given_up_unsent(
+    outbox, telegram, sessionmaker, clock, caplog, kind, late
+):
+    """The bot stopped for days, or sending held up: an alert a day old (the balance it tells
+    of long changed), a digest an hour late, are given up at their first attempt, with a
+    line; one as old but a little younger still goes, and so does the chat's next."""
+    [old] = await queue(sessionmaker, clock, PRIVATE, kind=kind)
+    clock.advance(minutes=1)
+    await queue(sessionmaker, clock, GROUP, kind=kind)
+    clock.advance(seconds=late.total_seconds() - 30)
+    await settle(outbox, clock, 5)
+    assert telegram.sent(PRIVATE) == [] and len(telegram.sent(GROUP)) == 1
+    note = next(n for n in await stored(sessionmaker) if n.id == old)
+    assert note.failure == "too late" and note.lease_until is None
+    [given_up] = [r for r in caplog.records if "given up" in r.getMessage()]
+    assert f"id={old} kind={kind}" in given_up.getMessage()
+    await queue(sessionmaker, clock, PRIVATE, kind=kind)
+    await settle(outbox, clock, 5)
+    assert len(telegram.sent(PRIVATE)) == 1
 
 
 @pytest.mark.parametrize("status", [401, 404])

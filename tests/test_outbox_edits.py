@@ -60,6 +60,19 @@ async def test_an_edit_edits_the_message_of_the_notification_it_names(
     assert sent_edit.sent_at is not None and sent_edit.failure is None
 
 
+async def test_an_edit_queued_before_a_long_stop_still_brings_its_message_up_to_date(
+    outbox, sender, sessionmaker, clock
+):
+    alert = await add(sessionmaker, clock, created_at=clock.now, reply_markup=MARKUP)
+    await settle(outbox, clock, 5)
+    edit = await add(sessionmaker, clock, created_at=clock.now, kind="resolved", edit_of=alert)
+    clock.advance(days=3)  # the bot stopped meanwhile: the buttons still come off
+    await settle(outbox, clock, 5)
+    sent_alert, sent_edit = await stored(sessionmaker)
+    assert sender.calls[-1] == ("edit", edit, sent_alert.message_id)
+    assert sent_edit.sent_at is not None and sent_edit.failure is None
+
+
 async def test_an_edit_waits_behind_its_chats_older_notifications(
     outbox, sender, sessionmaker, clock
 ):

@@ -9,7 +9,8 @@ replicas only one sends it, and if that one dies its lease runs out and another 
 a chat's oldest unsent notification is ever claimed, and not while it is leased or waits for
 its retry, so a chat's messages keep their order across replicas, crashes and faults. The
 outcome is recorded as soon as Telegram answers (with those of the sends answered while it was
-being written), which also ends the lease: after a restart only the unsent ones go out. Each
+being written), which also ends the lease: after a restart only the unsent ones go out, if not
+too late to matter (GIVE_UP_AFTER, LATE_AFTER). Each
 fault gets one log line: 429 waits `retry_after`; 5xx (JSON or HTML), network errors and
 anything unexpected count an attempt and back off with jitter; either is retried until the
 notification is GIVE_UP_AFTER old; 400 gives up at once; 403 deactivates the chat; a group
@@ -40,8 +41,14 @@ log = logging.getLogger(__name__)
 # However long Telegram or the network is down, alerts wait and go out when it is back: each is
 # retried (every 5 minutes once the back-off is at its cap) until it is a day old, as long as
 # Telegram keeps an update for a webhook it cannot reach. One whose incident ended meanwhile is
-# dropped as stale before that (bot.alerting.queue).
+# dropped as stale before that (bot.alerting.queue). Older, it is given up unsent, even on its
+# first attempt (the bot was stopped for days): the balance it tells of is long out of date.
 GIVE_UP_AFTER = timedelta(days=1)
+# Kinds that are late sooner: a digest more than an hour late waits for the next day rather
+# than come at an odd hour (bot.alerting.digest.GRACE), so one the outbox still holds an hour
+# after it was queued is given up too. An edit is never late: it brings a message the chat has
+# up to date (a "resolved" one takes its buttons off), however long it waited.
+LATE_AFTER = {"digest": timedelta(hours=1)}
 FIRST_RETRY = 2.0
 RAISED_ATTEMPTS = 12  # a send that raised each time (see _attempt): ≈ 25 minutes of them
 LONGEST_RETRY = 300.0
@@ -181,7 +188,8 @@ class Outbox:
             return False
         async with self._claims.held():
             try:
-                await asyncio.gather(*(self._send(n) for n in claimed))
+                due = [n for n in claimed if not self._late(n, now)]
+                await asyncio.gather(*(self._send(n) for n in due))
             finally:  # a stop out of grace too: what Telegram accepted is written
                 await self._claims.flush()
         return True
@@ -197,6 +205,22 @@ class Outbox:
                 log.warning("outbox pacing unavailable, sending waits error=%r", error)
             self._pacing_down = True
             return None
+
+    def _late(self, notification: Outgoing, now: datetime) -> bool:
+        """Too old to send (GIVE_UP_AFTER, LATE_AFTER): given up, with a line."""
+        if notification.edit_of is not None:
+            return False
+        late_after = LATE_AFTER.get(notification.kind, GIVE_UP_AFTER)
+        if now - notification.created_at <= late_after:
+            return False
+        log.error(
+            "notification given up id=%s kind=%s queued_at=%s: too late to send",
+            notification.id,
+            notification.kind,
+            notification.created_at.isoformat(timespec="seconds"),
+        )
+        self._give_up(notification, "too late")
+        return True
 
     async def _send(self, notification: Outgoing) -> None:
         """One attempt, its outcome written as soon as it is known: a sent mark committed

@@ -65,7 +65,7 @@ class Outgoing(NamedTuple):
     silent: bool
     attempts: int
     lease_until: datetime | None  # the lease taken: what recording its outcome checks
-    created_at: datetime  # queued then: retried until it is too old (bot.alerting.outbox)
+    created_at: datetime  # queued then: retried until it is too old (bot.alerting.ledger)
     edit_of: int | None
 
 

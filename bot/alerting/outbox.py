@@ -1,7 +1,7 @@
 """Delivery of the outbox: every notification reaches its chat once, in order, within
 Telegram's limits, however many processes share the database.
 
-The bookkeeping lives here (what is due, claims, sent / retry / give up); the call to Telegram
+What is due and its claims live here; the call to Telegram
 is the `Sender`'s (bot.alerting.delivery; aiogram's is bot.telegram.sender), which turns each
 Bot API answer into a `Delivery`; the limits are the `Pacer`'s (bot.alerting.pacing). A
 notification is claimed before it is sent: a conditional UPDATE sets its lease, so of several
@@ -10,12 +10,12 @@ a chat's oldest unsent notification is ever claimed, and not while it is leased 
 its retry, so a chat's messages keep their order across replicas, crashes and faults. The
 outcome is recorded as soon as Telegram answers (with those of the sends answered while it was
 being written), which also ends the lease: after a restart only the unsent ones go out, if not
-too late to matter (GIVE_UP_AFTER, LATE_AFTER). Each
-fault gets one log line: 429 waits `retry_after`; 5xx (JSON or HTML), network errors and
+too late to matter. What each answer leads to is the `Ledger`'s (bot.alerting.ledger), with
+one log line a fault: 429 waits `retry_after`; 5xx (JSON or HTML), network errors and
 anything unexpected count an attempt and back off with jitter; either is retried until the
-notification is GIVE_UP_AFTER old; 400 gives up at once; 403 deactivates the chat; a group
-upgraded to a supergroup moves with its accounts to the new id; 401/404 (the token revoked or
-wrong) pause sending - the session reports it and bot.app stops the bot.
+notification is a day old; 400 gives up at once; 403 deactivates the chat; a group upgraded
+to a supergroup moves with its accounts to the new id. 401/404 (the token revoked or wrong)
+pause sending, here - the session reports it and bot.app stops the bot.
 """
 
 from __future__ import annotations
@@ -26,32 +26,19 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import logs
 from bot.alerting.claims import Claims, Outgoing
-from bot.alerting.delivery import Delivery, Outcome, Sender
+from bot.alerting.delivery import Outcome, Sender
+from bot.alerting.ledger import Ledger
 from bot.alerting.pacing import MemoryPacer, Pacer, PacingUnavailable
 
 log = logging.getLogger(__name__)
 
-# However long Telegram or the network is down, alerts wait and go out when it is back: each is
-# retried (every 5 minutes once the back-off is at its cap) until it is a day old, as long as
-# Telegram keeps an update for a webhook it cannot reach. One whose incident ended meanwhile is
-# dropped as stale before that (bot.alerting.queue). Older, it is given up unsent, even on its
-# first attempt (the bot was stopped for days): the balance it tells of is long out of date.
-GIVE_UP_AFTER = timedelta(days=1)
-# Kinds that are late sooner: a digest more than an hour late waits for the next day rather
-# than come at an odd hour (bot.alerting.digest.GRACE), so one the outbox still holds an hour
-# after it was queued is given up too. An edit is never late: it brings a message the chat has
-# up to date (a "resolved" one takes its buttons off), however long it waited.
-LATE_AFTER = {"digest": timedelta(hours=1)}
-FIRST_RETRY = 2.0
-RAISED_ATTEMPTS = 12  # a send that raised each time (see _attempt): ≈ 25 minutes of them
-LONGEST_RETRY = 300.0
 BATCH = 200
 IDLE_POLL = 1.0  # how often to look for work due later when nobody wakes us
 # After a failed pass (the database away, say), each next one waits twice as long as the last,
@@ -93,13 +80,13 @@ class Outbox:
         None (PostgreSQL): no turns, the database orders concurrent writers itself."""
         self._sender = sender
         self._claims = Claims(sessionmaker, lease_seconds=lease_seconds, writes=writes)
+        self._ledger = Ledger(self._claims, now=now, rng=rng or random.Random())
         self._now = now
         self._pacer: Pacer = pacer or MemoryPacer(clock=clock)
         self._leftover_claims = pacer is None  # released by the first pass of `start()`
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._senders = asyncio.Semaphore(concurrency)
-        self._rng = rng or random.Random()
         self._task: asyncio.Task[None] | None = None
         self._pacing_down = False  # the pacer's store failed: said once, until it is back
         self._next_free: float | None = None  # the last pass's Taken.next_free
@@ -188,7 +175,7 @@ class Outbox:
             return False
         async with self._claims.held():
             try:
-                due = [n for n in claimed if not self._late(n, now)]
+                due = [n for n in claimed if not self._ledger.late(n, now)]
                 await asyncio.gather(*(self._send(n) for n in due))
             finally:  # a stop out of grace too: what Telegram accepted is written
                 await self._claims.flush()
@@ -206,22 +193,6 @@ class Outbox:
             self._pacing_down = True
             return None
 
-    def _late(self, notification: Outgoing, now: datetime) -> bool:
-        """Too old to send (GIVE_UP_AFTER, LATE_AFTER): given up, with a line."""
-        if notification.edit_of is not None:
-            return False
-        late_after = LATE_AFTER.get(notification.kind, GIVE_UP_AFTER)
-        if now - notification.created_at <= late_after:
-            return False
-        log.error(
-            "notification given up id=%s kind=%s queued_at=%s: too late to send",
-            notification.id,
-            notification.kind,
-            notification.created_at.isoformat(timespec="seconds"),
-        )
-        self._give_up(notification, "too late")
-        return True
-
     async def _send(self, notification: Outgoing) -> None:
         """One attempt, its outcome written as soon as it is known: a sent mark committed
         later than needed would be a message sent twice if the bot died meanwhile."""
@@ -236,7 +207,7 @@ class Outbox:
             target = await self._claims.message_of(notification)
             if target is None:
                 log.info("notification edit skipped id=%s: nothing to edit", notification.id)
-                self._give_up(notification, "nothing to edit")
+                self._ledger.give_up(notification, "nothing to edit")
                 return
         # The slot covers the call to Telegram only: the bookkeeping below waits for its turn
         # to write, and the next sends need not wait for that.
@@ -267,16 +238,15 @@ class Outbox:
             retry_after = delivery.retry_after
         await self._paced(self._pacer.hold(notification.chat_id, retry_after))
         if delivery is None:
-            # The send raised, with no answer of Telegram's (the sender turns its faults into
-            # outcomes): most likely this message's own fault, to raise again. Tried for a day
-            # it held the chat's later alerts back that long (a chat's go in order).
-            if notification.attempts + 1 >= RAISED_ATTEMPTS:
-                log.error("notification given up id=%s: its send raised", notification.id)
-                self._give_up(notification, "send raised")
-            else:
-                self._retry(notification, delay=self._backoff(notification.attempts))
-        else:
-            await self._record(notification, delivery)
+            self._ledger.raised(notification)
+        elif delivery.outcome is Outcome.TOKEN_REFUSED:
+            # Not the notification's fault: it stays as it is, for a start with a good token.
+            if not self.paused:
+                log.error("sending paused: Telegram refused the bot token (%s)", delivery.error)
+            self.paused = True
+            self._claims.record(notification)
+        elif await self._ledger.answered(notification, delivery):
+            self.wake()
 
     async def _ready(self, notification: Outgoing) -> bool:
         """Wait for this send's place under the overall rate. Taken by a send that holds a
@@ -299,85 +269,3 @@ class Outbox:
             return False
         lease_until = notification.lease_until
         return lease_until is not None and lease_until - self._now() > self._claims.lease / 2
-
-    async def _record(self, notification: Outgoing, delivery: Delivery) -> None:
-        chat_id, outcome = notification.chat_id, delivery.outcome
-        if notification.edit_of is not None and outcome in (Outcome.REFUSED, Outcome.THREAD_GONE):
-            # Too old to edit, deleted, not modified: the chat lost nothing.
-            log.info(
-                "notification edit skipped id=%s: %s", notification.id, delivery.error or outcome
-            )
-            self._give_up(notification, "not editable")
-            return
-        if outcome is Outcome.SENT:
-            self._claims.record(notification, sent_at=self._now(), message_id=delivery.message_id)
-            log.info(
-                "notification sent id=%s chat_id=%s kind=%s",
-                notification.id,
-                chat_id,
-                notification.kind,
-            )
-        elif outcome is Outcome.RETRY_AFTER:
-            log.warning(
-                "notification rate limited id=%s retry_after=%s",
-                notification.id,
-                delivery.retry_after,
-            )
-            # Telegram said when to come back: no attempt counted, no back-off.
-            self._retry(notification, delay=delivery.retry_after, failed=False)
-        elif outcome is Outcome.TOKEN_REFUSED:
-            # Not the notification's fault: it stays as it is, for a start with a good token.
-            if not self.paused:
-                log.error("sending paused: Telegram refused the bot token (%s)", delivery.error)
-            self.paused = True
-            self._claims.record(notification)
-        elif outcome is Outcome.MIGRATED and delivery.migrated_to is not None:
-            await self._claims.migrate(notification, delivery.migrated_to)
-            log.info("chat migrated from=%s to=%s", chat_id, delivery.migrated_to)
-            self.wake()
-        elif outcome is Outcome.CHAT_GONE:
-            await self._claims.chat_gone(chat_id)
-            log.info("chat inactive chat_id=%s reason=forbidden", chat_id)
-        elif outcome is Outcome.THREAD_GONE:
-            self._drop_thread(notification)
-        elif outcome is Outcome.REFUSED:
-            log.error("notification refused id=%s error=%s", notification.id, delivery.error)
-            self._give_up(notification, "bad request")
-        else:
-            log.warning(
-                "notification send failed id=%s attempt=%d error=%s",
-                notification.id,
-                notification.attempts + 1,
-                delivery.error,
-            )
-            self._retry(notification, delay=self._backoff(notification.attempts))
-
-    def _backoff(self, attempts: int) -> float:
-        """Doubling from FIRST_RETRY up to LONGEST_RETRY, jittered: notifications that failed
-        together (an outage) do not all come back in the same second."""
-        delay = min(FIRST_RETRY * 2.0**attempts, LONGEST_RETRY)
-        return delay * self._rng.uniform(0.75, 1.25)
-
-    def _retry(self, notification: Outgoing, *, delay: float, failed: bool = True) -> None:
-        """Again in `delay` seconds; a failure counts an attempt (the next back-off doubles)."""
-        now = self._now()
-        attempts = notification.attempts + int(failed)
-        if now - notification.created_at >= GIVE_UP_AFTER:
-            log.error(
-                "notification given up id=%s queued_at=%s attempts=%d: undelivered for too long",
-                notification.id,
-                notification.created_at.isoformat(timespec="seconds"),
-                attempts,
-            )
-            self._give_up(notification, "undelivered for a day")
-            return
-        next_attempt_at = now + timedelta(seconds=delay)
-        self._claims.record(notification, attempts=attempts, next_attempt_at=next_attempt_at)
-
-    def _give_up(self, notification: Outgoing, reason: str) -> None:
-        self._claims.record(notification, failure=reason)
-
-    def _drop_thread(self, notification: Outgoing) -> None:
-        # The forum topic was deleted: the chat itself still wants to know.
-        self._claims.record(notification, thread_id=None)
-        self.wake()

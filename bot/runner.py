@@ -182,7 +182,9 @@ class Runner:
             # SQLite has one writer: checks and the outbox take turns; PostgreSQL needs none.
             writes = asyncio.Lock() if engine.dialect.name == "sqlite" else None
             leases = {"lease_seconds": settings.lease_seconds, "writes": writes}
-            outbox = Outbox(TelegramSender(bot), sessionmaker, pacer=shared.pacer, **leases)
+            # A third of the lease: the send ends, and its sent mark is written, before it runs out.
+            sender = TelegramSender(bot, timeout=settings.lease_seconds / 3)
+            outbox = Outbox(sender, sessionmaker, pacer=shared.pacer, **leases)
             checks = Checks(sessionmaker, guard, box, monitor, outbox, **leases, metrics=metrics)
             dp = create_dispatcher(
                 settings=settings,

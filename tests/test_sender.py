@@ -2,6 +2,7 @@
 the stored row, its answer read for the message id) sends what the row says, and its failures
 are counted under sendMessage like any other."""
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -44,8 +45,18 @@ async def watched(telegram):
     session = TelegramSession(api=TelegramAPIServer.from_base(telegram.url))
     bot = Bot(TOKEN, session=session, default=DefaultBotProperties(parse_mode="HTML"))
     bot.session.middleware(TelegramWatch(metrics))
-    yield TelegramSender(bot), metrics
+    yield TelegramSender(bot, timeout=1.0), metrics
     await bot.session.close()
+
+
+async def test_a_send_telegram_leaves_hanging_fails_within_its_timeout(watched, telegram):
+    """Within the outbox's lease: a send still hanging when the lease ran out was claimed and
+    sent again while the first could still go through."""
+    sender, _ = watched
+    telegram.answer_late("sendMessage", 5)
+    started = time.monotonic()
+    delivery = await sender.send(outgoing())
+    assert delivery.outcome is Outcome.FAILED and time.monotonic() - started < 3
 
 
 async def test_sends_the_rows_text_keyboard_and_silence(watched, telegram):

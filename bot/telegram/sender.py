@@ -38,8 +38,14 @@ class SendMessage(methods.SendMessage):
 class TelegramSender:
     """bot.alerting.delivery.Sender through aiogram."""
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, *, timeout: float = 20.0) -> None:
+        """`timeout`: the longest a call may take (by default a third of LEASE_SECONDS' 60).
+        Under the outbox's lease, whose half or more is left when a send begins
+        (Outbox._ready): a call Telegram left hanging past the lease (aiogram's own bound is
+        60 s) was claimed and sent again, by another replica or by this process's next pass,
+        while the first could still go through."""
         self._bot = bot
+        self._timeout = timeout
         self._send_alert = SendMessage.model_construct(chat_id=0, text="")
 
     async def send(self, notification: Outgoing) -> Delivery:
@@ -56,6 +62,7 @@ class TelegramSender:
                     text=notification.text,
                     chat_id=notification.chat_id,
                     message_id=edited,
+                    request_timeout=self._timeout,
                     reply_markup=(
                         InlineKeyboardMarkup.model_validate_json(notification.reply_markup)
                         if notification.reply_markup
@@ -75,7 +82,8 @@ class TelegramSender:
                         "reply_markup": notification.reply_markup,
                         "disable_notification": notification.silent,
                     }
-                )
+                ),
+                request_timeout=self._timeout,
             )
         except TelegramRetryAfter as error:
             return Delivery(Outcome.RETRY_AFTER, retry_after=error.retry_after)

@@ -38,3 +38,19 @@ def test_runway_alert_counts_the_days(days, english, russian):
     assert en[1].startswith("Runway: enough for ~16 h (until ")
     assert ru[0] == f"⚠️ Деньги на <b>shop</b> скоро закончатся: 100,00 RUB, {russian}"
     assert ru[1].startswith("Запас: примерно на 16 ч (до ")
+
+
+@pytest.mark.parametrize(
+    ("language", "head"),
+    [
+        ("en", "⏰ <b>shop</b> is still low: 1,010.00 RUB."),
+        ("ru", "⏰ Баланс <b>shop</b> всё ещё низкий: 1\xa0010,00 RUB."),
+    ],
+)
+def test_a_low_alert_within_the_recovery_margin_says_still_low(language, head):
+    """A balance back above its threshold, not yet by the margin, is still low: alerted again
+    (the chat let the bot back in), it says so, where it told of a runway nobody set (and
+    failed in Russian, leaving the chat switched off)."""
+    account = shop_account(threshold=Decimal(1000), last_balance=Decimal(1010), currency="RUB")
+    text = RENDERER.alert(AlertEvent("low", account, START, "UTC", language)).text
+    assert text.startswith(head)

@@ -146,7 +146,11 @@ def render(event: AlertEvent) -> str:
                 _top_up(account),
             ]
         )
-    if kind == "low":
+    if kind == "low" and account.runway_threshold is None:
+        # Low, yet not under its threshold: within the recovery margin, and alerted again to a
+        # chat that let the bot back in (bot.alerting.reachable). It is still low, so it says.
+        kind = "reminder"
+    elif kind == "low":
         days = account.runway_threshold
         head = ngettext(
             "⚠️ {name} will run out soon: {balance}, runway under {days} day.",

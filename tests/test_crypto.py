@@ -50,6 +50,19 @@ async def test_the_key_the_accounts_were_stored_with_opens_them(sessionmaker, en
     assert not (tmp_path / "secret.key").exists()
 
 
+async def test_one_unreadable_secret_first_does_not_refuse_the_right_key(
+    sessionmaker, engine, tmp_path
+):
+    """The first account's secret written under another key (by hand, a partial restore):
+    the start goes on with the key that reads the others; that account alone can't be
+    checked."""
+    key = Fernet.generate_key()
+    await add(sessionmaker, SecretBox(Fernet.generate_key()), -1, "odd", password="x")
+    await add(sessionmaker, SecretBox(key), -2, "shop", password="hunter2")
+    box = await open_box(engine, key, tmp_path)
+    assert box.decrypt(SecretBox(key).encrypt("pw")) == "pw"
+
+
 @pytest.mark.parametrize("key", ["changed", "lost"])
 async def test_a_key_that_cannot_decrypt_the_stored_accounts_refuses_the_start(
     sessionmaker, engine, tmp_path, key

@@ -92,25 +92,32 @@ def load_key(configured: str | None, data_dir: Path) -> bytes | None:
     return key
 
 
+SECRETS_TRIED = 5  # at start, by open_box
+
+
 async def open_box(engine: AsyncEngine, key: bytes | None, data_dir: Path) -> SecretBox:
-    """The box of `key` (load_key's), tried on the first stored secret: a start whose key was
-    lost or changed is refused here, rather than every check failing after it. One row read
-    and decrypted, as this runs at every start. A database with no secret yet gets a key made
-    into `data_dir` when there is none. SettingsError saying what to restore, and no key
-    written, when the key is missing or does not decrypt what is stored."""
+    """The box of `key` (load_key's), tried on the first stored secrets: a start whose key was
+    lost or changed is refused here, rather than every check failing after it. A few rows read
+    (this runs at every start), the key taken if it decrypts any: one unreadable row (written
+    by hand, a partial restore) is that account's trouble alone, told to its chat by its
+    checks. A database with no secret yet gets a key made into `data_dir` when there is none.
+    SettingsError saying what to restore, and no key written, when the key is missing or
+    decrypts none of them."""
     # Here, not above: bot.app imports this module before it reads the settings, and the ORM
     # would delay telling a bad one.
     from bot.storage.models import Account
 
     async with engine.connect() as connection:
-        secret = await connection.scalar(select(Account.secret).order_by(Account.id).limit(1))
-        if secret is None:
+        tried = select(Account.secret).order_by(Account.id).limit(SECRETS_TRIED)
+        secrets = (await connection.scalars(tried)).all()
+        if not secrets:
             return SecretBox(key or create_key(data_dir))
         if key is not None:
             box = SecretBox(key)
-            with contextlib.suppress(SecretKeyError):
-                box.decrypt(secret)
-                return box
+            for secret in secrets:
+                with contextlib.suppress(SecretKeyError):
+                    box.decrypt(secret)
+                    return box
         stored = await connection.scalar(select(func.count(Account.id)))
     path = data_dir / KEY_FILE_NAME
     if key is None:

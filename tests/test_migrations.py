@@ -16,6 +16,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import delete, inspect, select, text
 
+from bot.storage import sqlite
 from bot.storage.engine import (
     SCHEMA_REVISION,
     MigrationError,
@@ -103,8 +104,11 @@ async def test_down_and_up_through_rebuilt_tables_every_row_and_reference_stays(
     assert await rows(engine) == dict.fromkeys(kept, 0)
 
 
-async def test_a_migration_losing_references_fails_and_leaves_the_schema_as_it_was(tmp_path):
-    # On SQLite the revisions run with foreign keys off, so nothing checks them meanwhile.
+async def test_a_migration_losing_references_fails_and_leaves_the_schema_as_it_was(
+    tmp_path, monkeypatch
+):
+    # On SQLite the revisions run with foreign keys off, so nothing checks them meanwhile. A
+    # row broken before (by hand) does not stop them; one they broke does, and all of them.
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
     try:
         async with engine.begin() as connection:
@@ -114,12 +118,17 @@ async def test_a_migration_losing_references_fails_and_leaves_the_schema_as_it_w
                 "INSERT INTO balance_samples (account_id, taken_at, balance, credit) "
                 "VALUES (404, '2026-03-01 09:00:00.000000', '1', '0')"
             )
+        found = iter([[], ["balance_samples -> accounts (1)"]])  # none before, one after
+        monkeypatch.setattr(sqlite, "broken_references", lambda connection: next(found))
         with pytest.raises(MigrationError, match=r"balance_samples -> accounts \(1\)"):
             await migrate(engine)
         assert await revisions(engine) != [SCHEMA_REVISION]
         async with engine.connect() as connection:
             tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
         assert not [table for table in tables if table.startswith("_alembic")]
+        monkeypatch.undo()
+        await migrate(engine)  # the orphan was there before: the database is brought up
+        assert await revisions(engine) == [SCHEMA_REVISION]
     finally:
         await engine.dispose()
 

@@ -7,7 +7,7 @@ per login it spaces requests and sends one at a time, it never resends credentia
 refused, and it stops checking never-verified credentials at a site that refused several.
 Known good credentials fail too (the bot's IP changed, an allow-list was switched on): after
 `auth_failures_cap` refusals of any credentials in 30 minutes the whole site waits, and until
-a request there is answered OK, requests in flight count as refusals (windows.PROOF_SPAN). So that
+a request there is answered OK, requests in flight count as refusals (state.PROOF_SPAN). So that
 no single person can spend the allowance for everyone, a caller may say who is asking (any
 keys, say ``("user:5", "chat:-100")``): each asker gets at most one rejected check of
 never-verified credentials per site and window.

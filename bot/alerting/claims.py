@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.storage import direct
-from bot.storage.chats import migrate_chat, set_active
+from bot.storage.chats import deactivate, migrate_chat
 from bot.storage.models import Notification
 
 log = logging.getLogger(__name__)
@@ -210,7 +210,7 @@ class Claims:
                 )
                 .values(failure="chat unavailable", lease_until=None)
             )
-            await set_active(session, chat_id, False)
+            await deactivate(session, chat_id)
 
 
 async def _write(

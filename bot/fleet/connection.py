@@ -40,7 +40,7 @@ async def answers(redis: Redis) -> None:
     try:
         await redis.ping()
     except AuthenticationError as error:
-        first = logs.mask(str(error)).splitlines()[:1]
+        reason = logs.mask(str(error)).partition("\n")[0]
         raise SettingsError(
-            f"REDIS_URL: Redis refused the password: {type(error).__name__}: " + "".join(first)
+            f"REDIS_URL: Redis refused the password: {type(error).__name__}: {reason}"
         ) from None

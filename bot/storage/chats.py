@@ -114,8 +114,10 @@ def _keys(model: type[Base]) -> list[str]:
     return [mapper.get_property_by_column(column).key for column in mapper.local_table.c]
 
 
-async def set_active(session: AsyncSession, chat_id: int, active: bool) -> None:
-    await session.execute(update(Chat).where(Chat.id == chat_id).values(active=active))
+async def deactivate(session: AsyncSession, chat_id: int) -> None:
+    """The bot can no longer reach the chat (blocked, removed). It is active again through
+    bot.alerting.reachable, which tells it what it missed."""
+    await session.execute(update(Chat).where(Chat.id == chat_id).values(active=False))
     await session.commit()
 
 

@@ -11,7 +11,7 @@ from aiogram.types import ChatMemberUpdated, Message
 
 from bot.alerting.chats import ChatService
 from bot.alerting.outbox import Outbox
-from bot.storage.chats import migrate_chat, set_active
+from bot.storage.chats import deactivate, migrate_chat
 from bot.storage.engine import Session
 from bot.telegram.admins import AdminRights
 
@@ -21,7 +21,7 @@ router = Router(name=__name__)
 
 @router.my_chat_member(ChatMemberUpdatedFilter(LEAVE_TRANSITION))
 async def removed(event: ChatMemberUpdated, session: Session) -> None:
-    await set_active(session, event.chat.id, False)
+    await deactivate(session, event.chat.id)
     log.info("chat inactive chat_id=%s reason=bot removed or blocked", event.chat.id)
 
 

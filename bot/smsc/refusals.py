@@ -1,5 +1,5 @@
 """What the guard (bot.smsc.guard) answers instead of asking SMSC, and last what the bot does
-for an account whose secret it cannot read: errors of the client's hierarchy (bot.smsc.client),
+for an account whose secret it cannot read: errors of the client's hierarchy (bot.smsc.errors),
 most of them a subclass of the very error SMSC would have answered (a paused login is an
 `SmscRateLimited`, a paused site an `SmscIpBlocked`), so callers handle SMSC's answer and the
 guard's alike and tell them apart by class where it matters."""

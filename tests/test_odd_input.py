@@ -46,6 +46,13 @@ async def test_unicode_digits_get_usage(dp, bot, sessionmaker, caplog, text):
         ("../../../etc/passwd", "I don't know the time zone"),
         ("/usr/share/zoneinfo/UTC", "I don't know the time zone"),
         ("<b>", "I don't know the time zone &lt;b&gt;"),
+        # Names the zone database has that are no place: a placeholder, and the server's own
+        # zone, whatever that is.
+        ("Factory", "I don't know the time zone Factory. Use a name such as Europe/Moscow."),
+        ("factory", "I don't know the time zone factory."),
+        ("localtime", "I don't know the time zone localtime."),
+        ("posixrules", "I don't know the time zone posixrules."),
+        ("Etc/Unknown", "I don't know the time zone Etc/Unknown."),
     ],
 )
 async def test_odd_time_zones_are_answered_specifically(
@@ -56,6 +63,18 @@ async def test_odd_time_zones_are_answered_specifically(
     assert "update failed" not in caplog.text
     async with sessionmaker() as session:
         assert (await session.get(Chat, 1)).timezone == "UTC"
+
+
+@pytest.mark.parametrize(
+    ("typed", "zone"),
+    [("UTC", "UTC"), ("Etc/GMT+3", "Etc/GMT+3"), ("etc/gmt-3", "Etc/GMT-3"), ("GMT", "GMT")],
+)
+async def test_zones_without_a_city_are_still_zones(dp, bot, sessionmaker, typed, zone):
+    await say(dp, bot, 1, "/tz Europe/Moscow")
+    [reply] = await say(dp, bot, 1, f"/tz {typed}")
+    assert reply.text == f"Time zone of this chat: {zone}."
+    async with sessionmaker() as session:
+        assert (await session.get(Chat, 1)).timezone == zone
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,11 @@ from bot.telegram.handlers.manage import OFF_WORDS
 
 router = Router(name=__name__)
 DIGEST_TIME = re.compile(r"([01]?[0-9]|2[0-3]):[0-5][0-9]")  # ASCII digits: int() takes others
+# Names the zone database answers to that are no place a chat is in: "Factory", the placeholder
+# of machines not yet set up (its clock reads "-00"), and "localtime", the server's own zone
+# under whatever name, which a move of the server would change. (Python already leaves out
+# "posixrules", and "posix/" and "right/".)
+NOT_PLACES = frozenset({"Factory", "localtime"})
 
 
 @router.message(Command("lang"))
@@ -152,7 +157,7 @@ async def timezone(
 def known_zones() -> dict[str, str]:
     """The zone database's names by their lower case, so that "europe/moscow" is understood.
     Only these reach ZoneInfo: other text may name a folder of the database or a file path."""
-    return {name.lower(): name for name in available_timezones()}
+    return {name.lower(): name for name in available_timezones() - NOT_PLACES}
 
 
 async def time_zone(message: Message, text: str) -> str | None:

@@ -8,9 +8,11 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.alerting import quiet
+from bot.alerting.delivery import Delivery, Outcome
 from bot.alerting.events import Rendered
 from bot.alerting.monitoring import Monitor
 from bot.alerting.mutes import MuteEnds
+from bot.alerting.outbox import Outbox
 from bot.alerting.queue import AlertQueue
 from bot.smsc.client import Balance
 from bot.smsc.errors import SmscAuthError
@@ -20,6 +22,7 @@ from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
 from tests.monitoring_fixtures import shop_account
+from tests.outbox_fixtures import MonotonicClock
 from tests.servers import BOTH_DATABASES
 
 # 1 March 2026, 22:00 UTC: 01:00 in Moscow.
@@ -267,6 +270,27 @@ async def test_a_low_while_muted_can_be_taken_once_the_mute_ends(sessionmaker, c
         assert await monitor.acknowledge(session, account, 5, "Ann", message_id=0)
 
 
+class SoundRecorder:
+    """A sender that records each alert's kind and whether it went without a sound."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bool]] = []
+
+    async def send(self, notification):
+        self.sent.append((notification.kind, notification.silent))
+        return Delivery(Outcome.SENT, message_id=len(self.sent))
+
+
+async def delivered(sessionmaker, clock) -> list[tuple[str, bool]]:
+    """What the outbox sends now, on the injected clock (a group's pace: the clock runs on)."""
+    sender = SoundRecorder()
+    outbox = Outbox(sender, sessionmaker, clock=MonotonicClock(clock), now=clock)
+    for _ in range(30):
+        await outbox.deliver_pending()
+        clock.now += timedelta(seconds=3)
+    return sender.sent
+
+
 async def test_quiet_hours_silence_all_but_critical_and_escalation(sessionmaker, clock, watched):
     async with sessionmaker() as session:
         await session.execute(update(Chat).values(quiet_hours="22:00-07:00"))
@@ -279,14 +303,35 @@ async def test_quiet_hours_silence_all_but_critical_and_escalation(sessionmaker,
         account, chat = await session.scalar(select(Account)), await session.get(Chat, -100)
         for kind in ("critical", "escalation", "anomaly"):
             queue.add(session, chat, account, kind)
-        clock.now += timedelta(hours=6)  # 07:00 in Moscow: the quiet hours are over
-        queue.add(session, chat, account, "anomaly")
+        queue.add(session, chat, account, "unmuted", silent=True)
+        queue.add(session, chat, account, "unmuted")  # the critical alert a mute held back
         await session.commit()
-    sent = [(n.kind, n.silent) for n in await notifications(sessionmaker)]
-    assert sent == [
+    assert await delivered(sessionmaker, clock) == [
         ("low", True),
         ("critical", False),
         ("escalation", False),
         ("anomaly", True),
-        ("anomaly", False),
+        ("unmuted", True),
+        ("unmuted", False),
     ]
+
+
+async def test_quiet_hours_are_those_of_the_moment_an_alert_goes_out(sessionmaker, clock, watched):
+    """Queued just before quiet hours and held up past their start (a restart, retries, a
+    group's pace), an alert comes silently; queued in them and sent after, it rings."""
+    async with sessionmaker() as session:
+        await session.execute(update(Chat).values(quiet_hours="02:00-07:00"))
+        await session.commit()
+        queue = AlertQueue(KindRenderer(), clock)
+        account, chat = await session.scalar(select(Account)), await session.get(Chat, -100)
+        clock.now = NIGHT + timedelta(minutes=59)  # 01:59 in Moscow
+        queue.add(session, chat, account, "anomaly")
+        await session.commit()
+    clock.now += timedelta(minutes=2)
+    assert await delivered(sessionmaker, clock) == [("anomaly", True)]
+    async with sessionmaker() as session:
+        clock.now = NIGHT + timedelta(hours=5, minutes=59)  # 06:59 in Moscow
+        queue.add(session, chat, account, "anomaly")
+        await session.commit()
+    clock.now += timedelta(minutes=2)
+    assert await delivered(sessionmaker, clock) == [("anomaly", False)]

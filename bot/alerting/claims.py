@@ -33,9 +33,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.alerting import quiet
 from bot.storage import direct
 from bot.storage.chats import deactivate, migrate_chat
-from bot.storage.models import Notification
+from bot.storage.models import Chat, Notification
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class Outgoing(NamedTuple):
     kind: str
     text: str
     reply_markup: str | None
-    silent: bool
+    silent: bool  # without a sound: queued so, or claimed in the chat's quiet hours
     attempts: int
     lease_until: datetime | None  # the lease taken: what recording its outcome checks
     created_at: datetime  # queued then: retried until it is too old (bot.alerting.ledger)
@@ -70,6 +71,12 @@ class Outgoing(NamedTuple):
 
 
 OUTGOING = tuple(getattr(Notification, field) for field in Outgoing._fields)
+# The chat's quiet hours and zone, returned with each claimed notification: whether it rings is
+# decided as it goes out (bot.alerting.quiet).
+_QUIET = tuple(
+    select(column).where(Chat.id == Notification.chat_id).scalar_subquery()
+    for column in (Chat.quiet_hours, Chat.timezone)
+)
 
 
 class Claims:
@@ -119,9 +126,9 @@ class Claims:
                 update(Notification)
                 .where(Notification.id.in_(claimable), *conditions)
                 .values(lease_until=now + self.lease)
-                .returning(*OUTGOING)
+                .returning(*OUTGOING, *_QUIET)
             )
-            return sorted((Outgoing(*row) for row in claimed), key=lambda n: n.id)
+            return sorted((_outgoing(row, now) for row in claimed), key=lambda n: n.id)
 
     def record(self, notification: Outgoing, **values: object) -> None:
         """What became of one notification, written with the next `flush`, which also ends its
@@ -259,6 +266,14 @@ async def _marked(
         await held.rollback()
         raise
     return lost
+
+
+def _outgoing(row: Any, now: datetime) -> Outgoing:
+    """A claimed notification, silent if the chat's quiet hours say so `now`."""
+    *values, span, zone = row
+    notification = Outgoing(*values)
+    silent = quiet.silenced(notification.kind, notification.silent, span, zone, now)
+    return notification._replace(silent=silent)
 
 
 def _params(notification: Outgoing, values: dict[str, object]) -> dict[str, object]:

@@ -69,7 +69,6 @@ class MuteEnds:
                     account,
                     "unmuted",
                     silent=not critical,
-                    ringing=critical,
                     buttons=trouble,
                 )
                 await self._queue.finish(session)

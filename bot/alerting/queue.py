@@ -12,7 +12,6 @@ from decimal import Decimal
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerting import quiet
 from bot.alerting.claims import UNSENT, unleased
 from bot.alerting.events import AlertEvent, Renderer
 from bot.storage.models import Account, Chat, Notification
@@ -42,17 +41,14 @@ class AlertQueue:
         kind: str,
         *,
         silent: bool = False,
-        ringing: bool = False,
         buttons: bool = False,
         amount: Decimal | None = None,
     ) -> None:
         # A muted account's state still changes; the chat is not told (bot.alerting.mutes
-        # says when the mute ends). In the chat's quiet hours alerts come silently, but the
-        # kinds of quiet.RINGING and those queued `ringing` (of a kind that must only at times:
-        # the end of a mute while critical).
+        # says when the mute ends). `silent`: never with a sound; the chat's quiet hours are
+        # for the outbox to apply when it sends (bot.alerting.quiet).
         if account.muted_until is not None and self._now() < account.muted_until:
             return
-        silent = silent or (not ringing and self._quiet(chat, kind))
         rendered = self._renderer.alert(
             self._event(chat, account, kind, amount=amount), buttons=buttons
         )
@@ -124,11 +120,6 @@ class AlertQueue:
                 if notification.id is not None:
                     account.alert_id = notification.id
 
-    def _quiet(self, chat: Chat, kind: str) -> bool:
-        return kind not in quiet.RINGING and quiet.is_quiet(
-            chat.quiet_hours, chat.timezone, self._now()
-        )
-
     async def drop_stale(
         self, session: AsyncSession, accounts: dict[int, Account], chats: dict[int, Chat]
     ) -> None:
@@ -182,7 +173,7 @@ class AlertQueue:
                     self._event(chat, account, over, since=min(n.created_at for n in low))
                 ).text
                 ending.text = f"{head}\n{ending.text}"
-                ending.silent = self._quiet(chat, "low")  # the chat never heard of the low
+                ending.silent = False  # the chat never heard of the low: it rings as one
 
     def _event(
         self,

@@ -1,5 +1,7 @@
 """A chat's quiet hours: "HH:MM-HH:MM" in its time zone, perhaps across midnight. Alerts
-queued then come without a sound, except the kinds that must wake someone."""
+sent then come without a sound, except the kinds that must wake someone. Decided when an alert
+is sent, not when it is queued: one queued at 21:59 and held up past 22:00 (a restart, retries,
+a group's 20 messages a minute) rang in the night."""
 
 from __future__ import annotations
 
@@ -7,8 +9,9 @@ import re
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-# Kinds that ring even in quiet hours.
-RINGING = frozenset({"critical", "escalation"})
+# Kinds that ring even in quiet hours, when queued to ring at all: the end of a mute is queued
+# to ring only when it is the critical alert the mute held back (bot.alerting.mutes).
+RINGING = frozenset({"critical", "escalation", "unmuted"})
 # ASCII digits only (int() takes others); a dash or the dashes phones put in its place.
 _SPAN = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])\s*[-–—]\s*([01]?[0-9]|2[0-3]):([0-5][0-9])")
 
@@ -35,3 +38,9 @@ def is_quiet(span: str | None, zone: str, now: datetime) -> bool:
     if start < end:
         return start <= local < end
     return local >= start or local < end  # across midnight
+
+
+def silenced(kind: str, silent: bool, span: str | None, zone: str, now: datetime) -> bool:
+    """Whether an alert of `kind`, queued `silent` or not, goes without a sound at `now` in a
+    chat with quiet hours `span` in `zone`."""
+    return silent or (kind not in RINGING and is_quiet(span, zone, now))

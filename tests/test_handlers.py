@@ -218,6 +218,28 @@ async def test_runway_and_anomaly_settings(dp, bot, sessionmaker):
     assert (chat.anomaly_factor, chat.anomaly_minimum) == (4, 1000)
 
 
+async def test_percent_and_factor_read_back_as_typed(dp, bot, sessionmaker):
+    # Every decimal an amount may have is shown: with three at most, a saved margin of
+    # 0.000001% read back as "0%" and an anomaly factor of 1.0001 as "1", not what was set.
+    [reply] = await say(dp, bot, 1, "/margin 0.000001")
+    assert "restored 0.000001% above its threshold" in reply.text
+    [reply] = await say(dp, bot, 1, "/anomaly 1.0001 500")
+    assert "costs 1.0001× the week's average" in reply.text
+    [reply] = await say(dp, bot, 2, "/margin 2,0625", language="ru")
+    assert "на 2,0625% выше порога" in reply.text
+    [reply] = await say(dp, bot, 2, "/anomaly 1,0001 500", language="ru")
+    assert "в 1,0001× дороже" in reply.text
+    for bad in ("/margin 0.0000001", "/anomaly 1.0000001 500"):  # past what an amount may have
+        [reply] = await say(dp, bot, 1, bad)
+        assert "Usage" in reply.text, bad
+    async with sessionmaker() as session:
+        chat = await session.get(Chat, 1)
+    assert (chat.hysteresis_percent, chat.anomaly_factor) == (
+        Decimal("0.000001"),
+        Decimal("1.0001"),
+    )
+
+
 async def test_refused_credentials_are_not_retried_by_balance(dp, bot, smsc, sessionmaker):
     await say(dp, bot, 1, "/add shop right")
     smsc.accounts["shop"] = ("changed", Decimal(150))  # the password was changed in SMSC

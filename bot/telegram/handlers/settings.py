@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from decimal import Decimal
 from html import escape
 from zoneinfo import available_timezones
 
@@ -75,7 +76,7 @@ async def margin(
     except ValueError:
         await message.answer(_("Usage: /margin &lt;percent&gt; (0 to 50), e.g. /margin 2"))
         return
-    shown = format_decimal(percent, locale=texts.locale())
+    shown = exact(percent, texts.locale())
     if not percent:
         await message.answer(
             _("A low balance counts as restored {percent}% above its threshold.").format(
@@ -117,8 +118,14 @@ async def anomaly(
     await message.answer(
         _(
             "I will warn when a day costs {factor}× the week's average and at least {minimum}."
-        ).format(factor=format_decimal(factor, locale=lang), minimum=format_amount(minimum, lang))
+        ).format(factor=exact(factor, lang), minimum=format_amount(minimum, lang))
     )
+
+
+def exact(value: Decimal, locale: str) -> str:
+    """Every decimal typed (parse_amount takes a few): at babel's default three, a saved
+    margin of 0.000001% read back as "0%", an anomaly factor of 1.0001 as "1"."""
+    return format_decimal(value, locale=locale, decimal_quantization=False)
 
 
 @router.message(Command("digest"))

@@ -1,9 +1,11 @@
 import struct
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import matplotlib.pyplot as plt
 import pytest
+from matplotlib.dates import num2date
 from matplotlib.figure import Figure
 
 from bot.alerting.forecast import runway, study, top_ups
@@ -93,16 +95,22 @@ def test_russian_labels_and_numbers():
     assert size(png)[0] >= 800
 
 
-@pytest.mark.parametrize(("tz", "date"), [("UTC", "Dec 5"), ("America/Los_Angeles", "Dec 4")])
-def test_forecast_date_is_the_chats_as_in_the_caption(monkeypatch, tz, date):
-    figures = []
+@pytest.fixture
+def figures(monkeypatch) -> list[Figure]:
+    """The figures render_history draws, kept to read what is written on them."""
+    kept = []
 
     class Kept(Figure):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            figures.append(self)
+            kept.append(self)
 
     monkeypatch.setattr(charts, "Figure", Kept)
+    return kept
+
+
+@pytest.mark.parametrize(("tz", "date"), [("UTC", "Dec 5"), ("America/Los_Angeles", "Dec 4")])
+def test_forecast_date_is_the_chats_as_in_the_caption(figures, tz, date):
     # 1,000 at 1,200 a day from noon UTC on 4 Dec: zero at 07:12 UTC on 5 Dec, the evening
     # before in Los Angeles.
     now = datetime(2026, 12, 4, 12, tzinfo=UTC)
@@ -119,6 +127,24 @@ def test_forecast_date_is_the_chats_as_in_the_caption(monkeypatch, tz, date):
     [figure] = figures
     legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
     assert f"Forecast: 0 — {date}, 2026" in legend
+
+
+@pytest.mark.parametrize(("locale", "day"), [("en", "Mar 11, 2025"), ("ru", "11.03.2025")])
+def test_time_axis_is_in_the_chats_zone(figures, locale, day):
+    # A day of hourly readings up to noon UTC, 15:00 in Moscow: the hours under the chart are
+    # Moscow's, as in the caption and every other answer of the bot, and it says so; the
+    # forecast runs on to the next day, the one the axis ends on.
+    render_history([account("Main", 150, days=1)], locale=locale, tz="Europe/Moscow", title="")
+    [figure] = figures
+    axis = figure.axes[0].xaxis
+    moscow = ZoneInfo("Europe/Moscow")
+    ticks = zip(axis.get_majorticklocs(), axis.get_majorticklabels(), strict=True)
+    hours = [(label.get_text(), at) for at, label in ticks if ":" in label.get_text()]
+    assert hours
+    assert [shown for shown, _at in hours] == [
+        num2date(at, tz=moscow).strftime("%H:%M") for _shown, at in hours
+    ]
+    assert axis.get_offset_text().get_text() == f"{day} Europe/Moscow"
 
 
 def test_nothing_to_draw_is_an_error():

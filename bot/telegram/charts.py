@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -40,16 +40,30 @@ TOP_UP_COLOR = "tab:green"
 FORECAST_COLOR = "tab:gray"
 
 # strftime names months in the process's C locale, English, so other languages get numeric dates.
-# The hour levels say UTC: that is the zone the dates are drawn in.
+# The hour levels name the chat's zone ({zone}), the one the dates are drawn in.
 # Levels: years, months, days, hours, minutes, seconds between ticks.
 _ENGLISH_DATES = {
     "zero_formats": ["", "%Y", "%b", "%b %d", "%H:%M", "%H:%M"],
-    "offset_formats": ["", "%Y", "%b %Y", "%b %d, %Y UTC", "%b %d, %Y UTC", "%b %d, %Y %H:%M UTC"],
+    "offset_formats": [
+        "",
+        "%Y",
+        "%b %Y",
+        "%b %d, %Y {zone}",
+        "%b %d, %Y {zone}",
+        "%b %d, %Y %H:%M {zone}",
+    ],
 }
 _NUMERIC_DATES = {
     "formats": ["%Y", "%m.%Y", "%d.%m", "%H:%M", "%H:%M", "%S.%f"],
     "zero_formats": ["", "%Y", "%d.%m", "%d.%m", "%H:%M", "%H:%M"],
-    "offset_formats": ["", "%Y", "%m.%Y", "%d.%m.%Y UTC", "%d.%m.%Y UTC", "%d.%m.%Y %H:%M UTC"],
+    "offset_formats": [
+        "",
+        "%Y",
+        "%m.%Y",
+        "%d.%m.%Y {zone}",
+        "%d.%m.%Y {zone}",
+        "%d.%m.%Y %H:%M {zone}",
+    ],
 }
 
 
@@ -87,7 +101,7 @@ def render_history(
     labels: ChartLabels = ENGLISH,
 ) -> bytes:
     """A PNG of each account's balance over time, panels stacked on a shared date axis; the
-    forecast's date in the chat's time zone `tz`, as the caption under it gives it."""
+    axis and the forecast's date in the chat's time zone `tz`, as the caption under it."""
     if not series:
         raise ValueError("no accounts to draw")
     # A panel that only says "no history yet" needs a fraction of the room of a chart.
@@ -99,7 +113,7 @@ def render_history(
     for ax, account in zip(axes, series, strict=True):
         _draw_panel(ax, account, locale, tz, labels)
     if any(account.samples for account in series):
-        _date_axis(axes[-1], locale)
+        _date_axis(axes[-1], locale, tz)
     else:
         axes[-1].set_xticks([])
     buffer = io.BytesIO()
@@ -194,8 +208,11 @@ def _draw_forecast(
     )
 
 
-def _date_axis(ax: Axes, locale: str) -> None:
-    locator = AutoDateLocator(tz=UTC)
+def _date_axis(ax: Axes, locale: str, tz: str) -> None:
+    zone = ZoneInfo(tz)
+    locator = AutoDateLocator(tz=zone)
     formats = _ENGLISH_DATES if locale.startswith("en") else _NUMERIC_DATES
+    # A zone's name has no "%" to be read as a strftime directive.
+    named = {level: [text.format(zone=tz) for text in texts] for level, texts in formats.items()}
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=UTC, **formats))
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=zone, **named))

@@ -73,7 +73,9 @@ async def seed(url: str, secret_key: str, site: str, layout: Layout) -> None:
     box = SecretBox(secret_key)
     site = site_url(site)
     now = datetime.now(UTC)
-    engine = create_engine(url)
+    # Unbounded, as copy-data: one INSERT of an hour's samples of every account may rightly
+    # outlast the serving bot's bound (bot.storage.engine.STATEMENT_TIMEOUT).
+    engine = create_engine(url, statement_timeout=None)
     try:
         await migrate(engine)
         secrets = {}

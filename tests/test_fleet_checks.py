@@ -3,7 +3,9 @@ account checked once an interval, never twice, and a dead replica's claims taken
 
 import asyncio
 import itertools
+import logging
 import random
+import time
 from collections import Counter, defaultdict
 from datetime import timedelta
 from decimal import Decimal
@@ -220,3 +222,35 @@ async def test_a_look_claims_on_past_logins_watched_by_many_chats(
     assert await replica.dispatch() == 6
     await replica.drain()
     assert smsc.requests == Counter({f"login{n}": 1 for n in range(6)})
+
+
+async def test_checks_held_up_by_a_lock_go_on_once_it_is_let_go(
+    postgres_url, database, box, clock, written, monitors, caplog
+):
+    # An account row locked elsewhere and never let go held the claim, and every check after
+    # it, for ever: alerts stopped with no line in the log.
+    await add_accounts(database, box, logins=3, chats=1)
+    engine = create_engine(postgres_url, statement_timeout=0.5)
+    smsc = Smsc()
+    guard = BalanceGuard(smsc, cache_seconds=0, now=clock)
+    checks = Checks(create_sessionmaker(engine), guard, box, monitors[0], NoOutbox(), now=clock)
+    clock.advance(seconds=INTERVAL)  # all due
+    try:
+        async with database() as psql:  # an admin's session left in a transaction
+            await psql.execute(select(Account).where(Account.login == "login1").with_for_update())
+            with caplog.at_level(logging.WARNING):
+                for _ in range(2):  # each look ends at the bound, and the next tries again
+                    started = time.monotonic()
+                    assert await asyncio.wait_for(checks.dispatch(), 10) == 0
+                    assert time.monotonic() - started < 3
+        [line] = [r for r in caplog.records if r.levelno >= logging.WARNING]  # said once
+        assert "claiming due checks failed" in line.getMessage()
+        assert "ran past 0.5 s" in line.getMessage() and not line.exc_info
+        assert smsc.requests.total() == 0 and written == {}
+        # Let go: the next look claims them all, and each is checked and written once.
+        assert await checks.dispatch() == 3
+        await checks.drain()
+        assert smsc.requests == Counter({f"login{n}": 1 for n in range(3)})
+        assert [len(times) for times in written.values()] == [1, 1, 1]
+    finally:
+        await engine.dispose()

@@ -20,7 +20,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot.alerting.delivery import Delivery, Outcome
 from bot.alerting.outbox import Outbox
@@ -337,3 +337,35 @@ async def test_places_go_in_groups_for_all_replicas_together(redis_clients):
         max(late for _, late in b) - min(early for early, _ in a) > span * 0.9
         for a, b in itertools.pairwise(moments)
     )
+
+
+async def test_a_pass_held_up_by_a_lock_is_cut_and_the_next_sends_once(
+    postgres_url, engines, telegram, caplog
+):
+    # A lock on the notifications nobody lets go (an admin's psql left in a transaction) held
+    # the outbox's claim for ever: no alert went out again, and nothing said so.
+    [notification] = await queue(engines[0], {6001: 1})
+    engine = create_engine(postgres_url, statement_timeout=0.5)
+    outbox = Outbox(telegram.sender("a"), create_sessionmaker(engine))
+    caplog.set_level(logging.INFO, logger="bot.alerting.outbox")
+    cut = asyncio.Event()  # set by the line a failed pass writes
+    watch = logging.Handler()
+    watch.emit = lambda record: cut.set() if "pass failed" in record.getMessage() else None
+    logging.getLogger("bot.alerting.outbox").addHandler(watch)
+    try:
+        async with engines[1].connect() as psql:
+            # Reads go on; a claim (its UPDATE, row locks) waits for the lock.
+            await psql.execute(text("LOCK TABLE notifications IN EXCLUSIVE MODE"))
+            outbox.start()
+            await asyncio.wait_for(cut.wait(), 10)
+            assert telegram.calls == []
+        # Let go: the worker's next pass (a second after the failed one) sends it, once.
+        await asyncio.wait_for(telegram.await_calls(1), 10)
+        await outbox.stop(grace=5)
+    finally:
+        logging.getLogger("bot.alerting.outbox").removeHandler(watch)
+        await engine.dispose()
+    assert telegram.ids() == [notification] and len(telegram.calls) == 1
+    [failed] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "ran past 0.5 s" in failed.getMessage()
+    assert any("outbox passes work again" in r.getMessage() for r in caplog.records)

@@ -1,17 +1,18 @@
 import asyncio
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import DateTime, bindparam, event, func, inspect, select, text
+from sqlalchemy import DateTime, bindparam, event, func, inspect, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage import stats
 from bot.storage.chats import ensure_chat, migrate_chat
 from bot.storage.direct import held
-from bot.storage.engine import create_engine, migrate
+from bot.storage.engine import StatementTimeout, create_engine, migrate
 from bot.storage.models import Account, AccountState, BalanceSample, Chat
 from tests.alerting_fixtures import stored_account
 from tests.servers import BOTH_DATABASES
@@ -271,3 +272,33 @@ async def test_a_claim_on_postgresql_reads_only_the_first_due_accounts(postgres_
         if node.get("Relation Name") == "accounts":
             read.append(node["Actual Rows"] * node["Actual Loops"])
     assert read and max(read) <= 100, read  # the window, not the 2,000 due
+
+
+async def test_a_statement_held_up_by_a_lock_on_postgresql_is_cut_at_the_bound(postgres_url):
+    # A row lock nobody lets go (an admin's psql left in a transaction, a stuck replica) held
+    # every statement that needed the row for ever, and the checks or the outbox with it.
+    engine = create_engine(postgres_url, statement_timeout=0.5)
+    other = create_engine(postgres_url)
+    await migrate(engine)
+    async with AsyncSession(engine) as session:
+        session.add(Chat(id=1, type="private", language="en"))
+        await session.commit()
+    rename = update(Chat).where(Chat.id == 1).values(language="ru")
+    try:
+        async with other.connect() as psql:
+            await psql.execute(select(Chat).where(Chat.id == 1).with_for_update())
+            started = time.monotonic()
+            async with AsyncSession(engine) as session:
+                with pytest.raises(StatementTimeout, match=r"ran past 0\.5 s and was cut"):
+                    await asyncio.wait_for(session.execute(rename), 10)
+            assert time.monotonic() - started < 5
+            async with AsyncSession(engine) as session:  # what needs no locked row goes on
+                assert await session.scalar(select(func.count()).select_from(Chat)) == 1
+        # The lock let go, the same write through the same pool goes through.
+        async with AsyncSession(engine) as session:
+            await session.execute(rename)
+            await session.commit()
+            assert await session.scalar(select(Chat.language)) == "ru"
+    finally:
+        await engine.dispose()
+        await other.dispose()

@@ -9,13 +9,13 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Insert, Table, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Insert, Table, event, inspect, text
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -42,11 +42,54 @@ MIGRATIONS_DIR = (
 )
 
 
-def create_engine(url: str) -> AsyncEngine:
+# Seconds a statement may take on PostgreSQL before it is cut (StatementTimeout). Without a bound
+# a statement waiting on a row lock that is never let go (a stuck replica, an admin's psql left
+# in a transaction) or on a server cut off mid-answer (a half-open connection) waited for ever,
+# and the checks, the outbox or a handler with it: alerts stopped with no line in the log. The
+# bot's statements take milliseconds (a claim of 50 logins, a batch of a sweep's writes, a
+# /history read): this is thousands of times that, yet a look, an outbox pass or a command held
+# up says so within half a minute, and the next one tries again. The bound is the driver's
+# (asyncpg's command_timeout, for each step of a statement: prepare, execute), not the server's
+# statement_timeout/lock_timeout: the server cannot cut what it no longer hears (a partition),
+# and a pooler (PgBouncer) may refuse those settings at connect. asyncpg asks the server to
+# cancel the statement, and drops the connection when even that goes unanswered within the
+# bound. SQLite has busy_timeout (bot.storage.sqlite).
+STATEMENT_TIMEOUT = 30.0
+
+
+class StatementTimeout(TimeoutError):
+    """A statement outlasted the engine's bound and was cut: the database is held up (a lock
+    held elsewhere, an unreachable server). Its transaction is rolled back like any failed
+    one's; callers retry it on their usual path, as after any database error (a TimeoutError,
+    so an OSError, which those that say "database unavailable" catch with SQLAlchemy's)."""
+
+
+def create_engine(url: str, *, statement_timeout: float | None = STATEMENT_TIMEOUT) -> AsyncEngine:
+    """The engine of DATABASE_URL; on PostgreSQL each statement is cut after
+    `statement_timeout` seconds (None: never, for the migrations and copy-data, whose one
+    statement may rightly take long and whose operator sees it wait)."""
     if make_url(url).get_backend_name() != "sqlite":
-        return create_async_engine(url)
+        if statement_timeout is None:
+            return create_async_engine(url)
+        engine = create_async_engine(url, connect_args={"command_timeout": statement_timeout})
+        event.listen(engine.sync_engine, "handle_error", _cut(statement_timeout))
+        return engine
     # The pool's reset is left to SQLite's own (bot.storage.sqlite.configured).
     return sqlite.configured(create_async_engine(url, pool_reset_on_return=None))
+
+
+def _cut(seconds: float) -> Callable[[ExceptionContext], BaseException | None]:
+    def cut(context: ExceptionContext) -> BaseException | None:
+        # asyncpg's own is a bare TimeoutError(), which says nothing in a log line. Not one
+        # while connecting (no connection yet): that is asyncpg's connect timeout, not ours.
+        if type(context.original_exception) is TimeoutError and context.connection is not None:
+            return StatementTimeout(
+                f"a database statement ran past {seconds:g} s and was cut "
+                "(a lock held by another connection, or the server not answering)"
+            )
+        return None
+
+    return cut
 
 
 def upsert(dialect: str, table: Table | type[object]) -> Insert:
@@ -171,8 +214,10 @@ class MigrationError(SettingsError):
 
 
 async def migrate_database(url: str) -> None:
-    """`migrate` over an engine of its own (`python -m bot migrate`)."""
-    engine = create_engine(url)
+    """`migrate` over an engine of its own (`python -m bot migrate`), unbounded: a migration of
+    a large table may rightly take long, and a replica's waits here on another's lock until
+    that one's migrations are done (cut, the start would fail half-way)."""
+    engine = create_engine(url, statement_timeout=None)
     try:
         await migrate(engine)
     finally:

@@ -60,7 +60,10 @@ async def copy_data(target_url: str) -> str:
     if make_url(target_url).get_backend_name() == "sqlite":
         with _failing(f"cannot create {shown(target_url)}"):
             create_database_file(target_url)
-    source, target = create_engine(source_url), create_engine(target_url)
+    # Unbounded (see STATEMENT_TIMEOUT): a copy of millions of rows, and the migrations, may
+    # rightly take long, and the operator who runs it sees it wait.
+    source = create_engine(source_url, statement_timeout=None)
+    target = create_engine(target_url, statement_timeout=None)
     try:
         # What the bot does at each start: a database of an older version gets the newest
         # columns, so that every model column can be read.

@@ -9,6 +9,8 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ErrorEvent
 from aiogram.utils.i18n import gettext as _
 
+from bot.storage.engine import StatementTimeout
+
 log = logging.getLogger(__name__)
 router = Router(name=__name__)
 
@@ -31,14 +33,19 @@ async def on_error(event: ErrorEvent) -> bool:
         # the apology would most likely fail the same way.
         log.warning("update failed update_id=%s telegram_error=%s", update.update_id, error)
         return True
-    # The exception's type and stack only: its text or the update may carry a password.
-    log.error(
-        "update failed update_id=%s type=%s error=%s",
-        update.update_id,
-        update.event_type,
-        type(error).__name__,
-        exc_info=(type(error), error, error.__traceback__),
-    )
+    if isinstance(error, StatementTimeout):
+        # The database held up (a lock held elsewhere, the server unreachable): an operational
+        # event, one line each, not a bug's stack; its text is the engine's own, no input's.
+        log.warning("update failed update_id=%s: %s", update.update_id, error)
+    else:
+        # The exception's type and stack only: its text or the update may carry a password.
+        log.error(
+            "update failed update_id=%s type=%s error=%s",
+            update.update_id,
+            update.event_type,
+            type(error).__name__,
+            exc_info=(type(error), error, error.__traceback__),
+        )
     message = update.message or (update.callback_query and update.callback_query.message)
     if message is not None:
         try:

@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods import (
     AnswerCallbackQuery,
     DeleteMessage,
@@ -247,3 +248,57 @@ async def test_a_password_edited_into_an_add_is_deleted_and_not_taken(
     assert "I deleted your edited /add" in reply.text and "change it in SMSC" in reply.text
     assert await accounts_of(sessionmaker, GROUP) == []
     assert "edited_message" in dp.resolve_used_update_types()
+
+
+# ----- a password prompt whose dialog is gone -------------------------------------------
+
+UPGRADED = -1000100500  # the group's id as a supergroup
+
+
+def bot_said(chat_id: int, text: str) -> Message:
+    return reply_to_bot(chat_id).model_copy(update={"text": text})
+
+
+ENDED = {
+    "en": "That /add dialog has ended (the group became a supergroup",
+    "ru": "Этот диалог /add уже закончился (группа стала супергруппой",
+}
+
+
+@pytest.mark.parametrize(
+    ("gone", "language"),
+    [("group upgraded", "en"), ("bot restarted", "en"), ("group upgraded", "ru")],
+)
+async def test_password_answering_a_prompt_of_a_dialog_gone_is_deleted(
+    dp, bot, smsc, sessionmaker, gone, language
+):
+    """The group became a supergroup (a new id: the dialog stays with the old one), or a
+    restart lost the dialog, while the password was asked: the answer to the prompt is
+    deleted, and the admin told the dialog ended."""
+    [offer] = await say(dp, bot, GROUP, "/add", user_id=ADMIN, language=language)
+    await press(dp, bot, GROUP, offer.reply_markup.inline_keyboard[-1][0].callback_data, ADMIN)
+    [ask] = await walk_to_secret(dp, bot, GROUP, ADMIN, "shop", reply_to=reply_to_bot(GROUP))
+    chat_id = GROUP
+    if gone == "group upgraded":
+        chat_id = UPGRADED
+        bot.session.admins.add((chat_id, ADMIN))
+        service = message_update(GROUP, "-", user_id=ADMIN).message
+        service = service.model_copy(update={"text": None, "migrate_to_chat_id": chat_id})
+        await dp.feed_update(bot, Update(update_id=10**6 + 1, message=service))
+    else:
+        dp.fsm.storage = MemoryStorage()
+    before = len(bot.calls(DeleteMessage))
+    [reply] = await say(
+        dp, bot, chat_id, "right", user_id=ADMIN, reply_to=bot_said(chat_id, ask.text)
+    )
+    [delete] = bot.calls(DeleteMessage)[before:]
+    assert int(delete.chat_id) == chat_id
+    assert reply.text.startswith(ENDED[language])
+    assert "right" not in reply.text
+    assert smsc.requests == []
+    assert await accounts_of(sessionmaker, chat_id) == []
+
+
+async def test_other_replies_to_the_bot_without_a_dialog_stay(dp, bot):
+    await say(dp, bot, GROUP, "thanks", user_id=MEMBER, reply_to=bot_said(GROUP, "Low balance"))
+    assert bot.calls(DeleteMessage) == []

@@ -43,6 +43,14 @@ def carries_secret(text: str | None) -> bool:
     return len((text or "").split()) >= 3
 
 
+def secret_prompt(apikey: bool, locale: str | None = None) -> str:
+    """The dialog's password step asks this; `locale` for another language than the chat's
+    (a reply to the prompt is recognised by it, whatever the language it was asked in)."""
+    if apikey:
+        return _("Send the API key. I will delete your message right away.", locale=locale)
+    return _("Send the password. I will delete your message right away.", locale=locale)
+
+
 async def delete_secret(message: Message) -> None:
     """Delete a message that carries a secret, retrying what may pass (network errors, flood
     control); if it stays, tell the sender to delete it. Never raises."""

@@ -32,7 +32,7 @@ from bot.telegram import texts
 from bot.telegram.admins import AdminRights
 from bot.telegram.filters import DialogInput
 from bot.telegram.formatting import format_amount, parse_amount
-from bot.telegram.handlers.add_common import askers, register, site_choices
+from bot.telegram.handlers.add_common import askers, register, secret_prompt, site_choices
 from bot.telegram.handlers.add_rights import bot_command, message_of, still_admin
 from bot.telegram.middlewares import DialogExpiry
 
@@ -133,9 +133,7 @@ async def choose_site(
 
 
 def ask_secret(event: Message | CallbackQuery, apikey: bool) -> dict:
-    if apikey:
-        return prompt(event, _("Send the API key. I will delete your message right away."))
-    return prompt(event, _("Send the password. I will delete your message right away."))
+    return prompt(event, secret_prompt(apikey))
 
 
 @router.message(AddAccount.name, F.text, ~F.text.startswith("/"))

@@ -2,8 +2,9 @@
 
 A message that carries a secret (an /add with a password, the answer at the dialog's password
 step) is deleted before the admin router's rights rule runs: when that rule refuses, or cannot
-ask Telegram, the message would otherwise stay in sight with nothing said. The dialog's steps
-that write ask again, afresh, for the chat written to (`still_admin`).
+ask Telegram, the message would otherwise stay in sight with nothing said. So is a reply to the
+password prompt whose dialog is gone, which no rule would take. The dialog's steps that write
+ask again, afresh, for the chat written to (`still_admin`).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, Telegra
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.telegram.admins import AdminRights
 from bot.telegram.commands import COMMANDS
 from bot.telegram.filters import ChatAdmin, DialogInput
-from bot.telegram.handlers.add_common import carries_secret, delete_secret
+from bot.telegram.handlers.add_common import carries_secret, delete_secret, secret_prompt
 from bot.telegram.middlewares import Handler
 
 # Telegram could not answer the rights lookup: not a refusal, the user may try again.
@@ -80,14 +82,28 @@ async def still_admin(
 class SecretFirst(BaseMiddleware):
     """On the admin router's messages, around its rules: a message carrying a secret is
     deleted first, then the rights rule (ChatAdmin) is asked here, where a refusal or a
-    failed lookup can be answered. `secret_step` is the dialog's password step."""
+    failed lookup can be answered. `secret_step` is the dialog's password step; a reply to
+    its prompt out of it is deleted and answered here."""
 
     def __init__(self, *, secret_step: str) -> None:
         self._secret_step = secret_step
 
     async def __call__(self, handler: Handler, event: Message, data: dict[str, Any]) -> Any:
         bot: Bot = data["bot"]
-        at_secret_step = await self._at_secret_step(event, bot, data.get("raw_state"))
+        raw_state = data.get("raw_state")
+        if raw_state != self._secret_step and self._answers_secret_prompt(event, bot, data):
+            # Its dialog is gone: kept under the group's old id when the group became a
+            # supergroup, or lost in a restart (memory storage). Still a password: it leaves.
+            await delete_secret(event)
+            await event.answer(
+                _(
+                    "That /add dialog has ended (the group became a supergroup, or I was "
+                    "restarted), so I deleted your message. Nothing was saved. Send /add to "
+                    "start again."
+                )
+            )
+            return None
+        at_secret_step = await self._at_secret_step(event, bot, raw_state)
         if not at_secret_step and not await self._add_with_secret(event, bot):
             return await handler(event, data)
         await delete_secret(event)
@@ -119,6 +135,22 @@ class SecretFirst(BaseMiddleware):
         if raw_state != self._secret_step or not message.text or bot_command(message.text):
             return False
         return await DialogInput()(message, bot)
+
+    @staticmethod
+    def _answers_secret_prompt(message: Message, bot: Bot, data: dict[str, Any]) -> bool:
+        """A reply to the bot's password prompt (in groups it starts with the asker's name),
+        in whichever language it was asked."""
+        reply = message.reply_to_message
+        if reply is None or reply.from_user is None or reply.from_user.id != bot.id:
+            return False
+        if not reply.text or not message.text or bot_command(message.text):
+            return False
+        i18n: I18n = data["i18n"]
+        return any(
+            reply.text.endswith(secret_prompt(apikey, locale))
+            for locale in {i18n.default_locale, *i18n.available_locales}
+            for apikey in (False, True)
+        )
 
     @staticmethod
     async def _add_with_secret(message: Message, bot: Bot) -> bool:

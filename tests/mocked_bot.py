@@ -152,10 +152,10 @@ class MockedBot(Bot):
         return [r for r in self.session.requests if isinstance(r, method)]
 
 
-def chat_of(chat_id: int, title: str | None = None) -> Chat:
+def chat_of(chat_id: int, title: str | None = None, *, forum: bool = False) -> Chat:
     if chat_id > 0:
         return Chat(id=chat_id, type="private", first_name="Ann")
-    return Chat(id=chat_id, type="supergroup", title=title or "Ops")
+    return Chat(id=chat_id, type="supergroup", title=title or "Ops", is_forum=forum or None)
 
 
 def message_update(
@@ -166,6 +166,7 @@ def message_update(
     language: str = "en",
     reply_to: Message | None = None,
     sender_chat: bool = False,
+    thread_id: int | None = None,  # a forum topic: the chat is a forum
 ) -> Update:
     user = User(id=user_id or abs(chat_id), is_bot=False, first_name="Ann", language_code=language)
     entities = None
@@ -175,12 +176,14 @@ def message_update(
     message = Message(
         message_id=next(_message_ids),
         date=datetime.now(UTC),
-        chat=chat_of(chat_id),
+        chat=chat_of(chat_id, forum=thread_id is not None),
         from_user=user,
         sender_chat=chat_of(chat_id) if sender_chat else None,
         text=text,
         entities=entities,
         reply_to_message=reply_to,
+        message_thread_id=thread_id,
+        is_topic_message=thread_id is not None or None,
     )
     return Update(update_id=next(_update_ids), message=message)
 

@@ -14,7 +14,10 @@ from bot.storage.models import Account, AccountState, BalanceSample, Chat, Notif
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.i18n import create_i18n
 from tests.alerting_fixtures import START, Clock
+from tests.handler_fixtures import ADMIN, GROUP, say
 from tests.servers import BOTH_DATABASES
+
+BILLING = 7  # a forum topic
 
 
 class Outbox:
@@ -303,3 +306,22 @@ async def test_a_day_claimed_while_the_clock_ran_a_year_ahead_stops_no_digest(se
         await session.commit()
     await digests(sessionmaker, Clock()).tick()
     assert await queued(sessionmaker) == [1]
+
+
+async def test_a_forums_digest_goes_to_the_topic_it_was_set_in(dp, bot, sessionmaker):
+    # /add and /digest in the "Billing" topic: the answers go there, and so does the digest
+    # (it went to General, away from its accounts' alerts). Set again in General, it comes there.
+    await say(dp, bot, GROUP, "/add shop right", user_id=ADMIN, thread_id=BILLING)
+    [reply] = await say(dp, bot, GROUP, "/digest 09:00", user_id=ADMIN, thread_id=BILLING)
+    assert reply.message_thread_id == BILLING
+    clock = Clock()  # 09:00 UTC
+    job = digests(sessionmaker, clock)
+    await job.tick()
+    await say(dp, bot, GROUP, "/digest 09:00", user_id=ADMIN)
+    clock.advance(days=1)
+    await job.tick()
+    async with sessionmaker() as session:
+        topics = await session.scalars(
+            select(Notification.thread_id).where(Notification.kind == "digest").order_by("id")
+        )
+        assert list(topics) == [BILLING, None]

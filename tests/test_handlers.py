@@ -202,6 +202,17 @@ async def test_digest_and_time_zone_settings(dp, bot, sessionmaker):
     assert "No daily digest" in reply.text
 
 
+async def test_digest_off_in_a_forum_topic_forgets_the_topic_too(dp, bot, sessionmaker):
+    await say(dp, bot, GROUP, "/digest 9:30", user_id=ADMIN, thread_id=7)
+    async with sessionmaker() as session:
+        chat = await session.get(Chat, GROUP)
+        assert (chat.digest_time, chat.digest_thread_id) == ("09:30", 7)
+    await say(dp, bot, GROUP, "/digest off", user_id=ADMIN, thread_id=7)
+    async with sessionmaker() as session:
+        chat = await session.get(Chat, GROUP)
+        assert (chat.digest_time, chat.digest_thread_id) == (None, None)
+
+
 async def test_runway_and_anomaly_settings(dp, bot, sessionmaker):
     await say(dp, bot, 1, "/add shop right")
     [reply] = await say(dp, bot, 1, "/runway shop 14")

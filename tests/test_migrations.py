@@ -77,11 +77,11 @@ async def rows(engine):
 @BOTH_DATABASES
 async def test_down_and_up_through_rebuilt_tables_every_row_and_reference_stays(engine):
     # SQLite changes a table by copying it and dropping the old one: with foreign keys on,
-    # dropping `chats` (0006's downgrade) deleted every account, sample and notification, and
-    # 0008 copies `accounts` on the way up.
+    # dropping `chats` (the downgrades of 0009 and 0006) deleted every account, sample and
+    # notification, and 0008 copies `accounts` on the way up.
     sessions = create_sessionmaker(engine)
     async with sessions() as session:
-        session.add(Chat(id=-100, type="group"))
+        session.add(Chat(id=-100, type="supergroup", digest_time="09:00", digest_thread_id=7))
         session.add(stored_account(-100, id=7))
         await session.flush()  # samples and the outbox have no relationship to order them by
         session.add_all(
@@ -96,6 +96,9 @@ async def test_down_and_up_through_rebuilt_tables_every_row_and_reference_stays(
     await migrate(engine)
     assert await rows(engine) == kept
     async with sessions() as session:
+        # The digest kept, its topic not: a chat from before 0009 has its digest in General.
+        chat = await session.get(Chat, -100)
+        assert (chat.digest_time, chat.digest_thread_id) == ("09:00", None)
         assert await session.scalar(select(Notification.account_id)) == 7
         assert set(await session.scalars(select(BalanceSample.account_id))) == {7}
         # Foreign keys are on again: a chat's accounts, samples and alerts go with it.

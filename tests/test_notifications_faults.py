@@ -197,15 +197,16 @@ async def test_refused_token_pauses_sending_and_keeps_the_notification(
     assert all(n.sent_at is None and n.failure is None and n.attempts == 0 for n in notes)
 
 
+@pytest.mark.parametrize("kind", ["low", "digest"])  # a digest set in the topic too
 @pytest.mark.parametrize(
     "description", ["Bad Request: message thread not found", "Bad Request: TOPIC_CLOSED"]
 )
 async def test_an_alert_for_a_deleted_or_closed_topic_reaches_the_group(
-    outbox, telegram, sessionmaker, clock, description
+    outbox, telegram, sessionmaker, clock, description, kind
 ):
     telegram.message(GROUP, "/start")  # the fake learns the chat
     telegram.fail("sendMessage", status=400, description=description, chat_id=GROUP)
-    await queue(sessionmaker, clock, GROUP, thread_id=9)
+    await queue(sessionmaker, clock, GROUP, kind=kind, thread_id=9)
     await settle(outbox, clock, 10)
     [sent] = telegram.sent(GROUP)
     assert sent["message_thread_id"] is None and sent["text"] == "alert 0"

@@ -84,10 +84,11 @@ class ChatService:
         chat.anomaly_minimum = None  # the factor stays for the next /anomaly
         await self._session.commit()
 
-    async def set_digest(self, chat: Chat, time: str | None) -> None:
-        """The daily digest at `time` ("HH:MM", the chat's zone), or none; the digests' job
-        reads it at its next minute."""
+    async def set_digest(self, chat: Chat, time: str | None, thread_id: int | None = None) -> None:
+        """The daily digest at `time` ("HH:MM", the chat's zone) in forum topic `thread_id`
+        (None: General), or none; the digests' job reads it at its next minute."""
         chat.digest_time = time
+        chat.digest_thread_id = thread_id
         await self._session.commit()
 
     async def set_quiet_hours(self, chat: Chat, span: str | None) -> None:

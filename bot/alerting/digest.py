@@ -157,6 +157,7 @@ class Digests:
             session.add_all(
                 Notification(
                     chat_id=chat.id,
+                    thread_id=chat.digest_thread_id,
                     kind="digest",
                     text=text,
                     silent=True,

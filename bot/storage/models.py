@@ -153,6 +153,8 @@ class Chat(Base):
     # IANA zone for the daily digest and dates shown; digest_time "HH:MM" there, or None.
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     digest_time: Mapped[str | None] = mapped_column(String(5))
+    # Forum topic /digest was set in: the digest goes there (None: General, or no forum).
+    digest_thread_id: Mapped[int | None] = mapped_column(Integer)
     # The chat's local date of the last digest queued: a day's digest is queued once, by
     # whichever replica claims it (bot.alerting.digest).
     digest_sent_on: Mapped[str | None] = mapped_column(String(10))

@@ -19,6 +19,7 @@ from bot.alerting.chats import ChatService
 from bot.storage.models import Chat
 from bot.telegram import texts
 from bot.telegram.formatting import format_amount, parse_amount, parse_count, quoted
+from bot.telegram.handlers.add import topic_of
 from bot.telegram.handlers.manage import OFF_WORDS
 
 router = Router(name=__name__)
@@ -141,7 +142,7 @@ async def digest(
         await message.answer(_("Usage: /digest &lt;HH:MM|off&gt;, e.g. /digest 09:30"))
         return
     hour, minute = value.split(":")
-    await chats.set_digest(chat_record, f"{int(hour):02d}:{minute}")
+    await chats.set_digest(chat_record, f"{int(hour):02d}:{minute}", topic_of(message))
     await message.answer(
         _("Every day at {time} ({zone}) I will post a digest of all accounts.").format(
             time=chat_record.digest_time, zone=chat_record.timezone

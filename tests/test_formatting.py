@@ -15,6 +15,11 @@ from bot.telegram.formatting import format_age, format_amount, format_money, par
         ("500,5", "500.5"),
         ("1 000", "1000"),
         ("1\u00a0000,25", "1000.25"),
+        ("1\u202f000", "1000"),
+        ("1\u2009000", "1000"),
+        ("12 345 678.50", "12345678.50"),
+        ("1 000,5", "1000.5"),
+        ("500 200", "500200"),  # README: "/threshold shop 500 200" is the one amount 500 200
         (" 42 ", "42"),
         ("0.000001", "0.000001"),
         ("10,000", "10000"),  # English thousands, not 10 (no sum has three decimals)
@@ -43,6 +48,17 @@ def test_amounts_as_people_type_them(text, value):
         "10000000000",
         "0.0000001",
         "1." + "0" * 4000,
+        # A space groups thousands, nothing else: these were two or more words run together.
+        "5 10",
+        "2 5",
+        "5 00",
+        "1 2 3 4 5 6 7 8",
+        "1 0000",
+        "1  000",
+        "0 500",
+        "1 000 00",
+        "1,000 000",
+        "1 000.5 5",
     ],
 )
 def test_not_amounts(text):
@@ -73,6 +89,19 @@ def test_ages_in_each_language():
     assert format_age(0.2, "en") == "1 second ago"
     assert format_age(299.7, "en") == format_age(300, "en") == "5 minutes ago"
     assert format_age(7200, "ru") == "2 часа назад"
+
+
+@given(
+    st.lists(st.from_regex(r"[0-9]{1,5}", fullmatch=True), min_size=2, max_size=5).filter(
+        lambda words: any(len(word) != 3 for word in words[1:])
+    ),
+    st.sampled_from([" ", "\u00a0", "\u202f", "\u2009"]),
+)
+def test_numbers_apart_are_no_amount(words, space):
+    """Words of digits with a space between are one amount only as groups of three after the
+    first: "/threshold shop 5 10" was set to 510."""
+    with pytest.raises(ValueError):
+        parse_amount(space.join(words))
 
 
 @given(st.decimals(min_value=0, max_value=10**8, places=2))

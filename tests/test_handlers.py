@@ -54,6 +54,10 @@ async def test_bad_arguments_get_usage_and_change_nothing(dp, bot, sessionmaker)
         "/threshold",
         "/threshold shop",
         "/threshold shop lots",
+        # Words run together by removing the spaces were 510, 12,345,678 and a critical 25.
+        "/threshold shop 5 10",
+        "/threshold shop 1 2 3 4 5 6 7 8",
+        "/threshold shop critical 2 5",
         "/interval shop 0",
         "/interval shop 1.5",
         "/interval shop",
@@ -219,7 +223,8 @@ async def test_runway_and_anomaly_settings(dp, bot, sessionmaker):
     assert "fewer than 14 days" in reply.text
     [reply] = await say(dp, bot, 1, "/anomaly 4 1 000")
     assert "4×" in reply.text and "1,000.00" in reply.text
-    for bad in ("/runway shop soon", "/anomaly 1 100", "/anomaly lots"):
+    # "/anomaly 3 5 00" set a minimum of 500: the words after the factor are no amount.
+    for bad in ("/runway shop soon", "/anomaly 1 100", "/anomaly lots", "/anomaly 3 5 00"):
         [reply] = await say(dp, bot, 1, bad)
         assert "Usage" in reply.text, bad
     async with sessionmaker() as session:

@@ -15,7 +15,11 @@ from babel.dates import format_timedelta
 from babel.numbers import parse_pattern
 
 # Spaces people and Telegram clients put between thousands: plain, no-break, narrow no-break, thin.
-_GROUP_SPACES = re.compile(r"[ \u00a0\u202f\u2009]")
+_GROUP_SPACE = r"[ \u00a0\u202f\u2009]"
+# One such space between groups of three digits ("1 000", "12 345 678.50", Russian "1 000,5"),
+# and nowhere else: removing every space made the words of "/threshold shop 5 10" the amount
+# 510, and the extra arguments of "/anomaly 3 5 00" a minimum of 500.
+_SPACE_GROUPS = re.compile(rf"[1-9][0-9]{{0,2}}(?:{_GROUP_SPACE}[0-9]{{3}})+(?:[.,][0-9]+)?")
 # Digits after the point an amount may have: SMSC gives two; more is a typing accident, and a
 # thousand of them would not fit an answer (nor PostgreSQL's money column).
 MAX_DECIMALS = 6
@@ -41,8 +45,10 @@ _babel_locale = cache(Locale.parse)
 def parse_amount(text: str) -> Decimal:
     """`500`, `500.5`, `500,5`, `1 000` and `1,000` as a Decimal; ValueError for anything
     else."""
-    compact = _GROUP_SPACES.sub("", text.strip())
-    if _COMMA_GROUPS.fullmatch(compact):
+    compact = text.strip()
+    if _SPACE_GROUPS.fullmatch(compact):
+        compact = re.sub(_GROUP_SPACE, "", compact)
+    elif _COMMA_GROUPS.fullmatch(compact):
         compact = compact.replace(",", "")
     if not _AMOUNT.fullmatch(compact):
         raise ValueError("not an amount")

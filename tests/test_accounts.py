@@ -1,6 +1,6 @@
-"""Which of a chat's accounts a name given in a command means, the list a chat sees, the
-limits of /add while another /add of the chat awaits SMSC, and the alerts of credentials
-replaced, of balances asked while a scheduled check records one, and of an account removed."""
+"""The list a chat sees, the limits of /add while another /add of the chat awaits SMSC, and
+the alerts of credentials replaced, of balances asked while a scheduled check records one, and
+of an account removed."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
@@ -15,7 +15,6 @@ from bot.alerting.accounts import (
     AccountLimitReached,
     AccountService,
     NewAccount,
-    named,
 )
 from bot.alerting.claims import Claims
 from bot.alerting.outbox import Outbox
@@ -31,13 +30,6 @@ from tests.handler_fixtures import MemorySmsc
 from tests.monitoring_fixtures import Checker
 from tests.outbox_fixtures import FakeSender
 from tests.servers import BOTH_DATABASES
-
-
-def test_a_name_matches_in_any_letter_case_of_any_alphabet():
-    accounts = [Account(name="Шоп"), Account(name="shop")]
-    assert named(accounts, "шОП") is accounts[0]
-    assert named(accounts, "SHOP") is accounts[1]
-    assert named(accounts, "shop2") is None
 
 
 def service(session, chat: Chat, smsc: MemorySmsc, monitor) -> AccountService:

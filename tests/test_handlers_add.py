@@ -12,7 +12,7 @@ from aiogram.methods import DeleteMessage, EditMessageText, GetChatMember
 from sqlalchemy import update
 
 from bot.smsc.guard import BalanceGuard
-from bot.storage.models import Handoff
+from bot.storage.models import Account, Handoff
 from bot.telegram.handlers.add_dialog import KindChoice, ReplaceChoice
 from tests.add_fixtures import accounts_of, handed_off, press, walk_to_secret
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
@@ -161,6 +161,27 @@ async def test_confirmed_replacement_repairs_a_changed_password(dp, bot, smsc, s
     await press(dp, bot, 1, ReplaceChoice(replace=False).pack(), 1)
     assert "Nothing was changed" in bot.calls(EditMessageText)[-1].text
     assert await dp.fsm.get_context(bot, 1, 1).get_state() is None
+
+
+async def test_a_lookalike_name_is_refused_a_stored_one_still_replaced(dp, bot, smsc, sessionmaker):
+    lookalike = "\u0455hop"  # a Cyrillic dze for the "s": it reads "shop"
+    [reply] = await say(dp, bot, 1, f"/add {lookalike} right")
+    assert "Usage" in reply.text
+    await say(dp, bot, 1, "/add")
+    [reply] = await walk_to_secret(dp, bot, 1, 1, lookalike)
+    assert "letters of one alphabet" in reply.text
+    await say(dp, bot, 1, "/cancel")
+    assert await accounts_of(sessionmaker, 1) == []
+    # Saved before the rule: still an account whose password can be replaced.
+    await say(dp, bot, 1, "/add shop right")
+    async with sessionmaker() as session:
+        await session.execute(update(Account).values(name=lookalike))
+        await session.commit()
+    [reply] = await say(dp, bot, 1, f"/add {lookalike} right")
+    assert "already watches" in reply.text
+    await say(dp, bot, 1, "/add")
+    [question] = await walk_to_secret(dp, bot, 1, 1, lookalike)
+    assert "Replace" in question.text
 
 
 async def test_a_password_that_starts_with_a_slash_is_a_password(dp, bot, smsc, sessionmaker):

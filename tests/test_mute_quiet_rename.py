@@ -118,6 +118,25 @@ async def test_rename_rules(dp, bot, smsc, sessionmaker):
     assert "<b>main</b>: 150.00 RUB" in reply.text
 
 
+async def test_rename_refuses_a_name_that_reads_as_another(dp, bot, smsc, sessionmaker):
+    smsc.accounts["other"] = ("pw", Decimal(10))
+    await say(dp, bot, 1, "/add shop right")
+    await say(dp, bot, 1, "/add other pw")
+    # A Cyrillic dze for the "s", a Greek omicron, full-width letters and digits: /accounts
+    # listed two accounts reading "shop".
+    for lookalike in ("\u0455hop", "sh\u03bfp", "\uff53\uff48\uff4f\uff50", "\uff15\uff10\uff10"):
+        [reply] = await say(dp, bot, 1, f"/rename other {lookalike}")
+        assert "can't be a name: up to 32 letters of one alphabet" in reply.text, lookalike
+    await say(dp, bot, 2, "/add shop right", language="ru")
+    [reply] = await say(dp, bot, 2, "/rename shop \u0455hop", language="ru")
+    assert "не подходит как имя: нужно до 32 букв одного алфавита" in reply.text
+    async with sessionmaker() as session:
+        names = sorted((await session.scalars(select(Account.name))).all())
+    assert names == ["other", "shop", "shop"]
+    [reply] = await say(dp, bot, 1, "/balance \uff53\uff48\uff4f\uff50")  # full-width: shop
+    assert "<b>shop</b>: 150.00 RUB" in reply.text
+
+
 async def test_quiet_hours_setting(dp, bot, sessionmaker):
     [reply] = await say(dp, bot, 1, "/tz Europe/Moscow")
     [reply] = await say(dp, bot, 1, "/quiet 22:00 - 7:00")

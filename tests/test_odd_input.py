@@ -38,6 +38,24 @@ async def test_unicode_digits_get_usage(dp, bot, sessionmaker, caplog, text):
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "/threshold shop\u200b 500",  # a zero-width space
+        "/threshold \u200fshop 500\u200f",  # right-to-left marks
+        "/threshold \u200eshop\u200e \u2060500",  # left-to-right marks, a word joiner
+        "/threshold shop 500\ufeff",  # a byte order mark
+    ],
+)
+async def test_invisible_characters_in_arguments_are_ignored(dp, bot, sessionmaker, text):
+    """Typed or pasted unseen, they made "shop" another name: "No account named shop"."""
+    await say(dp, bot, 1, "/add shop right")
+    [reply] = await say(dp, bot, 1, text)
+    assert reply.text == "I will warn when <b>shop</b> falls below 500.00."
+    async with sessionmaker() as session:
+        assert (await session.scalar(select(Account))).threshold == 500
+
+
+@pytest.mark.parametrize(
     ("zone", "answer"),
     [
         ("America", "America is a region: name a city in it, e.g. /tz America/"),

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import logs
 from bot.alerting.monitoring import Monitor, Outcome, checks_stopped, recorded
+from bot.alerting.names import named, same_name, valid_name
 from bot.alerting.queue import withdraw
 from bot.smsc.client import Credentials
 from bot.smsc.errors import SmscError
@@ -25,8 +25,6 @@ from bot.storage.crypto import SecretBox, SecretKeyError
 from bot.storage.models import Account, AccountState, Chat
 
 MAX_ACCOUNTS_PER_CHAT = 50
-# Labels for API-key accounts: what people type after /balance, /remove ...
-NAME_PATTERN = re.compile(r"[\w.@+-]{1,32}")
 
 
 class AccountLimitReached(Exception):
@@ -49,19 +47,6 @@ class NewAccount:
     name: str
     threshold: Decimal | None = None
     thread_id: int | None = None
-
-
-def named(accounts: Iterable[Account], name: str) -> Account | None:
-    """The account of this name among a chat's, in any letter case (of any alphabet)."""
-    return next((account for account in accounts if same_name(account.name, name)), None)
-
-
-def same_name(one: str, other: str) -> bool:
-    return one.casefold() == other.casefold()
-
-
-def valid_name(name: str) -> bool:
-    return NAME_PATTERN.fullmatch(name) is not None
 
 
 def decrypted(box: SecretBox, account: Account | Row[Any]) -> Credentials:
@@ -282,8 +267,8 @@ class AccountService:
         return until
 
     async def rename(self, account: Account, name: str) -> None:
-        """ValueError for a name /add would refuse; AccountExists for another account's
-        name in any letter case."""
+        """ValueError for a name /add would refuse (see valid_name); AccountExists for
+        another account's name in any letter case."""
         if not valid_name(name):
             raise ValueError("bad name")
         other = await self.find(account.chat_id, name)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
-from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.filters import CommandObject, CommandStart
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
@@ -19,8 +19,9 @@ from aiogram.utils.deep_linking import create_start_link
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.alerting.accounts import AccountService, NewAccount, valid_name
+from bot.alerting.accounts import AccountService, NewAccount
 from bot.alerting.chats import ChatService
+from bot.alerting.names import valid_name
 from bot.config import Settings
 from bot.storage import handoff
 from bot.storage.engine import Session
@@ -28,6 +29,7 @@ from bot.storage.handoff import HandoffRefused, Refusal
 from bot.storage.models import Chat
 from bot.telegram import texts
 from bot.telegram.admins import AdminRights, Role
+from bot.telegram.filters import Command
 from bot.telegram.formatting import parse_amount
 from bot.telegram.handlers import add_dialog
 from bot.telegram.handlers.add_common import askers, register, site_choices
@@ -71,7 +73,8 @@ async def add_in_one_line(
         await message.answer(usage())
         return
     login, password = args[0], args[1]
-    if not valid_name(login):
+    # A name the chat has goes on, to be told how its credentials are replaced.
+    if not valid_name(login) and await accounts.find(message.chat.id, login) is None:
         await message.answer(usage())
         return
     new = NewAccount(

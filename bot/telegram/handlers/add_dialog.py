@@ -24,8 +24,9 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.alerting.accounts import AccountService, LevelsOutOfOrder, NewAccount, valid_name
+from bot.alerting.accounts import AccountService, LevelsOutOfOrder, NewAccount
 from bot.alerting.chats import ChatService
+from bot.alerting.names import valid_name
 from bot.config import Settings
 from bot.smsc.sites import site_label
 from bot.telegram import texts
@@ -139,13 +140,19 @@ def ask_secret(event: Message | CallbackQuery, apikey: bool) -> dict:
 @router.message(AddAccount.name, F.text, ~F.text.startswith("/"))
 async def enter_name(message: Message, state: FSMContext, accounts: AccountService) -> None:
     name = message.text.strip()
-    if not valid_name(name):
+    data = await state.get_data()
+    # A name the chat has is one to replace, taken even where valid_name would not take it new.
+    exists = await accounts.find(data["target_chat"], name) is not None
+    if not exists and not valid_name(name):
         await message.answer(
-            **prompt(message, _("Up to 32 letters, digits and . _ - @ + please. Send it again."))
+            **prompt(
+                message,
+                _("Up to 32 letters of one alphabet, digits and . _ - @ + please. Send it again."),
+            )
         )
         return
     data = await state.update_data(name=name)
-    if await accounts.find(data["target_chat"], name) is None:
+    if not exists:
         await state.set_state(AddAccount.secret)
         await message.answer(**ask_secret(message, data["apikey"]))
         return

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.alerting.accounts import AccountService, named
+from bot.alerting.accounts import AccountService
+from bot.alerting.names import named
 from bot.smsc.check_errors import check_error
 from bot.smsc.errors import SmscError
 from bot.storage.models import Chat
 from bot.telegram import texts
+from bot.telegram.filters import Command
 from bot.telegram.formatting import split_blocks
 
 router = Router(name=__name__)

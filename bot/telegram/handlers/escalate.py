@@ -6,13 +6,14 @@ import re
 from html import escape
 
 from aiogram import Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.alerting.chats import ChatService
 from bot.storage.models import Chat
 from bot.telegram.escalation import ADMINS
+from bot.telegram.filters import Command
 from bot.telegram.formatting import parse_count
 from bot.telegram.handlers.manage import OFF_WORDS
 

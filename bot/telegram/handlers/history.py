@@ -7,17 +7,19 @@ import math
 from datetime import UTC, datetime, timedelta
 
 from aiogram import Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
 from bot.alerting import forecast
-from bot.alerting.accounts import AccountService, named
+from bot.alerting.accounts import AccountService
+from bot.alerting.names import named
 from bot.storage.engine import Session
 from bot.storage.history import samples_since
 from bot.storage.models import Account, Chat
 from bot.telegram import texts
+from bot.telegram.filters import Command
 from bot.telegram.formatting import fit_lines, format_money, parse_count
 from bot.telegram.handlers.balance import no_accounts
 from bot.telegram.ratelimit import WorkBudget

@@ -5,16 +5,18 @@ from __future__ import annotations
 from html import escape
 
 from aiogram import Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.alerting.accounts import AccountService, LevelsOutOfOrder, named
+from bot.alerting.accounts import AccountService, LevelsOutOfOrder
+from bot.alerting.names import named
 from bot.storage.models import Account
 from bot.telegram import texts
+from bot.telegram.filters import Command
 from bot.telegram.formatting import format_amount, parse_amount, parse_count
 from bot.telegram.handlers.alerts import button_account
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from aiogram import Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
@@ -13,6 +13,7 @@ from bot.alerting.accounts import AccountExists, AccountService
 from bot.alerting.chats import ChatService
 from bot.storage.models import Chat
 from bot.telegram import texts
+from bot.telegram.filters import Command
 from bot.telegram.formatting import parse_count
 from bot.telegram.handlers.manage import OFF_WORDS, target
 
@@ -70,9 +71,10 @@ async def rename(message: Message, command: CommandObject, accounts: AccountServ
         await accounts.rename(account, new_name)
     except ValueError:
         await message.answer(
-            _("{name} can't be a name: up to 32 letters, digits and . _ - @ + please.").format(
-                name=texts.bold(new_name[:64])
-            )
+            _(
+                "{name} can't be a name: up to 32 letters of one alphabet, digits and "
+                ". _ - @ + please."
+            ).format(name=texts.bold(new_name[:64]))
         )
         return
     except AccountExists:

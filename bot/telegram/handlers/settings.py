@@ -9,7 +9,7 @@ from html import escape
 from zoneinfo import available_timezones
 
 from aiogram import Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
@@ -18,6 +18,7 @@ from babel.numbers import format_decimal
 from bot.alerting.chats import ChatService
 from bot.storage.models import Chat
 from bot.telegram import texts
+from bot.telegram.filters import Command
 from bot.telegram.formatting import format_amount, parse_amount, parse_count, quoted
 from bot.telegram.handlers.add import topic_of
 from bot.telegram.handlers.manage import OFF_WORDS

@@ -1,7 +1,10 @@
 """/status for the bot's operators: what it says, also while the database does not answer."""
 
+from sqlalchemy import func, select
+
 from bot.ops import health as health_module
 from bot.ops.metrics import Metrics
+from bot.storage.models import Chat, Notification
 from bot.telegram.formatting import TEXT_LIMIT, telegram_length
 from bot.telegram.handlers.status import status_text
 from bot.telegram.i18n import create_i18n
@@ -39,3 +42,29 @@ async def test_status_fits_in_a_message_whatever_the_failures_said(sessionmaker)
     telegram, smsc = text.splitlines()[-2:]
     assert telegram.startswith("Last Telegram failure: ") and telegram.endswith("y…")
     assert smsc.startswith("Last SMSC failure: ") and smsc.endswith("&lt;…")
+
+
+async def test_outbox_backlog_in_russian_agrees_with_its_number(sessionmaker):
+    """ "ждут 1" and "ждут 21" read wrong: one notification waits ("ждёт"), as do 21."""
+    i18n = create_i18n()
+    async with sessionmaker() as session:
+        session.add(Chat(id=5, type="private"))
+        await session.commit()
+    seen = {}
+    for total in (1, 2, 5, 21):
+        async with sessionmaker() as session:
+            waiting = await session.scalar(select(func.count(Notification.id)))
+            session.add_all(
+                Notification(chat_id=5, kind="low", text="x") for _ in range(total - waiting)
+            )
+            await session.commit()
+        with i18n.context(), i18n.use_locale("ru"):
+            text = await status_text(Metrics(), healthy_but(sessionmaker), sessionmaker)
+        [line] = [line for line in text.splitlines() if line.startswith("Очередь")]
+        seen[total] = line.partition(",")[0]
+    assert seen == {
+        1: "Очередь уведомлений: ждёт 1",
+        2: "Очередь уведомлений: ждут 2",
+        5: "Очередь уведомлений: ждут 5",
+        21: "Очередь уведомлений: ждёт 21",
+    }

@@ -16,6 +16,7 @@ from aiogram.enums import ChatType
 from aiogram.filters import BaseFilter, Command
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 from babel.dates import format_timedelta
 
 from bot.config import Settings
@@ -100,9 +101,12 @@ def _outbox(view: DatabaseView | None) -> list[str]:
     if not view.backlog:
         return [_("Outbox: {backlog} waiting").format(backlog=view.backlog)]
     age = format_timedelta(view.oldest_pending_age, threshold=1.0, locale=locale())
-    return [
-        _("Outbox: {backlog} waiting, the oldest for {age}").format(backlog=view.backlog, age=age)
-    ]
+    waiting = ngettext(
+        "Outbox: {backlog} waiting, the oldest for {age}",
+        "Outbox: {backlog} waiting, the oldest for {age}",
+        view.backlog,
+    )
+    return [waiting.format(backlog=view.backlog, age=age)]
 
 
 def _tally(counts: Counter[str]) -> str:

@@ -10,6 +10,7 @@ import pytest
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods import SendMessage
 from cryptography.fernet import Fernet
+from sqlalchemy import select, update
 
 from bot.alerting.digest import Digests
 from bot.alerting.monitoring import Monitor
@@ -20,6 +21,7 @@ from bot.smsc.errors import SmscAuthError
 from bot.smsc.guard import BalanceGuard
 from bot.storage.crypto import SecretBox
 from bot.storage.direct import held
+from bot.storage.models import Account, Notification
 from bot.telegram.admins import AdminRights
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.handlers.history import history_budget
@@ -105,3 +107,17 @@ async def say(dp, bot, chat_id, text, **kwargs) -> list[SendMessage]:
     before = len(bot.session.requests)
     await dp.feed_update(bot, message_update(chat_id, text, **kwargs))
     return [r for r in bot.session.requests[before:] if isinstance(r, SendMessage)]
+
+
+async def low_in_group(dp, bot, sessionmaker) -> Account:
+    """The group's account "shop", low: its alert sent as message 777."""
+    await say(dp, bot, GROUP, "/add shop right", user_id=ADMIN)
+    await say(dp, bot, GROUP, "/threshold shop 200", user_id=ADMIN)  # 150 is under it
+    async with sessionmaker() as session:
+        await session.execute(
+            update(Notification)
+            .where(Notification.sent_at.is_(None))
+            .values(sent_at=Notification.created_at, message_id=777)
+        )
+        await session.commit()
+        return await session.scalar(select(Account))

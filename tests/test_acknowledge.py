@@ -11,7 +11,7 @@ from bot.alerting.outbox import Outbox
 from bot.smsc.errors import SmscAuthError
 from bot.storage.models import Account, Notification
 from bot.telegram.alerts import AckAction
-from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
+from tests.handler_fixtures import ADMIN, GROUP, MEMBER, low_in_group, say
 from tests.mocked_bot import callback_update
 from tests.monitoring_fixtures import Checker
 from tests.outbox_fixtures import FakeSender, MonotonicClock, settle
@@ -134,19 +134,6 @@ async def test_nothing_to_acknowledge_without_an_open_incident(
 
 
 # Through the handlers: anyone in the chat may press; a second press is told who has it.
-
-
-async def low_in_group(dp, bot, sessionmaker) -> Account:
-    await say(dp, bot, GROUP, "/add shop right", user_id=ADMIN)
-    await say(dp, bot, GROUP, "/threshold shop 200", user_id=ADMIN)  # 150 is under it
-    async with sessionmaker() as session:
-        await session.execute(
-            update(Notification)
-            .where(Notification.sent_at.is_(None))
-            .values(sent_at=Notification.created_at, message_id=777)
-        )
-        await session.commit()
-        return await session.scalar(select(Account))
 
 
 async def press(dp, bot, account_id, user_id, message_id=None):

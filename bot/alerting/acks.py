@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.alerting.pressed import pressed
 from bot.alerting.queue import AlertQueue
-from bot.storage.models import Account, Chat, Notification
+from bot.storage.models import Account, Chat
 
 
 async def acknowledge(
@@ -38,20 +39,9 @@ async def acknowledge(
     if taken.rowcount == 0:  # type: ignore[attr-defined]
         await session.commit()
         return False
-    pressed = await session.scalar(
-        select(Notification.id)
-        .where(
-            Notification.chat_id == account.chat_id,
-            Notification.message_id == message_id,
-            Notification.account_id == account.id,
-            Notification.edit_of.is_(None),
-            Notification.sent_at.is_not(None),
-        )
-        .order_by(Notification.id.desc())
-        .limit(1)
-    )
+    pressed_id = await pressed(session, account, message_id)
     chat = await session.get_one(Chat, account.chat_id)
-    for target in dict.fromkeys([account.alert_id, pressed]):  # a reminder's too
+    for target in dict.fromkeys([account.alert_id, pressed_id]):  # a reminder's too
         if target is not None:
             queue.edit(session, chat, account, "acked", target, keep_buttons=True)
     await queue.finish(session)

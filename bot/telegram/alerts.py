@@ -84,6 +84,11 @@ def alert_buttons(account: Account) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
+def keyboard(reply_markup: str | None) -> InlineKeyboardMarkup | None:
+    """An outbox's keyboard (JSON, as `TelegramRenderer.alert` wrote it) for an edit."""
+    return InlineKeyboardMarkup.model_validate_json(reply_markup) if reply_markup else None
+
+
 def acked_note(account: Account, tz: str) -> str:
     return "👤 " + _("Acknowledged by {user} at {time}.").format(
         user=escape(account.acked_by or ""), time=_time(account.acked_at, tz)

@@ -18,10 +18,11 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramUnauthorizedError,
 )
-from aiogram.types import InlineKeyboardMarkup, MessageId
+from aiogram.types import MessageId
 
 from bot.alerting.claims import Outgoing
 from bot.alerting.delivery import Delivery, Outcome
+from bot.telegram.alerts import keyboard
 
 # Answers of a send to a forum topic the chat no longer takes messages in (deleted, or closed
 # to the bot): the alert goes to the chat's General topic instead of being lost.
@@ -63,11 +64,7 @@ class TelegramSender:
                     chat_id=notification.chat_id,
                     message_id=edited,
                     request_timeout=self._timeout,
-                    reply_markup=(
-                        InlineKeyboardMarkup.model_validate_json(notification.reply_markup)
-                        if notification.reply_markup
-                        else None
-                    ),
+                    reply_markup=keyboard(notification.reply_markup),
                 )
                 return Delivery(Outcome.SENT, message_id=edited)
             # Unvalidated: the values come from the outbox's own rows, and the keyboard stays

@@ -169,7 +169,7 @@ async def test_a_lookalike_name_is_refused_a_stored_one_still_replaced(dp, bot, 
     assert "Usage" in reply.text
     await say(dp, bot, 1, "/add")
     [reply] = await walk_to_secret(dp, bot, 1, 1, lookalike)
-    assert "letters of one alphabet" in reply.text
+    assert "each word in one alphabet" in reply.text
     await say(dp, bot, 1, "/cancel")
     assert await accounts_of(sessionmaker, 1) == []
     # Saved before the rule: still an account whose password can be replaced.

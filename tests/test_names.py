@@ -30,7 +30,18 @@ def test_stored_names_new_ones_may_not_take_are_still_found():
 
 
 @pytest.mark.parametrize(
-    "name", ["shop", "Склад", "api.key", "user@mail.ru", "магазин_2", "店铺", "a" * 32]
+    "name",
+    [
+        "shop",
+        "Склад",
+        "api.key",
+        "user@mail.ru",
+        "магазин_2",
+        "店铺",
+        "склад_KZ",
+        "смс2sms",
+        "a" * 32,
+    ],
 )
 def test_names_a_new_account_may_take(name):
     assert valid_name(name)
@@ -42,6 +53,7 @@ def test_names_a_new_account_may_take(name):
         f"{DZE}hop",  # Cyrillic and Latin letters: reads as "shop"
         "sh\u03bfp",  # a Greek omicron
         "Скlад",
+        "склад_Kаз",  # a word of Latin and Cyrillic letters beside a Cyrillic one
         "５００",  # full-width: "500" to the eye, another name to the database
         "ｓｈｏｐ",
         "shop²",

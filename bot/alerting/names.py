@@ -31,24 +31,27 @@ def _folded(name: str) -> str:
 
 def valid_name(name: str) -> bool:
     """A name a chat may give an account (/add, /rename): in its plain form (NFKC: no
-    full-width or superscript forms, which read as another name) and of one alphabet. Stored
-    names need not pass: older rules let in what this refuses, and those accounts are still
-    found by their names."""
+    full-width or superscript forms, which read as another name) and no word of it in two
+    alphabets. Stored names need not pass: older rules let in what this refuses, and those
+    accounts are still found by their names."""
     return (
         NAME_PATTERN.fullmatch(name) is not None
         and unicodedata.normalize("NFKC", name) == name
-        and len(_scripts(name)) <= 1
+        and all(len(_scripts(word)) == 1 for word in _WORDS.findall(name))
     )
 
 
-def _scripts(name: str) -> set[str]:
-    """The alphabets of a name's letters, as Unicode names them ("LATIN", "CYRILLIC"...).
+# A name's words: its runs of letters, between digits, "_", "." and the like.
+_WORDS = re.compile(r"[^\W\d_]+")
 
-    A new name's letters are of one alphabet: Cyrillic dze, o, er and es and Greek omicron look
+
+def _scripts(word: str) -> set[str]:
+    """The alphabets of a word's letters, as Unicode names them ("LATIN", "CYRILLIC"...).
+
+    A word of a new name is of one alphabet: Cyrillic dze, o, er and es and Greek omicron look
     like Latin s, o, p, c and o, and "shop" with a Cyrillic dze for its "s" was a second account
-    reading "shop" in /accounts. A confusables table would catch more (an all-Cyrillic name
-    beside its Latin lookalike), but a lookalike is mostly one letter typed in the wrong
-    keyboard layout, which this refuses with no table to keep up. Labels of SMSC logins need no
-    mixed alphabets (a Japanese name of kana and kanji is refused too: the price of so simple a
-    rule)."""
-    return {unicodedata.name(c, "").partition(" ")[0] for c in name if c.isalpha()}
+    reading "shop" in /accounts. Words apart may differ ("склад_KZ"). A confusables table would
+    catch more (an all-Cyrillic word beside its Latin lookalike), but a lookalike is mostly one
+    letter typed in the wrong keyboard layout, which this refuses with no table to keep up (a
+    Japanese word of kana and kanji is refused too: the price of so simple a rule)."""
+    return {unicodedata.name(c, "").partition(" ")[0] for c in word}

@@ -147,7 +147,10 @@ async def enter_name(message: Message, state: FSMContext, accounts: AccountServi
         await message.answer(
             **prompt(
                 message,
-                _("Up to 32 letters of one alphabet, digits and . _ - @ + please. Send it again."),
+                _(
+                    "Up to 32 letters, digits and . _ - @ + please, each word in one alphabet. "
+                    "Send it again."
+                ),
             )
         )
         return

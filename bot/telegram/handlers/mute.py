@@ -72,8 +72,8 @@ async def rename(message: Message, command: CommandObject, accounts: AccountServ
     except ValueError:
         await message.answer(
             _(
-                "{name} can't be a name: up to 32 letters of one alphabet, digits and "
-                ". _ - @ + please."
+                "{name} can't be a name: up to 32 letters, digits and . _ - @ + please, "
+                "each word in one alphabet."
             ).format(name=texts.bold(new_name[:64]))
         )
         return

@@ -1,7 +1,9 @@
 """Alert rules on spending over many checks, with an injected clock: top-ups with the runway
 they buy, small refunds, the runway threshold, and unusual spending."""
 
-from bot.storage.models import Account, Chat
+import pytest
+
+from bot.storage.models import Account, AccountState, Chat
 from tests.servers import BOTH_DATABASES
 
 pytestmark = BOTH_DATABASES
@@ -62,3 +64,29 @@ async def test_no_anomaly_alerts_when_the_chat_turned_them_off(check, clock, ses
     balance = await spend_steadily(check, clock, 100000, 10, 24 * 8)
     await spend_steadily(check, clock, balance, 200, 12)
     assert "anomaly" not in await check.kinds()
+
+
+@pytest.mark.parametrize("gap_days", [7, 4], ids=["bot down a week", "checked every 4 days"])
+async def test_runway_incident_lasts_while_the_rate_is_unknown(
+    check, clock, sessionmaker, gap_days
+):
+    """Under three readings in the week (after the bot was down, or checked every few days)
+    the rate is unknown: the runway incident stays open on the last rate known, no false
+    recovery and no second alert, until a top-up lifts the balance clear of it."""
+    async with sessionmaker() as session:
+        account = await session.get(Account, check.id)
+        account.threshold, account.runway_threshold = None, 30
+        await session.commit()
+    # 240 a day from 6000: a runway of 25 days, under 30, once there is a day of history.
+    balance = await spend_steadily(check, clock, 6000, 10, 48)
+    assert (await check.state()).state == AccountState.LOW
+    for _ in range(3):
+        clock.advance(days=gap_days)
+        balance -= 240 * gap_days
+        await check.balance(str(balance))
+    state = await check.state()
+    assert state.state == AccountState.LOW and state.spend_rate == 240
+    assert "recovered" not in await check.kinds() and (await check.kinds()).count("low") == 1
+    clock.advance(days=gap_days)
+    await check.balance(str(balance + 10000))  # 32 days at the last rate: clear by the margin
+    assert (await check.kinds())[-1] == "recovered"

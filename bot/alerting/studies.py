@@ -72,7 +72,15 @@ def _study_one(
     now: datetime,
 ) -> None:
     found = forecast.study(samples, now, factor=chat.anomaly_factor, minimum=chat.anomaly_minimum)
-    account.spend_rate = found.rate
+    # A week with under three readings (the bot was down, or the account is checked every few
+    # days) tells no rate. While the account is LOW the last rate known stays: an unknown rate
+    # reads as no runway, and a runway incident would end with a false "recovered" (and open
+    # again once the rate is back). Everything that reads the rate - the alerts' forecasts,
+    # /history, the digest, the metrics - is then shown the last estimate rather than none,
+    # and a top-up still ends the incident by that rate. Out of an incident an unknown rate
+    # stays unknown, so the texts say there is too little history.
+    if found.rate is not None or account.state != AccountState.LOW:
+        account.spend_rate = found.rate
     if found.anomaly is None:
         if account.anomaly_since is not None and account.state == AccountState.OK:
             clear_incident(account)  # the anomaly's incident, if one was open, is over

@@ -106,6 +106,45 @@ async def test_reminders_turned_on_for_an_account_low_since_the_first_version(
     assert (await check.state()).next_reminder_at >= before + timedelta(hours=3)
 
 
+async def set_reminders(sessionmaker, monitor, hours: int) -> None:
+    async with sessionmaker() as session:
+        await ChatService(session, monitor).set_reminders(await session.get(Chat, -100), hours)
+
+
+async def hours_of_reminders(check, clock, hours: int) -> list[int]:
+    """Checks every 10 minutes for `hours`: the hours (from now) at which reminders came."""
+    came, start, before = [], clock.now, (await check.kinds()).count("reminder")
+    for _ in range(6 * hours):
+        clock.advance(minutes=10)
+        await check.balance("900")
+        if (await check.kinds()).count("reminder") > before + len(came):
+            came.append(round((clock.now - start).total_seconds() / 3600, 1))
+    return came
+
+
+async def test_reminders_shortened_while_low_come_sooner(check, clock, sessionmaker, monitor):
+    """/remind 24, low for 9 hours, /remind 1: the reminder due after an hour low comes at
+    the next check, not 15 hours later, and the next after twice as long."""
+    await set_reminders(sessionmaker, monitor, 24)
+    await check.balance("900")
+    clock.advance(hours=9)
+    await set_reminders(sessionmaker, monitor, 1)
+    assert await hours_of_reminders(check, clock, 4) == [0.2, 2.2]
+
+
+async def test_reminders_lengthened_while_low_come_later(check, clock, sessionmaker, monitor):
+    """/remind 1, low, /remind 24 half an hour later: no reminder after an hour, the first a
+    day after the alert; after a reminder the next waits twice the new hours after it."""
+    await set_reminders(sessionmaker, monitor, 1)
+    await check.balance("900")
+    clock.advance(minutes=30)
+    await set_reminders(sessionmaker, monitor, 24)
+    assert await hours_of_reminders(check, clock, 24) == [23.5]
+    clock.advance(hours=1)
+    await set_reminders(sessionmaker, monitor, 6)  # due 12 h after that reminder, not 48
+    assert await hours_of_reminders(check, clock, 12) == [10.5]
+
+
 async def test_a_cached_answer_the_account_recorded_already_changes_nothing(check, clock):
     await check.balance("900")  # under 1000: the alert
     checked_at = clock()

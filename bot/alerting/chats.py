@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerting import quiet
+from bot.alerting import quiet, reminders
 from bot.alerting.monitoring import Monitor
 from bot.storage.chats import LANGUAGES
 from bot.storage.models import Account, AccountState, Chat
@@ -44,19 +44,18 @@ class ChatService:
 
     async def set_reminders(self, chat: Chat, hours: int) -> None:
         """The first reminder while a balance stays low after `hours`; 0: no reminders.
-        Accounts low already are reminded `hours` after they went low (at their next check,
-        if that is past): those that went low while reminders were off had none to come."""
-        chat.reminder_hours = hours
-        if hours:
-            unreminded = select(Account).where(
-                Account.chat_id == chat.id,
-                Account.state == AccountState.LOW,
-                Account.next_reminder_at.is_(None),
+        Accounts low already have their next reminder moved to the new schedule (see
+        reminders.rescheduled): a shorter setting brings it sooner, at their next check if
+        that is past, a longer one later; those that went low while reminders were off are
+        reminded `hours` after they went low."""
+        old_hours, chat.reminder_hours = chat.reminder_hours, hours
+        if hours and hours != old_hours:
+            low = select(Account).where(
+                Account.chat_id == chat.id, Account.state == AccountState.LOW
             )
-            for account in await self._session.scalars(unreminded):
-                # Low since a time not kept (a database of the bot's first version): from now.
-                since = account.low_since or datetime.now(UTC)
-                account.next_reminder_at = since + timedelta(hours=hours)
+            now = datetime.now(UTC)
+            for account in await self._session.scalars(low):
+                account.next_reminder_at = reminders.rescheduled(account, old_hours, hours, now)
         await self._session.commit()
 
     async def set_escalation(self, chat: Chat, minutes: int | None, targets: list[str]) -> None:

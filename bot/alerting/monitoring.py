@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerting import acks, levels, reachable, studies
+from bot.alerting import acks, levels, reachable, reminders, studies
 from bot.alerting.events import Renderer
 from bot.alerting.queue import AlertQueue, clear_incident
 from bot.smsc.check_errors import CheckError, check_error
@@ -30,11 +30,6 @@ SAMPLE_EVERY = timedelta(hours=1)
 # ones are refunds of undelivered SMS.
 TOP_UP_MINIMUM = Decimal(1)
 TOP_UP_SHARE = Decimal(2)
-# Reminders come after reminder_hours, then twice as long each time, but at least weekly.
-LONGEST_REMINDER_GAP = timedelta(days=7)
-# More doublings than this make any gap (of an hour at least) longer than the longest: counted
-# on, after half a year of reminders they overflowed timedelta and failed every check.
-_MOST_DOUBLINGS = (LONGEST_REMINDER_GAP // timedelta(hours=1)).bit_length()
 
 # A history sample's columns, as the checks write it.
 SAMPLE_COLUMNS = ("account_id", "taken_at", "balance", "credit")
@@ -320,7 +315,5 @@ class Monitor:
         if account.acked_at is not None:
             return  # someone is on it
         account.reminders_sent += 1
-        doublings = min(account.reminders_sent, _MOST_DOUBLINGS)
-        gap = timedelta(hours=chat.reminder_hours) * 2**doublings
-        account.next_reminder_at = now + min(gap, LONGEST_REMINDER_GAP)
+        account.next_reminder_at = now + reminders.gap(chat.reminder_hours, account.reminders_sent)
         self._queue.add(session, chat, account, "reminder", buttons=True)

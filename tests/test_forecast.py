@@ -157,6 +157,12 @@ def test_a_burst_of_spend_is_an_anomaly_when_over_the_minimum():
     assert study(burst(250), NOW, factor=Decimal(2), minimum=Decimal(200)).anomaly is not None
 
 
+def test_a_day_costing_exactly_the_minimum_is_an_anomaly():
+    """/anomaly promises a warning for a day costing "at least" the minimum."""
+    assert study(burst(500), NOW, minimum=Decimal(500)).anomaly == Decimal(500)
+    assert study(burst(500), NOW, minimum=Decimal("500.01")).anomaly is None
+
+
 def test_steady_spend_is_no_anomaly():
     assert study(steady(100), NOW, minimum=Decimal(0)).anomaly is None
 
@@ -299,4 +305,4 @@ def test_an_anomaly_is_the_last_days_spend_and_is_looked_for_only_with_a_minimum
     if minimum is None:
         assert found.anomaly is None
     else:
-        assert found.anomaly is None or found.anomaly == last_day > minimum
+        assert found.anomaly is None or found.anomaly == last_day >= minimum

@@ -78,7 +78,7 @@ class Study(NamedTuple):
 
     `rate`: spend per day over the last week; None with under a day or three readings of it.
     `anomaly`: the last day's spend when it is over `factor` times the daily average of the
-    week before, and over `minimum`; None otherwise, while there are under two days of history
+    week before, and at least `minimum`; None otherwise, while there are under two days of history
     before the last day, and when `minimum` is None (not looked for)."""
 
     rate: Decimal | None
@@ -144,7 +144,8 @@ def _anomaly(moves: _Moves, now: datetime, factor: Decimal, minimum: Decimal) ->
     trailing = moves.tally(day_start - TRAILING_WINDOW, day_start)
     if trailing.seen < MIN_TRAILING_HISTORY // MICROSECOND:
         return None
-    if recent.spend > factor * _per_day(trailing) and recent.spend > minimum:
+    # "At least" the minimum, as /anomaly says: a day costing exactly the minimum counts.
+    if recent.spend > factor * _per_day(trailing) and recent.spend >= minimum:
         return recent.spend.quantize(CENT, ROUND_HALF_UP)
     return None
 

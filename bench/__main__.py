@@ -119,9 +119,9 @@ def main_rows(config: Config, work: Path) -> tuple[list[Row], list[Row], Point]:
     idle."""
     layout, lat = config.main, config.latency
     progress(f"sweep of {layout.accounts} accounts")
-    # A long cache: /balance right after the sweep answers from memory, as it would
+    # The longest cache (300 s): /balance right after the sweep answers from memory, as it would
     # within BALANCE_CACHE_SECONDS of a check.
-    with BotRun(work / "main", layout, latency=lat, BALANCE_CACHE_SECONDS="3600") as bot:
+    with BotRun(work / "main", layout, latency=lat, BALANCE_CACHE_SECONDS="300") as bot:
         big = scenarios.sweep(bot, timeout=config.timeout)
         chats = layout.chat_ids
         progress(f"/balance from {config.burst} chats at once")

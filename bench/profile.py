@@ -144,7 +144,7 @@ def profile(
     low: bool = False,
 ) -> str:
     raw = work / f"{name}.txt"
-    settings = {"BALANCE_CACHE_SECONDS": "3600"}
+    settings = {"BALANCE_CACHE_SECONDS": "300"}
     with BotRun(work / name, layout, latency=0.05, low=low, **settings) as bot:
         before(bot)
         with sampled(bot.bots[0].process.pid, raw):

@@ -37,6 +37,9 @@ WEBHOOK_SECRET_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # Paths of the bot's own HTTP server (bot.web) that a webhook must not take.
 SERVED_PATHS = ("/healthz", "/metrics")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+# The longest check interval: /interval's too. Longer ones failed every /add (a due time past
+# the year 9999, or an integer SQLite cannot store).
+MAX_INTERVAL_SECONDS = 7 * 24 * 3600
 NEW_KEY_COMMAND = (
     "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
 )
@@ -160,12 +163,15 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
     telegram_proxy: ProxyUrl = None
     # A Fernet key; when unset, one is generated into the data folder on first start.
     secret_key: SecretStr | None = None
-    check_interval_seconds: Annotated[int, Field(ge=1)] = 900
-    balance_cache_seconds: Annotated[float, Field(ge=0)] = 30
+    check_interval_seconds: Annotated[int, Field(ge=1, le=MAX_INTERVAL_SECONDS)] = 900
+    # Scheduled checks are answered from the cache too (bot.smsc.guard): a balance at most this
+    # old, so a drop is alerted on within this much of a check, never later.
+    balance_cache_seconds: Annotated[float, Field(ge=0, le=300, allow_inf_nan=False)] = 30
     # SMSC refuses an 11th balance request within a minute, so 10 is a hard ceiling.
     smsc_max_requests_per_minute: Annotated[int, Field(ge=1, le=10)] = 10
-    # Balance history: every sample for this many days, one a day before that.
-    history_raw_days: Annotated[int, Field(ge=1)] = 90
+    # Balance history: every sample for this many days, one a day before that. At most a
+    # century: the nightly thinning's cutoff must be a date.
+    history_raw_days: Annotated[int, Field(ge=1, le=36500)] = 90
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     # Webhook mode instead of long polling (README, "Running several replicas"): Telegram
     # POSTs updates to this public https URL; the bot serves its path on HTTP_PORT.

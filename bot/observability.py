@@ -10,7 +10,9 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-Seconds = Annotated[float, Field(gt=0)]
+# Finite: "inf" reads as a float, and a heartbeat every inf seconds, or a threshold of inf, is
+# one never sent or never crossed.
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 def blank_is_unset(value: object) -> object:
@@ -41,7 +43,7 @@ class ObservabilitySettings(BaseSettings):
     # ... when the scheduler has not looked for due accounts for this long,
     health_scheduler_seconds: Seconds = 60
     # ... when accounts are due and no check completed within this many shortest intervals,
-    health_checks_factor: Annotated[float, Field(ge=1)] = 2
+    health_checks_factor: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 2
     # ... when the oldest undelivered notification is older than this.
     health_outbox_seconds: Seconds = 300
     log_format: Literal["text", "json"] = "text"

@@ -6,6 +6,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.config import (
+    MAX_INTERVAL_SECONDS,
     QUIET_LOGGERS,
     Settings,
     SettingsError,
@@ -44,6 +45,15 @@ def test_defaults(monkeypatch):
         ("BOT_TOKEN", "nonsense", "BOT_TOKEN is invalid"),
         ("SMSC_MAX_REQUESTS_PER_MINUTE", "11", "SMSC_MAX_REQUESTS_PER_MINUTE is invalid"),
         ("CHECK_INTERVAL_SECONDS", "0", "CHECK_INTERVAL_SECONDS is invalid"),
+        # Longer than /interval allows: every /add failed (a due time past year 9999, or an
+        # integer SQLite cannot store).
+        ("CHECK_INTERVAL_SECONDS", "604801", "CHECK_INTERVAL_SECONDS is invalid"),
+        ("CHECK_INTERVAL_SECONDS", "99999999999999999999999", "CHECK_INTERVAL_SECONDS is inva"),
+        # Scheduled checks are answered from the cache too: a long one, no alert ever.
+        ("BALANCE_CACHE_SECONDS", "inf", "BALANCE_CACHE_SECONDS is invalid"),
+        ("BALANCE_CACHE_SECONDS", "301", "BALANCE_CACHE_SECONDS is invalid"),
+        # The nightly thinning failed on a cutoff before year 1, and history was never thinned.
+        ("HISTORY_RAW_DAYS", "1000000", "HISTORY_RAW_DAYS is invalid"),
         ("TELEGRAM_API_URL", "not a url", "TELEGRAM_API_URL is invalid"),
         ("LOG_LEVEL", "chatty", "LOG_LEVEL is invalid"),
         ("WEBHOOK_URL", "http://bot.example.com/hook", "WEBHOOK_URL is invalid: Telegram calls"),
@@ -118,6 +128,16 @@ def test_short_interval_accepted_for_demos(monkeypatch):
     monkeypatch.setenv("BOT_TOKEN", TOKEN)
     monkeypatch.setenv("CHECK_INTERVAL_SECONDS", "1")
     assert load_settings().check_interval_seconds == 1
+
+
+def test_the_longest_settings_still_load(monkeypatch):
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("CHECK_INTERVAL_SECONDS", str(MAX_INTERVAL_SECONDS))
+    monkeypatch.setenv("BALANCE_CACHE_SECONDS", "300")
+    monkeypatch.setenv("HISTORY_RAW_DAYS", "36500")
+    settings = load_settings()
+    assert settings.check_interval_seconds == MAX_INTERVAL_SECONDS == 7 * 24 * 3600
+    assert (settings.balance_cache_seconds, settings.history_raw_days) == (300, 36500)
 
 
 def test_dotenv_file_is_read(tmp_path):

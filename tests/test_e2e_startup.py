@@ -61,6 +61,8 @@ BAD_SETTINGS = [
     ({"REDIS_URL": "redis://:pa55word@redis/0"}, {}, "DATABASE_URL must be PostgreSQL"),
     ({"REDIS_URL": "memcached://cache"}, {}, "REDIS_URL is invalid: not a Redis URL"),
     ({"LEASE_SECONDS": "3600"}, {}, "LEASE_SECONDS is invalid"),
+    # Started, then every /add failed: a due time past the year 9999.
+    ({"CHECK_INTERVAL_SECONDS": "999999999999"}, {}, "CHECK_INTERVAL_SECONDS is invalid"),
     (
         {"TELEGRAM_PROXY": "https://ops:pa55word@proxy:3128"},
         {},

@@ -36,6 +36,10 @@ def test_off_by_default_and_lists_read(monkeypatch):
         ("HTTP_PORT", "70000"),
         ("HEARTBEAT_URL", "not a url"),
         ("HEARTBEAT_SECONDS", "0"),
+        # No heartbeat ever, and no threshold ever crossed.
+        ("HEARTBEAT_SECONDS", "inf"),
+        ("HEALTH_TELEGRAM_SECONDS", "inf"),
+        ("HEALTH_CHECKS_FACTOR", "inf"),
         ("HEALTH_OUTBOX_SECONDS", "-1"),
         ("HEALTH_CHECKS_FACTOR", "0.5"),
         ("LOG_FORMAT", "xml"),

@@ -14,6 +14,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.alerting.accounts import AccountService, LevelsOutOfOrder
 from bot.alerting.names import named
+from bot.config import MAX_INTERVAL_SECONDS
 from bot.storage.models import Account
 from bot.telegram import texts
 from bot.telegram.filters import Command
@@ -150,7 +151,7 @@ async def interval(message: Message, command: CommandObject, accounts: AccountSe
         return
     account, value = found
     try:
-        minutes = parse_count(value, 7 * 24 * 60)
+        minutes = parse_count(value, MAX_INTERVAL_SECONDS // 60)
     except ValueError:
         await message.answer(usage)
         return

@@ -10,6 +10,7 @@ from typing import Annotated, Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
+from dotenv.parser import parse_stream
 from pydantic import (
     AfterValidator,
     AnyHttpUrl,
@@ -313,6 +314,7 @@ class SettingsError(Exception):
 def load_settings(cls: type[SettingsT] = Settings) -> SettingsT:  # type: ignore[assignment]
     """Settings of `cls`, or SettingsError naming the first bad one."""
     try:
+        _readable_dotenv(cls)
         return cls()
     except UnicodeDecodeError as exc:  # the only text pydantic-settings decodes is .env
         raise SettingsError(
@@ -327,6 +329,22 @@ def load_settings(cls: type[SettingsT] = Settings) -> SettingsT:  # type: ignore
         name = str(error["loc"][0]).upper()
         reason = "is required" if error["type"] == "missing" else f"is invalid: {message}"
         raise SettingsError(f"{name} {reason}") from None
+
+
+def _readable_dotenv(cls: type[BaseSettings]) -> None:
+    """SettingsError for the first line of .env that python-dotenv cannot read. It only warns
+    (twice, unformatted) and drops the setting, and with an unclosed quote every setting up to
+    the next quote. The line is named by its number alone: it may hold a secret."""
+    config = cls.model_config
+    env_file = config.get("env_file")
+    if not isinstance(env_file, str) or not Path(env_file).is_file():  # ours is ".env"
+        return
+    with Path(env_file).open(encoding=config.get("env_file_encoding")) as stream:
+        for binding in parse_stream(stream):
+            if binding.error:
+                quoted = any(quote in binding.original.string for quote in "\"'")
+                hint = " (an unclosed quote?)" if quoted else ""
+                raise SettingsError(f"{env_file} line {binding.original.line} cannot be read{hint}")
 
 
 # Libraries whose debug output is noise, or carries request URLs and SQL parameters.

@@ -153,6 +153,26 @@ def test_a_dotenv_file_not_in_utf8_is_one_line(tmp_path):
     assert str(caught.value) == ".env is not UTF-8 text (byte 0xd2 at 30); save it as UTF-8"
 
 
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        # The settings after it, up to the next quote, were swallowed.
+        ('ADMIN_IDS="123456', " (an unclosed quote?)"),
+        ("SECRET_KEY='s3cret-key", " (an unclosed quote?)"),
+        ("SMSC PROXY=http://proxy:3128", ""),
+    ],
+)
+def test_a_dotenv_line_that_cannot_be_read_is_one_line_naming_it(tmp_path, caplog, line, why):
+    (tmp_path / ".env").write_text(
+        f'BOT_TOKEN={TOKEN}\n{line}\nHTTP_PORT=18099\nLOG_LEVEL=DEBUG\nWEBHOOK_SECRET="abc"\n'
+    )
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == f".env line 2 cannot be read{why}"
+    # python-dotenv's own warning, unformatted and twice, is not printed.
+    assert not caplog.records
+
+
 def test_env_example_names_every_setting_and_loads(tmp_path):
     """.env.example is what users copy: every setting is in it (optional ones commented out),
     nothing else is, and the copy loads as it is."""

@@ -40,6 +40,11 @@ BAD_SETTINGS = [
         "BOT_TOKEN is invalid: not a bot token",
     ),
     ({"BOT_TOKEN": None}, {".env": ""}, "BOT_TOKEN is required"),
+    (  # python-dotenv dropped the lines up to the next quote, with a warning of its own
+        {"BOT_TOKEN": None},
+        {".env": f'BOT_TOKEN={TOKEN}\nADMIN_IDS="123456\nHTTP_PORT=1\nWEBHOOK_SECRET="s3"\n'},
+        ".env line 2 cannot be read (an unclosed quote?)",
+    ),
     ({}, {"data/secret.key": "not a key"}, "data/secret.key is not a valid key"),
     ({}, {"data/secret.key": ""}, "restore it from your backup"),
     (

@@ -24,6 +24,9 @@ def blank_is_unset(value: object) -> object:
     return value
 
 
+LOOPBACK = "127.0.0.1"
+
+
 class ObservabilitySettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
@@ -32,7 +35,7 @@ class ObservabilitySettings(BaseSettings):
     # The HTTP server is off unless a port is set; it listens on loopback unless told otherwise
     # (in a container: HTTP_HOST=0.0.0.0 and publish the port only where Prometheus runs).
     http_port: Annotated[int, Field(ge=1, le=65535)] | None = None
-    http_host: str = "127.0.0.1"
+    http_host: str = LOOPBACK
     # A push monitor (Uptime Kuma, healthchecks.io) requested every HEARTBEAT_SECONDS while
     # healthy: the team is paged by a third party when the bot dies, hangs or loses its network.
     heartbeat_url: AnyHttpUrl | None = None
@@ -53,6 +56,13 @@ class ObservabilitySettings(BaseSettings):
     _observer_blanks = field_validator("http_port", "heartbeat_url", mode="before")(
         staticmethod(blank_is_unset)
     )
+
+    @field_validator("http_host", mode="before")
+    @classmethod
+    def _loopback_when_blank(cls, value: object) -> object:
+        # Blank as the other optional settings: unset, not every interface (aiohttp's reading
+        # of ""), where /metrics would show logins, chat ids and balances to the network.
+        return LOOPBACK if blank_is_unset(value) is None else value
 
     @field_validator("log_format", mode="before")
     @classmethod

@@ -54,6 +54,15 @@ def test_bad_value_is_one_line_naming_it(monkeypatch, name, value):
     assert message.startswith(f"{name} is invalid") and "\n" not in message
 
 
+@pytest.mark.parametrize("blank", ["", " ", '""'])
+def test_a_blank_http_host_is_loopback(monkeypatch, blank):
+    """Left blank as the other optional settings: /metrics on every interface showed logins,
+    chat ids and balances to the network."""
+    monkeypatch.setenv("HTTP_PORT", "8080")
+    monkeypatch.setenv("HTTP_HOST", blank)
+    assert load_settings().http_host == "127.0.0.1"
+
+
 @pytest.mark.parametrize("wrong", ["HTTP_HOST", "HTTP_PORT"])
 async def test_address_the_server_cannot_listen_on_names_the_wrong_setting(monkeypatch, wrong):
     with socket.socket() as taken:

@@ -5,6 +5,7 @@ import asyncio
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select
 
 from bot.alerting.chats import ChatService
@@ -148,6 +149,62 @@ async def test_digest_counts_the_spend_of_an_account_checked_daily(sessionmaker)
         [digest] = (await session.scalars(select(Notification))).all()
     # One sample in the day: 23 of the 24 hours of the move into it, where it said 0.
     assert "Spent in 24 h: 1,150.00 RUB" in digest.text
+
+
+async def add_cant_check_account(sessionmaker, now: datetime, language: str) -> None:
+    """An account that spent 100 a day until it could not be checked, 3 days before `now`:
+    900 left then."""
+    async with sessionmaker() as session:
+        session.add(Chat(id=-7, type="supergroup", language=language, digest_time="09:00"))
+        account = Account(
+            chat_id=-7,
+            name="broken",
+            site="s",
+            login="broken",
+            secret=b"x",
+            check_interval=900,
+            last_balance=Decimal(900),
+            currency="RUB",
+            state=AccountState.CANT_CHECK,
+            last_error="auth",
+            spend_rate=Decimal(100),
+            last_checked_at=now - timedelta(days=3),
+        )
+        session.add(account)
+        await session.flush()
+        for hours in range(96):
+            session.add(
+                BalanceSample(
+                    account_id=account.id,
+                    taken_at=now - timedelta(days=3, hours=hours),
+                    balance=Decimal(900) + Decimal(100) * hours / 24,
+                    credit=Decimal(0),
+                )
+            )
+        await session.commit()
+
+
+@BOTH_DATABASES
+@pytest.mark.parametrize(
+    ("language", "unknown"),
+    [
+        ("en", "Spent in 24 h: not known, not checked in 24 h"),
+        ("ru", "Потрачено за 24 ч: неизвестно, за 24 ч не было проверок"),
+    ],
+)
+async def test_an_account_not_checked_in_the_day_has_no_spend_to_tell(
+    sessionmaker, language, unknown
+):
+    now = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+    await add_cant_check_account(sessionmaker, now, language)
+    clock = Clock()
+    clock.now = now
+    await digests(sessionmaker, clock).tick()
+    async with sessionmaker() as session:
+        [digest] = (await session.scalars(select(Notification))).all()
+    # It said "Spent in 24 h: 0.00 RUB": nothing is known of the day, not that nothing went.
+    assert unknown in digest.text
+    assert "900" in digest.text
 
 
 @BOTH_DATABASES

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -24,7 +25,7 @@ from bot.alerting import forecast
 from bot.alerting.events import DigestContent, DigestEntry, Renderer
 from bot.alerting.mutes import MuteEnds
 from bot.alerting.outbox import Outbox
-from bot.storage.history import histories_across
+from bot.storage.history import Sample, histories_across
 from bot.storage.models import Account, Chat, Notification
 
 log = logging.getLogger(__name__)
@@ -184,12 +185,15 @@ class Digests:
         # From the sample before the day too: its move into the day counts for its share.
         histories = await histories_across(session, [account.id for account in accounts], day)
         entries = [
-            DigestEntry(
-                account,
-                None
-                if account.last_balance is None
-                else forecast.spend_between(histories.get(account.id, []), day, now),
-            )
+            DigestEntry(account, _spent(histories.get(account.id, []), day, now))
             for account in accounts
         ]
         return self._renderer.digest(DigestContent(entries, now, chat.timezone, chat.language))
+
+
+def _spent(history: list[Sample], day: datetime, now: datetime) -> Decimal | None:
+    """The day's spend; None without a reading in the day: a spend of 0 there said nothing
+    went, of an account that could not be checked for days."""
+    if not any(sample.taken_at > day for sample in history):
+        return None
+    return forecast.spend_between(history, day, now)

@@ -41,7 +41,7 @@ class Rendered:
 @dataclass(frozen=True)
 class DigestEntry:
     account: Account
-    spent: Decimal | None  # in the last 24 hours; None for an account never checked
+    spent: Decimal | None  # in the last 24 hours; None without a reading in them
 
 
 @dataclass(frozen=True)

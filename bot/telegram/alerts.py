@@ -56,16 +56,19 @@ class TelegramRenderer:
 def _digest_line(entry: DigestEntry, now: datetime, tz: str) -> str:
     account, lang = entry.account, texts.locale()
     state = texts.account_state(account)
-    if account.last_balance is None or entry.spent is None:
+    if account.last_balance is None:
         return f"{texts.bold(account.name)}: {state}"
+    spent = (
+        _("not known, not checked in 24 h")
+        if entry.spent is None
+        else format_money(entry.spent, account.currency, lang)
+    )
     return "\n".join(
         [
             f"{texts.bold(account.name)}: "
             + format_money(account.last_balance, account.currency, lang)
             + f" · {state}",
-            _("Spent in 24 h: {amount}").format(
-                amount=format_money(entry.spent, account.currency, lang)
-            ),
+            _("Spent in 24 h: {amount}").format(amount=spent),
             _("Runway: {runway}.").format(runway=texts.runway_text(account, now, tz)),
         ]
     )

@@ -111,7 +111,7 @@ def figures(monkeypatch) -> list[Figure]:
 
 @pytest.mark.parametrize(("tz", "date"), [("UTC", "Dec 5"), ("America/Los_Angeles", "Dec 4")])
 def test_forecast_date_is_the_chats_as_in_the_caption(figures, tz, date):
-    # 1,000 at 1,200 a day from noon UTC on 4 Dec: zero at 07:12 UTC on 5 Dec, the evening
+    # 1,000 at 1,250 a day from noon UTC on 4 Dec: zero at 07:12 UTC on 5 Dec, the evening
     # before in Los Angeles.
     now = datetime(2026, 12, 4, 12, tzinfo=UTC)
     samples = [Sample(now - timedelta(days=2), Decimal(3400)), Sample(now, Decimal(1000))]
@@ -121,7 +121,7 @@ def test_forecast_date_is_the_chats_as_in_the_caption(figures, tz, date):
         samples=samples,
         threshold=None,
         top_ups=[],
-        runway=runway(Decimal(1000), Decimal(1200), now),
+        runway=runway(Decimal(1000), Decimal(1250), now),
     )
     render_history([shop], locale="en", tz=tz, title="Balances")
     [figure] = figures

@@ -26,7 +26,12 @@ def said(language: str, text, *args) -> str:
     [
         ("0.00", "150", "the money has run out", "деньги закончились"),
         ("1.00", "150", "enough for less than an hour", "меньше чем на час"),
-        ("100.00", "150", "enough for ~16 h (until 5 Dec)", "примерно на 16 ч (до 5 дек.)"),
+        (
+            "100.00",
+            "150",
+            "enough for ~16 h (until 5 Dec 04:00)",
+            "примерно на 16 ч (до 5 дек. 04:00)",
+        ),
         ("160.00", "100", "enough for ~1 day (until 6 Dec)", "примерно на 1 день (до 6 дек.)"),
         ("300.00", "100", "enough for ~3 days (until 7 Dec)", "примерно на 3 дня (до 7 дек.)"),
         ("500.00", "100", "enough for ~5 days (until 9 Dec)", "примерно на 5 дней (до 9 дек.)"),
@@ -44,6 +49,16 @@ def test_runway_in_hours_under_a_day_and_in_days_in_their_plural(
     account = shop_account(last_balance=Decimal(balance), spend_rate=Decimal(per_day))
     assert said("en", runway_text, account, NOW, "UTC") == english
     assert said("ru", runway_text, account, NOW, "UTC") == russian
+
+
+def test_under_a_day_the_hours_and_the_time_they_end_agree():
+    # 16 hours from 08:30 on 4 Dec: 00:30 on the 5th, where the date said 4 Dec.
+    account = shop_account(last_balance=Decimal(100), spend_rate=Decimal(150))
+    at = datetime(2026, 12, 4, 8, 30, tzinfo=UTC)
+    assert said("en", runway_text, account, at, "UTC") == "enough for ~16 h (until 5 Dec 00:30)"
+    assert said("ru", runway_text, account, at, "UTC") == "примерно на 16 ч (до 5 дек. 00:30)"
+    # And in the chat's zone: 03:30 in Moscow.
+    assert said("en", runway_text, account, at, "Europe/Moscow").endswith("(until 5 Dec 03:30)")
 
 
 @pytest.mark.parametrize(

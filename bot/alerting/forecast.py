@@ -56,7 +56,7 @@ class TopUp:
 @dataclass(frozen=True)
 class Runway:
     days: Decimal  # rounded down to 0.1 day
-    until: datetime  # now + days: when the balance reaches 0 at the current rate (or a bit before)
+    until: datetime  # when the balance reaches 0 at the current rate, to the second
 
 
 class _Tally(NamedTuple):
@@ -117,9 +117,13 @@ def runway(balance: Decimal, rate: Decimal | None, now: datetime) -> Runway | No
         return None
     if balance <= 0:
         return Runway(days=Decimal(0), until=now)
-    days = min(balance / rate, MAX_RUNWAY_DAYS).quantize(TENTH, ROUND_FLOOR)
-    # A tenth of a day is a whole number of seconds, so `until` is exactly now + days.
-    return Runway(days=days, until=now + timedelta(seconds=int(days * SECONDS_PER_DAY)))
+    days = min(balance / rate, MAX_RUNWAY_DAYS)
+    # `until` to the second, not to `days`' tenth: under a day the hour it comes is told, and
+    # a tenth of a day (2.4 h) early is no hour to tell.
+    return Runway(
+        days=days.quantize(TENTH, ROUND_FLOOR),
+        until=now + timedelta(seconds=int(days * SECONDS_PER_DAY)),
+    )
 
 
 def spend_between(samples: Sequence[Sample], start: datetime, end: datetime) -> Decimal:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html import escape
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,8 @@ from bot.smsc.guard import BalanceResult
 from bot.smsc.sites import site_label
 from bot.storage.models import Account, AccountState
 from bot.telegram.formatting import format_age, format_amount, format_money, quoted
+
+HOUR = timedelta(hours=1)
 
 
 def locale() -> str:
@@ -125,18 +127,21 @@ def runway_text(account: Account, now: datetime, tz: str) -> str:
         return no_forecast(account)
     if account.last_balance <= 0:
         return _("the money has run out")
-    until = format_date(runway.until.astimezone(ZoneInfo(tz)), "d MMM", locale=locale())
-    if runway.days >= 1:
-        days = int(runway.days)
+    zone, left = ZoneInfo(tz), runway.until - now
+    if left >= forecast.DAY:
+        days = left.days
         text = ngettext(
             "enough for ~{days} day (until {date})", "enough for ~{days} days (until {date})", days
         )
+        until = format_date(runway.until.astimezone(zone), "d MMM", locale=locale())
         return text.format(days=format_decimal(days, locale=locale()), date=until)
-    # Under a day, the most urgent case, "~0 days" told nothing; the runway's tenths of a day
-    # (2.4 h) are too coarse for hours, so they come from the rate itself.
-    hours = int(account.last_balance * 24 / account.spend_rate)
+    # Under a day, the most urgent case, "~0 days" told nothing: the hours, and the hour they
+    # end at, both from `until` (a date alone disagreed with them: "~16 h (until 4 Dec)" at
+    # 08:30 for 00:30 on the 5th).
+    hours = left // HOUR
     if not hours:
         return _("enough for less than an hour")
+    until = format_datetime(runway.until, "d MMM HH:mm", tzinfo=zone, locale=locale())
     return _("enough for ~{hours} h (until {date})").format(hours=hours, date=until)
 
 

@@ -186,14 +186,22 @@ async def add_cant_check_account(sessionmaker, now: datetime, language: str) -> 
 
 @BOTH_DATABASES
 @pytest.mark.parametrize(
-    ("language", "unknown"),
+    ("language", "unknown", "runway"),
     [
-        ("en", "Spent in 24 h: not known, not checked in 24 h"),
-        ("ru", "Потрачено за 24 ч: неизвестно, за 24 ч не было проверок"),
+        (
+            "en",
+            "Spent in 24 h: not known, not checked in 24 h",
+            "Runway: enough for ~6 days (until 16 Mar).",
+        ),
+        (
+            "ru",
+            "Потрачено за 24 ч: неизвестно, за 24 ч не было проверок",
+            "Запас: примерно на 6 дней (до 16 мар.).",
+        ),
     ],
 )
-async def test_an_account_not_checked_in_the_day_has_no_spend_to_tell(
-    sessionmaker, language, unknown
+async def test_an_account_not_checked_in_the_day_tells_no_spend_and_its_runway_from_then(
+    sessionmaker, language, unknown, runway
 ):
     now = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
     await add_cant_check_account(sessionmaker, now, language)
@@ -205,6 +213,8 @@ async def test_an_account_not_checked_in_the_day_has_no_spend_to_tell(
     # It said "Spent in 24 h: 0.00 RUB": nothing is known of the day, not that nothing went.
     assert unknown in digest.text
     assert "900" in digest.text
+    # 900 read on 7 Mar at 100 a day runs out on 16 Mar: 6 days on, not 9 (until 19 Mar).
+    assert runway in digest.text
 
 
 @BOTH_DATABASES

@@ -1,6 +1,7 @@
 """/history through the real Dispatcher: the chart's title and time zone, and the caption under
 it, in the chat's language."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 from aiogram.methods import SendPhoto
@@ -36,10 +37,28 @@ async def test_caption_without_a_forecast_says_why_in_a_sentence(dp, bot, sessio
         "<b>shop</b>: no spending lately",
         "<b>shop</b>: трат в последнее время нет",
     ]
-    await spending(sessionmaker, "10.00")  # 150.00 lasts 15 days
+    # 150.00 lasts 15 days from its reading at /add, a moment ago: 14 days and hours from now.
+    await spending(sessionmaker, "10.00")
     en, ru = await captions(dp, bot, (1, "en"), (2, "ru"))
-    assert en.startswith("<b>shop</b>: spends 10.00 RUB a day, enough for ~15 days (until ")
-    assert ru.startswith("<b>shop</b>: тратит 10,00 RUB в день, запас: примерно на 15 дней (до ")
+    assert en.startswith("<b>shop</b>: spends 10.00 RUB a day, enough for ~14 days (until ")
+    assert ru.startswith("<b>shop</b>: тратит 10,00 RUB в день, запас: примерно на 14 дней (до ")
+
+
+async def test_the_runway_runs_from_when_the_balance_was_read(dp, bot, sessionmaker, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(charts, "render_history", lambda series, **_chart: drawn.extend(series))
+    await say(dp, bot, 1, "/add shop right", language="en")
+    async with sessionmaker() as session:
+        account = await session.scalar(select(Account))
+        account.spend_rate = Decimal(10)  # 150.00 lasts 15 days from when it was read
+        account.last_checked_at -= timedelta(days=5)
+        checked = account.last_checked_at
+        await session.commit()
+    [caption] = await captions(dp, bot, (1, "en"))
+    # 5 days and a moment ago: 9 days and hours to go, not 15.
+    assert caption.startswith("<b>shop</b>: spends 10.00 RUB a day, enough for ~9 days (until ")
+    [series] = drawn
+    assert series.runway.until == checked + timedelta(days=15)
 
 
 async def test_chart_title_counts_the_days_and_dates_are_the_chats(dp, bot, monkeypatch):

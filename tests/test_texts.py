@@ -1,7 +1,7 @@
 """Texts shared by replies and alerts, as a chat reads them in English and in Russian: the
 runway, the check interval, the age of a balance served from memory."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -59,6 +59,28 @@ def test_under_a_day_the_hours_and_the_time_they_end_agree():
     assert said("ru", runway_text, account, at, "UTC") == "примерно на 16 ч (до 5 дек. 00:30)"
     # And in the chat's zone: 03:30 in Moscow.
     assert said("en", runway_text, account, at, "Europe/Moscow").endswith("(until 5 Dec 03:30)")
+
+
+@pytest.mark.parametrize(
+    ("checked", "english", "russian"),
+    [
+        # 900 at 100 a day lasts 9 days from when it was read, not from now.
+        (timedelta(days=3), "enough for ~6 days (until 10 Dec)", "примерно на 6 дней (до 10 дек.)"),
+        (
+            timedelta(days=8, hours=4),
+            "enough for ~20 h (until 5 Dec 08:00)",
+            "примерно на 20 ч (до 5 дек. 08:00)",
+        ),
+        (timedelta(days=9), "the money has run out", "деньги закончились"),
+        (timedelta(days=12), "the money has run out", "деньги закончились"),
+    ],
+)
+def test_runway_runs_from_when_the_balance_was_read(checked, english, russian):
+    account = shop_account(
+        last_balance=Decimal(900), spend_rate=Decimal(100), last_checked_at=NOW - checked
+    )
+    assert said("en", runway_text, account, NOW, "UTC") == english
+    assert said("ru", runway_text, account, NOW, "UTC") == russian
 
 
 @pytest.mark.parametrize(

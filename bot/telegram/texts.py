@@ -120,12 +120,21 @@ def no_forecast(account: Account) -> str:
     return _("no spending lately")
 
 
+def account_runway(account: Account, now: datetime) -> forecast.Runway | None:
+    """The account's runway from when its balance was read: from now, a balance read days ago
+    (an account that can't be checked, or is checked daily) seemed to last those days more."""
+    if account.last_balance is None:
+        return None
+    return forecast.runway(account.last_balance, account.spend_rate, account.last_checked_at or now)
+
+
 def runway_text(account: Account, now: datetime, tz: str) -> str:
     """'enough for ~12 days (until 6 Dec)', in hours under a day, or why there is no forecast."""
-    runway = forecast.runway(account.last_balance, account.spend_rate, now)
+    runway = account_runway(account, now)
     if runway is None:
         return no_forecast(account)
-    if account.last_balance <= 0:
+    # Run out also when read longer ago than it lasts (an account that can't be checked).
+    if account.last_balance <= 0 or runway.until <= now:
         return _("the money has run out")
     zone, left = ZoneInfo(tz), runway.until - now
     if left >= forecast.DAY:

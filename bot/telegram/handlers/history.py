@@ -67,7 +67,7 @@ async def history(
         await message.answer(no_accounts())
         return
     now = datetime.now(UTC)
-    runways = {account.id: account_runway(account, now) for account in chosen}
+    runways = {account.id: texts.account_runway(account, now) for account in chosen}
     # Soonest to run out first; the chart has room for a few panels, the caption for more.
     never = forecast.MAX_RUNWAY_DAYS + 1
     chosen = sorted(chosen, key=lambda a: runways[a.id].days if runways[a.id] else never)
@@ -122,12 +122,6 @@ def history_budget() -> WorkBudget:
     """Per chat: the largest chart at once, then a month's panel back every 3 seconds, so
     the largest chart again after about two and a half minutes."""
     return WorkBudget(burst=MAX_CHARTED * months(MAX_DAYS), refill_seconds=3)
-
-
-def account_runway(account: Account, now: datetime) -> forecast.Runway | None:
-    if account.last_balance is None:
-        return None
-    return forecast.runway(account.last_balance, account.spend_rate, now)
 
 
 def caption_line(

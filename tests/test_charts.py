@@ -129,6 +129,27 @@ def test_forecast_date_is_the_chats_as_in_the_caption(figures, tz, date):
     assert f"Forecast: 0 — {date}, 2026" in legend
 
 
+def test_an_overdrawn_account_has_no_forecast_line(figures):
+    # From 150 to -50 over two days, the last reading 10 minutes ago: no line rising to 0.
+    now = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    samples = [
+        Sample(now - timedelta(hours=48 - h, minutes=10), Decimal(150) - Decimal(200) * h / 48)
+        for h in range(49)
+    ]
+    overdrawn = Series(
+        name="overdraft",
+        currency="RUB",
+        samples=samples,
+        threshold=Decimal(100),
+        top_ups=top_ups(samples),
+        runway=runway(samples[-1].balance, Decimal(100), now),
+    )
+    render_history([overdrawn], locale="en", tz="UTC", title="Balances")
+    [figure] = figures
+    legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert legend == ["Balance", "Threshold: 100.00"]
+
+
 @pytest.mark.parametrize(("locale", "day"), [("en", "Mar 11, 2025"), ("ru", "11.03.2025")])
 def test_time_axis_is_in_the_chats_zone(figures, locale, day):
     # A day of hourly readings up to noon UTC, 15:00 in Moscow: the hours under the chart are

@@ -190,7 +190,8 @@ def _draw_forecast(
     ax: Axes, samples: list[Sample], runway: Runway, locale: str, tz: str, labels: ChartLabels
 ) -> None:
     last = samples[-1]
-    if runway.until <= last.taken_at:  # already run out: nothing ahead to draw
+    # Already run out, or overdrawn (a line from below 0 rose "to 0"): nothing ahead to draw.
+    if last.balance <= 0 or runway.until <= last.taken_at:
         return
     # Looking further ahead than the history goes back would squash the history into a sliver;
     # the legend still gives the date the line is heading for.

@@ -56,7 +56,7 @@ def size(png: bytes) -> tuple[int, int]:
 
 def test_one_account_is_a_phone_sized_picture():
     png = render_history(
-        [account("Main", 150, top_up=2500)], locale="en", tz="UTC", title="Balances"
+        [account("Main", 150, top_up=2500)], locale="en", tz="UTC", title="Balances", now=NOW
     )
     assert size(png) == (1200, 675)
     assert plt.get_fignums() == []
@@ -64,20 +64,28 @@ def test_one_account_is_a_phone_sized_picture():
 
 def test_three_accounts_stack_on_one_image():
     series = [account("Main", 150, top_up=2500), account("Marketing", 40), account("Spare", 0)]
-    assert size(render_history(series, locale="en", tz="UTC", title="Balances")) == (1200, 3 * 675)
+    assert size(render_history(series, locale="en", tz="UTC", title="Balances", now=NOW)) == (
+        1200,
+        3 * 675,
+    )
     assert plt.get_fignums() == []
 
 
 def test_past_four_accounts_the_panels_shrink():
     series = [account(f"Account {i}", 100, days=2) for i in range(5)]
-    assert size(render_history(series, locale="en", tz="UTC", title="Balances")) == (1200, 4 * 675)
+    assert size(render_history(series, locale="en", tz="UTC", title="Balances", now=NOW)) == (
+        1200,
+        4 * 675,
+    )
 
 
 def test_no_history_yet():
-    assert size(render_history([EMPTY], locale="en", tz="UTC", title="Balances"))[0] == 1200
+    assert (
+        size(render_history([EMPTY], locale="en", tz="UTC", title="Balances", now=NOW))[0] == 1200
+    )
     mixed = [account("Основной", 150, days=2), EMPTY]
     width, height = size(
-        render_history(mixed, locale="ru", tz="UTC", title="Балансы", labels=RUSSIAN)
+        render_history(mixed, locale="ru", tz="UTC", title="Балансы", labels=RUSSIAN, now=NOW)
     )
     assert width == 1200
     assert 675 < height < 2 * 675  # the empty panel takes less room
@@ -91,6 +99,7 @@ def test_russian_labels_and_numbers():
         tz="UTC",
         title="Балансы",
         labels=RUSSIAN,
+        now=NOW,
     )
     assert size(png)[0] >= 800
 
@@ -123,10 +132,34 @@ def test_forecast_date_is_the_chats_as_in_the_caption(figures, tz, date):
         top_ups=[],
         runway=runway(Decimal(1000), Decimal(1250), now),
     )
-    render_history([shop], locale="en", tz=tz, title="Balances")
+    render_history([shop], locale="en", tz=tz, title="Balances", now=now)
     [figure] = figures
     legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
-    assert f"Forecast: 0 — {date}, 2026" in legend
+    assert f"Forecast: 0 — {date}" in legend
+
+
+def forecast_legend(figures, balance: str, per_day: str) -> list[str]:
+    now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    samples = [Sample(now - timedelta(days=2), Decimal(balance) + 2), Sample(now, Decimal(balance))]
+    shop = Series(
+        name="shop",
+        currency="RUB",
+        samples=samples,
+        threshold=None,
+        top_ups=[],
+        runway=runway(Decimal(balance), Decimal(per_day), now),
+    )
+    render_history([shop], locale="en", tz="UTC", title="Balances", now=now)
+    legend = figures[-1].axes[0].get_legend().get_texts()
+    return [text.get_text() for text in legend if text.get_text().startswith("Forecast")]
+
+
+def test_a_forecast_over_300_days_ahead_gives_its_year_and_a_century_none(figures):
+    # As the texts: the year only where the day and month could be another year's.
+    assert forecast_legend(figures, "29000", "100") == ["Forecast: 0 — Sep 20"]
+    assert forecast_legend(figures, "50000", "100") == ["Forecast: 0 — Apr 17, 2028"]
+    # At the century the forecast stops at, its date (10 Nov 2126) means nothing.
+    assert forecast_legend(figures, "1000000", "0.01") == []
 
 
 def test_an_overdrawn_account_has_no_forecast_line(figures):
@@ -144,7 +177,7 @@ def test_an_overdrawn_account_has_no_forecast_line(figures):
         top_ups=top_ups(samples),
         runway=runway(samples[-1].balance, Decimal(100), now),
     )
-    render_history([overdrawn], locale="en", tz="UTC", title="Balances")
+    render_history([overdrawn], locale="en", tz="UTC", title="Balances", now=now)
     [figure] = figures
     legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
     assert legend == ["Balance", "Threshold: 100.00"]
@@ -155,7 +188,9 @@ def test_time_axis_is_in_the_chats_zone(figures, locale, day):
     # A day of hourly readings up to noon UTC, 15:00 in Moscow: the hours under the chart are
     # Moscow's, as in the caption and every other answer of the bot, and it says so; the
     # forecast runs on to the next day, the one the axis ends on.
-    render_history([account("Main", 150, days=1)], locale=locale, tz="Europe/Moscow", title="")
+    render_history(
+        [account("Main", 150, days=1)], locale=locale, tz="Europe/Moscow", title="", now=NOW
+    )
     [figure] = figures
     axis = figure.axes[0].xaxis
     moscow = ZoneInfo("Europe/Moscow")
@@ -170,4 +205,4 @@ def test_time_axis_is_in_the_chats_zone(figures, locale, day):
 
 def test_nothing_to_draw_is_an_error():
     with pytest.raises(ValueError, match="no accounts"):
-        render_history([], locale="en", tz="UTC", title="Balances")
+        render_history([], locale="en", tz="UTC", title="Balances", now=NOW)

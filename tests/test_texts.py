@@ -51,6 +51,39 @@ def test_runway_in_hours_under_a_day_and_in_days_in_their_plural(
     assert said("ru", runway_text, account, NOW, "UTC") == russian
 
 
+@pytest.mark.parametrize(
+    ("balance", "per_day", "english", "russian"),
+    [
+        # Within 300 days a day and month can only be the coming ones; further, which year?
+        (
+            "29000",
+            "100",
+            "enough for ~290 days (until 20 Sep)",
+            "примерно на 290 дней (до 20 сент.)",
+        ),
+        (
+            "31000",
+            "100",
+            "enough for ~310 days (until 10 Oct 2027)",
+            "примерно на 310 дней (до 10 окт. 2027)",
+        ),
+        (
+            "50000",
+            "100",
+            "enough for ~500 days (until 17 Apr 2028)",
+            "примерно на 500 дней (до 17 апр. 2028)",
+        ),
+        # The forecast stops at a century: not a count of 36,500 days and a date of no year.
+        ("1000000", "0.01", "enough for over 100 years", "больше чем на 100 лет"),
+        ("999999999", "0.01", "enough for over 100 years", "больше чем на 100 лет"),
+    ],
+)
+def test_a_long_runway_gives_its_year_and_a_century_says_so(balance, per_day, english, russian):
+    account = shop_account(last_balance=Decimal(balance), spend_rate=Decimal(per_day))
+    assert said("en", runway_text, account, NOW, "UTC") == english
+    assert said("ru", runway_text, account, NOW, "UTC") == russian
+
+
 def test_under_a_day_the_hours_and_the_time_they_end_agree():
     # 16 hours from 08:30 on 4 Dec: 00:30 on the 5th, where the date said 4 Dec.
     account = shop_account(last_balance=Decimal(100), spend_rate=Decimal(150))

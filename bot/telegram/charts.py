@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -22,9 +22,9 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from bot.alerting.forecast import Runway, TopUp
+from bot.alerting.forecast import MAX_RUNWAY_DAYS, Runway, TopUp
 from bot.storage.history import Sample
-from bot.telegram.formatting import format_amount
+from bot.telegram.formatting import format_amount, needs_year
 
 WIDTH = 8.0  # inches: 1200 px at DPI, about what Telegram shows a photo at
 PANEL_HEIGHT = 4.5
@@ -98,10 +98,12 @@ def render_history(
     locale: str,
     tz: str,
     title: str,
+    now: datetime,
     labels: ChartLabels = ENGLISH,
 ) -> bytes:
     """A PNG of each account's balance over time, panels stacked on a shared date axis; the
-    axis and the forecast's date in the chat's time zone `tz`, as the caption under it."""
+    axis and the forecast's date in the chat's time zone `tz`, as the caption under it, and
+    that date with its year as there (far from `now`)."""
     if not series:
         raise ValueError("no accounts to draw")
     # A panel that only says "no history yet" needs a fraction of the room of a chart.
@@ -111,7 +113,7 @@ def render_history(
     figure.suptitle(title, fontsize=FONT_SIZE + 3, fontweight="bold")
     axes = figure.subplots(len(series), 1, sharex=True, squeeze=False, height_ratios=shares)[:, 0]
     for ax, account in zip(axes, series, strict=True):
-        _draw_panel(ax, account, locale, tz, labels)
+        _draw_panel(ax, account, locale, tz, now, labels)
     if any(account.samples for account in series):
         _date_axis(axes[-1], locale, tz)
     else:
@@ -121,7 +123,9 @@ def render_history(
     return buffer.getvalue()
 
 
-def _draw_panel(ax: Axes, account: Series, locale: str, tz: str, labels: ChartLabels) -> None:
+def _draw_panel(
+    ax: Axes, account: Series, locale: str, tz: str, now: datetime, labels: ChartLabels
+) -> None:
     ax.set_title(account.name, loc="left", fontsize=FONT_SIZE + 1)
     ax.tick_params(labelsize=FONT_SIZE - 1)
     if not account.samples:
@@ -152,7 +156,7 @@ def _draw_panel(ax: Axes, account: Series, locale: str, tz: str, labels: ChartLa
     if account.top_ups:
         _draw_top_ups(ax, account.top_ups, samples, locale, labels)
     if account.runway is not None:
-        _draw_forecast(ax, samples, account.runway, locale, tz, labels)
+        _draw_forecast(ax, samples, account.runway, locale, tz, now, labels)
     ax.yaxis.set_major_formatter(
         FuncFormatter(lambda value, _pos: format_decimal(value, "#,##0.##", locale=locale))
     )
@@ -187,18 +191,27 @@ def _draw_top_ups(
 
 
 def _draw_forecast(
-    ax: Axes, samples: list[Sample], runway: Runway, locale: str, tz: str, labels: ChartLabels
+    ax: Axes,
+    samples: list[Sample],
+    runway: Runway,
+    locale: str,
+    tz: str,
+    now: datetime,
+    labels: ChartLabels,
 ) -> None:
     last = samples[-1]
     # Already run out, or overdrawn (a line from below 0 rose "to 0"): nothing ahead to draw.
     if last.balance <= 0 or runway.until <= last.taken_at:
+        return
+    if runway.days >= MAX_RUNWAY_DAYS:  # where the forecast stops: its date means nothing
         return
     # Looking further ahead than the history goes back would squash the history into a sliver;
     # the legend still gives the date the line is heading for.
     reach = max(last.taken_at - samples[0].taken_at, timedelta(days=1))
     end = min(runway.until, last.taken_at + reach)
     remaining = float(last.balance) * (1 - (end - last.taken_at) / (runway.until - last.taken_at))
-    zero_on = format_skeleton("yMMMd", runway.until.astimezone(ZoneInfo(tz)), locale=locale)
+    skeleton = "yMMMd" if needs_year(runway.until, now) else "MMMd"
+    zero_on = format_skeleton(skeleton, runway.until.astimezone(ZoneInfo(tz)), locale=locale)
     ax.plot(
         [last.taken_at, end],
         [float(last.balance), remaining],

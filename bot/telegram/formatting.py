@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import cache, lru_cache
 from html import escape
@@ -40,6 +40,9 @@ TEXT_LIMIT, CAPTION_LIMIT = 4096, 1024
 # call, and a /balance formats a few amounts and ages per account.
 _AMOUNT_PATTERN = parse_pattern("#,##0.00")
 _babel_locale = cache(Locale.parse)
+# A date further ahead is written with its year: nearer, its day and month can only be the
+# coming ones, where "17 Apr" 500 days ahead read as the coming April.
+YEARLESS_AHEAD = timedelta(days=300)
 
 
 def parse_amount(text: str) -> Decimal:
@@ -155,3 +158,8 @@ def fit_lines(lines: list[str], more: Callable[[int], str], limit: int = CAPTION
         kept -= 1
         text = "\n".join([*lines[:kept], more(len(lines) - kept)])
     return text
+
+
+def needs_year(moment: datetime, now: datetime) -> bool:
+    """Whether a date is written with its year (see YEARLESS_AHEAD)."""
+    return moment - now > YEARLESS_AHEAD

@@ -17,7 +17,13 @@ from bot.smsc.check_errors import CheckError
 from bot.smsc.guard import BalanceResult
 from bot.smsc.sites import site_label
 from bot.storage.models import Account, AccountState
-from bot.telegram.formatting import format_age, format_amount, format_money, quoted
+from bot.telegram.formatting import (
+    format_age,
+    format_amount,
+    format_money,
+    needs_year,
+    quoted,
+)
 
 HOUR = timedelta(hours=1)
 
@@ -136,13 +142,18 @@ def runway_text(account: Account, now: datetime, tz: str) -> str:
     # Run out also when read longer ago than it lasts (an account that can't be checked).
     if account.last_balance <= 0 or runway.until <= now:
         return _("the money has run out")
+    if runway.days >= forecast.MAX_RUNWAY_DAYS:  # where the forecast stops: no date to give
+        years = int(forecast.MAX_RUNWAY_DAYS) // 365
+        text = ngettext("enough for over {years} year", "enough for over {years} years", years)
+        return text.format(years=years)
     zone, left = ZoneInfo(tz), runway.until - now
     if left >= forecast.DAY:
         days = left.days
         text = ngettext(
             "enough for ~{days} day (until {date})", "enough for ~{days} days (until {date})", days
         )
-        until = format_date(runway.until.astimezone(zone), "d MMM", locale=locale())
+        pattern = "d MMM y" if needs_year(runway.until, now) else "d MMM"
+        until = format_date(runway.until.astimezone(zone), pattern, locale=locale())
         return text.format(days=format_decimal(days, locale=locale()), date=until)
     # Under a day, the most urgent case, "~0 days" told nothing: the hours, and the hour they
     # end at, both from `until` (a date alone disagreed with them: "~16 h (until 4 Dec)" at

@@ -104,7 +104,7 @@ async def history(
     tz = chat_record.timezone
     # Drawing takes a CPU-bound moment: off the event loop, so other chats are not kept waiting.
     png = await asyncio.to_thread(
-        render_history, series, locale=lang, tz=tz, title=title, labels=labels
+        render_history, series, locale=lang, tz=tz, title=title, now=now, labels=labels
     )
     caption = [caption_line(account, runways[account.id], now, tz) for account in chosen]
     more = _("… and {count} more").format

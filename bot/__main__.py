@@ -55,9 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     transfer = commands.add_parser(
         "copy-data",
         help="copy all data into a new, empty database (e.g. PostgreSQL for several replicas)",
-        description="Stop the bot first. Copies the chats, accounts (their SMSC secrets still "
-        "encrypted with the bot's key), balance history, notifications and hand-offs of "
-        "DATABASE_URL into the database at URL, which is migrated first and must hold no data.",
+        description="Stop the bot first: refused while it runs. Copies the chats, accounts "
+        "(their SMSC secrets still encrypted with the bot's key), balance history, "
+        "notifications and hand-offs of DATABASE_URL into the database at URL, which is "
+        "migrated first and must hold no data.",
     )
     transfer.add_argument(
         "--to", required=True, metavar="URL", help="e.g. postgresql+asyncpg://bot:PASSWORD@db/bot"

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot.storage import transfer
 from bot.storage.crypto import SecretBox
-from bot.storage.engine import create_engine, create_sessionmaker, migrate
+from bot.storage.engine import create_engine, create_sessionmaker, migrate, single_instance
 from bot.storage.models import (
     Account,
     AccountState,
@@ -212,6 +212,32 @@ async def test_a_target_in_use_is_refused_and_left_alone(sqlite_url, postgres_ur
     assert "\n" not in str(refused.value)
     assert await dump(postgres_url) == before
     await engine.dispose()
+
+
+@pytest.mark.parametrize("fleet", [False, True])
+async def test_refused_while_the_bot_runs_on_the_database(
+    sqlite_url, postgres_url, tmp_path, monkeypatch, fleet
+):
+    """What the bot writes after a copy would be lost: the copy waits until it is stopped.
+    A lone bot on SQLite or PostgreSQL, or replicas on PostgreSQL, hold the lock it takes."""
+    source = sqlite_url
+    if fleet:
+        await copy_data(postgres_url)
+        source = postgres_url
+        monkeypatch.setenv("DATABASE_URL", source)
+    engine = create_engine(source)
+    target = f"sqlite+aiosqlite:///{tmp_path / 'copy.db'}"
+    try:
+        async with single_instance(engine, fleet=fleet):
+            with pytest.raises(TransferError) as refused:
+                await copy_data(target)
+        assert str(refused.value) == (
+            f"the bot is running on {transfer.shown(source)}: stop it first"
+        )
+        assert not (tmp_path / "copy.db").exists()
+        await copy_data(target)  # once it is stopped
+    finally:
+        await engine.dispose()
 
 
 @pytest.mark.parametrize(

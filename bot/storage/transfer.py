@@ -9,18 +9,19 @@ Why it works the way it does:
 - The rows go through the models' column types (Core, not the ORM): Decimal money stays exact
   text, times stay UTC, and the SMSC secrets stay the Fernet tokens they are, readable only
   with the same key, which the replicas must be given.
-- All rows are read in one read transaction of the source (a consistent picture, even if a
-  bot were still writing) and streamed in batches, since history may be millions of rows; they
-  are written in one transaction of the target, so a copy that fails leaves it empty, ready
-  for another try.
+- The source is locked as a bot locks it for its life: while a bot runs on it the copy is
+  refused, as what the bot wrote after it would be lost.
+- All rows are read in one read transaction of the source (a consistent picture) and
+  streamed in batches, since history may be millions of rows; they are written in one
+  transaction of the target, so a copy that fails leaves it empty, ready for another try.
 - PostgreSQL hands out ids from sequences that a copy with explicit ids does not advance: each
   is set past the copied ids, or the next account added would collide with a copied one.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from alembic.util import CommandError
@@ -30,9 +31,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.config import DatabaseSettings, load_settings
+from bot.config import DatabaseSettings, SettingsError, load_settings
 from bot.storage.crypto import KEY_FILE_NAME
-from bot.storage.engine import create_engine, migrate
+from bot.storage.engine import create_engine, migrate, single_instance
 from bot.storage.models import Base
 from bot.storage.sqlite import create_database_file
 
@@ -57,34 +58,52 @@ async def copy_data(target_url: str) -> str:
     settings = load_settings(TransferSettings)
     source_url, target_url = settings.database_url, _checked_target(target_url)
     _require_source_file(source_url)
-    if make_url(target_url).get_backend_name() == "sqlite":
-        with _failing(f"cannot create {shown(target_url)}"):
-            create_database_file(target_url)
     # Unbounded (see STATEMENT_TIMEOUT): a copy of millions of rows, and the migrations, may
     # rightly take long, and the operator who runs it sees it wait.
     source = create_engine(source_url, statement_timeout=None)
     target = create_engine(target_url, statement_timeout=None)
     try:
-        # What the bot does at each start: a database of an older version gets the newest
-        # columns, so that every model column can be read.
-        with _failing(f"cannot open the bot's database {shown(source_url)}"):
-            await migrate(source)
-        with _failing(f"cannot use the target database {shown(target_url)}"):
-            async with target.connect() as connection:
-                held = await _tables_with_rows(connection)
-            if held:
-                raise TransferError(
-                    f"the target database {shown(target_url)} already holds data "
-                    f"({', '.join(held)}): copy only into a new, empty database, never into "
-                    "one in use"
-                )
-            await migrate(target)
-        with _failing("the copy failed and was undone (the target holds no row of it)"):
-            counts = await _copy(source, target)
+        async with contextlib.AsyncExitStack() as held:
+            # The lock a bot holds on its database for its life (engine.single_instance),
+            # held for the copy: what a bot still running wrote after it would be lost, and
+            # one started meanwhile would write into the source. Taken as a lone process's,
+            # so replicas on PostgreSQL (which share it) refuse the copy too.
+            with _failing(f"cannot open the bot's database {shown(source_url)}"):
+                try:
+                    await held.enter_async_context(single_instance(source, fleet=False))
+                except SettingsError:
+                    raise TransferError(
+                        f"the bot is running on {shown(source_url)}: stop it first"
+                    ) from None
+            counts = await _migrate_and_copy(source, source_url, target, target_url)
     finally:
         await source.dispose()
         await target.dispose()
     return _report(source_url, target_url, counts, settings.secret_key is not None)
+
+
+async def _migrate_and_copy(
+    source: AsyncEngine, source_url: str, target: AsyncEngine, target_url: str
+) -> dict[str, int]:
+    # What the bot does at each start: a database of an older version gets the newest
+    # columns, so that every model column can be read.
+    with _failing(f"cannot open the bot's database {shown(source_url)}"):
+        await migrate(source)
+    if make_url(target_url).get_backend_name() == "sqlite":
+        with _failing(f"cannot create {shown(target_url)}"):
+            create_database_file(target_url)
+    with _failing(f"cannot use the target database {shown(target_url)}"):
+        async with target.connect() as connection:
+            held = await _tables_with_rows(connection)
+        if held:
+            raise TransferError(
+                f"the target database {shown(target_url)} already holds data "
+                f"({', '.join(held)}): copy only into a new, empty database, never into "
+                "one in use"
+            )
+        await migrate(target)
+    with _failing("the copy failed and was undone (the target holds no row of it)"):
+        return await _copy(source, target)
 
 
 def shown(url: str) -> str:
@@ -118,7 +137,7 @@ def _require_source_file(url: str) -> None:
         )
 
 
-@contextmanager
+@contextlib.contextmanager
 def _failing(what: str) -> Iterator[None]:
     """A database's failure as one line: what was being done, and the driver's reason."""
     try:

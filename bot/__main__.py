@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         help="print an account's balance (password from SMSC_PASSWORD or a prompt)",
         description="Checks SMSC credentials and connectivity without Telegram. Exit codes: "
         "0 ok, 2 wrong login/password, 3 IP blocked, 4 rate limited, 5 SMSC unreachable, "
-        "6 unexpected answer; 1 a bad setting or input, 64 a bad command line.",
+        "6 unexpected answer, 7 not sent to SMSC for now (its limits); 1 a bad setting or input, "
+        "64 a bad command line.",
     )
     check.add_argument("--login", required=True)
     check.add_argument("--site", help="smsc.ru, smsc.kz, ... or a base URL (default SMSC_BASE_URL)")

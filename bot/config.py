@@ -156,54 +156,17 @@ class SmscSettings(BaseBotSettings):
         return [] if self.smsc_proxy_url is None else logs.url_secrets(self.smsc_proxy_url)
 
 
-class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
-    bot_token: SecretStr
-    telegram_api_url: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
-    # Where Telegram is reachable only through a proxy: http://, socks5:// or socks4://, with
-    # user:password@ if it wants them. Host names are resolved by the proxy.
-    telegram_proxy: ProxyUrl = None
+class FleetSettings(BaseBotSettings):
+    """What the replicas share, and `python -m bot check` counts its requests with: the key
+    (every replica reads the passwords the others stored, and names the shared limits with
+    it) and Redis."""
+
     # A Fernet key; when unset, one is generated into the data folder on first start.
     secret_key: SecretStr | None = None
-    check_interval_seconds: Annotated[int, Field(ge=1, le=MAX_INTERVAL_SECONDS)] = 900
-    # Scheduled checks are answered from the cache too (bot.smsc.guard): a balance at most this
-    # old, so a drop is alerted on within this much of a check, never later.
-    balance_cache_seconds: Annotated[float, Field(ge=0, le=300, allow_inf_nan=False)] = 30
-    # SMSC refuses an 11th balance request within a minute, so 10 is a hard ceiling.
-    smsc_max_requests_per_minute: Annotated[int, Field(ge=1, le=10)] = 10
-    # Balance history: every sample for this many days, one a day before that. At most a
-    # century: the nightly thinning's cutoff must be a date.
-    history_raw_days: Annotated[int, Field(ge=1, le=36500)] = 90
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    # Webhook mode instead of long polling (README, "Running several replicas"): Telegram
-    # POSTs updates to this public https URL; the bot serves its path on HTTP_PORT.
-    webhook_url: HttpUrl | None = None
-    webhook_secret: SecretStr | None = None
     # Shared FSM, event isolation and SMSC limits of several replicas (the `redis` extra).
     redis_url: SecretStr | None = None
-    # How long a replica's claim on a check or a notification holds if it dies meanwhile.
-    lease_seconds: Annotated[int, Field(ge=5, le=600)] = 60
 
-    _bot_blanks = field_validator("webhook_url", "webhook_secret", "redis_url", mode="before")(
-        staticmethod(blank_is_unset)
-    )
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _public_https(cls, value: HttpUrl | None) -> HttpUrl | None:
-        if value is None:
-            return None
-        if value.scheme != "https":
-            raise ValueError("Telegram calls https URLs only; e.g. https://bot.example.com/tg/hook")
-        if (value.path or "/") in SERVED_PATHS:
-            raise ValueError(f"its path must not be one of {', '.join(SERVED_PATHS)}")
-        return value
-
-    @field_validator("webhook_secret")
-    @classmethod
-    def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not WEBHOOK_SECRET_SHAPE.fullmatch(value.get_secret_value()):
-            raise ValueError("1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
-        return value
+    _fleet_blanks = field_validator("redis_url", mode="before")(staticmethod(blank_is_unset))
 
     @field_validator("redis_url")
     @classmethod
@@ -225,6 +188,72 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
             raise ValueError(
                 "the redis package is not installed (pip install 'smsc-balance-bot[redis]')"
             )
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None  # blank is unset
+        try:
+            Fernet(value.get_secret_value())
+        except ValueError:
+            raise ValueError(
+                f"not a Fernet key; leave it unset, or make one with {NEW_KEY_COMMAND}"
+            ) from None
+        return value
+
+    def secrets(self) -> list[str]:
+        """The key, and Redis' password (for masking in logs, bot.logs)."""
+        found = [] if self.secret_key is None else [self.secret_key.get_secret_value()]
+        if self.redis_url is not None:
+            found += logs.url_secrets(self.redis_url.get_secret_value())
+        return found
+
+
+class Settings(DatabaseSettings, SmscSettings, FleetSettings, ObservabilitySettings):
+    bot_token: SecretStr
+    telegram_api_url: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
+    # Where Telegram is reachable only through a proxy: http://, socks5:// or socks4://, with
+    # user:password@ if it wants them. Host names are resolved by the proxy.
+    telegram_proxy: ProxyUrl = None
+    check_interval_seconds: Annotated[int, Field(ge=1, le=MAX_INTERVAL_SECONDS)] = 900
+    # Scheduled checks are answered from the cache too (bot.smsc.guard): a balance at most this
+    # old, so a drop is alerted on within this much of a check, never later.
+    balance_cache_seconds: Annotated[float, Field(ge=0, le=300, allow_inf_nan=False)] = 30
+    # SMSC refuses an 11th balance request within a minute, so 10 is a hard ceiling.
+    smsc_max_requests_per_minute: Annotated[int, Field(ge=1, le=10)] = 10
+    # Balance history: every sample for this many days, one a day before that. At most a
+    # century: the nightly thinning's cutoff must be a date.
+    history_raw_days: Annotated[int, Field(ge=1, le=36500)] = 90
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # Webhook mode instead of long polling (README, "Running several replicas"): Telegram
+    # POSTs updates to this public https URL; the bot serves its path on HTTP_PORT.
+    webhook_url: HttpUrl | None = None
+    webhook_secret: SecretStr | None = None
+    # How long a replica's claim on a check or a notification holds if it dies meanwhile.
+    lease_seconds: Annotated[int, Field(ge=5, le=600)] = 60
+
+    _bot_blanks = field_validator("webhook_url", "webhook_secret", mode="before")(
+        staticmethod(blank_is_unset)
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _public_https(cls, value: HttpUrl | None) -> HttpUrl | None:
+        if value is None:
+            return None
+        if value.scheme != "https":
+            raise ValueError("Telegram calls https URLs only; e.g. https://bot.example.com/tg/hook")
+        if (value.path or "/") in SERVED_PATHS:
+            raise ValueError(f"its path must not be one of {', '.join(SERVED_PATHS)}")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not WEBHOOK_SECRET_SHAPE.fullmatch(value.get_secret_value()):
+            raise ValueError("1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
         return value
 
     @model_validator(mode="after")
@@ -261,19 +290,6 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
             raise ValueError("not a bot token; copy all of what @BotFather gave (123456:ABC...)")
         return value
 
-    @field_validator("secret_key")
-    @classmethod
-    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value():
-            return None  # blank is unset
-        try:
-            Fernet(value.get_secret_value())
-        except ValueError:
-            raise ValueError(
-                f"not a Fernet key; leave it unset, or make one with {NEW_KEY_COMMAND}"
-            ) from None
-        return value
-
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -281,17 +297,18 @@ class Settings(DatabaseSettings, SmscSettings, ObservabilitySettings):
 
     def secrets(self) -> list[str]:
         """Every secret among the settings, for masking in logs (bot.logs)."""
-        found = [*super().secrets(), self.bot_token.get_secret_value()]
-        for secret in (self.secret_key, self.webhook_secret):
-            if secret is not None:
-                found.append(secret.get_secret_value())
+        found = [
+            *super().secrets(),
+            *FleetSettings.secrets(self),
+            self.bot_token.get_secret_value(),
+        ]
+        if self.webhook_secret is not None:
+            found.append(self.webhook_secret.get_secret_value())
         # Passwords in URLs: the database's (its driver's errors may quote it), Redis', the
         # proxy's, and those of a Bot API server, a heartbeat or a webhook behind something
         # that wants one.
         urls = [self.database_url, str(self.telegram_api_url), self.telegram_proxy_url]
         urls += [str(url) for url in (self.heartbeat_url, self.webhook_url) if url is not None]
-        if self.redis_url is not None:
-            urls.append(self.redis_url.get_secret_value())
         for url in urls:
             found += [] if url is None else logs.url_secrets(url)
         # The database's as its driver gets it: urlsplit (above) cuts a password with an

@@ -304,13 +304,10 @@ def _shared_limits(redis: Redis | None, box: SecretBox, bot_id: int) -> _Shared:
     together; its keys are named by a key every replica derives from SECRET_KEY."""
     if redis is None:
         return _Shared()
-    from bot.fleet.limits import RedisGuardState
+    from bot.fleet.limits import fleet_guard_state
     from bot.fleet.pacing import RedisPacer
 
-    return _Shared(
-        RedisGuardState(redis, box.keyed_hash("fleet limits").encode()),
-        RedisPacer(redis, bot_id=bot_id),
-    )
+    return _Shared(fleet_guard_state(redis, box), RedisPacer(redis, bot_id=bot_id))
 
 
 def _describe(error: Exception) -> str:

@@ -1,25 +1,48 @@
 """`python -m bot check`: an operator tests credentials and connectivity without Telegram."""
 
+import asyncio
+import functools
 import getpass
 import logging
+import os
 import socket
+import stat
 import subprocess
 import sys
 import threading
 
 import pytest
+from cryptography.fernet import Fernet
 
+from bot import cli
 from bot.__main__ import main
+from bot.smsc.client import Credentials, SmscClient
+from bot.smsc.errors import SmscAuthError
+from bot.smsc.guard import BalanceGuard
+from bot.storage.crypto import SecretBox
 from tests.fake_proxy import FakeProxy
 from tests.fake_smsc import FakeSmsc
 
 
 @pytest.fixture(autouse=True)
 def logging_restored(monkeypatch):
-    """`check` installs secret masking (bot.logs) in this process: undone after each test."""
+    """`check` installs secret masking (bot.logs) in this process: undone after each test. The
+    bot's log lines reach stderr as at a terminal (no handler: Python prints warnings there),
+    not pytest's capture."""
     monkeypatch.setattr(logging, "_logRecordFactory", logging.getLogRecordFactory())
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
     monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    bot = logging.getLogger("bot")
+    monkeypatch.setattr(bot, "propagate", False)
+    monkeypatch.setattr(bot, "handlers", [*bot.handlers, logging.lastResort])
+
+
+@pytest.fixture(autouse=True)
+def bot_folder(monkeypatch, tmp_path):
+    """Run where a bot without Redis would: its data folder is ./data."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "SMSC_PROXY"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -52,10 +75,10 @@ def test_prints_balance_credit_currency(monkeypatch, capsys, smsc):
 )
 def test_failures_exit_non_zero_with_one_line(monkeypatch, capsys, smsc, setup, code, reason):
     setup(smsc)
-    exit_code, out, err = check(monkeypatch, capsys, smsc.url, password="wrong")
+    exit_code, out, err = check(monkeypatch, capsys, smsc.url, password="wr0ng-pa55")
     assert exit_code == code
     assert out == "" and len(err.strip().splitlines()) == 1 and reason in err
-    assert "wrong" not in err.replace("wrong login", "")  # the password is never echoed
+    assert "wr0ng" not in err  # the password is never echoed
 
 
 def test_rate_limited(monkeypatch, capsys, smsc):
@@ -148,3 +171,91 @@ def test_a_bad_command_line_is_not_a_wrong_password(capsys):
         main(["check"])
     assert exited.value.code == 64  # 2 would tell a script "wrong login or password"
     assert "--login" in capsys.readouterr().err
+
+
+def _refusals(smsc: FakeSmsc) -> int:
+    """SMSC's refusals of a login (error 2), which it counts toward blocking the IP."""
+    return sum(r.outcome == "error:2" for r in smsc.requests_for("shop"))
+
+
+def test_a_mistyped_password_retried_is_not_sent_again(monkeypatch, capsys, smsc, tmp_path):
+    """SMSC blocks the server's IP, the bot's checks of every chat too, at its fifth refused
+    login in 30 minutes: each `check` is a process of its own, and still none sends a refused
+    password twice."""
+    codes, lines = [], []
+    for _ in range(6):
+        code, out, err = check(monkeypatch, capsys, smsc.url, password="wrong")
+        codes.append(code)
+        lines += err.splitlines()
+        assert out == ""
+    assert codes == [2] * 6 and len(lines) == 6
+    assert _refusals(smsc) == 1  # the first check only reached SMSC
+    assert "SMSC blocks this server's IP for 30 minutes after 5 wrong passwords" in lines[0]
+    assert "not sent again until they change or after " in lines[5]
+    kept = tmp_path / "data" / "check-guard.json"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert b"wrong" not in kept.read_bytes()
+    assert check(monkeypatch, capsys, smsc.url)[0] == 0  # the right one goes
+
+
+def test_wrong_passwords_stop_before_smscs_block(monkeypatch, capsys, smsc):
+    codes, errors = [], []
+    for attempt in range(7):
+        code, _, err = check(monkeypatch, capsys, smsc.url, password=f"wrong{attempt}")
+        codes.append(code)
+        errors.append(err)
+    assert codes == [2, 2, 2, 7, 7, 7, 7]
+    assert _refusals(smsc) == 3  # SMSC blocks at 5
+    assert errors[3].count("\n") == 1
+    assert errors[3].startswith("error: not sent to SMSC")
+    assert "new credentials can be checked in" in errors[3] and "UTC" in errors[3]
+
+
+def test_a_backup_host_tried_is_still_one_line(monkeypatch, capsys, smsc):
+    with socket.socket() as sock:  # ports nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        with socket.socket() as other:
+            other.bind(("127.0.0.1", 0))
+            also_dead = f"http://127.0.0.1:{other.getsockname()[1]}"
+    backups = {dead: [smsc.url], also_dead: [dead]}
+    monkeypatch.setattr(cli, "SmscClient", functools.partial(SmscClient, backups=backups))
+
+    code, out, err = check(monkeypatch, capsys, dead)
+    assert (code, err) == (0, "") and out.startswith("balance: 1234.50")
+
+    code, out, err = check(monkeypatch, capsys, also_dead)
+    assert code == 5 and out == "" and len(err.splitlines()) == 1
+    assert err.startswith("error: SMSC unreachable") and "backup" not in err
+
+
+def test_with_redis_it_counts_with_the_replicas(monkeypatch, capsys, smsc, redis_url):
+    """A password a replica had refused is not sent again by `check`, nor the other way."""
+    from redis.asyncio import Redis
+
+    from bot.fleet.limits import fleet_guard_state
+
+    key = Fernet.generate_key()
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("SECRET_KEY", key.decode())
+
+    async def replica_checks(password: str) -> None:
+        redis = Redis.from_url(redis_url)
+        try:
+            async with SmscClient() as client:
+                guard = BalanceGuard(client, state=fleet_guard_state(redis, SecretBox(key)))
+                await guard.balance(Credentials(smsc.url, "shop", password))
+        finally:
+            await redis.aclose()
+
+    with pytest.raises(SmscAuthError):
+        asyncio.run(replica_checks("wrong"))
+    code, _, err = check(monkeypatch, capsys, smsc.url, password="wrong")
+    assert code == 2 and "not retried until they change" in err
+    assert _refusals(smsc) == 1
+
+    assert check(monkeypatch, capsys, smsc.url, password="typo")[0] == 2
+    with pytest.raises(SmscAuthError, match="not retried until they change"):
+        asyncio.run(replica_checks("typo"))
+    assert _refusals(smsc) == 2
+    assert not (os.path.exists("data"))  # nothing kept in a file with Redis

@@ -46,6 +46,7 @@ from bot.smsc.state import (
     Standing,
     Turn,
 )
+from bot.storage.crypto import SecretBox
 
 PREFIX = "smscbot:guard:"
 # Last balances are served as "stale with age" while SMSC must wait, and a replica started
@@ -53,6 +54,12 @@ PREFIX = "smscbot:guard:"
 KNOWN_TTL_MS = 7 * 24 * 3600 * 1000
 # Key names remembered, so as not to compute their HMACs for each request: a few per login.
 NAMES_KEPT = 16384
+
+
+def fleet_guard_state(redis: Redis, box: SecretBox) -> RedisGuardState:
+    """The state every replica's guard shares, and `python -m bot check` with them: named by a
+    key each derives from SECRET_KEY."""
+    return RedisGuardState(redis, box.keyed_hash("fleet limits").encode())
 
 
 class RedisGuardState:

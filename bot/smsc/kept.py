@@ -1,0 +1,127 @@
+"""The guard's state of `python -m bot check` without Redis (bot.cli). Each check is a process
+of its own, and the guard's memory (bot.smsc.windows) dies with it: a mistyped password retried
+would reach SMSC's fifth refused login in 30 minutes, and the IP block that stops the bot's
+checks of every chat too. So what must outlive a check is kept in a small file of the data
+folder: SMSC's refusals of the last 30 minutes (the site's count, and the credentials refused,
+not sent again meanwhile) and a site's pause after error 4. Nothing more: a login's minute
+forgotten costs at worst a paused login (error 9), never a block.
+
+The file is written whole to a temporary file and renamed over the old one (a check cut short
+leaves the last one whole), readable by its owner only. Credentials are in it as an scrypt of
+their fingerprint under the file's salt: a mistyped password is often near the right one, and
+a plain hash could be tried against a word list. Checks run one at a time (a lock on the
+folder), so none writes over another's refusal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.config import SettingsError
+from bot.smsc.client import Credentials
+from bot.smsc.windows import MemoryGuardState
+
+FILE_NAME = "check-guard.json"
+AUTH_WINDOW = 1800.0  # SMSC's, for its count of refused logins
+
+
+@contextlib.contextmanager
+def kept_state(folder: Path) -> Iterator[KeptGuardState]:
+    """The state kept in `folder` (which must exist), held by this process until the end."""
+    # The folder, not the file, is locked: the file is replaced at each write, and a lock on
+    # the one replaced would let a waiting check read it after it is gone.
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another check takes seconds at most
+        yield KeptGuardState(folder / FILE_NAME)
+    finally:
+        os.close(fd)
+
+
+class KeptGuardState(MemoryGuardState):
+    """`MemoryGuardState` that reads and writes SMSC's refusals and IP blocks in `path`."""
+
+    def __init__(self, path: Path) -> None:
+        # Wall time: what one check writes, the next reads, maybe after a reboot.
+        super().__init__(time.time, auth_window=AUTH_WINDOW)
+        self._path = path
+        self._tags: dict[str, str] = {}  # by fingerprint
+        salt, refusals, pauses = self._read()
+        self._salt = salt
+        now = self._clock()
+        self._refusals = [(site, tag, at) for site, tag, at in refusals if now - at < AUTH_WINDOW]
+        self._pauses = {site: until for site, until in pauses.items() if until > now}
+        for site, _tag, at in self._refusals:
+            self._site(site).add_auth_failure((), at)
+        for site, until in self._pauses.items():
+            self._site(site).paused_until = until
+
+    def recall(self, creds: Credentials) -> datetime | None:
+        """If SMSC refused `creds` in the last 30 minutes: they are refused here too (the guard
+        sends them not), and this is when that refusal leaves SMSC's count."""
+        tag = self._tag(creds)
+        times = [at for _site, kept, at in self._refusals if kept == tag]
+        if not times:
+            return None
+        self._rejected.add(creds.fingerprint)
+        self._refused.add(creds.fingerprint)
+        return datetime.fromtimestamp(max(times) + AUTH_WINDOW, UTC)
+
+    async def rejected(self, creds: Credentials, askers: tuple[str, ...]) -> None:
+        await super().rejected(creds, askers)
+        self._refusals.append((creds.site, self._tag(creds), self._clock()))
+        self._write()
+
+    async def pause_site(self, site: str, seconds: float) -> None:
+        await super().pause_site(site, seconds)
+        self._pauses[site] = self._clock() + seconds
+        self._write()
+
+    def _tag(self, creds: Credentials) -> str:
+        tag = self._tags.get(creds.fingerprint)
+        if tag is None:
+            secret = creds.fingerprint.encode()
+            tag = hashlib.scrypt(secret, salt=self._salt, n=2**14, r=8, p=1, dklen=16).hex()
+            self._tags[creds.fingerprint] = tag
+        return tag
+
+    def _read(self) -> tuple[bytes, list[tuple[str, str, float]], dict[str, float]]:
+        try:
+            kept = json.loads(self._path.read_text(encoding="utf-8"))
+            refusals = [(str(site), str(tag), float(at)) for site, tag, at in kept["refusals"]]
+            pauses = {str(site): float(until) for site, until in kept["pauses"].items()}
+            return bytes.fromhex(kept["salt"]), refusals, pauses
+        except FileNotFoundError:
+            return secrets.token_bytes(16), [], {}
+        except OSError as error:
+            raise SettingsError(f"{self._path} cannot be read ({error.strerror})") from None
+        except (ValueError, TypeError, KeyError, AttributeError):
+            # Not guessed at: what it held may be the refusals that keep SMSC's block away.
+            raise SettingsError(
+                f"{self._path} is damaged: delete it 30 minutes after the last failed check"
+            ) from None
+
+    def _write(self) -> None:
+        kept = {"salt": self._salt.hex(), "refusals": self._refusals, "pauses": self._pauses}
+        partial = None
+        try:
+            # mkstemp's file is the owner's alone from the start.
+            fd, partial = tempfile.mkstemp(dir=self._path.parent, prefix=f".{self._path.name}.")
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                json.dump(kept, file)
+            os.replace(partial, self._path)
+        except OSError as error:
+            if partial is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(partial)
+            raise SettingsError(f"{self._path} cannot be written ({error.strerror})") from None

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from bot.storage import history
 from bot.storage.engine import create_engine, create_sessionmaker
 from bot.storage.history import Sample, histories_since, samples_since, thin, thin_all
 from bot.storage.models import Account, BalanceSample, Chat
@@ -111,3 +112,37 @@ async def test_thinning_runs_once_a_day_for_all_replicas(sessionmaker, database_
         await other.dispose()
     async with sessionmaker() as session:  # one sample for each of the three dates touched
         assert await session.scalar(select(func.count()).select_from(BalanceSample)) == 3
+
+
+async def test_thinning_goes_account_batch_by_batch_each_keeping_its_days(
+    sessionmaker, monkeypatch
+):
+    """A fleet's old samples are thinned a few accounts a statement (one DELETE of them all
+    ran past PostgreSQL's statement bound): every account keeps one sample a day, its last."""
+    monkeypatch.setattr(history, "THIN_BATCH", 2)
+    async with sessionmaker() as session:
+        session.add(Chat(id=1, type="private", language="en"))
+        accounts = [
+            Account(chat_id=1, name=n, site="s", login=n, secret=b"x", check_interval=60)
+            for n in "abcde"
+        ]
+        session.add_all(accounts)
+        await session.flush()
+        for account in accounts:
+            for hour in range(3 * 24):  # three old days, hourly, from 09:00
+                session.add(
+                    BalanceSample(
+                        account_id=account.id,
+                        taken_at=START + timedelta(hours=hour),
+                        balance=Decimal(hour),
+                        credit=Decimal(0),
+                    )
+                )
+        await session.commit()
+        now = START + timedelta(days=3 + RAW_DAYS)
+        assert await thin(session, now, RAW_DAYS) == 5 * (3 * 24 - 4)
+        kept = await session.execute(
+            select(BalanceSample.account_id, BalanceSample.balance).order_by(BalanceSample.id)
+        )
+    last_of_each_date = [Decimal(14), Decimal(38), Decimal(62), Decimal(71)]
+    assert [balance for _, balance in kept] == last_of_each_date * 5

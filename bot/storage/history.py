@@ -108,20 +108,43 @@ _HISTORIES_ACROSS = (
 )
 
 
+# Accounts whose old samples are thinned by one statement, committed: one DELETE of a whole
+# fleet's (3 million samples at 5,000 accounts and 300 days) ran past PostgreSQL's statement
+# bound (bot.storage.engine.STATEMENT_TIMEOUT), every night, and held SQLite's one writer as
+# long. A batch's samples are read from the index by account.
+THIN_BATCH = 50
+
+
 async def thin(session: AsyncSession, now: datetime, raw_days: int) -> int:
-    """Keep every sample of the last `raw_days`, and one a day before that; returns how
-    many were deleted, committed. Growth per account is then bounded (see the README)."""
+    """Keep every sample of the last `raw_days`, and one a day before that (the day's last);
+    returns how many were deleted, committed batch by batch. Growth per account is then
+    bounded (see the README)."""
     cutoff = now - timedelta(days=raw_days)
-    keep = (
-        select(func.max(BalanceSample.id))
-        .where(BalanceSample.taken_at < cutoff)
-        .group_by(BalanceSample.account_id, func.date(BalanceSample.taken_at))
-    )
-    result = await session.execute(
-        delete(BalanceSample).where(BalanceSample.taken_at < cutoff, BalanceSample.id.not_in(keep))
-    )
-    await session.commit()
-    return result.rowcount
+    ids = (await session.scalars(select(Account.id).order_by(Account.id))).all()
+    deleted = 0
+    for start in range(0, len(ids), THIN_BATCH):
+        batch = ids[start : start + THIN_BATCH]
+        day = func.date(BalanceSample.taken_at)
+        ranked = (
+            select(
+                BalanceSample.id,
+                func.row_number()
+                .over(
+                    partition_by=(BalanceSample.account_id, day), order_by=BalanceSample.id.desc()
+                )
+                .label("rank"),
+            )
+            .where(BalanceSample.account_id.in_(batch), BalanceSample.taken_at < cutoff)
+            .subquery()
+        )
+        result = await session.execute(
+            delete(BalanceSample).where(
+                BalanceSample.id.in_(select(ranked.c.id).where(ranked.c.rank > 1))
+            )
+        )
+        await session.commit()
+        deleted += result.rowcount
+    return deleted
 
 
 async def thin_all(

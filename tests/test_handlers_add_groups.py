@@ -2,6 +2,8 @@
 deleted, however it comes, and the dialog holds when Telegram fails; the dialog's buttons out of
 their step change nothing."""
 
+import html
+import re
 import time
 from datetime import UTC, datetime
 
@@ -14,7 +16,7 @@ from aiogram.methods import (
     GetChatMember,
     SendMessage,
 )
-from aiogram.types import Message, Update
+from aiogram.types import Message, MessageEntity, Update, User
 
 from bot.telegram.handlers import add_common
 from bot.telegram.handlers.add_dialog import KindChoice, ReplaceChoice, SiteChoice
@@ -256,7 +258,20 @@ UPGRADED = -1000100500  # the group's id as a supergroup
 
 
 def bot_said(chat_id: int, text: str) -> Message:
-    return reply_to_bot(chat_id).model_copy(update={"text": text})
+    """The bot's message as Telegram hands it back: its mention of someone (sent as a
+    tg://user link) a text mention of that user."""
+    mention = re.match(r'<a href="tg://user\?id=(\d+)">([^<]*)</a>', text)
+    if mention is None:
+        return reply_to_bot(chat_id).model_copy(update={"text": text})
+    user_id, name = int(mention[1]), html.unescape(mention[2])
+    entity = MessageEntity(
+        type="text_mention",
+        offset=0,
+        length=len(name.encode("utf-16-le")) // 2,
+        user=User(id=user_id, is_bot=False, first_name=name),
+    )
+    plain = name + text[mention.end() :]
+    return reply_to_bot(chat_id).model_copy(update={"text": plain, "entities": [entity]})
 
 
 ENDED = {
@@ -297,6 +312,20 @@ async def test_password_answering_a_prompt_of_a_dialog_gone_is_deleted(
     assert "right" not in reply.text
     assert smsc.requests == []
     assert await accounts_of(sessionmaker, chat_id) == []
+
+
+async def test_a_members_reply_to_an_admins_live_prompt_stays(dp, bot, smsc, sessionmaker):
+    """Another member answering the prompt aimed at the admin ("wait, use the API key") keeps
+    their message, and the admin's dialog goes on."""
+    [offer] = await say(dp, bot, GROUP, "/add", user_id=ADMIN)
+    await press(dp, bot, GROUP, offer.reply_markup.inline_keyboard[-1][0].callback_data, ADMIN)
+    [ask] = await walk_to_secret(dp, bot, GROUP, ADMIN, "shop", reply_to=reply_to_bot(GROUP))
+    prompt = bot_said(GROUP, ask.text)
+    await say(dp, bot, GROUP, "wait, use the API key", user_id=MEMBER, reply_to=prompt)
+    assert bot.calls(DeleteMessage) == []
+    *_, asked = await say(dp, bot, GROUP, "right", user_id=ADMIN, reply_to=prompt)
+    assert "Below which balance should I warn?" in asked.text  # the password was taken
+    assert len(bot.calls(DeleteMessage)) == 1  # the admin's password, deleted
 
 
 async def test_other_replies_to_the_bot_without_a_dialog_stay(dp, bot):

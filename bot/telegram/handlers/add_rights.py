@@ -16,7 +16,7 @@ from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, Message, User
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
@@ -145,6 +145,10 @@ class SecretFirst(BaseMiddleware):
             return False
         if not reply.text or not message.text or bot_command(message.text):
             return False
+        # In a group the prompt names its asker: another member's reply to it is theirs to
+        # keep, and the asker's dialog may well be running.
+        if message.chat.type != ChatType.PRIVATE and not _names(reply, message.from_user):
+            return False
         i18n: I18n = data["i18n"]
         return any(
             reply.text.endswith(secret_prompt(apikey, locale))
@@ -157,3 +161,13 @@ class SecretFirst(BaseMiddleware):
         """An /add for this bot with a password (in a photo's caption too)."""
         text = message.text or message.caption
         return carries_secret(text) and bool(await Command("add", ignore_case=True)(message, bot))
+
+
+def _names(prompt: Message, user: User | None) -> bool:
+    """Whether the prompt's mention (add_dialog.prompt) is of `user`: Telegram hands it back
+    as a text mention, or as the link it was sent as."""
+    return user is not None and any(
+        (entity.user is not None and entity.user.id == user.id)
+        or entity.url == f"tg://user?id={user.id}"
+        for entity in prompt.entities or ()
+    )

@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
 
             return probe()
         if args.command == "migrate":
-            from bot.config import SQLITE_PREFIX, DatabaseSettings, load_settings
+            from bot.config import load_settings
+            from bot.config.sections import SQLITE_PREFIX, DatabaseSettings
             from bot.storage.engine import MIGRATION_LOG_FORMAT, migrate_database
             from bot.storage.sqlite import create_database_file, prepare_data_dir
 

@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 from bot import logs
-from bot.config import DatabaseSettings, FleetSettings, SettingsError, SmscSettings, load_settings
+from bot.config import SettingsError, load_settings
+from bot.config.sections import DatabaseSettings, FleetSettings, SmscSettings
 from bot.smsc.client import Balance, Credentials, SmscClient
 from bot.smsc.errors import (
     SmscAuthError,

@@ -6,7 +6,8 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection
 
-from bot.config import DatabaseSettings, SettingsError, load_settings
+from bot.config import SettingsError, load_settings
+from bot.config.sections import DatabaseSettings
 from bot.storage import sqlite
 from bot.storage.engine import MigrationError, create_engine
 from bot.storage.models import Base

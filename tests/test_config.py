@@ -264,7 +264,7 @@ def test_passwords_in_every_url_are_secrets_as_sent_and_as_written(monkeypatch):
 
 
 def test_redis_url_without_the_redis_package_says_what_to_install(monkeypatch):
-    monkeypatch.setattr("bot.config.find_spec", lambda name: None)
+    monkeypatch.setattr("bot.config.sections.find_spec", lambda name: None)
     monkeypatch.setenv("BOT_TOKEN", TOKEN)
     monkeypatch.setenv("DATABASE_URL", POSTGRES)
     monkeypatch.setenv("REDIS_URL", "redis://redis:6379/0")

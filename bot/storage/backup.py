@@ -16,7 +16,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from bot.config import DatabaseSettings, load_settings
+from bot.config import load_settings
+from bot.config.sections import DatabaseSettings
 from bot.storage.crypto import KEY_FILE_NAME
 
 

@@ -31,7 +31,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.config import DatabaseSettings, SettingsError, load_settings
+from bot.config import SettingsError, load_settings
+from bot.config.sections import DatabaseSettings
 from bot.storage.crypto import KEY_FILE_NAME
 from bot.storage.engine import create_engine, migrate, single_instance
 from bot.storage.models import Base

@@ -1,16 +1,16 @@
 """The /add dialog's tests' helpers (a pytest plugin: tests/conftest.py): buttons pressed, the
-dialog walked to its secret, the hand-off link, a chat's accounts, and `fast_retries` for the
-deletes of secrets."""
+dialog walked to its secret, the hand-off link, a chat's accounts, the bot removed from the
+group, and `fast_retries` for the deletes of secrets."""
 
 import pytest
-from aiogram.methods import SendMessage
+from aiogram.methods import GetChatMember, SendMessage
 from sqlalchemy import select
 
 from bot.storage.models import Account
 from bot.telegram.handlers import add_common
 from bot.telegram.handlers.add_dialog import KindChoice, SiteChoice
 from tests.handler_fixtures import ADMIN, GROUP, say
-from tests.mocked_bot import callback_update
+from tests.mocked_bot import callback_update, member_update
 
 
 @pytest.fixture
@@ -46,3 +46,13 @@ async def accounts_of(sessionmaker, chat_id):
 async def handed_off(dp, bot) -> str:
     [reply] = await say(dp, bot, GROUP, "/add", user_id=ADMIN)
     return link_payload(reply)
+
+
+async def remove_bot(dp, bot, *, seen: bool) -> None:
+    """The bot removed from GROUP: `seen`, its my_chat_member update arrived (the group is
+    inactive); or it was lost (say, while the bot was down), and the next getChatMember about
+    the group tells, with Telegram's 403."""
+    if seen:
+        await dp.feed_update(bot, member_update(GROUP, joined=False))
+    else:
+        bot.session.fail(GetChatMember, 403, "Forbidden: bot was kicked from the supergroup chat")

@@ -7,7 +7,7 @@ from aiogram.exceptions import TelegramMigrateToChat
 from aiogram.methods import GetChatMember
 from aiogram.types import ChatMemberAdministrator, ChatMemberMember, ChatMemberUpdated, Update, User
 
-from bot.telegram.admins import AdminRights
+from bot.telegram.admins import AdminRights, Role
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
 from tests.mocked_bot import MockedBot, chat_of, message_update
 
@@ -102,10 +102,20 @@ async def test_answers_expire_after_a_minute():
 async def test_unknown_chat_or_user_is_no_admin():
     bot = MockedBot()
     bot.session.fail(GetChatMember, 400, "Bad Request: chat not found")
-    bot.session.fail(GetChatMember, 403, "Forbidden: bot was kicked from the supergroup chat")
     rights = AdminRights()
     assert not await rights.is_admin(bot, -1, ADMIN)
-    assert not await rights.is_admin(bot, -2, ADMIN)
+
+
+async def test_a_chat_that_removed_the_bot_has_no_admin_until_it_adds_the_bot_back():
+    bot = MockedBot()
+    bot.session.admins.add((GROUP, ADMIN))
+    bot.session.fail(GetChatMember, 403, "Forbidden: bot was kicked from the supergroup chat")
+    rights = AdminRights()
+    assert await rights.role(bot, GROUP, ADMIN) is Role.BOT_REMOVED  # told apart from MEMBER
+    assert await rights.is_admin(bot, GROUP, ADMIN)  # added back: asked again, not remembered
+    assert len(bot.calls(GetChatMember)) == 2
+    bot.session.fail(GetChatMember, 403, "Forbidden: bot was kicked from the supergroup chat")
+    assert not await rights.is_admin(bot, GROUP, ADMIN, fresh=True)
 
 
 async def test_simultaneous_questions_share_one_lookup():

@@ -14,8 +14,9 @@ from sqlalchemy import update
 from bot.smsc.guard import BalanceGuard
 from bot.storage.models import Account, Handoff
 from bot.telegram.handlers.add_dialog import KindChoice, ReplaceChoice
-from tests.add_fixtures import accounts_of, handed_off, press, walk_to_secret
+from tests.add_fixtures import accounts_of, handed_off, press, remove_bot, walk_to_secret
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
+from tests.mocked_bot import member_update
 
 pytestmark = pytest.mark.usefixtures("fast_retries")
 
@@ -84,6 +85,29 @@ async def test_admin_demoted_after_the_link_opened_gets_nowhere(dp, bot, session
     [reply] = await say(dp, bot, ADMIN, f"/start {payload}")
     assert "Only administrators" in reply.text
     assert await dp.fsm.get_context(bot, ADMIN, ADMIN).get_state() is None
+
+
+NOT_IN_GROUP = {"en": "I'm no longer in that group", "ru": "Меня больше нет в той группе"}
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+@pytest.mark.parametrize("seen", [True, False], ids=["removal seen", "told by Telegram"])
+async def test_link_to_a_group_that_removed_me_says_so(dp, bot, seen, language):
+    payload = await handed_off(dp, bot)
+    await remove_bot(dp, bot, seen=seen)
+    [reply] = await say(dp, bot, ADMIN, f"/start {payload}", language=language)
+    assert NOT_IN_GROUP[language] in reply.text and "/add" in reply.text
+    assert "administrators" not in reply.text and "администратор" not in reply.text
+    assert await dp.fsm.get_context(bot, ADMIN, ADMIN).get_state() is None
+
+
+async def test_admin_who_adds_me_back_may_add_at_once(dp, bot):
+    payload = await handed_off(dp, bot)
+    await remove_bot(dp, bot, seen=False)
+    await say(dp, bot, ADMIN, f"/start {payload}")
+    await dp.feed_update(bot, member_update(GROUP, joined=True))
+    [offer] = await say(dp, bot, GROUP, "/add", user_id=ADMIN)  # within the minute
+    assert "private chat" in offer.text
 
 
 async def test_hand_off_checks_rights_afresh_at_each_write(dp, bot, sessionmaker):

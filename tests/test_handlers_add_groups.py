@@ -20,7 +20,7 @@ from aiogram.types import Message, MessageEntity, Update, User
 
 from bot.telegram.handlers import add_common
 from bot.telegram.handlers.add_dialog import KindChoice, ReplaceChoice, SiteChoice
-from tests.add_fixtures import accounts_of, handed_off, press, walk_to_secret
+from tests.add_fixtures import accounts_of, handed_off, press, remove_bot, walk_to_secret
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
 from tests.mocked_bot import BOT_USER, message_update
 
@@ -160,6 +160,20 @@ async def test_hand_off_to_a_chat_that_is_gone_saves_nothing(dp, bot, smsc, sess
     replies = await say(dp, bot, ADMIN, "right")
     assert "gone or has changed" in replies[-1].text  # not "you are no admin" of the old id
     assert smsc.requests == []
+
+
+@pytest.mark.parametrize("seen", [True, False], ids=["removal seen", "told by Telegram"])
+async def test_hand_off_to_a_group_that_removed_me_saves_nothing(dp, bot, smsc, sessionmaker, seen):
+    payload = await handed_off(dp, bot)
+    await say(dp, bot, ADMIN, f"/start {payload}", language="ru")
+    await walk_to_secret(dp, bot, ADMIN, ADMIN, "shop")
+    await remove_bot(dp, bot, seen=seen)
+    replies = await say(dp, bot, ADMIN, "right")
+    assert len(bot.calls(DeleteMessage)) == 1
+    assert "Меня больше нет в той группе" in replies[-1].text  # not "you are no admin"
+    assert await dp.fsm.get_context(bot, ADMIN, ADMIN).get_state() is None
+    assert smsc.requests == []
+    assert await accounts_of(sessionmaker, GROUP) == []
 
 
 async def test_password_sent_late_in_a_group_is_still_deleted(dp, bot, sessionmaker):

@@ -30,6 +30,12 @@ class Role(Enum):
     ADMIN = "admin"
     # "Remain anonymous": their messages come from the group itself, not from them.
     ANONYMOUS_ADMIN = "anonymous admin"
+    # Telegram refuses to say (403): the bot was removed from the chat. No admin either, but
+    # the user is told to add the bot back rather than that they are no admin.
+    BOT_REMOVED = "bot removed"
+
+
+ADMINS = (Role.ADMIN, Role.ANONYMOUS_ADMIN)
 
 
 class AdminRights:
@@ -50,7 +56,7 @@ class AdminRights:
     async def is_admin(self, bot: Bot, chat_id: int, user_id: int, *, fresh: bool = False) -> bool:
         """Whether the user is the chat's creator or an administrator; `fresh` asks Telegram
         even when a recent answer is known (before writing something that matters)."""
-        return await self.role(bot, chat_id, user_id, fresh=fresh) is not Role.MEMBER
+        return await self.role(bot, chat_id, user_id, fresh=fresh) in ADMINS
 
     async def role(self, bot: Bot, chat_id: int, user_id: int, *, fresh: bool = False) -> Role:
         key = (chat_id, user_id)
@@ -72,7 +78,9 @@ class AdminRights:
             future.cancel()
             raise
         else:
-            self._remember(key, role)
+            # Not remembered: an admin who adds the bot back is not refused for a minute.
+            if role is not Role.BOT_REMOVED:
+                self._remember(key, role)
             future.set_result(role)
             return role
         finally:
@@ -86,9 +94,11 @@ class AdminRights:
     async def _ask(bot: Bot, chat_id: int, user_id: int) -> Role:
         try:
             member = await bot.get_chat_member(chat_id, user_id)
-        except (TelegramBadRequest, TelegramForbiddenError, TelegramMigrateToChat):
-            # No such chat or user, the bot is not in the chat any more, or the group became
-            # a supergroup under a new id: no one administers this id now.
+        except TelegramForbiddenError:
+            return Role.BOT_REMOVED
+        except (TelegramBadRequest, TelegramMigrateToChat):
+            # No such chat or user, or the group became a supergroup under a new id: no one
+            # administers this id now.
             return Role.MEMBER
         if not isinstance(member, ChatMemberOwner | ChatMemberAdministrator):
             return Role.MEMBER

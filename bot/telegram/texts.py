@@ -47,6 +47,11 @@ def busy(seconds: float) -> str:
     ).format(seconds=math.ceil(seconds))
 
 
+def not_in_group() -> str:
+    """To an admin adding an account to a group that removed the bot (bot.telegram.admins)."""
+    return _("I'm no longer in that group: add me back to it, then send /add there.")
+
+
 def button_out_of_date() -> str:
     return _("This button is out of date.")
 

@@ -28,7 +28,7 @@ from bot.storage.engine import Session
 from bot.storage.handoff import HandoffRefused, Refusal
 from bot.storage.models import Chat
 from bot.telegram import texts
-from bot.telegram.admins import AdminRights, Role
+from bot.telegram.admins import ADMINS, AdminRights, Role
 from bot.telegram.filters import Command
 from bot.telegram.formatting import parse_amount
 from bot.telegram.handlers import add_dialog
@@ -186,10 +186,19 @@ async def open_handoff(
     except HandoffRefused as refused:
         await message.answer(handoff_refusal(refused.reason))
         return
-    if not await admin_rights.is_admin(bot, ticket.chat_id, user_id, fresh=True):
+    group = await chats.get(ticket.chat_id)
+    # Before the rights: in a group that removed the bot no one is an admin, and whoever
+    # opens the link is told how to go on instead.
+    if group is not None and not group.active:
+        await message.answer(texts.not_in_group())
+        return
+    role = await admin_rights.role(bot, ticket.chat_id, user_id, fresh=True)
+    if role is Role.BOT_REMOVED:  # its removal not seen (say, while the bot was down)
+        await message.answer(texts.not_in_group())
+        return
+    if role not in ADMINS:
         await message.answer(_("Only administrators of that group may add accounts to it."))
         return
-    group = await chats.get(ticket.chat_id)
     await message.answer(
         _("Let's register an SMSC account for {group}.").format(
             group=texts.bold(group.title or str(group.id))

@@ -210,12 +210,12 @@ async def enter_secret(
     data = await state.get_data()
     target_chat = data["target_chat"]
     target = await chats.get(target_chat)
-    # Before the rights: under a group's old id (upgraded to a supergroup) no one is an admin.
-    if target is None:  # the group became a supergroup (a new id) or removed the bot
+    # Before the rights: under a group's old id (upgraded to a supergroup) no one is an admin,
+    # nor in a group that removed the bot (still_admin tells when its removal went unseen).
+    if target is None or not target.active:
         await state.clear()
-        await message.answer(
-            _("That chat is gone or has changed; nothing was saved. Send /add there again.")
-        )
+        gone = _("That chat is gone or has changed; nothing was saved. Send /add there again.")
+        await message.answer(gone if target is None else texts.not_in_group())
         return
     if not await still_admin(message, state, bot, admin_rights):
         return

@@ -20,7 +20,8 @@ from aiogram.types import CallbackQuery, Message, User
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from bot.telegram.admins import AdminRights
+from bot.telegram import texts
+from bot.telegram.admins import ADMINS, AdminRights, Role
 from bot.telegram.commands import COMMANDS
 from bot.telegram.filters import ChatAdmin, DialogInput
 from bot.telegram.handlers.add_common import carries_secret, delete_secret, secret_prompt
@@ -67,13 +68,18 @@ async def still_admin(
         allowed = event.sender_chat.id == target_chat  # an anonymous admin of the group
     else:
         try:
-            allowed = await admin_rights.is_admin(bot, target_chat, event.from_user.id, fresh=True)
+            role = await admin_rights.role(bot, target_chat, event.from_user.id, fresh=True)
         except LOOKUP_FAILED:
             # Not a refusal: the dialog stays where it is for another try.
             await message_of(event).answer(
                 _("I couldn't check your rights in that chat just now. Send it again, please.")
             )
             return False
+        if role is Role.BOT_REMOVED:
+            await state.clear()
+            await message_of(event).answer(texts.not_in_group())
+            return False
+        allowed = role in ADMINS
     if not allowed:
         await close_for_non_admin(message_of(event), state)
     return allowed

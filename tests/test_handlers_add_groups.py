@@ -5,7 +5,6 @@ their step change nothing."""
 import html
 import re
 import time
-from datetime import UTC, datetime
 
 import pytest
 from aiogram.fsm.storage.memory import MemoryStorage
@@ -20,28 +19,20 @@ from aiogram.types import Message, MessageEntity, Update, User
 
 from bot.telegram.handlers import add_common
 from bot.telegram.handlers.add_dialog import KindChoice, ReplaceChoice, SiteChoice
-from tests.add_fixtures import accounts_of, handed_off, press, remove_bot, walk_to_secret
+from tests.add_fixtures import (
+    accounts_of,
+    dialog_at_secret,
+    handed_off,
+    media,
+    press,
+    remove_bot,
+    reply_to_bot,
+    walk_to_secret,
+)
 from tests.handler_fixtures import ADMIN, GROUP, MEMBER, say
-from tests.mocked_bot import BOT_USER, message_update
+from tests.mocked_bot import message_update
 
 pytestmark = pytest.mark.usefixtures("fast_retries")
-
-
-def reply_to_bot(chat_id: int) -> Message:
-    return Message(
-        message_id=1,
-        date=datetime.now(UTC),
-        chat={"id": chat_id, "type": "supergroup"},
-        from_user=BOT_USER,
-        text="…",
-    )
-
-
-async def group_dialog_at_secret(dp, bot) -> None:
-    """An admin's /add, "Continue here", walked to the password step."""
-    [offer] = await say(dp, bot, GROUP, "/add", user_id=ADMIN)
-    await press(dp, bot, GROUP, offer.reply_markup.inline_keyboard[-1][0].callback_data, ADMIN)
-    await walk_to_secret(dp, bot, GROUP, ADMIN, "shop", reply_to=reply_to_bot(GROUP))
 
 
 # ----- secrets leave groups -------------------------------------------------------------
@@ -71,7 +62,7 @@ async def test_failed_delete_is_retried(dp, bot):
 
 
 async def test_group_dialog_step_survives_a_failed_delete(dp, bot, sessionmaker):
-    await group_dialog_at_secret(dp, bot)
+    await dialog_at_secret(dp, bot, GROUP)
     for _ in range(add_common.DELETE_ATTEMPTS):
         bot.session.fail(DeleteMessage, 0, "connection reset")
     replies = await say(dp, bot, GROUP, "right", user_id=ADMIN, reply_to=reply_to_bot(GROUP))
@@ -101,7 +92,7 @@ async def test_password_leaves_even_when_the_rights_check_fails(
 
 
 async def test_demoted_admins_password_in_a_group_dialog_leaves(dp, bot, smsc, sessionmaker):
-    await group_dialog_at_secret(dp, bot)
+    await dialog_at_secret(dp, bot, GROUP)
     bot.session.admins.discard((GROUP, ADMIN))
     dp.workflow_data["admin_rights"].forget(GROUP, ADMIN)  # as a chat_member update does
     [reply] = await say(dp, bot, GROUP, "right", user_id=ADMIN, reply_to=reply_to_bot(GROUP))
@@ -112,7 +103,7 @@ async def test_demoted_admins_password_in_a_group_dialog_leaves(dp, bot, smsc, s
 
 
 async def test_group_dialogs_password_leaves_when_the_rights_check_fails(dp, bot, sessionmaker):
-    await group_dialog_at_secret(dp, bot)
+    await dialog_at_secret(dp, bot, GROUP)
     dp.workflow_data["admin_rights"].forget(GROUP, ADMIN)
     bot.session.fail(GetChatMember, 502, "Bad Gateway")
     [reply] = await say(dp, bot, GROUP, "right", user_id=ADMIN, reply_to=reply_to_bot(GROUP))
@@ -177,7 +168,7 @@ async def test_hand_off_to_a_group_that_removed_me_saves_nothing(dp, bot, smsc, 
 
 
 async def test_password_sent_late_in_a_group_is_still_deleted(dp, bot, sessionmaker):
-    await group_dialog_at_secret(dp, bot)
+    await dialog_at_secret(dp, bot, GROUP)
     await dp.fsm.get_context(bot, GROUP, ADMIN).update_data(active=time.time() - 31 * 60)
     replies = await say(dp, bot, GROUP, "right", user_id=ADMIN, reply_to=reply_to_bot(GROUP))
     assert "expired" in replies[-1].text
@@ -295,11 +286,16 @@ ENDED = {
 
 
 @pytest.mark.parametrize(
-    ("gone", "language"),
-    [("group upgraded", "en"), ("bot restarted", "en"), ("group upgraded", "ru")],
+    ("gone", "language", "kind"),
+    [
+        ("group upgraded", "en", "text"),
+        ("bot restarted", "en", "text"),
+        ("group upgraded", "ru", "text"),
+        ("bot restarted", "ru", "photo"),  # the password in its caption
+    ],
 )
 async def test_password_answering_a_prompt_of_a_dialog_gone_is_deleted(
-    dp, bot, smsc, sessionmaker, gone, language
+    dp, bot, smsc, sessionmaker, gone, language, kind
 ):
     """The group became a supergroup (a new id: the dialog stays with the old one), or a
     restart lost the dialog, while the password was asked: the answer to the prompt is
@@ -316,10 +312,12 @@ async def test_password_answering_a_prompt_of_a_dialog_gone_is_deleted(
         await dp.feed_update(bot, Update(update_id=10**6 + 1, message=service))
     else:
         dp.fsm.storage = MemoryStorage()
-    before = len(bot.calls(DeleteMessage))
-    [reply] = await say(
-        dp, bot, chat_id, "right", user_id=ADMIN, reply_to=bot_said(chat_id, ask.text)
-    )
+    before, sent = len(bot.calls(DeleteMessage)), len(bot.calls(SendMessage))
+    answer = message_update(chat_id, "right", user_id=ADMIN, reply_to=bot_said(chat_id, ask.text))
+    if kind == "photo":
+        answer = media(answer, "photo", caption="right")
+    await dp.feed_update(bot, answer)
+    [reply] = bot.calls(SendMessage)[sent:]
     [delete] = bot.calls(DeleteMessage)[before:]
     assert int(delete.chat_id) == chat_id
     assert reply.text.startswith(ENDED[language])

@@ -7,6 +7,7 @@ from aiogram import Router
 from bot.telegram.filters import ChatAdmin, RouterTakes
 from bot.telegram.handlers import (
     add,
+    add_hints,
     alerts,
     balance,
     errors,
@@ -26,7 +27,11 @@ from bot.telegram.handlers.add_rights import SecretFirst
 
 def create_router() -> Router:
     admin = Router(name="admin")
-    admin.include_routers(add.router, manage.router, settings.router, mute.router, escalate.router)
+    # Last among them: what a step of the /add dialog does not take, which the others did not.
+    admin.include_routers(
+        *(add.router, manage.router, settings.router, mute.router, escalate.router),
+        add_hints.router,
+    )
     # The cheap rule first: the admin lookup only for what these routers would take.
     takes = RouterTakes(admin)
     admin.message.filter(takes, ChatAdmin())

@@ -1,10 +1,10 @@
 """Who may go on with /add, and the secrets sent on the way.
 
 A message that carries a secret (an /add with a password, the answer at the dialog's password
-step) is deleted before the admin router's rights rule runs: when that rule refuses, or cannot
-ask Telegram, the message would otherwise stay in sight with nothing said. So is a reply to the
-password prompt whose dialog is gone, which no rule would take. The dialog's steps that write
-ask again, afresh, for the chat written to (`still_admin`).
+step, a photo's caption too) is deleted before the admin router's rights rule runs: when that
+rule refuses, or cannot ask Telegram, the message would otherwise stay in sight with nothing
+said. So is a reply to the password prompt whose dialog is gone, which no rule would take. The
+dialog's steps that write ask again, afresh, for the chat written to (`still_admin`).
 """
 
 from __future__ import annotations
@@ -137,8 +137,11 @@ class SecretFirst(BaseMiddleware):
         return None
 
     async def _at_secret_step(self, message: Message, bot: Bot, raw_state: str | None) -> bool:
-        """What the dialog's password step takes (add_dialog.enter_secret)."""
-        if raw_state != self._secret_step or not message.text or bot_command(message.text):
+        """An answer at the dialog's password step with text in it: the text the step takes
+        (add_dialog.enter_secret), or a caption, which it does not take but which may well be
+        the password all the same (add_hints asks for it again)."""
+        text = message.text or message.caption
+        if raw_state != self._secret_step or not text or bot_command(text):
             return False
         return await DialogInput()(message, bot)
 
@@ -149,7 +152,8 @@ class SecretFirst(BaseMiddleware):
         reply = message.reply_to_message
         if reply is None or reply.from_user is None or reply.from_user.id != bot.id:
             return False
-        if not reply.text or not message.text or bot_command(message.text):
+        text = message.text or message.caption
+        if not reply.text or not text or bot_command(text):
             return False
         # In a group the prompt names its asker: another member's reply to it is theirs to
         # keep, and the asker's dialog may well be running.

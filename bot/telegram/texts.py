@@ -40,6 +40,13 @@ def unknown_account(name: str) -> str:
     return _("No account named {name} here. /accounts lists them.").format(name=bold(quoted(name)))
 
 
+def no_alert(name: str) -> str:
+    """For an account without a low-balance level: how to set one."""
+    return _("No low-balance alert is set: /threshold {name} &lt;amount&gt;").format(
+        name=escape(name)
+    )
+
+
 def busy(seconds: float) -> str:
     return _(
         "Charts take a while to draw, and this chat asked for many just now. "

@@ -23,6 +23,7 @@ from bot.smsc.check_errors import check_error
 from bot.smsc.errors import SmscError
 from bot.smsc.refusals import AskerPaused, AuthChecksPaused
 from bot.smsc.sites import SITES, site_url
+from bot.storage.models import Account
 from bot.telegram import texts
 
 log = logging.getLogger(__name__)
@@ -117,11 +118,16 @@ def refusal(error: SmscError | AccountLimitReached | AccountExists, name: str, t
     return _("Not saved. {reason}").format(reason=texts.check_error(check_error(error)))
 
 
-def added_text(new: NewAccount, balance_line: str) -> str:
-    text = _("✅ Account {name} is registered and will be checked regularly.").format(
-        name=texts.bold(new.name)
+def added_text(account: Account, balance_line: str) -> str:
+    text = _("✅ Account {name} is registered and will be checked {interval}.").format(
+        name=texts.bold(account.name), interval=texts.interval_label(account.check_interval)
     )
-    return f"{text}\n{balance_line}"
+    text = f"{text}\n{balance_line}"
+    # Without a level nothing is ever sent: say so, and how to set one (a replaced account's
+    # levels stay, so it may have some).
+    if account.threshold is None and account.critical_threshold is None:
+        text += "\n" + texts.no_alert(account.name)
+    return text
 
 
 async def register(
@@ -140,5 +146,5 @@ async def register(
     except (SmscError, AccountLimitReached, AccountExists) as error:
         await message.answer(refusal(error, new.name, tz))
         return False
-    await message.answer(added_text(new, texts.balance_text(account, result, tz)))
+    await message.answer(added_text(account, texts.balance_text(account, result, tz)))
     return True

@@ -16,6 +16,7 @@ from bot.alerting.accounts import AccountService
 from bot.alerting.chats import ChatService
 from bot.storage.chats import ensure_chat, language_for
 from bot.storage.engine import Session, Sessions
+from bot.telegram import texts
 from bot.telegram.i18n import CHAT_LANGUAGE
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -64,7 +65,11 @@ class ChatMiddleware(BaseMiddleware):
 class DialogExpiry(BaseMiddleware):
     """Ends a dialog idle for 30 minutes instead of taking the late answer as its next step;
     otherwise notes the time of this step. (A late password is deleted all the same, before:
-    bot.telegram.handlers.add_rights.)"""
+    bot.telegram.handlers.add_rights.) At `saved_step` the account is saved already, and the
+    user is told it stays."""
+
+    def __init__(self, saved_step: str) -> None:
+        self._saved_step = saved_step
 
     async def __call__(
         self,
@@ -74,12 +79,22 @@ class DialogExpiry(BaseMiddleware):
     ) -> Any:
         state: FSMContext = data["state"]
         now = time.time()  # wall-clock time: another process may take the next step
-        if now - (await state.get_data()).get("active", now) > IDLE_SECONDS:
+        dialog = await state.get_data()
+        if now - dialog.get("active", now) > IDLE_SECONDS:
+            saved = await state.get_state() == self._saved_step
             await state.clear()
-            text = _(
-                "This /add dialog expired after 30 minutes without an answer. Nothing was "
-                "saved. Send /add to start again."
-            )
+            if saved:
+                text = " ".join(
+                    (
+                        _("This /add dialog expired after 30 minutes without an answer."),
+                        texts.kept_account(dialog["name"], dialog.get("replace", False)),
+                    )
+                )
+            else:
+                text = _(
+                    "This /add dialog expired after 30 minutes without an answer. Nothing was "
+                    "saved. Send /add to start again."
+                )
             if isinstance(event, CallbackQuery):
                 await event.answer()
                 await event.message.answer(text)

@@ -47,6 +47,24 @@ def no_alert(name: str) -> str:
     )
 
 
+def kept_account(name: str, replaced: bool) -> str:
+    """What an /add dialog ended at its last question (the threshold) leaves: the account was
+    saved as soon as SMSC accepted its password, before that question."""
+    if replaced:
+        return _(
+            "The new credentials of {name} stay saved; its alert levels are as they were."
+        ).format(name=bold(name))
+    return "\n".join(
+        (
+            _("The account {name} stays registered (it was saved when SMSC accepted it).").format(
+                name=bold(name)
+            ),
+            no_alert(name),
+            _("To remove it: /remove {name}").format(name=escape(name)),
+        )
+    )
+
+
 def busy(seconds: float) -> str:
     return _(
         "Charts take a while to draw, and this chat asked for many just now. "

@@ -65,7 +65,7 @@ class ReplaceChoice(CallbackData, prefix="add-replace"):
     replace: bool
 
 
-expiry = DialogExpiry()
+expiry = DialogExpiry(saved_step=AddAccount.threshold.state)
 router.message.middleware(expiry)
 router.callback_query.middleware(expiry)
 

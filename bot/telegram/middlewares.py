@@ -87,7 +87,7 @@ class DialogExpiry(BaseMiddleware):
                 text = " ".join(
                     (
                         _("This /add dialog expired after 30 minutes without an answer."),
-                        texts.kept_account(dialog["name"], dialog.get("replace", False)),
+                        texts.kept_account(dialog),
                     )
                 )
             else:

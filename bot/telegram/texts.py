@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 from html import escape
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import get_i18n, ngettext
@@ -47,10 +48,11 @@ def no_alert(name: str) -> str:
     )
 
 
-def kept_account(name: str, replaced: bool) -> str:
-    """What an /add dialog ended at its last question (the threshold) leaves: the account was
-    saved as soon as SMSC accepted its password, before that question."""
-    if replaced:
+def kept_account(dialog: dict[str, Any]) -> str:
+    """What an /add dialog ended at its last question (the threshold) leaves, from the dialog's
+    data: the account was saved as soon as SMSC accepted its password, before that question."""
+    name = dialog["name"]
+    if dialog.get("replace"):
         return _(
             "The new credentials of {name} stay saved; its alert levels are as they were."
         ).format(name=bold(name))

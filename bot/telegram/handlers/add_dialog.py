@@ -80,6 +80,8 @@ def kind_keyboard() -> InlineKeyboardMarkup:
 async def begin_dialog(
     message: Message, state: FSMContext, target_chat: int, thread_id: int | None
 ) -> None:
+    if await state.get_state() == AddAccount.threshold.state:  # the last one's account stays
+        await message.answer(texts.kept_account(await state.get_data()))
     await state.set_state(AddAccount.kind)
     await state.set_data(
         {"target_chat": target_chat, "thread_id": thread_id, "active": time.time()}

@@ -9,7 +9,9 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import gettext as _
 
+from bot.telegram import texts
 from bot.telegram.commands import help_lines
+from bot.telegram.handlers.add_dialog import AddAccount
 
 router = Router(name=__name__)
 
@@ -44,8 +46,13 @@ async def start(message: Message) -> None:
 
 @router.message(Command("cancel"))
 async def cancel(message: Message, state: FSMContext) -> None:
-    if await state.get_state() is None:
+    step = await state.get_state()
+    if step is None:
         await message.answer(_("Nothing to cancel."), reply_markup=ReplyKeyboardRemove())
         return
+    dialog = await state.get_data()
     await state.clear()
-    await message.answer(_("Cancelled."), reply_markup=ReplyKeyboardRemove())
+    text = _("Cancelled.")
+    if step == AddAccount.threshold.state:  # the account was saved before this question
+        text += " " + texts.kept_account(dialog)
+    await message.answer(text, reply_markup=ReplyKeyboardRemove())

@@ -37,6 +37,7 @@ from redis.exceptions import NoScriptError, RedisError
 from bot.fleet.guard_scripts import BEGIN, FINISH, REJECTED, RETRY
 from bot.smsc.client import Balance, Credentials
 from bot.smsc.state import (
+    AUTH_WINDOW,
     MINUTE,
     PROOF_SPAN,
     Admission,
@@ -80,7 +81,7 @@ class RedisGuardState:
         key: bytes,
         *,
         window: float = MINUTE,
-        auth_window: float = 1800.0,
+        auth_window: float = AUTH_WINDOW,
         lease_margin: float = 5.0,
         poll: float = 0.05,
         clock: Callable[[], float] = time.monotonic,

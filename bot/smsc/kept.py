@@ -29,10 +29,10 @@ from pathlib import Path
 
 from bot.config import SettingsError
 from bot.smsc.client import Credentials
+from bot.smsc.state import AUTH_WINDOW
 from bot.smsc.windows import MemoryGuardState
 
 FILE_NAME = "check-guard.json"
-AUTH_WINDOW = 1800.0  # SMSC's, for its count of refused logins
 
 
 @contextlib.contextmanager

@@ -22,6 +22,9 @@ from bot.smsc.client import Balance, Credentials
 
 # SMSC counts balance requests per login over a minute.
 MINUTE = 60.0
+# SMSC counts refused logins over 30 minutes, and so do the windows of authorisation errors: an
+# asker refused once waits this long before new credentials of theirs are sent.
+AUTH_WINDOW = 1800.0
 # The cap on authorisation errors counts requests in flight too while a site is unproven: no
 # request there was answered OK (by this process) this recently. Why: SMSC's allow-lists refuse
 # all-or-nothing per IP, so after a server move every watched login of a site is refused, and

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from bot.smsc.client import Balance, Credentials
 from bot.smsc.state import (
+    AUTH_WINDOW,
     MINUTE,
     PROOF_SPAN,
     Admission,
@@ -115,7 +116,7 @@ class MemoryGuardState:
         clock: Callable[[], float] = time.monotonic,
         *,
         window: float = MINUTE,
-        auth_window: float = 1800.0,
+        auth_window: float = AUTH_WINDOW,
     ) -> None:
         self._clock = clock
         self._window = window

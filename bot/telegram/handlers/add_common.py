@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aiogram.exceptions import (
@@ -20,9 +21,10 @@ from aiogram.utils.i18n import gettext as _
 from bot.alerting.accounts import AccountExists, AccountLimitReached, AccountService, NewAccount
 from bot.config import Settings
 from bot.smsc.check_errors import check_error
-from bot.smsc.errors import SmscError
-from bot.smsc.refusals import AskerPaused, AuthChecksPaused
+from bot.smsc.errors import SmscAuthError, SmscError
+from bot.smsc.refusals import AskerPaused, AuthChecksPaused, CredentialsRejected
 from bot.smsc.sites import SITES, site_url
+from bot.smsc.state import AUTH_WINDOW
 from bot.storage.models import Account
 from bot.telegram import texts
 
@@ -103,8 +105,7 @@ def refusal(error: SmscError | AccountLimitReached | AccountExists, name: str, t
             "replacement. To start it afresh, /remove it first."
         ).format(name=texts.bold(name))
     if isinstance(error, AuthChecksPaused):
-        until = error.until.astimezone(ZoneInfo(tz)).strftime("%H:%M")
-        at = f"{until} ({tz})"
+        at = retry_time(error.until, tz)
         if isinstance(error, AskerPaused):
             return _(
                 "Not saved. SMSC refused a login or password from you or this chat in the last "
@@ -115,7 +116,23 @@ def refusal(error: SmscError | AccountLimitReached | AccountExists, name: str, t
             "Not saved. Too many wrong passwords were tried recently; to keep SMSC from "
             "blocking the bot, new logins are not checked until {time}. Try again then."
         ).format(time=at)
-    return _("Not saved. {reason}").format(reason=texts.check_error(check_error(error)))
+    text = _("Not saved. {reason}").format(reason=texts.check_error(check_error(error)))
+    if isinstance(error, SmscAuthError) and not isinstance(error, CredentialsRejected):
+        # SMSC's refusal has just spent the askers' allowance (bot.smsc.guard): said now, not
+        # after they have typed new credentials in vain.
+        until = datetime.now(UTC) + timedelta(seconds=AUTH_WINDOW)
+        text += " " + _(
+            "So that failed logins do not get the bot's IP blocked, you can try new "
+            "credentials again at {time}."
+        ).format(time=retry_time(until, tz))
+    return text
+
+
+def retry_time(until: datetime, tz: str) -> str:
+    """'20:19 (UTC)': the minute from which a paused check may be tried, rounded up (at 20:18
+    for 20:18:30 it would be refused again)."""
+    minute = (until + timedelta(seconds=59)).replace(second=0, microsecond=0)
+    return f"{minute.astimezone(ZoneInfo(tz)):%H:%M} ({tz})"
 
 
 def added_text(account: Account, balance_line: str) -> str:

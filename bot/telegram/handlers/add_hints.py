@@ -18,15 +18,13 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.telegram import texts
 from bot.telegram.filters import DialogInput
-from bot.telegram.handlers.add_dialog import AddAccount, prompt
+from bot.telegram.handlers.add_dialog import AddAccount, expiry, prompt
 from bot.telegram.handlers.add_rights import bot_command
-from bot.telegram.middlewares import DialogExpiry
 
 router = Router(name=__name__)
 router.message.filter(DialogInput())
 router.edited_message.filter(DialogInput())
-expiry = DialogExpiry()
-router.message.middleware(expiry)
+router.message.middleware(expiry)  # the steps' own: one rule of expiry for the dialog
 router.edited_message.middleware(expiry)
 
 # At the password step a text starting with "/" is a password unless it is one of the bot's

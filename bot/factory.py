@@ -45,6 +45,8 @@ from bot.telegram.session import TelegramSession
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from bot.fleet.updates import UpdateMarks
+
 log = logging.getLogger(__name__)
 
 # At shutdown, checks under way get this long to finish and commit: a signal ends the process
@@ -182,6 +184,17 @@ def dialog_storage(redis: Redis | None) -> tuple[BaseStorage, BaseEventIsolation
         SharedRedisStorage(redis, key_builder=keys),
         SharedRedisIsolation(redis, key_builder=keys),
     )
+
+
+def update_marks(redis: Redis | None, bot_id: int) -> UpdateMarks | None:
+    """With Redis (replicas), an update Telegram delivers again, to any of them, is handled
+    once (bot.webhook)."""
+    if redis is None:
+        return None
+    # Imported here: the `redis` extra, needed with REDIS_URL only.
+    from bot.fleet.update_marks import RedisUpdateMarks
+
+    return RedisUpdateMarks(redis, bot_id=bot_id)
 
 
 class _CancelledAtShutdown(logging.Filter):

@@ -37,7 +37,7 @@ from bot.alerting.outbox import Outbox
 from bot.alerting.pacing import Pacer
 from bot.alerting.scheduling import Checks
 from bot.config import Settings, SettingsError
-from bot.factory import SENDS_GRACE, create_bot, create_dispatcher
+from bot.factory import SENDS_GRACE, create_bot, create_dispatcher, update_marks
 from bot.ops.metrics import Metrics
 from bot.ops.smsc_watch import CountingFetcher, ObservedGuard
 from bot.smsc.client import SmscClient
@@ -208,7 +208,9 @@ class Runner:
                 settings.smsc_base_url,
                 logs.shown_url(settings.smsc_proxy_url),
             )
-            webhook = Webhook(settings, dp, bot) if settings.webhook_url is not None else None
+            webhook = None
+            if settings.webhook_url is not None:
+                webhook = Webhook(settings, dp, bot, marks=update_marks(redis, bot.id))
             health = instrument(dp, bot, metrics, webhook.watch if webhook else None)
             await resources.enter_async_context(
                 watched(settings, health, metrics, sessionmaker, webhook.route if webhook else None)

@@ -18,11 +18,13 @@ from collections.abc import Callable
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot import logs
 from bot.config import Settings, SettingsError
+from bot.fleet.updates import MarksUnavailable, Seen, UpdateMarks
 from bot.telegram.handlers.errors import StateUnavailable
 from bot.telegram.observe import WebhookWatch
 from bot.web import Route
@@ -36,6 +38,7 @@ WEBHOOK_INFO_EVERY = 60.0
 # At a stop, updates under way get this long before the shutdown hooks run; any still under
 # way after that is cut with the HTTP server (bot.web), unanswered, and Telegram redelivers it.
 UNDER_WAY_GRACE = 0.5
+AGAIN = "Not handled: Telegram delivers it again"
 
 
 def told_already(record: logging.LogRecord) -> bool:
@@ -47,10 +50,20 @@ def told_already(record: logging.LogRecord) -> bool:
 
 class Receiver(SimpleRequestHandler):
     """aiogram's request handler for one bot: 401 to a request without the secret token (the
-    dispatcher never sees it), 503 while not `accepting`."""
+    dispatcher never sees it), 503 while not `accepting`, 400 to a body that is no update.
+
+    With `marks` (several replicas: bot.fleet.update_marks), an update delivered again is
+    handled once: answered 200 once handled, 503 while another delivery of it is under way (if
+    that one fails, the next delivery is handled). A single process keeps none: marks in its
+    memory would not outlive the restart after which Telegram mostly delivers again."""
 
     def __init__(
-        self, dp: Dispatcher, bot: Bot, secret: str, on_update: Callable[[], None]
+        self,
+        dp: Dispatcher,
+        bot: Bot,
+        secret: str,
+        on_update: Callable[[], None],
+        marks: UpdateMarks | None = None,
     ) -> None:
         # An update is handled before Telegram gets its answer, not in the background:
         # Telegram forgets an update once answered 2xx, so a replica killed or stopped in the
@@ -61,6 +74,7 @@ class Receiver(SimpleRequestHandler):
         self._secret = secret.encode()
         self.accepting = False
         self._on_update = on_update
+        self._marks = marks
         self._under_way = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -76,17 +90,55 @@ class Receiver(SimpleRequestHandler):
             return web.Response(status=401, text="Unauthorized")
         if not self.accepting:
             return web.Response(status=503, text="Starting or stopping")
+        try:
+            raw = self.bot.session.json_loads(await request.read())
+            update = Update.model_validate(raw, context={"bot": self.bot})
+        except (ValueError, RecursionError) as error:  # JSON, UTF-8 and validation errors
+            # The error's type only: its text may quote the body, a password a user typed.
+            log.warning("webhook body refused: not an update error=%s", type(error).__name__)
+            return web.Response(status=400, text="Not an update")
         self._on_update()
         self._under_way += 1
         self._idle.clear()
         try:
-            return await super().handle(request)
-        except StateUnavailable:  # logged by the error handler
-            return web.Response(status=503, text="Not handled: Telegram delivers it again")
+            return await self._once(update)
         finally:
             self._under_way -= 1
             if not self._under_way:
                 self._idle.set()
+
+    async def _once(self, update: Update) -> web.Response:
+        number = update.update_id
+        if self._marks is not None:
+            try:
+                seen = await self._marks.take(number)
+            except MarksUnavailable as error:  # as for the dialogs (bot.factory.dialog_storage)
+                log.warning("update not handled update_id=%d: redis unreachable: %s", number, error)
+                return web.Response(status=503, text=AGAIN)
+            if seen is Seen.DONE:
+                log.info("update handled already update_id=%d", number)
+                return web.json_response({})
+            if seen is Seen.UNDER_WAY:
+                log.info("update under way elsewhere update_id=%d", number)
+                return web.Response(status=503, text="Under way: Telegram delivers it again")
+        try:
+            result = await self.dispatcher.feed_webhook_update(self.bot, update, **self.data)
+        except BaseException as error:
+            await self._mark(number, handled=False)
+            if isinstance(error, StateUnavailable):  # logged by the error handler
+                return web.Response(status=503, text=AGAIN)
+            raise
+        await self._mark(number, handled=True)
+        return web.Response(body=self._build_response_writer(bot=self.bot, result=result))
+
+    async def _mark(self, number: int, *, handled: bool) -> None:
+        if self._marks is None:
+            return
+        try:
+            await (self._marks.done if handled else self._marks.drop)(number)
+        except MarksUnavailable as error:
+            # Its "under way" mark runs out by itself; until then a delivery is answered 503.
+            log.warning("update mark not written update_id=%d error=%s", number, error)
 
     async def finish(self, grace: float) -> None:
         """Wait up to `grace` seconds for the updates under way."""
@@ -97,14 +149,16 @@ class Receiver(SimpleRequestHandler):
 class Webhook:
     """setWebhook (`register`), then the dispatcher serving updates until `stop`."""
 
-    def __init__(self, settings: Settings, dp: Dispatcher, bot: Bot) -> None:
+    def __init__(
+        self, settings: Settings, dp: Dispatcher, bot: Bot, marks: UpdateMarks | None = None
+    ) -> None:
         assert settings.webhook_url is not None and settings.webhook_secret is not None
         self.url = str(settings.webhook_url)
         self._secret = settings.webhook_secret.get_secret_value()
         self._dp, self._bot = dp, bot
         every = min(WEBHOOK_INFO_EVERY, settings.health_telegram_seconds / 2)
         self.watch = WebhookWatch(self.url, every)
-        self.receiver = Receiver(dp, bot, self._secret, on_update=self.watch.delivered)
+        self.receiver = Receiver(dp, bot, self._secret, on_update=self.watch.delivered, marks=marks)
         self.route: Route = (settings.webhook_url.path or "/", self.receiver.handle)
         self._stopped = asyncio.Event()
 

@@ -1,7 +1,9 @@
 """The webhook's receiver (bot.webhook): what Telegram is answered, so that an update is
 handled once, or delivered again when it could not be handled."""
 
+import asyncio
 import contextlib
+import json
 import logging
 
 import pytest
@@ -14,6 +16,8 @@ from redis.exceptions import ConnectionError
 
 from bot.factory import dialog_storage
 from bot.fleet.connection import connect
+from bot.fleet.update_marks import UNDER_WAY_SECONDS, RedisUpdateMarks
+from bot.fleet.updates import Seen
 from bot.telegram.handlers.errors import on_error
 from bot.webhook import SECRET_HEADER, Receiver, told_already
 from tests.e2e_helpers import free_port
@@ -41,8 +45,9 @@ async def post():
 
 
 @contextlib.asynccontextmanager
-async def posting(redis_url: str):
-    """The receiver of `post`, its dialogs in the Redis at `redis_url`."""
+async def posting(redis_url: str, marks: bool = False, under_way: float = UNDER_WAY_SECONDS):
+    """The receiver of `post`, its dialogs in the Redis at `redis_url`; with `marks`, those of
+    the updates handled too, as a replica's."""
     redis = connect(redis_url)
     storage, isolation = dialog_storage(redis)
     dp = Dispatcher(storage=storage, events_isolation=isolation)
@@ -55,14 +60,16 @@ async def posting(redis_url: str):
 
     seen.error()(on_error)  # the bot's own error handler (its router is the bot's)
     dp.include_router(seen)
-    receiver = Receiver(dp, MockedBot(), SECRET, on_update=lambda: None)
+    shared = RedisUpdateMarks(redis, bot_id=42, under_way=under_way) if marks else None
+    receiver = Receiver(dp, MockedBot(), SECRET, on_update=lambda: None, marks=shared)
     receiver.accepting = True
     app = web.Application()
     app.router.add_post("/hook", receiver.handle)
     async with TestClient(TestServer(app)) as client:
 
-        async def send(secret: str) -> tuple[int, list[int]]:
-            answer = await client.post("/hook", json=UPDATE, headers={SECRET_HEADER: secret})
+        async def send(secret: str, body: bytes | None = None) -> tuple[int, list[int]]:
+            body = json.dumps(UPDATE).encode() if body is None else body
+            answer = await client.post("/hook", data=body, headers={SECRET_HEADER: secret})
             return answer.status, handled
 
         yield send
@@ -122,3 +129,43 @@ async def test_a_turn_not_given_back_after_the_update_was_handled_is_no_failure(
     # Not StateUnavailable: a 503 would have Telegram deliver the update again, handled twice.
     assert handled == ["replied"]
     assert "chat turn not given back error=ConnectionError" in caplog.text
+
+
+async def test_an_update_delivered_again_to_any_replica_is_handled_once(redis_url):
+    async with posting(redis_url, marks=True) as a, posting(redis_url, marks=True) as b:
+        assert await a(SECRET) == (200, [1])
+        assert await b(SECRET) == (200, [])  # Telegram did not get the answer: again, elsewhere
+        assert await a(SECRET) == (200, [1])
+
+
+async def test_an_update_whose_replica_died_while_handling_it_is_handled_when_delivered_again(
+    redis_url,
+):
+    # A replica took the update (its "under way" mark) and was killed before answering.
+    async with posting(redis_url, marks=True, under_way=0.3) as dead:
+        async with connect(redis_url) as redis:
+            assert await RedisUpdateMarks(redis, bot_id=42, under_way=0.3).take(7) is Seen.NEW
+        # Meanwhile, a delivery of it elsewhere waits: the first may still answer.
+        assert await dead(SECRET) == (503, [])
+        await asyncio.sleep(0.4)
+        assert await dead(SECRET) == (200, [1])
+
+
+async def test_marks_out_of_reach_have_telegram_deliver_the_update_again(caplog):
+    async with posting(f"redis://127.0.0.1:{free_port()}/0", marks=True) as send:
+        assert await send(SECRET) == (503, [])
+    [line] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert line.getMessage() == "update not handled update_id=7: redis unreachable: ConnectionError"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"hello world", b"[1,2]", b'{"foo": 1}', b"", b'{"update_id": 5, "x": "\xff\xfe"}'],
+    ids=["not JSON", "a list", "no update", "empty", "not UTF-8"],
+)
+async def test_a_body_that_is_no_update_is_refused_in_one_line(redis_url, caplog, body):
+    async with posting(redis_url, marks=True) as send:
+        assert await send(SECRET, body) == (400, [])
+    [line] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert line.getMessage().startswith("webhook body refused: not an update error=")
+    assert "Traceback" not in caplog.text and "hello" not in caplog.text

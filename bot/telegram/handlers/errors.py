@@ -9,7 +9,9 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ErrorEvent
 from aiogram.utils.i18n import gettext as _
 
+from bot.config import Settings
 from bot.storage.engine import StatementTimeout
+from bot.storage.outage import unreachable
 
 log = logging.getLogger(__name__)
 router = Router(name=__name__)
@@ -17,17 +19,24 @@ router = Router(name=__name__)
 
 class StateUnavailable(Exception):
     """Redis, where the replicas keep dialogs and the one-update-at-a-time of each chat, did
-    not answer before the update was acted on (bot.factory): it was not handled at all. It is
-    answered 503 (bot.webhook: replicas take updates by webhook), so Telegram delivers it
-    again, where answered as handled it was lost: a dialog's step, a button pressed."""
+    not answer before the update was acted on (bot.factory), or in webhook mode the database
+    could not be reached: the update was not handled. It is answered 503 (bot.webhook), so
+    Telegram delivers it again, where answered as handled it was lost: a dialog's step, a
+    button pressed, a /balance asked during a database restart."""
 
 
 @router.error()
-async def on_error(event: ErrorEvent) -> bool:
+async def on_error(event: ErrorEvent, settings: Settings | None = None) -> bool:
     update, error = event.update, event.exception
     if isinstance(error, StateUnavailable):
         log.warning("update not handled update_id=%s: %s", update.update_id, error)
         raise error
+    if unreachable(error) and settings is not None and settings.webhook_url is not None:
+        # An outage, not a bug: one line, no traceback (each update of a restart would be
+        # one). By webhook, Telegram delivers the update again once answered 503.
+        unavailable = StateUnavailable(f"database unreachable: {type(error).__name__}")
+        log.warning("update not handled update_id=%s: %s", update.update_id, unavailable)
+        raise unavailable from None
     if isinstance(error, TelegramAPIError):
         # Telegram refused or could not be reached: an operational event, not a bug; and
         # the apology would most likely fail the same way.
@@ -37,6 +46,12 @@ async def on_error(event: ErrorEvent) -> bool:
         # The database held up (a lock held elsewhere, the server unreachable): an operational
         # event, one line each, not a bug's stack; its text is the engine's own, no input's.
         log.warning("update failed update_id=%s: %s", update.update_id, error)
+    elif unreachable(error):  # by polling: getUpdates has moved past it, the user is told
+        log.warning(
+            "update failed update_id=%s: database unreachable: %s",
+            update.update_id,
+            type(error).__name__,
+        )
     else:
         # The exception's type and stack only: its text or the update may carry a password.
         log.error(

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -19,7 +20,7 @@ from bot.fleet.limits import RedisGuardState
 from bot.smsc.client import Balance, Credentials
 from bot.smsc.errors import SmscError
 from bot.smsc.guard import BalanceGuard
-from bot.smsc.state import GuardState
+from bot.smsc.state import GuardState, GuardStateUnavailable
 from bot.smsc.windows import MemoryGuardState
 
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
@@ -81,6 +82,28 @@ def fetcher() -> Fetcher:
 
 # The tests that need no clock of their own run on the in-memory state and on Redis's.
 BOTH_STATES = pytest.mark.parametrize("state_kind", ["memory", "redis"], indirect=True)
+
+
+class StateOutage(MemoryGuardState):
+    """A shared state every call of which fails while `down`, as one in a stopped Redis does."""
+
+    down = False
+
+    def _reached(self) -> None:
+        if self.down:
+            raise GuardStateUnavailable("redis unreachable: ConnectionError")
+
+    async def standing(self, *args: Any, **kwargs: Any) -> Any:
+        self._reached()
+        return await super().standing(*args, **kwargs)
+
+    async def begin(self, *args: Any, **kwargs: Any) -> Any:
+        self._reached()
+        return await super().begin(*args, **kwargs)
+
+    async def finish(self, *args: Any, **kwargs: Any) -> Any:
+        self._reached()
+        return await super().finish(*args, **kwargs)
 
 
 @pytest.fixture

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 
 import pytest
 
 from bot.smsc.client import Balance, Credentials
 from bot.smsc.errors import SmscAuthError, SmscUnavailable
 from bot.smsc.guard import BalanceGuard, BalanceResult
+from bot.smsc.refusals import GuardUnavailable
 from tests.guard_fixtures import (
     ALICE,
     ALICE_WRONG,
@@ -19,6 +21,7 @@ from tests.guard_fixtures import (
     BOTH_STATES,
     Clock,
     Fetcher,
+    StateOutage,
     balance_of,
     settle,
 )
@@ -131,3 +134,31 @@ async def test_a_request_everyone_gave_up_on_fails_without_a_traceback():
         await asyncio.sleep(0)
     gc.collect()
     assert reports == []
+
+
+async def test_a_state_outage_is_one_warning_and_its_end_one_line(fetcher, caplog) -> None:
+    # Every login due meets the outage, again at each retry: the log says it once, and once
+    # that it is over; which logins waited is there at debug.
+    state = StateOutage()
+    guard = BalanceGuard(fetcher, state=state, cache_seconds=0)
+    logins = [Credentials("smsc.ru", f"login{n}", "pw") for n in range(300)]
+    state.down = True
+    with caplog.at_level(logging.DEBUG, logger="bot.smsc.guard"):
+        for _ in range(3):  # three rounds of retries
+            for creds in logins:
+                with pytest.raises(GuardUnavailable):
+                    await guard.balance(creds)
+        state.down = False
+        for creds in logins:
+            await guard.balance(creds)
+    told = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert [(r.levelno, r.getMessage()) for r in told] == [
+        (
+            logging.WARNING,
+            f"guard state unavailable (redis unreachable: ConnectionError); {logins[0].rate_key}"
+            " not checked; more such at debug until it works again",
+        ),
+        (logging.INFO, "guard state works again: balance requests go out"),
+    ]
+    assert len(caplog.records) == 2 + 3 * 300 - 1
+    assert len(fetcher.calls) == 300

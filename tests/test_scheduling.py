@@ -1,6 +1,7 @@
 """Scheduled checks with an injected clock: who is checked when, and at what cost to SMSC."""
 
 import asyncio
+import logging
 import random
 from collections import defaultdict
 from datetime import timedelta
@@ -30,6 +31,7 @@ from tests.alerting_fixtures import (
     refusing,
     run,
 )
+from tests.guard_fixtures import StateOutage
 from tests.servers import BOTH_DATABASES
 
 pytestmark = BOTH_DATABASES
@@ -258,7 +260,7 @@ async def test_a_sweep_larger_than_its_room_is_claimed_on_as_checks_end(
     finally:
         checks.stop()
         await checks.drain()
-    assert sorted(smsc.requests) == logins
+    assert sorted(smsc.requests) == sorted(logins)
 
 
 async def test_a_check_due_before_the_next_tick_starts_when_due(
@@ -330,3 +332,28 @@ async def test_a_claim_under_way_at_shutdown_keeps_the_looks_connection_until_it
         account = await session.scalar(select(Account))
     assert account.lease_until is not None  # claimed, and left to run out
     assert smsc.requests == []  # nothing started once stopped
+
+
+async def test_checks_meeting_a_guard_state_outage_say_it_once_and_its_end_once(
+    sessionmaker, smsc, box, clock, caplog
+):
+    # Redis, where replicas keep SMSC's limits, stopped for a while: every login due waits and
+    # is tried again a few seconds later. The log says so once, not for each login each time.
+    state = StateOutage()
+    guard = BalanceGuard(smsc, cache_seconds=0, now=clock, state=state)
+    monitor = Monitor(TelegramRenderer(create_i18n()), now=clock)
+    checks = Checks(sessionmaker, guard, box, monitor, NoOutbox(), now=clock, rng=random.Random(1))
+    logins = [f"login{n}" for n in range(20)]
+    for login in logins:
+        smsc.balances[login], smsc.passwords[login] = Decimal(2000), "pw"
+        await add(sessionmaker, box, -1, login, interval=600)
+    state.down = True
+    with caplog.at_level(logging.INFO):
+        for _ in range(3):
+            assert await run(checks) == 20
+            clock.advance(seconds=11)  # their retry: at most 5 s, jittered by 5 s more
+        state.down = False
+        assert await run(checks) == 20
+    assert sorted(smsc.requests) == sorted(logins)
+    told = [(r.name, r.levelname) for r in caplog.records if r.name.startswith("bot.")]
+    assert told == [("bot.smsc.guard", "WARNING"), ("bot.smsc.guard", "INFO")]

@@ -36,7 +36,7 @@ from bot.alerting.writing import CheckWrites
 from bot.smsc.check_errors import check_error
 from bot.smsc.errors import SmscError
 from bot.smsc.guard import BalanceGuard, BalanceResult
-from bot.smsc.refusals import SecretUnreadable
+from bot.smsc.refusals import GuardUnavailable, SecretUnreadable
 from bot.storage import direct
 from bot.storage.crypto import SecretBox
 from bot.storage.models import Account
@@ -308,7 +308,9 @@ class Checks:
                     )
                 except SmscError as error:
                     outcome = error
-                    log.info("check failed key=%s error=%s", key[:8], error)
+                    # The guard says its own outage once (bot.smsc.guard), not every login due.
+                    level = logging.DEBUG if isinstance(error, GuardUnavailable) else logging.INFO
+                    log.log(level, "check failed key=%s error=%s", key[:8], error)
             # The slot bounds requests to SMSC only: waiting for the write turn in it left
             # SMSC idle while a sweep's writes queued.
             await self._writes.write(claim, outcome)

@@ -130,6 +130,7 @@ class BalanceGuard:
         self._retries: set[str] = set()  # fingerprints `retry` was asked for
         self._in_flight: dict[str, asyncio.Task[BalanceResult]] = {}  # by fingerprint
         self._keyed: dict[str, Credentials] = {}  # by the callers' keys, see `remembered`
+        self._state_down = False  # its last call failed: see `_unavailable`
 
     def remembered(self, key: str | None, credentials: Callable[[], Credentials]) -> Credentials:
         """The credentials last asked for under `key` (see `balance`), else `credentials()`.
@@ -165,6 +166,7 @@ class BalanceGuard:
                 await self._state.retry(creds)
             except GuardStateUnavailable as error:
                 raise self._unavailable(creds, error) from None
+            self._state_works()
             self._retries.discard(fingerprint)
         standing = self._state.at_hand(creds, known_good=known_good, fresh_for=self._cache_seconds)
         if standing is not None:
@@ -205,6 +207,7 @@ class BalanceGuard:
                     return self._last_known(await state.standing(creds, known_good=False), refusal)
                 except GuardStateUnavailable:
                     raise refusal from None
+            self._state_works()
             if turn.admission is None:
                 return _answered_by(turn.standing)
             if not turn.admission.granted:
@@ -284,11 +287,26 @@ class BalanceGuard:
         try:
             await change
         except GuardStateUnavailable as error:
-            log.warning("the guard could not record an SMSC answer: %s", error)
+            self._state_failed("the guard could not record an SMSC answer: %s", error)
 
     def _unavailable(self, creds: Credentials, error: GuardStateUnavailable) -> GuardUnavailable:
-        log.warning("guard state unavailable (%s); %s not checked", error, creds.rate_key)
+        self._state_failed("guard state unavailable (%s); %s not checked", error, creds.rate_key)
         return GuardUnavailable(STATE_RETRY_AFTER)
+
+    def _state_failed(self, message: str, *args: object) -> None:
+        """Said once per outage: every login due meets it, again after each STATE_RETRY_AFTER
+        (a sweep of 300 logins in a 20 s Redis outage wrote a thousand lines). The rest are
+        for debugging; `_state_works` says when it is over."""
+        if self._state_down:
+            log.debug(message, *args)
+            return
+        self._state_down = True
+        log.warning(message + "; more such at debug until it works again", *args)
+
+    def _state_works(self) -> None:
+        if self._state_down:
+            self._state_down = False
+            log.info("guard state works again: balance requests go out")
 
     @staticmethod
     def _last_known(standing: Standing, refusal: SmscError) -> BalanceResult:

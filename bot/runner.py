@@ -48,8 +48,8 @@ from bot.storage.engine import (
     create_engine,
     create_sessionmaker,
     migrate_apart,
-    single_instance,
 )
+from bot.storage.instance import single_instance
 from bot.telegram.alerts import TelegramRenderer
 from bot.telegram.commands import set_commands
 from bot.telegram.i18n import create_i18n
@@ -93,6 +93,7 @@ class Runner:
         self._stop_serving: Callable[[], Awaitable[None]] | None = None
         self._stopping = False
         self._refused: str | None = None
+        self._lock_lost: str | None = None
         self._background: set[asyncio.Future[None]] = set()
 
     async def run(self) -> int:
@@ -115,6 +116,8 @@ class Runner:
                 f"BOT_TOKEN was refused by Telegram ({self._refused}): revoked or mistyped; "
                 "set the current token from @BotFather"
             )
+        if self._lock_lost:
+            raise SettingsError(self._lock_lost)
         log.info("stopped")
         return 0
 
@@ -143,6 +146,13 @@ class Runner:
             if self._stop_serving is not None:
                 self._stop("token refused")
 
+    def _lost_lock(self, why: str) -> None:
+        """Called when another process took the database's lock while the server restarted
+        (see single_instance): this one stops, exit code 1, rather than run beside it."""
+        if self._lock_lost is None:
+            self._lock_lost = why
+            self._stop("database lock lost")
+
     async def _serve(self) -> None:
         settings = self._settings
         async with contextlib.AsyncExitStack() as resources:
@@ -159,7 +169,9 @@ class Runner:
                 await until_answered("Redis", lambda: answers(redis), NOT_ANSWERING)
             if engine.dialect.name == "postgresql":
                 await wait_for_database(engine)
-            await resources.enter_async_context(single_instance(engine, fleet=redis is not None))
+            await resources.enter_async_context(
+                single_instance(engine, fleet=redis is not None, on_lost=self._lost_lock)
+            )
             await migrate_apart(engine)
             box = await open_box(engine, self._key, settings.data_dir)
             reader = await resources.enter_async_context(held(engine))

@@ -11,12 +11,16 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import make_url
 
 from bench.data import BALANCE, LOW_BALANCE, Layout, Probe, login_name, password, seed
 from bot.alerting.outbox import SENDS_AT_ONCE
+from bot.storage.instance import PROCESS_LOCK
 from bot.storage.models import Account, Notification
+from tests import real_servers
 from tests.bot_process import BotProcess
 from tests.e2e_helpers import free_port, say, wait_until
 
@@ -209,6 +213,44 @@ def test_a_second_process_without_redis_refuses_to_start(bot_process, tmp_path, 
     assert line.startswith("error: another bot process is using this database; stop it, or run")
     assert bot_process.process.poll() is None, "the first goes on"
     assert bot_process.stop() == 0  # before its database goes, at the test's end
+
+
+def test_a_process_whose_lock_another_took_meanwhile_stops(bot_process, postgres_url):
+    """The lock's session ends (a PostgreSQL restart, a dropped connection), and a lone
+    process takes the lock before the bot takes it again: the bot stops rather than run
+    beside it."""
+    bot_process.env["DATABASE_URL"] = postgres_url
+    bot_process.start()
+    loop = asyncio.new_event_loop()
+    try:
+        other = loop.run_until_complete(_end_the_lock_session_and_take_the_lock(postgres_url))
+        assert bot_process.process.wait(timeout=30) == 1
+        bot_process.process = None
+        loop.run_until_complete(other.close())
+    finally:
+        loop.close()
+    [line] = [line for line in bot_process.log().splitlines() if line.startswith("error:")]
+    assert line.startswith(
+        "error: the database lock went with its connection (a server restart, a dropped "
+        "connection): another bot process is using this database"
+    ), line
+
+
+async def _end_the_lock_session_and_take_the_lock(url: str) -> asyncpg.Connection:
+    """The session holding the bot's process lock ended, as a server restart would end it
+    (only that one: the bot's other connections' errors are not what is tested here), and
+    the lock taken at once on a connection of the test's, as another process would."""
+    await real_servers.admin(
+        url,
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    parsed = make_url(url)
+    other = await asyncpg.connect(
+        host=parsed.query["host"], database=parsed.database, user=parsed.username
+    )
+    assert await other.fetchval("SELECT pg_try_advisory_lock($1)", PROCESS_LOCK)
+    return other
 
 
 def with_password(url: str, password: str) -> str:

@@ -232,7 +232,7 @@ def _alembic_loaded_by(function: str, database_url: str) -> str:
 
 
 async def test_replicas_starting_together_migrate_once(postgres_url):
-    # On PostgreSQL only: an SQLite database serves one process (bot.storage.engine's
+    # On PostgreSQL only: an SQLite database serves one process (bot.storage.instance's
     # single_instance, taken before migrating).
     engines = [create_engine(postgres_url) for _ in range(4)]
     try:

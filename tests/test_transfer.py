@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from bot.storage import transfer
 from bot.storage.crypto import SecretBox
-from bot.storage.engine import create_engine, create_sessionmaker, migrate, single_instance
+from bot.storage.engine import create_engine, create_sessionmaker, migrate
+from bot.storage.instance import single_instance
 from bot.storage.models import (
     Account,
     AccountState,

@@ -1,22 +1,18 @@
-"""Database engine, sessions, schema migrations (Alembic) applied at start-up, and the lock
-that keeps a second process off a database it would share without knowing."""
+"""Database engine, sessions and schema migrations (Alembic) applied at start-up."""
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import importlib
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Insert, Table, event, inspect, text
 from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -130,10 +126,9 @@ def alembic_config() -> Config:
     return config
 
 
-# PostgreSQL advisory lock keys (the lock space is per database): the bytes "smscmigr" and
-# "smscproc" as integers, unlikely to meet another application's keys on a shared server.
+# A PostgreSQL advisory lock key (the lock space is per database): the bytes "smscmigr" as an
+# integer, unlikely to meet another application's keys on a shared server.
 MIGRATION_LOCK = int.from_bytes(b"smscmigr")
-PROCESS_LOCK = int.from_bytes(b"smscproc")
 
 
 async def migrate(engine: AsyncEngine) -> None:
@@ -142,7 +137,7 @@ async def migrate(engine: AsyncEngine) -> None:
 
     Replicas starting together would each see an old schema and run the same revisions; on
     PostgreSQL the first takes a transaction-scoped lock, the others wait for its commit and
-    then find the schema at head. (SQLite serves one process: see single_instance.)"""
+    then find the schema at head. (SQLite serves one process: see bot.storage.instance.)"""
     if await _revisions(engine) == [SCHEMA_REVISION]:
         return
     from alembic import command
@@ -232,61 +227,3 @@ async def _revisions(engine: AsyncEngine) -> list[str]:
             return []
         found = await connection.exec_driver_sql("SELECT version_num FROM alembic_version")
         return list(found.scalars())
-
-
-REFUSED_SOLO = (
-    "another bot process is using this database; stop it, or run several replicas with "
-    "PostgreSQL and REDIS_URL (see README)"
-)
-REFUSED_REPLICA = (
-    "a bot process without REDIS_URL is using this database; stop it, or give it REDIS_URL "
-    "like the other replicas (see README)"
-)
-
-
-@asynccontextmanager
-async def single_instance(engine: AsyncEngine, *, fleet: bool) -> AsyncIterator[None]:
-    """Held for the process's life: a second process on the same database would check every
-    account and send every alert twice. Replicas of a fleet (REDIS_URL, PostgreSQL) share the
-    work and so share the lock; a lone process takes it alone, so a fleet and a lone process
-    refuse each other too. SettingsError when refused. The OS (a file lock) or the server (a
-    lock of the session) lets go when the process dies, however it dies."""
-    if engine.dialect.name == "postgresql":
-        async with _advisory_lock(engine, shared=fleet):
-            yield
-        return
-    database = engine.url.database
-    if database in (None, "", ":memory:"):  # no other process can open it
-        yield
-        return
-    # SQLite has one writer: even a fleet's replicas cannot share it, so the lock is exclusive.
-    fd = os.open(f"{database}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SettingsError(REFUSED_SOLO) from None
-        yield
-    finally:
-        os.close(fd)  # closing the last descriptor releases the lock
-
-
-@asynccontextmanager
-async def _advisory_lock(engine: AsyncEngine, *, shared: bool) -> AsyncIterator[None]:
-    # A session-level lock lives as long as its connection: one kept open, outside any
-    # transaction (autocommit), so it neither idles in a transaction nor goes back to the pool
-    # still holding the lock.
-    function = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
-    async with engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        taken = await connection.scalar(text(f"SELECT {function}(:key)"), {"key": PROCESS_LOCK})
-        if not taken:
-            raise SettingsError(REFUSED_REPLICA if shared else REFUSED_SOLO)
-        try:
-            yield
-        finally:
-            unlock = "pg_advisory_unlock_shared" if shared else "pg_advisory_unlock"
-            try:
-                await connection.execute(text(f"SELECT {unlock}(:key)"), {"key": PROCESS_LOCK})
-            except DBAPIError:  # the connection is gone, and the lock went with it
-                await connection.invalidate()

@@ -34,7 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bot.config import SettingsError, load_settings
 from bot.config.sections import DatabaseSettings
 from bot.storage.crypto import KEY_FILE_NAME
-from bot.storage.engine import create_engine, migrate, single_instance
+from bot.storage.engine import create_engine, migrate
+from bot.storage.instance import single_instance
 from bot.storage.models import Base
 from bot.storage.sqlite import create_database_file
 
@@ -65,7 +66,7 @@ async def copy_data(target_url: str) -> str:
     target = create_engine(target_url, statement_timeout=None)
     try:
         async with contextlib.AsyncExitStack() as held:
-            # The lock a bot holds on its database for its life (engine.single_instance),
+            # The lock a bot holds on its database for its life (instance.single_instance),
             # held for the copy: what a bot still running wrote after it would be lost, and
             # one started meanwhile would write into the source. Taken as a lone process's,
             # so replicas on PostgreSQL (which share it) refuse the copy too.

@@ -20,7 +20,7 @@ from bot.smsc.check_errors import CheckError, check_error
 from bot.smsc.client import Credentials
 from bot.smsc.errors import SmscAuthError
 from bot.smsc.guard import BalanceGuard
-from bot.smsc.refusals import GuardUnavailable
+from bot.smsc.refusals import GuardUnavailable, LoginPaused
 from tests.fleet_fixtures import ALLOWANCE, KEY, Replica, Smsc, fleet_smsc
 from tests.guard_fixtures import ALICE, BOB
 
@@ -180,3 +180,37 @@ async def test_nothing_secret_in_redis(replica: Replica, smsc: Smsc, redis_url: 
     words += [creds.fingerprint for creds in (ALICE, BOB, apikey)]
     assert not [text for text in stored for word in words if word in text]
     assert any('"84.75"' in text for text in stored)  # the balance, as an exact string
+
+
+async def test_redis_emptied_mid_minute_lets_no_login_past_its_limit(
+    replica: Replica, smsc: Smsc, redis_url: str
+) -> None:
+    """Redis restarted empty (or flushed) forgets the requests of the minute: every login then
+    counts as having spent its minute, for one window."""
+    options = {"cache_seconds": 0, "state": {"window": 1.0}}
+    replicas = [replica(**options), replica(**options)]
+
+    async def burst() -> list[LoginPaused]:
+        """/balance 30 times, one after another, on either replica: the refusals."""
+        refused = []
+        for i in range(30):
+            try:
+                await replicas[i % 2].balance(ALICE)
+            except LoginPaused as refusal:
+                refused.append(refusal)
+        return refused
+
+    await burst()
+    assert len(smsc.requests) == 10  # SMSC's limit
+    client = Redis.from_url(redis_url)
+    try:
+        await client.flushall()  # as a Redis restarted without its data
+    finally:
+        await client.aclose()
+    refused = await burst()
+    assert len(smsc.requests) == 10  # none past the limit in the window
+    assert len(refused) == 30  # nothing known to serve either: told when to retry
+    assert 0.5 < min(result.retry_after for result in refused) <= 1.0
+    await asyncio.sleep(max(result.retry_after for result in refused))
+    assert (await replicas[0].balance(ALICE)).fresh  # the window over, SMSC is asked again
+    assert len(smsc.requests) == 11

@@ -18,9 +18,10 @@ end
 
 # The credentials' standing and, unless it serves the call, the turns and the admission: one
 # round trip. KEYS: credentials, login turn, site turn, site pause, login pause, login window,
-# site auth failures, site's careful flight, askers' failures... ARGV: known_good, ttl, fresh
-# ms, ticket, lease ms, max per minute, window ms, per site, per asker, auth window ms, cap per
-# site, careful ('1': unproven, see bot.smsc.state.PROOF_SPAN).
+# site auth failures, site's careful flight, the marker, askers' failures... ARGV: known_good,
+# ttl, fresh ms, ticket, lease ms, max per minute, window ms, per site, per asker, auth window
+# ms, cap per site, careful ('1': unproven, see bot.smsc.state.PROOF_SPAN), first ('1': this
+# process's first admission, see the marker below).
 # -> state, balance JSON, age in ms (-1: none), then 'served' | 'busy' (another holds a turn,
 # or careful and the flight holds as many as the cap leaves room for) |
 # 'admitted' with the waits in ms: site paused, asker, auth, cap, login. Granted (all waits 0): the
@@ -58,6 +59,17 @@ redis.call('ZREM', KEYS[6], ARGV[4])
 local site = math.max(0, redis.call('PTTL', KEYS[4]))
 local login = redis.call('PTTL', KEYS[5])
 login = math.max(login, wait(KEYS[6], tonumber(ARGV[6]), tonumber(ARGV[7])))
+-- The marker (no expiry) holds the time until which every login counts as having spent its
+-- window. Missing, Redis lost its data (restarted empty, flushed) and with it the windows'
+-- requests: for one window, none is admitted. Unless it is this process's first admission:
+-- on a new Redis there was nothing to lose, and the bot must not wait a minute at start.
+local spent = redis.call('GET', KEYS[9])
+if not spent then
+  spent = now + tonumber(ARGV[7])
+  if ARGV[13] == '1' then spent = 0 end
+  redis.call('SET', KEYS[9], spent)
+end
+login = math.max(login, tonumber(spent) - now)
 -- The cap holds for known good credentials too (the bot's IP may have changed).
 local cap = wait(KEYS[7], tonumber(ARGV[11]), tonumber(ARGV[10]))
 -- Unproven, requests in flight count against the cap too; a dead replica's go with their lease.
@@ -77,7 +89,7 @@ end
 local asker, auth = 0, 0
 if new then
   auth = wait(KEYS[7], tonumber(ARGV[8]), tonumber(ARGV[10]))
-  for i = 9, #KEYS do
+  for i = 10, #KEYS do
     asker = math.max(asker, wait(KEYS[i], tonumber(ARGV[9]), tonumber(ARGV[10])))
   end
 end

@@ -11,7 +11,8 @@ hands the turns back. Scripts called together, or while others are on their way,
 together (`_Pipelined`): a sweep's checks share round trips. Keys hold no secret: credentials,
 logins, sites and askers appear only as HMAC-SHA256 under the bot's key (a plain hash of a
 password could be tried against a word list). Every Redis failure becomes
-`GuardStateUnavailable`, and the guard sends nothing.
+`GuardStateUnavailable`, and the guard sends nothing; a Redis that lost its data (restarted
+empty) forgot the minute's requests, so every login waits out one window (`MARKER`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ PREFIX = "smscbot:guard:"
 # Last balances are served as "stale with age" while SMSC must wait, and a replica started
 # today should know yesterday's; verdicts on credentials (refused, accepted) live as long.
 KNOWN_TTL_MS = 7 * 24 * 3600 * 1000
+# Set at a process's first admission, never expiring: found missing later, Redis lost its data.
+MARKER = PREFIX + "marker"
 # Key names remembered, so as not to compute their HMACs for each request: a few per login.
 NAMES_KEPT = 16384
 
@@ -105,6 +108,9 @@ class RedisGuardState:
         # The last OK answer this replica had from each site: its own IP's proof (PROOF_SPAN).
         self._proven: dict[str, float] = {}
         self._clock = clock
+        # Until this process's first admission, a missing MARKER is Redis's first use, not
+        # data lost (see guard_scripts.BEGIN).
+        self._admitted = False
 
     async def standing(self, creds: Credentials, *, known_good: bool) -> Standing:
         args = [int(known_good), KNOWN_TTL_MS, 0, ""]  # no ticket: a look only
@@ -133,6 +139,7 @@ class RedisGuardState:
             f"{login}:requests",
             f"{site}:auth",
             f"{site}:flight",
+            MARKER,
             *self._askers(creds.site, askers),
         ]
         ticket = self._ticket()
@@ -149,6 +156,7 @@ class RedisGuardState:
             self._auth_window_ms,
             limits.auth_failures_cap,
             int(self._clock() - self._proven.get(creds.site, -math.inf) >= PROOF_SPAN),
+            int(not self._admitted),
         ]
         while True:
             found = await self._run(self._begin, keys, args)
@@ -159,6 +167,7 @@ class RedisGuardState:
         standing = _standing(found)
         if len(found) == 4:
             return Turn(standing)
+        self._admitted = True  # the marker is set
         waits = [ms / 1000 for ms in found[4:]]
         return Turn(standing, Admission(*waits), ticket, bound=hold)
 

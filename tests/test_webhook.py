@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from types import SimpleNamespace
 
 import pytest
 from aiogram import Dispatcher, Router
@@ -50,7 +51,8 @@ async def posting(redis_url: str, marks: bool = False, under_way: float = UNDER_
     the updates handled too, as a replica's."""
     redis = connect(redis_url)
     storage, isolation = dialog_storage(redis)
-    dp = Dispatcher(storage=storage, events_isolation=isolation)
+    settings = SimpleNamespace(webhook_url="https://bot.example/hook")  # all on_error reads
+    dp = Dispatcher(storage=storage, events_isolation=isolation, settings=settings)
     handled = []
     seen = Router()
 

@@ -26,32 +26,28 @@ class StateUnavailable(Exception):
 
 
 @router.error()
-async def on_error(event: ErrorEvent, settings: Settings | None = None) -> bool:
+async def on_error(event: ErrorEvent, settings: Settings) -> bool:
     update, error = event.update, event.exception
     if isinstance(error, StateUnavailable):
         log.warning("update not handled update_id=%s: %s", update.update_id, error)
         raise error
-    if unreachable(error) and settings is not None and settings.webhook_url is not None:
-        # An outage, not a bug: one line, no traceback (each update of a restart would be
-        # one). By webhook, Telegram delivers the update again once answered 503.
-        unavailable = StateUnavailable(f"database unreachable: {type(error).__name__}")
-        log.warning("update not handled update_id=%s: %s", update.update_id, unavailable)
-        raise unavailable from None
     if isinstance(error, TelegramAPIError):
         # Telegram refused or could not be reached: an operational event, not a bug; and
         # the apology would most likely fail the same way.
         log.warning("update failed update_id=%s telegram_error=%s", update.update_id, error)
         return True
-    if isinstance(error, StatementTimeout):
+    if unreachable(error):
+        # An outage, not a bug: one line, no traceback (each update of a restart would be one).
+        unavailable = StateUnavailable(f"database unreachable: {type(error).__name__}")
+        if settings.webhook_url is not None:  # answered 503, Telegram delivers it again
+            log.warning("update not handled update_id=%s: %s", update.update_id, unavailable)
+            raise unavailable from None
+        # By polling getUpdates has moved past it: the user is told.
+        log.warning("update failed update_id=%s: %s", update.update_id, unavailable)
+    elif isinstance(error, StatementTimeout):
         # The database held up (a lock held elsewhere, the server unreachable): an operational
         # event, one line each, not a bug's stack; its text is the engine's own, no input's.
         log.warning("update failed update_id=%s: %s", update.update_id, error)
-    elif unreachable(error):  # by polling: getUpdates has moved past it, the user is told
-        log.warning(
-            "update failed update_id=%s: database unreachable: %s",
-            update.update_id,
-            type(error).__name__,
-        )
     else:
         # The exception's type and stack only: its text or the update may carry a password.
         log.error(

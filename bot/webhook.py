@@ -65,12 +65,8 @@ class Receiver(SimpleRequestHandler):
         on_update: Callable[[], None],
         marks: UpdateMarks | None = None,
     ) -> None:
-        # An update is handled before Telegram gets its answer, not in the background:
-        # Telegram forgets an update once answered 2xx, so a replica killed or stopped in the
-        # middle of one must not have answered yet; Telegram then delivers it again. The cost
-        # is a connection held while a handler waits (for SMSC, say); aiogram answers anyway
-        # after 55 s, before Telegram gives up, and finishes the handler in the background.
-        super().__init__(dp, bot, handle_in_background=False, secret_token=secret)
+        # `handle` is the receiver's own (aiogram's handler gives it the response writer).
+        super().__init__(dp, bot)
         self._secret = secret.encode()
         self.accepting = False
         self._on_update = on_update
@@ -121,6 +117,11 @@ class Receiver(SimpleRequestHandler):
             if seen is Seen.UNDER_WAY:
                 log.info("update under way elsewhere update_id=%d", number)
                 return web.Response(status=503, text="Under way: Telegram delivers it again")
+        # Handled before Telegram gets its answer, not in the background: Telegram forgets an
+        # update once answered 2xx, so a replica killed or stopped in the middle of one must
+        # not have answered yet; Telegram then delivers it again. The cost is a connection held
+        # while a handler waits (for SMSC, say); aiogram answers anyway after 55 s, before
+        # Telegram gives up, and finishes the handler in the background.
         try:
             result = await self.dispatcher.feed_webhook_update(self.bot, update, **self.data)
         except BaseException as error:

@@ -50,9 +50,6 @@ class CheckSettings(DatabaseSettings, SmscSettings, FleetSettings):
     """SMSC's settings, and where the guard's state is: the replicas' Redis, named with
     SECRET_KEY, else the data folder (DATABASE_URL's)."""
 
-    def secrets(self) -> list[str]:
-        return [*SmscSettings.secrets(self), *FleetSettings.secrets(self)]
-
 
 async def check_balance(login: str, site: str | None) -> int:
     logs.install()

@@ -127,11 +127,7 @@ class Settings(DatabaseSettings, SmscSettings, FleetSettings, ObservabilitySetti
 
     def secrets(self) -> list[str]:
         """Every secret among the settings, for masking in logs (bot.logs)."""
-        found = [
-            *super().secrets(),
-            *FleetSettings.secrets(self),
-            self.bot_token.get_secret_value(),
-        ]
+        found = [*super().secrets(), self.bot_token.get_secret_value()]
         if self.webhook_secret is not None:
             found.append(self.webhook_secret.get_secret_value())
         # Passwords in URLs: the database's (its driver's errors may quote it), Redis', the

@@ -43,6 +43,11 @@ class BaseBotSettings(BaseSettings):
             value = value[1:-1].strip()
         return value
 
+    def secrets(self) -> list[str]:
+        """Every secret among the settings, for masking in logs (bot.logs): each section adds
+        its own."""
+        return []
+
 
 # How a URL's password holds the characters that would end it early (refused URLs say so).
 _ENCODED = "in a password, write @ : / # ? % as %40 %3A %2F %23 %3F %25"
@@ -132,7 +137,8 @@ class SmscSettings(BaseBotSettings):
 
     def secrets(self) -> list[str]:
         """Every secret among the settings, for masking in logs (bot.logs)."""
-        return [] if self.smsc_proxy_url is None else logs.url_secrets(self.smsc_proxy_url)
+        proxied = [] if self.smsc_proxy_url is None else logs.url_secrets(self.smsc_proxy_url)
+        return [*super().secrets(), *proxied]
 
 
 class FleetSettings(BaseBotSettings):
@@ -184,7 +190,9 @@ class FleetSettings(BaseBotSettings):
 
     def secrets(self) -> list[str]:
         """The key, and Redis' password (for masking in logs, bot.logs)."""
-        found = [] if self.secret_key is None else [self.secret_key.get_secret_value()]
+        found = super().secrets()
+        if self.secret_key is not None:
+            found.append(self.secret_key.get_secret_value())
         if self.redis_url is not None:
             found += logs.url_secrets(self.redis_url.get_secret_value())
         return found

@@ -113,6 +113,26 @@ _HISTORIES_ACROSS = (
 # bound (bot.storage.engine.STATEMENT_TIMEOUT), every night, and held SQLite's one writer as
 # long. A batch's samples are read from the index by account.
 THIN_BATCH = 50
+# Of a batch's samples before the cutoff, all but each day's last: built once, for any batch.
+_RANKED = (
+    select(
+        BalanceSample.id,
+        func.row_number()
+        .over(
+            partition_by=(BalanceSample.account_id, func.date(BalanceSample.taken_at)),
+            order_by=BalanceSample.id.desc(),
+        )
+        .label("rank"),
+    )
+    .where(
+        BalanceSample.account_id.in_(bindparam("ids", expanding=True)),
+        BalanceSample.taken_at < bindparam("cutoff", type_=UTCDateTime()),
+    )
+    .subquery()
+)
+_THIN = delete(BalanceSample).where(
+    BalanceSample.id.in_(select(_RANKED.c.id).where(_RANKED.c.rank > 1))
+)
 
 
 async def thin(session: AsyncSession, now: datetime, raw_days: int) -> int:
@@ -124,24 +144,7 @@ async def thin(session: AsyncSession, now: datetime, raw_days: int) -> int:
     deleted = 0
     for start in range(0, len(ids), THIN_BATCH):
         batch = ids[start : start + THIN_BATCH]
-        day = func.date(BalanceSample.taken_at)
-        ranked = (
-            select(
-                BalanceSample.id,
-                func.row_number()
-                .over(
-                    partition_by=(BalanceSample.account_id, day), order_by=BalanceSample.id.desc()
-                )
-                .label("rank"),
-            )
-            .where(BalanceSample.account_id.in_(batch), BalanceSample.taken_at < cutoff)
-            .subquery()
-        )
-        result = await session.execute(
-            delete(BalanceSample).where(
-                BalanceSample.id.in_(select(ranked.c.id).where(ranked.c.rank > 1))
-            )
-        )
+        result = await session.execute(_THIN, {"ids": batch, "cutoff": cutoff})
         await session.commit()
         deleted += result.rowcount
     return deleted

@@ -73,8 +73,7 @@ class KeptGuardState(MemoryGuardState):
         times = [at for _site, kept, at in self._refusals if kept == tag]
         if not times:
             return None
-        self._rejected.add(creds.fingerprint)
-        self._refused.add(creds.fingerprint)
+        self._refuse(creds)
         return datetime.fromtimestamp(max(times) + AUTH_WINDOW, UTC)
 
     async def rejected(self, creds: Credentials, askers: tuple[str, ...]) -> None:

@@ -214,9 +214,13 @@ class MemoryGuardState:
             login_wait=max(login.paused_until - now, login.window.wait(now, limits.max_per_minute)),
         )
 
-    async def rejected(self, creds: Credentials, askers: tuple[str, ...]) -> None:
+    def _refuse(self, creds: Credentials) -> None:
+        """SMSC refused `creds`: the guard sends them no more (see BalanceGuard.retry)."""
         self._rejected.add(creds.fingerprint)
         self._refused.add(creds.fingerprint)
+
+    async def rejected(self, creds: Credentials, askers: tuple[str, ...]) -> None:
+        self._refuse(creds)
         self._verified.discard(creds.fingerprint)
         self._balances.pop(creds.fingerprint, None)
         self._site(creds.site).add_auth_failure(askers, self._clock())

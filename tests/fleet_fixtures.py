@@ -35,18 +35,20 @@ class Request:
 
 
 class Smsc:
-    """The fake SMSC both replicas ask: answers BALANCE after `delay`, or raises `errors`."""
+    """The fake SMSC both replicas ask: answers BALANCE after `delay` (or the credentials'
+    own in `delays`), or raises `errors`."""
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
         self.errors: dict[Credentials, SmscError] = {}
         self.delay = 0.0
+        self.delays: dict[Credentials, float] = {}
 
     async def fetch_balance(self, creds: Credentials) -> Balance:
         request = Request(creds, time.monotonic())
         self.requests.append(request)
         try:
-            await asyncio.sleep(self.delay)
+            await asyncio.sleep(self.delays.get(creds, self.delay))
             if creds in self.errors:
                 raise self.errors[creds]
             return BALANCE

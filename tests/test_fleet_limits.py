@@ -227,6 +227,25 @@ async def test_an_ok_answer_proves_only_its_own_replicas_ip(replica: Replica, sm
     assert len(smsc.requests) == 5
 
 
+async def test_requests_waiting_for_an_unproven_site_go_once_an_ok_answer_proves_it(
+    replica: Replica, smsc: Smsc
+) -> None:
+    """A sweep's first round at a site this replica has no OK answer from: four requests fly,
+    the rest wait; the first OK answer proves the IP, and every waiting request goes then, not
+    only as many as the flight's places freed (a sweep on replicas took half a second to reach its pace)."""
+    guard = replica()
+    fast, *slow = [Credentials("smsc.ru", f"shop{i}", "pw") for i in range(4)]
+    waiting = [Credentials("smsc.ru", f"late{i}", "pw") for i in range(3)]
+    smsc.delay, smsc.delays = 2.0, {fast: 0.05}  # the others answer later than the test looks
+    started = time.monotonic()
+    first = [asyncio.create_task(guard.balance(c, known_good=True)) for c in (fast, *slow)]
+    await asyncio.sleep(0.02)  # the four hold the flight's places
+    later = [asyncio.create_task(guard.balance(c, known_good=True)) for c in waiting]
+    await asyncio.sleep(0.5)
+    assert {r.creds for r in smsc.requests if r.start - started < 0.5} == {fast, *slow, *waiting}
+    await asyncio.gather(*first, *later)
+
+
 async def test_a_slow_request_keeps_the_turn_while_it_runs(replica: Replica, smsc: Smsc) -> None:
     # The lease is only the request's bound and a little: 0.8 s of SMSC fill most of it.
     options = {"request_timeout": 1.0, "state": {"lease_margin": 0.1}}

@@ -155,10 +155,14 @@ class RedisGuardState:
             limits.auth_failures_per_asker,
             self._auth_window_ms,
             limits.auth_failures_cap,
-            int(self._clock() - self._proven.get(creds.site, -math.inf) >= PROOF_SPAN),
+            0,  # careful: set at each try below
             int(not self._admitted),
         ]
         while True:
+            # Asked again at each try: another request's OK answer while this one waited for
+            # the unproven site's flight lets it go at once (a sweep's first round waited for
+            # the flight's four places one by one, and took half a second to reach its pace).
+            args[11] = int(self._clock() - self._proven.get(creds.site, -math.inf) >= PROOF_SPAN)
             found = await self._run(self._begin, keys, args)
             outcome = found[3]
             if outcome != b"busy" and outcome != "busy":  # bytes, or str if responses are decoded

@@ -232,7 +232,8 @@ async def test_requests_waiting_for_an_unproven_site_go_once_an_ok_answer_proves
 ) -> None:
     """A sweep's first round at a site this replica has no OK answer from: four requests fly,
     the rest wait; the first OK answer proves the IP, and every waiting request goes then, not
-    only as many as the flight's places freed (a sweep on replicas took half a second to reach its pace)."""
+    only as many as the flight's places freed (a sweep on replicas took half a second to reach
+    its pace)."""
     guard = replica()
     fast, *slow = [Credentials("smsc.ru", f"shop{i}", "pw") for i in range(4)]
     waiting = [Credentials("smsc.ru", f"late{i}", "pw") for i in range(3)]

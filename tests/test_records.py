@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from bot.storage.models import Account, AccountState, Chat
 from bot.storage.records import records, write
@@ -43,8 +43,18 @@ async def test_changed_columns_are_written_with_their_types_and_others_left_alon
         # Meanwhile in the same transaction (as a /threshold would be, before the write):
         # a column no record changed keeps what was written there.
         await connection.execute(update(Account).values(threshold=Decimal(100)))
+        engine = sessionmaker.kw["bind"].sync_engine
         trips = request.getfixturevalue("trips")
-        assert await write(connection, Account.__table__, [first, second, third]) == 2
+        statements = []
+
+        def note(conn, cursor, sql, parameters, context, executemany):
+            statements.append(executemany)
+
+        event.listen(engine, "before_cursor_execute", note)
+        try:
+            assert await write(connection, Account.__table__, [first, second, third]) == 2
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
         written = len(trips)
         await session.commit()
     async with sessionmaker() as session:
@@ -57,6 +67,39 @@ async def test_changed_columns_are_written_with_their_types_and_others_left_alon
     assert all(a.threshold == Decimal(100) for a in rows)
     if sessionmaker.kw["bind"].dialect.name == "sqlite":
         assert written == 2  # a trip to aiosqlite's thread for each set of columns (it was three)
+    else:  # one statement for each set of columns, its rows as arrays: not one for each row
+        assert statements == [False, False]
+
+
+async def test_many_rows_are_written_by_one_statement_of_arrays_on_postgresql(sessionmaker):
+    """The rows of one set of columns, hundreds in a sweep, with NULLs among their values."""
+    await add_accounts(sessionmaker, 300)
+    async with sessionmaker() as session:
+        connection = await session.connection()
+        await connection.execute(update(Account).values(last_balance=Decimal("0.5")))
+        accounts = await read_all(connection)
+        for n, account in enumerate(accounts):
+            account.last_balance = Decimal(n) if n % 2 else None
+            account.last_checked_at = WHEN
+        statements = []
+        engine = sessionmaker.kw["bind"].sync_engine
+
+        def note(conn, cursor, sql, parameters, context, executemany):
+            statements.append(executemany)
+
+        event.listen(engine, "before_cursor_execute", note)
+        try:
+            assert await write(connection, Account.__table__, accounts) == 300
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
+        await session.commit()
+    async with sessionmaker() as session:
+        rows = (await session.scalars(select(Account).order_by(Account.id))).all()
+    assert [(a.last_balance, a.last_checked_at) for a in rows] == [
+        (Decimal(n) if n % 2 else None, WHEN) for n in range(300)
+    ]
+    if sessionmaker.kw["bind"].dialect.name != "sqlite":
+        assert statements == [False]
 
 
 async def test_a_record_reads_like_the_mapped_row(sessionmaker):

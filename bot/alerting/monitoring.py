@@ -10,7 +10,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerting import acks, levels, reachable, reminders, studies
@@ -19,7 +18,7 @@ from bot.alerting.queue import AlertQueue, clear_incident
 from bot.smsc.check_errors import CheckError, check_error
 from bot.smsc.errors import SmscError
 from bot.smsc.guard import BalanceResult
-from bot.storage.direct import executemany
+from bot.storage.direct import write_rows
 from bot.storage.models import Account, AccountState, BalanceSample, Chat
 
 # Transient faults (network, odd answers) make an account uncheckable only when they repeat.
@@ -33,7 +32,6 @@ TOP_UP_SHARE = Decimal(2)
 
 # A history sample's columns, as the checks write it.
 SAMPLE_COLUMNS = ("account_id", "taken_at", "balance", "credit")
-_NEW_SAMPLE = insert(BalanceSample.__table__)
 
 # What a check ended with: a balance, or why there is none.
 Outcome = BalanceResult | SmscError
@@ -121,7 +119,7 @@ class Monitor:
             self._record_balance(session, chat, account, outcome, now)
         if new_samples:
             # One statement for them all, past the ORM (nothing reads them back).
-            await executemany(connection, _NEW_SAMPLE, SAMPLE_COLUMNS, new_samples)
+            await write_rows(connection, BalanceSample.__table__, SAMPLE_COLUMNS, new_samples)
         await self._queue.drop_stale(
             session, {account.id: account for account, _ in outcomes}, chats
         )

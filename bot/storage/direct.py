@@ -1,5 +1,5 @@
 """Statements compiled once and run by the driver itself, past SQLAlchemy's work for each run:
-writes of many rows on any database (`executemany`), and on SQLite whole statements on a
+writes of many rows on any database (`write_rows`), and on SQLite whole statements on a
 connection held for the purpose (`held`) or in a pooled connection's transaction (`on`), both a
 `Direct`: one trip to aiosqlite's thread per statement, where SQLAlchemy's cursor takes three
 or four (cursor, execute, fetch, close).
@@ -24,15 +24,19 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     JSON,
     Dialect,
     Executable,
     QueuePool,
     Select,
+    Table,
     bindparam,
     func,
+    insert,
     literal_column,
     select,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -91,42 +95,78 @@ class Direct:
         return sql, [given[n] if process is None else process(given[n]) for n, process in binds]
 
 
-async def executemany(
+async def write_rows(
     connection: AsyncConnection,
-    statement: Executable,
+    table: Table,
     keys: tuple[str, ...],
     rows: list[dict[str, Any]],
+    *,
+    update_by: str | None = None,
 ) -> None:
-    """Run a write once for each row of values (all with these keys), at the driver, in the
-    connection's transaction, on any database. SQLAlchemy's own executemany works out every
-    row's parameters through its compiler (≈ 4 µs a row, a sweep writes two rows an account);
-    here the statement is compiled once per set of keys, and each value goes through its
-    column's bind processor alone."""
-    _, sql, binds = _compiled(statement, connection.dialect, keys)
-    # Column by column, by `map` (see Direct.records); tuples, as SQLAlchemy takes them.
-    columns = (map(itemgetter(name), rows) for name, _process in binds)
-    processed = (
+    """Write rows of values (dicts, all with these keys) in the connection's transaction, on
+    any database: INSERT them into `table`, or with `update_by` (one of the keys) set the other
+    keys' columns of the row whose `update_by` column has the row's value. Each value goes
+    through its column's bind processor alone: SQLAlchemy's own executemany works out every
+    row's parameters through its compiler (≈ 4 µs a row, a sweep writes two rows an account).
+
+    On PostgreSQL one statement writes them all, each column's values bound as one array and
+    unnested (the same SQL for any number of rows): an executemany there runs the statement
+    once a row, a message each way per row that each end's CPU pays for. On SQLite the statement
+    runs once a row at the driver, in one trip to aiosqlite's thread where SQLAlchemy's cursor
+    took three (SQLite has no arrays, and a row costs it no message)."""
+    sql, names, processors = _writing(table, keys, update_by, connection.dialect)
+    # Column by column, by `map` (see Direct.records).
+    columns = [
         column if process is None else map(process, column)
-        for column, (_name, process) in zip(columns, binds, strict=True)
-    )
-    values = list(zip(*processed, strict=True))
-    # On SQLite by the driver itself: one trip to aiosqlite's thread, where SQLAlchemy's cursor
-    # took three.
-    if (held := await on(connection)) is not None:
-        await held.many(sql, values)
-    else:
-        await connection.exec_driver_sql(sql, values)
+        for column, process in zip(
+            (map(itemgetter(name), rows) for name in names), processors, strict=True
+        )
+    ]
+    if connection.dialect.name == "postgresql":
+        await connection.exec_driver_sql(sql, tuple(list(column) for column in columns))
+    elif (held := await on(connection)) is not None:
+        await held.many(sql, list(zip(*columns, strict=True)))
+    else:  # an in-memory SQLite (tests): as SQLAlchemy takes them
+        await connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
 
 
 @functools.cache
-def _compiled(
-    statement: Executable, dialect: Dialect, keys: tuple[str, ...] | None = None
-) -> tuple[Any, str, Binds]:
+def _writing(
+    table: Table, keys: tuple[str, ...], update_by: str | None, dialect: Dialect
+) -> tuple[str, tuple[str, ...], list[Callable[[Any], Any] | None]]:
+    """`write_rows`'s SQL, with the key of each positional value and its column's bind
+    processor: worked out once per table, keys and database."""
+    set_keys = tuple(key for key in keys if key != update_by)
+    if dialect.name == "postgresql":
+        arrays = [bindparam(key, type_=ARRAY(table.c[key].type)) for key in keys]
+        rows = func.unnest(*arrays).table_valued(*keys).render_derived(name="v")
+        if update_by is None:
+            statement: Executable = insert(table).from_select(keys, select(rows))
+        else:
+            values = {key: rows.c[key] for key in set_keys}
+            statement = update(table).values(values).where(table.c[update_by] == rows.c[update_by])
+        compiled = statement.compile(dialect=dialect)
+    elif update_by is None:
+        compiled = insert(table).compile(dialect=dialect, column_keys=keys)
+    else:
+        by_value = bindparam(_BY)  # a name of its own: `update_by`'s is the SET clause's
+        by_row = update(table).where(table.c[update_by] == by_value)
+        compiled = by_row.compile(dialect=dialect, column_keys=set_keys)
+    names = tuple(update_by if name == _BY else name for name in compiled.positiontup)
+    processors = [
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+    ]
+    return str(compiled), names, processors
+
+
+_BY = "update_by_value"
+
+
+@functools.cache
+def _compiled(statement: Executable, dialect: Dialect) -> tuple[Any, str, Binds]:
     """The statement compiled for the dialect, its SQL, and each positional value's name and
-    bind processor: once per statement (callers pass statements built once), not per run. An
-    INSERT or UPDATE given `keys` sets those columns (as SQLAlchemy does for parameters with
-    those keys), else all."""
-    compiled = statement.compile(dialect=dialect, column_keys=keys)
+    bind processor: once per statement (callers pass statements built once), not per run."""
+    compiled = statement.compile(dialect=dialect)
     binds = [
         (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
         for name in compiled.positiontup

@@ -5,21 +5,20 @@ A mapped instance costs its identity-map entry, attribute instrumentation on eve
 write, and a unit-of-work flush that works out and emits each row's UPDATE: in a sweep, most of
 the bot's CPU. A `Record` has the same attribute names as the mapped class, so code that only
 reads and sets columns (bot.alerting.monitoring) takes either, and `write` sends what changed
-with one executemany per set of changed columns.
+with one statement per set of changed columns (bot.storage.direct.write_rows).
 """
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Result, Select, Table, Update, bindparam, update
+from sqlalchemy import Result, Select, Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.storage.direct import Direct, executemany
+from bot.storage.direct import Direct, write_rows
 
 
 class Record(SimpleNamespace):
@@ -72,15 +71,8 @@ async def write(connection: AsyncConnection, table: Table, changed: Iterable[Rec
     by_columns: defaultdict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for record in changed:
         if changes := record.changes():
-            by_columns[tuple(sorted(changes))].append({"record_id": record.id, **changes})
-    statement = _by_id(table)
+            by_columns[tuple(sorted(changes))].append({"id": record.id, **changes})
     for columns, rows in by_columns.items():
-        # The SET clause comes from the parameters' keys: one statement per set of columns.
-        await executemany(connection, statement, ("record_id", *columns), rows)
+        # The SET clause comes from the keys: one statement per set of columns.
+        await write_rows(connection, table, ("id", *columns), rows, update_by="id")
     return sum(len(rows) for rows in by_columns.values())
-
-
-@functools.cache
-def _by_id(table: Table) -> Update:
-    """UPDATE of a row by `id`: built once per table, so compiled once per set of columns."""
-    return update(table).where(table.c.id == bindparam("record_id"))

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
     Row,
     Select,
@@ -191,25 +192,40 @@ def claim_due(dialect: str) -> Update:
     )
 
 
-def held(query: Select) -> Select:
+def held(query: Select, *, arrays: bool = False) -> Select:
     """`query` of accounts narrowed to those of the claims bound by `held_values` still under the
     lease taken for them (one whose lease ran out and was claimed again is the new holder's),
     locked until the commit (PostgreSQL) so that the lease cannot change hands meanwhile. Built
-    once by its callers: building it for each write cost more than running it."""
-    return (
-        query.where(
+    once by its callers: building it for each write cost more than running it.
+
+    With `arrays` (PostgreSQL only) the claims are bound as two arrays, unnested: the same SQL
+    for any number of claims, where an IN renders a placeholder for each (SQL rendered, and a
+    statement prepared by the server, anew for each count: ≈ 4 % of a sweep's CPU)."""
+    if arrays:
+        claims = (
+            func.unnest(
+                bindparam("keys", type_=ARRAY(Account.credentials_key.type)),
+                bindparam("leases", type_=ARRAY(Account.lease_until.type)),
+            )
+            .table_valued("key", "lease")
+            .render_derived()
+        )
+        pairs = select(claims.c.key, claims.c.lease)
+        narrowed = query.where(tuple_(Account.credentials_key, Account.lease_until).in_(pairs))
+    else:
+        narrowed = query.where(
             # The keys find the rows by their index: for the pairs alone SQLite scans the table.
             Account.credentials_key.in_(bindparam("keys", expanding=True)),
             tuple_(Account.credentials_key, Account.lease_until).in_(
                 bindparam("claims", expanding=True)
             ),
         )
-        # Locked in one order everywhere: two writers never wait for each other in a circle.
-        .order_by(Account.id)
-        .with_for_update(of=Account)
-    )
+    # Locked in one order everywhere: two writers never wait for each other in a circle.
+    return narrowed.order_by(Account.id).with_for_update(of=Account)
 
 
 def held_values(claims: Collection[tuple[str, datetime]]) -> dict[str, list[Any]]:
-    """The values of `held`'s statement for these (credentials_key, lease_until) claims."""
-    return {"keys": [key for key, _lease in claims], "claims": list(claims)}
+    """The values of `held`'s statement, with arrays or not, for these (credentials_key,
+    lease_until) claims."""
+    keys = [key for key, _lease in claims]
+    return {"keys": keys, "claims": list(claims), "leases": [lease for _key, lease in claims]}

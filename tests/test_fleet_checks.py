@@ -19,6 +19,7 @@ from bot.alerting.scheduling import JITTER, Checks
 from bot.smsc.client import Balance, Credentials
 from bot.smsc.errors import SmscUnavailable
 from bot.smsc.guard import BalanceGuard
+from bot.storage import stats
 from bot.storage.engine import create_engine, create_sessionmaker, migrate
 from bot.storage.models import Account, Chat
 from bot.telegram.alerts import TelegramRenderer
@@ -254,3 +255,41 @@ async def test_checks_held_up_by_a_lock_go_on_once_it_is_let_go(
         assert [len(times) for times in written.values()] == [1, 1, 1]
     finally:
         await engine.dispose()
+
+
+async def test_a_replica_that_lost_a_claim_to_another_looks_again_at_once(
+    replicas, database, box, clock, monkeypatch
+):
+    # Both replicas read the same first due logins: the one whose claim waited for the other's
+    # came back with nothing, and looked again a whole second later, when the other had
+    # claimed the rest of the sweep and checked it alone.
+    monkeypatch.setattr(scheduling, "CLAIM_PART", 3)
+    await add_accounts(database, box, logins=6, chats=1)
+    smsc = Smsc()
+    replica, _other = replicas(smsc, Smsc())
+    clock.advance(seconds=INTERVAL)  # all due
+    now = clock()
+    values = {"now": now, "lease_until": now + timedelta(minutes=1), "limit": 3, "window": 60}
+    async with database() as other:  # the other replica's claim of the first three logins
+        await other.execute(stats.claim_due("postgresql"), values)
+        losing = asyncio.create_task(replica.dispatch())
+        await asyncio.sleep(0.3)  # waiting for the rows the other holds
+        await other.commit()
+    assert await losing == 0
+    asked, fetch = asyncio.Event(), smsc.fetch_balance
+
+    async def noted(creds):
+        if smsc.requests.total() == 2:
+            asked.set()  # the third request
+        return await fetch(creds)
+
+    smsc.fetch_balance = noted
+    replica.start()
+    try:
+        started = time.monotonic()
+        await asyncio.wait_for(asked.wait(), 3)
+        assert time.monotonic() - started < 0.5
+    finally:
+        replica.stop()
+        await replica.drain()
+    assert smsc.requests == Counter({f"login{n}": 1 for n in range(3, 6)})

@@ -51,6 +51,11 @@ log = logging.getLogger(__name__)
 # index probe, ≈ 0.8 ms of CPU: four looks a second kept an idle bot busy for 0.25 % of a core
 # more, and cost an alert fan-out (27 sends a second) ≈ 0.1 ms of CPU a notification.
 DISPATCH_EVERY = 1.0
+# Seconds to the next look after a claim that came back short, on a database replicas share:
+# it may have lost the first due logins to another replica's claim (both read the same ones),
+# and a whole DISPATCH_EVERY later the other had claimed the rest of the sweep and checked it
+# alone. The next look's probe says whether anything is still due.
+CONTENDED = 0.05
 BATCH = 500  # credentials claimed and not yet written, per process, at most
 CLAIM_PART = 50  # credentials claimed by one statement, at most (see dispatch)
 JITTER = 0.05  # next checks land within ±5% of the interval, so they drift apart
@@ -104,7 +109,9 @@ class Checks:
         self._lease = timedelta(seconds=lease_seconds)
         # Outcomes are queued and written a batch at a time (bot.alerting.writing). On SQLite
         # the turn to write is shared with the outbox (`writes`) and the claims.
-        if writes is None and self._engine.dialect.name == "sqlite":
+        # SQLite is one process's (bot.storage.instance): no other claims beside this one's.
+        self._shared = self._engine.dialect.name != "sqlite"
+        if writes is None and not self._shared:
             writes = asyncio.Lock()  # one writer: claims and writes still take turns
         self._write_turn = writes if writes is not None else contextlib.nullcontext()
         self._rng = rng or random.Random()
@@ -184,8 +191,10 @@ class Checks:
     def _pause(self) -> float:
         """Seconds to the next look: DISPATCH_EVERY, or less when the last look found nothing
         due and saw the first account fall due sooner (a sweep then starts on time, not up
-        to a look late). A look that claimed something knows no next time: a bot with checks
-        falling due all the time keeps to DISPATCH_EVERY, one claim for each look."""
+        to a look late), or after a short claim on a shared database (CONTENDED). Else a look
+        that claimed something knows no next time: a bot with checks falling due all the time
+        keeps to DISPATCH_EVERY, one claim for each look (on PostgreSQL with a probe soon
+        after)."""
         if self._next_due is None:
             return DISPATCH_EVERY
         return max(0.0, min((self._next_due - self._now()).total_seconds(), DISPATCH_EVERY))
@@ -270,7 +279,7 @@ class Checks:
             if first is None or first > now:
                 self._next_due = first
                 return {}, False
-        return await lease_due(
+        due, more = await lease_due(
             self._sessionmaker,
             self._direct,
             self._write_turn,
@@ -280,6 +289,9 @@ class Checks:
             now + self._lease,
             limit,
         )
+        if not more and self._shared:
+            self._next_due = now + timedelta(seconds=CONTENDED)
+        return due, more
 
     async def drain(self) -> None:
         """Wait for the checks under way, a claim, and once stopped the looks' end, which

@@ -121,7 +121,26 @@ async def test_hand_off_checks_rights_afresh_at_each_write(dp, bot, sessionmaker
     assert len(bot.calls(GetChatMember)) == lookups + 1  # asked Telegram, not the cache
     bot.session.admins.discard((GROUP, ADMIN))
     [reply] = await say(dp, bot, ADMIN, "off")  # the threshold is a write too
-    assert "not one now" in reply.text
+    # The account was saved when SMSC accepted it: the closing says it stays, not "nothing".
+    assert "not one now" in reply.text and "Nothing was saved" not in reply.text
+    assert "stays registered" in reply.text and "/remove shop" in reply.text
+    [account] = await accounts_of(sessionmaker, GROUP)
+    assert account.threshold is None
+    assert await dp.fsm.get_context(bot, ADMIN, ADMIN).get_state() is None
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+async def test_a_group_that_removed_me_at_the_last_question_keeps_the_account_saved(
+    dp, bot, sessionmaker, language
+):
+    payload = await handed_off(dp, bot)
+    await say(dp, bot, ADMIN, f"/start {payload}", language=language)
+    await walk_to_secret(dp, bot, ADMIN, ADMIN, "shop", language=language)
+    await say(dp, bot, ADMIN, "right", language=language)
+    await remove_bot(dp, bot, seen=False)
+    [reply] = await say(dp, bot, ADMIN, "500", language=language)
+    assert NOT_IN_GROUP[language] in reply.text
+    assert ("stays registered", "остаётся подключённым")[language == "ru"] in reply.text
     [account] = await accounts_of(sessionmaker, GROUP)
     assert account.threshold is None
 

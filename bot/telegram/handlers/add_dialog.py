@@ -280,7 +280,7 @@ async def enter_threshold(
                 **prompt(message, _("That is not an amount. Send a number like 500, or “off”."))
             )
             return
-    if not await still_admin(message, state, bot, admin_rights):
+    if not await still_admin(message, state, bot, admin_rights, saved=True):
         return
     data = await state.get_data()
     account = await accounts.find(data["target_chat"], data["name"])

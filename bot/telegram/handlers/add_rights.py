@@ -57,10 +57,14 @@ async def still_admin(
     state: FSMContext,
     bot: Bot,
     admin_rights: AdminRights,
+    *,
+    saved: bool = False,
 ) -> bool:
     """Whether the user may still write to the dialog's chat, asked afresh (a demotion since
-    the dialog began counts); if not, the dialog ends and the user is told."""
-    target_chat = (await state.get_data())["target_chat"]
+    the dialog began counts); if not, the dialog ends and the user is told. `saved`: the
+    dialog's account is saved already (its last question): the user is told it stays."""
+    dialog = await state.get_data()
+    target_chat = dialog["target_chat"]
     chat = message_of(event).chat
     if chat.type == ChatType.PRIVATE and target_chat == chat.id:
         return True
@@ -77,10 +81,20 @@ async def still_admin(
             return False
         if role is Role.BOT_REMOVED:
             await state.clear()
-            await message_of(event).answer(texts.not_in_group())
+            text = texts.not_in_group()
+            if saved:
+                text += "\n" + texts.kept_account(dialog)
+            await message_of(event).answer(text)
             return False
         allowed = role in ADMINS
-    if not allowed:
+    if not allowed and saved:
+        await state.clear()
+        text = _(
+            "Only administrators of that chat may add or change its accounts, and you are not "
+            "one now; the dialog is closed."
+        )
+        await message_of(event).answer(text + "\n" + texts.kept_account(dialog))
+    elif not allowed:
         await close_for_non_admin(message_of(event), state)
     return allowed
 

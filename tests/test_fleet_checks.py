@@ -293,3 +293,30 @@ async def test_a_replica_that_lost_a_claim_to_another_looks_again_at_once(
         replica.stop()
         await replica.drain()
     assert smsc.requests == Counter({f"login{n}": 1 for n in range(3, 6)})
+
+
+async def test_a_look_that_claimed_what_was_due_waits_for_the_next_tick(
+    replicas, database, box, clock
+):
+    # Only a claim another replica may have cut short brings the next look forward: one that
+    # took what was due does not, or a bot with checks falling due all the time (thousands of
+    # accounts) would claim every 50 ms instead of once a second.
+    await add_accounts(database, box, logins=2, chats=1)
+    smsc = Smsc()
+    replica, _other = replicas(smsc, Smsc())
+    clock.advance(seconds=INTERVAL)  # all due
+    assert await replica.dispatch() == 2
+    dispatch, looks = replica.dispatch, []
+
+    async def counted():
+        looks.append(time.monotonic())
+        return await dispatch()
+
+    replica.dispatch = counted
+    replica.start()
+    try:
+        await asyncio.sleep(scheduling.DISPATCH_EVERY * 0.6)
+    finally:
+        replica.stop()
+        await replica.drain()
+    assert looks == []

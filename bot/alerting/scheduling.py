@@ -51,10 +51,12 @@ log = logging.getLogger(__name__)
 # index probe, ≈ 0.8 ms of CPU: four looks a second kept an idle bot busy for 0.25 % of a core
 # more, and cost an alert fan-out (27 sends a second) ≈ 0.1 ms of CPU a notification.
 DISPATCH_EVERY = 1.0
-# Seconds to the next look after a claim that came back short, on a database replicas share:
-# it may have lost the first due logins to another replica's claim (both read the same ones),
-# and a whole DISPATCH_EVERY later the other had claimed the rest of the sweep and checked it
-# alone. The next look's probe says whether anything is still due.
+# Seconds to the next look, on a database replicas share, after a claim that may have lost
+# logins to another replica's (both read the same first due ones): one that took nothing
+# although its look's probe saw accounts due, or a part of a sweep that came back short. A
+# whole DISPATCH_EVERY later the other had claimed the rest of the sweep and checked it alone.
+# The next look's probe says whether anything is still due. A look's first claim that took
+# some is not followed so: a bot with checks falling due all the time would claim every 50 ms.
 CONTENDED = 0.05
 BATCH = 500  # credentials claimed and not yet written, per process, at most
 CLAIM_PART = 50  # credentials claimed by one statement, at most (see dispatch)
@@ -191,10 +193,9 @@ class Checks:
     def _pause(self) -> float:
         """Seconds to the next look: DISPATCH_EVERY, or less when the last look found nothing
         due and saw the first account fall due sooner (a sweep then starts on time, not up
-        to a look late), or after a short claim on a shared database (CONTENDED). Else a look
+        to a look late), or after a claim another replica may have cut short (CONTENDED). A look
         that claimed something knows no next time: a bot with checks falling due all the time
-        keeps to DISPATCH_EVERY, one claim for each look (on PostgreSQL with a probe soon
-        after)."""
+        keeps to DISPATCH_EVERY, one claim for each look."""
         if self._next_due is None:
             return DISPATCH_EVERY
         return max(0.0, min((self._next_due - self._now()).total_seconds(), DISPATCH_EVERY))
@@ -289,7 +290,7 @@ class Checks:
             now + self._lease,
             limit,
         )
-        if not more and self._shared:
+        if self._shared and not more and (not due or not probe):
             self._next_due = now + timedelta(seconds=CONTENDED)
         return due, more
 

@@ -149,7 +149,9 @@ async def test_latency_is_async_and_concurrency_is_limited() -> None:
                 *(http.get(BALANCE, params={"login": "alice", "psw": "secret"}) for _ in range(6))
             )
             elapsed = time.monotonic() - started
-    assert elapsed < 1.0  # six requests with 0.3 s latency were served in parallel
+    # Six requests with 0.3 s latency served in parallel: one after another take 1.8 s (the
+    # margin is for a loaded machine: 1.09 s was seen under the whole suite).
+    assert elapsed < 1.5
     texts = sorted(r.text for r in replies)
     assert texts == ["100.00"] * 3 + ["ERROR = 9 (too many concurrent requests)"] * 3
     assert smsc.max_concurrency_seen["alice"] == 6

@@ -22,6 +22,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from sqlalchemy import select, text
 
+from bot.alerting import outbox as outbox_module
 from bot.alerting.delivery import Delivery, Outcome
 from bot.alerting.outbox import Outbox
 from bot.alerting.pacing import HEADROOM, MESSAGES_PER_SECOND, PLACES_AT_ONCE
@@ -269,6 +270,29 @@ async def test_redis_down_sends_nothing_and_says_so_once(engines, telegram, capl
     assert not any(r.exc_info for r in caplog.records)
     async with create_sessionmaker(engines[0])() as session:
         assert (await session.scalar(select(Notification))).lease_until is None
+
+
+async def test_its_database_server_away_is_a_line_a_pass_without_traceback(
+    telegram, monkeypatch, caplog
+):
+    # The first failed pass of a PostgreSQL outage logged a traceback, as for a bug.
+    monkeypatch.setattr(outbox_module, "IDLE_POLL", 0.01)
+    monkeypatch.setattr(outbox_module, "FAILED_PASS_WAIT", 0.02)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    engine = create_engine(f"postgresql+asyncpg://bot@127.0.0.1:{port}/bot")
+    outbox = Outbox(telegram.sender("a"), create_sessionmaker(engine))
+    caplog.set_level(logging.INFO, logger=outbox_module.__name__)
+    outbox.start()
+    try:
+        await asyncio.sleep(0.3)
+    finally:
+        await outbox.stop(grace=5)
+        await engine.dispose()
+    failures = [r for r in caplog.records if "outbox pass failed" in r.getMessage()]
+    assert len(failures) >= 3 and "ConnectionRefusedError" in failures[0].getMessage()
+    assert not any(r.exc_info for r in caplog.records)
 
 
 async def test_a_held_chat_tells_when_it_frees(redis_clients):

@@ -36,6 +36,7 @@ from bot.alerting.claims import Claims, Outgoing
 from bot.alerting.delivery import Outcome, Sender
 from bot.alerting.ledger import Ledger
 from bot.alerting.pacing import MemoryPacer, Pacer, PacingUnavailable
+from bot.storage.outage import unreachable
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +130,14 @@ class Outbox:
                 except Exception as error:  # the worker outlives any one bad pass
                     failed += 1
                     pause = min(FAILED_PASS_WAIT, IDLE_POLL * 2 ** (failed - 1))
+                    # The database away is said in one line (its passes back off); any other
+                    # failure is a bug, its traceback worth a look.
+                    bug = not unreachable(error)
                     log.error(
                         "outbox pass failed error=%r next_in=%.1fs",
                         error,
                         pause,
-                        exc_info=logs.traceback_due(("outbox pass", type(error))),
+                        exc_info=bug and logs.traceback_due(("outbox pass", type(error))),
                     )
                     await self._wait(pause)
                     continue

@@ -1,12 +1,15 @@
 """Which failures are the database being unreachable (bot.storage.outage), judged on the errors
 the real drivers raise: an outage is told in one line and tried again, anything else is a bug."""
 
+import os
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from bot.storage.engine import StatementTimeout, create_engine
 from bot.storage.outage import unreachable
+from tests import real_servers
 from tests.e2e_helpers import free_port
 
 
@@ -47,6 +50,18 @@ async def test_a_connection_the_server_ended_is_unreachable(postgres_url):
             await idle.execute(text("SELECT 1"))
     await engine.dispose()
     assert unreachable(closed.value)
+
+
+async def test_a_server_taking_no_more_connections_is_unreachable(postgres_url):
+    # max_connections reached (replicas' pools on a small server): the same refusal as a role
+    # at its connection limit, SQLSTATE 53300.
+    role = f"capped{os.getpid()}"
+    await real_servers.admin(postgres_url, f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0")
+    try:
+        error = await raised_by(postgres_url.replace("//postgres@", f"//{role}@"), "SELECT 1")
+        assert "too many connections" in str(error) and unreachable(error)
+    finally:
+        await real_servers.admin(postgres_url, f"DROP ROLE {role}")
 
 
 async def test_a_statement_refused_or_another_oserror_is_no_outage(postgres_url, tmp_path):

@@ -12,10 +12,12 @@ from sqlalchemy.exc import DBAPIError
 from bot.storage.engine import StatementTimeout
 
 # SQLSTATEs of a server that is not there to answer: class 08 (connection exception: refused,
-# lost, "connection does not exist"), and a server shutting down or starting up (57P01
-# admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now).
+# lost, "connection does not exist"), a server shutting down or starting up (57P01
+# admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now), or taking no more
+# connections (53300 too_many_connections: max_connections, or the role's limit, reached by
+# the replicas' pools or anything else on the server).
 _GONE_CLASS = "08"
-_GONE_STATES = frozenset({"57P01", "57P02", "57P03"})
+_GONE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 # Where the database's own socket errors are raised. An OSError from elsewhere in a handler (a
 # file, say) is no outage of the database.
 _DRIVERS = ("asyncpg", "sqlalchemy", "aiosqlite")

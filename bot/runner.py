@@ -17,6 +17,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiogram import Bot
@@ -41,6 +42,7 @@ from bot.factory import SENDS_GRACE, create_bot, create_dispatcher, update_marks
 from bot.ops.metrics import Metrics
 from bot.ops.smsc_watch import CountingFetcher, ObservedGuard
 from bot.smsc.client import SmscClient
+from bot.smsc.kept import BOT_FILE, KeptGuardState
 from bot.smsc.state import GuardState
 from bot.storage.crypto import SecretBox, open_box
 from bot.storage.direct import held
@@ -180,7 +182,7 @@ class Runner:
             bot = create_bot(settings, on_token_refused=self._token_refused)
             resources.push_async_callback(bot.session.close)
             metrics = Metrics()
-            shared = _shared_limits(redis, box, bot.id)
+            shared = _shared_limits(redis, box, bot.id, settings.data_dir)
             guard = ObservedGuard(
                 CountingFetcher(smsc, metrics),
                 metrics=metrics,
@@ -309,15 +311,18 @@ async def until_answered(
 
 @dataclass(frozen=True)
 class _Shared:
-    guard_state: GuardState | None = None  # None: in this process only
-    pacer: Pacer | None = None
+    guard_state: GuardState
+    pacer: Pacer | None = None  # None: in this process only
 
 
-def _shared_limits(redis: Redis | None, box: SecretBox, bot_id: int) -> _Shared:
+def _shared_limits(redis: Redis | None, box: SecretBox, bot_id: int, data_dir: Path) -> _Shared:
     """With Redis, the SMSC guard's limits and Telegram's pacing hold for every replica
-    together; its keys are named by a key every replica derives from SECRET_KEY."""
+    together; its keys are named by a key every replica derives from SECRET_KEY. Without, the
+    guard's memory keeps SMSC's refusals and IP blocks in the data folder, for the next start
+    (bot.smsc.kept)."""
     if redis is None:
-        return _Shared()
+        kept = data_dir / BOT_FILE
+        return _Shared(KeptGuardState(kept, unwritten=lambda why: log.warning("%s", why)))
     from bot.fleet.limits import fleet_guard_state
     from bot.fleet.pacing import RedisPacer
 

@@ -84,3 +84,20 @@ def test_secrets_never_logged_even_at_debug(bot_process, fake_smsc, telegram):
     assert "/add shop" in "\n".join(telegram.transcript(USER))
     assert "s3cret!" not in log and "wr0ngpass" not in log
     assert bot_process.env["SECRET_KEY"] not in log
+
+
+def test_wrong_passwords_before_a_restart_still_count_after_it(bot_process, fake_smsc, telegram):
+    """Three users mistype passwords in /add, the bot is restarted (a setting changed), a
+    fourth tries: SMSC counts the 30 minutes across the restart, and so does the bot, or the
+    next two wrong ones would get the server's IP blocked for every chat."""
+    fake_smsc.add_account("shop", "s3cret!", balance="1500.00")
+    bot_process.start()
+    for user in (601, 602, 603):
+        _, reply = say(telegram, user, f"/add shop wrong{user}")
+        assert "refused" in reply["text"]
+    assert len(fake_smsc.requests) == 3
+    assert bot_process.stop() == 0
+    bot_process.start()
+    _, reply = say(telegram, 604, "/add shop wrong604")
+    assert "new logins are not checked until" in reply["text"]
+    assert len(fake_smsc.requests) == 3  # not sent

@@ -1,14 +1,16 @@
-"""What `python -m bot check` keeps between its runs without Redis (bot.smsc.kept)."""
+"""What the bot and `python -m bot check` keep between their runs without Redis
+(bot.smsc.kept)."""
 
 import stat
+from decimal import Decimal
 
 import pytest
 
 from bot.config import SettingsError
-from bot.smsc.client import Credentials
+from bot.smsc.client import Balance, Credentials
 from bot.smsc.guard import BalanceGuard
-from bot.smsc.kept import FILE_NAME, kept_state
-from bot.smsc.refusals import CredentialsRejected, SitePaused
+from bot.smsc.kept import BOT_FILE, FILE_NAME, KeptGuardState, kept_state
+from bot.smsc.refusals import AskerPaused, AuthChecksPaused, CredentialsRejected, SitePaused
 
 SITE = "https://smsc.kz"
 
@@ -16,6 +18,11 @@ SITE = "https://smsc.kz"
 class Unused:
     async def fetch_balance(self, creds: Credentials):
         raise AssertionError("nothing may be sent")
+
+
+class Fetched:
+    async def fetch_balance(self, creds: Credentials) -> Balance:
+        return Balance(Decimal(5), Decimal(0), "KZT")
 
 
 async def test_an_ip_block_holds_for_the_next_run(tmp_path):
@@ -44,3 +51,54 @@ def test_a_damaged_file_is_not_taken_for_an_empty_one(tmp_path):
     (tmp_path / FILE_NAME).write_text("{")
     with pytest.raises(SettingsError, match="is damaged"), kept_state(tmp_path):
         pass
+
+
+class Clocks:
+    """The monotonic clock and the wall clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.mono, self.wall = 100.0, 1_800_000_000.0
+
+    def state(self, path, **options) -> KeptGuardState:
+        return KeptGuardState(path, clock=lambda: self.mono, wall=lambda: self.wall, **options)
+
+
+async def test_the_bots_refusals_and_who_asked_hold_across_a_restart(tmp_path):
+    """Mistyped passwords in /add, the bot restarted (a setting changed), more of them: SMSC's
+    count of 30 minutes lives on, and so must the bot's, or it reaches SMSC's fifth."""
+    clocks, path = Clocks(), tmp_path / BOT_FILE
+    before = clocks.state(path)
+    for user in range(3):
+        await before.rejected(Credentials(SITE, f"typo{user}", "x"), (f"user:{user}",))
+    clocks.mono = 5.0  # a reboot: the monotonic clock starts again
+    clocks.wall += 600
+    guard = BalanceGuard(Unused(), state=clocks.state(path))
+    with pytest.raises(AskerPaused):  # the first user's own refusal
+        await guard.balance(Credentials(SITE, "new0", "x"), askers=("user:0",))
+    with pytest.raises(AuthChecksPaused) as paused:  # the site's three, for anyone's new ones
+        await guard.balance(Credentials(SITE, "new9", "x"), askers=("user:9",))
+    assert 1190 <= paused.value.retry_after <= 1200  # 30 minutes from the first refusal
+    clocks.wall += 1200  # past them: the file forgets them at the next start
+    after = clocks.state(path)
+    assert (await BalanceGuard(Fetched(), state=after).balance(Credentials(SITE, "a", "b"))).fresh
+
+
+async def test_a_step_of_the_wall_clock_moves_no_window(tmp_path):
+    clocks = Clocks()
+    state = clocks.state(tmp_path / BOT_FILE)
+    guard = BalanceGuard(Fetched(), state=state)
+    for user in range(3):
+        await state.rejected(Credentials(SITE, f"typo{user}", "x"), (f"user:{user}",))
+    clocks.wall -= 3600  # NTP set the clock an hour back
+    clocks.mono += 1800  # and 30 minutes went by
+    assert (await guard.balance(Credentials(SITE, "new", "x"), askers=("user:9",))).fresh
+
+
+async def test_the_bot_goes_on_when_its_file_cannot_be_written(tmp_path):
+    told = []
+    state = Clocks().state(tmp_path / "gone" / BOT_FILE, unwritten=told.append)
+    refused = Credentials(SITE, "shop", "typo")
+    await state.rejected(refused, ("user:1",))
+    assert len(told) == 1 and "cannot be written" in told[0]
+    with pytest.raises(CredentialsRejected):  # held in memory all the same
+        await BalanceGuard(Unused(), state=state).balance(refused)

@@ -1,16 +1,19 @@
-"""The guard's state of `python -m bot check` without Redis (bot.cli). Each check is a process
-of its own, and the guard's memory (bot.smsc.windows) dies with it: a mistyped password retried
-would reach SMSC's fifth refused login in 30 minutes, and the IP block that stops the bot's
-checks of every chat too. So what must outlive a check is kept in a small file of the data
-folder: SMSC's refusals of the last 30 minutes (the site's count, and the credentials refused,
-not sent again meanwhile) and a site's pause after error 4. Nothing more: a login's minute
-forgotten costs at worst a paused login (error 9), never a block.
+"""The guard's state without Redis, kept in a file of the data folder: the bot's (BOT_FILE)
+and `python -m bot check`'s (FILE_NAME; bot.cli). The guard's memory (bot.smsc.windows) dies
+with its process: a check is a process of its own, and the bot restarts (a setting changed, an
+upgrade, a crash), so mistyped passwords tried across them would reach SMSC's fifth refused
+login in 30 minutes, and the IP block that stops the bot's checks of every chat. So what must
+outlive a process is kept: SMSC's refusals of the last 30 minutes (the site's count, who asked,
+and the credentials refused, not sent again meanwhile) and a site's pause after error 4.
+Nothing more: a login's minute forgotten costs at worst a paused login (error 9), never a block.
 
-The file is written whole to a temporary file and renamed over the old one (a check cut short
+The file is written whole to a temporary file and renamed over the old one (a process cut short
 leaves the last one whole), readable by its owner only. Credentials are in it as an scrypt of
 their fingerprint under the file's salt: a mistyped password is often near the right one, and
 a plain hash could be tried against a word list. Checks run one at a time (a lock on the
-folder), so none writes over another's refusal.
+folder), so none writes over another's refusal; the bot is one process (bot.storage.instance)
+with a file of its own. Times are kept as wall-clock time, for the next process (maybe after a
+reboot); in memory they are the monotonic clock's, so a step of the wall clock moves no window.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,6 +36,7 @@ from bot.smsc.state import AUTH_WINDOW
 from bot.smsc.windows import MemoryGuardState
 
 FILE_NAME = "check-guard.json"
+BOT_FILE = "guard-state.json"
 
 
 @contextlib.contextmanager
@@ -48,29 +52,45 @@ def kept_state(folder: Path) -> Iterator[KeptGuardState]:
         os.close(fd)
 
 
-class KeptGuardState(MemoryGuardState):
-    """`MemoryGuardState` that reads and writes SMSC's refusals and IP blocks in `path`."""
+# A refusal kept: its site, the scrypt of its credentials, when (wall clock), who asked.
+Refusal = tuple[str, str, float, list[str]]
 
-    def __init__(self, path: Path) -> None:
-        # Wall time: what one check writes, the next reads, maybe after a reboot.
-        super().__init__(time.time, auth_window=AUTH_WINDOW)
+
+class KeptGuardState(MemoryGuardState):
+    """`MemoryGuardState` that reads and writes SMSC's refusals and IP blocks in `path`.
+
+    `unwritten`: told why the file could not be written, where the process goes on with what
+    it holds in memory (the bot: a full disk must not stop its checks); without, that raises
+    `SettingsError` (a check then stops, saying so)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        unwritten: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__(clock, auth_window=AUTH_WINDOW)
         self._path = path
+        self._wall = wall
+        self._unwritten = unwritten
         self._tags: dict[str, str] = {}  # by fingerprint
         salt, refusals, pauses = self._read()
         self._salt = salt
-        now = self._clock()
-        self._refusals = [(site, tag, at) for site, tag, at in refusals if now - at < AUTH_WINDOW]
-        self._pauses = {site: until for site, until in pauses.items() if until > now}
-        for site, _tag, at in self._refusals:
-            self._site(site).add_auth_failure((), at)
+        self._refusals = refusals
+        self._pauses = pauses
+        self._forget()
+        for site, _tag, at, askers in self._refusals:
+            self._site(site).add_auth_failure(tuple(askers), self._here(at))
         for site, until in self._pauses.items():
-            self._site(site).paused_until = until
+            self._site(site).paused_until = self._here(until)
 
     def recall(self, creds: Credentials) -> datetime | None:
         """If SMSC refused `creds` in the last 30 minutes: they are refused here too (the guard
         sends them not), and this is when that refusal leaves SMSC's count."""
         tag = self._tag(creds)
-        times = [at for _site, kept, at in self._refusals if kept == tag]
+        times = [at for _site, kept, at, _askers in self._refusals if kept == tag]
         if not times:
             return None
         self._refuse(creds)
@@ -78,13 +98,23 @@ class KeptGuardState(MemoryGuardState):
 
     async def rejected(self, creds: Credentials, askers: tuple[str, ...]) -> None:
         await super().rejected(creds, askers)
-        self._refusals.append((creds.site, self._tag(creds), self._clock()))
+        self._refusals.append((creds.site, self._tag(creds), self._wall(), list(askers)))
         self._write()
 
     async def pause_site(self, site: str, seconds: float) -> None:
         await super().pause_site(site, seconds)
-        self._pauses[site] = self._clock() + seconds
+        self._pauses[site] = self._wall() + seconds
         self._write()
+
+    def _here(self, wall_time: float) -> float:
+        """A wall-clock time as the memory's clock reads it."""
+        return self._clock() - (self._wall() - wall_time)
+
+    def _forget(self) -> None:
+        """What no longer counts: refusals 30 minutes old, pauses over (a bot runs for months)."""
+        now = self._wall()
+        self._refusals = [r for r in self._refusals if now - r[2] < AUTH_WINDOW]
+        self._pauses = {site: until for site, until in self._pauses.items() if until > now}
 
     def _tag(self, creds: Credentials) -> str:
         tag = self._tags.get(creds.fingerprint)
@@ -94,10 +124,15 @@ class KeptGuardState(MemoryGuardState):
             self._tags[creds.fingerprint] = tag
         return tag
 
-    def _read(self) -> tuple[bytes, list[tuple[str, str, float]], dict[str, float]]:
+    def _read(self) -> tuple[bytes, list[Refusal], dict[str, float]]:
         try:
             kept = json.loads(self._path.read_text(encoding="utf-8"))
-            refusals = [(str(site), str(tag), float(at)) for site, tag, at in kept["refusals"]]
+            refusals = []
+            for site, tag, at, *rest in kept["refusals"]:
+                askers = rest[0] if rest else []  # who asked was not kept before: nobody
+                if not isinstance(askers, list):
+                    raise ValueError(askers)
+                refusals.append((str(site), str(tag), float(at), [str(a) for a in askers]))
             pauses = {str(site): float(until) for site, until in kept["pauses"].items()}
             return bytes.fromhex(kept["salt"]), refusals, pauses
         except FileNotFoundError:
@@ -111,6 +146,7 @@ class KeptGuardState(MemoryGuardState):
             ) from None
 
     def _write(self) -> None:
+        self._forget()
         kept = {"salt": self._salt.hex(), "refusals": self._refusals, "pauses": self._pauses}
         partial = None
         try:
@@ -123,4 +159,7 @@ class KeptGuardState(MemoryGuardState):
             if partial is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(partial)
-            raise SettingsError(f"{self._path} cannot be written ({error.strerror})") from None
+            why = f"{self._path} cannot be written ({error.strerror})"
+            if self._unwritten is None:
+                raise SettingsError(why) from None
+            self._unwritten(why)

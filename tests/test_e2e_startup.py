@@ -148,6 +148,18 @@ def test_readable_key_file_is_reported_at_start(bot_process, tmp_path):
     assert "WARNING" in line and "readable by other users" in line
 
 
+def test_a_damaged_guard_state_ends_the_start_in_one_line(bot_process, tmp_path):
+    # SMSC's refusals of the last 30 minutes, kept for the next start: not guessed at, they
+    # may be what keeps the IP block away.
+    (tmp_path / "guard-state.json").write_text('{"salt": "00", "refusals": [["x"]]')
+    bot_process.launch()
+    assert bot_process.process.wait(timeout=60) == 1
+    bot_process.process = None
+    [line] = [line for line in bot_process.log().splitlines() if "error" in line.lower()]
+    assert line.startswith("error: ") and "guard-state.json is damaged" in line, line
+    assert "Traceback" not in bot_process.log()
+
+
 def test_heartbeat_of_a_normal_start_is_never_withheld(bot_process):
     with PushMonitor() as monitor:
         bot_process.env.update(HEARTBEAT_URL=f"{monitor.url}/api/push/k3y", HEARTBEAT_SECONDS="1")

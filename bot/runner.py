@@ -42,7 +42,7 @@ from bot.factory import SENDS_GRACE, create_bot, create_dispatcher, update_marks
 from bot.ops.metrics import Metrics
 from bot.ops.smsc_watch import CountingFetcher, ObservedGuard
 from bot.smsc.client import SmscClient
-from bot.smsc.kept import BOT_FILE, KeptGuardState
+from bot.smsc.kept import BOT_FILE, FILE_NAME, KeptGuardState
 from bot.smsc.state import GuardState
 from bot.storage.crypto import SecretBox, open_box
 from bot.storage.direct import held
@@ -321,8 +321,12 @@ def _shared_limits(redis: Redis | None, box: SecretBox, bot_id: int, data_dir: P
     guard's memory keeps SMSC's refusals and IP blocks in the data folder, for the next start
     (bot.smsc.kept)."""
     if redis is None:
-        kept = data_dir / BOT_FILE
-        return _Shared(KeptGuardState(kept, unwritten=lambda why: log.warning("%s", why)))
+        state = KeptGuardState(
+            data_dir / BOT_FILE,
+            theirs=data_dir / FILE_NAME,  # python -m bot check's, as they were at the start
+            unwritten=lambda why: log.warning("%s", why),
+        )
+        return _Shared(state)
     from bot.fleet.limits import fleet_guard_state
     from bot.fleet.pacing import RedisPacer
 

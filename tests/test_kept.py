@@ -102,3 +102,28 @@ async def test_the_bot_goes_on_when_its_file_cannot_be_written(tmp_path):
     assert len(told) == 1 and "cannot be written" in told[0]
     with pytest.raises(CredentialsRejected):  # held in memory all the same
         await BalanceGuard(Unused(), state=state).balance(refused)
+
+
+async def test_a_check_counts_the_bots_refusals_and_the_bot_a_checks(tmp_path):
+    """Both keep their own file, and each counts the other's: the bot's three mistyped /add
+    passwords and a check's two more would be SMSC's fifth."""
+    bot = KeptGuardState(tmp_path / BOT_FILE)
+    for user in range(3):
+        await bot.rejected(Credentials(SITE, f"typo{user}", "x"), (f"user:{user}",))
+    with kept_state(tmp_path) as state, pytest.raises(AuthChecksPaused):
+        await BalanceGuard(Unused(), state=state).balance(Credentials(SITE, "other", "x"))
+    (tmp_path / BOT_FILE).unlink()
+    with kept_state(tmp_path) as state:
+        for attempt in range(3):
+            await state.rejected(Credentials(SITE, f"check{attempt}", "x"), ())
+    restarted = KeptGuardState(tmp_path / BOT_FILE, theirs=tmp_path / FILE_NAME)
+    with pytest.raises(AuthChecksPaused):
+        await BalanceGuard(Unused(), state=restarted).balance(Credentials(SITE, "new", "x"))
+    assert not (tmp_path / BOT_FILE).exists()  # theirs counted, not copied
+
+
+async def test_the_other_programs_damaged_file_is_a_warning_not_a_stop(tmp_path, caplog):
+    (tmp_path / FILE_NAME).write_text("{")
+    state = KeptGuardState(tmp_path / BOT_FILE, theirs=tmp_path / FILE_NAME)
+    assert (await BalanceGuard(Fetched(), state=state).balance(Credentials(SITE, "a", "b"))).fresh
+    assert "check-guard.json is damaged" in caplog.text and "not counted" in caplog.text

@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import secrets
 import tempfile
@@ -35,6 +36,8 @@ from bot.smsc.client import Credentials
 from bot.smsc.state import AUTH_WINDOW
 from bot.smsc.windows import MemoryGuardState
 
+log = logging.getLogger(__name__)
+
 FILE_NAME = "check-guard.json"
 BOT_FILE = "guard-state.json"
 
@@ -47,7 +50,7 @@ def kept_state(folder: Path) -> Iterator[KeptGuardState]:
     fd = os.open(folder, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # another check takes seconds at most
-        yield KeptGuardState(folder / FILE_NAME)
+        yield KeptGuardState(folder / FILE_NAME, theirs=folder / BOT_FILE)
     finally:
         os.close(fd)
 
@@ -59,14 +62,18 @@ Refusal = tuple[str, str, float, list[str]]
 class KeptGuardState(MemoryGuardState):
     """`MemoryGuardState` that reads and writes SMSC's refusals and IP blocks in `path`.
 
-    `unwritten`: told why the file could not be written, where the process goes on with what
-    it holds in memory (the bot: a full disk must not stop its checks); without, that raises
-    `SettingsError` (a check then stops, saying so)."""
+    `theirs`: the other program's file (the bot's for a check, a check's for the bot), whose
+    refusals and pauses count here too, as they stood at the start (never written back; one
+    damaged or unreadable is one warning, not this process's stop). `unwritten`: told why the
+    file could not be written, where the process goes on with what it holds in memory (the
+    bot: a full disk must not stop its checks); without, that raises `SettingsError` (a check
+    then stops, saying so)."""
 
     def __init__(
         self,
         path: Path,
         *,
+        theirs: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         unwritten: Callable[[str], None] | None = None,
@@ -76,15 +83,25 @@ class KeptGuardState(MemoryGuardState):
         self._wall = wall
         self._unwritten = unwritten
         self._tags: dict[str, str] = {}  # by fingerprint
-        salt, refusals, pauses = self._read()
-        self._salt = salt
-        self._refusals = refusals
-        self._pauses = pauses
+        self._salt, self._refusals, self._pauses = _read(path)
         self._forget()
-        for site, _tag, at, askers in self._refusals:
-            self._site(site).add_auth_failure(tuple(askers), self._here(at))
-        for site, until in self._pauses.items():
-            self._site(site).paused_until = self._here(until)
+        refusals, pauses = list(self._refusals), list(self._pauses.items())
+        if theirs is not None:
+            try:
+                _salt, their_refusals, their_pauses = _read(theirs)
+            except SettingsError as error:
+                log.warning("%s; its refusals are not counted", error)
+            else:
+                refusals += their_refusals
+                pauses += their_pauses.items()
+        now = self._wall()
+        # In time order: a window forgets its oldest first.
+        for site, _tag, at, askers in sorted(refusals, key=lambda refusal: refusal[2]):
+            if now - at < AUTH_WINDOW:
+                self._site(site).add_auth_failure(tuple(askers), self._here(at))
+        for site, until in pauses:
+            kept = self._site(site)
+            kept.paused_until = max(kept.paused_until, self._here(until))
 
     def recall(self, creds: Credentials) -> datetime | None:
         """If SMSC refused `creds` in the last 30 minutes: they are refused here too (the guard
@@ -124,27 +141,6 @@ class KeptGuardState(MemoryGuardState):
             self._tags[creds.fingerprint] = tag
         return tag
 
-    def _read(self) -> tuple[bytes, list[Refusal], dict[str, float]]:
-        try:
-            kept = json.loads(self._path.read_text(encoding="utf-8"))
-            refusals = []
-            for site, tag, at, *rest in kept["refusals"]:
-                askers = rest[0] if rest else []  # who asked was not kept before: nobody
-                if not isinstance(askers, list):
-                    raise ValueError(askers)
-                refusals.append((str(site), str(tag), float(at), [str(a) for a in askers]))
-            pauses = {str(site): float(until) for site, until in kept["pauses"].items()}
-            return bytes.fromhex(kept["salt"]), refusals, pauses
-        except FileNotFoundError:
-            return secrets.token_bytes(16), [], {}
-        except OSError as error:
-            raise SettingsError(f"{self._path} cannot be read ({error.strerror})") from None
-        except (ValueError, TypeError, KeyError, AttributeError):
-            # Not guessed at: what it held may be the refusals that keep SMSC's block away.
-            raise SettingsError(
-                f"{self._path} is damaged: delete it 30 minutes after the last failed check"
-            ) from None
-
     def _write(self) -> None:
         self._forget()
         kept = {"salt": self._salt.hex(), "refusals": self._refusals, "pauses": self._pauses}
@@ -163,3 +159,27 @@ class KeptGuardState(MemoryGuardState):
             if self._unwritten is None:
                 raise SettingsError(why) from None
             self._unwritten(why)
+
+
+def _read(path: Path) -> tuple[bytes, list[Refusal], dict[str, float]]:
+    """The salt, refusals and pauses kept in `path`; a new salt and nothing, if it is not
+    there."""
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        refusals = []
+        for site, tag, at, *rest in kept["refusals"]:
+            askers = rest[0] if rest else []  # who asked was not kept before: nobody
+            if not isinstance(askers, list):
+                raise ValueError(askers)
+            refusals.append((str(site), str(tag), float(at), [str(a) for a in askers]))
+        pauses = {str(site): float(until) for site, until in kept["pauses"].items()}
+        return bytes.fromhex(kept["salt"]), refusals, pauses
+    except FileNotFoundError:
+        return secrets.token_bytes(16), [], {}
+    except OSError as error:
+        raise SettingsError(f"{path} cannot be read ({error.strerror})") from None
+    except (ValueError, TypeError, KeyError, AttributeError):
+        # Not guessed at: what it held may be the refusals that keep SMSC's block away.
+        raise SettingsError(
+            f"{path} is damaged: delete it 30 minutes after the last failed check"
+        ) from None

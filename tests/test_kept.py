@@ -127,3 +127,21 @@ async def test_the_other_programs_damaged_file_is_a_warning_not_a_stop(tmp_path,
     state = KeptGuardState(tmp_path / BOT_FILE, theirs=tmp_path / FILE_NAME)
     assert (await BalanceGuard(Fetched(), state=state).balance(Credentials(SITE, "a", "b"))).fresh
     assert "check-guard.json is damaged" in caplog.text and "not counted" in caplog.text
+
+
+async def test_times_written_by_a_clock_set_ahead_hold_no_longer_than_smscs_own(tmp_path):
+    """A host whose clock kept local time (3 h ahead) until NTP stepped it back: SMSC's IP
+    block written then held every check of the site for 3.4 hours after a restart."""
+    clocks, path = Clocks(), tmp_path / BOT_FILE
+    clocks.wall += 3 * 3600
+    before = clocks.state(path)
+    await before.pause_site("https://smsc.ru", 1860.0)
+    await before.rejected(Credentials(SITE, "typo", "x"), ("user:1",))
+    clocks.wall -= 3 * 3600 - 600  # stepped back; restarted 10 minutes later
+    guard = BalanceGuard(Unused(), state=clocks.state(path))
+    with pytest.raises(SitePaused) as paused:
+        await guard.balance(Credentials("https://smsc.ru", "shop", "right"), known_good=True)
+    assert paused.value.retry_after <= 1860  # SMSC's block, at the longest, from now
+    with pytest.raises(AskerPaused) as asker:
+        await guard.balance(Credentials(SITE, "new", "x"), askers=("user:1",))
+    assert asker.value.retry_after <= 1800

@@ -34,10 +34,14 @@ from pathlib import Path
 
 from bot.config import SettingsError
 from bot.smsc.client import Credentials
+from bot.smsc.guard import SMSC_IP_BLOCK
 from bot.smsc.state import AUTH_WINDOW
 from bot.smsc.windows import MemoryGuardState
 
 log = logging.getLogger(__name__)
+
+# The longest pause kept: SMSC's IP block and the guard's minute after it (bot.smsc.guard).
+LONGEST_PAUSE = SMSC_IP_BLOCK + 60
 
 FILE_NAME = "check-guard.json"
 BOT_FILE = "guard-state.json"
@@ -96,12 +100,17 @@ class KeptGuardState(MemoryGuardState):
                 refusals += their_refusals
                 pauses += their_pauses.items()
         now = self._wall()
+        # A time written ahead of now was written by a clock set ahead (a host's clock on local
+        # time until NTP stepped it back): taken as now, and a pause as SMSC's longest, not as
+        # hours of no checks.
+        refusals = [(site, tag, min(at, now), askers) for site, tag, at, askers in refusals]
         # In time order: a window forgets its oldest first.
         for site, _tag, at, askers in sorted(refusals, key=lambda refusal: refusal[2]):
             if now - at < AUTH_WINDOW:
                 self._site(site).add_auth_failure(tuple(askers), self._here(at))
         for site, until in pauses:
             kept = self._site(site)
+            until = min(until, now + LONGEST_PAUSE)
             kept.paused_until = max(kept.paused_until, self._here(until))
 
     def recall(self, creds: Credentials) -> datetime | None:

@@ -121,9 +121,11 @@ async def test_hand_off_checks_rights_afresh_at_each_write(dp, bot, sessionmaker
     assert len(bot.calls(GetChatMember)) == lookups + 1  # asked Telegram, not the cache
     bot.session.admins.discard((GROUP, ADMIN))
     [reply] = await say(dp, bot, ADMIN, "off")  # the threshold is a write too
-    # The account was saved when SMSC accepted it: the closing says it stays, not "nothing".
+    # The account was saved when SMSC accepted it: the closing says it stays, not "nothing",
+    # and offers no command the user may no longer send there.
     assert "not one now" in reply.text and "Nothing was saved" not in reply.text
-    assert "stays registered" in reply.text and "/remove shop" in reply.text
+    assert "stays registered" in reply.text and "an administrator of that chat" in reply.text
+    assert "/remove" not in reply.text and "/threshold" not in reply.text
     [account] = await accounts_of(sessionmaker, GROUP)
     assert account.threshold is None
     assert await dp.fsm.get_context(bot, ADMIN, ADMIN).get_state() is None
@@ -140,7 +142,9 @@ async def test_a_group_that_removed_me_at_the_last_question_keeps_the_account_sa
     await remove_bot(dp, bot, seen=False)
     [reply] = await say(dp, bot, ADMIN, "500", language=language)
     assert NOT_IN_GROUP[language] in reply.text
-    assert ("stays registered", "остаётся подключённым")[language == "ru"] in reply.text
+    assert ("stays registered", "остаётся в ней подключённым")[language == "ru"] in reply.text
+    assert ("added back", "добавят обратно")[language == "ru"] in reply.text
+    assert "/remove" not in reply.text and "/add" not in reply.text
     [account] = await accounts_of(sessionmaker, GROUP)
     assert account.threshold is None
 

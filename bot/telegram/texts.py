@@ -67,6 +67,26 @@ def kept_account(dialog: dict[str, Any]) -> str:
     )
 
 
+def kept_for_others(dialog: dict[str, Any], *, bot_removed: bool) -> str:
+    """What an /add dialog ended at its last question leaves, told to a user who may no longer
+    act on it there: demoted since it began, or the group removed the bot (`bot_removed`). No
+    command to send: they would be refused."""
+    name = bold(dialog["name"])
+    if bot_removed:
+        return _(
+            "I'm no longer in that group. The account {name} stays registered there (it was "
+            "saved when SMSC accepted it) and is checked again once I'm added back."
+        ).format(name=name)
+    if dialog.get("replace"):
+        return _(
+            "The new credentials of {name} stay saved; its alert levels are as they were."
+        ).format(name=name)
+    return _(
+        "The account {name} stays registered (it was saved when SMSC accepted it), with no "
+        "low-balance alert: an administrator of that chat can set one there, or remove it."
+    ).format(name=name)
+
+
 def busy(seconds: float) -> str:
     return _(
         "Charts take a while to draw, and this chat asked for many just now. "

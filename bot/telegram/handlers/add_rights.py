@@ -81,9 +81,10 @@ async def still_admin(
             return False
         if role is Role.BOT_REMOVED:
             await state.clear()
-            text = texts.not_in_group()
             if saved:
-                text += "\n" + texts.kept_account(dialog)
+                text = texts.kept_for_others(dialog, bot_removed=True)
+            else:
+                text = texts.not_in_group()
             await message_of(event).answer(text)
             return False
         allowed = role in ADMINS
@@ -93,7 +94,9 @@ async def still_admin(
             "Only administrators of that chat may add or change its accounts, and you are not "
             "one now; the dialog is closed."
         )
-        await message_of(event).answer(text + "\n" + texts.kept_account(dialog))
+        await message_of(event).answer(
+            text + "\n" + texts.kept_for_others(dialog, bot_removed=False)
+        )
     elif not allowed:
         await close_for_non_admin(message_of(event), state)
     return allowed

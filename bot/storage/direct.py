@@ -122,12 +122,10 @@ async def write_rows(
             (map(itemgetter(name), rows) for name in names), processors, strict=True
         )
     ]
-    if connection.dialect.name == "postgresql":
+    if (held := await on(connection)) is None:  # PostgreSQL: one statement of arrays
         await connection.exec_driver_sql(sql, tuple(list(column) for column in columns))
-    elif (held := await on(connection)) is not None:
+    else:
         await held.many(sql, list(zip(*columns, strict=True)))
-    else:  # an in-memory SQLite (tests): as SQLAlchemy takes them
-        await connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
 
 
 @functools.cache
@@ -137,7 +135,7 @@ def _writing(
     """`write_rows`'s SQL, with the key of each positional value and its column's bind
     processor: worked out once per table, keys and database."""
     set_keys = tuple(key for key in keys if key != update_by)
-    if dialect.name == "postgresql":
+    if dialect.name != "sqlite":  # PostgreSQL (`on` gives no Direct there)
         arrays = [bindparam(key, type_=ARRAY(table.c[key].type)) for key in keys]
         rows = func.unnest(*arrays).table_valued(*keys).render_derived(name="v")
         if update_by is None:

@@ -3,19 +3,21 @@
 import asyncio
 import logging
 import random
+import time
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.alerting import scheduling
 from bot.alerting.accounts import AccountService
 from bot.alerting.monitoring import Monitor
 from bot.alerting.scheduling import Checks
 from bot.smsc.guard import BalanceGuard
+from bot.smsc.windows import MemoryGuardState
 from bot.storage.chats import ensure_chat
 from bot.storage.crypto import SecretBox
 from bot.storage.models import Account, AccountState, BalanceSample, Notification
@@ -357,3 +359,58 @@ async def test_checks_meeting_a_guard_state_outage_say_it_once_and_its_end_once(
     assert sorted(smsc.requests) == sorted(logins)
     told = [(r.name, r.levelname) for r in caplog.records if r.name.startswith("bot.")]
     assert told == [("bot.smsc.guard", "WARNING"), ("bot.smsc.guard", "INFO")]
+
+
+class SlowState(MemoryGuardState):
+    """The guard's state a round trip away, as Redis is: 0.2 s before and after a request."""
+
+    async def begin(self, *args, **kwargs):
+        await asyncio.sleep(0.2)
+        return await super().begin(*args, **kwargs)
+
+    async def finish(self, *args, **kwargs):
+        await asyncio.sleep(0.2)
+        await super().finish(*args, **kwargs)
+
+
+class Timed(Smsc):
+    """Answers in 0.2 s; notes when each request started and the most at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[float] = []
+        self.flying = self.most = 0
+
+    async def fetch_balance(self, creds):
+        self.started.append(time.monotonic())
+        self.flying += 1
+        self.most = max(self.most, self.flying)
+        try:
+            await asyncio.sleep(0.2)
+            return await super().fetch_balance(creds)
+        finally:
+            self.flying -= 1
+
+
+async def test_smscs_slots_are_not_held_through_the_guards_round_trips(
+    sessionmaker, box, monitor, clock
+):
+    # With the guard's state in Redis, a slot held through the round trips before and after
+    # the request left SMSC a quarter idle: 50 slots, ≈ 36 requests in flight.
+    smsc = Timed()
+    smsc.balances |= {f"l{n}": Decimal(100) for n in range(4)}
+    smsc.passwords |= {f"l{n}": "pw" for n in range(4)}
+    guard = BalanceGuard(smsc, cache_seconds=0, now=clock, state=SlowState(time.monotonic))
+    checks = Checks(sessionmaker, guard, box, monitor, NoOutbox(), now=clock, concurrency=2)
+    for n in range(4):
+        await add(sessionmaker, box, -1 - n, f"l{n}")
+    async with sessionmaker() as session:  # seen to work: checked side by side
+        await session.execute(update(Account).values(state=AccountState.OK))
+        await session.commit()
+    started = time.monotonic()
+    assert await checks.dispatch() == 4
+    await checks.drain()
+    assert smsc.most == 2  # SMSC's requests at once are still the concurrency
+    # The third went as soon as a slot's request was over (0.2 s of state, 0.2 of request),
+    # not after the first two's records too (0.8 s).
+    assert sorted(smsc.started)[2] - started < 0.6

@@ -161,22 +161,25 @@ async def test_a_check_that_waited_out_half_its_lease_is_left_for_later(
     checks = Checks(
         sessionmaker, guard, box, monitor, NoOutbox(), now=clock, concurrency=1, lease_seconds=60
     )
-    await add(sessionmaker, box, -1, "shop")
-    await add(sessionmaker, box, -1, "other")
-    assert await checks.dispatch() == 2
-    await asyncio.sleep(0.01)  # one check asks SMSC, the other waits for the slot
+    smsc.balances["third"], smsc.passwords["third"] = Decimal(300), "pw"
+    for name in ("shop", "other", "third"):
+        await add(sessionmaker, box, -1, name)
+    assert await checks.dispatch() == 3
+    # One check asks SMSC, one waits for SMSC's one slot, the third for its turn (two at once).
+    await asyncio.sleep(0.01)
     clock.advance(seconds=31)
     smsc.answer.set()
     await checks.drain()
-    # The second would have begun late enough to outlast its lease: not asked now ...
-    assert len(smsc.requests) == 1
+    # The third would have begun late enough to outlast its lease: not asked now ...
+    assert sorted(smsc.requests) == ["other", "shop"]
     assert await run(checks) == 0  # ... nor before its lease runs out
     assert "checks ran out of lease before their turn claims=1" in caplog.text
     clock.advance(seconds=30)
     assert await run(checks) == 1
-    assert sorted(smsc.requests) == ["other", "shop"]
+    assert sorted(smsc.requests) == ["other", "shop", "third"]
     async with sessionmaker() as session:
-        assert sorted((await session.scalars(select(Account.last_balance))).all()) == [700, 1500]
+        balances = sorted((await session.scalars(select(Account.last_balance))).all())
+    assert balances == [300, 700, 1500]
 
 
 async def test_an_answer_after_the_lease_was_taken_again_is_not_written(sessionmaker, box, clock):

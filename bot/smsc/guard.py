@@ -21,8 +21,10 @@ could be the one that gets a login paused or the IP blocked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -146,6 +148,7 @@ class BalanceGuard:
         known_good: bool = False,
         askers: tuple[str, ...] = (),
         key: str | None = None,
+        slot: AbstractAsyncContextManager[object] | None = None,
     ) -> BalanceResult:
         """The balance for `creds`: cached, fetched, or the last known one when SMSC must wait.
 
@@ -155,8 +158,10 @@ class BalanceGuard:
         (keys of the caller's choosing); never-verified credentials are refused with
         `AskerPaused` while any of them had such credentials rejected within the window.
         `key`: the caller's name for exactly these credentials (one key, one set), for
-        `remembered`. Raises the client's `SmscError`s, or one of this module's refusals when
-        no request may be made and no balance is known.
+        `remembered`. `slot`: held while SMSC is asked and only then (a caller's bound on its
+        requests at once), within the request's time bound: a wait for it counts against that
+        bound, so the login's turn is never outlived. Raises the client's `SmscError`s, or one
+        of this module's refusals when no request may be made and no balance is known.
         """
         if key is not None:
             self._keyed[key] = creds
@@ -174,7 +179,7 @@ class BalanceGuard:
         task = self._in_flight.get(fingerprint)
         if task is None:
             # A task of its own, so callers that give up (are cancelled) don't fail the others.
-            task = asyncio.create_task(self._check(creds, known_good, askers))
+            task = asyncio.create_task(self._check(creds, known_good, askers, slot))
             # Should every caller give up (a shutdown cancels them), the request's failure is
             # nobody's news: taken here, asyncio does not report it as never retrieved.
             task.add_done_callback(_take_outcome)
@@ -188,7 +193,11 @@ class BalanceGuard:
         self._retries.add(creds.fingerprint)
 
     async def _check(
-        self, creds: Credentials, known_good: bool, askers: tuple[str, ...]
+        self,
+        creds: Credentials,
+        known_good: bool,
+        askers: tuple[str, ...],
+        slot: AbstractAsyncContextManager[object] | None,
     ) -> BalanceResult:
         state = self._state
         try:
@@ -212,17 +221,21 @@ class BalanceGuard:
                 return _answered_by(turn.standing)
             if not turn.admission.granted:
                 return self._refuse(creds, turn.standing, askers, turn.admission)
-            return await self._request(creds, turn, askers)
+            return await self._request(creds, turn, askers, slot or contextlib.nullcontext())
         finally:
             del self._in_flight[creds.fingerprint]
 
     async def _request(
-        self, creds: Credentials, turn: Turn, askers: tuple[str, ...]
+        self,
+        creds: Credentials,
+        turn: Turn,
+        askers: tuple[str, ...],
+        slot: AbstractAsyncContextManager[object],
     ) -> BalanceResult:
         answer: tuple[Balance, datetime] | None = None
         try:
             try:
-                balance = await self._fetch(creds, turn.bound)
+                balance = await self._fetch(creds, turn.bound, slot)
             except SmscAuthError:
                 await self._record(self._state.rejected(creds, askers))
                 log.warning(
@@ -248,12 +261,16 @@ class BalanceGuard:
             # between, so no 60 s of SMSC's can then hold more than max_per_minute of ours.
             await self._record(self._state.finish(creds, turn, answer))
 
-    async def _fetch(self, creds: Credentials, bound: float | None) -> Balance:
+    async def _fetch(
+        self, creds: Credentials, bound: float | None, slot: AbstractAsyncContextManager[object]
+    ) -> Balance:
         if bound is None:
-            return await self._client.fetch_balance(creds)
+            async with slot:
+                return await self._client.fetch_balance(creds)
         try:
-            # The state lets the login's turn go after `bound`: the request must be over.
-            async with asyncio.timeout(bound):
+            # The state lets the login's turn go after `bound`: the request must be over, and
+            # a wait for the slot counts.
+            async with asyncio.timeout(bound), slot:
                 return await self._client.fetch_balance(creds)
         except TimeoutError:
             raise SmscUnavailable(f"no answer from SMSC within {bound:g} s") from None

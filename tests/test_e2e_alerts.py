@@ -104,7 +104,11 @@ def test_history_chart_is_a_real_png(running, telegram, fake_smsc):
     time.sleep(2)
     before = len(telegram.sent(USER))
     telegram.message(USER, "/history shop 7")
-    telegram.wait_for(lambda: len(telegram.sent(USER)) > before, timeout=30)
+    try:
+        # The first chart loads matplotlib; a loaded CI machine once took over 30 s here.
+        telegram.wait_for(lambda: len(telegram.sent(USER)) > before, timeout=60)
+    except AssertionError as error:  # what the bot was doing meanwhile, for the next look
+        raise AssertionError(f"{error}\nbot log:\n{running.log()[-4000:]}") from None
     photo = telegram.sent(USER)[-1]
     assert photo["photo_bytes"].startswith(b"\x89PNG\r\n\x1a\n")
     assert len(photo["photo_bytes"]) > 20_000

@@ -20,7 +20,6 @@ from bench.data import BALANCE, LOW_BALANCE, Layout, Probe, login_name, password
 from bot.alerting.outbox import SENDS_AT_ONCE
 from bot.storage.instance import PROCESS_LOCK
 from bot.storage.models import Account, Notification
-from tests import real_servers
 from tests.bot_process import BotProcess
 from tests.e2e_helpers import free_port, say, wait_until
 
@@ -239,15 +238,16 @@ def test_a_process_whose_lock_another_took_meanwhile_stops(bot_process, postgres
 async def _end_the_lock_session_and_take_the_lock(url: str) -> asyncpg.Connection:
     """The session holding the bot's process lock ended, as a server restart would end it
     (only that one: the bot's other connections' errors are not what is tested here), and
-    the lock taken at once on a connection of the test's, as another process would."""
-    await real_servers.admin(
-        url,
-        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
-        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-    )
+    the lock taken at once on a connection of the test's, as another process would. The
+    connection is made first, and waits for the session's end: the bot looks at its lock every
+    LOCK_CHECK_SECONDS, and a connection made after the end sometimes came after its look."""
     parsed = make_url(url)
     other = await asyncpg.connect(
         host=parsed.query["host"], database=parsed.database, user=parsed.username
+    )
+    await other.execute(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_locks WHERE locktype = 'advisory' "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     )
     assert await other.fetchval("SELECT pg_try_advisory_lock($1)", PROCESS_LOCK)
     return other

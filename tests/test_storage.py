@@ -235,34 +235,26 @@ async def test_a_checks_write_finds_the_accounts_it_holds_by_their_index(engine)
     assert not any(step.startswith("SCAN accounts") for step in steps), steps
 
 
-async def test_a_claim_on_postgresql_reads_only_the_first_due_accounts(postgres_url):
-    # Grouping every due account by its credentials cost each claim in proportion to all that
-    # was due: ≈ 90 ms of the server's at 100,000 due, for each 50 logins claimed.
+async def accounts_read(postgres_url, statement, values, **fields) -> list[float]:
+    """The rows of `accounts` each plan node of `statement` looked at (kept or filtered out),
+    run under EXPLAIN ANALYZE (rolled back) with `values`, among 2,000 accounts with `fields`."""
     engine = create_engine(postgres_url)
     await migrate(engine)
-    now = datetime(2026, 1, 1, tzinfo=UTC)
     async with AsyncSession(engine) as session:
         session.add(Chat(id=1, type="supergroup", language="en"))
         session.add_all(
-            stored_account(1, f"login{n}", credentials_key=f"key{n}", next_check_at=now)
-            for n in range(2000)
+            stored_account(1, f"login{n}", credentials_key=f"key{n}", **fields) for n in range(2000)
         )
         await session.commit()
-    claim = stats.claim_due("postgresql")
-    compiled = claim.compile(dialect=engine.dialect)
-    values = {"now": now, "lease_until": now + timedelta(minutes=1), "limit": 5, "window": 100}
-    given = compiled.construct_params(values)
-    naive = {k: v.replace(tzinfo=None) if isinstance(v, datetime) else v for k, v in given.items()}
+    compiled = statement.compile(dialect=engine.dialect)
+    given, process = compiled.construct_params(values), compiled._bind_processors
+    bound = [process[n](given[n]) if n in process else given[n] for n in compiled.positiontup]
     try:
         async with engine.connect() as connection:
             await connection.exec_driver_sql("ANALYZE accounts")
-            (plan,) = (
-                await connection.exec_driver_sql(
-                    f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}",
-                    tuple(naive[name] for name in compiled.positiontup),
-                )
-            ).one()
-            await connection.rollback()  # EXPLAIN ANALYZE ran the claim
+            explain = f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}"
+            (plan,) = (await connection.exec_driver_sql(explain, tuple(bound))).one()
+            await connection.rollback()  # EXPLAIN ANALYZE ran it
     finally:
         await engine.dispose()
     nodes, read = [plan[0]["Plan"]], []
@@ -270,7 +262,19 @@ async def test_a_claim_on_postgresql_reads_only_the_first_due_accounts(postgres_
         node = nodes.pop()
         nodes += node.get("Plans", [])
         if node.get("Relation Name") == "accounts":
-            read.append(node["Actual Rows"] * node["Actual Loops"])
+            looked_at = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+            read.append(looked_at * node["Actual Loops"])
+    return read
+
+
+async def test_a_claim_on_postgresql_reads_only_the_first_due_accounts(postgres_url):
+    # Grouping every due account by its credentials cost each claim in proportion to all that
+    # was due: ≈ 90 ms of the server's at 100,000 due, for each 50 logins claimed.
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    values = {"now": now, "lease_until": now + timedelta(minutes=1), "limit": 5, "window": 100}
+    read = await accounts_read(
+        postgres_url, stats.claim_due("postgresql"), values, next_check_at=now
+    )
     assert read and max(read) <= 100, read  # the window, not the 2,000 due
 
 
@@ -306,36 +310,8 @@ async def test_a_statement_held_up_by_a_lock_on_postgresql_is_cut_at_the_bound(p
 
 async def test_a_checks_write_on_postgresql_reads_only_the_accounts_it_holds(postgres_url):
     # The claims go as two arrays there (one SQL for any number): still found by the index.
-    engine = create_engine(postgres_url)
-    await migrate(engine)
     lease = datetime(2026, 1, 1, tzinfo=UTC)
-    async with AsyncSession(engine) as session:
-        session.add(Chat(id=1, type="supergroup", language="en"))
-        session.add_all(
-            stored_account(1, f"login{n}", credentials_key=f"key{n}", lease_until=lease)
-            for n in range(2000)
-        )
-        await session.commit()
     held = stats.held(stats.checkable(select(Account.id)), arrays=True)
-    compiled = held.compile(dialect=engine.dialect)
-    given = compiled.construct_params(stats.held_values([("key1", lease), ("key2", lease)]))
-    process = compiled._bind_processors
-    values = [process[n](given[n]) if n in process else given[n] for n in compiled.positiontup]
-    try:
-        async with engine.connect() as connection:
-            await connection.exec_driver_sql("ANALYZE accounts")
-            (plan,) = (
-                await connection.exec_driver_sql(
-                    f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}", tuple(values)
-                )
-            ).one()
-    finally:
-        await engine.dispose()
-    nodes, read = [plan[0]["Plan"]], []
-    while nodes:
-        node = nodes.pop()
-        nodes += node.get("Plans", [])
-        if node.get("Relation Name") == "accounts":
-            looked_at = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
-            read.append(looked_at * node["Actual Loops"])
+    values = stats.held_values([("key1", lease), ("key2", lease)])
+    read = await accounts_read(postgres_url, held, values, lease_until=lease)
     assert read and sum(read) <= 2, read  # the two held, not the 2,000

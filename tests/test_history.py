@@ -19,6 +19,19 @@ pytestmark = BOTH_DATABASES
 RAW_DAYS = 90
 
 
+def hourly(account_id: int, hours: int, balance=lambda hour: hour) -> list[BalanceSample]:
+    """A sample an hour from START, the balance `balance(hour)`."""
+    return [
+        BalanceSample(
+            account_id=account_id,
+            taken_at=START + timedelta(hours=hour),
+            balance=Decimal(balance(hour)),
+            credit=Decimal(0),
+        )
+        for hour in range(hours)
+    ]
+
+
 async def test_thinning_keeps_raw_recent_and_daily_old(sessionmaker):
     async with sessionmaker() as session:
         session.add(Chat(id=1, type="private", language="en"))
@@ -26,15 +39,7 @@ async def test_thinning_keeps_raw_recent_and_daily_old(sessionmaker):
         session.add(account)
         await session.flush()
         days = RAW_DAYS + 30
-        for hour in range(days * 24):  # hourly samples for 120 days
-            session.add(
-                BalanceSample(
-                    account_id=account.id,
-                    taken_at=START + timedelta(hours=hour),
-                    balance=Decimal(100000 - hour),
-                    credit=Decimal(0),
-                )
-            )
+        session.add_all(hourly(account.id, days * 24, lambda hour: 100000 - hour))  # 120 days
         await session.commit()
         now = START + timedelta(days=days)
         deleted = await thin(session, now, RAW_DAYS)
@@ -87,15 +92,7 @@ async def test_thinning_runs_once_a_day_for_all_replicas(sessionmaker, database_
         account = Account(chat_id=1, name="a", site="s", login="a", secret=b"x", check_interval=60)
         session.add(account)
         await session.flush()
-        for hour in range(48):  # two days of hourly samples, long ago
-            session.add(
-                BalanceSample(
-                    account_id=account.id,
-                    taken_at=START + timedelta(hours=hour),
-                    balance=Decimal(hour),
-                    credit=Decimal(0),
-                )
-            )
+        session.add_all(hourly(account.id, 48))  # two days, long ago
         await session.commit()
     other = create_engine(database_url)  # the second replica's own connections
     replicas = [sessionmaker, create_sessionmaker(other)]
@@ -129,15 +126,7 @@ async def test_thinning_goes_account_batch_by_batch_each_keeping_its_days(
         session.add_all(accounts)
         await session.flush()
         for account in accounts:
-            for hour in range(3 * 24):  # three old days, hourly, from 09:00
-                session.add(
-                    BalanceSample(
-                        account_id=account.id,
-                        taken_at=START + timedelta(hours=hour),
-                        balance=Decimal(hour),
-                        credit=Decimal(0),
-                    )
-                )
+            session.add_all(hourly(account.id, 3 * 24))  # three old days, from 09:00
         await session.commit()
         now = START + timedelta(days=3 + RAW_DAYS)
         assert await thin(session, now, RAW_DAYS) == 5 * (3 * 24 - 4)

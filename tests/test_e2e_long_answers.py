@@ -68,13 +68,17 @@ async def fill(env, fake_smsc):
     await engine.dispose()
 
 
-def ask(telegram, chat_id, text, done, **kwargs):
+def ask(telegram, bot, chat_id, text, done, **kwargs):
     """The bot's messages in answer to `text`, once `done(messages)`. Waited for by what they
     hold, not by a quiet moment: the pieces of a list go out at the chat's pace, and on a busy
-    machine one came more than a second after the one before."""
+    machine one came more than a second after the one before. Not coming, the bot's log says
+    what it did meanwhile (a CI run once waited a minute for a chart)."""
     before = len(telegram.sent(chat_id))
     telegram.message(chat_id, text, **kwargs)
-    telegram.wait_for(lambda: done(telegram.sent(chat_id)[before:]), timeout=60)
+    try:
+        telegram.wait_for(lambda: done(telegram.sent(chat_id)[before:]), timeout=60)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\nbot log:\n{bot.log()[-4000:]}") from None
     return telegram.sent(chat_id)[before:]
 
 
@@ -95,11 +99,11 @@ def test_fifty_accounts_listed_in_pieces_in_both_languages(running, telegram):
         (GROUP, "очень_длинное_имя_аккаунта", group_admin),
     ):
         for command in ("/accounts", "/balance"):
-            replies = ask(telegram, chat_id, command, every_name(stem), **who)
+            replies = ask(telegram, running, chat_id, command, every_name(stem), **who)
             assert len(replies) > 1, command
             joined = "\n".join(reply["text"] for reply in replies)
             assert all(joined.count(name) == 1 for name in names(stem)), command
-        ask(telegram, chat_id, "/history 365", a_photo, **who)
+        ask(telegram, running, chat_id, "/history 365", a_photo, **who)
         [photo] = [m for m in telegram.sent(chat_id) if "photo_bytes" in m]
         assert photo["caption"].count("\n") < MAX_ACCOUNTS_PER_CHAT  # cut: "… and N more"
         refused = [c for c in telegram.calls_of("sendMessage", chat_id) if c.error]

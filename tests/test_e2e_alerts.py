@@ -105,8 +105,7 @@ def test_history_chart_is_a_real_png(running, telegram, fake_smsc):
     before = len(telegram.sent(USER))
     telegram.message(USER, "/history shop 7")
     try:
-        # The first chart loads matplotlib; a loaded CI machine once took over 30 s here.
-        telegram.wait_for(lambda: len(telegram.sent(USER)) > before, timeout=60)
+        telegram.wait_for(lambda: len(telegram.sent(USER)) > before, timeout=30)
     except AssertionError as error:  # what the bot was doing meanwhile, for the next look
         raise AssertionError(f"{error}\nbot log:\n{running.log()[-4000:]}") from None
     photo = telegram.sent(USER)[-1]

@@ -72,7 +72,7 @@ def ask(telegram, bot, chat_id, text, done, **kwargs):
     """The bot's messages in answer to `text`, once `done(messages)`. Waited for by what they
     hold, not by a quiet moment: the pieces of a list go out at the chat's pace, and on a busy
     machine one came more than a second after the one before. Not coming, the bot's log says
-    what it did meanwhile (a CI run once waited a minute for a chart)."""
+    what it did meanwhile."""
     before = len(telegram.sent(chat_id))
     telegram.message(chat_id, text, **kwargs)
     try:

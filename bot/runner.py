@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -20,16 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aiogram import Bot
 from aiogram.exceptions import (
-    TelegramNetworkError,
     TelegramNotFound,
-    TelegramRetryAfter,
-    TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.utils.backoff import Backoff, BackoffConfig
-from aiogram.utils.i18n import I18n
 
 from bot import logs
 from bot.alerting.digest import Digests
@@ -53,24 +46,17 @@ from bot.storage.engine import (
 )
 from bot.storage.instance import single_instance
 from bot.telegram.alerts import TelegramRenderer
-from bot.telegram.commands import set_commands
 from bot.telegram.i18n import create_i18n
 from bot.telegram.sender import TelegramSender
+from bot.waits import TELEGRAM_BACKOFF, until_answered, wait_for_database, wait_for_telegram
 from bot.web import instrument, watched
 from bot.webhook import Webhook
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
 
-# Waiting for Telegram or the database at start, and polling after an outage: 1, 2, 4 ... 30 s,
-# jittered.
-TELEGRAM_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=30.0, factor=2.0, jitter=0.2)
-# One start-up attempt (getMe and the command menus) may take this long before it counts as
-# failed: a Telegram that accepts connections and never answers must not stall the start.
-STARTUP_ATTEMPT_TIMEOUT = 15.0
 # From a signal to the process's end: the shutdown hooks get this long, then are cancelled.
 # The sends under way's grace and a webhook's updates under way (0.5 s) before it, with room
 # to spare: closing what is left then still ends the process within Docker's 10 s.
@@ -250,65 +236,6 @@ class Runner:
             )
 
 
-async def wait_for_telegram(bot: Bot, i18n: I18n, then: Callable[[], Awaitable[object]]) -> None:
-    """Until Telegram answers getMe, takes the command menus and `then` (deleteWebhook or
-    setWebhook). A refused token is not retried (see TokenRefused)."""
-
-    async def attempt() -> None:
-        await bot.me()
-        await set_commands(bot, i18n)
-        await then()
-
-    await until_answered("Telegram", attempt, (TelegramNetworkError, TelegramServerError))
-
-
-async def wait_for_database(engine: AsyncEngine) -> None:
-    """Until the database server takes a connection (a server starting beside the bot, a
-    network blip). A server that answers and refuses (a wrong password, no such database)
-    ends the start in one line."""
-
-    async def attempt() -> None:
-        async with engine.connect():
-            pass
-
-    try:
-        await until_answered("database", attempt, (OSError,))
-    except Exception as error:
-        while error.__cause__ is not None:  # the driver's own, under SQLAlchemy's wrappers
-            error = error.__cause__
-        first = logs.mask(str(error)).splitlines()[:1]
-        raise SettingsError(
-            f"DATABASE_URL: the database refused the bot: {type(error).__name__}: " + "".join(first)
-        ) from None
-
-
-async def until_answered(
-    what: str, attempt: Callable[[], Awaitable[object]], transient: tuple[type[Exception], ...]
-) -> None:
-    """Run `attempt` until it succeeds: each failure with a `transient` error, or past
-    STARTUP_ATTEMPT_TIMEOUT, is one line and a capped, jittered back-off (Telegram's flood
-    control is waited out as it says). Any other error ends the wait."""
-    backoff = Backoff(TELEGRAM_BACKOFF)
-    for number in itertools.count(1):
-        try:
-            async with asyncio.timeout(STARTUP_ATTEMPT_TIMEOUT):
-                await attempt()
-        except TelegramRetryAfter as error:
-            delay = float(error.retry_after)
-            reason = f"too many requests, retry after {error.retry_after} s"
-        except (*transient, TimeoutError) as error:
-            delay = next(backoff)
-            reason = _describe(error)
-        else:
-            if number > 1:
-                log.info("%s answers attempt=%d", what, number)
-            return
-        log.warning(
-            "%s not answering attempt=%d error=%s; retrying in %.1f s", what, number, reason, delay
-        )
-        await asyncio.sleep(delay)
-
-
 @dataclass(frozen=True)
 class _Shared:
     guard_state: GuardState
@@ -331,9 +258,3 @@ def _shared_limits(redis: Redis | None, box: SecretBox, bot_id: int, data_dir: P
     from bot.fleet.pacing import RedisPacer
 
     return _Shared(fleet_guard_state(redis, box), RedisPacer(redis, bot_id=bot_id))
-
-
-def _describe(error: Exception) -> str:
-    if isinstance(error, TimeoutError):
-        return f"no answer within {STARTUP_ATTEMPT_TIMEOUT:.0f} s"
-    return f"{type(error).__name__}: {error}"

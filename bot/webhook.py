@@ -164,7 +164,7 @@ class Webhook:
         self._stopped = asyncio.Event()
 
     async def register(self) -> None:
-        """One setWebhook (bot.runner.wait_for_telegram retries what may pass). A URL Telegram
+        """One setWebhook (bot.waits.wait_for_telegram retries what may pass). A URL Telegram
         refuses is a bad setting: retrying would not change its answer."""
         try:
             await self._bot.set_webhook(

@@ -31,7 +31,7 @@ STARTUP_ATTEMPT_TIMEOUT = 15.0
 
 async def wait_for_telegram(bot: Bot, i18n: I18n, then: Callable[[], Awaitable[object]]) -> None:
     """Until Telegram answers getMe, takes the command menus and `then` (deleteWebhook or
-    setWebhook). A refused token is not retried (see TokenRefused)."""
+    setWebhook). A refused token is not retried: its error ends the wait (bot.runner.Runner)."""
 
     async def attempt() -> None:
         await bot.me()

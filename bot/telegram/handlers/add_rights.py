@@ -42,14 +42,24 @@ def message_of(event: Message | CallbackQuery) -> Message:
     return event if isinstance(event, Message) else event.message
 
 
-async def close_for_non_admin(message: Message, state: FSMContext) -> None:
+async def close_for_non_admin(
+    message: Message, state: FSMContext, saved: dict[str, Any] | None = None
+) -> None:
+    """Ends the dialog of a user who is no administrator of its chat (now). `saved`: the
+    dialog, when its account is saved already (its last question): the user is told it stays."""
     await state.clear()
-    await message.answer(
-        _(
+    if saved is None:
+        text = _(
             "Only administrators of that chat may add or change its accounts, and you are "
             "not one now. Nothing was saved; the dialog is closed."
         )
-    )
+    else:
+        text = _(
+            "Only administrators of that chat may add or change its accounts, and you are not "
+            "one now; the dialog is closed."
+        )
+        text += "\n" + texts.kept_for_others(saved, bot_removed=False)
+    await message.answer(text)
 
 
 async def still_admin(
@@ -81,24 +91,12 @@ async def still_admin(
             return False
         if role is Role.BOT_REMOVED:
             await state.clear()
-            if saved:
-                text = texts.kept_for_others(dialog, bot_removed=True)
-            else:
-                text = texts.not_in_group()
-            await message_of(event).answer(text)
+            gone = texts.kept_for_others(dialog, bot_removed=True) if saved else None
+            await message_of(event).answer(gone or texts.not_in_group())
             return False
         allowed = role in ADMINS
-    if not allowed and saved:
-        await state.clear()
-        text = _(
-            "Only administrators of that chat may add or change its accounts, and you are not "
-            "one now; the dialog is closed."
-        )
-        await message_of(event).answer(
-            text + "\n" + texts.kept_for_others(dialog, bot_removed=False)
-        )
-    elif not allowed:
-        await close_for_non_admin(message_of(event), state)
+    if not allowed:
+        await close_for_non_admin(message_of(event), state, dialog if saved else None)
     return allowed
 
 

@@ -210,16 +210,23 @@ async def test_an_answer_after_the_lease_was_claimed_again_is_not_written(
     assert len(written) == 6 and all(len(times) == 1 for times in written.values())
 
 
+async def six_logins_due(replicas, database, box, clock, monkeypatch, *, chats):
+    """Six logins' accounts in `chats` chats, all due, claimed three logins at a time: the
+    first replica, and the SMSC it asks."""
+    monkeypatch.setattr(scheduling, "CLAIM_PART", 3)
+    await add_accounts(database, box, logins=6, chats=chats)
+    smsc = Smsc()
+    replica, _other = replicas(smsc, Smsc())
+    clock.advance(seconds=INTERVAL)  # all due
+    return replica, smsc
+
+
 async def test_a_look_claims_on_past_logins_watched_by_many_chats(
     replicas, database, box, clock, monkeypatch
 ):
     # A claim picks its logins among the first due accounts only (a few for each login it may
     # take): finding fewer logins there than it asked for is not the end of what is due.
-    monkeypatch.setattr(scheduling, "CLAIM_PART", 3)
-    await add_accounts(database, box, logins=6, chats=30)
-    smsc = Smsc()
-    replica, _idle = replicas(smsc, Smsc())
-    clock.advance(seconds=INTERVAL)  # all due
+    replica, smsc = await six_logins_due(replicas, database, box, clock, monkeypatch, chats=30)
     assert await replica.dispatch() == 6
     await replica.drain()
     assert smsc.requests == Counter({f"login{n}": 1 for n in range(6)})
@@ -263,11 +270,7 @@ async def test_a_replica_that_lost_a_claim_to_another_looks_again_at_once(
     # Both replicas read the same first due logins: the one whose claim waited for the other's
     # came back with nothing, and looked again a whole second later, when the other had
     # claimed the rest of the sweep and checked it alone.
-    monkeypatch.setattr(scheduling, "CLAIM_PART", 3)
-    await add_accounts(database, box, logins=6, chats=1)
-    smsc = Smsc()
-    replica, _other = replicas(smsc, Smsc())
-    clock.advance(seconds=INTERVAL)  # all due
+    replica, smsc = await six_logins_due(replicas, database, box, clock, monkeypatch, chats=1)
     now = clock()
     values = {"now": now, "lease_until": now + timedelta(minutes=1), "limit": 3, "window": 60}
     async with database() as other:  # the other replica's claim of the first three logins
